@@ -1,0 +1,2 @@
+//! The `strata-bench` binary (placeholder while the workspace is laid out).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Strata's storage engine (placeholder while the workspace is laid out).

@@ -1,0 +1,1 @@
+//! End-to-end test support (placeholder while the workspace is laid out).
