@@ -1,1 +1,3 @@
-//! Strata's storage engine (placeholder while the workspace is laid out).
+//! Strata's storage engine.
+pub mod clock;
+pub mod fs;
