@@ -1,0 +1,454 @@
+//! Opening the log: replaying the checkpoint and the segments after it, cutting a torn tail,
+//! quarantining damage, and handing back a writer positioned after everything that exists.
+//!
+//! What recovery may do to files, and nothing more:
+//! * a torn tail in the **last** segment (damage that runs to its end, with no whole frame
+//!   after it) is cut off: it is the normal trace of a crash during a write;
+//! * any other damage is **quarantined**: the file is moved, untouched, into `quarantine/`,
+//!   and a clean copy holding every whole frame (the records before *and after* the damage) is
+//!   put in its place; the report names both and where the damage was;
+//! * leftovers of interrupted work are finished or removed: `*.tmp` (an unpublished
+//!   checkpoint), `*.repair` (an unfinished quarantine), segments older than a valid
+//!   checkpoint, and empty segments that hold no record.
+//!
+//! Every move is made durable before the next step, so a crash during recovery leaves files
+//! that the next recovery handles the same way.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::checkpoint::checkpoint_name;
+use super::reader::{Damage, Scan, scan};
+use super::record::{
+    CHECKPOINT_MAGIC, ChunkEntry, DecodeError, FILE_HEADER_BYTES, RecordType, RefSample,
+    SEGMENT_MAGIC, SeriesEntry, decode_checkpoint_end, decode_chunks, decode_file_header,
+    decode_samples, decode_series, encode_checkpoint_end, encode_file_header, encode_frame,
+};
+use super::{SegmentSeq, Wal, WalOptions, segment_name};
+use crate::error::StorageError;
+use crate::fs::Fs;
+
+/// Receives the records of the log, in order, while it is replayed.
+pub trait ReplayHandler {
+    /// New series. An error marks the record as damaged.
+    fn on_series(&mut self, entries: &[SeriesEntry<'_>]) -> Result<(), DecodeError>;
+    /// Samples of series seen before.
+    fn on_samples(&mut self, samples: &[RefSample]) -> Result<(), DecodeError>;
+    /// Checkpointed chunks.
+    fn on_chunks(&mut self, chunks: &[ChunkEntry<'_>]) -> Result<(), DecodeError>;
+}
+
+/// A torn tail that recovery cut off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// The segment.
+    pub path: PathBuf,
+    /// Where the whole frames ended.
+    pub offset: u64,
+    /// Bytes cut off.
+    pub bytes: u64,
+}
+
+/// A damaged file that recovery moved aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// Where the file was.
+    pub path: PathBuf,
+    /// Where the untouched original is now.
+    pub moved_to: PathBuf,
+    /// The damaged stretches.
+    pub damage: Vec<Damage>,
+    /// Whole records recovered from it (from before and after the damage).
+    pub records_recovered: u64,
+}
+
+/// What replaying the log found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// The checkpoint loaded, if any.
+    pub checkpoint: Option<SegmentSeq>,
+    /// Segments replayed.
+    pub segments: u32,
+    /// Records replayed (checkpoint and segments).
+    pub records: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// The torn tail cut from the last segment, if there was one.
+    pub torn_tail: Option<TornTail>,
+    /// Files with damage, moved to `quarantine/`.
+    pub quarantined: Vec<Quarantined>,
+    /// Segment numbers missing between the first and last segment.
+    pub missing_segments: Vec<SegmentSeq>,
+    /// Leftover files removed or finished (temporary files, covered segments).
+    pub cleaned_up: Vec<PathBuf>,
+}
+
+impl ReplayReport {
+    /// Whether recovery found damage that may have lost acknowledged data.
+    pub fn has_damage(&self) -> bool {
+        !self.quarantined.is_empty() || !self.missing_segments.is_empty()
+    }
+}
+
+/// The directory (below the log's) that damaged files are moved to.
+pub const QUARANTINE_DIR: &str = "quarantine";
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+    move |e| StorageError::io(op, path, e)
+}
+
+/// Opens (creating if needed) the log in `dir`, replays it into `handler`, and returns a writer
+/// that continues after it.
+pub fn open(
+    fs: Arc<dyn Fs>,
+    dir: &Path,
+    options: WalOptions,
+    handler: &mut dyn ReplayHandler,
+) -> Result<(Arc<Wal>, ReplayReport), StorageError> {
+    let mut report = ReplayReport::default();
+    fs.create_dir_all(dir)
+        .map_err(io_err("create wal directory", dir))?;
+    if let Some(parent) = dir.parent() {
+        fs.sync_dir(parent)
+            .map_err(io_err("sync data directory", parent))?;
+    }
+    let mut names = fs.list(dir).map_err(io_err("list wal directory", dir))?;
+    finish_leftovers(fs.as_ref(), dir, &mut names, &mut report)?;
+
+    let mut segments: Vec<SegmentSeq> = names.iter().filter_map(|n| parse_segment(n)).collect();
+    segments.sort();
+    let mut checkpoints: Vec<SegmentSeq> =
+        names.iter().filter_map(|n| parse_checkpoint(n)).collect();
+    checkpoints.sort();
+
+    // The newest checkpoint stands for every segment below its number.
+    let mut first_needed = SegmentSeq(0);
+    if let Some(&newest) = checkpoints.last() {
+        let intact = replay_checkpoint(fs.as_ref(), dir, newest, handler, &mut report)?;
+        report.checkpoint = Some(newest);
+        if intact {
+            first_needed = newest;
+        }
+        for &old in &checkpoints[..checkpoints.len() - 1] {
+            remove(fs.as_ref(), &dir.join(checkpoint_name(old)), &mut report)?;
+        }
+    }
+    let (covered, needed): (Vec<SegmentSeq>, Vec<SegmentSeq>) =
+        segments.iter().partition(|s| **s < first_needed);
+    for seq in covered {
+        remove(fs.as_ref(), &dir.join(segment_name(seq)), &mut report)?;
+    }
+    for pair in needed.windows(2) {
+        for missing in pair[0].0 + 1..pair[1].0 {
+            report.missing_segments.push(SegmentSeq(missing));
+        }
+    }
+    if !report.missing_segments.is_empty() {
+        tracing::error!(missing = ?report.missing_segments, "wal segments are missing; data written to them is lost");
+    }
+    for (i, &seq) in needed.iter().enumerate() {
+        let is_last = i + 1 == needed.len();
+        replay_segment(fs.as_ref(), dir, seq, is_last, handler, &mut report)?;
+    }
+    if !report.cleaned_up.is_empty() {
+        fs.sync_dir(dir).map_err(io_err("sync wal directory", dir))?;
+    }
+
+    let after_segments = needed.last().map_or(0, |s| s.0 + 1);
+    let after_checkpoint = report.checkpoint.map_or(0, |c| c.0);
+    let next_seq = SegmentSeq(after_segments.max(after_checkpoint).max(1));
+    let wal = Arc::new(Wal::new(fs, dir.to_path_buf(), options, next_seq));
+    wal.start_syncer();
+    Ok((wal, report))
+}
+
+fn parse_segment(name: &str) -> Option<SegmentSeq> {
+    if name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit()) {
+        name.parse().ok().map(SegmentSeq)
+    } else {
+        None
+    }
+}
+
+fn parse_checkpoint(name: &str) -> Option<SegmentSeq> {
+    parse_segment(name.strip_prefix("checkpoint.")?)
+}
+
+fn remove(fs: &dyn Fs, path: &Path, report: &mut ReplayReport) -> Result<(), StorageError> {
+    fs.remove_file(path)
+        .map_err(io_err("remove wal leftover", path))?;
+    report.cleaned_up.push(path.to_path_buf());
+    Ok(())
+}
+
+/// Finishes or removes what interrupted work left behind, and drops those names from `names`.
+fn finish_leftovers(
+    fs: &dyn Fs,
+    dir: &Path,
+    names: &mut Vec<String>,
+    report: &mut ReplayReport,
+) -> Result<(), StorageError> {
+    let mut changed = false;
+    for name in names.clone() {
+        if name.ends_with(".tmp") {
+            // A checkpoint that was never published: the segments it summarised still exist.
+            remove(fs, &dir.join(&name), report)?;
+            changed = true;
+        } else if let Some(original) = name.strip_suffix(".repair") {
+            let repair = dir.join(&name);
+            let target = dir.join(original);
+            if names.iter().any(|n| n == original) {
+                // The original was not moved yet: the quarantine will simply be redone.
+                remove(fs, &repair, report)?;
+            } else {
+                // The original is safe in quarantine/ and the clean copy was complete (it is
+                // synced before the original is moved): finish the swap.
+                fs.rename(&repair, &target)
+                    .map_err(io_err("finish wal repair", &repair))?;
+                report.cleaned_up.push(repair);
+                names.push(original.to_string());
+            }
+            changed = true;
+        }
+    }
+    names.retain(|n| !n.ends_with(".tmp") && !n.ends_with(".repair"));
+    if changed {
+        fs.sync_dir(dir).map_err(io_err("sync wal directory", dir))?;
+    }
+    Ok(())
+}
+
+/// Decodes one record and hands it to the handler.
+fn dispatch(
+    handler: &mut dyn ReplayHandler,
+    ty: RecordType,
+    payload: &[u8],
+    samples: &mut Vec<RefSample>,
+) -> Result<(), DecodeError> {
+    match ty {
+        RecordType::Series => {
+            let mut entries = Vec::new();
+            decode_series(payload, &mut entries)?;
+            handler.on_series(&entries)
+        }
+        RecordType::Samples => {
+            samples.clear();
+            decode_samples(payload, samples)?;
+            handler.on_samples(samples)
+        }
+        RecordType::Chunks => {
+            let mut entries = Vec::new();
+            decode_chunks(payload, &mut entries)?;
+            handler.on_chunks(&entries)
+        }
+        RecordType::CheckpointEnd => Ok(()),
+    }
+}
+
+/// Replays checkpoint `seq`. Returns whether it was intact (if not, it was quarantined and
+/// the segments it should have replaced must be replayed too).
+fn replay_checkpoint(
+    fs: &dyn Fs,
+    dir: &Path,
+    seq: SegmentSeq,
+    handler: &mut dyn ReplayHandler,
+    report: &mut ReplayReport,
+) -> Result<bool, StorageError> {
+    let name = checkpoint_name(seq);
+    let path = dir.join(&name);
+    let bytes = fs.read(&path).map_err(io_err("read wal checkpoint", &path))?;
+    report.bytes += bytes.len() as u64;
+    let mut header_damage = header_damage(&bytes, CHECKPOINT_MAGIC, seq);
+    let mut samples = Vec::new();
+    let mut end_count = None;
+    let mut records = 0u64;
+    let mut scan = scan(&bytes, FILE_HEADER_BYTES.min(bytes.len()), |ty, payload, _| {
+        if end_count.is_some() {
+            return Err(DecodeError("record after the checkpoint's end record"));
+        }
+        if ty == RecordType::CheckpointEnd {
+            end_count = Some(decode_checkpoint_end(payload)?);
+            return Ok(());
+        }
+        dispatch(handler, ty, payload, &mut samples)?;
+        records += 1;
+        Ok(())
+    });
+    report.records += records;
+    if end_count != Some(records) {
+        scan.damage.push(Damage {
+            offset: bytes.len() as u64,
+            reason: "checkpoint end record missing or its count is wrong",
+            resumed_at: None,
+        });
+    }
+    scan.damage.splice(0..0, header_damage.take());
+    if scan.damage.is_empty() {
+        return Ok(true);
+    }
+    // Keep the good records under the checkpoint's name, with a fresh end record, so the data
+    // recovered from it is not lost when the segments it covered are removed later.
+    let frames: Vec<_> = scan
+        .frames
+        .iter()
+        .filter(|r| bytes.get(r.start + 8) != Some(&(RecordType::CheckpointEnd as u8)))
+        .cloned()
+        .collect();
+    let mut tail = Vec::new();
+    encode_checkpoint_end(&mut tail, frames.len() as u64);
+    let mut end_frame = Vec::new();
+    encode_frame(&mut end_frame, RecordType::CheckpointEnd, &tail);
+    let header = encode_file_header(CHECKPOINT_MAGIC, seq.0);
+    let moved_to = quarantine(fs, dir, &name, &bytes, &header, &frames, &end_frame)?;
+    tracing::error!(checkpoint = %path.display(), moved_to = %moved_to.display(), damage = ?scan.damage, "wal checkpoint damaged: moved to quarantine, good records kept");
+    report.quarantined.push(Quarantined {
+        path,
+        moved_to,
+        damage: scan.damage,
+        records_recovered: records,
+    });
+    Ok(false)
+}
+
+fn header_damage(bytes: &[u8], magic: [u8; 4], seq: SegmentSeq) -> Option<Damage> {
+    let reason = match decode_file_header(bytes, magic) {
+        Ok(s) if s == seq.0 => return None,
+        Ok(_) => "file header names another sequence number",
+        Err(e) => e.0,
+    };
+    Some(Damage {
+        offset: 0,
+        reason,
+        resumed_at: Some(FILE_HEADER_BYTES.min(bytes.len()) as u64),
+    })
+}
+
+fn replay_segment(
+    fs: &dyn Fs,
+    dir: &Path,
+    seq: SegmentSeq,
+    is_last: bool,
+    handler: &mut dyn ReplayHandler,
+    report: &mut ReplayReport,
+) -> Result<(), StorageError> {
+    let name = segment_name(seq);
+    let path = dir.join(&name);
+    let bytes = fs.read(&path).map_err(io_err("read wal segment", &path))?;
+    report.bytes += bytes.len() as u64;
+    report.segments += 1;
+
+    if bytes.len() < FILE_HEADER_BYTES && (is_last || bytes.is_empty()) {
+        // Created but never written past its header: it holds no record, so removing it
+        // loses nothing. (In the last segment this is the torn tail of a crash.)
+        if !bytes.is_empty() {
+            report.torn_tail = Some(TornTail {
+                path: path.clone(),
+                offset: 0,
+                bytes: bytes.len() as u64,
+            });
+        }
+        return remove(fs, &path, report);
+    }
+
+    let header_damage = header_damage(&bytes, SEGMENT_MAGIC, seq);
+    let mut samples = Vec::new();
+    let mut records = 0u64;
+    let mut scan: Scan = scan(&bytes, FILE_HEADER_BYTES.min(bytes.len()), |ty, payload, _| {
+        if matches!(ty, RecordType::Chunks | RecordType::CheckpointEnd) {
+            return Err(DecodeError("checkpoint record in a segment"));
+        }
+        dispatch(handler, ty, payload, &mut samples)?;
+        records += 1;
+        Ok(())
+    });
+    report.records += records;
+    scan.damage.splice(0..0, header_damage);
+
+    let torn_only = is_last
+        && scan.damage.len() == 1
+        && scan.tail_damage().is_some()
+        && !scan.has_mid_damage();
+    if scan.damage.is_empty() {
+        return Ok(());
+    }
+    if torn_only {
+        let valid_end = scan.valid_end(FILE_HEADER_BYTES) as u64;
+        let mut file = fs
+            .open_append(&path)
+            .map_err(io_err("open wal segment", &path))?;
+        file.truncate(valid_end)
+            .and_then(|()| file.sync())
+            .map_err(io_err("truncate torn wal tail", &path))?;
+        let torn = TornTail {
+            path,
+            offset: valid_end,
+            bytes: bytes.len() as u64 - valid_end,
+        };
+        tracing::info!(segment = %torn.path.display(), offset = torn.offset, bytes = torn.bytes, "cut the torn tail of the last wal segment (an interrupted write)");
+        report.torn_tail = Some(torn);
+        return Ok(());
+    }
+    let header = encode_file_header(SEGMENT_MAGIC, seq.0);
+    let moved_to = quarantine(fs, dir, &name, &bytes, &header, &scan.frames, &[])?;
+    tracing::error!(segment = %path.display(), moved_to = %moved_to.display(), damage = ?scan.damage, "wal segment damaged: moved to quarantine, good records kept");
+    report.quarantined.push(Quarantined {
+        path,
+        moved_to,
+        damage: scan.damage,
+        records_recovered: records,
+    });
+    Ok(())
+}
+
+/// Moves `dir/name` into the quarantine directory untouched and puts a clean copy made of
+/// `header`, the good `frames` of `bytes` and `trailer` in its place. Returns where the
+/// original went.
+fn quarantine(
+    fs: &dyn Fs,
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    header: &[u8],
+    frames: &[std::ops::Range<usize>],
+    trailer: &[u8],
+) -> Result<PathBuf, StorageError> {
+    let qdir = dir.join(QUARANTINE_DIR);
+    fs.create_dir_all(&qdir)
+        .map_err(io_err("create quarantine directory", &qdir))?;
+    fs.sync_dir(dir).map_err(io_err("sync wal directory", dir))?;
+
+    let repair = dir.join(format!("{name}.repair"));
+    let mut clean = Vec::with_capacity(bytes.len());
+    clean.extend_from_slice(header);
+    for r in frames {
+        clean.extend_from_slice(&bytes[r.clone()]);
+    }
+    clean.extend_from_slice(trailer);
+    let mut file = fs
+        .create(&repair)
+        .map_err(io_err("create wal repair file", &repair))?;
+    file.append(&clean)
+        .and_then(|()| file.sync())
+        .map_err(io_err("write wal repair file", &repair))?;
+    drop(file);
+
+    let taken = fs
+        .list(&qdir)
+        .map_err(io_err("list quarantine directory", &qdir))?;
+    let moved_to = (1u32..)
+        .map(|k| format!("{name}.{k}"))
+        .find(|n| !taken.contains(n))
+        .map(|n| qdir.join(n))
+        .expect("an unused quarantine name exists");
+    let original = dir.join(name);
+    // The original must be durably in quarantine/ before the clean copy replaces its name.
+    fs.rename(&original, &moved_to)
+        .map_err(io_err("move damaged wal file to quarantine", &original))?;
+    fs.sync_dir(&qdir)
+        .map_err(io_err("sync quarantine directory", &qdir))?;
+    fs.sync_dir(dir).map_err(io_err("sync wal directory", dir))?;
+    fs.rename(&repair, &original)
+        .map_err(io_err("put repaired wal file in place", &repair))?;
+    fs.sync_dir(dir).map_err(io_err("sync wal directory", dir))?;
+    Ok(moved_to)
+}
