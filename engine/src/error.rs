@@ -106,6 +106,21 @@ pub enum AppendError {
         /// Bits of the rejected value.
         new: u64,
     },
+    /// A series needs at least one label.
+    #[error("a series needs at least one label; add a metric name")]
+    NoLabels,
+    /// The sample's timestamp is too far ahead of the clock.
+    #[error(
+        "sample at {t} is more than {tolerance_ms} ms ahead of the current time {now_ms}; check the sender's clock and that timestamps are in milliseconds"
+    )]
+    TooFarInFuture {
+        /// The sample's timestamp.
+        t: i64,
+        /// The engine's clock.
+        now_ms: i64,
+        /// The configured tolerance.
+        tolerance_ms: i64,
+    },
     /// A configured limit was reached.
     #[error("{what} limit of {max} reached; raise it in the options or send less")]
     LimitExceeded {

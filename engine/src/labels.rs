@@ -1,0 +1,499 @@
+//! Label sets: the identity of a series (and of a log stream).
+//!
+//! A series is named by its labels, a set of `name="value"` pairs such as
+//! `{__name__="http_requests_total", job="api"}`. [`Labels`] is that set in the one canonical
+//! form the rest of the engine relies on: sorted by name in byte order, each name once, no
+//! empty names, no empty values. Because the form is canonical, two equal series have equal
+//! `Labels`, so equality, ordering and [`Labels::stable_hash`] identify a series.
+//!
+//! Input from the network is normalised, not trusted: [`Labels::new`] sorts the pairs and
+//! drops those with an empty value, because Prometheus treats an empty value as "label absent";
+//! it rejects what cannot be repaired (an empty or repeated name). Decoders of our own files use
+//! [`Labels::from_sorted`], which checks the form without fixing it, so corruption is reported
+//! rather than silently repaired.
+//!
+//! The set is immutable and backed by one `Arc<[Label]>`, so cloning a series' labels is a
+//! reference-count increment. The strings are `Arc<str>` so that the head can share them
+//! between series through the [`Interner`].
+//!
+//! The submodules hold the [`Interner`] and the label [`Matcher`]s that select series.
+
+pub mod intern;
+pub mod matcher;
+
+use std::fmt;
+use std::sync::Arc;
+
+use xxhash_rust::xxh3::Xxh3;
+
+pub use intern::Interner;
+pub use matcher::{MatchKind, Matcher, MatcherError, MatcherLimits};
+
+/// The reserved label name that holds a series' metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+/// The byte written after every name and every value in [`Labels::stable_hash`]. It never
+/// occurs in UTF-8 text, so no two different label sets hash the same byte stream.
+const HASH_SEPARATOR: u8 = 0xff;
+
+/// One `name="value"` pair.
+///
+/// A `Label` on its own carries no invariant; the invariants hold for the set, [`Labels`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Label {
+    /// The label name, such as `job`.
+    pub name: Arc<str>,
+    /// The label value, such as `api`.
+    pub value: Arc<str>,
+}
+
+impl Label {
+    /// Creates a label from its name and value.
+    pub fn new(name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> Label {
+        Label {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// An immutable, canonical label set. Cloning is cheap (one reference-count increment).
+///
+/// Ordering compares the labels pairwise (name, then value) and then by length, which is the
+/// order Prometheus sorts series in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels {
+    // Invariant: sorted by name in byte order with no name repeated (strictly increasing),
+    // and every name and every value is non-empty.
+    labels: Arc<[Label]>,
+}
+
+/// Why a label set was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabelsError {
+    /// A label has an empty name.
+    #[error("a label has an empty name; give every label a non-empty name")]
+    EmptyName,
+    /// A label name occurs more than once.
+    #[error("label name {name:?} occurs more than once; send each label name once per series")]
+    DuplicateName {
+        /// The repeated name.
+        name: String,
+    },
+    /// A label has an empty value where the caller promised canonical labels
+    /// ([`Labels::from_sorted`]); [`Labels::new`] drops such labels instead.
+    #[error("label {name:?} has an empty value; drop the label instead of storing an empty value")]
+    EmptyValue {
+        /// The name of the label with the empty value.
+        name: String,
+    },
+    /// Labels passed as sorted are out of order ([`Labels::from_sorted`]).
+    #[error("label {name:?} follows {previous:?}; sort labels by name in byte order")]
+    Unsorted {
+        /// The name that is out of place.
+        name: String,
+        /// The name before it, which sorts after it.
+        previous: String,
+    },
+}
+
+impl Labels {
+    /// Builds a canonical label set from `(name, value)` pairs in any order.
+    ///
+    /// Pairs with an empty value are dropped (Prometheus treats an empty value as an absent
+    /// label), then the rest are sorted by name. An empty name is rejected even when its value
+    /// is empty, and so is a name that occurs in two pairs with non-empty values.
+    pub fn new<I, N, V>(pairs: I) -> Result<Labels, LabelsError>
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut labels = Vec::new();
+        for (name, value) in pairs {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            if name.is_empty() {
+                return Err(LabelsError::EmptyName);
+            }
+            if !value.is_empty() {
+                labels.push(Label::new(name, value));
+            }
+        }
+        // A stable sort keeps equal names adjacent, which is all the duplicate check needs.
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(pair) = labels.windows(2).find(|pair| pair[0].name == pair[1].name) {
+            return Err(LabelsError::DuplicateName {
+                name: pair[0].name.to_string(),
+            });
+        }
+        Ok(Labels {
+            labels: labels.into(),
+        })
+    }
+
+    /// Wraps labels that should already be canonical, checking them without re-sorting.
+    ///
+    /// Decoders use this: labels read back from our own files were canonical when written,
+    /// so any violation is reported (as corruption, by the caller) instead of repaired.
+    pub fn from_sorted(labels: Vec<Label>) -> Result<Labels, LabelsError> {
+        for (i, label) in labels.iter().enumerate() {
+            if label.name.is_empty() {
+                return Err(LabelsError::EmptyName);
+            }
+            if label.value.is_empty() {
+                return Err(LabelsError::EmptyValue {
+                    name: label.name.to_string(),
+                });
+            }
+            if let Some(previous) = i.checked_sub(1).map(|p| &labels[p].name) {
+                if *previous == label.name {
+                    return Err(LabelsError::DuplicateName {
+                        name: label.name.to_string(),
+                    });
+                }
+                if *previous > label.name {
+                    return Err(LabelsError::Unsorted {
+                        name: label.name.to_string(),
+                        previous: previous.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Labels {
+            labels: labels.into(),
+        })
+    }
+
+    /// The value of the label called `name`, if the set has one.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|label| (*label.name).cmp(name))
+            .ok()
+            .map(|i| &*self.labels[i].value)
+    }
+
+    /// The series' metric name (the value of [`METRIC_NAME`]), if it has one.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    /// The labels in name order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.labels.iter()
+    }
+
+    /// The labels in name order, as a slice.
+    pub fn as_slice(&self) -> &[Label] {
+        &self.labels
+    }
+
+    /// The number of labels.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the set has no labels.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// A 64-bit hash of the label set that is the same in every process, on every platform
+    /// and in every version of Strata.
+    ///
+    /// It is XXH3-64 (seed 0) over `name 0xff value 0xff` for each label in order. The `0xff`
+    /// separator never occurs in UTF-8, so different sets never feed the hash the same bytes.
+    /// The hash may be persisted and may decide which shard or node owns a series, so this
+    /// definition must never change; a test pins its output.
+    pub fn stable_hash(&self) -> u64 {
+        let mut hasher = Xxh3::new();
+        for label in self.iter() {
+            hasher.update(label.name.as_bytes());
+            hasher.update(&[HASH_SEPARATOR]);
+            hasher.update(label.value.as_bytes());
+            hasher.update(&[HASH_SEPARATOR]);
+        }
+        hasher.digest()
+    }
+
+    /// The same labels with their strings replaced by the interner's shared copies.
+    pub fn interned(&self, interner: &Interner) -> Labels {
+        let labels = self
+            .iter()
+            .map(|label| Label {
+                name: interner.intern(&label.name),
+                value: interner.intern(&label.value),
+            })
+            .collect();
+        // Interning changes where the strings live, not what they are, so the set stays
+        // canonical.
+        Labels { labels }
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a Label;
+    type IntoIter = std::slice::Iter<'a, Label>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Formats the set the way the Prometheus text format writes a series:
+/// `http_requests_total{code="200", job="api"}`.
+///
+/// The metric name stands before the braces and the braces are left out when no other label
+/// remains; a set with no labels at all is written `{}`. Values escape backslash, double quote
+/// and newline as `\\`, `\"` and `\n`. A metric name or label name outside the classic
+/// character set (`[a-zA-Z_:][a-zA-Z0-9_:]*` for metric names, the same without `:` for label
+/// names) is written quoted, as Prometheus 3 does, and a quoted metric name moves inside the
+/// braces: `{"my.metric", "my.label"="x"}`.
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.metric_name();
+        let bare_name = name.filter(|name| is_classic_name(name, true));
+        if let Some(name) = bare_name {
+            f.write_str(name)?;
+        }
+        let mut items = self
+            .iter()
+            .filter(|label| &*label.name != METRIC_NAME)
+            .peekable();
+        if bare_name.is_some() && items.peek().is_none() {
+            return Ok(());
+        }
+        f.write_str("{")?;
+        let mut first = true;
+        if let (Some(name), None) = (name, bare_name) {
+            write_quoted(f, name)?;
+            first = false;
+        }
+        for label in items {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            if is_classic_name(&label.name, false) {
+                f.write_str(&label.name)?;
+            } else {
+                write_quoted(f, &label.name)?;
+            }
+            f.write_str("=")?;
+            write_quoted(f, &label.value)?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// Whether `name` needs no quoting in the text format: `[a-zA-Z_][a-zA-Z0-9_]*`, with `:`
+/// also allowed when it is a metric name.
+fn is_classic_name(name: &str, metric: bool) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || (metric && c == ':');
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| allowed(c) && !c.is_ascii_digit())
+        && chars.all(allowed)
+}
+
+/// Writes `s` in double quotes with the text format's three escapes.
+fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    f.write_str("\"")?;
+    let mut rest = s;
+    while let Some(i) = rest.find(['\\', '"', '\n']) {
+        f.write_str(&rest[..i])?;
+        f.write_str(match rest.as_bytes()[i] {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            _ => "\\n",
+        })?;
+        rest = &rest[i + 1..];
+    }
+    f.write_str(rest)?;
+    f.write_str("\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Builds labels from `pairs` and checks the result's `Display` form, or the error.
+    fn check(pairs: &[(&str, &str)], expected: Result<&str, LabelsError>) {
+        let got = Labels::new(pairs.iter().copied()).map(|labels| labels.to_string());
+        assert_eq!(got, expected.map(str::to_owned), "pairs: {pairs:?}");
+    }
+
+    #[test]
+    fn new_and_display() {
+        check(&[], Ok("{}"));
+        check(&[("__name__", "up")], Ok("up"));
+        check(
+            &[("__name__", "up"), ("job", "api")],
+            Ok(r#"up{job="api"}"#),
+        );
+        check(&[("job", "api")], Ok(r#"{job="api"}"#));
+        // Sorting, in byte order (upper case before lower case).
+        check(
+            &[("b", "2"), ("a", "1"), ("C", "3")],
+            Ok(r#"{C="3", a="1", b="2"}"#),
+        );
+        check(
+            &[("z", "1"), ("__name__", "m"), ("a", "2")],
+            Ok(r#"m{a="2", z="1"}"#),
+        );
+        // Empty values are dropped, including the metric name's.
+        check(&[("a", ""), ("b", "x")], Ok(r#"{b="x"}"#));
+        check(&[("__name__", ""), ("b", "x")], Ok(r#"{b="x"}"#));
+        check(&[("a", "")], Ok("{}"));
+        // A name with an empty value next to the same name with a value is no duplicate.
+        check(&[("a", ""), ("a", "x")], Ok(r#"{a="x"}"#));
+        // Rejected input.
+        check(&[("", "x")], Err(LabelsError::EmptyName));
+        check(&[("", "")], Err(LabelsError::EmptyName));
+        check(&[("a", "1"), ("a", "1")], Err(dup("a")));
+        check(&[("b", "1"), ("a", "1"), ("b", "2")], Err(dup("b")));
+        // Escaping of values.
+        check(&[("a", r"C:\dir")], Ok(r#"{a="C:\\dir"}"#));
+        check(&[("a", r#"say "hi""#)], Ok(r#"{a="say \"hi\""}"#));
+        check(&[("a", "two\nlines")], Ok(r#"{a="two\nlines"}"#));
+        check(&[("a", "tab\there")], Ok("{a=\"tab\there\"}"));
+        check(&[("a", "ünïcødé ✓")], Ok(r#"{a="ünïcødé ✓"}"#));
+        // Names outside the classic character set are quoted, as in Prometheus 3.
+        check(&[("__name__", "ns:metric_total")], Ok("ns:metric_total"));
+        check(&[("__name__", "my.metric")], Ok(r#"{"my.metric"}"#));
+        check(
+            &[("__name__", "my.metric"), ("a", "1")],
+            Ok(r#"{"my.metric", a="1"}"#),
+        );
+        check(&[("__name__", "1up")], Ok(r#"{"1up"}"#));
+        check(
+            &[("my.label", "1"), ("a:b", "2")],
+            Ok(r#"{"a:b"="2", "my.label"="1"}"#),
+        );
+    }
+
+    fn dup(name: &str) -> LabelsError {
+        LabelsError::DuplicateName {
+            name: name.to_owned(),
+        }
+    }
+
+    fn label(name: &str, value: &str) -> Label {
+        Label::new(name, value)
+    }
+
+    #[test]
+    fn from_sorted_checks_without_repairing() {
+        let check = |labels: Vec<Label>, expected: Result<(), LabelsError>| {
+            let got = Labels::from_sorted(labels.clone()).map(|l| assert_eq!(l.as_slice(), labels));
+            assert_eq!(got, expected, "{labels:?}");
+        };
+        check(vec![], Ok(()));
+        check(vec![label("a", "1"), label("b", "2")], Ok(()));
+        check(vec![label("", "1")], Err(LabelsError::EmptyName));
+        check(
+            vec![label("a", "")],
+            Err(LabelsError::EmptyValue { name: "a".into() }),
+        );
+        check(vec![label("a", "1"), label("a", "2")], Err(dup("a")));
+        check(
+            vec![label("b", "1"), label("a", "2")],
+            Err(LabelsError::Unsorted {
+                name: "a".into(),
+                previous: "b".into(),
+            }),
+        );
+    }
+
+    #[test]
+    fn accessors() {
+        let labels = Labels::new([("job", "api"), ("__name__", "up"), ("code", "200")]).unwrap();
+        assert_eq!(labels.len(), 3);
+        assert!(!labels.is_empty());
+        assert_eq!(labels.metric_name(), Some("up"));
+        assert_eq!(labels.get("code"), Some("200"));
+        assert_eq!(labels.get("job"), Some("api"));
+        assert_eq!(labels.get("missing"), None);
+        assert_eq!(labels.get(""), None);
+        let names: Vec<&str> = labels.iter().map(|l| &*l.name).collect();
+        assert_eq!(names, ["__name__", "code", "job"]);
+        assert_eq!((&labels).into_iter().count(), 3);
+        assert!(Labels::default().is_empty());
+        assert_eq!(Labels::default().metric_name(), None);
+    }
+
+    #[test]
+    fn ordering_compares_pairwise_then_by_length() {
+        let l = |pairs: &[(&str, &str)]| Labels::new(pairs.iter().copied()).unwrap();
+        assert!(l(&[("a", "1")]) < l(&[("a", "2")]));
+        assert!(l(&[("a", "1")]) < l(&[("a", "1"), ("b", "1")]));
+        assert!(l(&[("a", "9")]) < l(&[("b", "1")]));
+        assert!(l(&[]) < l(&[("a", "1")]));
+    }
+
+    /// The hash may be persisted and may pick a series' shard, so its definition is frozen.
+    /// If this test fails, the change broke every stored hash: revert it.
+    #[test]
+    fn stable_hash_is_pinned() {
+        let labels = Labels::new([("__name__", "up"), ("job", "api")]).unwrap();
+        assert_eq!(labels.stable_hash(), 0xb11d_aa6c_4323_c14b);
+        assert_eq!(
+            Labels::default().stable_hash(),
+            xxhash_rust::xxh3::xxh3_64(b"")
+        );
+        let bytes = b"__name__\xffup\xffjob\xffapi\xff";
+        assert_eq!(labels.stable_hash(), xxhash_rust::xxh3::xxh3_64(bytes));
+    }
+
+    #[test]
+    fn stable_hash_separates_names_from_values() {
+        let a = Labels::new([("ab", "c")]).unwrap();
+        let b = Labels::new([("a", "bc")]).unwrap();
+        assert_ne!(a.stable_hash(), b.stable_hash());
+    }
+
+    #[test]
+    fn interning_shares_strings() {
+        let interner = Interner::new();
+        let a = Labels::new([("job", "api"), ("env", "prod")])
+            .unwrap()
+            .interned(&interner);
+        let b = Labels::new([("job", "api"), ("env", "dev")])
+            .unwrap()
+            .interned(&interner);
+        assert_eq!(a, Labels::new([("job", "api"), ("env", "prod")]).unwrap());
+        assert!(Arc::ptr_eq(&a.as_slice()[1].name, &b.as_slice()[1].name));
+        assert!(Arc::ptr_eq(&a.as_slice()[1].value, &b.as_slice()[1].value));
+        assert!(Arc::ptr_eq(&a.as_slice()[0].name, &b.as_slice()[0].name));
+        assert!(!Arc::ptr_eq(&a.as_slice()[0].value, &b.as_slice()[0].value));
+        assert_eq!(interner.len(), 5);
+    }
+
+    fn arb_pairs() -> impl Strategy<Value = Vec<(String, String)>> {
+        prop::collection::vec(("[a-d_]{0,2}", "[xy\n\"\\\\]{0,2}"), 0..6)
+    }
+
+    proptest! {
+        #[test]
+        fn new_yields_canonical_labels(pairs in arb_pairs()) {
+            if let Ok(labels) = Labels::new(pairs.iter().map(|(n, v)| (n, v))) {
+                // Whatever `new` accepts, `from_sorted` accepts unchanged.
+                let again = Labels::from_sorted(labels.as_slice().to_vec());
+                prop_assert_eq!(again.as_ref(), Ok(&labels));
+                for (name, value) in &pairs {
+                    if !value.is_empty() {
+                        prop_assert_eq!(labels.get(name), Some(value.as_str()));
+                    }
+                }
+                // The order of the input does not matter.
+                let mut reversed = pairs.clone();
+                reversed.reverse();
+                let other = Labels::new(reversed.iter().map(|(n, v)| (n, v))).unwrap();
+                prop_assert_eq!(other.stable_hash(), labels.stable_hash());
+                prop_assert_eq!(other, labels);
+            }
+        }
+    }
+}
