@@ -309,8 +309,14 @@ impl Wal {
         let mut stats = st.stats;
         drop(st);
 
-        let (writer, result) =
-            self.write_batch(writer, &batch, force_rotate, sync, &mut next_seq, &mut stats);
+        let (writer, result) = self.write_batch(
+            writer,
+            &batch,
+            force_rotate,
+            sync,
+            &mut next_seq,
+            &mut stats,
+        );
 
         let mut st = self.lock();
         st.writer = writer;

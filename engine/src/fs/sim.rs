@@ -394,8 +394,11 @@ fn crash_image(node: &Node, rng: &mut SplitMix64) -> Vec<u8> {
         Node::apply(&mut image, pending);
     }
     // The next write may be torn.
-    if let Some(Pending::Append { at, bytes }) = node.pending.get(keep) {
-        if !bytes.is_empty() && rng.chance(1, 2) {
+    if let Some(Pending::Append { at, bytes }) = node.pending.get(keep)
+        && !bytes.is_empty()
+        && rng.chance(1, 2)
+    {
+        {
             let cut = rng.below(bytes.len() as u64) as usize;
             let at = *at as usize;
             image.truncate(at);

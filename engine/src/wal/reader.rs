@@ -186,6 +186,9 @@ mod tests {
         bytes.extend_from_slice(&[0u8; 700]);
         let s = frames_of(&bytes);
         assert_eq!(s.frames, ranges);
-        assert_eq!(s.tail_damage().map(|d| d.offset), Some(ranges[0].end as u64));
+        assert_eq!(
+            s.tail_damage().map(|d| d.offset),
+            Some(ranges[0].end as u64)
+        );
     }
 }

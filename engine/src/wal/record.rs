@@ -473,7 +473,10 @@ mod tests {
     fn frame_round_trips_and_reports_its_length() {
         let bytes = frame(RecordType::Samples, b"payload");
         let (ty, payload, len) = decode_frame(&bytes).unwrap();
-        assert_eq!((ty, payload, len), (RecordType::Samples, &b"payload"[..], 16));
+        assert_eq!(
+            (ty, payload, len),
+            (RecordType::Samples, &b"payload"[..], 16)
+        );
     }
 
     #[test]
@@ -492,7 +495,10 @@ mod tests {
         for bit in 0..good.len() * 8 {
             let mut bad = good.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode_frame(&bad).is_err(), "flip of bit {bit} went undetected");
+            assert!(
+                decode_frame(&bad).is_err(),
+                "flip of bit {bit} went undetected"
+            );
         }
     }
 
@@ -512,7 +518,10 @@ mod tests {
         for bit in 0..h.len() * 8 {
             let mut bad = h;
             bad[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode_file_header(&bad, SEGMENT_MAGIC).is_err(), "bit {bit}");
+            assert!(
+                decode_file_header(&bad, SEGMENT_MAGIC).is_err(),
+                "bit {bit}"
+            );
         }
     }
 

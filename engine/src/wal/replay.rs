@@ -93,7 +93,10 @@ impl ReplayReport {
 /// The directory (below the log's) that damaged files are moved to.
 pub const QUARANTINE_DIR: &str = "quarantine";
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
     move |e| StorageError::io(op, path, e)
 }
 
@@ -151,7 +154,8 @@ pub fn open(
         replay_segment(fs.as_ref(), dir, seq, is_last, handler, &mut report)?;
     }
     if !report.cleaned_up.is_empty() {
-        fs.sync_dir(dir).map_err(io_err("sync wal directory", dir))?;
+        fs.sync_dir(dir)
+            .map_err(io_err("sync wal directory", dir))?;
     }
 
     let after_segments = needed.last().map_or(0, |s| s.0 + 1);
@@ -213,7 +217,8 @@ fn finish_leftovers(
     }
     names.retain(|n| !n.ends_with(".tmp") && !n.ends_with(".repair"));
     if changed {
-        fs.sync_dir(dir).map_err(io_err("sync wal directory", dir))?;
+        fs.sync_dir(dir)
+            .map_err(io_err("sync wal directory", dir))?;
     }
     Ok(())
 }
@@ -256,24 +261,30 @@ fn replay_checkpoint(
 ) -> Result<bool, StorageError> {
     let name = checkpoint_name(seq);
     let path = dir.join(&name);
-    let bytes = fs.read(&path).map_err(io_err("read wal checkpoint", &path))?;
+    let bytes = fs
+        .read(&path)
+        .map_err(io_err("read wal checkpoint", &path))?;
     report.bytes += bytes.len() as u64;
     let mut header_damage = header_damage(&bytes, CHECKPOINT_MAGIC, seq);
     let mut samples = Vec::new();
     let mut end_count = None;
     let mut records = 0u64;
-    let mut scan = scan(&bytes, FILE_HEADER_BYTES.min(bytes.len()), |ty, payload, _| {
-        if end_count.is_some() {
-            return Err(DecodeError("record after the checkpoint's end record"));
-        }
-        if ty == RecordType::CheckpointEnd {
-            end_count = Some(decode_checkpoint_end(payload)?);
-            return Ok(());
-        }
-        dispatch(handler, ty, payload, &mut samples)?;
-        records += 1;
-        Ok(())
-    });
+    let mut scan = scan(
+        &bytes,
+        FILE_HEADER_BYTES.min(bytes.len()),
+        |ty, payload, _| {
+            if end_count.is_some() {
+                return Err(DecodeError("record after the checkpoint's end record"));
+            }
+            if ty == RecordType::CheckpointEnd {
+                end_count = Some(decode_checkpoint_end(payload)?);
+                return Ok(());
+            }
+            dispatch(handler, ty, payload, &mut samples)?;
+            records += 1;
+            Ok(())
+        },
+    );
     report.records += records;
     if end_count != Some(records) {
         scan.damage.push(Damage {
@@ -353,21 +364,23 @@ fn replay_segment(
     let header_damage = header_damage(&bytes, SEGMENT_MAGIC, seq);
     let mut samples = Vec::new();
     let mut records = 0u64;
-    let mut scan: Scan = scan(&bytes, FILE_HEADER_BYTES.min(bytes.len()), |ty, payload, _| {
-        if matches!(ty, RecordType::Chunks | RecordType::CheckpointEnd) {
-            return Err(DecodeError("checkpoint record in a segment"));
-        }
-        dispatch(handler, ty, payload, &mut samples)?;
-        records += 1;
-        Ok(())
-    });
+    let mut scan: Scan = scan(
+        &bytes,
+        FILE_HEADER_BYTES.min(bytes.len()),
+        |ty, payload, _| {
+            if matches!(ty, RecordType::Chunks | RecordType::CheckpointEnd) {
+                return Err(DecodeError("checkpoint record in a segment"));
+            }
+            dispatch(handler, ty, payload, &mut samples)?;
+            records += 1;
+            Ok(())
+        },
+    );
     report.records += records;
     scan.damage.splice(0..0, header_damage);
 
-    let torn_only = is_last
-        && scan.damage.len() == 1
-        && scan.tail_damage().is_some()
-        && !scan.has_mid_damage();
+    let torn_only =
+        is_last && scan.damage.len() == 1 && scan.tail_damage().is_some() && !scan.has_mid_damage();
     if scan.damage.is_empty() {
         return Ok(());
     }
@@ -415,7 +428,8 @@ fn quarantine(
     let qdir = dir.join(QUARANTINE_DIR);
     fs.create_dir_all(&qdir)
         .map_err(io_err("create quarantine directory", &qdir))?;
-    fs.sync_dir(dir).map_err(io_err("sync wal directory", dir))?;
+    fs.sync_dir(dir)
+        .map_err(io_err("sync wal directory", dir))?;
 
     let repair = dir.join(format!("{name}.repair"));
     let mut clean = Vec::with_capacity(bytes.len());
@@ -446,9 +460,11 @@ fn quarantine(
         .map_err(io_err("move damaged wal file to quarantine", &original))?;
     fs.sync_dir(&qdir)
         .map_err(io_err("sync quarantine directory", &qdir))?;
-    fs.sync_dir(dir).map_err(io_err("sync wal directory", dir))?;
+    fs.sync_dir(dir)
+        .map_err(io_err("sync wal directory", dir))?;
     fs.rename(&repair, &original)
         .map_err(io_err("put repaired wal file in place", &repair))?;
-    fs.sync_dir(dir).map_err(io_err("sync wal directory", dir))?;
+    fs.sync_dir(dir)
+        .map_err(io_err("sync wal directory", dir))?;
     Ok(moved_to)
 }

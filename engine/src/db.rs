@@ -1,0 +1,847 @@
+//! The embedding API: [`Db::open`], [`Appender`] (`append` then `commit`), [`Querier`],
+//! [`Db::close`].
+//!
+//! A commit is acknowledged only when its WAL records are durable ([`FsyncMode`]); its samples
+//! become visible to queries right after. The order inside a commit is: validate each sample
+//! as it is appended (rejections are per sample, before anything is written), log series and
+//! samples in one group-committed WAL write, mark new series as logged, apply the samples to
+//! the head.
+//!
+//! Checkpoints run in a background thread once the WAL has grown by `checkpoint_wal_bytes`
+//! (or on demand with [`Db::checkpoint`], and on [`Db::close`]). A read-write *gate* makes
+//! the checkpoint's segment cut wait for commits in flight, so every record in a segment
+//! below the cut is already applied to the head that the checkpoint then writes out.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use rustc_hash::FxHashMap;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{AppendError, CommitError, OpenError, QueryError, StorageError};
+use crate::fs::{Fs, LockGuard, RealFs};
+use crate::head::postings::Cardinality;
+use crate::head::series::{MemSeries, SeriesLimits, SeriesSnapshot, Verdict};
+use crate::head::{Head, series::SnapshotIter};
+use crate::labels::Labels;
+use crate::labels::matcher::Matcher;
+use crate::sample::{Sample, SeriesRef};
+use crate::wal::checkpoint::{CheckpointWriter, remove_covered};
+use crate::wal::record::{
+    ChunkEntry, RECORD_PAYLOAD_BYTES_MAX, RecordType, RefSample, encode_chunk, encode_frame,
+    encode_samples, encode_series, finish_chunks,
+};
+use crate::wal::replay::ReplayReport;
+use crate::wal::{FsyncMode, Wal, WalOptions, WalStats};
+
+/// How a database is opened and run. `Options::default()` is a sensible production setup on
+/// the real file system and clock.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The file system to store data on.
+    pub fs: Arc<dyn Fs>,
+    /// The source of "now".
+    pub clock: Arc<dyn Clock>,
+    /// When the WAL is synced: [`FsyncMode::Always`] by default.
+    pub fsync: FsyncMode,
+    /// WAL segment size at which a new segment is started.
+    pub wal_segment_bytes_max: u64,
+    /// Samples older than a series' newest sample by at most this much are accepted out of
+    /// order. Default 10 minutes; 0 rejects every out-of-order sample.
+    pub out_of_order_window_ms: i64,
+    /// Samples newer than "now" plus this are rejected (a sample far in the future would make
+    /// every later real sample out of order). Default 10 minutes.
+    pub future_tolerance_ms: i64,
+    /// A head chunk is closed after this many samples. Default 240.
+    pub chunk_samples_max: u16,
+    /// A head chunk is closed once it spans this long. Default 2 hours.
+    pub chunk_range_ms: i64,
+    /// Out-of-order samples are buffered per series and encoded into a chunk at this count.
+    pub ooo_buffer_samples_max: usize,
+    /// The most series the head may hold; creating more fails with `LimitExceeded`.
+    pub head_series_max: u64,
+    /// A checkpoint is written once the WAL has grown by this many bytes since the last one.
+    pub checkpoint_wal_bytes: u64,
+    /// Whether a background thread writes checkpoints (tests that want determinism turn it off
+    /// and call [`Db::checkpoint`]).
+    pub background_checkpoints: bool,
+    /// Whether [`Db::close`] writes a checkpoint, so the next open replays almost nothing.
+    pub checkpoint_on_close: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            fs: Arc::new(RealFs),
+            clock: Arc::new(SystemClock),
+            fsync: FsyncMode::Always,
+            wal_segment_bytes_max: 64 << 20,
+            out_of_order_window_ms: 10 * 60 * 1000,
+            future_tolerance_ms: 10 * 60 * 1000,
+            chunk_samples_max: 240,
+            chunk_range_ms: 2 * 60 * 60 * 1000,
+            ooo_buffer_samples_max: 32,
+            head_series_max: 10_000_000,
+            checkpoint_wal_bytes: 512 << 20,
+            background_checkpoints: true,
+            checkpoint_on_close: true,
+        }
+    }
+}
+
+impl Options {
+    fn validate(&self) -> Result<(), OpenError> {
+        let bad = |m: &str| Err(OpenError::InvalidOptions(m.to_string()));
+        if self.out_of_order_window_ms < 0 {
+            return bad("out_of_order_window_ms must not be negative");
+        }
+        if self.future_tolerance_ms < 0 {
+            return bad("future_tolerance_ms must not be negative");
+        }
+        if self.chunk_samples_max < 2 {
+            return bad("chunk_samples_max must be at least 2");
+        }
+        if self.chunk_range_ms <= 0 {
+            return bad("chunk_range_ms must be positive");
+        }
+        if self.ooo_buffer_samples_max == 0 || self.ooo_buffer_samples_max > usize::from(u16::MAX) {
+            return bad("ooo_buffer_samples_max must be between 1 and 65535");
+        }
+        if self.wal_segment_bytes_max < 4096 {
+            return bad("wal_segment_bytes_max must be at least 4096");
+        }
+        if let FsyncMode::Interval(d) = self.fsync
+            && d.is_zero()
+        {
+            return bad(
+                "an fsync interval must be positive; use FsyncMode::Always to sync every write",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What opening found and did: the WAL replay, and the head it rebuilt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The WAL's replay: checkpoint, segments, torn tail, quarantined files.
+    pub wal: ReplayReport,
+    /// Series in the head after replay.
+    pub series: u64,
+    /// Samples replayed into the head (checkpointed chunks count their samples).
+    pub samples: u64,
+    /// Replayed samples whose series record was lost to damage.
+    pub orphaned_samples: u64,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Samples written.
+    pub samples: u64,
+    /// Samples dropped because the same value was already stored (idempotent retries).
+    pub duplicates: u64,
+    /// New series written.
+    pub series_created: u64,
+}
+
+/// What a checkpoint did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// The segment number it stands for everything below.
+    pub segment: u32,
+    /// Series written.
+    pub series: u64,
+    /// Chunks written.
+    pub chunks: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// WAL files removed.
+    pub files_removed: u64,
+}
+
+/// A summary of the database's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Series in the head.
+    pub series: u64,
+    /// Samples in the head.
+    pub samples: u64,
+    /// Chunks in the head (closed, active and out-of-order).
+    pub chunks: u64,
+    /// Bytes of encoded chunk data in the head.
+    pub chunk_bytes: u64,
+    /// Distinct label strings held.
+    pub interned_strings: u64,
+    /// Samples applied in order since open.
+    pub samples_in_order: u64,
+    /// Samples applied out of order since open.
+    pub samples_out_of_order: u64,
+    /// Samples acknowledged as duplicates of stored data since open.
+    pub samples_duplicate: u64,
+    /// Samples that lost a race for a timestamp against a different value.
+    pub samples_conflict: u64,
+    /// WAL counters since open.
+    pub wal: WalStats,
+    /// Checkpoints written since open.
+    pub checkpoints: u64,
+}
+
+#[derive(Debug, Default)]
+struct Maintenance {
+    wanted: bool,
+    stop: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    fs: Arc<dyn Fs>,
+    dir: PathBuf,
+    options: Options,
+    head: Head,
+    wal: Arc<Wal>,
+    /// Commits hold it shared from WAL write to head apply; a checkpoint's cut holds it
+    /// exclusively.
+    gate: RwLock<()>,
+    /// One checkpoint at a time.
+    checkpointing: Mutex<()>,
+    wal_bytes_at_checkpoint: AtomicU64,
+    checkpoints: AtomicU64,
+    duplicates: AtomicU64,
+    maintenance: Mutex<Maintenance>,
+    maintenance_cond: Condvar,
+    closed: AtomicBool,
+    _lock: Box<dyn LockGuard>,
+}
+
+/// A Strata database: the head, its write-ahead log, and the files under one directory.
+#[derive(Debug)]
+pub struct Db {
+    inner: Arc<Inner>,
+    open_report: OpenReport,
+    maintenance_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The name of the lock file in a database directory.
+pub const LOCK_FILE: &str = "LOCK";
+/// The name of the WAL directory in a database directory.
+pub const WAL_DIR: &str = "wal";
+
+impl Db {
+    /// Opens the database in `dir`, creating it if needed, and replays its WAL. Damage found
+    /// while replaying is repaired as `docs/format/wal.md` describes and listed in
+    /// [`Db::open_report`]; it does not make opening fail.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Db, OpenError> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        let fs = Arc::clone(&options.fs);
+        fs.create_dir_all(&dir)
+            .map_err(|e| StorageError::io("create data directory", &dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = fs.lock(&lock_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => OpenError::Locked {
+                path: lock_path.clone(),
+            },
+            _ => StorageError::io("lock data directory", &lock_path, e).into(),
+        })?;
+
+        let limits = SeriesLimits {
+            chunk_samples_max: options.chunk_samples_max,
+            chunk_range_ms: options.chunk_range_ms,
+            ooo_buffer_samples_max: options.ooo_buffer_samples_max,
+        };
+        // Replay is not limited by `head_series_max`: what was acknowledged must come back.
+        let mut head = Head::new(limits, u64::MAX);
+        let wal_options = WalOptions {
+            segment_bytes_max: options.wal_segment_bytes_max,
+            fsync: options.fsync,
+        };
+        let (wal, report) =
+            crate::wal::replay::open(Arc::clone(&fs), &dir.join(WAL_DIR), wal_options, &mut head)?;
+        head.series_max = options.head_series_max;
+        let c = &head.counters;
+        let open_report = OpenReport {
+            series: head.num_series(),
+            samples: c.samples_in_order.load(Ordering::Relaxed)
+                + c.samples_out_of_order.load(Ordering::Relaxed),
+            orphaned_samples: c.samples_orphaned.load(Ordering::Relaxed),
+            wal: report,
+        };
+        if open_report.wal.has_damage() || open_report.orphaned_samples > 0 {
+            tracing::error!(report = ?open_report, "opened with damaged write-ahead log; damaged files were moved to wal/quarantine");
+        }
+        let background = options.background_checkpoints;
+        let inner = Arc::new(Inner {
+            fs,
+            dir,
+            options,
+            head,
+            wal,
+            gate: RwLock::new(()),
+            checkpointing: Mutex::new(()),
+            wal_bytes_at_checkpoint: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            maintenance: Mutex::new(Maintenance::default()),
+            maintenance_cond: Condvar::new(),
+            closed: AtomicBool::new(false),
+            _lock: lock,
+        });
+        let thread = background.then(|| Inner::spawn_maintenance(&inner));
+        Ok(Db {
+            inner,
+            open_report,
+            maintenance_thread: Mutex::new(thread),
+        })
+    }
+
+    /// What opening found and did.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.open_report
+    }
+
+    /// The directory the database lives in.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// A new batch of samples to append and commit.
+    pub fn appender(&self) -> Appender<'_> {
+        Appender {
+            db: &self.inner,
+            series: Vec::new(),
+            index: FxHashMap::default(),
+            samples: Vec::new(),
+            duplicates: 0,
+        }
+    }
+
+    /// Reads data in `[mint, maxt]` (milliseconds, both inclusive).
+    pub fn querier(&self, mint: i64, maxt: i64) -> Querier<'_> {
+        Querier {
+            db: &self.inner,
+            mint,
+            maxt,
+        }
+    }
+
+    /// Writes a checkpoint now and removes the WAL files it covers.
+    pub fn checkpoint(&self) -> Result<CheckpointStats, StorageError> {
+        self.inner.checkpoint()
+    }
+
+    /// Syncs the WAL now (useful with [`FsyncMode::Interval`]).
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.inner.wal.sync()
+    }
+
+    /// A summary of the database's state. Walks every series: not for hot paths.
+    pub fn stats(&self) -> Stats {
+        let inner = &self.inner;
+        let mut stats = Stats {
+            series: inner.head.num_series(),
+            interned_strings: inner.head.interner().len() as u64,
+            wal: inner.wal.stats(),
+            checkpoints: inner.checkpoints.load(Ordering::Relaxed),
+            ..Stats::default()
+        };
+        inner.head.for_each_series(|s| {
+            let (samples, chunks, bytes) = s.footprint();
+            stats.samples += samples;
+            stats.chunks += chunks;
+            stats.chunk_bytes += bytes;
+        });
+        let c = &inner.head.counters;
+        stats.samples_in_order = c.samples_in_order.load(Ordering::Relaxed);
+        stats.samples_out_of_order = c.samples_out_of_order.load(Ordering::Relaxed);
+        stats.samples_conflict = c.samples_conflict.load(Ordering::Relaxed);
+        stats.samples_duplicate =
+            c.samples_duplicate.load(Ordering::Relaxed) + inner.duplicates.load(Ordering::Relaxed);
+        stats
+    }
+
+    /// Cardinality statistics: the `limit` largest entries of each list.
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        self.inner.head.cardinality(limit)
+    }
+
+    /// Stops background work, writes a checkpoint (unless disabled) and syncs the WAL. The
+    /// database refuses writes afterwards.
+    pub fn close(self) -> Result<(), StorageError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&self) -> Result<(), StorageError> {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        {
+            let mut m = self
+                .inner
+                .maintenance
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            m.stop = true;
+            self.inner.maintenance_cond.notify_all();
+        }
+        let thread = self
+            .maintenance_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(t) = thread {
+            // A panic there was already reported by the panic hook.
+            let _ = t.join();
+        }
+        let checkpoint = if self.inner.options.checkpoint_on_close {
+            self.inner.checkpoint().map(|_| ())
+        } else {
+            Ok(())
+        };
+        let closed = self.inner.wal.close();
+        checkpoint.and(closed)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "closing the database on drop failed; acknowledged data is safe in the WAL");
+        }
+    }
+}
+
+impl Inner {
+    fn spawn_maintenance(inner: &Arc<Inner>) -> JoinHandle<()> {
+        let weak = Arc::downgrade(inner);
+        std::thread::Builder::new()
+            .name("strata-checkpoint".into())
+            .spawn(move || {
+                loop {
+                    let Some(inner) = weak.upgrade() else { return };
+                    {
+                        let m = inner.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut m = inner
+                            .maintenance_cond
+                            .wait_while(m, |m| !m.wanted && !m.stop)
+                            .unwrap_or_else(|p| p.into_inner());
+                        if m.stop {
+                            return;
+                        }
+                        m.wanted = false;
+                    }
+                    if let Err(e) = inner.checkpoint() {
+                        tracing::error!(error = %e, "background checkpoint failed; the WAL keeps growing until one succeeds");
+                    }
+                }
+            })
+            .expect("spawning the checkpoint thread")
+    }
+
+    fn maybe_request_checkpoint(&self) {
+        if !self.options.background_checkpoints {
+            return;
+        }
+        let written = self.wal.stats().bytes_written;
+        let since = written.saturating_sub(self.wal_bytes_at_checkpoint.load(Ordering::Relaxed));
+        if since >= self.options.checkpoint_wal_bytes {
+            let mut m = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+            m.wanted = true;
+            self.maintenance_cond.notify_all();
+        }
+    }
+
+    fn checkpoint(&self) -> Result<CheckpointStats, StorageError> {
+        let _one = self.checkpointing.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes_before = self.wal.stats().bytes_written;
+        let seq = {
+            let _cut = self.gate.write().unwrap_or_else(|p| p.into_inner());
+            self.wal.cut_segment()?
+        };
+        let wal_dir = self.wal.dir().to_path_buf();
+        let mut writer = CheckpointWriter::create(Arc::clone(&self.fs), &wal_dir, seq)?;
+        let mut stats = CheckpointStats {
+            segment: seq.0,
+            ..CheckpointStats::default()
+        };
+        let mut batch: Vec<Arc<MemSeries>> = Vec::with_capacity(CHECKPOINT_SERIES_BATCH);
+        let mut result = Ok(());
+        self.head.for_each_series(|s| {
+            if result.is_err() {
+                return;
+            }
+            batch.push(Arc::clone(s));
+            if batch.len() == CHECKPOINT_SERIES_BATCH {
+                result = write_checkpoint_batch(&mut writer, &batch, &mut stats);
+                batch.clear();
+            }
+        });
+        if result.is_ok() && !batch.is_empty() {
+            result = write_checkpoint_batch(&mut writer, &batch, &mut stats);
+        }
+        if let Err(e) = result {
+            writer.abort();
+            return Err(e);
+        }
+        stats.bytes = writer.finish()?;
+        stats.files_removed = remove_covered(self.fs.as_ref(), &wal_dir, seq)? as u64;
+        self.wal_bytes_at_checkpoint
+            .store(bytes_before, Ordering::Relaxed);
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(?stats, "checkpoint written");
+        Ok(stats)
+    }
+}
+
+/// Series per checkpoint batch: one `Series` record, then their chunks.
+const CHECKPOINT_SERIES_BATCH: usize = 1024;
+/// Payload size at which a checkpoint `Chunks` record is closed.
+const CHECKPOINT_CHUNKS_PAYLOAD_BYTES: usize = 1 << 20;
+
+fn write_checkpoint_batch(
+    writer: &mut CheckpointWriter,
+    batch: &[Arc<MemSeries>],
+    stats: &mut CheckpointStats,
+) -> Result<(), StorageError> {
+    let mut payload = Vec::new();
+    encode_series(
+        &mut payload,
+        batch.iter().map(|s| {
+            (
+                s.series_ref,
+                s.labels
+                    .iter()
+                    .map(|l| (&*l.name, &*l.value))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            )
+        }),
+    );
+    writer.add(RecordType::Series, &payload)?;
+    stats.series += batch.len() as u64;
+
+    let mut entries = Vec::new();
+    let mut count = 0usize;
+    let mut result = Ok(());
+    for s in batch {
+        s.dump(|c: ChunkEntry<'_>| {
+            encode_chunk(&mut entries, &c);
+            count += 1;
+        });
+        if entries.len() >= CHECKPOINT_CHUNKS_PAYLOAD_BYTES {
+            result = result
+                .and_then(|()| writer.add(RecordType::Chunks, &finish_chunks(count, &entries)));
+            stats.chunks += count as u64;
+            entries.clear();
+            count = 0;
+        }
+    }
+    if count > 0 {
+        result =
+            result.and_then(|()| writer.add(RecordType::Chunks, &finish_chunks(count, &entries)));
+        stats.chunks += count as u64;
+    }
+    result
+}
+
+/// A batch of samples. Samples are validated as they are appended; nothing is written or
+/// visible until [`Appender::commit`]. Dropping an appender discards its batch.
+#[derive(Debug)]
+pub struct Appender<'a> {
+    db: &'a Inner,
+    /// The series this batch touches, with the newest sample appended to each.
+    series: Vec<(Arc<MemSeries>, Option<Sample>)>,
+    /// Series reference to index in `series`.
+    index: FxHashMap<u64, usize>,
+    /// Index in `series`, and the sample.
+    samples: Vec<(u32, Sample)>,
+    duplicates: u64,
+}
+
+impl Appender<'_> {
+    /// Appends a sample to the series with `labels` (created if new). Returns the series'
+    /// reference, which [`Appender::append_ref`] accepts to skip the label lookup.
+    pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
+        self.check_open()?;
+        if labels.is_empty() {
+            return Err(AppendError::NoLabels);
+        }
+        let (series, _) = self.db.head.get_or_create(labels)?;
+        let r = series.series_ref;
+        let i = self.slot(series);
+        self.push(i, t, v)?;
+        Ok(r)
+    }
+
+    /// Appends a sample to a series known by reference.
+    pub fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
+        self.check_open()?;
+        let i = match self.index.get(&r.0) {
+            Some(&i) => i,
+            None => {
+                let series = self.db.head.get(r).ok_or(AppendError::UnknownSeries(r))?;
+                self.slot(series)
+            }
+        };
+        self.push(i, t, v)
+    }
+
+    fn check_open(&self) -> Result<(), AppendError> {
+        if self.db.closed.load(Ordering::Relaxed) {
+            Err(AppendError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn slot(&mut self, series: Arc<MemSeries>) -> usize {
+        *self.index.entry(series.series_ref.0).or_insert_with(|| {
+            self.series.push((series, None));
+            self.series.len() - 1
+        })
+    }
+
+    fn push(&mut self, i: usize, t: i64, v: f64) -> Result<(), AppendError> {
+        let now = self.db.options.clock.now_ms();
+        let tolerance = self.db.options.future_tolerance_ms;
+        if t > now.saturating_add(tolerance) {
+            return Err(AppendError::TooFarInFuture {
+                t,
+                now_ms: now,
+                tolerance_ms: tolerance,
+            });
+        }
+        let (series, newest) = &mut self.series[i];
+        match series.check(t, v, *newest, self.db.options.out_of_order_window_ms)? {
+            Verdict::Duplicate => self.duplicates += 1,
+            Verdict::Accept => {
+                if newest.is_none_or(|n| t > n.t) {
+                    *newest = Some(Sample::new(t, v));
+                }
+                self.samples.push((i as u32, Sample::new(t, v)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Samples appended and not yet committed.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether nothing is waiting to be committed.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Writes the batch to the WAL, waits until it is durable, and makes it visible. On error
+    /// nothing of the batch was acknowledged, and the same samples may be appended again.
+    pub fn commit(self) -> Result<CommitStats, CommitError> {
+        let db = self.db;
+        db.duplicates.fetch_add(self.duplicates, Ordering::Relaxed);
+        let mut stats = CommitStats {
+            duplicates: self.duplicates,
+            ..CommitStats::default()
+        };
+        if self.samples.is_empty() {
+            return Ok(stats);
+        }
+        let _gate = db.gate.read().unwrap_or_else(|p| p.into_inner());
+        let new_series: Vec<&Arc<MemSeries>> = self
+            .series
+            .iter()
+            .map(|(s, _)| s)
+            .filter(|s| !s.is_logged())
+            .collect();
+        let frames = self.encode(&new_series);
+        if db.closed.load(Ordering::Relaxed) {
+            return Err(StorageError::Closed.into());
+        }
+        db.wal.log(&frames)?;
+        for s in &new_series {
+            s.set_logged();
+        }
+        let limits = &db.head.limits;
+        let mut k = 0;
+        while k < self.samples.len() {
+            let i = self.samples[k].0;
+            let run = self.samples[k..]
+                .iter()
+                .take_while(|(j, _)| *j == i)
+                .count();
+            let series = &self.series[i as usize].0;
+            series.apply_many(
+                self.samples[k..k + run].iter().map(|(_, s)| (s.t, s.v)),
+                limits,
+                |a| db.head.counters.count(a),
+            );
+            k += run;
+        }
+        stats.samples = self.samples.len() as u64;
+        stats.series_created = new_series.len() as u64;
+        drop(_gate);
+        db.maybe_request_checkpoint();
+        Ok(stats)
+    }
+
+    /// The batch's WAL frames: its unlogged series, then its samples, each record within the
+    /// payload limit.
+    fn encode(&self, new_series: &[&Arc<MemSeries>]) -> Vec<u8> {
+        let mut frames = Vec::with_capacity(self.samples.len() * 14 + 64);
+        let mut payload = Vec::new();
+        for group in new_series.chunks(SERIES_PER_RECORD) {
+            payload.clear();
+            encode_series(
+                &mut payload,
+                group.iter().map(|s| {
+                    (
+                        s.series_ref,
+                        s.labels
+                            .iter()
+                            .map(|l| (&*l.name, &*l.value))
+                            .collect::<Vec<_>>()
+                            .into_iter(),
+                    )
+                }),
+            );
+            encode_frame(&mut frames, RecordType::Series, &payload);
+        }
+        let mut refs = Vec::with_capacity(SAMPLES_PER_RECORD.min(self.samples.len()));
+        for group in self.samples.chunks(SAMPLES_PER_RECORD) {
+            refs.clear();
+            refs.extend(group.iter().map(|(i, s)| RefSample {
+                series: self.series[*i as usize].0.series_ref,
+                t: s.t,
+                v: s.v,
+            }));
+            payload.clear();
+            encode_samples(&mut payload, &refs);
+            encode_frame(&mut frames, RecordType::Samples, &payload);
+        }
+        frames
+    }
+}
+
+/// Samples per WAL record: at most 30 bytes each, well inside the payload limit.
+const SAMPLES_PER_RECORD: usize = 65_536;
+/// Series per WAL record; with the label limits the server enforces, well inside the limit.
+const SERIES_PER_RECORD: usize = 256;
+const _: () = assert!(SAMPLES_PER_RECORD * 30 < RECORD_PAYLOAD_BYTES_MAX);
+
+/// Reads the data of one time range.
+#[derive(Debug)]
+pub struct Querier<'a> {
+    db: &'a Inner,
+    mint: i64,
+    maxt: i64,
+}
+
+/// A series selected by [`Querier::select`], with a consistent view of its data in range.
+#[derive(Debug)]
+pub struct SelectedSeries {
+    series_ref: SeriesRef,
+    labels: Labels,
+    snapshot: SeriesSnapshot,
+    mint: i64,
+    maxt: i64,
+}
+
+impl SelectedSeries {
+    /// The series' labels.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// The series' reference.
+    pub fn series_ref(&self) -> SeriesRef {
+        self.series_ref
+    }
+
+    /// Its samples in the querier's range, in time order.
+    pub fn samples(&self) -> Samples<'_> {
+        Samples {
+            inner: self.snapshot.samples(self.mint, self.maxt),
+        }
+    }
+}
+
+/// The samples of a [`SelectedSeries`], in time order.
+#[derive(Debug)]
+pub struct Samples<'a> {
+    inner: SnapshotIter<'a>,
+}
+
+impl Iterator for Samples<'_> {
+    type Item = Sample;
+
+    #[inline]
+    fn next(&mut self) -> Option<Sample> {
+        self.inner.next()
+    }
+}
+
+impl Querier<'_> {
+    /// The series matching every matcher that have samples in range, sorted by labels.
+    pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<SelectedSeries>, QueryError> {
+        let mut out: Vec<SelectedSeries> = self
+            .db
+            .head
+            .select(matchers)
+            .into_iter()
+            .filter_map(|s| {
+                let snapshot = s.snapshot(self.mint, self.maxt);
+                (!snapshot.is_empty()).then(|| SelectedSeries {
+                    series_ref: s.series_ref,
+                    labels: s.labels.clone(),
+                    snapshot,
+                    mint: self.mint,
+                    maxt: self.maxt,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    /// Label names of the series matching `matchers` (all series when empty), sorted.
+    pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, QueryError> {
+        if matchers.is_empty() {
+            return Ok(self.db.head.postings().label_names());
+        }
+        let mut names: Vec<String> = self
+            .select(matchers)?
+            .iter()
+            .flat_map(|s| {
+                s.labels
+                    .iter()
+                    .map(|l| l.name.to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Values of label `name` among the series matching `matchers` (all series when empty),
+    /// sorted.
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, QueryError> {
+        if matchers.is_empty() {
+            return Ok(self.db.head.postings().label_values(name));
+        }
+        let mut values: Vec<String> = self
+            .select(matchers)?
+            .iter()
+            .filter_map(|s| s.labels.get(name).map(str::to_owned))
+            .collect();
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
+}

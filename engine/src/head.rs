@@ -1,0 +1,270 @@
+//! The head: every series in memory, its recent samples in XOR chunks, and the inverted
+//! index over its labels.
+//!
+//! Series live in two sharded maps: by label hash (to find a series from the labels a writer
+//! sends) and by reference (to find it from a WAL record or a cached reference). Sharding keeps
+//! concurrent appenders apart; each series has its own lock for its chunks
+//! ([`series`]). The index ([`postings`]) is one structure behind a read-write lock: it only
+//! changes when a series is created.
+//!
+//! The head also receives the WAL's replay ([`ReplayHandler`]), applying records with the same
+//! infallible `apply` that commits use, so a replayed head equals the head that was lost.
+
+pub mod postings;
+pub mod series;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use rustc_hash::FxHashMap;
+
+use crate::error::AppendError;
+use crate::labels::intern::Interner;
+use crate::labels::matcher::Matcher;
+use crate::labels::{Label, Labels};
+use crate::sample::SeriesRef;
+use crate::wal::record::{ChunkEntry, DecodeError, RefSample, SeriesEntry};
+use crate::wal::replay::ReplayHandler;
+use postings::{Cardinality, Postings};
+use series::{Applied, MemSeries, SeriesLimits};
+
+/// Shards of each series map. A power of two.
+const SHARDS: usize = 64;
+
+/// Series by label hash (a bucket per hash: collisions are possible).
+type HashShard = RwLock<FxHashMap<u64, Vec<Arc<MemSeries>>>>;
+/// Series by reference.
+type RefShard = RwLock<FxHashMap<u64, Arc<MemSeries>>>;
+
+/// Counters of what the head has done.
+#[derive(Debug, Default)]
+pub(crate) struct HeadCounters {
+    pub samples_in_order: AtomicU64,
+    pub samples_out_of_order: AtomicU64,
+    pub samples_duplicate: AtomicU64,
+    pub samples_conflict: AtomicU64,
+    /// Replayed samples whose series was unknown.
+    pub samples_orphaned: AtomicU64,
+}
+
+impl HeadCounters {
+    pub fn count(&self, applied: Applied) {
+        let c = match applied {
+            Applied::InOrder => &self.samples_in_order,
+            Applied::OutOfOrder => &self.samples_out_of_order,
+            Applied::Duplicate => &self.samples_duplicate,
+            Applied::Conflict => &self.samples_conflict,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Head {
+    by_hash: Box<[HashShard]>,
+    by_ref: Box<[RefShard]>,
+    postings: RwLock<Postings>,
+    interner: Interner,
+    next_ref: AtomicU64,
+    series_count: AtomicU64,
+    pub limits: SeriesLimits,
+    pub series_max: u64,
+    pub counters: HeadCounters,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Head {
+    pub fn new(limits: SeriesLimits, series_max: u64) -> Head {
+        Head {
+            by_hash: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            by_ref: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            postings: RwLock::default(),
+            interner: Interner::new(),
+            next_ref: AtomicU64::new(1),
+            series_count: AtomicU64::new(0),
+            limits,
+            series_max,
+            counters: HeadCounters::default(),
+        }
+    }
+
+    fn hash_shard(hash: u64) -> usize {
+        (hash >> 58) as usize & (SHARDS - 1)
+    }
+
+    fn ref_shard(r: SeriesRef) -> usize {
+        r.0 as usize & (SHARDS - 1)
+    }
+
+    /// Number of series.
+    pub fn num_series(&self) -> u64 {
+        self.series_count.load(Ordering::Relaxed)
+    }
+
+    /// The series with these labels, if it exists.
+    pub fn get_by_labels(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
+        read(&self.by_hash[Head::hash_shard(hash)])
+            .get(&hash)?
+            .iter()
+            .find(|s| s.labels == *labels)
+            .cloned()
+    }
+
+    /// The series with this reference, if it exists.
+    pub fn get(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
+        read(&self.by_ref[Head::ref_shard(r)]).get(&r.0).cloned()
+    }
+
+    /// The series with these labels, created (unlogged) if it does not exist yet. Returns
+    /// whether it was created.
+    pub fn get_or_create(&self, labels: &Labels) -> Result<(Arc<MemSeries>, bool), AppendError> {
+        let hash = labels.stable_hash();
+        if let Some(s) = self.get_by_labels(labels, hash) {
+            return Ok((s, false));
+        }
+        let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
+        let bucket = shard.entry(hash).or_default();
+        if let Some(s) = bucket.iter().find(|s| s.labels == *labels) {
+            return Ok((Arc::clone(s), false));
+        }
+        if self.series_count.load(Ordering::Relaxed) >= self.series_max {
+            return Err(AppendError::LimitExceeded {
+                what: "head series",
+                max: self.series_max,
+            });
+        }
+        let r = SeriesRef(self.next_ref.fetch_add(1, Ordering::Relaxed));
+        let series = Arc::new(MemSeries::new(r, labels.interned(&self.interner), false));
+        bucket.push(Arc::clone(&series));
+        drop(shard);
+        self.insert_by_ref(&series);
+        Ok((series, true))
+    }
+
+    fn insert_by_ref(&self, series: &Arc<MemSeries>) {
+        write(&self.by_ref[Head::ref_shard(series.series_ref)])
+            .insert(series.series_ref.0, Arc::clone(series));
+        write(&self.postings).add(series.series_ref, &series.labels);
+        self.series_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Recreates a series from a WAL or checkpoint record.
+    fn restore_series(&self, r: SeriesRef, pairs: &[(&str, &str)]) -> Result<(), DecodeError> {
+        let mut labels = Vec::with_capacity(pairs.len());
+        for (n, v) in pairs {
+            labels.push(Label {
+                name: self.interner.intern(n),
+                value: self.interner.intern(v),
+            });
+        }
+        let labels = Labels::from_sorted(labels)
+            .map_err(|_| DecodeError("series record holds invalid labels"))?;
+        if let Some(existing) = self.get(r) {
+            return if existing.labels == labels {
+                Ok(())
+            } else {
+                Err(DecodeError(
+                    "series record reuses a reference for other labels",
+                ))
+            };
+        }
+        let hash = labels.stable_hash();
+        let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
+        let bucket = shard.entry(hash).or_default();
+        if bucket.iter().any(|s| s.labels == labels) {
+            // The same labels under another reference cannot come from one history.
+            return Err(DecodeError(
+                "series record repeats labels under a new reference",
+            ));
+        }
+        let series = Arc::new(MemSeries::new(r, labels, true));
+        bucket.push(Arc::clone(&series));
+        drop(shard);
+        self.insert_by_ref(&series);
+        self.next_ref.fetch_max(r.0 + 1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The series matching all `matchers`, in reference order.
+    pub fn select(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+        let refs = read(&self.postings).select(matchers);
+        refs.into_iter()
+            .filter_map(|r| self.get(SeriesRef(r)))
+            .collect()
+    }
+
+    pub fn postings(&self) -> std::sync::RwLockReadGuard<'_, Postings> {
+        read(&self.postings)
+    }
+
+    /// Every series, shard by shard.
+    pub fn for_each_series(&self, mut f: impl FnMut(&Arc<MemSeries>)) {
+        for shard in self.by_ref.iter() {
+            let series: Vec<Arc<MemSeries>> = read(shard).values().cloned().collect();
+            for s in &series {
+                f(s);
+            }
+        }
+    }
+
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        read(&self.postings).cardinality(limit)
+    }
+
+    pub fn interner(&self) -> &Interner {
+        &self.interner
+    }
+}
+
+impl ReplayHandler for Head {
+    fn on_series(&mut self, entries: &[SeriesEntry<'_>]) -> Result<(), DecodeError> {
+        for e in entries {
+            self.restore_series(e.series, &e.labels)?;
+        }
+        Ok(())
+    }
+
+    fn on_samples(&mut self, samples: &[RefSample]) -> Result<(), DecodeError> {
+        let mut i = 0;
+        while i < samples.len() {
+            // Consecutive samples of one series are applied under one lock.
+            let r = samples[i].series;
+            let run = samples[i..].iter().take_while(|s| s.series == r).count();
+            match self.get(r) {
+                Some(series) => series.apply_many(
+                    samples[i..i + run].iter().map(|s| (s.t, s.v)),
+                    &self.limits,
+                    |a| self.counters.count(a),
+                ),
+                None => {
+                    self.counters
+                        .samples_orphaned
+                        .fetch_add(run as u64, Ordering::Relaxed);
+                }
+            }
+            i += run;
+        }
+        Ok(())
+    }
+
+    fn on_chunks(&mut self, chunks: &[ChunkEntry<'_>]) -> Result<(), DecodeError> {
+        for c in chunks {
+            match self.get(c.series) {
+                Some(series) => series.restore(c, &self.limits)?,
+                None => {
+                    self.counters
+                        .samples_orphaned
+                        .fetch_add(u64::from(c.num_samples), Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,325 @@
+//! The head's inverted index: for every label pair, the sorted references of the series
+//! that carry it; and the matcher evaluation over it.
+//!
+//! Matchers follow Prometheus: a label a series lacks has the value `""`. So a matcher that
+//! accepts `""` (`a!="x"`, `a=~"x|"`, `a=""`) selects series *without* `a` too, and is
+//! evaluated by subtracting the series whose value of `a` it rejects; a matcher that rejects
+//! `""` selects from the series that have `a`, through the values it accepts. Value sets come
+//! from the matcher's fast paths: an exact set (`=`, `=~"a|b"`) is looked up directly, a known
+//! prefix narrows the scan to one range of the sorted values, anything else tests each value
+//! of the label once (never each series).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::labels::Labels;
+use crate::labels::matcher::{MatchKind, Matcher};
+use crate::sample::SeriesRef;
+
+/// A sorted list of series references without duplicates.
+pub(crate) type PostingsList = Vec<u64>;
+
+#[derive(Debug, Default)]
+pub(crate) struct Postings {
+    /// Invariant: every list is sorted and has no duplicates.
+    by_label: FxHashMap<Arc<str>, BTreeMap<Arc<str>, PostingsList>>,
+    /// Invariant: sorted, no duplicates; every series in the index.
+    all: PostingsList,
+}
+
+fn insert_sorted(list: &mut PostingsList, r: u64) {
+    // References grow over time, so this is nearly always a push.
+    match list.last() {
+        Some(&last) if last < r => list.push(r),
+        None => list.push(r),
+        _ => {
+            if let Err(at) = list.binary_search(&r) {
+                list.insert(at, r);
+            }
+        }
+    }
+}
+
+/// The sorted intersection of two sorted lists.
+pub(crate) fn intersect(a: &[u64], b: &[u64]) -> PostingsList {
+    let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(a.len().min(b.len())));
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `a` without the elements of `b` (both sorted).
+pub(crate) fn subtract(a: &[u64], b: &[u64]) -> PostingsList {
+    let (mut j, mut out) = (0, Vec::with_capacity(a.len()));
+    for &x in a {
+        while j < b.len() && b[j] < x {
+            j += 1;
+        }
+        if j >= b.len() || b[j] != x {
+            out.push(x);
+        }
+    }
+    out
+}
+
+/// The sorted union of several sorted lists.
+pub(crate) fn union<'a>(lists: impl Iterator<Item = &'a PostingsList>) -> PostingsList {
+    let mut out: PostingsList = Vec::new();
+    let mut n = 0;
+    for l in lists {
+        out.extend_from_slice(l);
+        n += 1;
+    }
+    if n > 1 {
+        out.sort_unstable();
+        out.dedup();
+    }
+    out
+}
+
+impl Postings {
+    /// Adds a series.
+    pub fn add(&mut self, r: SeriesRef, labels: &Labels) {
+        for l in labels.iter() {
+            let values = self.by_label.entry(Arc::clone(&l.name)).or_default();
+            insert_sorted(values.entry(Arc::clone(&l.value)).or_default(), r.0);
+        }
+        insert_sorted(&mut self.all, r.0);
+    }
+
+    /// Label names, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.by_label.keys().map(|n| n.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// Values of `name`, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        self.by_label
+            .get(name)
+            .map(|v| v.keys().map(|k| k.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The values of `m.name()` that `m` accepts (`accept == true`) or rejects, each with its
+    /// postings list. Uses the matcher's exact set or prefix when it has one.
+    fn values_where<'a>(
+        &'a self,
+        m: &'a Matcher,
+        accept: bool,
+    ) -> Box<dyn Iterator<Item = &'a PostingsList> + 'a> {
+        let Some(values) = self.by_label.get(m.name()) else {
+            return Box::new(std::iter::empty());
+        };
+        if accept && let Some(set) = m.set_values() {
+            return Box::new(set.iter().filter_map(|v| values.get(v.as_str())));
+        }
+        if accept && let Some(prefix) = m.literal_prefix() {
+            let prefix: Arc<str> = Arc::from(prefix);
+            return Box::new(
+                values
+                    .range(Arc::clone(&prefix)..)
+                    .take_while(move |(v, _)| v.starts_with(&*prefix))
+                    .filter(|(v, _)| m.matches(v))
+                    .map(|(_, l)| l),
+            );
+        }
+        Box::new(
+            values
+                .iter()
+                .filter(move |(v, _)| m.matches(v) == accept)
+                .map(|(_, l)| l),
+        )
+    }
+
+    /// The series matching every matcher, sorted.
+    pub fn select(&self, matchers: &[Matcher]) -> PostingsList {
+        let (positive, negative): (Vec<&Matcher>, Vec<&Matcher>) =
+            matchers.iter().partition(|m| !m.matches_empty());
+        // Evaluate the cheapest, most selective matchers first: exact values before scans.
+        let mut positive = positive;
+        positive.sort_by_key(|m| match (m.kind(), m.set_values().is_some()) {
+            (MatchKind::Equal, _) => 0,
+            (_, true) => 1,
+            _ => 2,
+        });
+        let mut result: Option<PostingsList> = None;
+        for m in positive {
+            let matched = union(self.values_where(m, true));
+            result = Some(match result {
+                None => matched,
+                Some(r) => intersect(&r, &matched),
+            });
+            if result.as_ref().is_some_and(Vec::is_empty) {
+                return Vec::new();
+            }
+        }
+        let mut result = result.unwrap_or_else(|| self.all.clone());
+        for m in negative {
+            let rejected = union(self.values_where(m, false));
+            result = subtract(&result, &rejected);
+        }
+        result
+    }
+
+    /// Per label name: how many values it has; per metric name and per label pair: how many
+    /// series. Each list sorted by count, descending, then name, and cut to `limit`.
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        let top = |mut v: Vec<(String, u64)>| {
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(limit);
+            v
+        };
+        let names = self
+            .by_label
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.len() as u64))
+            .collect();
+        let metrics = self
+            .by_label
+            .get(crate::labels::METRIC_NAME)
+            .map(|v| {
+                v.iter()
+                    .map(|(name, l)| (name.to_string(), l.len() as u64))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pairs = self
+            .by_label
+            .iter()
+            .flat_map(|(n, v)| {
+                v.iter()
+                    .map(move |(val, l)| (format!("{n}={val}"), l.len() as u64))
+            })
+            .collect();
+        Cardinality {
+            series: self.all.len() as u64,
+            label_value_count_by_name: top(names),
+            series_count_by_metric_name: top(metrics),
+            series_count_by_label_pair: top(pairs),
+        }
+    }
+}
+
+/// Cardinality statistics of the head, as Prometheus's `/api/v1/status/tsdb` reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cardinality {
+    /// Series in the head.
+    pub series: u64,
+    /// Label names with the most distinct values.
+    pub label_value_count_by_name: Vec<(String, u64)>,
+    /// Metric names with the most series.
+    pub series_count_by_metric_name: Vec<(String, u64)>,
+    /// `name=value` pairs with the most series.
+    pub series_count_by_label_pair: Vec<(String, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> Postings {
+        let mut p = Postings::default();
+        let series: &[&[(&str, &str)]] = &[
+            &[("__name__", "up"), ("job", "node"), ("instance", "a")],
+            &[("__name__", "up"), ("job", "node"), ("instance", "b")],
+            &[("__name__", "up"), ("job", "api")],
+            &[
+                ("__name__", "requests_total"),
+                ("job", "api"),
+                ("code", "200"),
+            ],
+            &[
+                ("__name__", "requests_total"),
+                ("job", "api"),
+                ("code", "500"),
+            ],
+        ];
+        for (i, labels) in series.iter().enumerate() {
+            p.add(
+                SeriesRef(i as u64 + 1),
+                &Labels::new(labels.iter().copied()).unwrap(),
+            );
+        }
+        p
+    }
+
+    fn check(matchers: &[(MatchKind, &str, &str)], expected: &[u64]) {
+        let ms: Vec<Matcher> = matchers
+            .iter()
+            .map(|(k, n, v)| Matcher::new(*k, n, v).unwrap())
+            .collect();
+        assert_eq!(index().select(&ms), expected, "{matchers:?}");
+    }
+
+    #[test]
+    fn selects_like_prometheus() {
+        use MatchKind::*;
+        check(&[(Equal, "__name__", "up")], &[1, 2, 3]);
+        check(
+            &[(Equal, "__name__", "up"), (Equal, "job", "node")],
+            &[1, 2],
+        );
+        check(
+            &[(Equal, "__name__", "up"), (NotEqual, "job", "node")],
+            &[3],
+        );
+        // A missing label is "": instance="" selects the series without instance.
+        check(&[(Equal, "__name__", "up"), (Equal, "instance", "")], &[3]);
+        check(
+            &[(Equal, "__name__", "up"), (NotEqual, "instance", "")],
+            &[1, 2],
+        );
+        check(&[(Regex, "instance", "a|b")], &[1, 2]);
+        check(&[(Regex, "instance", "a|")], &[1, 3, 4, 5]);
+        check(&[(Regex, "__name__", "req.*")], &[4, 5]);
+        check(&[(Regex, "code", "[45].."), (Equal, "job", "api")], &[5]);
+        check(&[(NotRegex, "code", "2..")], &[1, 2, 3, 5]);
+        check(&[(Regex, "job", ".*")], &[1, 2, 3, 4, 5]);
+        check(&[(Regex, "job", ".+")], &[1, 2, 3, 4, 5]);
+        check(&[(Equal, "job", "nope")], &[]);
+        check(&[(NotEqual, "job", "nope")], &[1, 2, 3, 4, 5]);
+        check(&[(Equal, "nolabel", "x")], &[]);
+    }
+
+    #[test]
+    fn list_operations() {
+        assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5]), vec![3, 5]);
+        assert_eq!(subtract(&[1, 3, 5, 7], &[3, 4, 5]), vec![1, 7]);
+        assert_eq!(union([vec![5, 9], vec![1, 5]].iter()), vec![1, 5, 9]);
+        let mut l = vec![1, 5];
+        insert_sorted(&mut l, 3);
+        insert_sorted(&mut l, 9);
+        insert_sorted(&mut l, 5);
+        assert_eq!(l, vec![1, 3, 5, 9]);
+    }
+
+    #[test]
+    fn label_names_values_and_cardinality() {
+        let p = index();
+        assert_eq!(p.label_names(), vec!["__name__", "code", "instance", "job"]);
+        assert_eq!(p.label_values("job"), vec!["api", "node"]);
+        let c = p.cardinality(2);
+        assert_eq!(c.series, 5);
+        assert_eq!(
+            c.series_count_by_metric_name,
+            vec![("up".to_string(), 3), ("requests_total".to_string(), 2)]
+        );
+        assert_eq!(
+            c.label_value_count_by_name,
+            vec![("__name__".to_string(), 2), ("code".to_string(), 2)]
+        );
+    }
+}

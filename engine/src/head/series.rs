@@ -1,0 +1,502 @@
+//! One series in the head: its chunks, and the rules for adding a sample to them.
+//!
+//! In-order samples (newer than everything the series holds) go into the *active* XOR chunk,
+//! which is closed and replaced once it holds `chunk_samples_max` samples or spans
+//! `chunk_range_ms`. Closed chunks are immutable and shared with queries through `Arc`, so a
+//! query never copies them and never holds the series lock while decoding.
+//!
+//! Older samples (within the out-of-order window) go into a small sorted buffer that is
+//! encoded into an out-of-order chunk once it fills. Queries merge both kinds by timestamp.
+//!
+//! Adding is split in two. [`MemSeries::check`] runs when a sample is appended, before it is
+//! logged: it decides whether the sample is new, a duplicate of stored data (accepted and
+//! dropped: retries are idempotent) or a rejection. [`MemSeries::apply`] runs after the WAL
+//! holds the sample and cannot fail: whatever order concurrent commits apply in, the series
+//! ends up holding the union of their samples.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::chunk::xor::{XorEncoder, XorIter};
+use crate::error::AppendError;
+use crate::labels::Labels;
+use crate::sample::{Sample, SeriesRef};
+use crate::wal::record::{ChunkEntry, ChunkKind, DecodeError};
+
+/// How chunks are cut and how far back out-of-order samples are taken.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeriesLimits {
+    pub chunk_samples_max: u16,
+    pub chunk_range_ms: i64,
+    pub ooo_buffer_samples_max: usize,
+}
+
+/// An immutable, encoded chunk.
+#[derive(Debug)]
+pub(crate) struct ClosedChunk {
+    pub data: Box<[u8]>,
+    pub min_t: i64,
+    pub max_t: i64,
+    pub num_samples: u16,
+}
+
+impl ClosedChunk {
+    fn from_encoder(enc: XorEncoder) -> ClosedChunk {
+        let min_t = enc.first_t().expect("closed chunks are not empty");
+        let (max_t, _) = enc.last().expect("closed chunks are not empty");
+        let num_samples = enc.num_samples();
+        ClosedChunk {
+            data: enc.into_data().into_boxed_slice(),
+            min_t,
+            max_t,
+            num_samples,
+        }
+    }
+
+    fn find(&self, t: i64) -> Option<f64> {
+        if t < self.min_t || t > self.max_t {
+            return None;
+        }
+        XorIter::new(&self.data, self.num_samples)
+            .take_while(|&(st, _)| st <= t)
+            .find(|&(st, _)| st == t)
+            .map(|(_, v)| v)
+    }
+}
+
+/// What `check` decided about a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// New data: log it and apply it.
+    Accept,
+    /// Already stored with the same value: acknowledge, but neither log nor apply.
+    Duplicate,
+}
+
+/// What `apply` did with a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applied {
+    InOrder,
+    OutOfOrder,
+    Duplicate,
+    /// Another value was already stored at that timestamp (only possible when two commits race
+    /// on one series and timestamp); the stored value was kept.
+    Conflict,
+}
+
+#[derive(Debug, Default)]
+struct SeriesData {
+    /// Invariant: sorted by time, not overlapping, all older than the active chunk.
+    closed: Vec<Arc<ClosedChunk>>,
+    active: Option<XorEncoder>,
+    /// The newest in-order timestamp, `i64::MIN` while there is none.
+    max_t: i64,
+    /// Invariant: sorted by time, no two samples with one timestamp.
+    ooo: Vec<Sample>,
+    /// Each sorted internally; they may overlap each other (never in stored timestamps).
+    ooo_chunks: Vec<Arc<ClosedChunk>>,
+}
+
+/// A series in the head.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub series_ref: SeriesRef,
+    pub labels: Labels,
+    /// Invariant: true only once a record naming this series is durable in the WAL or in a
+    /// checkpoint; commits log the series until then.
+    logged: AtomicBool,
+    data: Mutex<SeriesData>,
+}
+
+/// A consistent view of a series' data in a time range, taken under its lock and read
+/// without it.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesSnapshot {
+    chunks: Vec<Arc<ClosedChunk>>,
+    active: Option<(Vec<u8>, u16)>,
+    /// Out-of-order samples in range, sorted, if any.
+    ooo: Vec<Sample>,
+}
+
+impl MemSeries {
+    pub fn new(series_ref: SeriesRef, labels: Labels, logged: bool) -> MemSeries {
+        MemSeries {
+            series_ref,
+            labels,
+            logged: AtomicBool::new(logged),
+            data: Mutex::new(SeriesData {
+                max_t: i64::MIN,
+                ..SeriesData::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SeriesData> {
+        self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_logged(&self) -> bool {
+        self.logged.load(Ordering::Acquire)
+    }
+
+    pub fn set_logged(&self) {
+        self.logged.store(true, Ordering::Release);
+    }
+
+    /// Decides whether `(t, v)` may be appended; `pending` is the newest sample of this series
+    /// already appended in the same uncommitted batch.
+    pub fn check(
+        &self,
+        t: i64,
+        v: f64,
+        pending: Option<Sample>,
+        ooo_window_ms: i64,
+    ) -> Result<Verdict, AppendError> {
+        let d = self.lock();
+        let conflict = |existing: f64| AppendError::DuplicateTimestamp {
+            series: self.series_ref,
+            t,
+            existing: existing.to_bits(),
+            new: v.to_bits(),
+        };
+        if let Some(p) = pending
+            && p.t == t
+        {
+            return if p.v.to_bits() == v.to_bits() {
+                Ok(Verdict::Duplicate)
+            } else {
+                Err(conflict(p.v))
+            };
+        }
+        let newest = d.max_t.max(pending.map_or(i64::MIN, |p| p.t));
+        if t > newest {
+            return Ok(Verdict::Accept);
+        }
+        if let Some(existing) = d.find(t) {
+            return if existing.to_bits() == v.to_bits() {
+                Ok(Verdict::Duplicate)
+            } else {
+                Err(conflict(existing))
+            };
+        }
+        if t >= newest.saturating_sub(ooo_window_ms) && ooo_window_ms > 0 {
+            return Ok(Verdict::Accept);
+        }
+        Err(AppendError::OutOfOrder {
+            series: self.series_ref,
+            t,
+            max_t: newest,
+            window_ms: ooo_window_ms,
+        })
+    }
+
+    /// Stores samples that the WAL already holds, under one lock acquisition. Never fails.
+    pub fn apply_many(
+        &self,
+        samples: impl Iterator<Item = (i64, f64)>,
+        limits: &SeriesLimits,
+        mut on: impl FnMut(Applied),
+    ) {
+        let mut d = self.lock();
+        for (t, v) in samples {
+            on(d.apply(t, v, limits));
+        }
+    }
+
+    /// The chunks and out-of-order samples that overlap `[mint, maxt]`.
+    pub fn snapshot(&self, mint: i64, maxt: i64) -> SeriesSnapshot {
+        let d = self.lock();
+        let overlaps = |c: &ClosedChunk| c.max_t >= mint && c.min_t <= maxt;
+        let mut snap = SeriesSnapshot {
+            chunks: d.closed.iter().filter(|c| overlaps(c)).cloned().collect(),
+            active: None,
+            ooo: Vec::new(),
+        };
+        if let Some(enc) = &d.active
+            && let (Some(first), Some((last, _))) = (enc.first_t(), enc.last())
+            && last >= mint
+            && first <= maxt
+        {
+            snap.active = Some((enc.data().to_vec(), enc.num_samples()));
+        }
+        let in_range = |s: &Sample| s.t >= mint && s.t <= maxt;
+        for c in d.ooo_chunks.iter().filter(|c| overlaps(c)) {
+            snap.ooo.extend(
+                XorIter::new(&c.data, c.num_samples)
+                    .map(|(t, v)| Sample::new(t, v))
+                    .filter(in_range),
+            );
+        }
+        snap.ooo.extend(d.ooo.iter().copied().filter(in_range));
+        if !snap.ooo.is_empty() {
+            snap.ooo.sort_by_key(|s| s.t);
+        }
+        snap
+    }
+
+    /// Every chunk of the series, for a checkpoint. The out-of-order buffer is encoded into one
+    /// extra chunk.
+    pub fn dump(&self, mut out: impl FnMut(ChunkEntry<'_>)) {
+        let d = self.lock();
+        let series = self.series_ref;
+        fn entry(series: SeriesRef, c: &ClosedChunk, kind: ChunkKind) -> ChunkEntry<'_> {
+            ChunkEntry {
+                series,
+                kind,
+                num_samples: c.num_samples,
+                min_t: c.min_t,
+                max_t: c.max_t,
+                data: &c.data,
+            }
+        }
+        for c in &d.closed {
+            out(entry(series, c, ChunkKind::Closed));
+        }
+        if let Some(enc) = &d.active
+            && let (Some(min_t), Some((max_t, _))) = (enc.first_t(), enc.last())
+        {
+            out(ChunkEntry {
+                series: self.series_ref,
+                kind: ChunkKind::Active,
+                num_samples: enc.num_samples(),
+                min_t,
+                max_t,
+                data: enc.data(),
+            });
+        }
+        for c in &d.ooo_chunks {
+            out(entry(series, c, ChunkKind::OutOfOrder));
+        }
+        if !d.ooo.is_empty() {
+            let mut enc = XorEncoder::new();
+            for s in &d.ooo {
+                enc.append(s.t, s.v);
+            }
+            let c = ClosedChunk::from_encoder(enc);
+            out(entry(series, &c, ChunkKind::OutOfOrder));
+        }
+    }
+
+    /// Loads a chunk from a checkpoint. A chunk that continues the series is taken as it is;
+    /// one that overlaps what the series holds is merged sample by sample.
+    pub fn restore(&self, c: &ChunkEntry<'_>, limits: &SeriesLimits) -> Result<(), DecodeError> {
+        let mut samples = Vec::with_capacity(usize::from(c.num_samples));
+        let mut it = XorIter::new(c.data, c.num_samples);
+        samples.extend(&mut it);
+        if it.err().is_some() || samples.len() != usize::from(c.num_samples) {
+            return Err(DecodeError("checkpointed chunk does not decode"));
+        }
+        if samples.first().map(|s| s.0) != Some(c.min_t)
+            || samples.last().map(|s| s.0) != Some(c.max_t)
+            || samples.windows(2).any(|w| w[0].0 >= w[1].0)
+        {
+            return Err(DecodeError(
+                "checkpointed chunk disagrees with its time range",
+            ));
+        }
+        let mut d = self.lock();
+        let continues = c.min_t > d.max_t && d.ooo.is_empty() && d.ooo_chunks.is_empty();
+        match c.kind {
+            ChunkKind::Closed if continues && d.active.is_none() => {
+                d.closed.push(Arc::new(ClosedChunk {
+                    data: c.data.into(),
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    num_samples: c.num_samples,
+                }));
+                d.max_t = c.max_t;
+            }
+            ChunkKind::Active if continues && d.active.is_none() => {
+                let enc = XorEncoder::resume(c.data.to_vec(), c.num_samples)
+                    .map_err(|_| DecodeError("checkpointed active chunk does not resume"))?;
+                d.active = Some(enc);
+                d.max_t = c.max_t;
+            }
+            _ => {
+                for (t, v) in samples {
+                    d.apply(t, v, limits);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Samples, chunks and approximate heap bytes held, for statistics.
+    pub fn footprint(&self) -> (u64, u64, u64) {
+        let d = self.lock();
+        let mut samples = 0u64;
+        let mut chunks = 0u64;
+        let mut bytes = 0u64;
+        for c in d.closed.iter().chain(&d.ooo_chunks) {
+            samples += u64::from(c.num_samples);
+            chunks += 1;
+            bytes += c.data.len() as u64 + std::mem::size_of::<ClosedChunk>() as u64;
+        }
+        if let Some(enc) = &d.active {
+            samples += u64::from(enc.num_samples());
+            chunks += 1;
+            bytes += enc.data().len() as u64;
+        }
+        samples += d.ooo.len() as u64;
+        bytes += (d.ooo.capacity() * std::mem::size_of::<Sample>()) as u64;
+        (samples, chunks, bytes)
+    }
+}
+
+impl SeriesData {
+    fn apply(&mut self, t: i64, v: f64, limits: &SeriesLimits) -> Applied {
+        if t > self.max_t {
+            self.append_in_order(t, v, limits);
+            return Applied::InOrder;
+        }
+        if let Some(existing) = self.find(t) {
+            return if existing.to_bits() == v.to_bits() {
+                Applied::Duplicate
+            } else {
+                Applied::Conflict
+            };
+        }
+        let at = self.ooo.partition_point(|s| s.t < t);
+        self.ooo.insert(at, Sample::new(t, v));
+        if self.ooo.len() >= limits.ooo_buffer_samples_max {
+            let mut enc = XorEncoder::new();
+            for s in self.ooo.drain(..) {
+                enc.append(s.t, s.v);
+            }
+            self.ooo.shrink_to_fit();
+            self.ooo_chunks
+                .push(Arc::new(ClosedChunk::from_encoder(enc)));
+        }
+        Applied::OutOfOrder
+    }
+
+    fn append_in_order(&mut self, t: i64, v: f64, limits: &SeriesLimits) {
+        let cut = self.active.as_ref().is_some_and(|enc| {
+            enc.num_samples() >= limits.chunk_samples_max
+                || enc.is_full()
+                || enc
+                    .first_t()
+                    .is_some_and(|first| t.saturating_sub(first) >= limits.chunk_range_ms)
+        });
+        if cut && let Some(enc) = self.active.take() {
+            self.closed.push(Arc::new(ClosedChunk::from_encoder(enc)));
+        }
+        self.active.get_or_insert_with(XorEncoder::new).append(t, v);
+        self.max_t = t;
+    }
+
+    /// The stored value at `t`, if any.
+    fn find(&self, t: i64) -> Option<f64> {
+        if t == self.max_t
+            && let Some((last_t, v)) = self.active.as_ref().and_then(XorEncoder::last)
+            && last_t == t
+        {
+            return Some(v);
+        }
+        if t <= self.max_t {
+            let in_order = match &self.active {
+                Some(enc) if enc.first_t().is_some_and(|first| first <= t) => {
+                    XorIter::new(enc.data(), enc.num_samples())
+                        .take_while(|&(st, _)| st <= t)
+                        .find(|&(st, _)| st == t)
+                        .map(|(_, v)| v)
+                }
+                _ => {
+                    let i = self.closed.partition_point(|c| c.max_t < t);
+                    self.closed.get(i).and_then(|c| c.find(t))
+                }
+            };
+            if in_order.is_some() {
+                return in_order;
+            }
+        }
+        if let Ok(i) = self.ooo.binary_search_by_key(&t, |s| s.t) {
+            return Some(self.ooo[i].v);
+        }
+        self.ooo_chunks.iter().find_map(|c| c.find(t))
+    }
+}
+
+impl SeriesSnapshot {
+    /// Whether there is nothing in the range.
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && self.active.is_none() && self.ooo.is_empty()
+    }
+
+    /// The samples in `[mint, maxt]`, in time order, each timestamp once.
+    pub fn samples(&self, mint: i64, maxt: i64) -> SnapshotIter<'_> {
+        let in_order = self
+            .chunks
+            .iter()
+            .map(|c| (&c.data[..], c.num_samples))
+            .chain(self.active.as_ref().map(|(d, n)| (&d[..], *n)));
+        if self.ooo.is_empty() {
+            return SnapshotIter::InOrder(InOrderIter {
+                chunks: Box::new(in_order),
+                current: None,
+                mint,
+                maxt,
+            });
+        }
+        // Merge: in-order data wins over an out-of-order sample with the same timestamp
+        // (apply never stores both, but a query must not show two).
+        let mut all: Vec<Sample> = in_order
+            .flat_map(|(d, n)| XorIter::new(d, n))
+            .filter(|&(t, _)| t >= mint && t <= maxt)
+            .map(|(t, v)| Sample::new(t, v))
+            .collect();
+        let in_order_len = all.len();
+        all.extend(self.ooo.iter().copied());
+        // Stable sort keeps in-order samples first among equal timestamps.
+        all.sort_by_key(|s| s.t);
+        all.dedup_by_key(|s| s.t);
+        debug_assert!(all.len() >= in_order_len.min(1) || all.is_empty());
+        SnapshotIter::Merged(all.into_iter())
+    }
+}
+
+/// Iterates a snapshot's samples.
+pub(crate) enum SnapshotIter<'a> {
+    InOrder(InOrderIter<'a>),
+    Merged(std::vec::IntoIter<Sample>),
+}
+
+pub(crate) struct InOrderIter<'a> {
+    chunks: Box<dyn Iterator<Item = (&'a [u8], u16)> + 'a>,
+    current: Option<XorIter<'a>>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Iterator for SnapshotIter<'_> {
+    type Item = Sample;
+
+    #[inline]
+    fn next(&mut self) -> Option<Sample> {
+        match self {
+            SnapshotIter::Merged(it) => it.next(),
+            SnapshotIter::InOrder(it) => loop {
+                if let Some(cur) = &mut it.current {
+                    for (t, v) in cur.by_ref() {
+                        if t > it.maxt {
+                            it.current = None;
+                            it.chunks = Box::new(std::iter::empty());
+                            return None;
+                        }
+                        if t >= it.mint {
+                            return Some(Sample::new(t, v));
+                        }
+                    }
+                }
+                let (data, n) = it.chunks.next()?;
+                it.current = Some(XorIter::new(data, n));
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for SnapshotIter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotIter")
+    }
+}
