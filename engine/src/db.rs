@@ -208,6 +208,10 @@ struct Inner {
     /// One checkpoint at a time.
     checkpointing: Mutex<()>,
     wal_bytes_at_checkpoint: AtomicU64,
+    /// `wal.losses()` as of the start of the last successful checkpoint. While it lags, the
+    /// head holds acknowledged samples the WAL lost, and commits log resent duplicates again
+    /// instead of dropping them.
+    losses_checkpointed: AtomicU64,
     checkpoints: AtomicU64,
     duplicates: AtomicU64,
     maintenance: Mutex<Maintenance>,
@@ -282,6 +286,7 @@ impl Db {
             gate: RwLock::new(()),
             checkpointing: Mutex::new(()),
             wal_bytes_at_checkpoint: AtomicU64::new(0),
+            losses_checkpointed: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             maintenance: Mutex::new(Maintenance::default()),
@@ -314,7 +319,7 @@ impl Db {
             series: Vec::new(),
             index: FxHashMap::default(),
             samples: Vec::new(),
-            duplicates: 0,
+            duplicates: Vec::new(),
         }
     }
 
@@ -440,13 +445,18 @@ impl Inner {
             .expect("spawning the checkpoint thread")
     }
 
+    /// Whether the WAL lost acknowledged samples that the head still holds.
+    fn wal_behind_head(&self) -> bool {
+        self.wal.losses() != self.losses_checkpointed.load(Ordering::SeqCst)
+    }
+
     fn maybe_request_checkpoint(&self) {
         if !self.options.background_checkpoints {
             return;
         }
         let written = self.wal.stats().bytes_written;
         let since = written.saturating_sub(self.wal_bytes_at_checkpoint.load(Ordering::Relaxed));
-        if since >= self.options.checkpoint_wal_bytes {
+        if since >= self.options.checkpoint_wal_bytes || self.wal_behind_head() {
             let mut m = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
             m.wanted = true;
             self.maintenance_cond.notify_all();
@@ -456,6 +466,7 @@ impl Inner {
     fn checkpoint(&self) -> Result<CheckpointStats, StorageError> {
         let _one = self.checkpointing.lock().unwrap_or_else(|p| p.into_inner());
         let bytes_before = self.wal.stats().bytes_written;
+        let losses_before = self.wal.losses();
         let seq = {
             let _cut = self.gate.write().unwrap_or_else(|p| p.into_inner());
             self.wal.cut_segment()?
@@ -489,6 +500,8 @@ impl Inner {
         stats.files_removed = remove_covered(self.fs.as_ref(), &wal_dir, seq)? as u64;
         self.wal_bytes_at_checkpoint
             .store(bytes_before, Ordering::Relaxed);
+        self.losses_checkpointed
+            .store(losses_before, Ordering::SeqCst);
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(?stats, "checkpoint written");
         Ok(stats)
@@ -557,7 +570,9 @@ pub struct Appender<'a> {
     index: FxHashMap<u64, usize>,
     /// Index in `series`, and the sample.
     samples: Vec<(u32, Sample)>,
-    duplicates: u64,
+    /// Samples already stored with the same value: acknowledged without being written, unless
+    /// the WAL has lost samples the head holds (then they are written again).
+    duplicates: Vec<(u32, Sample)>,
 }
 
 impl Appender<'_> {
@@ -615,7 +630,7 @@ impl Appender<'_> {
         }
         let (series, newest) = &mut self.series[i];
         match series.check(t, v, *newest, self.db.options.out_of_order_window_ms)? {
-            Verdict::Duplicate => self.duplicates += 1,
+            Verdict::Duplicate => self.duplicates.push((i as u32, Sample::new(t, v))),
             Verdict::Accept => {
                 if newest.is_none_or(|n| t > n.t) {
                     *newest = Some(Sample::new(t, v));
@@ -640,12 +655,13 @@ impl Appender<'_> {
     /// nothing of the batch was acknowledged, and the same samples may be appended again.
     pub fn commit(self) -> Result<CommitStats, CommitError> {
         let db = self.db;
-        db.duplicates.fetch_add(self.duplicates, Ordering::Relaxed);
         let mut stats = CommitStats {
-            duplicates: self.duplicates,
+            duplicates: self.duplicates.len() as u64,
             ..CommitStats::default()
         };
-        if self.samples.is_empty() {
+        let relog = !self.duplicates.is_empty() && db.wal_behind_head();
+        if self.samples.is_empty() && !relog {
+            db.duplicates.fetch_add(stats.duplicates, Ordering::Relaxed);
             return Ok(stats);
         }
         let _gate = db.gate.read().unwrap_or_else(|p| p.into_inner());
@@ -655,11 +671,13 @@ impl Appender<'_> {
             .map(|(s, _)| s)
             .filter(|s| !s.is_logged())
             .collect();
-        let frames = self.encode(&new_series);
+        let frames = self.encode(&new_series, relog);
         if db.closed.load(Ordering::Relaxed) {
             return Err(StorageError::Closed.into());
         }
-        db.wal.log(&frames)?;
+        // Series records are synced even in interval mode: later samples refer to them, so
+        // losing one to a power cut would orphan samples that did reach the disk.
+        db.wal.log(&frames, !new_series.is_empty())?;
         for s in &new_series {
             s.set_logged();
         }
@@ -679,6 +697,7 @@ impl Appender<'_> {
             );
             k += run;
         }
+        db.duplicates.fetch_add(stats.duplicates, Ordering::Relaxed);
         stats.samples = self.samples.len() as u64;
         stats.series_created = new_series.len() as u64;
         drop(_gate);
@@ -688,7 +707,7 @@ impl Appender<'_> {
 
     /// The batch's WAL frames: its unlogged series, then its samples, each record within the
     /// payload limit.
-    fn encode(&self, new_series: &[&Arc<MemSeries>]) -> Vec<u8> {
+    fn encode(&self, new_series: &[&Arc<MemSeries>], relog: bool) -> Vec<u8> {
         let mut frames = Vec::with_capacity(self.samples.len() * 14 + 64);
         let mut payload = Vec::new();
         for group in new_series.chunks(SERIES_PER_RECORD) {
@@ -709,7 +728,12 @@ impl Appender<'_> {
             encode_frame(&mut frames, RecordType::Series, &payload);
         }
         let mut refs = Vec::with_capacity(SAMPLES_PER_RECORD.min(self.samples.len()));
-        for group in self.samples.chunks(SAMPLES_PER_RECORD) {
+        let duplicates: &[(u32, Sample)] = if relog { &self.duplicates } else { &[] };
+        for group in self
+            .samples
+            .chunks(SAMPLES_PER_RECORD)
+            .chain(duplicates.chunks(SAMPLES_PER_RECORD))
+        {
             refs.clear();
             refs.extend(group.iter().map(|(i, s)| RefSample {
                 series: self.series[*i as usize].0.series_ref,

@@ -29,13 +29,14 @@ pub mod replay;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::error::StorageError;
 use crate::fs::{Fs, WritableFile};
-use record::{FILE_HEADER_BYTES, SEGMENT_MAGIC, encode_file_header};
+use record::{FILE_HEADER_BYTES, FileHeader, SEGMENT_MAGIC, encode_file_header};
 
 /// When the log is synced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +119,19 @@ struct State {
     accepted: u64,
     /// Every byte before this has been through a flush (successful or not).
     processed: u64,
+    /// Every byte before this that was written successfully is also synced.
+    synced: u64,
     /// Byte ranges whose flush failed, with the error.
     failures: VecDeque<(Range<u64>, StorageError)>,
     flushing: bool,
     /// `None` while a flush holds it, or after a failure until the next segment is opened.
     writer: Option<SegmentWriter>,
     next_seq: SegmentSeq,
+    /// Bytes of the previous segment known to be on disk, for the next segment's header.
+    prev_synced_len: u64,
+    /// Set when an abandoned segment held acknowledged bytes that could not be synced
+    /// (interval mode): the next `sync` reports their possible loss.
+    unsynced_lost: bool,
     force_rotate: bool,
     stats: WalStats,
 }
@@ -137,11 +145,19 @@ pub struct Wal {
     state: Mutex<State>,
     cond: Condvar,
     syncer: Mutex<Option<JoinHandle<()>>>,
+    /// How many times acknowledged, unsynced bytes were lost to a failure (interval mode).
+    losses: AtomicU64,
 }
 
 impl Wal {
     /// A writer that will start segment `next_seq` at its first write.
-    fn new(fs: Arc<dyn Fs>, dir: PathBuf, options: WalOptions, next_seq: SegmentSeq) -> Wal {
+    fn new(
+        fs: Arc<dyn Fs>,
+        dir: PathBuf,
+        options: WalOptions,
+        next_seq: SegmentSeq,
+        prev_synced_len: u64,
+    ) -> Wal {
         Wal {
             fs,
             dir,
@@ -151,15 +167,19 @@ impl Wal {
                 buffer: Vec::new(),
                 accepted: 0,
                 processed: 0,
+                synced: 0,
                 failures: VecDeque::new(),
                 flushing: false,
                 writer: None,
                 next_seq,
+                prev_synced_len,
+                unsynced_lost: false,
                 force_rotate: false,
                 stats: WalStats::default(),
             }),
             cond: Condvar::new(),
             syncer: Mutex::new(None),
+            losses: AtomicU64::new(0),
         }
     }
 
@@ -205,14 +225,22 @@ impl Wal {
         &self.dir
     }
 
+    /// How many times a failure lost acknowledged bytes that were not synced yet (only
+    /// possible in [`FsyncMode::Interval`]). The head still holds those samples; until a
+    /// checkpoint has written the head out again, they are not durable.
+    pub fn losses(&self) -> u64 {
+        self.losses.load(Ordering::SeqCst)
+    }
+
     /// Counters since the log was opened.
     pub fn stats(&self) -> WalStats {
         self.lock().stats
     }
 
     /// Appends whole frames and returns once they are durable (per the [`FsyncMode`]). Frames
-    /// given to one call are written together, in order.
-    pub fn log(&self, frames: &[u8]) -> Result<(), StorageError> {
+    /// given to one call are written together, in order. With `sync`, the frames are synced
+    /// before returning whatever the mode (used for records that later records depend on).
+    pub fn log(&self, frames: &[u8], sync: bool) -> Result<(), StorageError> {
         let mut st = self.lock();
         if st.closed {
             return Err(StorageError::Closed);
@@ -220,14 +248,23 @@ impl Wal {
         st.buffer.extend_from_slice(frames);
         st.accepted += frames.len() as u64;
         let end = st.accepted;
+        let sync = sync || self.options.fsync == FsyncMode::Always;
         loop {
             if st.processed >= end {
-                return Wal::outcome(&st, end);
+                Wal::outcome(&st, end)?;
+                if !sync || st.synced >= end {
+                    return Ok(());
+                }
             }
             if st.flushing {
                 st = self.wait(st);
             } else {
-                st = self.flush(st, self.options.fsync == FsyncMode::Always).0;
+                let (guard, result) = self.flush(st, sync);
+                st = guard;
+                if st.processed >= end && st.synced < end {
+                    // Our bytes were written by an earlier flush; this one was to sync them.
+                    result?;
+                }
             }
         }
     }
@@ -252,8 +289,17 @@ impl Wal {
             st = self.wait(st);
         }
         let end = st.accepted;
-        let (st, result) = self.flush(st, true);
+        let (mut st, result) = self.flush(st, true);
         result?;
+        if std::mem::take(&mut st.unsynced_lost) {
+            return Err(StorageError::io(
+                "sync wal segment",
+                &self.dir,
+                std::io::Error::other(
+                    "an abandoned segment held acknowledged writes that could not be synced; they may be lost on power failure",
+                ),
+            ));
+        }
         Wal::outcome(&st, end)
     }
 
@@ -305,25 +351,30 @@ impl Wal {
         let range = st.processed..st.accepted;
         let writer = st.writer.take();
         let force_rotate = std::mem::take(&mut st.force_rotate);
-        let mut next_seq = st.next_seq;
-        let mut stats = st.stats;
+        let mut progress = Progress {
+            next_seq: st.next_seq,
+            prev_synced_len: st.prev_synced_len,
+            unsynced_lost: false,
+            stats: st.stats,
+        };
         drop(st);
 
-        let (writer, result) = self.write_batch(
-            writer,
-            &batch,
-            force_rotate,
-            sync,
-            &mut next_seq,
-            &mut stats,
-        );
+        let (writer, result) = self.write_batch(writer, &batch, force_rotate, sync, &mut progress);
 
         let mut st = self.lock();
         st.writer = writer;
-        st.next_seq = next_seq;
-        st.stats = stats;
+        st.next_seq = progress.next_seq;
+        st.prev_synced_len = progress.prev_synced_len;
+        st.unsynced_lost |= progress.unsynced_lost;
+        if progress.unsynced_lost {
+            self.losses.fetch_add(1, Ordering::SeqCst);
+        }
+        st.stats = progress.stats;
         st.stats.flushes += 1;
         st.processed = range.end;
+        if sync && result.is_ok() {
+            st.synced = range.end;
+        }
         if let Err(e) = &result {
             st.stats.failed_flushes += 1;
             if !range.is_empty() {
@@ -346,8 +397,7 @@ impl Wal {
         batch: &[u8],
         force_rotate: bool,
         sync: bool,
-        next_seq: &mut SegmentSeq,
-        stats: &mut WalStats,
+        p: &mut Progress,
     ) -> (Option<SegmentWriter>, Result<(), StorageError>) {
         if writer.is_none() && batch.is_empty() && !force_rotate {
             // Nothing to write and nothing open to sync: don't create an empty segment.
@@ -365,19 +415,25 @@ impl Wal {
             if old.synced_len < old.good_len {
                 if let Err(e) = old.file.sync() {
                     let err = StorageError::io("sync wal segment", &old.path, e);
-                    self.abandon(old, stats);
+                    if self.options.fsync != FsyncMode::Always {
+                        p.unsynced_lost = true;
+                    }
+                    old.good_len = old.synced_len;
+                    self.abandon(old, p);
                     return (None, Err(err));
                 }
-                stats.syncs += 1;
+                old.synced_len = old.good_len;
+                p.stats.syncs += 1;
             }
+            p.prev_synced_len = old.synced_len;
         }
         let mut w = match writer {
             Some(w) => w,
-            None => match self.create_segment(*next_seq) {
+            None => match self.create_segment(p.next_seq, p.prev_synced_len) {
                 Ok(w) => {
-                    *next_seq = SegmentSeq(next_seq.0 + 1);
-                    stats.segments_created += 1;
-                    stats.syncs += 1;
+                    p.next_seq = SegmentSeq(p.next_seq.0 + 1);
+                    p.stats.segments_created += 1;
+                    p.stats.syncs += 1;
                     w
                 }
                 Err(e) => return (None, Err(e)),
@@ -386,34 +442,49 @@ impl Wal {
         if !batch.is_empty() {
             if let Err(e) = w.file.append(batch) {
                 let err = StorageError::io("write wal segment", &w.path, e);
-                self.abandon(w, stats);
+                self.abandon(w, p);
                 return (None, Err(err));
             }
             w.good_len += batch.len() as u64;
-            stats.bytes_written += batch.len() as u64;
+            p.stats.bytes_written += batch.len() as u64;
         }
         if sync && w.synced_len < w.good_len {
             if let Err(e) = w.file.sync() {
                 let err = StorageError::io("sync wal segment", &w.path, e);
-                // Bytes whose sync failed may never reach the disk: they are not good.
+                // Bytes whose sync failed may never reach the disk: they are not good. In
+                // interval mode some of them were already acknowledged.
+                if self.options.fsync != FsyncMode::Always {
+                    p.unsynced_lost = true;
+                }
                 w.good_len = w.synced_len;
-                self.abandon(w, stats);
+                self.abandon(w, p);
                 return (None, Err(err));
             }
             w.synced_len = w.good_len;
-            stats.syncs += 1;
+            p.stats.syncs += 1;
         }
         (Some(w), Ok(()))
     }
 
     /// Creates segment `seq` with its header, durably (file and directory entry).
-    fn create_segment(&self, seq: SegmentSeq) -> Result<SegmentWriter, StorageError> {
+    /// `prev_synced_len` tells recovery how much of the previous segment is known whole.
+    fn create_segment(
+        &self,
+        seq: SegmentSeq,
+        prev_synced_len: u64,
+    ) -> Result<SegmentWriter, StorageError> {
         let path = self.dir.join(segment_name(seq));
         let mut file = self
             .fs
             .create(&path)
             .map_err(|e| StorageError::io("create wal segment", &path, e))?;
-        let header = encode_file_header(SEGMENT_MAGIC, seq.0);
+        let header = encode_file_header(
+            SEGMENT_MAGIC,
+            FileHeader {
+                seq: seq.0,
+                prev_synced_len,
+            },
+        );
         file.append(&header)
             .and_then(|()| file.sync())
             .map_err(|e| StorageError::io("write wal segment header", &path, e))?;
@@ -429,16 +500,35 @@ impl Wal {
         })
     }
 
-    /// Gives up on a segment after a failure: cuts it back to its last good length if the
-    /// disk lets us, so that replay finds whole frames only, and drops it.
-    fn abandon(&self, mut w: SegmentWriter, stats: &mut WalStats) {
-        stats.segments_abandoned += 1;
+    /// Gives up on a segment after a failure: cuts it back to its last good length and syncs
+    /// it if the disk lets us, so replay finds whole frames only, and drops it. The next
+    /// segment's header records how much of this one is known to be on disk; recovery treats
+    /// damage beyond that as the torn remains of this failure, not as corruption.
+    fn abandon(&self, mut w: SegmentWriter, p: &mut Progress) {
+        p.stats.segments_abandoned += 1;
         let cut = w.file.truncate(w.good_len).and_then(|()| w.file.sync());
+        if cut.is_ok() {
+            w.synced_len = w.good_len;
+        } else if w.good_len > w.synced_len {
+            // Acknowledged in interval mode, never synced, and now unreachable.
+            p.unsynced_lost = true;
+        }
+        p.prev_synced_len = w.synced_len;
         tracing::warn!(
             segment = %w.path.display(),
             good_len = w.good_len,
-            truncated = cut.is_ok(),
+            synced_len = w.synced_len,
+            cleaned = cut.is_ok(),
             "wal segment abandoned after a failed write; later records go to a new segment"
         );
     }
+}
+
+/// What a flush changes besides the writer, carried out of the lock and back.
+#[derive(Debug)]
+struct Progress {
+    next_seq: SegmentSeq,
+    prev_synced_len: u64,
+    unsynced_lost: bool,
+    stats: WalStats,
 }

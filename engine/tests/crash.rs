@@ -126,7 +126,11 @@ impl Run {
                 }
             }
         }
-        match app.commit() {
+        let result = app.commit();
+        if std::env::var("STRATA_CRASH_TRACE").is_ok() {
+            eprintln!("  commit {:?}: {appended:?}", result.as_ref().map(|_| ()));
+        }
+        match result {
             Ok(_) => {
                 for k in appended {
                     self.model.maybe.remove(&k);
@@ -142,7 +146,27 @@ impl Run {
                         self.model.maybe.insert(k);
                     }
                 }
+                self.write_failed();
             }
+        }
+    }
+
+    /// In interval mode a failed write or sync may lose what was acknowledged since the last
+    /// successful sync, and a later sync cannot bring it back: those samples are no longer
+    /// promised.
+    fn write_failed(&mut self) {
+        if self.always {
+            return;
+        }
+        let unsure: Vec<_> = self
+            .model
+            .acked
+            .difference(&self.model.durable)
+            .copied()
+            .collect();
+        for k in unsure {
+            self.model.acked.remove(&k);
+            self.model.maybe.insert(k);
         }
     }
 
@@ -194,7 +218,7 @@ impl Run {
         }
         if let Some(lost) = self.model.durable.difference(&present).next() {
             return Err(format!(
-                "{when}: acknowledged sample lost: series {} at {} ({} durable, {} present)",
+                "{when}: acknowledged sample lost: series {} at {} ({} durable, {} present); {report:?}",
                 lost.0,
                 lost.1,
                 self.model.durable.len(),
@@ -253,15 +277,27 @@ fn run_seed(seed: u64, always: bool) -> Result<(), String> {
     let mut fs = SimFs::new(seed);
     let mut db = run.open(&fs)?;
     let steps = 20 + run.rng.below(100);
+    let trace = std::env::var("STRATA_CRASH_TRACE").is_ok();
     for step in 0..steps {
-        match run.rng.below(100) {
+        let op = run.rng.below(100);
+        if trace {
+            eprintln!("step {step}: op {op}, disk ops so far {}", fs.stats().ops);
+        }
+        match op {
             0..=69 => run.commit(&db),
             70..=74 => {
-                let _ = db.checkpoint();
+                if db.checkpoint().is_err() {
+                    run.write_failed();
+                }
             }
             75..=79 => {
-                if db.sync().is_ok() {
-                    run.model.durable = run.model.acked.clone();
+                let r = db.sync();
+                if trace {
+                    eprintln!("  sync: {r:?}");
+                }
+                match r {
+                    Ok(()) => run.model.durable = run.model.acked.clone(),
+                    Err(_) => run.write_failed(),
                 }
             }
             80..=86 => {
@@ -272,12 +308,17 @@ fn run_seed(seed: u64, always: bool) -> Result<(), String> {
                     _ => Fault::SyncFail,
                 };
                 let at = fs.stats().ops + run.rng.below(30);
+                if trace {
+                    eprintln!("  fault {fault:?} at op {at}");
+                }
                 fs.fail_op(at, fault);
             }
             87..=89 => {
                 fs.set_disk_full(true);
                 run.commit(&db);
-                let _ = db.checkpoint();
+                if db.checkpoint().is_err() {
+                    run.write_failed();
+                }
                 fs.set_disk_full(false);
             }
             _ => {

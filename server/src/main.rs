@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
         series = report.series,
         samples = report.samples,
         wal_segments = report.wal.segments,
-        torn_tail = report.wal.torn_tail.is_some(),
+        torn_tails = report.wal.torn_tails.len(),
         quarantined = report.wal.quarantined.len(),
         "strata is running; stop it with Ctrl-C or SIGTERM"
     );

@@ -4,7 +4,7 @@
 //! waits until it has acknowledged a random number of batches, kills it with SIGKILL while it
 //! keeps writing, then opens the database in this process and checks that every sample of every
 //! acknowledged batch is there with its exact value. `STRATA_KILL9_CYCLES` sets the number of
-//! cycles (default 25).
+//! cycles (default 100).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -19,7 +19,7 @@ fn acknowledged_samples_survive_kill_9() {
     let cycles: u64 = std::env::var("STRATA_KILL9_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(25);
+        .unwrap_or(100);
     let seed = 0x5eed_0009;
     println!("kill -9 test: {cycles} cycles, seed {seed:#x}");
     let mut rng = SplitMix64::new(seed);

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::record::{
-    CHECKPOINT_MAGIC, RecordType, encode_checkpoint_end, encode_file_header, encode_frame,
+    CHECKPOINT_MAGIC, FileHeader, RecordType, encode_checkpoint_end, encode_file_header,
+    encode_frame,
 };
 use super::{SegmentSeq, segment_name};
 use crate::error::StorageError;
@@ -51,7 +52,13 @@ impl CheckpointWriter {
             .create(&tmp)
             .map_err(|e| StorageError::io("create wal checkpoint", &tmp, e))?;
         let mut buf = Vec::with_capacity(WRITE_BUFFER_BYTES + (64 << 10));
-        buf.extend_from_slice(&encode_file_header(CHECKPOINT_MAGIC, seq.0));
+        buf.extend_from_slice(&encode_file_header(
+            CHECKPOINT_MAGIC,
+            FileHeader {
+                seq: seq.0,
+                prev_synced_len: 0,
+            },
+        ));
         Ok(CheckpointWriter {
             fs,
             dir: dir.to_path_buf(),

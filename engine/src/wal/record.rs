@@ -1,12 +1,14 @@
 //! WAL framing and record payloads. Layout in `docs/format/wal.md`.
 //!
-//! A segment or checkpoint file is a 16-byte file header followed by framed records:
+//! A segment or checkpoint file is a 24-byte file header followed by framed records:
 //!
 //! ```text
-//! file header (16 bytes)
-//! +-------------+---------+-------------+-----------+-------------------------------+
-//! | magic [4]   | version | reserved[3] | seq u32LE | crc32 u32LE of bytes 0..12    |
-//! +-------------+---------+-------------+-----------+-------------------------------+
+//! file header (24 bytes)
+//! +-----------+---------+-------------+-----------+------------------------+---------------------+
+//! | magic [4] | version | reserved[3] | seq u32LE | prev_synced_len u64LE  | crc32 of bytes 0..20 |
+//! +-----------+---------+-------------+-----------+------------------------+---------------------+
+//!   prev_synced_len: how many bytes of the previous segment were synced when this one was
+//!   started (u64::MAX: unknown, treat the previous segment as whole; 0 in checkpoints).
 //! record frame (9 + len bytes)
 //! +-------------+-----------+---------+----------------+
 //! | crc32 u32LE | len u32LE | type u8 | payload [len]  |
@@ -31,7 +33,7 @@ use std::fmt;
 use crate::sample::SeriesRef;
 
 /// Bytes in a file header.
-pub const FILE_HEADER_BYTES: usize = 16;
+pub const FILE_HEADER_BYTES: usize = 24;
 /// Bytes in a record frame's header (crc, len, type).
 pub const FRAME_HEADER_BYTES: usize = 4 + 4 + 1;
 /// The largest payload a record may carry. Writers split larger batches; readers treat a
@@ -44,7 +46,7 @@ pub const SEGMENT_MAGIC: [u8; 4] = *b"SWAL";
 /// Magic bytes of a checkpoint.
 pub const CHECKPOINT_MAGIC: [u8; 4] = *b"SCKP";
 
-const _: () = assert!(FILE_HEADER_BYTES == 4 + 1 + 3 + 4 + 4);
+const _: () = assert!(FILE_HEADER_BYTES == 4 + 1 + 3 + 4 + 8 + 4);
 const _: () = assert!(RECORD_PAYLOAD_BYTES_MAX < u32::MAX as usize);
 
 /// The kind of a record, stored in its type byte.
@@ -84,24 +86,38 @@ impl fmt::Display for DecodeError {
     }
 }
 
-/// Writes a file header for `magic` and sequence number `seq`.
-pub fn encode_file_header(magic: [u8; 4], seq: u32) -> [u8; FILE_HEADER_BYTES] {
-    let mut h = [0u8; FILE_HEADER_BYTES];
-    h[0..4].copy_from_slice(&magic);
-    h[4] = FORMAT_VERSION;
-    h[8..12].copy_from_slice(&seq.to_le_bytes());
-    let crc = crc32fast::hash(&h[0..12]);
-    h[12..16].copy_from_slice(&crc.to_le_bytes());
-    h
+/// A decoded file header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileHeader {
+    /// The number in the file's name.
+    pub seq: u32,
+    /// Bytes of the previous segment known to be synced when this segment was started; beyond
+    /// them the previous segment may hold the torn remains of an abandoned write.
+    pub prev_synced_len: u64,
 }
 
-/// Checks a file header; returns its sequence number.
-pub fn decode_file_header(bytes: &[u8], magic: [u8; 4]) -> Result<u32, DecodeError> {
+/// `prev_synced_len` meaning "the previous segment is whole".
+pub const PREV_WHOLE: u64 = u64::MAX;
+
+/// Writes a file header.
+pub fn encode_file_header(magic: [u8; 4], h: FileHeader) -> [u8; FILE_HEADER_BYTES] {
+    let mut out = [0u8; FILE_HEADER_BYTES];
+    out[0..4].copy_from_slice(&magic);
+    out[4] = FORMAT_VERSION;
+    out[8..12].copy_from_slice(&h.seq.to_le_bytes());
+    out[12..20].copy_from_slice(&h.prev_synced_len.to_le_bytes());
+    let crc = crc32fast::hash(&out[0..20]);
+    out[20..24].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Checks and decodes a file header.
+pub fn decode_file_header(bytes: &[u8], magic: [u8; 4]) -> Result<FileHeader, DecodeError> {
     let h = bytes
         .get(..FILE_HEADER_BYTES)
-        .ok_or(DecodeError("file shorter than its 16-byte header"))?;
-    let crc = u32::from_le_bytes(h[12..16].try_into().expect("4 bytes"));
-    if crc != crc32fast::hash(&h[0..12]) {
+        .ok_or(DecodeError("file shorter than its header"))?;
+    let crc = u32::from_le_bytes(h[20..24].try_into().expect("4 bytes"));
+    if crc != crc32fast::hash(&h[0..20]) {
         return Err(DecodeError("file header checksum mismatch"));
     }
     if h[0..4] != magic {
@@ -110,7 +126,10 @@ pub fn decode_file_header(bytes: &[u8], magic: [u8; 4]) -> Result<u32, DecodeErr
     if h[4] != FORMAT_VERSION {
         return Err(DecodeError("unsupported format version in file header"));
     }
-    Ok(u32::from_le_bytes(h[8..12].try_into().expect("4 bytes")))
+    Ok(FileHeader {
+        seq: u32::from_le_bytes(h[8..12].try_into().expect("4 bytes")),
+        prev_synced_len: u64::from_le_bytes(h[12..20].try_into().expect("8 bytes")),
+    })
 }
 
 /// Appends one framed record to `out`.
@@ -512,8 +531,12 @@ mod tests {
 
     #[test]
     fn file_header_round_trips_and_rejects_damage() {
-        let h = encode_file_header(SEGMENT_MAGIC, 42);
-        assert_eq!(decode_file_header(&h, SEGMENT_MAGIC), Ok(42));
+        let header = FileHeader {
+            seq: 42,
+            prev_synced_len: 1234,
+        };
+        let h = encode_file_header(SEGMENT_MAGIC, header);
+        assert_eq!(decode_file_header(&h, SEGMENT_MAGIC), Ok(header));
         assert!(decode_file_header(&h, CHECKPOINT_MAGIC).is_err());
         for bit in 0..h.len() * 8 {
             let mut bad = h;

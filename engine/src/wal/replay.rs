@@ -20,9 +20,10 @@ use std::sync::Arc;
 use super::checkpoint::checkpoint_name;
 use super::reader::{Damage, Scan, scan};
 use super::record::{
-    CHECKPOINT_MAGIC, ChunkEntry, DecodeError, FILE_HEADER_BYTES, RecordType, RefSample,
-    SEGMENT_MAGIC, SeriesEntry, decode_checkpoint_end, decode_chunks, decode_file_header,
-    decode_samples, decode_series, encode_checkpoint_end, encode_file_header, encode_frame,
+    CHECKPOINT_MAGIC, ChunkEntry, DecodeError, FILE_HEADER_BYTES, FileHeader, PREV_WHOLE,
+    RecordType, RefSample, SEGMENT_MAGIC, SeriesEntry, decode_checkpoint_end, decode_chunks,
+    decode_file_header, decode_samples, decode_series, encode_checkpoint_end, encode_file_header,
+    encode_frame,
 };
 use super::{SegmentSeq, Wal, WalOptions, segment_name};
 use crate::error::StorageError;
@@ -73,8 +74,9 @@ pub struct ReplayReport {
     pub records: u64,
     /// Bytes read.
     pub bytes: u64,
-    /// The torn tail cut from the last segment, if there was one.
-    pub torn_tail: Option<TornTail>,
+    /// Torn tails cut off: the last segment's (a crash during a write), and those of segments
+    /// abandoned after a failed write (beyond the length the next segment's header vouches for).
+    pub torn_tails: Vec<TornTail>,
     /// Files with damage, moved to `quarantine/`.
     pub quarantined: Vec<Quarantined>,
     /// Segment numbers missing between the first and last segment.
@@ -149,19 +151,55 @@ pub fn open(
     if !report.missing_segments.is_empty() {
         tracing::error!(missing = ?report.missing_segments, "wal segments are missing; data written to them is lost");
     }
+    // Each segment is read with the next one in hand: the next one's header says how much of
+    // it is known to be on disk.
+    let mut last_kept: Option<(SegmentSeq, u64)> = None;
+    let mut next_bytes = match needed.first() {
+        Some(&seq) => Some(read_segment(fs.as_ref(), dir, seq, &mut report)?),
+        None => None,
+    };
     for (i, &seq) in needed.iter().enumerate() {
-        let is_last = i + 1 == needed.len();
-        replay_segment(fs.as_ref(), dir, seq, is_last, handler, &mut report)?;
+        let bytes = next_bytes.take().expect("read ahead");
+        let next = needed.get(i + 1).copied();
+        if let Some(n) = next {
+            next_bytes = Some(read_segment(fs.as_ref(), dir, n, &mut report)?);
+        }
+        let known_synced = match (next, &next_bytes) {
+            (None, _) => None,
+            (Some(n), Some(nb)) if n.0 == seq.0 + 1 => Some(
+                decode_file_header(nb, SEGMENT_MAGIC).map_or(PREV_WHOLE, |h| h.prev_synced_len),
+            ),
+            _ => Some(PREV_WHOLE),
+        };
+        let ctx = SegmentCtx {
+            fs: fs.as_ref(),
+            dir,
+            seq,
+            known_synced,
+        };
+        if let Some(len) = replay_segment(&ctx, &bytes, handler, &mut report)? {
+            last_kept = Some((seq, len));
+        }
     }
     if !report.cleaned_up.is_empty() {
         fs.sync_dir(dir)
             .map_err(io_err("sync wal directory", dir))?;
     }
 
-    let after_segments = needed.last().map_or(0, |s| s.0 + 1);
+    let after_segments = last_kept.map_or(0, |(s, _)| s.0 + 1);
     let after_checkpoint = report.checkpoint.map_or(0, |c| c.0);
     let next_seq = SegmentSeq(after_segments.max(after_checkpoint).max(1));
-    let wal = Arc::new(Wal::new(fs, dir.to_path_buf(), options, next_seq));
+    let prev_synced_len = match last_kept {
+        Some((seq, len)) if seq.0 + 1 == next_seq.0 => len,
+        _ => PREV_WHOLE,
+    };
+    let wal = Arc::new(Wal::new(
+        fs,
+        dir.to_path_buf(),
+        options,
+        next_seq,
+        prev_synced_len,
+    ));
     wal.start_syncer();
     Ok((wal, report))
 }
@@ -309,7 +347,13 @@ fn replay_checkpoint(
     encode_checkpoint_end(&mut tail, frames.len() as u64);
     let mut end_frame = Vec::new();
     encode_frame(&mut end_frame, RecordType::CheckpointEnd, &tail);
-    let header = encode_file_header(CHECKPOINT_MAGIC, seq.0);
+    let header = encode_file_header(
+        CHECKPOINT_MAGIC,
+        FileHeader {
+            seq: seq.0,
+            prev_synced_len: 0,
+        },
+    );
     let moved_to = quarantine(fs, dir, &name, &bytes, &header, &frames, &end_frame)?;
     tracing::error!(checkpoint = %path.display(), moved_to = %moved_to.display(), damage = ?scan.damage, "wal checkpoint damaged: moved to quarantine, good records kept");
     report.quarantined.push(Quarantined {
@@ -323,7 +367,7 @@ fn replay_checkpoint(
 
 fn header_damage(bytes: &[u8], magic: [u8; 4], seq: SegmentSeq) -> Option<Damage> {
     let reason = match decode_file_header(bytes, magic) {
-        Ok(s) if s == seq.0 => return None,
+        Ok(h) if h.seq == seq.0 => return None,
         Ok(_) => "file header names another sequence number",
         Err(e) => e.0,
     };
@@ -334,38 +378,67 @@ fn header_damage(bytes: &[u8], magic: [u8; 4], seq: SegmentSeq) -> Option<Damage
     })
 }
 
-fn replay_segment(
+fn read_segment(
     fs: &dyn Fs,
     dir: &Path,
     seq: SegmentSeq,
-    is_last: bool,
-    handler: &mut dyn ReplayHandler,
     report: &mut ReplayReport,
-) -> Result<(), StorageError> {
-    let name = segment_name(seq);
-    let path = dir.join(&name);
+) -> Result<Vec<u8>, StorageError> {
+    let path = dir.join(segment_name(seq));
     let bytes = fs.read(&path).map_err(io_err("read wal segment", &path))?;
     report.bytes += bytes.len() as u64;
+    Ok(bytes)
+}
+
+/// Where a segment is and what its successor says about it.
+struct SegmentCtx<'a> {
+    fs: &'a dyn Fs,
+    dir: &'a Path,
+    seq: SegmentSeq,
+    /// `None` for the last segment; otherwise how many bytes of it the next segment's header
+    /// vouches were synced ([`PREV_WHOLE`] when all of them).
+    known_synced: Option<u64>,
+}
+
+/// Replays one segment and repairs it. Returns its length as kept on disk (synced), or `None`
+/// if it was removed.
+fn replay_segment(
+    ctx: &SegmentCtx<'_>,
+    bytes: &[u8],
+    handler: &mut dyn ReplayHandler,
+    report: &mut ReplayReport,
+) -> Result<Option<u64>, StorageError> {
+    let (fs, dir, seq) = (ctx.fs, ctx.dir, ctx.seq);
+    let name = segment_name(seq);
+    let path = dir.join(&name);
     report.segments += 1;
 
-    if bytes.len() < FILE_HEADER_BYTES && (is_last || bytes.is_empty()) {
-        // Created but never written past its header: it holds no record, so removing it
-        // loses nothing. (In the last segment this is the torn tail of a crash.)
-        if !bytes.is_empty() {
-            report.torn_tail = Some(TornTail {
-                path: path.clone(),
-                offset: 0,
-                bytes: bytes.len() as u64,
-            });
+    if bytes.len() < FILE_HEADER_BYTES {
+        if ctx.known_synced.is_none() {
+            // The last segment, created but never written past its header: a crash while it
+            // was being started. It holds no record; removing it loses nothing, and its number
+            // is used again.
+            if !bytes.is_empty() {
+                report.torn_tails.push(TornTail {
+                    path: path.clone(),
+                    offset: 0,
+                    bytes: bytes.len() as u64,
+                });
+            }
+            remove(fs, &path, report)?;
+            return Ok(None);
         }
-        return remove(fs, &path, report);
+        if bytes.is_empty() {
+            return Ok(Some(0));
+        }
     }
 
-    let header_damage = header_damage(&bytes, SEGMENT_MAGIC, seq);
+    let header = decode_file_header(bytes, SEGMENT_MAGIC);
+    let header_damage = header_damage(bytes, SEGMENT_MAGIC, seq);
     let mut samples = Vec::new();
     let mut records = 0u64;
     let mut scan: Scan = scan(
-        &bytes,
+        bytes,
         FILE_HEADER_BYTES.min(bytes.len()),
         |ty, payload, _| {
             if matches!(ty, RecordType::Chunks | RecordType::CheckpointEnd) {
@@ -377,32 +450,54 @@ fn replay_segment(
         },
     );
     report.records += records;
-    scan.damage.splice(0..0, header_damage);
 
-    let torn_only =
-        is_last && scan.damage.len() == 1 && scan.tail_damage().is_some() && !scan.has_mid_damage();
-    if scan.damage.is_empty() {
-        return Ok(());
+    if header_damage.is_none() && scan.damage.is_empty() {
+        if ctx.known_synced.is_none() {
+            // What a killed process left in the page cache may not be on disk yet; the next
+            // segment's header will vouch for all of it.
+            sync_file(fs, &path)?;
+        }
+        return Ok(Some(bytes.len() as u64));
     }
-    if torn_only {
-        let valid_end = scan.valid_end(FILE_HEADER_BYTES) as u64;
+    // A torn tail: damage from which nothing whole follows in the last segment, or damage
+    // past the synced length the next segment vouches for (a segment abandoned after a
+    // failed write whose remains could not be cut). Whole frames before it are kept.
+    let torn_at = scan.damage.first().filter(|first| {
+        header.is_ok()
+            && match ctx.known_synced {
+                None => scan.damage.len() == 1 && first.resumed_at.is_none(),
+                Some(synced) => synced != PREV_WHOLE && first.offset >= synced,
+            }
+    });
+    if let Some(first) = torn_at {
+        let cut = first.offset;
         let mut file = fs
             .open_append(&path)
             .map_err(io_err("open wal segment", &path))?;
-        file.truncate(valid_end)
+        file.truncate(cut)
             .and_then(|()| file.sync())
             .map_err(io_err("truncate torn wal tail", &path))?;
-        let torn = TornTail {
+        let tail = TornTail {
             path,
-            offset: valid_end,
-            bytes: bytes.len() as u64 - valid_end,
+            offset: cut,
+            bytes: bytes.len() as u64 - cut,
         };
-        tracing::info!(segment = %torn.path.display(), offset = torn.offset, bytes = torn.bytes, "cut the torn tail of the last wal segment (an interrupted write)");
-        report.torn_tail = Some(torn);
-        return Ok(());
+        tracing::info!(segment = %tail.path.display(), offset = tail.offset, bytes = tail.bytes, "cut the torn tail of a wal segment (an interrupted or failed write)");
+        report.torn_tails.push(tail);
+        return Ok(Some(cut));
     }
-    let header = encode_file_header(SEGMENT_MAGIC, seq.0);
-    let moved_to = quarantine(fs, dir, &name, &bytes, &header, &scan.frames, &[])?;
+    scan.damage.splice(0..0, header_damage);
+    let prev_synced_len = header.map_or(PREV_WHOLE, |h| h.prev_synced_len);
+    let clean_header = encode_file_header(
+        SEGMENT_MAGIC,
+        FileHeader {
+            seq: seq.0,
+            prev_synced_len,
+        },
+    );
+    let kept: u64 =
+        FILE_HEADER_BYTES as u64 + scan.frames.iter().map(|r| r.len() as u64).sum::<u64>();
+    let moved_to = quarantine(fs, dir, &name, bytes, &clean_header, &scan.frames, &[])?;
     tracing::error!(segment = %path.display(), moved_to = %moved_to.display(), damage = ?scan.damage, "wal segment damaged: moved to quarantine, good records kept");
     report.quarantined.push(Quarantined {
         path,
@@ -410,7 +505,13 @@ fn replay_segment(
         damage: scan.damage,
         records_recovered: records,
     });
-    Ok(())
+    Ok(Some(kept))
+}
+
+fn sync_file(fs: &dyn Fs, path: &Path) -> Result<(), StorageError> {
+    fs.open_append(path)
+        .and_then(|mut f| f.sync())
+        .map_err(io_err("sync wal segment", path))
 }
 
 /// Moves `dir/name` into the quarantine directory untouched and puts a clean copy made of
