@@ -72,6 +72,8 @@ pub struct ReplayReport {
     pub segments: u32,
     /// Records replayed (checkpoint and segments).
     pub records: u64,
+    /// Of those, records replayed from segments (after the checkpoint).
+    pub segment_records: u64,
     /// Bytes read.
     pub bytes: u64,
     /// Torn tails cut off: the last segment's (a crash during a write), and those of segments
@@ -450,6 +452,7 @@ fn replay_segment(
         },
     );
     report.records += records;
+    report.segment_records += records;
 
     if header_damage.is_none() && scan.damage.is_empty() {
         if ctx.known_synced.is_none() {
