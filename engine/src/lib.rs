@@ -1,4 +1,39 @@
-//! Strata's storage engine.
+//! Strata's storage engine: a time-series database you can embed.
+//!
+//! Samples (a millisecond timestamp and a float) belong to series named by label sets. They
+//! are appended in batches; a committed batch is in the write-ahead log (synced to disk by
+//! default) before [`Appender::commit`] returns, and survives a crash. Recent data lives in the
+//! head: Gorilla-style compressed chunks in memory, indexed by label.
+//!
+//! ```
+//! use strata_engine::labels::Labels;
+//! use strata_engine::labels::matcher::Matcher;
+//! use strata_engine::{Db, Options};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let db = Db::open(dir.path(), Options::default())?;
+//!
+//! let up = Labels::new([("__name__", "up"), ("job", "node")])?;
+//! let now = 1_700_000_000_000; // milliseconds since the epoch
+//! let mut app = db.appender();
+//! app.append(&up, now - 15_000, 1.0)?;
+//! app.append(&up, now, 0.0)?;
+//! app.commit()?; // durable from here on
+//!
+//! let series = db.querier(now - 60_000, now).select(&[Matcher::equal("job", "node")])?;
+//! let values: Vec<f64> = series[0].samples().map(|s| s.v).collect();
+//! assert_eq!(values, [1.0, 0.0]);
+//! db.close()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Everything the engine does with files goes through [`fs::Fs`], and "now" comes from
+//! [`Clock`], both given in [`Options`]: tests run it on a simulated disk that loses, tears and
+//! fails writes ([`fs::sim`], feature `sim`) and on a manual clock. The engine starts no async
+//! runtime and opens no socket; its only threads are the WAL's interval syncer (when
+//! configured) and the background checkpointer.
 pub mod chunk;
 pub mod clock;
 mod db;
