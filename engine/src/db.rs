@@ -269,7 +269,8 @@ impl Db {
         let open_report = OpenReport {
             series: head.num_series(),
             samples: c.samples_in_order.load(Ordering::Relaxed)
-                + c.samples_out_of_order.load(Ordering::Relaxed),
+                + c.samples_out_of_order.load(Ordering::Relaxed)
+                + c.samples_restored.load(Ordering::Relaxed),
             orphaned_samples: c.samples_orphaned.load(Ordering::Relaxed),
             wal: report,
         };
@@ -320,6 +321,7 @@ impl Db {
             index: FxHashMap::default(),
             samples: Vec::new(),
             duplicates: Vec::new(),
+            now_ms: None,
         }
     }
 
@@ -573,6 +575,8 @@ pub struct Appender<'a> {
     /// Samples already stored with the same value: acknowledged without being written, unless
     /// the WAL has lost samples the head holds (then they are written again).
     duplicates: Vec<(u32, Sample)>,
+    /// The clock's reading for this batch.
+    now_ms: Option<i64>,
 }
 
 impl Appender<'_> {
@@ -619,8 +623,17 @@ impl Appender<'_> {
     }
 
     fn push(&mut self, i: usize, t: i64, v: f64) -> Result<(), AppendError> {
-        let now = self.db.options.clock.now_ms();
         let tolerance = self.db.options.future_tolerance_ms;
+        // Reading the clock per sample is measurable; a batch takes milliseconds and the
+        // tolerance is minutes, so the first reading of a batch serves (a sample that looks too
+        // far ahead is checked against a fresh reading before it is refused).
+        let mut now = *self
+            .now_ms
+            .get_or_insert_with(|| self.db.options.clock.now_ms());
+        if t > now.saturating_add(tolerance) {
+            now = self.db.options.clock.now_ms();
+            self.now_ms = Some(now);
+        }
         if t > now.saturating_add(tolerance) {
             return Err(AppendError::TooFarInFuture {
                 t,

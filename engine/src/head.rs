@@ -45,6 +45,8 @@ pub(crate) struct HeadCounters {
     pub samples_conflict: AtomicU64,
     /// Replayed samples whose series was unknown.
     pub samples_orphaned: AtomicU64,
+    /// Samples loaded from checkpointed chunks.
+    pub samples_restored: AtomicU64,
 }
 
 impl HeadCounters {
@@ -257,7 +259,12 @@ impl ReplayHandler for Head {
     fn on_chunks(&mut self, chunks: &[ChunkEntry<'_>]) -> Result<(), DecodeError> {
         for c in chunks {
             match self.get(c.series) {
-                Some(series) => series.restore(c, &self.limits)?,
+                Some(series) => {
+                    let added = series.restore(c, &self.limits)?;
+                    self.counters
+                        .samples_restored
+                        .fetch_add(added, Ordering::Relaxed);
+                }
                 None => {
                     self.counters
                         .samples_orphaned

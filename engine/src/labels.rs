@@ -24,7 +24,7 @@ pub mod matcher;
 use std::fmt;
 use std::sync::Arc;
 
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_64;
 
 pub use intern::Interner;
 pub use matcher::{MatchKind, Matcher, MatcherError, MatcherLimits};
@@ -206,14 +206,27 @@ impl Labels {
     /// The hash may be persisted and may decide which shard or node owns a series, so this
     /// definition must never change; a test pins its output.
     pub fn stable_hash(&self) -> u64 {
-        let mut hasher = Xxh3::new();
+        // One-shot hashing of the joined bytes is several times faster than feeding a
+        // streaming hasher forty tiny updates, and gives the same value. Typical label sets
+        // fit the stack buffer.
+        let len: usize = self.iter().map(|l| l.name.len() + l.value.len() + 2).sum();
+        let mut stack = [0u8; 512];
+        let mut heap = Vec::new();
+        let buf: &mut [u8] = if len <= stack.len() {
+            &mut stack[..len]
+        } else {
+            heap.resize(len, 0);
+            &mut heap
+        };
+        let mut at = 0;
         for label in self.iter() {
-            hasher.update(label.name.as_bytes());
-            hasher.update(&[HASH_SEPARATOR]);
-            hasher.update(label.value.as_bytes());
-            hasher.update(&[HASH_SEPARATOR]);
+            for part in [label.name.as_bytes(), label.value.as_bytes()] {
+                buf[at..at + part.len()].copy_from_slice(part);
+                buf[at + part.len()] = HASH_SEPARATOR;
+                at += part.len() + 1;
+            }
         }
-        hasher.digest()
+        xxh3_64(buf)
     }
 
     /// The same labels with their strings replaced by the interner's shared copies.

@@ -280,6 +280,8 @@ fn everything_comes_back_after_reopen_with_and_without_a_checkpoint() {
             "checkpoint {checkpoint}"
         );
         assert_eq!(db.stats().samples, stats_before.samples);
+        // Samples loaded from checkpointed chunks count as replayed.
+        assert_eq!(db.open_report().samples, stats_before.samples);
         assert_eq!(db.open_report().series, 7);
         // The clean close wrote a checkpoint: nothing is left to replay from segments.
         assert_eq!(

@@ -279,7 +279,8 @@ impl MemSeries {
 
     /// Loads a chunk from a checkpoint. A chunk that continues the series is taken as it is;
     /// one that overlaps what the series holds is merged sample by sample.
-    pub fn restore(&self, c: &ChunkEntry<'_>, limits: &SeriesLimits) -> Result<(), DecodeError> {
+    /// Returns how many samples it added (duplicates of stored samples are not counted).
+    pub fn restore(&self, c: &ChunkEntry<'_>, limits: &SeriesLimits) -> Result<u64, DecodeError> {
         let mut samples = Vec::with_capacity(usize::from(c.num_samples));
         let mut it = XorIter::new(c.data, c.num_samples);
         samples.extend(&mut it);
@@ -305,20 +306,25 @@ impl MemSeries {
                     num_samples: c.num_samples,
                 }));
                 d.max_t = c.max_t;
+                Ok(u64::from(c.num_samples))
             }
             ChunkKind::Active if continues && d.active.is_none() => {
                 let enc = XorEncoder::resume(c.data.to_vec(), c.num_samples)
                     .map_err(|_| DecodeError("checkpointed active chunk does not resume"))?;
                 d.active = Some(enc);
                 d.max_t = c.max_t;
+                Ok(u64::from(c.num_samples))
             }
-            _ => {
-                for (t, v) in samples {
-                    d.apply(t, v, limits);
-                }
-            }
+            _ => Ok(samples
+                .into_iter()
+                .filter(|&(t, v)| {
+                    matches!(
+                        d.apply(t, v, limits),
+                        Applied::InOrder | Applied::OutOfOrder
+                    )
+                })
+                .count() as u64),
         }
-        Ok(())
     }
 
     /// Samples, chunks and approximate heap bytes held, for statistics.
