@@ -153,6 +153,31 @@ pub fn open(
     if !report.missing_segments.is_empty() {
         tracing::error!(missing = ?report.missing_segments, "wal segments are missing; data written to them is lost");
     }
+    // A crash while a segment was being started can leave it without a whole header and
+    // without any record: it holds nothing, so it is removed (and its number used again), and
+    // the segment before it is the last one.
+    let mut needed = needed;
+    while let Some(&seq) = needed.last() {
+        let path = dir.join(segment_name(seq));
+        let bytes = fs.read(&path).map_err(io_err("read wal segment", &path))?;
+        let unstarted = decode_file_header(&bytes, SEGMENT_MAGIC).is_err()
+            && scan(&bytes, FILE_HEADER_BYTES.min(bytes.len()), |_, _, _| Ok(()))
+                .frames
+                .is_empty();
+        if !unstarted {
+            break;
+        }
+        if !bytes.is_empty() {
+            report.torn_tails.push(TornTail {
+                path: path.clone(),
+                offset: 0,
+                bytes: bytes.len() as u64,
+            });
+        }
+        remove(fs.as_ref(), &path, &mut report)?;
+        needed.pop();
+    }
+
     // Each segment is read with the next one in hand: the next one's header says how much of
     // it is known to be on disk.
     let mut last_kept: Option<(SegmentSeq, u64)> = None;
