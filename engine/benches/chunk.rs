@@ -1,10 +1,14 @@
-//! Size and speed of the XOR chunk codec on node_exporter-like data.
+//! Size and speed of the chunk codec on node_exporter-like data.
 //!
-//! Before timing anything, prints the bytes per sample that head chunks of 120 samples take on
-//! 20 hosts × 2 h of scrapes, overall and per series class, beside the targets. Then measures
-//! encoding, decoding (iterator and into a vector) and frame validation in samples per second.
+//! Before timing anything, prints the bytes per sample that head chunks of 120 and of 240
+//! samples (the head's default) take on 20 hosts × 2 h of scrapes, per series class and
+//! overall, as stream data alone and with the frame around it, beside the targets. Each row
+//! also shows what plain Gorilla (delta-of-delta timestamps, XOR values: the codec's first
+//! version) takes on the same chunks, sized by a reference model in this file, and the ratio.
+//! Then measures encoding, decoding (iterator and into a vector) and frame validation in
+//! samples per second, for both chunk sizes, and decoding per class at 240.
 //!
-//! Run with `cargo bench -p strata-engine --bench chunk -- --measurement-time 3`.
+//! Run with `cargo bench -p strata-engine --bench chunk -- --measurement-time 3 --warm-up-time 1`.
 
 #[path = "support/dataset.rs"]
 mod dataset;
@@ -20,8 +24,8 @@ use strata_engine::chunk::{Encoding, FRAME_OVERHEAD_BYTES, read_frame, write_fra
 const HOSTS: usize = 20;
 /// Two hours of 15 s scrapes.
 const SCRAPES: u64 = 480;
-/// Samples per chunk before the head cuts a new one.
-const CHUNK_SAMPLES: usize = 120;
+/// Samples per chunk before the head cuts a new one: the first version's and the default.
+const CHUNK_SAMPLES: [usize; 2] = [120, 240];
 const SEED: u64 = 0x5742_a7a0;
 
 /// Data-only targets in bytes per sample.
@@ -35,10 +39,13 @@ struct Chunk {
     class: SeriesClass,
     data: Vec<u8>,
     num_samples: u16,
+    /// What plain Gorilla takes for the same samples.
+    gorilla_bytes: usize,
 }
 
-/// The dataset's samples, cut into chunks, raw and encoded.
+/// The dataset's samples, cut into chunks of one size, raw and encoded.
 struct Corpus {
+    chunk_samples: usize,
     raw: Vec<(SeriesClass, Vec<(i64, f64)>)>,
     chunks: Vec<Chunk>,
     frames: Vec<u8>,
@@ -46,27 +53,28 @@ struct Corpus {
 }
 
 impl Corpus {
-    fn build() -> Corpus {
-        let dataset = Dataset::new(HOSTS, SEED);
+    fn build(dataset: &Dataset, chunk_samples: usize) -> Corpus {
         let mut raw = Vec::new();
         let mut chunks = Vec::new();
         let mut frames = Vec::new();
         let mut samples = 0;
         for (index, series) in dataset.series().iter().enumerate() {
             let all = dataset.samples(index, 0..SCRAPES);
-            for part in all.chunks(CHUNK_SAMPLES) {
+            for part in all.chunks(chunk_samples) {
                 let encoder = encode(part);
                 write_frame(&mut frames, Encoding::Xor, encoder.meta(), encoder.data());
                 chunks.push(Chunk {
                     class: series.class,
                     num_samples: encoder.num_samples(),
                     data: encoder.into_data(),
+                    gorilla_bytes: gorilla::stream_bits(part).div_ceil(8) as usize,
                 });
                 raw.push((series.class, part.to_vec()));
                 samples += part.len() as u64;
             }
         }
         Corpus {
+            chunk_samples,
             raw,
             chunks,
             frames,
@@ -82,16 +90,18 @@ impl Corpus {
     fn print_sizes(&self) {
         println!();
         println!(
-            "head chunks: {HOSTS} hosts x {SCRAPES} scrapes, {CHUNK_SAMPLES} samples a chunk, \
-             frame overhead {FRAME_OVERHEAD_BYTES} B a chunk"
+            "head chunks of {} samples: {HOSTS} hosts x {SCRAPES} scrapes, frame overhead \
+             {FRAME_OVERHEAD_BYTES} B a chunk",
+            self.chunk_samples
         );
         println!(
-            "{:<14} {:>7} {:>10} {:>12} {:>12} {:>8}",
-            "class", "series", "samples", "data B/smp", "frame B/smp", "target"
+            "{:<14} {:>6} {:>9} {:>10} {:>12} {:>13} {:>7}  target (data)",
+            "class", "series", "samples", "data B/smp", "+frame B/smp", "gorilla B/smp", "ratio",
         );
         let row = |name: &str, chunks: &[&Chunk]| {
             let samples: u64 = chunks.iter().map(|c| u64::from(c.num_samples)).sum();
             let data: usize = chunks.iter().map(|c| c.data.len()).sum();
+            let gorilla: usize = chunks.iter().map(|c| c.gorilla_bytes).sum();
             let framed = data + chunks.len() * FRAME_OVERHEAD_BYTES;
             let per_sample = data as f64 / samples as f64;
             let target = TARGETS
@@ -105,12 +115,14 @@ impl Corpus {
                     )
                 });
             println!(
-                "{:<14} {:>7} {:>10} {:>12.3} {:>12.3} {:>8}",
+                "{:<14} {:>6} {:>9} {:>10.3} {:>12.3} {:>13.3} {:>7.3}  {}",
                 name,
-                chunks.len() * CHUNK_SAMPLES / SCRAPES as usize,
+                samples / SCRAPES,
                 samples,
                 per_sample,
                 framed as f64 / samples as f64,
+                gorilla as f64 / samples as f64,
+                data as f64 / gorilla as f64,
                 target
             );
         };
@@ -119,7 +131,6 @@ impl Corpus {
             row(class.name(), &chunks);
         }
         row("all", &self.chunks.iter().collect::<Vec<_>>());
-        println!();
     }
 }
 
@@ -136,11 +147,56 @@ fn fold(acc: u64, (t, v): (i64, f64)) -> u64 {
     acc.wrapping_add(t as u64 ^ v.to_bits())
 }
 
-fn bench_chunks(c: &mut Criterion) {
-    let corpus = Corpus::build();
-    corpus.print_sizes();
+/// A size model of plain Gorilla, the baseline of the size table: it counts the bits the
+/// codec's first version wrote, without writing them.
+mod gorilla {
+    /// Stream bits for `samples`: sample 0 as a zigzag varint and 64 raw bits, sample 1's delta
+    /// as a varint, then per sample a delta-of-delta code (1, 8, 16, 24 or 68 bits) and an XOR
+    /// code (1 bit unchanged, 2 + S in the current window, 14 + S for a new one, taken when it
+    /// saves more than 12 bits).
+    pub fn stream_bits(samples: &[(i64, f64)]) -> u64 {
+        let varint = |x: u64| 8 * u64::from((64 - x.leading_zeros()).max(1).div_ceil(7));
+        let mut bits = 0;
+        let (mut t, mut delta, mut v) = (0i64, 0u64, 0u64);
+        let (mut leading, mut sig) = (0, 64);
+        for (i, &(ts, value)) in samples.iter().enumerate() {
+            let x = value.to_bits() ^ v;
+            v = value.to_bits();
+            if i == 0 {
+                bits += varint(((ts << 1) ^ (ts >> 63)) as u64) + 64;
+                t = ts;
+                continue;
+            }
+            let d = ts.wrapping_sub(t) as u64;
+            let dod = d.wrapping_sub(delta) as i64;
+            bits += match (i, dod) {
+                (1, _) => varint(d),
+                (_, 0) => 1,
+                (_, -32..32) => 8,
+                (_, -4096..4096) => 16,
+                (_, -524_288..524_288) => 24,
+                _ => 68,
+            };
+            (t, delta) = (ts, d);
+            if x == 0 {
+                bits += 1;
+                continue;
+            }
+            let (l, trailing) = (x.leading_zeros(), x.trailing_zeros());
+            let s = 64 - l - trailing;
+            if l >= leading && trailing >= 64 - leading - sig && sig <= s + 12 {
+                bits += 2 + u64::from(sig);
+            } else {
+                bits += 14 + u64::from(s);
+                (leading, sig) = (l, s);
+            }
+        }
+        bits
+    }
+}
 
-    let mut group = c.benchmark_group("xor");
+fn bench_corpus(c: &mut Criterion, corpus: &Corpus) {
+    let mut group = c.benchmark_group(format!("chunk_{}", corpus.chunk_samples));
     group.throughput(Throughput::Elements(corpus.samples));
     group.bench_function("encode", |b| {
         b.iter(|| {
@@ -161,7 +217,7 @@ fn bench_chunks(c: &mut Criterion) {
         })
     });
     group.bench_function("decode_vec", |b| {
-        let mut out = Vec::with_capacity(CHUNK_SAMPLES);
+        let mut out = Vec::with_capacity(corpus.chunk_samples);
         b.iter(|| {
             let mut acc = 0;
             for chunk in &corpus.chunks {
@@ -185,8 +241,24 @@ fn bench_chunks(c: &mut Criterion) {
         })
     });
     group.finish();
+}
 
-    let mut group = c.benchmark_group("xor_decode_by_class");
+fn bench_chunks(c: &mut Criterion) {
+    let dataset = Dataset::new(HOSTS, SEED);
+    let corpora: Vec<Corpus> = CHUNK_SAMPLES
+        .iter()
+        .map(|&n| Corpus::build(&dataset, n))
+        .collect();
+    for corpus in &corpora {
+        corpus.print_sizes();
+    }
+    println!();
+    for corpus in &corpora {
+        bench_corpus(c, corpus);
+    }
+
+    let corpus = corpora.last().expect("two chunk sizes");
+    let mut group = c.benchmark_group(format!("decode_by_class_{}", corpus.chunk_samples));
     for class in SeriesClass::ALL {
         group.throughput(Throughput::Elements(corpus.samples_of(class)));
         group.bench_function(class.name().replace(' ', "_"), |b| {

@@ -1,7 +1,8 @@
 //! The persisted chunk frame and the errors of every chunk codec.
 //!
 //! A chunk is a run of one series' samples compressed by one encoding (today only
-//! [`Encoding::Xor`], the Gorilla codec in [`xor`]). This file owns how a chunk's compressed
+//! [`Encoding::Xor`], the codec in [`xor`]: grid-predicted timestamps, runs, and decimal or
+//! XORed values). This file owns how a chunk's compressed
 //! stream is wrapped for disk and for checkpoints: a fixed header that says what the stream
 //! holds, the stream itself, and a CRC. Readers trust nothing: [`read_frame`] checks every
 //! length before slicing, the CRC, the encoding byte, and then decodes the stream to prove it
@@ -13,7 +14,7 @@
 //! ```text
 //! offset  size  field
 //! ------  ----  -----------------------------------------------------------------
-//!      0     1  encoding      1 = xor; any other value is rejected
+//!      0     1  encoding      2 = xor; any other value is rejected
 //!      1     2  num_samples   u16, samples in the stream
 //!      3     8  min_t         i64, timestamp of the first sample (0 when empty)
 //!     11     8  max_t         i64, timestamp of the last sample (0 when empty)
@@ -26,8 +27,8 @@ pub mod xor;
 
 /// Largest stream a frame may carry: 2 MiB.
 ///
-/// Chosen as the next power of two above the worst case a full XOR chunk can reach
-/// ([`xor::STREAM_BYTES_MAX`], about 1.14 MiB for 65,535 samples that each take the widest
+/// Chosen as the next power of two above the worst case a full chunk can reach
+/// ([`xor::STREAM_BYTES_MAX`], about 1.46 MiB for 65,535 samples that each take the widest
 /// timestamp and value codes), so every chunk the encoder can build fits, while a corrupt length
 /// can never make a reader wait for or allocate gigabytes.
 pub const CHUNK_DATA_BYTES_MAX: usize = 2 << 20;
@@ -54,12 +55,13 @@ const _: () = assert!(CHUNK_DATA_BYTES_MAX <= u32::MAX as usize);
 const _: () = assert!(xor::STREAM_BYTES_MAX <= CHUNK_DATA_BYTES_MAX);
 
 /// How a chunk's samples are compressed; stored as the frame's first byte, which doubles as the
-/// format version: a new layout gets a new value, never a reinterpretation of an old one.
+/// format version: a new layout gets a new value, never a reinterpretation of an old one (1 was
+/// plain Gorilla, retired before any release).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Encoding {
-    /// Gorilla delta-of-delta timestamps and XOR floats, see [`xor`].
-    Xor = 1,
+    /// Grid-predicted timestamps, runs, and values as scaled decimals or XORs, see [`xor`].
+    Xor = 2,
 }
 
 impl TryFrom<u8> for Encoding {
@@ -67,7 +69,7 @@ impl TryFrom<u8> for Encoding {
 
     fn try_from(byte: u8) -> Result<Self, Self::Error> {
         match byte {
-            1 => Ok(Encoding::Xor),
+            2 => Ok(Encoding::Xor),
             other => Err(ChunkError::UnknownEncoding(other)),
         }
     }
@@ -130,7 +132,7 @@ pub enum ChunkError {
         actual: u32,
     },
     /// The encoding byte names no encoding this build knows.
-    #[error("unknown chunk encoding {0}: this build reads encoding 1 (xor) only")]
+    #[error("unknown chunk encoding {0}: this build reads encoding 2 (xor) only")]
     UnknownEncoding(u8),
     /// The frame's data length is over [`CHUNK_DATA_BYTES_MAX`].
     #[error("chunk data of {len} bytes exceeds the limit of {max} bytes")]
@@ -320,10 +322,30 @@ mod tests {
         }
     }
 
+    /// The worked example of docs/format/chunk-xor.md, byte for byte.
+    #[test]
+    fn documented_example_frame() {
+        let samples = [
+            (1_000, 1.0),
+            (16_000, 1.0),
+            (31_000, 1.5),
+            (46_003, 1.5),
+            (61_000, 1.5),
+            (76_000, 1.5),
+        ];
+        let expected: &[u8] = &[
+            0x02, 0x06, 0x00, 0xe8, 0x03, 0, 0, 0, 0, 0, 0, 0xe0, 0x28, 0x01, 0, 0, 0, 0, 0, 0x0b,
+            0, 0, 0, 0xd0, 0x0f, 0x81, 0xb0, 0xfc, 0x82, 0xf0, 0x80, 0x1d, 0x70, 0x6c, 0x93, 0x3a,
+            0xab, 0x94,
+        ];
+        assert_eq!(frame_of(&samples), expected);
+        check(expected, Ok(&samples));
+    }
+
     #[test]
     fn header_fields_sit_at_documented_offsets() {
         let bytes = frame_of(&[(10, 1.0), (25, 2.0)]);
-        assert_eq!(bytes[0], 1);
+        assert_eq!(bytes[0], 2);
         assert_eq!(&bytes[1..3], &2u16.to_le_bytes());
         assert_eq!(&bytes[3..11], &10i64.to_le_bytes());
         assert_eq!(&bytes[11..19], &25i64.to_le_bytes());
@@ -384,8 +406,8 @@ mod tests {
             bytes
         };
         let mut encoding = good.clone();
-        encoding[0] = 2;
-        check(&reseal(encoding), Err(ChunkError::UnknownEncoding(2)));
+        encoding[0] = 1;
+        check(&reseal(encoding), Err(ChunkError::UnknownEncoding(1)));
 
         let mut min_t = good.clone();
         min_t[3..11].copy_from_slice(&9i64.to_le_bytes());
@@ -408,16 +430,17 @@ mod tests {
             }),
         );
 
-        // Zero padding bits read as one more unchanged sample, 15 s after the last: the stored
-        // max_t catches it.
-        let mut count = good.clone();
-        count[1..3].copy_from_slice(&3u16.to_le_bytes());
+        // The 4 zero bits padding this stream read as one more sample, on the grid with the
+        // predicted change: the stored max_t catches it.
+        let padded = frame_of(&[(10, 1.0), (25, 2.0), (40, 3.0)]);
+        let mut count = padded.clone();
+        count[1..3].copy_from_slice(&4u16.to_le_bytes());
         check(
             &reseal(count),
             Err(ChunkError::HeaderMismatch {
                 field: "max_t",
-                header: 25,
-                stream: 40,
+                header: 40,
+                stream: 55,
             }),
         );
         let mut more = good.clone();
@@ -454,7 +477,8 @@ mod tests {
     #[test]
     fn encoding_byte_round_trips() {
         assert_eq!(Encoding::try_from(Encoding::Xor as u8), Ok(Encoding::Xor));
-        for byte in [0u8, 2, 0x81, 0xff] {
+        // 1 was the plain Gorilla layout, retired before any release.
+        for byte in [0u8, 1, 3, 0x81, 0xff] {
             assert_eq!(
                 Encoding::try_from(byte),
                 Err(ChunkError::UnknownEncoding(byte))

@@ -20,8 +20,26 @@
 //!   load averages to 2 decimals, collector durations to the nanosecond, and a clock.
 //! - [`SeriesClass::Histogram`]: cumulative `_bucket{le=...}` counters plus `_sum`/`_count`.
 //!
-//! All series of a host share its scrape timestamps: a per-host phase within the interval, and
-//! on 20% of scrapes a delay of 1 to 5 ms.
+//! All series of a host share its scrape timestamps.
+//!
+//! Every parameter of the generator (the per-metric rate ranges are in the tables below, one
+//! row per metric; `U[a, b)` is uniform, log-uniform draws say so):
+//!
+//! | parameter | value |
+//! |---|---|
+//! | scrape interval | 15 s ([`SCRAPE_INTERVAL_MS`]) for every host |
+//! | grid | scrape `k` of a host is due at [`START_MS`] (2026-01-01T00:00:00Z) + a per-host phase `U[0, 15 s)` + `15 s × k` |
+//! | timestamp jitter | [`JITTERED_SCRAPES_PERCENT`] = 10% of scrapes, drawn per host and scrape, are late by 1 to 5 ms (uniform); the others are exactly on the grid |
+//! | series per host | 517: 339 constant, 44 integer counters, 20 float counters, 100 gauges, 14 histogram |
+//! | host load | log-uniform in [0.3, 3); multiplies every rate |
+//! | host uptime | log-uniform in [1, 90) days; a counter starts at `per-scrape rate × uptime × U[0.5, 1)` |
+//! | integer counters | `floor(start + p × (k + 0.9 u_k))`, `u_k` `U[0, 1)` per scrape, `p` = rate × load × 15 s with the rate log-uniform in its row of `INT_COUNTERS_LABELLED` / `INT_COUNTERS` (0.001 to 200,000 events/s); the metrics handler's request counter adds exactly 1 a scrape |
+//! | float counters | as integer counters with spread 0.5 instead of 0.9, `p` = rate × load (at most 1 s/s) × 15 s with the rate in its row of `CPU_MODES` / `SECONDS_COUNTERS`, rounded to the row's decimals |
+//! | idle counters | a third step by 1 once in every window of 2,000 to 17,000 scrapes (8 h to 3 days, log-uniform), from a start in 0..20; the others stay at 0 |
+//! | gauges | `base × U[0.5, 1.5)`, plus that × the row's swing × a walk: noise at 11 time scales, each twice as long and √2 times as large, in about [-1, 1]; at least 0; quantised as the row says (4 KiB pages, integers, 2, 6 or 9 decimals); collector durations have a log-uniform base in [10 µs, 1 ms) and swing 0.3 |
+//! | clock | `node_time_seconds`: the scrape's timestamp in seconds + `U[0, 3 ms)` |
+//! | histogram | `U[1, 3)` requests a scrape, spread 0.9, cumulative shares from `HISTOGRAM_BOUNDS`; `_sum` at a mean of `U[8, 16)` ms a request |
+//! | randomness | every draw is a hash of the seed, the host, the series and the scrape |
 //!
 //! Everything is random access: [`Dataset::value`] and [`Dataset::timestamp`] compute scrape
 //! `k` directly from the seed, so generating scrape 1,000 does not need scrapes 0 to 999.
@@ -35,7 +53,7 @@ pub const SCRAPE_INTERVAL_MS: i64 = 15_000;
 /// Timestamp of scrape 0, before each host's phase: 2026-01-01T00:00:00Z.
 pub const START_MS: i64 = 1_767_225_600_000;
 /// Share of scrapes whose timestamp is late by 1 to 5 ms, in percent.
-pub const JITTERED_SCRAPES_PERCENT: u64 = 20;
+pub const JITTERED_SCRAPES_PERCENT: u64 = 10;
 
 /// How a series' values move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

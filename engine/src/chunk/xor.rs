@@ -1,88 +1,174 @@
-//! The Gorilla XOR codec: one series' samples as delta-of-delta timestamps and XORed floats.
+//! The series codec: one series' samples as grid-predicted timestamps, runs of repeated
+//! samples, and values as scaled decimal integers or Gorilla XORs.
 //!
-//! Scrapes arrive at a steady interval and most series change little between them, so a sample
-//! usually costs a couple of bits: one saying "the interval did not change" and one saying "the
-//! value did not change". [`XorEncoder`] appends samples to a bit stream that is valid after
-//! every append; [`XorIter`] decodes it. The stream carries no sample count and no framing: the
-//! chunk frame (`super`) stores the count and a CRC beside it.
+//! Scrapes land on a fixed grid (a few land some milliseconds late) and most series hold still
+//! or count whole events, so [`XorEncoder`] spends its bits where the data moves: a sample on
+//! the grid with an unchanged value extends a run, a late scrape costs one small code and keeps
+//! the grid, and a value that is a short decimal (`14.87`, `8.0e9`) is coded as the change of
+//! that integer, Rice-coded against the recent mean change. Anything else falls back to
+//! Gorilla's XOR of the bit patterns, so every `f64` round-trips bit for bit. The stream is
+//! valid after every append; [`XorIter`] decodes it. It carries no sample count and no framing:
+//! the chunk frame (`super`) stores the count and a CRC beside it.
 //!
-//! Bits are written most significant bit first within each byte, and multi-bit fields most
-//! significant bit first; the last byte is padded with zero bits. The full format, with worked
-//! examples, is in `docs/format/chunk-xor.md`.
+//! Bits are written most significant first; the last byte is padded with zero bits. Which code
+//! comes next depends on a context: `C` after a changed value, `R` after an unchanged one (a
+//! run follows), `B` right after a run. The full format, the encoder's policy and the
+//! measurements behind each choice are in `docs/format/chunk-xor.md`.
 //!
 //! ```text
-//! sample 0   t0  zigzag varint (LEB128 groups of 7 bits, 8 bits each, at most 10 groups)
-//!            v0  64 bits, the raw f64 bit pattern
-//! sample 1   d1  varint of t1 - t0 as u64 (at most 10 groups)
-//!            v1  value code (below)
-//! sample n   dod timestamp code: dod = d_n - d_{n-1}, with d_n = t_n - t_{n-1}, both mod 2^64
-//!            vn  value code
+//! sample 0   zigzag varint t0 (groups of 7 bits in 8, low first), then
+//!            0 + 64 bits                  XOR mode, window (0, 64)
+//!            1 + DEC + wide(zigzag(m))    decimal mode: v = f64(m << shift) / 10^exp
+//!            DEC = 0 (plain integer) | 1 + exp:5 + shift:6;  wide(x) = (W-1):6 + W bits
+//! sample 1   interval = mantissa * 10^e: e:2 + varint mantissa; then a record in context C
+//!            predicted at t0 + interval
 //!
-//! timestamp code (dod as two's complement in the payload width)
-//!   0                              dod = 0
-//!   10   + 6 bits                  dod in [-32, 31]
-//!   110  + 13 bits                 dod in [-4096, 4095]
-//!   1110 + 20 bits                 dod in [-524288, 524287]
-//!   1111 + 64 bits                 any dod
+//! context C  0 + SHORT                    on the grid, value changed
+//!            10 + d:3 + SHORT             late by d + 1 ms (the grid stays), value changed
+//!            11 + TIME + VALUE
+//! context B  d:3, d > 0                   late by d ms, value unchanged
+//!            000 + 0 + SHORT | 000 + 1 + TIME + VALUE
+//! context R  run of n >= 0 samples on the grid with the value unchanged: Exp-Golomb of
+//!            order 2; then context B
 //!
-//! value code (x = bits(v_n) XOR bits(v_{n-1}); a window is (leading zeros, significant bits))
-//!   0                              x = 0: same bit pattern as the previous sample
-//!   10   + s bits                  x's significant bits in the current window (s = its width)
-//!   11   + 6 bits leading zeros L  a new window, which becomes current:
-//!        + 6 bits s - 1            s significant bits, L + s <= 64, trailing zeros 64 - L - s
-//!        + s bits                  x >> (64 - L - s)
+//! TIME   0 | 10 + r:6 | 110 + r:14      residual from grid + interval; a late sample keeps
+//!                                       the grid, an early or on-time one moves it to itself
+//!        111 + varint D + (0 | 1 + a:8) escape: t = last t + D, grid = t,
+//!                                       interval = D + a when flagged
+//! VALUE  0                              unchanged                -> context R
+//!        10 + SHORT                     changed                  -> context C
+//!        110 + L:6 + (S-1):6 + S bits   XOR mode, window (L, S)  -> context C
+//!        111 + DEC + wide(zigzag(dm))   decimal mode, m = scaled(last v) + dm -> context C
+//! SHORT  XOR mode: the XOR's S bits in the current window
+//!        decimal mode: Rice code of zigzag(dm - predicted dm), 16 ones escaping to wide()
 //! ```
 //!
-//! The current window starts as (0, 64). Timestamps are strictly increasing; differences are
-//! taken modulo 2^64, so any pair of increasing i64 timestamps round-trips, however far apart.
+//! Timestamps strictly increase; differences are taken modulo 2^64, so any pair of increasing
+//! i64 timestamps round-trips, however far apart.
 
 use std::fmt;
 
 use super::{ChunkError, ChunkMeta};
+use bits::{BitWriter, bit_len, fits_signed, low_bits, unzigzag, zigzag};
 
-/// Worst-case stream bytes for a full chunk of `u16::MAX` samples: sample 0 takes 144 bits,
-/// sample 1 at most 80 + 78 bits, every later one at most 68 + 78 bits.
-pub const STREAM_BYTES_MAX: usize = (144 + 158 + 146 * (u16::MAX as usize - 2)).div_ceil(8);
+mod bits;
+mod decode;
 
-/// The timestamp code's buckets for a non-zero dod: prefix, prefix bits, payload bits. The
-/// decoder picks a bucket by counting the prefix's leading ones (1 to 4).
-const DOD_BUCKETS: [(u64, u32, u32); 4] = [
-    (0b10, 2, 6),
-    (0b110, 3, 13),
-    (0b1110, 4, 20),
-    (0b1111, 4, 64),
+pub(crate) use decode::scan;
+pub use decode::{XorIter, decode};
+
+/// Worst-case stream bytes for a full chunk of `u16::MAX` samples: sample 0, sample 1's
+/// interval, and the longest record for each later sample (sample 1's record included).
+pub const STREAM_BYTES_MAX: usize =
+    (FIRST_BITS_MAX + INTERVAL_BITS_MAX + RECORD_BITS_MAX * (u16::MAX as usize - 1)).div_ceil(8);
+
+const VARINT_BITS_MAX: usize = (VARINT_GROUP_BITS * VARINT_GROUPS_MAX) as usize;
+const INTERVAL_BITS_MAX: usize = INTERVAL_EXPONENT_BITS as usize + VARINT_BITS_MAX;
+/// A raw integer: its width field and 64 bits.
+const WIDE_BITS_MAX: usize = WIDTH_BITS as usize + 64;
+/// Sample 0: a 10-group varint and the longer of the two value forms.
+const FIRST_BITS_MAX: usize =
+    VARINT_BITS_MAX + 1 + max(64, DECIMAL_HEADER_BITS as usize + WIDE_BITS_MAX);
+/// The escape, with an interval adjustment.
+const TIME_BITS_MAX: usize = 3 + VARINT_BITS_MAX + 1 + ADJUST_BITS as usize;
+/// A window's 64 bits, a Rice code of 15 ones and `RICE_K_MAX` bits, or a Rice escape.
+const SHORT_BITS_MAX: usize = max(
+    64,
+    max(
+        (RICE_ESCAPE_ONES + RICE_K_MAX) as usize,
+        RICE_ESCAPE_ONES as usize + WIDE_BITS_MAX,
+    ),
+);
+const VALUE_BITS_MAX: usize = max(
+    2 + SHORT_BITS_MAX,
+    max(
+        3 + WINDOW_HEADER_BITS as usize + 64,
+        3 + DECIMAL_HEADER_BITS as usize + WIDE_BITS_MAX,
+    ),
+);
+/// The longest record a sample can add: an empty run, then context B's escape and the longest
+/// time and value codes. Context C's general record is shorter, and so is any run code (which
+/// a sample extends rather than adds to).
+const RECORD_BITS_MAX: usize =
+    (RUN_K + 1 + LATE_BITS + 1) as usize + TIME_BITS_MAX + VALUE_BITS_MAX;
+const _: () = assert!(2 + LATE_BITS as usize + SHORT_BITS_MAX <= RECORD_BITS_MAX);
+const _: () = assert!((2 * RUN_ZEROS_MAX + RUN_K + 1) as usize <= RECORD_BITS_MAX);
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+/// Payload of a late code: the delay minus 1, so delays of 1 to 8 ms.
+const LATE_BITS: u32 = 3;
+const LATE_MAX: i64 = 1 << LATE_BITS;
+/// After a run the late code holds the delay itself, 1 to 7 ms: a delay of 0 would have
+/// extended the run, so `000` escapes to the general code instead.
+const BREAK_LATE_END: i64 = 1 << LATE_BITS;
+/// Residual widths of the general timestamp code's two buckets.
+const SMALL_BITS: u32 = 6;
+const MEDIUM_BITS: u32 = 14;
+/// The interval adjustment of an escape, two's complement.
+const ADJUST_BITS: u32 = 8;
+/// Largest distance between a delta and a whole number of seconds that the encoder rounds
+/// away when it takes the delta as the interval.
+const INTERVAL_ROUNDING_MS: i64 = 8;
+
+/// Decimal mode: exponent (0 to 22, the powers of ten an f64 holds exactly), binary shift and
+/// the width field of a raw integer.
+const EXPONENT_BITS: u32 = 5;
+const EXPONENT_MAX: u32 = 22;
+const SHIFT_BITS: u32 = 6;
+const WIDTH_BITS: u32 = 6;
+/// The longest decimal header: a flag, then exponent and shift (a lone `0` is exponent and
+/// shift 0, a plain integer).
+const DECIMAL_HEADER_BITS: u32 = 1 + EXPONENT_BITS + SHIFT_BITS;
+/// The interval at sample 1 is a varint mantissa times a power of ten with this many bits of
+/// exponent (1 ms to 1 s).
+const INTERVAL_EXPONENT_BITS: u32 = 2;
+/// The encoder uses decimal mode only for integers of at most 53 bits, which an f64 holds
+/// exactly; the decoder accepts any i64 and computes whatever it gives.
+const DECIMAL_MAGNITUDE_MAX: f64 = (1u64 << 53) as f64;
+/// A binary shift pays for its switches only when it removes at least this many bits.
+const SHIFT_MIN: u32 = 8;
+/// Powers of ten that are exact in an f64.
+const POW10: [f64; EXPONENT_MAX as usize + 1] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/// The shortest timestamp code for a non-zero dod.
-const DOD_CODE_BITS_MIN: u32 = DOD_BUCKETS[0].1 + DOD_BUCKETS[0].2;
+/// Rice codes: this many leading ones escape to a raw integer.
+const RICE_ESCAPE_ONES: u32 = 16;
+/// The predicted change is a moving mean of the changes, in fixed point: `mean += (dm - mean)
+/// >> MEAN_SHIFT`, with `MEAN_FRAC_BITS` fractional bits.
+const MEAN_FRAC_BITS: u32 = 4;
+const MEAN_SHIFT: u32 = 2;
+/// The Rice order follows a moving mean of the coded integers' bit lengths.
+const SIZE_FRAC_BITS: u32 = 4;
+const SIZE_SHIFT: u32 = 2;
+const RICE_K_MAX: u32 = 60;
+const RICE_K_BIAS: i32 = 4;
 
-/// The longest timestamp code the decoder's branch-free path handles: those with at most three
-/// leading ones, whose lengths and payload widths it computes from the number of ones.
-const DOD_SHORT_CODE_BITS_MAX: u32 = 24;
-const _: () = {
-    let mut ones = 1;
-    while ones <= 3 {
-        let (_, prefix_bits, payload_bits) = DOD_BUCKETS[ones - 1];
-        assert!(prefix_bits == ones as u32 + 1);
-        assert!(payload_bits == 7 * ones as u32 - 1);
-        assert!(prefix_bits + payload_bits == 8 * ones as u32);
-        ones += 1;
-    }
-    assert!(DOD_BUCKETS[2].1 + DOD_BUCKETS[2].2 == DOD_SHORT_CODE_BITS_MAX);
-};
+/// Runs: Exp-Golomb of order 2, with at most 16 leading zeros (runs of up to 2^19 - 5; a
+/// chunk needs 2^16 - 2).
+const RUN_K: u32 = 2;
+const RUN_ZEROS_MAX: u32 = 16;
 
-/// Bits of a new window's header after its 2-bit control: leading zeros and width - 1.
+/// Bits of a new XOR window's header: leading zeros and width - 1.
 const WINDOW_HEADER_BITS: u32 = 12;
-
 /// The encoder leaves the current window for the XOR's own when that saves more bits than the
-/// new window's header costs. (On the benchmark's node_exporter-like data this is about 1%
-/// smaller than keeping the current window whenever the XOR fits it.)
+/// new window's header costs.
 const WINDOW_SWITCH_SAVING_BITS: u32 = WINDOW_HEADER_BITS;
 
 /// Number of bits a varint group occupies.
 const VARINT_GROUP_BITS: u32 = 8;
 /// At most ten 7-bit groups encode a u64.
 const VARINT_GROUPS_MAX: u32 = 10;
+
+/// In XOR mode the encoder tries every exponent on every this many samples, to come back to
+/// decimal mode after values that were not decimals.
+const DECIMAL_RETRY_SAMPLES: u16 = 16;
+
+const ERR_ORDER: &str = "a timestamp greater than the previous one";
 
 /// A run of significant bits inside a 64-bit XOR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +179,7 @@ struct Window {
 }
 
 impl Window {
-    /// The window every stream starts with: all 64 bits.
+    /// The window every XOR-mode stream starts with: all 64 bits.
     const FULL: Window = Window {
         leading: 0,
         sig: 64,
@@ -104,7 +190,205 @@ impl Window {
     }
 }
 
-/// Appends samples to a Gorilla XOR stream.
+/// Which code the next record starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    /// The last value changed.
+    Change,
+    /// The last value was unchanged: a run comes next.
+    Run,
+    /// A run was just read: the next sample is not one more of it.
+    Break,
+}
+
+/// How values are coded, and what predicts the next one.
+#[derive(Debug, Clone, Copy)]
+struct Values {
+    decimal: bool,
+    /// XOR mode's current window.
+    window: Window,
+    /// Decimal mode: `v = (m << shift) / 10^exp`. Kept in XOR mode as the last decimal
+    /// parameters, which the encoder tries first to return to decimal mode.
+    exp: u32,
+    shift: u32,
+    /// True once the stream has been in decimal mode.
+    decimal_seen: bool,
+    m: i64,
+    /// Moving mean of the changes of `m`, with `MEAN_FRAC_BITS` fractional bits.
+    mean: i64,
+    /// Moving mean of the coded integers' bit lengths, with `SIZE_FRAC_BITS` fractional bits.
+    size: i32,
+}
+
+impl Values {
+    const XOR: Values = Values {
+        decimal: false,
+        window: Window::FULL,
+        exp: 0,
+        shift: 0,
+        decimal_seen: false,
+        m: 0,
+        mean: 0,
+        size: 0,
+    };
+
+    #[inline(always)]
+    fn rice_k(&self) -> u32 {
+        ((self.size + RICE_K_BIAS).max(0) as u32 >> SIZE_FRAC_BITS).min(RICE_K_MAX)
+    }
+
+    #[inline(always)]
+    fn predicted(&self) -> i64 {
+        self.mean.wrapping_add(1 << (MEAN_FRAC_BITS - 1)) >> MEAN_FRAC_BITS
+    }
+
+    /// Applies a decimal short code carrying `z`; returns the new value's bits.
+    #[inline(always)]
+    fn step_decimal(&mut self, z: u64, escaped: bool) -> u64 {
+        let change = self.predicted().wrapping_add(unzigzag(z));
+        self.m = self.m.wrapping_add(change);
+        let scaled = change.wrapping_shl(MEAN_FRAC_BITS);
+        let size = (bit_len(z) << SIZE_FRAC_BITS) as i32;
+        if escaped {
+            // An outlier or a new regime: follow it at once.
+            self.mean = scaled;
+            self.size = size;
+        } else {
+            self.mean = self
+                .mean
+                .wrapping_add(scaled.wrapping_sub(self.mean) >> MEAN_SHIFT);
+            self.size += (size - self.size) >> SIZE_SHIFT;
+        }
+        from_decimal(self.m, self.exp, self.shift)
+    }
+
+    /// Enters decimal mode with the value `scaled(prev) + unzigzag(z)`; returns its bits.
+    fn enter_decimal(&mut self, prev: u64, exp: u32, shift: u32, z: u64) -> u64 {
+        let change = unzigzag(z);
+        self.decimal = true;
+        self.decimal_seen = true;
+        self.exp = exp;
+        self.shift = shift;
+        self.m = scaled(prev, exp, shift).wrapping_add(change);
+        self.mean = change.wrapping_shl(MEAN_FRAC_BITS);
+        self.size = (bit_len(z) << SIZE_FRAC_BITS) as i32;
+        from_decimal(self.m, exp, shift)
+    }
+
+    /// Enters decimal mode at sample 0 with `m`.
+    fn start_decimal(&mut self, exp: u32, shift: u32, m: i64) -> u64 {
+        self.decimal = true;
+        self.decimal_seen = true;
+        self.exp = exp;
+        self.shift = shift;
+        self.m = m;
+        self.mean = 0;
+        self.size = 0;
+        from_decimal(m, exp, shift)
+    }
+}
+
+/// Everything the next sample is coded against.
+#[derive(Debug, Clone, Copy)]
+struct State {
+    t: i64,
+    /// Grid point of the last sample: the next is predicted at `grid + interval`.
+    grid: i64,
+    interval: u64,
+    /// True when the last timestamp code was an escape.
+    escaped: bool,
+    /// Bit pattern of the last value.
+    v: u64,
+    values: Values,
+    context: Context,
+}
+
+impl State {
+    const EMPTY: State = State {
+        t: 0,
+        grid: 0,
+        interval: 0,
+        escaped: false,
+        v: 0,
+        values: Values::XOR,
+        context: Context::Change,
+    };
+
+    #[inline(always)]
+    fn predicted_t(&self) -> i64 {
+        self.grid.wrapping_add(self.interval as i64)
+    }
+
+    /// Moves to the sample `r` ms after the prediction (late, small and medium codes).
+    #[inline(always)]
+    fn step_time(&mut self, r: i64) -> Result<(), &'static str> {
+        let predicted = self.predicted_t();
+        let t = predicted.wrapping_add(r);
+        if t <= self.t {
+            return Err(ERR_ORDER);
+        }
+        // A late scrape leaves the grid where it was; an early one shows it was late itself.
+        self.grid = if r > 0 { predicted } else { t };
+        self.t = t;
+        self.escaped = false;
+        Ok(())
+    }
+
+    /// Moves to the sample `delta` after the last one (escape code).
+    fn step_escape(&mut self, delta: u64, interval: Option<u64>) -> Result<(), &'static str> {
+        let t = self.t.wrapping_add(delta as i64);
+        if t <= self.t {
+            return Err(ERR_ORDER);
+        }
+        self.t = t;
+        self.grid = t;
+        if let Some(interval) = interval {
+            self.interval = interval;
+        }
+        self.escaped = true;
+        Ok(())
+    }
+}
+
+/// How the encoder codes one timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeCode {
+    /// Residual `r` from the prediction; 0 is on the grid.
+    Residual(i64),
+    /// `delta` after the last timestamp, with a new interval `delta + adjust` if set.
+    Escape { delta: u64, adjust: Option<i64> },
+}
+
+/// How the encoder codes one value.
+#[derive(Debug, Clone, Copy)]
+enum ValueCode {
+    Same,
+    /// Decimal short code, `z` the zigzagged residual.
+    Rice(u64),
+    /// XOR short code: the payload in the current window.
+    InWindow(u64),
+    NewWindow(Window, u64),
+    Decimal {
+        exp: u32,
+        shift: u32,
+        z: u64,
+    },
+}
+
+impl ValueCode {
+    fn is_short(self) -> bool {
+        matches!(self, ValueCode::Rice(_) | ValueCode::InWindow(_))
+    }
+}
+
+/// The run the stream ends with, which the next sample may extend.
+#[derive(Debug, Clone, Copy)]
+struct OpenRun {
+    start_bit: u64,
+    len: u32,
+}
+
+/// Appends samples to a chunk stream.
 ///
 /// The stream in [`XorEncoder::data`] decodes, together with [`XorEncoder::num_samples`], to
 /// every sample appended so far, at any moment.
@@ -114,20 +398,16 @@ pub struct XorEncoder {
     num_samples: u16,
     /// Timestamp of sample 0; meaningless while `num_samples` is 0.
     first_t: i64,
-    /// Timestamp of the last sample.
-    t: i64,
-    /// Difference between the last two timestamps, modulo 2^64.
-    delta: u64,
-    /// Bit pattern of the last value.
-    v: u64,
-    window: Window,
+    state: State,
+    // Invariant: `Some` only while the stream ends with this run's code.
+    open_run: Option<OpenRun>,
 }
 
 impl fmt::Debug for XorEncoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("XorEncoder")
             .field("num_samples", &self.num_samples)
-            .field("bytes", &self.writer.bytes.len())
+            .field("bytes", &self.writer.bytes().len())
             .field("last", &self.last())
             .finish_non_exhaustive()
     }
@@ -146,10 +426,8 @@ impl XorEncoder {
             writer: BitWriter::default(),
             num_samples: 0,
             first_t: 0,
-            t: 0,
-            delta: 0,
-            v: 0,
-            window: Window::FULL,
+            state: State::EMPTY,
+            open_run: None,
         }
     }
 
@@ -158,21 +436,17 @@ impl XorEncoder {
     ///
     /// # Errors
     ///
-    /// [`ChunkError::CorruptStream`] if the stream is malformed, ends early, or holds anything
-    /// after its last sample other than the zero padding of its last byte.
+    /// [`ChunkError::CorruptStream`] if the stream is malformed, ends early, has a run going on
+    /// past its last sample, or holds anything after that sample other than the zero padding of
+    /// its last byte.
     pub fn resume(data: Vec<u8>, num_samples: u16) -> Result<XorEncoder, ChunkError> {
         let end = scan(&data, num_samples)?;
         Ok(XorEncoder {
-            writer: BitWriter {
-                bytes: data,
-                bit_len: end.bit_len,
-            },
+            writer: BitWriter::resume(data, end.bit_len),
             num_samples,
             first_t: end.first_t,
-            t: end.state.t,
-            delta: end.state.delta,
-            v: end.state.v,
-            window: end.state.window,
+            state: end.state,
+            open_run: end.open_run,
         })
     }
 
@@ -185,85 +459,348 @@ impl XorEncoder {
     ///
     /// If the encoder already holds `u16::MAX` samples (see [`XorEncoder::is_full`]).
     pub fn append(&mut self, t: i64, v: f64) {
-        assert!(!self.is_full(), "xor chunk is full: cut a new chunk first");
+        assert!(!self.is_full(), "chunk is full: cut a new chunk first");
         debug_assert!(
-            self.num_samples == 0 || t > self.t,
+            self.num_samples == 0 || t > self.state.t,
             "timestamps must increase: {t} after {}",
-            self.t
+            self.state.t
         );
         let bits = v.to_bits();
         match self.num_samples {
-            0 => {
-                self.writer.write_varint(zigzag(t));
-                self.writer.write_bits(bits, 64);
-                self.first_t = t;
-            }
+            0 => self.append_first(t, bits),
             1 => {
-                self.delta = t.wrapping_sub(self.t) as u64;
-                self.writer.write_varint(self.delta);
-                self.write_value(bits);
+                let delta = t.wrapping_sub(self.state.t) as u64;
+                let interval = round_interval(delta);
+                self.write_interval(interval);
+                self.state.interval = interval;
+                self.state.grid = self.state.t;
+                self.append_record(t, bits);
             }
-            _ => {
-                let delta = t.wrapping_sub(self.t) as u64;
-                self.write_dod(delta.wrapping_sub(self.delta) as i64);
-                self.delta = delta;
-                self.write_value(bits);
-            }
+            _ => self.append_record(t, bits),
         }
-        self.t = t;
-        self.v = bits;
+        debug_assert_eq!((self.state.t, self.state.v), (t, bits));
         self.num_samples += 1;
     }
 
-    fn write_dod(&mut self, dod: i64) {
-        if dod == 0 {
-            self.writer.write_bits(0, 1);
-            return;
-        }
-        for (prefix, prefix_bits, payload_bits) in DOD_BUCKETS {
-            if fits_signed(dod, payload_bits) {
-                if payload_bits < 64 {
-                    let payload = dod as u64 & ((1 << payload_bits) - 1);
-                    let code = (prefix << payload_bits) | payload;
-                    self.writer.write_bits(code, prefix_bits + payload_bits);
-                } else {
-                    self.writer.write_bits(prefix, prefix_bits);
-                    self.writer.write_bits(dod as u64, payload_bits);
-                }
-                return;
+    fn append_first(&mut self, t: i64, bits: u64) {
+        self.writer.write_varint(zigzag(t));
+        self.first_t = t;
+        self.state.t = t;
+        match find_decimal(bits, 0, u32::MAX) {
+            Some((exp, shift, m)) => {
+                self.writer.write_bits(1, 1);
+                self.write_decimal_header(exp, shift);
+                self.write_wide(zigzag(m));
+                self.state.v = self.state.values.start_decimal(exp, shift, m);
+            }
+            None => {
+                self.writer.write_bits(0, 1);
+                self.writer.write_bits(bits, 64);
+                self.state.v = bits;
             }
         }
-        unreachable!("the last bucket holds every i64");
     }
 
-    fn write_value(&mut self, bits: u64) {
-        let xor = bits ^ self.v;
-        if xor == 0 {
-            self.writer.write_bits(0, 1);
+    fn append_record(&mut self, t: i64, bits: u64) {
+        let time = self.time_code(t);
+        let on_grid = time == TimeCode::Residual(0);
+        let same = bits == self.state.v;
+        if let Some(run) = self.open_run {
+            if on_grid && same {
+                self.rewrite_run(run, run.len + 1);
+                return;
+            }
+            self.open_run = None;
+            self.append_after_run(time, bits);
             return;
         }
+        match self.state.context {
+            Context::Run if on_grid && same => {
+                let run = OpenRun {
+                    start_bit: self.writer.bit_len(),
+                    len: 0,
+                };
+                self.rewrite_run(run, 1);
+            }
+            Context::Run => {
+                self.write_run(0);
+                self.append_after_run(time, bits);
+            }
+            Context::Break => self.append_after_run(time, bits),
+            Context::Change => {
+                let value = self.value_code(bits);
+                match (time, value.is_short()) {
+                    (TimeCode::Residual(0), true) => {
+                        self.writer.write_bits(0, 1);
+                        self.write_short(value);
+                    }
+                    (TimeCode::Residual(r @ 1..=LATE_MAX), true) => {
+                        self.writer
+                            .write_bits((0b10 << LATE_BITS) | (r - 1) as u64, 2 + LATE_BITS);
+                        self.write_short(value);
+                    }
+                    _ => {
+                        self.writer.write_bits(0b11, 2);
+                        self.write_time(time);
+                        self.write_value(value);
+                    }
+                }
+                self.apply(time, value);
+            }
+        }
+    }
+
+    /// Codes a sample in context B.
+    fn append_after_run(&mut self, time: TimeCode, bits: u64) {
+        if bits == self.state.v
+            && let TimeCode::Residual(r @ 1..BREAK_LATE_END) = time
+        {
+            self.writer.write_bits(r as u64, LATE_BITS);
+            self.apply(time, ValueCode::Same);
+            return;
+        }
+        let value = self.value_code(bits);
+        self.writer.write_bits(0, LATE_BITS);
+        if time == TimeCode::Residual(0) && value.is_short() {
+            self.writer.write_bits(0, 1);
+            self.write_short(value);
+        } else {
+            self.writer.write_bits(1, 1);
+            self.write_time(time);
+            self.write_value(value);
+        }
+        self.apply(time, value);
+    }
+
+    /// Makes the run starting at `run.start_bit` `len` samples long, replacing its code.
+    fn rewrite_run(&mut self, run: OpenRun, len: u32) {
+        self.writer.truncate(run.start_bit);
+        self.write_run(len);
+        self.open_run = Some(OpenRun { len, ..run });
+        self.state.context = Context::Break;
+        let t = self.state.predicted_t();
+        self.state.t = t;
+        self.state.grid = t;
+        self.state.escaped = false;
+    }
+
+    fn time_code(&self, t: i64) -> TimeCode {
+        let r = t.wrapping_sub(self.state.predicted_t());
+        if fits_signed(r, MEDIUM_BITS) {
+            return TimeCode::Residual(r);
+        }
+        let delta = t.wrapping_sub(self.state.t) as u64;
+        // Two escapes in a row mean the interval changed; one is a missed scrape or a restart.
+        let adjust = self
+            .state
+            .escaped
+            .then(|| round_interval(delta).wrapping_sub(delta) as i64);
+        TimeCode::Escape { delta, adjust }
+    }
+
+    fn value_code(&self, bits: u64) -> ValueCode {
+        let prev = self.state.v;
+        if bits == prev {
+            return ValueCode::Same;
+        }
+        let values = &self.state.values;
+        if values.decimal {
+            if let Some(m) = to_decimal(bits, values.exp, values.shift) {
+                let change = m.wrapping_sub(values.m);
+                let residual = change.wrapping_sub(values.predicted());
+                return ValueCode::Rice(zigzag(residual));
+            }
+            if let Some(code) = self.decimal_switch(bits, values.exp, values.shift) {
+                return code;
+            }
+        } else {
+            // Back to the last decimal parameters after a value that did not fit them (a stale
+            // marker, say), or now and then to any that fit this value and the last one.
+            if values.decimal_seen && to_decimal(bits, values.exp, values.shift).is_some() {
+                return self.decimal_switch_to(bits, values.exp, values.shift);
+            }
+            if self.num_samples.is_multiple_of(DECIMAL_RETRY_SAMPLES)
+                && let Some((exp, shift, _)) = find_decimal(bits, 0, u32::MAX)
+                && to_decimal(prev, exp, shift).is_some()
+            {
+                return self.decimal_switch_to(bits, exp, shift);
+            }
+        }
+        let xor = bits ^ prev;
         let leading = xor.leading_zeros();
         let trailing = xor.trailing_zeros();
         let sig = 64 - leading - trailing;
-        let current = self.window;
+        let current = values.window;
         let fits = leading >= current.leading && trailing >= current.trailing();
-        if fits && current.sig <= sig + WINDOW_SWITCH_SAVING_BITS {
-            // One write when the code fits a single call's 56 bits.
-            let payload = xor >> current.trailing();
-            if current.sig <= 54 {
-                let code = (0b10 << current.sig) | payload;
-                self.writer.write_bits(code, 2 + current.sig);
-            } else {
-                self.writer.write_bits(0b10, 2);
-                self.writer.write_bits(payload, current.sig);
-            }
+        if !values.decimal && fits && current.sig <= sig + WINDOW_SWITCH_SAVING_BITS {
+            ValueCode::InWindow(xor >> current.trailing())
         } else {
-            let header =
-                (0b11 << WINDOW_HEADER_BITS) | (u64::from(leading) << 6) | u64::from(sig - 1);
-            self.writer.write_bits(header, 2 + WINDOW_HEADER_BITS);
-            self.writer.write_bits(xor >> trailing, sig);
-            self.window = Window { leading, sig };
+            ValueCode::NewWindow(Window { leading, sig }, xor >> trailing)
         }
+    }
+
+    /// The switch to decimal mode for `bits` with an exponent of at least `exp_min`, if any.
+    fn decimal_switch(&self, bits: u64, exp_min: u32, shift_max: u32) -> Option<ValueCode> {
+        let (exp, shift, _) = find_decimal(bits, exp_min, shift_max)?;
+        Some(self.decimal_switch_to(bits, exp, shift))
+    }
+
+    /// The switch to decimal mode with `exp` and `shift`, which `bits` must fit.
+    fn decimal_switch_to(&self, bits: u64, exp: u32, shift: u32) -> ValueCode {
+        let m = to_decimal(bits, exp, shift).expect("the value fits the decimal parameters");
+        let prev = scaled(self.state.v, exp, shift);
+        ValueCode::Decimal {
+            exp,
+            shift,
+            z: zigzag(m.wrapping_sub(prev)),
+        }
+    }
+
+    fn write_time(&mut self, time: TimeCode) {
+        let w = &mut self.writer;
+        match time {
+            TimeCode::Residual(0) => w.write_bits(0, 1),
+            TimeCode::Residual(r) if fits_signed(r, SMALL_BITS) => w.write_bits(
+                (0b10 << SMALL_BITS) | low_bits(r as u64, SMALL_BITS),
+                2 + SMALL_BITS,
+            ),
+            TimeCode::Residual(r) => w.write_bits(
+                (0b110 << MEDIUM_BITS) | low_bits(r as u64, MEDIUM_BITS),
+                3 + MEDIUM_BITS,
+            ),
+            TimeCode::Escape { delta, adjust } => {
+                w.write_bits(0b111, 3);
+                w.write_varint(delta);
+                match adjust {
+                    Some(a) if fits_signed(a, ADJUST_BITS) => w.write_bits(
+                        (1 << ADJUST_BITS) | low_bits(a as u64, ADJUST_BITS),
+                        1 + ADJUST_BITS,
+                    ),
+                    _ => w.write_bits(0, 1),
+                }
+            }
+        }
+    }
+
+    fn write_value(&mut self, value: ValueCode) {
+        match value {
+            ValueCode::Same => self.writer.write_bits(0, 1),
+            ValueCode::Rice(_) | ValueCode::InWindow(_) => {
+                self.writer.write_bits(0b10, 2);
+                self.write_short(value);
+            }
+            ValueCode::NewWindow(window, payload) => {
+                let header = (0b110 << WINDOW_HEADER_BITS)
+                    | (u64::from(window.leading) << 6)
+                    | u64::from(window.sig - 1);
+                self.writer.write_bits(header, 3 + WINDOW_HEADER_BITS);
+                self.writer.write_bits(payload, window.sig);
+            }
+            ValueCode::Decimal { exp, shift, z } => {
+                self.writer.write_bits(0b111, 3);
+                self.write_decimal_header(exp, shift);
+                self.write_wide(z);
+            }
+        }
+    }
+
+    fn write_short(&mut self, value: ValueCode) {
+        match value {
+            ValueCode::Rice(z) => {
+                let k = self.state.values.rice_k();
+                let q = z >> k;
+                if q < u64::from(RICE_ESCAPE_ONES) {
+                    let q = q as u32;
+                    // q ones, a zero, then the k low bits.
+                    self.writer.write_bits((1 << (q + 1)) - 2, q + 1);
+                    self.writer.write_bits(low_bits(z, k), k);
+                } else {
+                    self.writer
+                        .write_bits((1 << RICE_ESCAPE_ONES) - 1, RICE_ESCAPE_ONES);
+                    self.write_wide(z);
+                }
+            }
+            ValueCode::InWindow(payload) => self
+                .writer
+                .write_bits(payload, self.state.values.window.sig),
+            _ => unreachable!("only short codes are written here"),
+        }
+    }
+
+    fn write_decimal_header(&mut self, exp: u32, shift: u32) {
+        if exp == 0 && shift == 0 {
+            self.writer.write_bits(0, 1);
+        } else {
+            let header = (1 << (EXPONENT_BITS + SHIFT_BITS))
+                | (u64::from(exp) << SHIFT_BITS)
+                | u64::from(shift);
+            self.writer.write_bits(header, DECIMAL_HEADER_BITS);
+        }
+    }
+
+    /// Writes the interval as a power of ten (the largest up to 1,000 that divides it) and
+    /// a varint of the rest: 15,000 ms takes 10 bits.
+    fn write_interval(&mut self, interval: u64) {
+        let mut exp = 0;
+        let mut mantissa = interval;
+        while exp < (1 << INTERVAL_EXPONENT_BITS) - 1
+            && mantissa != 0
+            && mantissa.is_multiple_of(10)
+        {
+            mantissa /= 10;
+            exp += 1;
+        }
+        self.writer.write_bits(exp, INTERVAL_EXPONENT_BITS);
+        self.writer.write_varint(mantissa);
+    }
+
+    /// Writes `x` as a 6-bit width - 1 and that many bits.
+    fn write_wide(&mut self, x: u64) {
+        let width = bit_len(x).max(1);
+        self.writer.write_bits(u64::from(width - 1), WIDTH_BITS);
+        self.writer.write_bits(x, width);
+    }
+
+    /// Moves the state past a sample, as the decoder does.
+    fn apply(&mut self, time: TimeCode, value: ValueCode) {
+        let s = &mut self.state;
+        let ordered = match time {
+            TimeCode::Residual(r) => s.step_time(r),
+            TimeCode::Escape { delta, adjust } => {
+                let adjust = adjust.filter(|&a| fits_signed(a, ADJUST_BITS));
+                s.step_escape(delta, adjust.map(|a| delta.wrapping_add(a as u64)))
+            }
+        };
+        debug_assert_eq!(ordered, Ok(()));
+        let values = &mut s.values;
+        let prev = s.v;
+        s.v = match value {
+            ValueCode::Same => prev,
+            ValueCode::Rice(z) => {
+                let k = values.rice_k();
+                values.step_decimal(z, z >> k >= u64::from(RICE_ESCAPE_ONES))
+            }
+            ValueCode::InWindow(payload) => prev ^ (payload << values.window.trailing()),
+            ValueCode::NewWindow(window, payload) => {
+                values.decimal = false;
+                values.window = window;
+                prev ^ (payload << window.trailing())
+            }
+            ValueCode::Decimal { exp, shift, z } => values.enter_decimal(prev, exp, shift, z),
+        };
+        s.context = if matches!(value, ValueCode::Same) {
+            Context::Run
+        } else {
+            Context::Change
+        };
+    }
+
+    fn write_run(&mut self, n: u32) {
+        // Exp-Golomb of order k: n + 2^k in b bits, after b - k - 1 zeros.
+        let x = u64::from(n) + (1 << RUN_K);
+        let b = bit_len(x);
+        self.writer.write_bits(0, b - RUN_K - 1);
+        self.writer.write_bits(x, b);
     }
 
     /// Number of samples appended.
@@ -278,17 +815,17 @@ impl XorEncoder {
 
     /// The stream so far; decodable with [`XorEncoder::num_samples`] at any moment.
     pub fn data(&self) -> &[u8] {
-        &self.writer.bytes
+        self.writer.bytes()
     }
 
     /// The stream, giving up the encoder.
     pub fn into_data(self) -> Vec<u8> {
-        self.writer.bytes
+        self.writer.into_bytes()
     }
 
     /// The last sample appended.
     pub fn last(&self) -> Option<(i64, f64)> {
-        (self.num_samples > 0).then(|| (self.t, f64::from_bits(self.v)))
+        (self.num_samples > 0).then(|| (self.state.t, f64::from_bits(self.state.v)))
     }
 
     /// The timestamp of the first sample.
@@ -306,887 +843,73 @@ impl XorEncoder {
     }
 }
 
-/// Appends bits, most significant first, to a byte vector that always holds whole bytes.
-#[derive(Debug, Clone, Default)]
-struct BitWriter {
-    // Invariant: `bytes.len() == bit_len.div_ceil(8)`, and the bits of the last byte past
-    // `bit_len` are zero, so the next write can OR into it.
-    bytes: Vec<u8>,
-    bit_len: u64,
-}
-
-impl BitWriter {
-    /// Writes the low `n` bits of `value`, `n` in 0..=64.
-    fn write_bits(&mut self, value: u64, n: u32) {
-        debug_assert!(n <= 64);
-        if n > 56 {
-            self.write_bits(value >> 32, n - 32);
-            self.write_bits(value, 32);
-            return;
-        }
-        if n == 0 {
-            return;
-        }
-        // Build the last partial byte and the new bits in one big-endian word, then store the
-        // bytes they cover: `used + n` is at most 63 bits.
-        let used = (self.bit_len % 8) as u32;
-        let mut word = (value & ((1 << n) - 1)) << (64 - used - n);
-        if used != 0 {
-            let last = self.bytes.pop().unwrap_or(0);
-            word |= u64::from(last) << 56;
-        }
-        let bytes = (used + n).div_ceil(8) as usize;
-        self.bytes.extend_from_slice(&word.to_be_bytes()[..bytes]);
-        self.bit_len += u64::from(n);
-    }
-
-    /// Writes `value` as LEB128 groups: 7 bits each, low first, the high bit set on all but
-    /// the last group.
-    fn write_varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.write_bits((value & 0x7f) | 0x80, VARINT_GROUP_BITS);
-            value >>= 7;
-        }
-        self.write_bits(value, VARINT_GROUP_BITS);
+/// The interval the encoder takes from a delta: the delta, rounded to whole seconds when it is
+/// within a few milliseconds of them (a late scrape should not skew the grid).
+fn round_interval(delta: u64) -> u64 {
+    let seconds = delta.saturating_add(500) / 1000 * 1000;
+    if seconds > 0 && seconds.abs_diff(delta) <= INTERVAL_ROUNDING_MS as u64 {
+        seconds
+    } else {
+        delta
     }
 }
 
-fn zigzag(t: i64) -> u64 {
-    ((t << 1) ^ (t >> 63)) as u64
-}
-
-fn unzigzag(z: u64) -> i64 {
-    ((z >> 1) as i64) ^ -((z & 1) as i64)
-}
-
-/// True when `x` is representable in `bits`-bit two's complement.
-fn fits_signed(x: i64, bits: u32) -> bool {
-    bits >= 64 || (-(1i64 << (bits - 1))..(1i64 << (bits - 1))).contains(&x)
-}
-
-/// Sign-extends the low `bits` bits of `x`.
-fn sign_extend(x: u64, bits: u32) -> i64 {
-    let shift = 64 - bits;
-    ((x << shift) as i64) >> shift
-}
-
-/// Reads bits most significant first through a 64-bit buffer refilled a word at a time.
-#[derive(Debug, Clone)]
-struct BitReader<'a> {
-    data: &'a [u8],
-    /// Next byte of `data` not yet loaded into `buf`.
-    next: usize,
-    // Invariant: the top `avail` bits of `buf` are the next unread bits of the stream; the bits
-    // below them are zero or the stream bits that follow, so OR-ing a reload in is harmless.
-    buf: u64,
-    avail: u32,
-}
-
-impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        BitReader {
-            data,
-            next: 0,
-            buf: 0,
-            avail: 0,
-        }
-    }
-
-    /// Bits consumed so far.
-    fn bit_pos(&self) -> u64 {
-        self.next as u64 * 8 - u64::from(self.avail)
-    }
-
-    /// Loads as many whole bytes as fit into `buf`.
-    #[inline(always)]
-    fn refill(&mut self) {
-        if let Some(word) = self
-            .data
-            .get(self.next..)
-            .and_then(|rest| rest.first_chunk::<8>())
-        {
-            // Callers refill only when they lack bits, so a shift by 64 cannot happen.
-            debug_assert!(self.avail < 64);
-            self.buf |= u64::from_be_bytes(*word) >> self.avail;
-            let bytes = (64 - self.avail) / 8;
-            self.next += bytes as usize;
-            self.avail += bytes * 8;
+/// The decimal parameters (exponent, shift) and scaled integer that give back exactly `bits`,
+/// with the smallest exponent of at least `exp_min` and a shift of at most `shift_max`.
+fn find_decimal(bits: u64, exp_min: u32, shift_max: u32) -> Option<(u32, u32, i64)> {
+    (exp_min..=EXPONENT_MAX).find_map(|exp| {
+        let m = to_decimal(bits, exp, 0)?;
+        let shift = if m == 0 {
+            0
         } else {
-            self.refill_tail();
-        }
-    }
-
-    #[cold]
-    fn refill_tail(&mut self) {
-        while self.avail <= 56 {
-            let Some(&byte) = self.data.get(self.next) else {
-                break;
-            };
-            self.buf |= u64::from(byte) << (56 - self.avail);
-            self.next += 1;
-            self.avail += 8;
-        }
-    }
-
-    /// Makes at least `n` bits (<= 57) available, or fails.
-    #[inline(always)]
-    fn ensure(&mut self, n: u32) -> bool {
-        if self.avail < n {
-            self.refill();
-            self.avail >= n
-        } else {
-            true
-        }
-    }
-
-    /// Drops `n` available bits, `n` < 64.
-    #[inline(always)]
-    fn consume(&mut self, n: u32) {
-        debug_assert!(n < 64 && n <= self.avail);
-        self.buf <<= n;
-        self.avail -= n;
-    }
-
-    /// Reads `n` bits, 1 <= `n` <= 56.
-    #[inline(always)]
-    fn read(&mut self, n: u32) -> Option<u64> {
-        debug_assert!((1..=56).contains(&n));
-        if !self.ensure(n) {
-            return None;
-        }
-        let value = self.buf >> (64 - n);
-        self.consume(n);
-        Some(value)
-    }
-
-    /// Reads `n` bits, 1 <= `n` <= 64.
-    #[inline(always)]
-    fn read_wide(&mut self, n: u32) -> Option<u64> {
-        if n <= 56 {
-            self.read(n)
-        } else {
-            let high = self.read(n - 32)?;
-            let low = self.read(32)?;
-            Some((high << 32) | low)
-        }
-    }
-
-    fn read_varint(&mut self) -> Result<u64, &'static str> {
-        let mut value = 0u64;
-        for group in 0..VARINT_GROUPS_MAX {
-            let byte = self
-                .read(VARINT_GROUP_BITS)
-                .ok_or("a varint group, but the stream ended")?;
-            let payload = byte & 0x7f;
-            if group == VARINT_GROUPS_MAX - 1 && payload > 1 {
-                return Err("a varint within 64 bits");
-            }
-            value |= payload << (7 * group);
-            if byte & 0x80 == 0 {
-                if group > 0 && payload == 0 {
-                    return Err("a varint without trailing zero groups");
-                }
-                return Ok(value);
-            }
-        }
-        Err("a varint of at most 10 groups")
-    }
-}
-
-/// Decoder state after a sample: what the next sample is coded against.
-#[derive(Debug, Clone, Copy)]
-struct State {
-    t: i64,
-    delta: u64,
-    v: u64,
-    window: Window,
-}
-
-/// Iterates the samples of a Gorilla XOR stream.
-///
-/// Stops early, setting [`XorIter::err`], when the stream is malformed or ends before
-/// `num_samples` samples; samples yielded before that were decoded from valid bits.
-#[derive(Debug, Clone)]
-pub struct XorIter<'a> {
-    reader: BitReader<'a>,
-    state: State,
-    /// Samples decoded so far.
-    read: u16,
-    /// Samples the stream is said to hold.
-    num_samples: u16,
-    err: Option<ChunkError>,
-}
-
-impl<'a> XorIter<'a> {
-    /// Iterates `num_samples` samples from `data`.
-    pub fn new(data: &'a [u8], num_samples: u16) -> Self {
-        XorIter {
-            reader: BitReader::new(data),
-            state: State {
-                t: 0,
-                delta: 0,
-                v: 0,
-                window: Window::FULL,
-            },
-            read: 0,
-            num_samples,
-            err: None,
-        }
-    }
-
-    /// Why iteration stopped before `num_samples` samples, if it did.
-    pub fn err(&self) -> Option<&ChunkError> {
-        self.err.as_ref()
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn fail(&mut self, expected: &'static str) -> Option<(i64, f64)> {
-        self.err = Some(ChunkError::CorruptStream {
-            bit_offset: self.reader.bit_pos(),
-            expected,
-        });
-        self.num_samples = self.read;
-        None
-    }
-
-    /// Decodes sample 0 or 1, whose timestamps are varints.
-    #[cold]
-    #[inline(never)]
-    fn next_head(&mut self) -> Option<(i64, f64)> {
-        let result = if self.read == 0 {
-            self.read_first()
-        } else {
-            self.read_second()
+            m.trailing_zeros().min(shift_max)
         };
-        match result {
-            Ok(()) => {
-                self.read += 1;
-                Some((self.state.t, f64::from_bits(self.state.v)))
-            }
-            Err(expected) => self.fail(expected),
-        }
-    }
-
-    fn read_first(&mut self) -> Result<(), &'static str> {
-        self.state.t = unzigzag(self.reader.read_varint()?);
-        self.state.v = self
-            .reader
-            .read_wide(64)
-            .ok_or("the first value's 64 bits, but the stream ended")?;
-        Ok(())
-    }
-
-    fn read_second(&mut self) -> Result<(), &'static str> {
-        let delta = self.reader.read_varint()?;
-        let t = self.state.t.wrapping_add(delta as i64);
-        if t <= self.state.t {
-            return Err("a timestamp greater than the previous one");
-        }
-        self.state.t = t;
-        self.state.delta = delta;
-        self.read_value()
-    }
-
-    /// Decodes a value code into `self.state`.
-    #[inline(always)]
-    fn read_value(&mut self) -> Result<(), &'static str> {
-        let r = &mut self.reader;
-        if !r.ensure(2) {
-            // A lone 0 bit ("unchanged") can be the stream's very last bit.
-            if r.avail == 1 && r.buf >> 63 == 0 {
-                r.consume(1);
-                return Ok(());
-            }
-            return Err("a value code, but the stream ended");
-        }
-        let control = r.buf >> 62;
-        if control < 0b10 {
-            r.consume(1);
-            return Ok(());
-        }
-        r.consume(2);
-        let window = if control == 0b10 {
-            self.state.window
-        } else {
-            let header = r
-                .read(WINDOW_HEADER_BITS)
-                .ok_or("a value window header, but the stream ended")?;
-            let leading = (header >> 6) as u32;
-            let sig = (header & 0x3f) as u32 + 1;
-            if leading + sig > 64 {
-                return Err("a value window of at most 64 bits");
-            }
-            self.state.window = Window { leading, sig };
-            self.state.window
-        };
-        let x = r
-            .read_wide(window.sig)
-            .ok_or("a value's significant bits, but the stream ended")?;
-        self.state.v ^= x << window.trailing();
-        Ok(())
-    }
-
-    /// Decodes a timestamp code near the end of the stream, or a 64-bit one.
-    #[cold]
-    #[inline(never)]
-    fn read_timestamp_slow(&mut self) -> Result<(), &'static str> {
-        let r = &mut self.reader;
-        if !r.ensure(1) {
-            return Err("a timestamp code, but the stream ended");
-        }
-        if r.buf >> 63 == 0 {
-            r.consume(1);
-            return Ok(());
-        }
-        // Every non-zero code is at least 8 bits long; with those loaded, the leading ones
-        // of the prefix are all in `buf` and select the bucket.
-        if !r.ensure(DOD_CODE_BITS_MIN) {
-            return Err("a timestamp code, but the stream ended");
-        }
-        let ones = (!r.buf).leading_zeros().min(4);
-        let (_, prefix_bits, payload_bits) = DOD_BUCKETS[ones as usize - 1];
-        r.consume(prefix_bits);
-        let payload = r
-            .read_wide(payload_bits)
-            .ok_or("a timestamp payload, but the stream ended")?;
-        let dod = if payload_bits == 64 {
-            payload as i64
-        } else {
-            sign_extend(payload, payload_bits)
-        };
-        self.state.delta = self.state.delta.wrapping_add(dod as u64);
-        Ok(())
-    }
-
-    /// Decodes a timestamp code into `self.state`.
-    #[inline(always)]
-    fn read_timestamp(&mut self) -> Result<(), &'static str> {
-        let r = &mut self.reader;
-        r.ensure(DOD_SHORT_CODE_BITS_MAX);
-        let ones = (!r.buf).leading_zeros();
-        if ones < 4 && r.avail >= DOD_SHORT_CODE_BITS_MAX {
-            // Without branches: with jittered scrapes, zero and non-zero dods alternate at
-            // random, and a mispredicted branch would cost more than this whole sequence.
-            // The bucket widths make a code with `ones` leading ones 8 × `ones` bits long (1
-            // bit when there are none), with a payload of 7 × `ones` - 1 bits.
-            let payload_bits = (7 * ones).saturating_sub(1);
-            let mask = -i64::from(ones != 0);
-            let dod = (((r.buf << (ones + 1)) as i64) >> (64 - payload_bits.max(1))) & mask;
-            r.consume((8 * ones).max(1));
-            self.state.delta = self.state.delta.wrapping_add(dod as u64);
-        } else {
-            self.read_timestamp_slow()?;
-        }
-        let t = self.state.t.wrapping_add(self.state.delta as i64);
-        if t <= self.state.t {
-            return Err("a timestamp greater than the previous one");
-        }
-        self.state.t = t;
-        Ok(())
-    }
-}
-
-impl Iterator for XorIter<'_> {
-    type Item = (i64, f64);
-
-    #[inline]
-    fn next(&mut self) -> Option<(i64, f64)> {
-        if self.read >= self.num_samples {
-            return None;
-        }
-        if self.read < 2 {
-            return self.next_head();
-        }
-        // Fast path for the commonest sample: same interval, same value, "00".
-        let r = &mut self.reader;
-        if r.ensure(2) && r.buf >> 62 == 0 {
-            r.consume(2);
-            let t = self.state.t.wrapping_add(self.state.delta as i64);
-            if t <= self.state.t {
-                return self.fail("a timestamp greater than the previous one");
-            }
-            self.state.t = t;
-            self.read += 1;
-            return Some((t, f64::from_bits(self.state.v)));
-        }
-        if let Err(expected) = self.read_timestamp() {
-            return self.fail(expected);
-        }
-        if let Err(expected) = self.read_value() {
-            return self.fail(expected);
-        }
-        self.read += 1;
-        Some((self.state.t, f64::from_bits(self.state.v)))
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(usize::from(self.num_samples - self.read)))
-    }
-}
-
-/// Decodes `num_samples` samples from `data`, appending them to `out`.
-///
-/// Reserves room for at most `num_samples` samples, fewer when `data` is too short to hold that
-/// many.
-///
-/// # Errors
-///
-/// [`ChunkError::CorruptStream`] if the stream is malformed or ends before `num_samples`
-/// samples; `out` then keeps the samples decoded before the failure. Bytes after the last
-/// sample are not read.
-pub fn decode(data: &[u8], num_samples: u16, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
-    out.reserve_exact(usize::from(num_samples).min(samples_max(data.len())));
-    let mut iter = XorIter::new(data, num_samples);
-    out.extend(iter.by_ref());
-    match iter.err {
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
-}
-
-/// An upper bound on the samples `len` bytes can hold: sample 0 takes at least 9 bytes and every
-/// later sample at least 2 bits.
-fn samples_max(len: usize) -> usize {
-    len.saturating_sub(8).saturating_mul(4)
-}
-
-/// What [`scan`] learns from a complete, well-formed stream.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct StreamEnd {
-    num_samples: u16,
-    first_t: i64,
-    state: State,
-    bit_len: u64,
-}
-
-impl StreamEnd {
-    /// First and last timestamps, or zeros when the stream is empty (as the frame stores them).
-    pub(crate) fn span(&self) -> (i64, i64) {
-        if self.num_samples == 0 {
-            (0, 0)
-        } else {
-            (self.first_t, self.state.t)
-        }
-    }
-}
-
-/// Decodes the whole stream, and checks that nothing but zero padding follows the last sample.
-pub(crate) fn scan(data: &[u8], num_samples: u16) -> Result<StreamEnd, ChunkError> {
-    let mut iter = XorIter::new(data, num_samples);
-    let first_t = iter.next().map_or(0, |(t, _)| t);
-    for _ in iter.by_ref() {}
-    if let Some(err) = iter.err {
-        return Err(err);
-    }
-    let bit_len = iter.reader.bit_pos();
-    let corrupt = |expected| ChunkError::CorruptStream {
-        bit_offset: bit_len,
-        expected,
-    };
-    if bit_len.div_ceil(8) != data.len() as u64 {
-        return Err(corrupt("the end of the stream after the last sample"));
-    }
-    let used = (bit_len % 8) as u32;
-    if used != 0 && data.last().is_some_and(|&last| last & (0xff >> used) != 0) {
-        return Err(corrupt("zero padding after the last sample"));
-    }
-    Ok(StreamEnd {
-        num_samples,
-        first_t,
-        state: iter.state,
-        bit_len,
+        let shift = if shift >= SHIFT_MIN { shift } else { 0 };
+        Some((exp, shift, m >> shift))
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// The bit pattern that marks a series as stale.
-    const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
-
-    fn encode(samples: &[(i64, f64)]) -> XorEncoder {
-        let mut enc = XorEncoder::new();
-        for &(t, v) in samples {
-            enc.append(t, v);
-        }
-        enc
+/// The integer `m` with `(m << shift) / 10^exp == bits` exactly, if there is one of at most 53
+/// bits.
+fn to_decimal(bits: u64, exp: u32, shift: u32) -> Option<i64> {
+    let x = f64::from_bits(bits) * POW10[exp as usize];
+    if x.is_nan() || x.abs() > DECIMAL_MAGNITUDE_MAX {
+        return None;
     }
-
-    fn bits(samples: &[(i64, f64)]) -> Vec<(i64, u64)> {
-        samples.iter().map(|&(t, v)| (t, v.to_bits())).collect()
+    let m = nearest(x);
+    if (m as u64) & ((1 << shift) - 1) != 0 || from_decimal(m >> shift, exp, shift) != bits {
+        return None;
     }
+    Some(m >> shift)
+}
 
-    /// Encodes `samples`, checks the stream's size, and checks that every way of reading it back
-    /// (iterator, `decode`, `resume` at every prefix then appending the rest) gives the samples
-    /// bit for bit.
-    fn check(samples: &[(i64, f64)], expected_bytes: usize) {
-        let enc = encode(samples);
-        let n = enc.num_samples();
-        assert_eq!(usize::from(n), samples.len());
-        assert_eq!(enc.data().len(), expected_bytes, "size of {samples:?}");
-
-        let mut iter = XorIter::new(enc.data(), n);
-        let got: Vec<_> = iter.by_ref().collect();
-        assert_eq!(iter.err(), None);
-        assert_eq!(bits(&got), bits(samples));
-
-        let mut out = vec![(7, 7.0)];
-        decode(enc.data(), n, &mut out).unwrap();
-        assert_eq!(bits(&out[1..]), bits(samples));
-
-        assert_eq!(enc.first_t(), samples.first().map(|s| s.0));
-        assert_eq!(
-            enc.last().map(|s| bits(&[s])),
-            samples.last().map(|&s| bits(&[s]))
-        );
-
-        for split in 0..=samples.len() {
-            let prefix = encode(&samples[..split]);
-            let mut resumed = XorEncoder::resume(prefix.into_data(), split as u16).unwrap();
-            for &(t, v) in &samples[split..] {
-                resumed.append(t, v);
-            }
-            assert_eq!(resumed.data(), enc.data(), "resumed after {split} samples");
-        }
-    }
-
-    /// `n` samples 15 s apart from a 2023 timestamp.
-    fn scrapes(n: usize, value: impl Fn(usize) -> f64) -> Vec<(i64, f64)> {
-        let start = 1_700_000_000_000;
-        (0..n)
-            .map(|i| (start + 15_000 * i as i64, value(i)))
-            .collect()
-    }
-
-    #[test]
-    fn empty() {
-        check(&[], 0);
-    }
-
-    #[test]
-    fn one_sample() {
-        // A 6-byte zigzag varint for a 2023 timestamp in ms, then 8 bytes of value.
-        check(&[(1_700_000_000_000, 3.25)], 14);
-        check(&[(0, 0.0)], 9);
-        check(&[(i64::MIN, -1.0)], 18);
-        check(&[(i64::MAX, f64::from_bits(STALE_NAN))], 18);
-    }
-
-    #[test]
-    fn constant_series() {
-        // 14 bytes for sample 0, a 2-byte first delta and 1 bit of value, then 2 bits a sample.
-        check(&scrapes(2, |_| 1.0), 17);
-        check(&scrapes(120, |_| 1.0), 16 + (1 + 118 * 2usize).div_ceil(8));
-        check(&scrapes(120, |_| 0.0), 16 + (1 + 118 * 2usize).div_ceil(8));
-    }
-
-    #[test]
-    fn counters() {
-        // These sizes are pinned: if one moves, the encoder's choices, and so its output, did.
-        // An integer counter rising by 1,000 a scrape: about 18 bits a sample, as carries keep
-        // widening the XOR window.
-        check(&scrapes(120, |i| 5.0e6 + 1_000.0 * i as f64), 269);
-        // A float counter printed with 2 decimals, as CPU seconds are: decimal fractions have no
-        // short binary form, so nearly every mantissa bit changes.
-        let cpu_seconds = |i| ((300.0 + 14.87 * i as f64) * 100.0).round() / 100.0;
-        check(&scrapes(120, cpu_seconds), 893);
-        // Resets and large jumps take fresh windows.
-        check(&scrapes(6, |i| [10.0, 20.0, 0.0, 5.0, 1e18, 3.0][i]), 38);
-    }
-
-    #[test]
-    fn jittered_timestamps() {
-        // Jitter of a few ms takes the 8-bit timestamp code (dods 3, -6, 1, 4); a missed scrape
-        // the 24-bit one twice (14,998 then -15,000).
-        let ts = [
-            0, 15_000, 30_003, 45_000, 59_998, 75_000, 105_000, 120_000, 135_000,
-        ];
-        let samples: Vec<_> = ts.iter().map(|&t| (1_700_000_000_000 + t, 1.0)).collect();
-        let ts_bits = 8 * 4 + 24 * 2 + 1;
-        check(&samples, 16 + (1 + ts_bits + 7usize).div_ceil(8));
-    }
-
-    #[test]
-    fn huge_deltas() {
-        // 10 + 8 bytes of sample 0, a 10-byte delta of 2^64 - 1, a 25-bit value code.
-        check(&[(i64::MIN, 1.0), (i64::MAX, 2.0)], 32);
-        // 18 bytes, a 9-byte delta of 2^63 - 1, then three 68-bit escapes and 4 value bits.
-        let samples = [
-            (i64::MIN, 1.0),
-            (-1, 1.0),
-            (0, 1.0),
-            (i64::MAX - 1, 1.0),
-            (i64::MAX, 1.0),
-        ];
-        check(&samples, 53);
-        // A delta of 1 then one of 2^64 - 2: the dod wraps to -3 and takes the 8-bit code.
-        check(&[(i64::MIN, 0.0), (i64::MIN + 1, 0.0), (i64::MAX, 0.0)], 21);
-    }
-
-    #[test]
-    fn every_timestamp_bucket_boundary() {
-        let dods = [
-            31, -32, 32, -33, 4095, -4096, 4096, -4097, 524_287, -524_288, 524_288, -524_289,
-        ];
-        let mut samples = vec![(0, 0.0), (1_000_000, 0.0)];
-        let mut delta = 1_000_000i64;
-        for dod in dods.into_iter().chain([0]) {
-            delta += dod;
-            samples.push((samples.last().unwrap().0 + delta, 0.0));
-        }
-        // 9 bytes of sample 0, a 3-byte first delta, then codes and 14 value bits.
-        let ts_bits = 8 + 8 + 16 + 16 + 16 + 16 + 24 + 24 + 24 + 24 + 68 + 68 + 1;
-        check(&samples, 9 + 3 + (ts_bits + 14usize).div_ceil(8));
-    }
-
-    #[test]
-    fn nan_payloads_and_signed_zeros() {
-        let values = [
-            STALE_NAN,
-            f64::NAN.to_bits(),
-            0xfff8_0000_0000_0001,
-            0x7ff0_0000_0000_0001,
-            0x7fff_ffff_ffff_ffff,
-            (-0.0f64).to_bits(),
-            0,
-            f64::INFINITY.to_bits(),
-            f64::NEG_INFINITY.to_bits(),
-            f64::MIN_POSITIVE.to_bits(),
-            1,
-            STALE_NAN,
-            STALE_NAN,
-            1.0f64.to_bits(),
-        ];
-        // Pinned, like the counters' sizes.
-        check(&scrapes(values.len(), |i| f64::from_bits(values[i])), 93);
-    }
-
-    /// Sample 0 at t = 0 with value 0.0: a 1-byte varint and 8 zero bytes.
-    const ZERO_HEAD: [u8; 9] = [0; 9];
-
-    fn with_head(rest: &[u8]) -> Vec<u8> {
-        [&ZERO_HEAD[..], rest].concat()
-    }
-
-    #[test]
-    fn decoding_stops_at_malformed_streams() {
-        let cases: Vec<(Vec<u8>, u16, u64, &str)> = vec![
-            (vec![], 1, 0, "a varint group, but the stream ended"),
-            (vec![0x80], 1, 8, "a varint group, but the stream ended"),
-            (
-                vec![0x80, 0x00],
-                1,
-                16,
-                "a varint without trailing zero groups",
-            ),
-            (vec![0xff; 10], 1, 80, "a varint within 64 bits"),
-            (
-                vec![0x00, 1, 2, 3],
-                1,
-                8,
-                "the first value's 64 bits, but the stream ended",
-            ),
-            // A first delta of 0.
-            (
-                with_head(&[0x00, 0x00]),
-                2,
-                80,
-                "a timestamp greater than the previous one",
-            ),
-            // A window of 63 leading zeros and 64 significant bits.
-            (
-                with_head(&[0x01, 0xff, 0xff, 0xff]),
-                2,
-                94,
-                "a value window of at most 64 bits",
-            ),
-            // Delta 1, then a window (0, 2) holding 0b11 that ends on a byte boundary.
-            (
-                with_head(&[0x01, 0xc0, 0x07]),
-                3,
-                96,
-                "a timestamp code, but the stream ended",
-            ),
-            // Delta 1, value unchanged, then a dod of -1: the next delta is 0. Near the end of
-            // the stream and away from it, as the decoder reads those differently.
-            (
-                with_head(&[0x01, 0x5f, 0x80]),
-                3,
-                89,
-                "a timestamp greater than the previous one",
-            ),
-            (
-                with_head(&[0x01, 0x5f, 0x80, 0, 0, 0, 0]),
-                3,
-                89,
-                "a timestamp greater than the previous one",
-            ),
-            // A value code cut after its control bits.
-            (
-                with_head(&[0x01, 0x30]),
-                3,
-                84,
-                "a value window header, but the stream ended",
-            ),
-        ];
-        for (data, n, bit_offset, expected) in cases {
-            let mut iter = XorIter::new(&data, n);
-            iter.by_ref().for_each(drop);
-            let want = ChunkError::CorruptStream {
-                bit_offset,
-                expected,
-            };
-            assert_eq!(iter.err(), Some(&want), "{data:x?}");
-            assert_eq!(decode(&data, n, &mut Vec::new()), Err(want));
-        }
-    }
-
-    #[test]
-    fn decodes_a_hand_written_stream() {
-        // The last case above with one sample fewer: delta 1 and a value of 0b11 << 62.
-        let mut out = Vec::new();
-        decode(&with_head(&[0x01, 0xc0, 0x07]), 2, &mut out).unwrap();
-        assert_eq!(bits(&out), vec![(0, 0), (1, 0xc000_0000_0000_0000)]);
-    }
-
-    #[test]
-    fn resume_rejects_what_the_encoder_never_writes() {
-        let data = encode(&scrapes(3, |i| i as f64)).into_data();
-        // Zero padding can read as extra unchanged samples, which is why the frame stores the
-        // count and the last timestamp; a count past the padding fails.
-        assert!(XorEncoder::resume(data.clone(), 3 + 8).is_err());
-        assert!(
-            XorEncoder::resume(data.clone(), 2).is_err(),
-            "bytes after the last sample"
-        );
-        let mut padded = data.clone();
-        padded.push(0);
-        assert!(
-            XorEncoder::resume(padded, 3).is_err(),
-            "a whole byte of padding"
-        );
-        let mut dirty = data.clone();
-        *dirty.last_mut().unwrap() |= 1;
-        assert!(XorEncoder::resume(dirty, 3).is_err(), "non-zero padding");
-    }
-
-    #[test]
-    fn worst_case_stream_fits_the_bound() {
-        // Alternating huge and tiny deltas, and values whose XOR spans 62 bits.
-        let mut enc = XorEncoder::new();
-        let mut t = i64::MIN;
-        for i in 0..u64::from(u16::MAX) {
-            let v = if i % 2 == 0 {
-                0x8000_0000_0000_0001
-            } else {
-                u64::MAX
-            };
-            enc.append(t, f64::from_bits(v));
-            t += if i % 2 == 0 { 1 } else { 1 << 46 };
-        }
-        assert!(enc.is_full());
-        assert!(enc.data().len() <= STREAM_BYTES_MAX);
-        let mut out = Vec::new();
-        decode(enc.data(), u16::MAX, &mut out).unwrap();
-        assert_eq!(out.len(), usize::from(u16::MAX));
-    }
-
-    /// Strictly increasing timestamps from any start.
-    fn increasing_timestamps() -> impl Strategy<Value = Vec<i64>> {
-        // Mostly scrape-like gaps, and now and then one of any magnitude up to 2^64 - 1.
-        let gap = prop_oneof![
-            4 => Just(15_000u64),
-            4 => 14_990u64..15_010,
-            2 => 1u64..100,
-            1 => (any::<u64>(), 0u32..64).prop_map(|(gap, shift)| (gap >> shift).max(1)),
-        ];
-        (any::<i64>(), proptest::collection::vec(gap, 0..300)).prop_map(|(start, gaps)| {
-            let mut out = vec![start];
-            for gap in gaps {
-                match out.last().unwrap().checked_add_unsigned(gap) {
-                    Some(t) => out.push(t),
-                    None => break,
-                }
-            }
-            out
-        })
-    }
-
-    /// Any bit pattern, with the interesting ones and small integers overrepresented.
-    fn values() -> impl Strategy<Value = u64> {
-        prop_oneof![
-            any::<u64>(),
-            Just(STALE_NAN),
-            Just(0),
-            Just(1.0f64.to_bits()),
-            (0u64..1_000_000).prop_map(|x| (x as f64).to_bits()),
-        ]
-    }
-
-    proptest! {
-        #[test]
-        fn round_trips(
-            ts in increasing_timestamps(),
-            vs in proptest::collection::vec(values(), 300),
-        ) {
-            let samples: Vec<(i64, f64)> =
-                ts.iter().zip(&vs).map(|(&t, &v)| (t, f64::from_bits(v))).collect();
-            let enc = encode(&samples);
-            let mut out = Vec::new();
-            decode(enc.data(), enc.num_samples(), &mut out).unwrap();
-            prop_assert_eq!(bits(&out), bits(&samples));
-            // Resuming half way and appending the rest gives the same bytes.
-            let half = samples.len() / 2;
-            let prefix = encode(&samples[..half]);
-            let mut resumed = XorEncoder::resume(prefix.into_data(), half as u16).unwrap();
-            for &(t, v) in &samples[half..] {
-                resumed.append(t, v);
-            }
-            prop_assert_eq!(resumed.data(), enc.data());
-        }
-
-        #[test]
-        fn arbitrary_bytes_never_panic(
-            data in proptest::collection::vec(any::<u8>(), 0..200),
-            num_samples in any::<u16>(),
-        ) {
-            let mut out = Vec::new();
-            let result = decode(&data, num_samples, &mut out);
-            prop_assert!(out.capacity() <= usize::from(num_samples));
-            prop_assert_eq!(result.is_ok(), out.len() == usize::from(num_samples));
-            let _ = XorEncoder::resume(data, num_samples);
-        }
-
-        /// Random bytes fail early; damaged real streams reach deeper into the decoder.
-        #[test]
-        fn damaged_streams_never_panic(
-            ts in increasing_timestamps(),
-            vs in proptest::collection::vec(values(), 300),
-            flips in proptest::collection::vec(any::<usize>(), 1..4),
-            cut in any::<usize>(),
-            extra in 0u16..3,
-        ) {
-            let samples: Vec<(i64, f64)> =
-                ts.iter().zip(&vs).map(|(&t, &v)| (t, f64::from_bits(v))).collect();
-            let enc = encode(&samples);
-            let n = enc.num_samples() + extra;
-            let mut data = enc.into_data();
-            if !data.is_empty() {
-                for flip in flips {
-                    let bit = flip % (data.len() * 8);
-                    data[bit / 8] ^= 1 << (bit % 8);
-                }
-                data.truncate(data.len() - cut % data.len());
-            }
-            let mut out = Vec::new();
-            let result = decode(&data, n, &mut out);
-            prop_assert!(out.capacity() <= usize::from(n));
-            prop_assert_eq!(result.is_ok(), out.len() == usize::from(n));
-            prop_assert!(out.windows(2).all(|w| w[0].0 < w[1].0));
-            let _ = XorEncoder::resume(data, n);
-        }
+/// The value a decimal-mode integer stands for.
+#[inline(always)]
+fn from_decimal(m: i64, exp: u32, shift: u32) -> u64 {
+    let x = m.wrapping_shl(shift) as f64;
+    if exp == 0 {
+        x.to_bits()
+    } else {
+        (x / POW10[exp as usize]).to_bits()
     }
 }
+
+/// The integer a value scales to in decimal mode, for a value that need not be exact there:
+/// the base of the first change after a mode switch.
+fn scaled(bits: u64, exp: u32, shift: u32) -> i64 {
+    nearest(f64::from_bits(bits) * POW10[exp as usize]) >> shift
+}
+
+/// `x` rounded half away from zero, saturating at the i64 range, 0 for NaN: what
+/// `f64::round` then `as i64` give, without the library call that `round` is on the baseline
+/// x86-64 target. `x - t` is exact: below 2^53 both are integers or the fraction fits, and
+/// above it `x` is an integer.
+fn nearest(x: f64) -> i64 {
+    let t = x as i64;
+    let fraction = x - t as f64;
+    t.saturating_add(i64::from(fraction >= 0.5))
+        .saturating_sub(i64::from(fraction <= -0.5))
+}
+
+#[cfg(test)]
+mod tests;
