@@ -24,6 +24,7 @@
 //! * `Samples` (2): `uvarint count`, then per sample `svarint ref delta`, `svarint t delta`
 //!   (both against the previous sample, the first against 0), `u64 value bits`.
 //! * `Chunks` (3, checkpoints only): `uvarint count`, then per chunk `uvarint ref`, `u8 kind`,
+//!   `u8 encoding` (the chunk codec's id, as in a chunk frame),
 //!   `uvarint num_samples`, `svarint min_t`, `svarint max_t`, `uvarint len`, `data [len]`.
 //! * `CheckpointEnd` (4, checkpoints only): `uvarint records` — the number of records before
 //!   it, so a checkpoint that lost its tail is recognised as incomplete.
@@ -410,6 +411,7 @@ pub struct ChunkEntry<'a> {
 pub fn encode_chunk(out: &mut Vec<u8>, c: &ChunkEntry<'_>) {
     put_uvarint(out, c.series.0);
     out.push(c.kind as u8);
+    out.push(crate::chunk::Encoding::Xor as u8);
     put_uvarint(out, u64::from(c.num_samples));
     put_svarint(out, c.min_t);
     put_svarint(out, c.max_t);
@@ -431,7 +433,7 @@ pub fn decode_chunks<'a>(
     out: &mut Vec<ChunkEntry<'a>>,
 ) -> Result<(), DecodeError> {
     let mut c = Cursor::new(payload);
-    let n = c.count(6)?;
+    let n = c.count(7)?;
     out.reserve(n);
     for _ in 0..n {
         let series = SeriesRef(c.uvarint()?);
@@ -441,6 +443,9 @@ pub fn decode_chunks<'a>(
             2 => ChunkKind::OutOfOrder,
             _ => return Err(DecodeError("unknown chunk kind")),
         };
+        if crate::chunk::Encoding::try_from(c.u8()?).is_err() {
+            return Err(DecodeError("unknown chunk encoding"));
+        }
         let num_samples =
             u16::try_from(c.uvarint()?).map_err(|_| DecodeError("chunk sample count too big"))?;
         let min_t = c.svarint()?;
