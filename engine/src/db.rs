@@ -510,6 +510,17 @@ impl Inner {
     }
 }
 
+/// Encodes a `Series` record payload naming `series` with their labels.
+fn encode_series_record(out: &mut Vec<u8>, series: &[impl AsRef<MemSeries>]) {
+    encode_series(
+        out,
+        series.iter().map(|s| {
+            let s = s.as_ref();
+            (s.series_ref, s.labels.iter().map(|l| (&*l.name, &*l.value)))
+        }),
+    );
+}
+
 /// Series per checkpoint batch: one `Series` record, then their chunks.
 const CHECKPOINT_SERIES_BATCH: usize = 1024;
 /// Payload size at which a checkpoint `Chunks` record is closed.
@@ -521,19 +532,7 @@ fn write_checkpoint_batch(
     stats: &mut CheckpointStats,
 ) -> Result<(), StorageError> {
     let mut payload = Vec::new();
-    encode_series(
-        &mut payload,
-        batch.iter().map(|s| {
-            (
-                s.series_ref,
-                s.labels
-                    .iter()
-                    .map(|l| (&*l.name, &*l.value))
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            )
-        }),
-    );
+    encode_series_record(&mut payload, batch);
     writer.add(RecordType::Series, &payload)?;
     stats.series += batch.len() as u64;
 
@@ -725,19 +724,7 @@ impl Appender<'_> {
         let mut payload = Vec::new();
         for group in new_series.chunks(SERIES_PER_RECORD) {
             payload.clear();
-            encode_series(
-                &mut payload,
-                group.iter().map(|s| {
-                    (
-                        s.series_ref,
-                        s.labels
-                            .iter()
-                            .map(|l| (&*l.name, &*l.value))
-                            .collect::<Vec<_>>()
-                            .into_iter(),
-                    )
-                }),
-            );
+            encode_series_record(&mut payload, group);
             encode_frame(&mut frames, RecordType::Series, &payload);
         }
         let mut refs = Vec::with_capacity(SAMPLES_PER_RECORD.min(self.samples.len()));
