@@ -12,8 +12,11 @@
 use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
+mod mmap;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 
@@ -43,6 +46,55 @@ pub trait Fs: Send + Sync + Debug {
     /// Takes an exclusive, advisory lock on `path` (created if missing), held until the
     /// returned guard is dropped. Fails with `WouldBlock` if another holder has it.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>>;
+    /// Maps a whole file read-only.
+    ///
+    /// Contract: only *sealed* files may be mapped: complete, synced, and never written,
+    /// truncated or rewritten again while any map of them lives (replace a file by writing a
+    /// new one and renaming it; removing a mapped file is fine). Readers check every offset
+    /// and length against the map's length before slicing.
+    fn map(&self, path: &Path) -> io::Result<Mapped>;
+}
+
+/// A read-only view of a whole sealed file (see [`Fs::map`]). Cloning shares the view.
+#[derive(Clone)]
+pub struct Mapped {
+    bytes: MappedBytes,
+}
+
+#[derive(Clone)]
+enum MappedBytes {
+    Mmap(Arc<memmap2::Mmap>),
+    Memory(Arc<[u8]>),
+}
+
+impl Mapped {
+    /// A view of bytes held in memory (what simulated file systems hand out).
+    pub fn from_memory(bytes: Arc<[u8]>) -> Mapped {
+        Mapped {
+            bytes: MappedBytes::Memory(bytes),
+        }
+    }
+}
+
+impl Deref for Mapped {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.bytes {
+            MappedBytes::Mmap(m) => m,
+            MappedBytes::Memory(b) => b,
+        }
+    }
+}
+
+impl std::fmt::Debug for Mapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.bytes {
+            MappedBytes::Mmap(_) => "mmap",
+            MappedBytes::Memory(_) => "memory",
+        };
+        write!(f, "Mapped({kind}, {} bytes)", self.len())
+    }
 }
 
 /// A file opened for appending.
@@ -188,6 +240,17 @@ impl Fs for RealFs {
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
     }
+
+    fn map(&self, path: &Path) -> io::Result<Mapped> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            // Mapping an empty file fails on some systems; an empty view is the same thing.
+            return Ok(Mapped::from_memory(Arc::from(&[][..])));
+        }
+        Ok(Mapped {
+            bytes: MappedBytes::Mmap(Arc::new(mmap::map_readonly(&file)?)),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +279,24 @@ mod tests {
         fs.sync_dir(dir.path()).unwrap();
         assert_eq!(fs.list(dir.path()).unwrap(), vec!["b".to_string()]);
         assert!(!fs.exists(&path).unwrap());
+    }
+
+    #[test]
+    fn real_fs_maps_sealed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sealed");
+        let mut f = RealFs.create(&path).unwrap();
+        f.append(b"immutable bytes").unwrap();
+        f.sync().unwrap();
+        drop(f);
+        let map = RealFs.map(&path).unwrap();
+        assert_eq!(&map[..], b"immutable bytes");
+        // Removing a mapped file leaves the map readable.
+        RealFs.remove_file(&path).unwrap();
+        assert_eq!(&map.clone()[..9], b"immutable");
+        let empty = dir.path().join("empty");
+        drop(RealFs.create(&empty).unwrap());
+        assert!(RealFs.map(&empty).unwrap().is_empty());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Fs, LockGuard, WritableFile};
+use super::{Fs, LockGuard, Mapped, WritableFile};
 
 /// A small, fast, seedable pseudo-random generator (SplitMix64). Good enough for choosing
 /// crash points and fault positions; not for anything secret.
@@ -651,6 +651,15 @@ impl Fs for SimFs {
         Ok(())
     }
 
+    fn map(&self, path: &Path) -> io::Result<Mapped> {
+        let st = self.lock_state();
+        st.check_alive()?;
+        let id = st.file_node(path)?;
+        // A copy: the simulated disk cannot enforce the sealed-file contract, but a copy
+        // cannot be changed under its reader either.
+        Ok(Mapped::from_memory(Arc::from(&st.nodes[&id].data[..])))
+    }
+
     fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>> {
         let mut st = self.lock_state();
         st.check_alive()?;
@@ -709,6 +718,19 @@ mod tests {
         }
         assert!(vanished > 0, "an unsynced directory entry always survived");
         assert!(vanished < 64, "an unsynced directory entry never survived");
+    }
+
+    #[test]
+    fn a_map_is_a_stable_view() {
+        let fs = SimFs::new(6);
+        fs.create_dir_all(&p("/d")).unwrap();
+        let mut f = fs.create(&p("/d/x")).unwrap();
+        f.append(b"sealed").unwrap();
+        f.sync().unwrap();
+        let map = fs.map(&p("/d/x")).unwrap();
+        fs.remove_file(&p("/d/x")).unwrap();
+        assert_eq!(&map[..], b"sealed");
+        assert!(fs.map(&p("/d/x")).is_err());
     }
 
     #[test]
