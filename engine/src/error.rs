@@ -42,6 +42,14 @@ pub enum StorageError {
     Closed,
 }
 
+/// A `map_err` adapter: wraps an I/O error with what was being done and where.
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(io::Error) -> StorageError + 'a {
+    move |e| StorageError::io(op, path, e)
+}
+
 impl StorageError {
     /// Wraps an I/O error with what was being done and where.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> StorageError {

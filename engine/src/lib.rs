@@ -34,6 +34,7 @@
 //! fails writes ([`fs::sim`], feature `sim`) and on a manual clock. The engine starts no async
 //! runtime and opens no socket; its only threads are the WAL's interval syncer (when
 //! configured) and the background checkpointer.
+pub mod block;
 pub mod chunk;
 pub mod clock;
 mod db;

@@ -26,7 +26,7 @@ use super::record::{
     encode_frame,
 };
 use super::{SegmentSeq, Wal, WalOptions, segment_name};
-use crate::error::StorageError;
+use crate::error::{StorageError, io_err};
 use crate::fs::Fs;
 
 /// Receives the records of the log, in order, while it is replayed.
@@ -96,13 +96,6 @@ impl ReplayReport {
 
 /// The directory (below the log's) that damaged files are moved to.
 pub const QUARANTINE_DIR: &str = "quarantine";
-
-fn io_err<'a>(
-    op: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
-    move |e| StorageError::io(op, path, e)
-}
 
 /// Opens (creating if needed) the log in `dir`, replays it into `handler`, and returns a writer
 /// that continues after it.
