@@ -2,3 +2,4 @@
 //! the chunk files, [`chunks`]). Format in `docs/format/block.md`.
 
 pub mod chunks;
+pub mod index;
