@@ -211,8 +211,21 @@ impl State {
                 names.remove(path);
             }
             NsOp::Rename(from, to) => {
-                if let Some(entry) = names.remove(from) {
-                    names.insert(to.clone(), entry);
+                // A directory moves with everything below it.
+                let moved: Vec<PathBuf> = names
+                    .keys()
+                    .filter(|p| *p == from || p.starts_with(from))
+                    .cloned()
+                    .collect();
+                for old in moved {
+                    let entry = names.remove(&old).expect("listed above");
+                    let rest = old.strip_prefix(from).expect("under from");
+                    let new = if rest.as_os_str().is_empty() {
+                        to.clone()
+                    } else {
+                        to.join(rest)
+                    };
+                    names.insert(new, entry);
                 }
             }
         }
@@ -718,6 +731,22 @@ mod tests {
         }
         assert!(vanished > 0, "an unsynced directory entry always survived");
         assert!(vanished < 64, "an unsynced directory entry never survived");
+    }
+
+    #[test]
+    fn renaming_a_directory_moves_its_files() {
+        let fs = SimFs::new(8);
+        fs.create_dir_all(&p("/b/x.tmp/chunks")).unwrap();
+        let mut f = fs.create(&p("/b/x.tmp/chunks/1")).unwrap();
+        f.append(b"data").unwrap();
+        f.sync().unwrap();
+        fs.sync_dir(&p("/b/x.tmp/chunks")).unwrap();
+        fs.rename(&p("/b/x.tmp"), &p("/b/x")).unwrap();
+        fs.sync_dir(&p("/b")).unwrap();
+        assert_eq!(fs.read(&p("/b/x/chunks/1")).unwrap(), b"data");
+        assert!(!fs.exists(&p("/b/x.tmp")).unwrap());
+        let after = fs.crash();
+        assert_eq!(after.read(&p("/b/x/chunks/1")).unwrap(), b"data");
     }
 
     #[test]
