@@ -45,8 +45,8 @@ use std::sync::Arc;
 use crate::block::chunks::ChunkRef;
 use crate::error::StorageError;
 use crate::fs::Mapped;
-use crate::head::postings::{PostingsList, intersect, subtract, union};
-use crate::labels::matcher::{MatchKind, Matcher};
+use crate::head::postings::{PostingsList, select_matching, union};
+use crate::labels::matcher::Matcher;
 use crate::labels::{Label, Labels};
 use crate::wal::record::{
     Cursor, FILE_HEADER_BYTES, FileHeader, decode_file_header, encode_file_header, put_svarint,
@@ -730,31 +730,11 @@ impl IndexReader {
 
     /// The ids of the series matching every matcher, sorted; all series for no matchers.
     pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<u32>, StorageError> {
-        let (mut positive, negative): (Vec<&Matcher>, Vec<&Matcher>) =
-            matchers.iter().partition(|m| !m.matches_empty());
-        // Exact values before scans: the cheapest, most selective lists first.
-        positive.sort_by_key(|m| match (m.kind(), m.set_values().is_some()) {
-            (MatchKind::Equal, _) => 0,
-            (_, true) => 1,
-            _ => 2,
-        });
-        let mut result: Option<PostingsList> = None;
-        for m in positive {
-            let matched = union(self.values_where(m, true)?.iter());
-            let r = match result {
-                None => matched,
-                Some(r) => intersect(&r, &matched),
-            };
-            if r.is_empty() {
-                return Ok(Vec::new());
-            }
-            result = Some(r);
-        }
-        let mut result = result.unwrap_or_else(|| (0..u64::from(self.num_series)).collect());
-        for m in negative {
-            let rejected = union(self.values_where(m, false)?.iter());
-            result = subtract(&result, &rejected);
-        }
+        let result = select_matching(
+            matchers,
+            |m, accept| Ok(union(self.values_where(m, accept)?.iter())),
+            || (0..u64::from(self.num_series)).collect(),
+        )?;
         // Every id came from a checked postings list or the range of series ids.
         Ok(result.into_iter().map(|id| id as u32).collect())
     }

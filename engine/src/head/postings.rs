@@ -73,6 +73,42 @@ pub(crate) fn subtract(a: &[u64], b: &[u64]) -> PostingsList {
     out
 }
 
+/// Evaluates `matchers` over an inverted index, with Prometheus's semantics (see the module
+/// docs); shared by the head's index and the block index. `values_where(m, accept)` is the
+/// union of the postings of the values of `m`'s label that `m` accepts (`accept`) or rejects;
+/// `all` lists every series. Returns the matching series, sorted.
+pub(crate) fn select_matching<E>(
+    matchers: &[Matcher],
+    mut values_where: impl FnMut(&Matcher, bool) -> Result<PostingsList, E>,
+    all: impl FnOnce() -> PostingsList,
+) -> Result<PostingsList, E> {
+    let (mut positive, negative): (Vec<&Matcher>, Vec<&Matcher>) =
+        matchers.iter().partition(|m| !m.matches_empty());
+    // The cheapest, most selective lists first: exact values before scans.
+    positive.sort_by_key(|m| match (m.kind(), m.set_values().is_some()) {
+        (MatchKind::Equal, _) => 0,
+        (_, true) => 1,
+        _ => 2,
+    });
+    let mut result: Option<PostingsList> = None;
+    for m in positive {
+        let matched = values_where(m, true)?;
+        let r = match result {
+            None => matched,
+            Some(r) => intersect(&r, &matched),
+        };
+        if r.is_empty() {
+            return Ok(Vec::new());
+        }
+        result = Some(r);
+    }
+    let mut result = result.unwrap_or_else(all);
+    for m in negative {
+        result = subtract(&result, &values_where(m, false)?);
+    }
+    Ok(result)
+}
+
 /// The sorted union of several sorted lists.
 pub(crate) fn union<'a>(lists: impl Iterator<Item = &'a PostingsList>) -> PostingsList {
     let mut out: PostingsList = Vec::new();
@@ -146,32 +182,12 @@ impl Postings {
 
     /// The series matching every matcher, sorted.
     pub fn select(&self, matchers: &[Matcher]) -> PostingsList {
-        let (positive, negative): (Vec<&Matcher>, Vec<&Matcher>) =
-            matchers.iter().partition(|m| !m.matches_empty());
-        // Evaluate the cheapest, most selective matchers first: exact values before scans.
-        let mut positive = positive;
-        positive.sort_by_key(|m| match (m.kind(), m.set_values().is_some()) {
-            (MatchKind::Equal, _) => 0,
-            (_, true) => 1,
-            _ => 2,
-        });
-        let mut result: Option<PostingsList> = None;
-        for m in positive {
-            let matched = union(self.values_where(m, true));
-            result = Some(match result {
-                None => matched,
-                Some(r) => intersect(&r, &matched),
-            });
-            if result.as_ref().is_some_and(Vec::is_empty) {
-                return Vec::new();
-            }
-        }
-        let mut result = result.unwrap_or_else(|| self.all.clone());
-        for m in negative {
-            let rejected = union(self.values_where(m, false));
-            result = subtract(&result, &rejected);
-        }
-        result
+        let result: Result<_, std::convert::Infallible> = select_matching(
+            matchers,
+            |m, accept| Ok(union(self.values_where(m, accept))),
+            || self.all.clone(),
+        );
+        result.unwrap_or_else(|never| match never {})
     }
 
     /// Per label name: how many values it has; per metric name and per label pair: how many

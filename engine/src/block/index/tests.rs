@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::head::postings::Postings;
+use crate::labels::matcher::MatchKind;
 use crate::sample::SeriesRef;
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
