@@ -224,7 +224,7 @@ fn main() {
         .expect("creating a temporary directory");
     let options = Options {
         fsync: FsyncMode::Interval(Duration::from_secs(1)),
-        background_checkpoints: false,
+        background_maintenance: false,
         checkpoint_on_close: false,
         ..Options::default()
     };

@@ -56,7 +56,7 @@ fn main() {
     // Interval syncing only makes writing faster: replay reads the same records either way.
     let options = Options {
         fsync: FsyncMode::Interval(Duration::from_secs(1)),
-        background_checkpoints: false,
+        background_maintenance: false,
         checkpoint_on_close: false,
         ..Options::default()
     };

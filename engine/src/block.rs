@@ -81,6 +81,21 @@ impl Block {
         &self.dir
     }
 
+    /// The block's index.
+    pub fn index(&self) -> &IndexReader {
+        &self.index
+    }
+
+    /// The block's chunk files.
+    pub fn chunks(&self) -> &ChunksReader {
+        &self.chunks
+    }
+
+    /// Bytes the block takes on disk (index, chunk files, meta).
+    pub fn bytes(&self) -> u64 {
+        self.meta.index_bytes + self.meta.chunk_bytes
+    }
+
     /// The series matching `matchers` with their samples in `[mint, maxt]` (series without
     /// samples in range are left out), in label order. Every chunk read is checked.
     pub fn select(

@@ -249,6 +249,23 @@ pub fn read_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), ChunkError> {
     ))
 }
 
+/// The frame at the start of `buf` without any check beyond bounds: for a frame that
+/// [`read_frame`] already accepted from the same immutable bytes. `None` if it does not fit.
+pub fn frame_unchecked(buf: &[u8]) -> Option<Frame<'_>> {
+    let header = buf.first_chunk::<FRAME_HEADER_BYTES>()?;
+    let data_len = u32::from_le_bytes(field(header, DATA_LEN_OFFSET)) as usize;
+    let data = buf.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES.checked_add(data_len)?)?;
+    Some(Frame {
+        encoding: Encoding::try_from(header[ENCODING_OFFSET]).ok()?,
+        meta: ChunkMeta {
+            num_samples: u16::from_le_bytes(field(header, NUM_SAMPLES_OFFSET)),
+            min_t: i64::from_le_bytes(field(header, MIN_T_OFFSET)),
+            max_t: i64::from_le_bytes(field(header, MAX_T_OFFSET)),
+        },
+        data,
+    })
+}
+
 /// Checks that `data` decodes to exactly `meta.num_samples` samples spanning `meta`'s range.
 fn check_stream(encoding: Encoding, meta: ChunkMeta, data: &[u8]) -> Result<(), ChunkError> {
     let (first_t, last_t) = match encoding {

@@ -16,17 +16,25 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
+mod blocks;
+mod compact;
+mod query;
+
+use blocks::Blocks;
+pub use blocks::{BLOCKS_DIR, BlocksReport};
+pub use query::{Querier, Samples, SelectedSeries};
+
 use crate::clock::{Clock, SystemClock};
-use crate::error::{AppendError, CommitError, OpenError, QueryError, StorageError};
+use crate::error::{AppendError, CommitError, OpenError, StorageError};
 use crate::fs::{Fs, LockGuard, RealFs};
+use crate::head::Head;
 use crate::head::postings::Cardinality;
-use crate::head::series::{MemSeries, SeriesLimits, SeriesSnapshot, Verdict};
-use crate::head::{Head, series::SnapshotIter};
+use crate::head::series::{MemSeries, SeriesLimits, Verdict};
 use crate::labels::Labels;
-use crate::labels::matcher::Matcher;
 use crate::sample::{Sample, SeriesRef};
 use crate::wal::checkpoint::{CheckpointWriter, remove_covered};
 use crate::wal::record::{
@@ -64,9 +72,23 @@ pub struct Options {
     pub head_series_max: u64,
     /// A checkpoint is written once the WAL has grown by this many bytes since the last one.
     pub checkpoint_wal_bytes: u64,
-    /// Whether a background thread writes checkpoints (tests that want determinism turn it off
-    /// and call [`Db::checkpoint`]).
-    pub background_checkpoints: bool,
+    /// Block time ranges in milliseconds, increasing, each a multiple of the one before. The
+    /// head's data is cut into blocks of the first range once the head spans one and a half
+    /// of it; compaction merges blocks into aligned windows of the others. Default 2 h, 6 h,
+    /// 24 h, 7 d.
+    pub block_ranges_ms: Vec<i64>,
+    /// Blocks whose newest sample is older than the newest sample stored by more than this
+    /// are removed. 0 keeps everything. Default 15 days.
+    pub retention_ms: i64,
+    /// The oldest blocks are removed while all blocks together take more bytes than this.
+    /// 0 means no limit (the default).
+    pub retention_bytes: u64,
+    /// How often the background thread looks for blocks to cut, compact or expire.
+    pub maintenance_interval: Duration,
+    /// Whether a background thread writes checkpoints, cuts blocks, compacts and applies
+    /// retention (tests that want determinism turn it off and call [`Db::checkpoint`] and
+    /// [`Db::maintain`]).
+    pub background_maintenance: bool,
     /// Whether [`Db::close`] writes a checkpoint, so the next open replays almost nothing.
     pub checkpoint_on_close: bool,
 }
@@ -85,15 +107,39 @@ impl Default for Options {
             ooo_buffer_samples_max: 32,
             head_series_max: 10_000_000,
             checkpoint_wal_bytes: 512 << 20,
-            background_checkpoints: true,
+            block_ranges_ms: vec![2 * HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS, 7 * 24 * HOUR_MS],
+            retention_ms: 15 * 24 * HOUR_MS,
+            retention_bytes: 0,
+            maintenance_interval: Duration::from_secs(60),
+            background_maintenance: true,
             checkpoint_on_close: true,
         }
     }
 }
 
+const HOUR_MS: i64 = 60 * 60 * 1000;
+
 impl Options {
     fn validate(&self) -> Result<(), OpenError> {
         let bad = |m: &str| Err(OpenError::InvalidOptions(m.to_string()));
+        match self.block_ranges_ms.first() {
+            None => return bad("block_ranges_ms needs at least one range"),
+            Some(&r) if r <= 0 => return bad("block ranges must be positive"),
+            Some(_) => {}
+        }
+        if self
+            .block_ranges_ms
+            .windows(2)
+            .any(|w| w[1] <= w[0] || w[1] % w[0] != 0)
+        {
+            return bad("each block range must be a larger multiple of the one before");
+        }
+        if self.retention_ms < 0 {
+            return bad("retention_ms must not be negative");
+        }
+        if self.maintenance_interval.is_zero() {
+            return bad("maintenance_interval must be positive");
+        }
         if self.out_of_order_window_ms < 0 {
             return bad("out_of_order_window_ms must not be negative");
         }
@@ -134,6 +180,19 @@ pub struct OpenReport {
     pub samples: u64,
     /// Replayed samples whose series record was lost to damage.
     pub orphaned_samples: u64,
+    /// What was found in the blocks directory.
+    pub blocks: BlocksReport,
+}
+
+/// What a round of [`Db::maintain`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Blocks written from the head.
+    pub blocks_cut: u64,
+    /// Compactions done (each merged two or more blocks into one).
+    pub compactions: u64,
+    /// Blocks removed by retention.
+    pub blocks_expired: u64,
 }
 
 /// What a commit did.
@@ -187,6 +246,14 @@ pub struct Stats {
     pub wal: WalStats,
     /// Checkpoints written since open.
     pub checkpoints: u64,
+    /// Blocks on disk.
+    pub blocks: u64,
+    /// Bytes the blocks take on disk.
+    pub block_bytes: u64,
+    /// Samples in blocks (as written; a sample in two overlapping blocks counts twice).
+    pub block_samples: u64,
+    /// Maintenance since open: blocks cut, compactions, blocks expired.
+    pub maintenance: MaintenanceReport,
 }
 
 #[derive(Debug, Default)]
@@ -202,6 +269,10 @@ struct Inner {
     options: Options,
     head: Head,
     wal: Arc<Wal>,
+    blocks: Blocks,
+    /// One round of block cutting, compaction or retention at a time.
+    maintaining: Mutex<()>,
+    maintenance_done: Mutex<MaintenanceReport>,
     /// Commits hold it shared from WAL write to head apply; a checkpoint's cut holds it
     /// exclusively.
     gate: RwLock<()>,
@@ -251,6 +322,7 @@ impl Db {
             _ => StorageError::io("lock data directory", &lock_path, e).into(),
         })?;
 
+        let (blocks, blocks_report) = Blocks::open(Arc::clone(&fs), &dir.join(BLOCKS_DIR))?;
         let limits = SeriesLimits {
             chunk_samples_max: options.chunk_samples_max,
             chunk_range_ms: options.chunk_range_ms,
@@ -273,17 +345,21 @@ impl Db {
                 + c.samples_restored.load(Ordering::Relaxed),
             orphaned_samples: c.samples_orphaned.load(Ordering::Relaxed),
             wal: report,
+            blocks: blocks_report,
         };
         if open_report.wal.has_damage() || open_report.orphaned_samples > 0 {
             tracing::error!(report = ?open_report, "opened with damaged write-ahead log; damaged files were moved to wal/quarantine");
         }
-        let background = options.background_checkpoints;
+        let background = options.background_maintenance;
         let inner = Arc::new(Inner {
             fs,
             dir,
             options,
             head,
             wal,
+            blocks,
+            maintaining: Mutex::new(()),
+            maintenance_done: Mutex::new(MaintenanceReport::default()),
             gate: RwLock::new(()),
             checkpointing: Mutex::new(()),
             wal_bytes_at_checkpoint: AtomicU64::new(0),
@@ -329,6 +405,7 @@ impl Db {
     pub fn querier(&self, mint: i64, maxt: i64) -> Querier<'_> {
         Querier {
             db: &self.inner,
+            blocks: self.inner.blocks.snapshot(),
             mint,
             maxt,
         }
@@ -337,6 +414,13 @@ impl Db {
     /// Writes a checkpoint now and removes the WAL files it covers.
     pub fn checkpoint(&self) -> Result<CheckpointStats, StorageError> {
         self.inner.checkpoint()
+    }
+
+    /// Runs one round of what the background thread does periodically: cuts blocks from the
+    /// head's data older than its window (then checkpoints, truncating the WAL behind them),
+    /// compacts blocks until nothing is left to merge, and applies retention.
+    pub fn maintain(&self) -> Result<MaintenanceReport, StorageError> {
+        self.inner.maintain()
     }
 
     /// Syncs the WAL now (useful with [`FsyncMode::Interval`]).
@@ -352,8 +436,18 @@ impl Db {
             interned_strings: inner.head.interner().len() as u64,
             wal: inner.wal.stats(),
             checkpoints: inner.checkpoints.load(Ordering::Relaxed),
+            maintenance: inner
+                .maintenance_done
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             ..Stats::default()
         };
+        for b in inner.blocks.snapshot().iter() {
+            stats.blocks += 1;
+            stats.block_bytes += b.bytes();
+            stats.block_samples += b.meta.samples;
+        }
         inner.head.for_each_series(|s| {
             let (samples, chunks, bytes) = s.footprint();
             stats.samples += samples;
@@ -424,27 +518,37 @@ impl Inner {
     fn spawn_maintenance(inner: &Arc<Inner>) -> JoinHandle<()> {
         let weak = Arc::downgrade(inner);
         std::thread::Builder::new()
-            .name("strata-checkpoint".into())
+            .name("strata-maintenance".into())
             .spawn(move || {
                 loop {
                     let Some(inner) = weak.upgrade() else { return };
                     {
                         let m = inner.maintenance.lock().unwrap_or_else(|p| p.into_inner());
-                        let mut m = inner
+                        let (mut m, timeout) = inner
                             .maintenance_cond
-                            .wait_while(m, |m| !m.wanted && !m.stop)
+                            .wait_timeout_while(m, inner.options.maintenance_interval, |m| {
+                                !m.wanted && !m.stop
+                            })
                             .unwrap_or_else(|p| p.into_inner());
                         if m.stop {
                             return;
                         }
-                        m.wanted = false;
-                    }
-                    if let Err(e) = inner.checkpoint() {
-                        tracing::error!(error = %e, "background checkpoint failed; the WAL keeps growing until one succeeds");
+                        let checkpoint_wanted = std::mem::take(&mut m.wanted);
+                        drop(m);
+                        if timeout.timed_out()
+                            && let Err(e) = inner.maintain()
+                        {
+                            tracing::error!(error = %e, "background maintenance failed; it is retried at the next interval");
+                        }
+                        if checkpoint_wanted
+                            && let Err(e) = inner.checkpoint()
+                        {
+                            tracing::error!(error = %e, "background checkpoint failed; the WAL keeps growing until one succeeds");
+                        }
                     }
                 }
             })
-            .expect("spawning the checkpoint thread")
+            .expect("spawning the maintenance thread")
     }
 
     /// Whether the WAL lost acknowledged samples that the head still holds.
@@ -453,7 +557,7 @@ impl Inner {
     }
 
     fn maybe_request_checkpoint(&self) {
-        if !self.options.background_checkpoints {
+        if !self.options.background_maintenance {
             return;
         }
         let written = self.wal.stats().bytes_written;
@@ -507,6 +611,135 @@ impl Inner {
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(?stats, "checkpoint written");
         Ok(stats)
+    }
+}
+
+impl Inner {
+    fn maintain(&self) -> Result<MaintenanceReport, StorageError> {
+        let _one = self.maintaining.lock().unwrap_or_else(|p| p.into_inner());
+        let mut report = MaintenanceReport::default();
+        let result = self
+            .cut_head_blocks(&mut report)
+            .and_then(|()| self.compact(&mut report))
+            .and_then(|()| self.expire(&mut report));
+        let mut done = self
+            .maintenance_done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        done.blocks_cut += report.blocks_cut;
+        done.compactions += report.compactions;
+        done.blocks_expired += report.blocks_expired;
+        result.map(|()| report)
+    }
+
+    /// Moves the head's data older than its window into blocks, then checkpoints so the WAL
+    /// behind them goes. The head keeps at most one and a half block ranges: the range
+    /// `[lo, lo + r)` holding its oldest sample is cut once its newest is `r / 2` past it.
+    fn cut_head_blocks(&self, report: &mut MaintenanceReport) -> Result<(), StorageError> {
+        let r = self.options.block_ranges_ms[0];
+        let mut last_hi = None;
+        while let Some((lo_t, hi_t)) = self.head.time_range() {
+            let hi = lo_t.div_euclid(r).saturating_mul(r).saturating_add(r);
+            if hi_t < hi.saturating_add(r / 2) || last_hi == Some(hi) {
+                // Not due, or data older than the last cut arrived during it: next round.
+                break;
+            }
+            let written = blocks::write_head_block(
+                &self.fs,
+                &self.blocks,
+                &self.head,
+                hi,
+                self.options.chunk_samples_max,
+            )?;
+            if let Some((meta, taken)) = written {
+                tracing::info!(block = %meta.id, min_t = meta.min_t, max_t = meta.max_t, series = meta.series, samples = meta.samples, "block cut from the head");
+                self.blocks.replace(&[], Some(meta));
+                for (series, t) in &taken {
+                    series.truncate(t);
+                }
+                report.blocks_cut += 1;
+            }
+            self.head.recompute_min_t();
+            last_hi = Some(hi);
+        }
+        if report.blocks_cut > 0 {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Merges blocks until the planner finds nothing to merge.
+    fn compact(&self, report: &mut MaintenanceReport) -> Result<(), StorageError> {
+        loop {
+            let list = self.blocks.snapshot();
+            let frontier = match self.head.time_range() {
+                Some((lo, _)) => lo,
+                None => list
+                    .iter()
+                    .map(|b| b.meta.max_t.saturating_add(1))
+                    .max()
+                    .unwrap_or(i64::MIN),
+            };
+            let Some(sources) = compact::plan(&list, &self.options.block_ranges_ms, frontier)
+            else {
+                return Ok(());
+            };
+            let meta = compact::merge(
+                &self.fs,
+                &self.blocks,
+                &sources,
+                self.options.chunk_samples_max,
+            )?;
+            let ids: Vec<String> = sources.iter().map(|b| b.meta.id.clone()).collect();
+            tracing::info!(block = %meta.id, sources = ?ids, level = meta.level, series = meta.series, samples = meta.samples, "blocks compacted");
+            self.blocks.retire(&ids, Some(meta))?;
+            report.compactions += 1;
+        }
+    }
+
+    /// Removes blocks past the retention time, then the oldest while over the size limit.
+    fn expire(&self, report: &mut MaintenanceReport) -> Result<(), StorageError> {
+        let list = self.blocks.snapshot();
+        let newest = list
+            .iter()
+            .map(|b| b.meta.max_t)
+            .chain(self.head.time_range().map(|(_, hi)| hi))
+            .max();
+        let mut doomed: Vec<String> = Vec::new();
+        if self.options.retention_ms > 0
+            && let Some(newest) = newest
+        {
+            let cutoff = newest.saturating_sub(self.options.retention_ms);
+            doomed.extend(
+                list.iter()
+                    .filter(|b| b.meta.max_t < cutoff)
+                    .map(|b| b.meta.id.clone()),
+            );
+        }
+        if self.options.retention_bytes > 0 {
+            let mut total: u64 = list
+                .iter()
+                .filter(|b| !doomed.contains(&b.meta.id))
+                .map(|b| b.bytes())
+                .sum();
+            let mut by_age: Vec<_> = list.iter().collect();
+            by_age.sort_by_key(|b| (b.meta.max_t, b.meta.min_t));
+            for b in by_age {
+                if total <= self.options.retention_bytes {
+                    break;
+                }
+                if !doomed.contains(&b.meta.id) {
+                    total -= b.bytes();
+                    doomed.push(b.meta.id.clone());
+                }
+            }
+        }
+        if !doomed.is_empty() {
+            tracing::info!(blocks = ?doomed, "blocks removed by retention");
+            self.blocks.retire(&doomed, None)?;
+            report.blocks_expired += doomed.len() as u64;
+        }
+        Ok(())
     }
 }
 
@@ -702,11 +935,11 @@ impl Appender<'_> {
                 .take_while(|(j, _)| *j == i)
                 .count();
             let series = &self.series[i as usize].0;
-            series.apply_many(
+            db.head.note_range(series.apply_many(
                 self.samples[k..k + run].iter().map(|(_, s)| (s.t, s.v)),
                 limits,
                 |a| db.head.counters.count(a),
-            );
+            ));
             k += run;
         }
         db.duplicates.fetch_add(stats.duplicates, Ordering::Relaxed);
@@ -753,119 +986,3 @@ const SAMPLES_PER_RECORD: usize = 65_536;
 /// Series per WAL record; with the label limits the server enforces, well inside the limit.
 const SERIES_PER_RECORD: usize = 256;
 const _: () = assert!(SAMPLES_PER_RECORD * 30 < RECORD_PAYLOAD_BYTES_MAX);
-
-/// Reads the data of one time range.
-#[derive(Debug)]
-pub struct Querier<'a> {
-    db: &'a Inner,
-    mint: i64,
-    maxt: i64,
-}
-
-/// A series selected by [`Querier::select`], with a consistent view of its data in range.
-#[derive(Debug)]
-pub struct SelectedSeries {
-    series_ref: SeriesRef,
-    labels: Labels,
-    snapshot: SeriesSnapshot,
-    mint: i64,
-    maxt: i64,
-}
-
-impl SelectedSeries {
-    /// The series' labels.
-    pub fn labels(&self) -> &Labels {
-        &self.labels
-    }
-
-    /// The series' reference.
-    pub fn series_ref(&self) -> SeriesRef {
-        self.series_ref
-    }
-
-    /// Its samples in the querier's range, in time order.
-    pub fn samples(&self) -> Samples<'_> {
-        Samples {
-            inner: self.snapshot.samples(self.mint, self.maxt),
-        }
-    }
-}
-
-/// The samples of a [`SelectedSeries`], in time order.
-#[derive(Debug)]
-pub struct Samples<'a> {
-    inner: SnapshotIter<'a>,
-}
-
-impl Iterator for Samples<'_> {
-    type Item = Sample;
-
-    #[inline]
-    fn next(&mut self) -> Option<Sample> {
-        self.inner.next()
-    }
-}
-
-impl Querier<'_> {
-    /// The series matching every matcher that have samples in range, sorted by labels.
-    pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<SelectedSeries>, QueryError> {
-        let mut out: Vec<SelectedSeries> = self
-            .db
-            .head
-            .select(matchers)
-            .into_iter()
-            .filter_map(|s| {
-                let snapshot = s.snapshot(self.mint, self.maxt);
-                (!snapshot.is_empty()).then(|| SelectedSeries {
-                    series_ref: s.series_ref,
-                    labels: s.labels.clone(),
-                    snapshot,
-                    mint: self.mint,
-                    maxt: self.maxt,
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
-    }
-
-    /// Label names of the series matching `matchers` (all series when empty), sorted.
-    pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, QueryError> {
-        if matchers.is_empty() {
-            return Ok(self.db.head.postings().label_names());
-        }
-        let mut names: Vec<String> = self
-            .select(matchers)?
-            .iter()
-            .flat_map(|s| {
-                s.labels
-                    .iter()
-                    .map(|l| l.name.to_string())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
-    }
-
-    /// Values of label `name` among the series matching `matchers` (all series when empty),
-    /// sorted.
-    pub fn label_values(
-        &self,
-        name: &str,
-        matchers: &[Matcher],
-    ) -> Result<Vec<String>, QueryError> {
-        if matchers.is_empty() {
-            return Ok(self.db.head.postings().label_values(name));
-        }
-        let mut values: Vec<String> = self
-            .select(matchers)?
-            .iter()
-            .filter_map(|s| s.labels.get(name).map(str::to_owned))
-            .collect();
-        values.sort();
-        values.dedup();
-        Ok(values)
-    }
-}

@@ -41,6 +41,9 @@ pub trait Fs: Send + Sync + Debug {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Removes a file. Durable once its directory is synced.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Removes a directory and everything below it. Not atomic on a real disk: rename a
+    /// directory out of the way first if a half-removed one must never be read.
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Makes the entries of `dir` (creations, renames, removals) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Takes an exclusive, advisory lock on `path` (created if missing), held until the
@@ -219,6 +222,10 @@ impl Fs for RealFs {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
+    }
+
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::remove_dir_all(dir)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

@@ -13,7 +13,7 @@
 pub mod postings;
 pub mod series;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rustc_hash::FxHashMap;
@@ -69,6 +69,11 @@ pub(crate) struct Head {
     interner: Interner,
     next_ref: AtomicU64,
     series_count: AtomicU64,
+    /// Lower and upper bounds of every timestamp the head holds (`i64::MAX`, `i64::MIN` when
+    /// empty). The lower bound is exact after [`Head::recompute_min_t`]; between, it may be
+    /// lower than the truth, never higher.
+    min_t: AtomicI64,
+    max_t: AtomicI64,
     pub limits: SeriesLimits,
     pub series_max: u64,
     pub counters: HeadCounters,
@@ -91,6 +96,8 @@ impl Head {
             interner: Interner::new(),
             next_ref: AtomicU64::new(1),
             series_count: AtomicU64::new(0),
+            min_t: AtomicI64::new(i64::MAX),
+            max_t: AtomicI64::new(i64::MIN),
             limits,
             series_max,
             counters: HeadCounters::default(),
@@ -103,6 +110,35 @@ impl Head {
 
     fn ref_shard(r: SeriesRef) -> usize {
         r.0 as usize & (SHARDS - 1)
+    }
+
+    /// Records that samples in `[lo, hi]` were added.
+    pub fn note_range(&self, (lo, hi): (i64, i64)) {
+        if lo <= hi {
+            self.min_t.fetch_min(lo, Ordering::Relaxed);
+            self.max_t.fetch_max(hi, Ordering::Relaxed);
+        }
+    }
+
+    /// Bounds of the head's timestamps, `None` when it holds no sample.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let lo = self.min_t.load(Ordering::Relaxed);
+        let hi = self.max_t.load(Ordering::Relaxed);
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    /// Sets the lower bound to the oldest timestamp held, after data was moved to a block.
+    /// Only the maintenance thread calls it; samples added during the walk lower the bound
+    /// themselves, so it is never above the truth once this returns.
+    pub fn recompute_min_t(&self) {
+        self.min_t.store(i64::MAX, Ordering::Relaxed);
+        let mut min = i64::MAX;
+        self.for_each_series(|s| {
+            if let Some((lo, _)) = s.time_range() {
+                min = min.min(lo);
+            }
+        });
+        self.min_t.fetch_min(min, Ordering::Relaxed);
     }
 
     /// Number of series.
@@ -240,11 +276,11 @@ impl ReplayHandler for Head {
             let r = samples[i].series;
             let run = samples[i..].iter().take_while(|s| s.series == r).count();
             match self.get(r) {
-                Some(series) => series.apply_many(
+                Some(series) => self.note_range(series.apply_many(
                     samples[i..i + run].iter().map(|s| (s.t, s.v)),
                     &self.limits,
                     |a| self.counters.count(a),
-                ),
+                )),
                 None => {
                     self.counters
                         .samples_orphaned
@@ -261,6 +297,7 @@ impl ReplayHandler for Head {
             match self.get(c.series) {
                 Some(series) => {
                     let added = series.restore(c, &self.limits)?;
+                    self.note_range((c.min_t, c.max_t));
                     self.counters
                         .samples_restored
                         .fetch_add(added, Ordering::Relaxed);

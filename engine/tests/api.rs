@@ -17,7 +17,7 @@ fn options(fs: &SimFs) -> Options {
     Options {
         fs: Arc::new(fs.clone()),
         clock: Arc::new(ManualClock::new(NOW)),
-        background_checkpoints: false,
+        background_maintenance: false,
         ..Options::default()
     }
 }

@@ -93,7 +93,7 @@ impl Run {
             out_of_order_window_ms: WINDOW_MS,
             chunk_samples_max: 8,
             ooo_buffer_samples_max: 4,
-            background_checkpoints: false,
+            background_maintenance: false,
             checkpoint_on_close: false,
             ..Options::default()
         }

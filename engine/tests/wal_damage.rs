@@ -25,7 +25,7 @@ fn options(fs: &SimFs) -> Options {
     Options {
         fs: Arc::new(fs.clone()),
         clock: Arc::new(ManualClock::new(T0 + 86_400_000)),
-        background_checkpoints: false,
+        background_maintenance: false,
         checkpoint_on_close: false,
         wal_segment_bytes_max: 4096,
         ..Options::default()

@@ -48,7 +48,7 @@ pub fn crash_writer_options() -> Options {
 /// recovers from exactly what the killed process left.
 pub fn verify_options() -> Options {
     Options {
-        background_checkpoints: false,
+        background_maintenance: false,
         checkpoint_on_close: false,
         ..crash_writer_options()
     }

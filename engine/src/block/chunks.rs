@@ -211,6 +211,24 @@ impl ChunksReader {
             .map_err(|e| corruption(path, offset as u64, chunk_error_reason(&e)))
     }
 
+    /// The chunk at `r` without checking it again: for a reference [`ChunksReader::read`]
+    /// already accepted. An empty stream if it does not fit (which that check rules out).
+    pub fn read_checked_before(&self, r: ChunkRef) -> ChunkRead<'_> {
+        self.files
+            .get(&r.file())
+            .and_then(|(_, map)| map.get(r.offset() as usize..))
+            .and_then(crate::chunk::frame_unchecked)
+            .unwrap_or(Frame {
+                encoding: Encoding::Xor,
+                meta: ChunkMeta {
+                    min_t: 0,
+                    max_t: 0,
+                    num_samples: 0,
+                },
+                data: &[],
+            })
+    }
+
     /// Total bytes of the mapped files.
     pub fn bytes(&self) -> u64 {
         self.files.values().map(|(_, m)| m.len() as u64).sum()

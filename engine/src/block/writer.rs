@@ -90,8 +90,32 @@ impl BlockWriter {
         Ok(())
     }
 
-    /// Makes the block durable and publishes it; returns its metadata.
-    pub fn finish(mut self) -> Result<BlockMeta, StorageError> {
+    /// Series added so far.
+    pub fn series(&self) -> u64 {
+        self.meta.series
+    }
+
+    /// Gives up: removes what was written (best effort: opening a database removes leftover
+    /// temporary directories too).
+    pub fn abort(self) {
+        if let Err(e) = self.fs.remove_dir_all(&self.tmp) {
+            tracing::warn!(error = %e, dir = %self.tmp.display(), "could not remove an abandoned block; it is removed on the next open");
+        }
+    }
+
+    /// Makes the block durable and publishes it; returns its metadata. On failure before the
+    /// publishing rename, removes what was written.
+    pub fn finish(self) -> Result<BlockMeta, StorageError> {
+        let fs = Arc::clone(&self.fs);
+        let tmp = self.tmp.clone();
+        let result = self.seal_and_publish();
+        if result.is_err() && fs.exists(&tmp).unwrap_or(false) {
+            let _ = fs.remove_dir_all(&tmp);
+        }
+        result
+    }
+
+    fn seal_and_publish(mut self) -> Result<BlockMeta, StorageError> {
         self.meta.chunk_bytes = self.chunks.finish()?;
         if self.meta.samples == 0 {
             self.meta.min_t = 0;

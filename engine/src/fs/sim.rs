@@ -135,6 +135,10 @@ struct State {
     pending_ns: Vec<NsOp>,
     nodes: HashMap<NodeId, Node>,
     locks: BTreeSet<PathBuf>,
+    /// A power cut planned just before this mutating operation.
+    crash_at: Option<u64>,
+    /// The disk as it came back from the planned power cut.
+    crashed: Option<SimFs>,
 }
 
 /// The simulated disk. Cloning gives another handle on the same disk.
@@ -171,10 +175,64 @@ impl State {
         if self.dead { Err(dead_error()) } else { Ok(()) }
     }
 
+    /// Plays a power cut (see [`SimFs::crash`]).
+    fn power_cut(&mut self) -> SimFs {
+        let old = self;
+        old.dead = true;
+        let mut rng = SplitMix64::new(old.rng.next_u64());
+
+        // Namespace: the durable entries plus a random prefix of the pending changes, in order.
+        let mut names = old.durable_names.clone();
+        let keep_ns = rng.below(old.pending_ns.len() as u64 + 1) as usize;
+        for op in &old.pending_ns[..keep_ns] {
+            State::apply_ns(&mut names, op);
+        }
+
+        let mut nodes = HashMap::new();
+        for entry in names.values() {
+            let Entry::File(id) = entry else { continue };
+            let Some(node) = old.nodes.get(id) else {
+                continue;
+            };
+            let image = crash_image(node, &mut rng);
+            nodes.insert(
+                *id,
+                Node {
+                    data: image.clone(),
+                    durable: image,
+                    pending: Vec::new(),
+                    lost: Vec::new(),
+                },
+            );
+        }
+
+        SimFs {
+            state: Arc::new(Mutex::new(State {
+                dead: false,
+                rng,
+                stats: SimStats::default(),
+                faults: BTreeMap::new(),
+                disk_full: false,
+                next_node: old.next_node,
+                durable_names: names.clone(),
+                names,
+                pending_ns: Vec::new(),
+                nodes,
+                locks: BTreeSet::new(),
+                crash_at: None,
+                crashed: None,
+            })),
+        }
+    }
+
     /// Counts a mutating operation and returns the fault to inject into it, if any.
     fn begin_op(&mut self) -> io::Result<Option<Fault>> {
         self.check_alive()?;
         let index = self.stats.ops;
+        if self.crash_at == Some(index) {
+            self.crashed = Some(self.power_cut());
+            return Err(dead_error());
+        }
         self.stats.ops += 1;
         let fault = self.faults.remove(&index);
         if fault.is_some() {
@@ -208,7 +266,8 @@ impl State {
                 names.insert(path.clone(), *entry);
             }
             NsOp::Remove(path) => {
-                names.remove(path);
+                // A directory goes with everything below it.
+                names.retain(|p, _| !p.starts_with(path));
             }
             NsOp::Rename(from, to) => {
                 // A directory moves with everything below it.
@@ -288,6 +347,8 @@ impl SimFs {
                 pending_ns: Vec::new(),
                 nodes: HashMap::new(),
                 locks: BTreeSet::new(),
+                crash_at: None,
+                crashed: None,
             })),
         }
     }
@@ -315,50 +376,19 @@ impl SimFs {
     /// Plays a power cut and returns the disk as it comes back up. The handle this is called on
     /// (and every clone of it, and every file opened through it) fails from now on.
     pub fn crash(&self) -> SimFs {
-        let mut old = self.lock_state();
-        old.dead = true;
-        let mut rng = SplitMix64::new(old.rng.next_u64());
+        self.lock_state().power_cut()
+    }
 
-        // Namespace: the durable entries plus a random prefix of the pending changes, in order.
-        let mut names = old.durable_names.clone();
-        let keep_ns = rng.below(old.pending_ns.len() as u64 + 1) as usize;
-        for op in &old.pending_ns[..keep_ns] {
-            State::apply_ns(&mut names, op);
-        }
+    /// Plans a power cut just before mutating operation `op` (counting from 0, see
+    /// [`SimStats::ops`]): that operation and everything after it fail as on a dead disk, and
+    /// [`SimFs::crashed`] returns the disk as it comes back up.
+    pub fn crash_before_op(&self, op: u64) {
+        self.lock_state().crash_at = Some(op);
+    }
 
-        let mut nodes = HashMap::new();
-        for entry in names.values() {
-            let Entry::File(id) = entry else { continue };
-            let Some(node) = old.nodes.get(id) else {
-                continue;
-            };
-            let image = crash_image(node, &mut rng);
-            nodes.insert(
-                *id,
-                Node {
-                    data: image.clone(),
-                    durable: image,
-                    pending: Vec::new(),
-                    lost: Vec::new(),
-                },
-            );
-        }
-
-        SimFs {
-            state: Arc::new(Mutex::new(State {
-                dead: false,
-                rng,
-                stats: SimStats::default(),
-                faults: BTreeMap::new(),
-                disk_full: false,
-                next_node: old.next_node,
-                durable_names: names.clone(),
-                names,
-                pending_ns: Vec::new(),
-                nodes,
-                locks: BTreeSet::new(),
-            })),
-        }
+    /// The disk after the power cut planned by [`SimFs::crash_before_op`], once it happened.
+    pub fn crashed(&self) -> Option<SimFs> {
+        self.lock_state().crashed.clone()
     }
 
     /// Flips one bit of a file, durably: for corruption tests.
@@ -644,6 +674,18 @@ impl Fs for SimFs {
         Ok(())
     }
 
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut st = self.lock_state();
+        if st.begin_op()?.is_some() {
+            return Err(eio());
+        }
+        if is_root(dir) || !st.dir_exists(dir) {
+            return Err(not_found(dir));
+        }
+        st.ns_op(NsOp::Remove(dir.to_path_buf()));
+        Ok(())
+    }
+
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut st = self.lock_state();
         if st.begin_op()?.is_some() {
@@ -841,6 +883,8 @@ mod tests {
             pending_ns: st.pending_ns.clone(),
             nodes: st.nodes.clone(),
             locks: BTreeSet::new(),
+            crash_at: None,
+            crashed: None,
         }
     }
 }

@@ -17,6 +17,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::chunk::ChunkMeta;
 use crate::chunk::xor::{XorEncoder, XorIter};
 use crate::error::AppendError;
 use crate::labels::Labels;
@@ -191,16 +192,21 @@ impl MemSeries {
     }
 
     /// Stores samples that the WAL already holds, under one lock acquisition. Never fails.
+    /// Returns the time range of the samples (`(i64::MAX, i64::MIN)` for none).
     pub fn apply_many(
         &self,
         samples: impl Iterator<Item = (i64, f64)>,
         limits: &SeriesLimits,
         mut on: impl FnMut(Applied),
-    ) {
+    ) -> (i64, i64) {
         let mut d = self.lock();
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for (t, v) in samples {
+            lo = lo.min(t);
+            hi = hi.max(t);
             on(d.apply(t, v, limits));
         }
+        (lo, hi)
     }
 
     /// The chunks and out-of-order samples that overlap `[mint, maxt]`.
@@ -327,6 +333,145 @@ impl MemSeries {
         }
     }
 
+    /// Everything the series holds before `hi`, as chunks for a block (sorted, not
+    /// overlapping; closed chunks wholly before `hi` are shared, not re-encoded), and a record
+    /// of exactly what was taken for [`MemSeries::truncate`]. `None` when nothing is before `hi`.
+    pub fn take_before(&self, hi: i64, chunk_samples_max: u16) -> Option<(Vec<BlockChunk>, Taken)> {
+        let d = self.lock();
+        let mut taken = Taken {
+            hi,
+            ..Taken::default()
+        };
+        let mut out = Vec::new();
+        // In-order data: whole closed chunks, then at most one chunk (closed or active) that
+        // is partly before `hi` or is the active chunk.
+        let mut prefix: Vec<(i64, f64)> = Vec::new();
+        for c in &d.closed {
+            if c.max_t < hi {
+                taken.closed.push(Arc::clone(c));
+                out.push(BlockChunk::Shared(Arc::clone(c)));
+            } else if c.min_t < hi {
+                prefix.extend(XorIter::new(&c.data, c.num_samples).take_while(|&(t, _)| t < hi));
+                taken.prefix = Some((c.min_t, prefix.len() as u16));
+                break;
+            } else {
+                break;
+            }
+        }
+        if taken.prefix.is_none()
+            && let Some(enc) = &d.active
+            && let Some(first) = enc.first_t()
+            && first < hi
+        {
+            prefix.extend(XorIter::new(enc.data(), enc.num_samples()).take_while(|&(t, _)| t < hi));
+            taken.prefix = Some((first, prefix.len() as u16));
+        }
+        // Out-of-order data before `hi`.
+        let mut ooo: Vec<Sample> = Vec::new();
+        for c in d.ooo_chunks.iter().filter(|c| c.min_t < hi) {
+            taken.ooo_chunks.push(Arc::clone(c));
+            ooo.extend(
+                XorIter::new(&c.data, c.num_samples)
+                    .filter(|&(t, _)| t < hi)
+                    .map(|(t, v)| Sample::new(t, v)),
+            );
+        }
+        for s in d.ooo.iter().take_while(|s| s.t < hi) {
+            taken.ooo_samples.push(s.t);
+            ooo.push(*s);
+        }
+        drop(d);
+        if out.is_empty() && prefix.is_empty() && ooo.is_empty() {
+            return None;
+        }
+        if ooo.is_empty() {
+            encode_into(&mut out, prefix.into_iter(), chunk_samples_max);
+            return Some((out, taken));
+        }
+        // Merge everything: in-order data wins over out-of-order data at one timestamp.
+        let mut all: Vec<Sample> = Vec::new();
+        for c in out.drain(..) {
+            let (data, n) = c.stream();
+            all.extend(XorIter::new(data, n).map(|(t, v)| Sample::new(t, v)));
+        }
+        all.extend(prefix.into_iter().map(|(t, v)| Sample::new(t, v)));
+        all.extend(ooo);
+        all.sort_by_key(|s| s.t);
+        all.dedup_by_key(|s| s.t);
+        encode_into(
+            &mut out,
+            all.into_iter().map(|s| (s.t, s.v)),
+            chunk_samples_max,
+        );
+        Some((out, taken))
+    }
+
+    /// Removes what [`MemSeries::take_before`] took, and nothing else: samples added since
+    /// stay, whatever their time.
+    pub fn truncate(&self, taken: &Taken) {
+        let mut d = self.lock();
+        d.closed
+            .retain(|c| !taken.closed.iter().any(|t| Arc::ptr_eq(t, c)));
+        if let Some((first, n)) = taken.prefix {
+            if let Some(i) = d.closed.iter().position(|c| c.min_t == first) {
+                let c = &d.closed[i];
+                match reencode_after(&c.data, c.num_samples, n) {
+                    Some(enc) => d.closed[i] = Arc::new(ClosedChunk::from_encoder(enc)),
+                    None => {
+                        d.closed.remove(i);
+                    }
+                }
+            } else if let Some(enc) = &d.active
+                && enc.first_t() == Some(first)
+            {
+                d.active = reencode_after(enc.data(), enc.num_samples(), n);
+            }
+        }
+        let hi = taken.hi;
+        let mut kept = Vec::new();
+        d.ooo_chunks.retain(|c| {
+            if !taken.ooo_chunks.iter().any(|t| Arc::ptr_eq(t, c)) {
+                return true;
+            }
+            let mut enc = XorEncoder::new();
+            for (t, v) in XorIter::new(&c.data, c.num_samples).filter(|&(t, _)| t >= hi) {
+                enc.append(t, v);
+            }
+            if enc.num_samples() > 0 {
+                kept.push(Arc::new(ClosedChunk::from_encoder(enc)));
+            }
+            false
+        });
+        d.ooo_chunks.extend(kept);
+        if !taken.ooo_samples.is_empty() {
+            d.ooo
+                .retain(|s| taken.ooo_samples.binary_search(&s.t).is_err());
+        }
+    }
+
+    /// The first and last timestamps the series holds, if it holds any sample.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let d = self.lock();
+        let mut min = i64::MAX;
+        let mut max = i64::MIN;
+        let mut note = |lo: i64, hi: i64| {
+            min = min.min(lo);
+            max = max.max(hi);
+        };
+        for c in d.closed.iter().chain(&d.ooo_chunks) {
+            note(c.min_t, c.max_t);
+        }
+        if let Some(enc) = &d.active
+            && let (Some(first), Some((last, _))) = (enc.first_t(), enc.last())
+        {
+            note(first, last);
+        }
+        if let (Some(first), Some(last)) = (d.ooo.first(), d.ooo.last()) {
+            note(first.t, last.t);
+        }
+        (min <= max).then_some((min, max))
+    }
+
     /// Samples, chunks and approximate heap bytes held, for statistics.
     pub fn footprint(&self) -> (u64, u64, u64) {
         let d = self.lock();
@@ -347,6 +492,77 @@ impl MemSeries {
         bytes += (d.ooo.capacity() * std::mem::size_of::<Sample>()) as u64;
         (samples, chunks, bytes)
     }
+}
+
+/// A chunk bound for a block: a head chunk shared as it is, or one encoded for the block.
+#[derive(Debug)]
+pub(crate) enum BlockChunk {
+    Shared(Arc<ClosedChunk>),
+    Owned(XorEncoder),
+}
+
+impl BlockChunk {
+    /// The encoded stream and its sample count.
+    pub fn stream(&self) -> (&[u8], u16) {
+        match self {
+            BlockChunk::Shared(c) => (&c.data, c.num_samples),
+            BlockChunk::Owned(enc) => (enc.data(), enc.num_samples()),
+        }
+    }
+
+    /// The frame header's description.
+    pub fn meta(&self) -> ChunkMeta {
+        match self {
+            BlockChunk::Shared(c) => ChunkMeta {
+                min_t: c.min_t,
+                max_t: c.max_t,
+                num_samples: c.num_samples,
+            },
+            BlockChunk::Owned(enc) => enc.meta(),
+        }
+    }
+}
+
+/// What [`MemSeries::take_before`] took, so that [`MemSeries::truncate`] removes exactly that.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    hi: i64,
+    /// Closed in-order chunks taken whole.
+    closed: Vec<Arc<ClosedChunk>>,
+    /// The in-order chunk (closed or active) starting at this timestamp whose first `n`
+    /// samples were taken. In-order samples are only ever added at the end, so those `n`
+    /// samples are still its first `n` at truncation.
+    prefix: Option<(i64, u16)>,
+    /// Out-of-order chunks whose samples before `hi` were taken.
+    ooo_chunks: Vec<Arc<ClosedChunk>>,
+    /// Timestamps taken from the out-of-order buffer, sorted (a timestamp is stored once).
+    ooo_samples: Vec<i64>,
+}
+
+/// Appends `samples` (sorted) to `out` as chunks of at most `max` samples.
+fn encode_into(out: &mut Vec<BlockChunk>, samples: impl Iterator<Item = (i64, f64)>, max: u16) {
+    let mut enc = XorEncoder::new();
+    for (t, v) in samples {
+        if enc.num_samples() >= max || enc.is_full() {
+            out.push(BlockChunk::Owned(std::mem::take(&mut enc)));
+        }
+        enc.append(t, v);
+    }
+    if enc.num_samples() > 0 {
+        out.push(BlockChunk::Owned(enc));
+    }
+}
+
+/// The chunk without its first `n` samples, or `None` if nothing is left.
+fn reencode_after(data: &[u8], num_samples: u16, n: u16) -> Option<XorEncoder> {
+    if n >= num_samples {
+        return None;
+    }
+    let mut enc = XorEncoder::new();
+    for (t, v) in XorIter::new(data, num_samples).skip(usize::from(n)) {
+        enc.append(t, v);
+    }
+    Some(enc)
 }
 
 impl SeriesData {
@@ -437,12 +653,7 @@ impl SeriesSnapshot {
             .map(|c| (&c.data[..], c.num_samples))
             .chain(self.active.as_ref().map(|(d, n)| (&d[..], *n)));
         if self.ooo.is_empty() {
-            return SnapshotIter::InOrder(InOrderIter {
-                chunks: Box::new(in_order),
-                current: None,
-                mint,
-                maxt,
-            });
+            return SnapshotIter::InOrder(InOrderIter::new(Box::new(in_order), mint, maxt));
         }
         // Merge: in-order data wins over an out-of-order sample with the same timestamp
         // (apply never stores both, but a query must not show two).
@@ -467,11 +678,51 @@ pub(crate) enum SnapshotIter<'a> {
     Merged(std::vec::IntoIter<Sample>),
 }
 
+/// Samples in `[mint, maxt]` of sorted, non-overlapping chunks, decoded one at a time.
 pub(crate) struct InOrderIter<'a> {
     chunks: Box<dyn Iterator<Item = (&'a [u8], u16)> + 'a>,
     current: Option<XorIter<'a>>,
     mint: i64,
     maxt: i64,
+}
+
+impl<'a> InOrderIter<'a> {
+    pub fn new(
+        chunks: Box<dyn Iterator<Item = (&'a [u8], u16)> + 'a>,
+        mint: i64,
+        maxt: i64,
+    ) -> InOrderIter<'a> {
+        InOrderIter {
+            chunks,
+            current: None,
+            mint,
+            maxt,
+        }
+    }
+}
+
+impl Iterator for InOrderIter<'_> {
+    type Item = Sample;
+
+    #[inline]
+    fn next(&mut self) -> Option<Sample> {
+        loop {
+            if let Some(cur) = &mut self.current {
+                for (t, v) in cur.by_ref() {
+                    if t > self.maxt {
+                        self.current = None;
+                        self.chunks = Box::new(std::iter::empty());
+                        return None;
+                    }
+                    if t >= self.mint {
+                        return Some(Sample::new(t, v));
+                    }
+                }
+            }
+            let (data, n) = self.chunks.next()?;
+            self.current = Some(XorIter::new(data, n));
+        }
+    }
 }
 
 impl Iterator for SnapshotIter<'_> {
@@ -481,22 +732,7 @@ impl Iterator for SnapshotIter<'_> {
     fn next(&mut self) -> Option<Sample> {
         match self {
             SnapshotIter::Merged(it) => it.next(),
-            SnapshotIter::InOrder(it) => loop {
-                if let Some(cur) = &mut it.current {
-                    for (t, v) in cur.by_ref() {
-                        if t > it.maxt {
-                            it.current = None;
-                            it.chunks = Box::new(std::iter::empty());
-                            return None;
-                        }
-                        if t >= it.mint {
-                            return Some(Sample::new(t, v));
-                        }
-                    }
-                }
-                let (data, n) = it.chunks.next()?;
-                it.current = Some(XorIter::new(data, n));
-            },
+            SnapshotIter::InOrder(it) => it.next(),
         }
     }
 }

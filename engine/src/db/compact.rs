@@ -1,0 +1,210 @@
+//! Compaction: which blocks to merge, and merging them.
+//!
+//! The planner picks, in this order: blocks whose time ranges overlap (out-of-order data cut
+//! after its range, or a block written twice after a crash), merged whatever their size; then,
+//! for each configured range above the head's, the oldest aligned window of that range holding
+//! at least two blocks that fit inside it, once the window is complete (no data that could
+//! still land in it is left in the head).
+//!
+//! The merge walks the sources' series in label order, one series at a time, so memory holds
+//! one series' samples and the new index, never the blocks' data. A series whose chunks from
+//! the different sources do not overlap in time keeps its chunks byte for byte; one whose
+//! chunks overlap is decoded, merged by timestamp (on equal timestamps the newest block wins,
+//! as in queries) and re-encoded. The output is published like any block; only then are the
+//! sources retired (see `blocks`).
+
+use std::sync::Arc;
+
+use super::blocks::{BlockHandle, Blocks};
+use crate::block::Block;
+use crate::block::index::IndexChunk;
+use crate::block::meta::BlockMeta;
+use crate::block::writer::BlockWriter;
+use crate::chunk::ChunkMeta;
+use crate::chunk::xor::XorEncoder;
+use crate::error::StorageError;
+use crate::fs::Fs;
+use crate::labels::Labels;
+
+/// The blocks to merge next, if any. `list` is sorted by `min_t`; `ranges` are the configured
+/// block ranges (the first is the head's); `frontier` is the oldest time that may still get
+/// data from the head.
+pub(crate) fn plan(
+    list: &[Arc<BlockHandle>],
+    ranges: &[i64],
+    frontier: i64,
+) -> Option<Vec<Arc<BlockHandle>>> {
+    let blocks: Vec<&Arc<BlockHandle>> = list.iter().filter(|b| b.meta.samples > 0).collect();
+    // Overlapping blocks first.
+    let mut group: Vec<&Arc<BlockHandle>> = Vec::new();
+    let mut group_max = i64::MIN;
+    for b in &blocks {
+        if !group.is_empty() && b.meta.min_t <= group_max {
+            group.push(b);
+            group_max = group_max.max(b.meta.max_t);
+            continue;
+        }
+        if group.len() >= 2 {
+            break;
+        }
+        group = vec![b];
+        group_max = b.meta.max_t;
+    }
+    if group.len() >= 2 {
+        return Some(group.into_iter().cloned().collect());
+    }
+    // Then aligned windows, smallest range first.
+    for &r in ranges.iter().skip(1) {
+        let mut i = 0;
+        while i < blocks.len() {
+            let start = blocks[i].meta.min_t.div_euclid(r).saturating_mul(r);
+            let end = start.saturating_add(r);
+            let j = i + blocks[i..]
+                .iter()
+                .take_while(|b| b.meta.min_t < end)
+                .count();
+            let window = &blocks[i..j];
+            if window.len() >= 2 && window.iter().all(|b| b.meta.max_t < end) && end <= frontier {
+                return Some(window.iter().map(|b| Arc::clone(b)).collect());
+            }
+            i = j;
+        }
+    }
+    None
+}
+
+/// Merges `sources` (sorted by time) into one new block and publishes it. On failure the
+/// partial output is removed and the sources are untouched.
+pub(crate) fn merge(
+    fs: &Arc<dyn Fs>,
+    blocks: &Blocks,
+    sources: &[Arc<BlockHandle>],
+    chunk_samples_max: u16,
+) -> Result<BlockMeta, StorageError> {
+    let opened: Vec<Arc<Block>> = sources
+        .iter()
+        .map(|h| h.get(fs.as_ref()))
+        .collect::<Result<_, _>>()?;
+    let level = sources.iter().map(|h| h.meta.level).max().unwrap_or(0) + 1;
+    let mut lineage: Vec<String> = sources
+        .iter()
+        .flat_map(|h| h.meta.sources.iter().cloned().chain([h.meta.id.clone()]))
+        .collect();
+    lineage.sort();
+    lineage.dedup();
+    let id = blocks.new_id();
+    let mut writer = BlockWriter::create(Arc::clone(fs), blocks.dir(), &id, level, lineage)?;
+    match merge_into(&mut writer, &opened, chunk_samples_max) {
+        Ok(()) => writer.finish(),
+        Err(e) => {
+            writer.abort();
+            Err(e)
+        }
+    }
+}
+
+/// A source block's position in its series list (ids are in label order).
+struct Cursor<'a> {
+    block: &'a Block,
+    next: u32,
+    current: Option<(Labels, Vec<IndexChunk>)>,
+}
+
+impl Cursor<'_> {
+    fn advance(&mut self) -> Result<(), StorageError> {
+        self.current = if self.next < self.block.index().num_series() {
+            let s = self.block.index().series(self.next)?;
+            self.next += 1;
+            Some(s)
+        } else {
+            None
+        };
+        Ok(())
+    }
+}
+
+fn merge_into(
+    writer: &mut BlockWriter,
+    opened: &[Arc<Block>],
+    chunk_samples_max: u16,
+) -> Result<(), StorageError> {
+    let mut cursors: Vec<Cursor<'_>> = opened
+        .iter()
+        .map(|b| Cursor {
+            block: b,
+            next: 0,
+            current: None,
+        })
+        .collect();
+    for c in &mut cursors {
+        c.advance()?;
+    }
+    loop {
+        let Some(labels) = cursors
+            .iter()
+            .filter_map(|c| c.current.as_ref().map(|(l, _)| l))
+            .min()
+            .cloned()
+        else {
+            return Ok(());
+        };
+        // The series' chunks from every source holding it, in source (time) order.
+        let mut parts: Vec<(&Block, Vec<IndexChunk>)> = Vec::new();
+        for c in &mut cursors {
+            if c.current.as_ref().is_some_and(|(l, _)| *l == labels) {
+                let (_, chunks) = c.current.take().expect("checked");
+                parts.push((c.block, chunks));
+                c.advance()?;
+            }
+        }
+        let mut all: Vec<(&Block, IndexChunk)> = parts
+            .iter()
+            .flat_map(|(b, cs)| cs.iter().map(move |c| (*b, *c)))
+            .collect();
+        all.sort_by_key(|(_, c)| c.min_t);
+        let overlapping = all.windows(2).any(|w| w[1].1.min_t <= w[0].1.max_t);
+        if !overlapping {
+            let mut frames = Vec::with_capacity(all.len());
+            for (b, c) in &all {
+                let f = b.chunks().read(c.chunk)?;
+                frames.push((f.meta, f.data));
+            }
+            writer.add_series(&labels, &frames)?;
+            continue;
+        }
+        // Decode and merge: (t, source priority, value); the newest source wins a tie.
+        let mut samples: Vec<(i64, usize, f64)> = Vec::new();
+        for (priority, (b, cs)) in parts.iter().enumerate() {
+            for c in cs {
+                let f = b.chunks().read(c.chunk)?;
+                samples.extend(f.samples().map(|(t, v)| (t, priority, v)));
+            }
+        }
+        samples.sort_by_key(|&(t, p, _)| (t, p));
+        let mut merged: Vec<(i64, f64)> = Vec::with_capacity(samples.len());
+        for (t, _, v) in samples {
+            match merged.last_mut() {
+                Some(last) if last.0 == t => last.1 = v,
+                _ => merged.push((t, v)),
+            }
+        }
+        let encoded = encode_chunks(&merged, chunk_samples_max);
+        let refs: Vec<(ChunkMeta, &[u8])> = encoded.iter().map(|e| (e.meta(), e.data())).collect();
+        writer.add_series(&labels, &refs)?;
+    }
+}
+
+fn encode_chunks(samples: &[(i64, f64)], max: u16) -> Vec<XorEncoder> {
+    let mut out = Vec::new();
+    let mut enc = XorEncoder::new();
+    for &(t, v) in samples {
+        if enc.num_samples() >= max || enc.is_full() {
+            out.push(std::mem::take(&mut enc));
+        }
+        enc.append(t, v);
+    }
+    if enc.num_samples() > 0 {
+        out.push(enc);
+    }
+    out
+}

@@ -1,0 +1,267 @@
+//! Reading: a [`Querier`] sees the head and the blocks as one store.
+//!
+//! A series may have data in several places: blocks cut from the head at different times,
+//! blocks holding out-of-order data that arrived after its range was cut, and the head. The
+//! querier selects from each, groups by label set, and merges the sample streams by timestamp.
+//! Where two places hold a sample at one timestamp (a block written again after a crash, or a
+//! block and the head between publication and truncation), the sample shows once: the head's,
+//! else the newest block's.
+//!
+//! Block chunks in range are checked (CRC and stream) when selected, so damage is an error of
+//! `select`, naming the file and offset, and iteration never meets it.
+
+use std::sync::Arc;
+
+use super::Inner;
+use super::blocks::BlockList;
+use crate::block::Block;
+use crate::block::chunks::ChunkRef;
+use crate::error::QueryError;
+use crate::head::series::{InOrderIter, SeriesSnapshot, SnapshotIter};
+use crate::labels::Labels;
+use crate::labels::matcher::Matcher;
+use crate::sample::{Sample, SeriesRef};
+
+/// Reads the data of one time range, as of the moment it was created (blocks compacted or
+/// removed afterwards stay readable through it).
+#[derive(Debug)]
+pub struct Querier<'a> {
+    pub(super) db: &'a Inner,
+    pub(super) blocks: BlockList,
+    pub(super) mint: i64,
+    pub(super) maxt: i64,
+}
+
+/// Where a selected series' samples come from.
+#[derive(Debug)]
+enum Source {
+    Head(SeriesSnapshot),
+    /// Chunks of a block, in time order, already checked.
+    Block(Arc<Block>, Vec<ChunkRef>),
+}
+
+/// A series selected by [`Querier::select`], with a consistent view of its data in range.
+#[derive(Debug)]
+pub struct SelectedSeries {
+    series_ref: Option<SeriesRef>,
+    labels: Labels,
+    /// In priority order: on equal timestamps the last source wins.
+    sources: Vec<Source>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl SelectedSeries {
+    /// The series' labels.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// The series' reference in the head, if the head holds it.
+    pub fn series_ref(&self) -> Option<SeriesRef> {
+        self.series_ref
+    }
+
+    /// Its samples in the querier's range, in time order, each timestamp once.
+    pub fn samples(&self) -> Samples<'_> {
+        let mut iters: Vec<SourceIter<'_>> = self
+            .sources
+            .iter()
+            .map(|s| match s {
+                Source::Head(snap) => SourceIter::Head(snap.samples(self.mint, self.maxt)),
+                Source::Block(block, chunks) => SourceIter::Block(InOrderIter::new(
+                    Box::new(chunks.iter().map(|&r| {
+                        let frame = block.chunks().read_checked_before(r);
+                        (frame.data, frame.meta.num_samples)
+                    })),
+                    self.mint,
+                    self.maxt,
+                )),
+            })
+            .collect();
+        if iters.len() == 1 {
+            return Samples {
+                inner: SamplesInner::One(iters.pop().expect("one source")),
+            };
+        }
+        let heads = iters.iter_mut().map(Iterator::next).collect();
+        Samples {
+            inner: SamplesInner::Merged { iters, heads },
+        }
+    }
+}
+
+enum SourceIter<'a> {
+    Head(SnapshotIter<'a>),
+    Block(InOrderIter<'a>),
+}
+
+impl Iterator for SourceIter<'_> {
+    type Item = Sample;
+
+    #[inline]
+    fn next(&mut self) -> Option<Sample> {
+        match self {
+            SourceIter::Head(it) => it.next(),
+            SourceIter::Block(it) => it.next(),
+        }
+    }
+}
+
+/// The samples of a [`SelectedSeries`], in time order.
+pub struct Samples<'a> {
+    inner: SamplesInner<'a>,
+}
+
+enum SamplesInner<'a> {
+    One(SourceIter<'a>),
+    Merged {
+        iters: Vec<SourceIter<'a>>,
+        /// The next sample of each source.
+        heads: Vec<Option<Sample>>,
+    },
+}
+
+impl Iterator for Samples<'_> {
+    type Item = Sample;
+
+    #[inline]
+    fn next(&mut self) -> Option<Sample> {
+        match &mut self.inner {
+            SamplesInner::One(it) => it.next(),
+            SamplesInner::Merged { iters, heads } => {
+                let t = heads.iter().flatten().map(|s| s.t).min()?;
+                let mut out = None;
+                for (it, head) in iters.iter_mut().zip(heads.iter_mut()) {
+                    if let Some(s) = *head
+                        && s.t == t
+                    {
+                        out = Some(s);
+                        *head = it.next();
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Samples<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Samples")
+    }
+}
+
+impl Querier<'_> {
+    /// The series matching every matcher that have samples in range, sorted by labels.
+    pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<SelectedSeries>, QueryError> {
+        let mut found: Vec<(Labels, Option<SeriesRef>, Source)> = Vec::new();
+        for handle in self
+            .blocks
+            .iter()
+            .filter(|b| b.overlaps(self.mint, self.maxt))
+        {
+            let block = handle.get(self.db.fs.as_ref())?;
+            for id in block.index().select(matchers)? {
+                let (labels, chunks) = block.index().series(id)?;
+                let mut refs = Vec::new();
+                for c in chunks
+                    .iter()
+                    .filter(|c| c.max_t >= self.mint && c.min_t <= self.maxt)
+                {
+                    block.chunks().read(c.chunk)?;
+                    refs.push(c.chunk);
+                }
+                if !refs.is_empty() {
+                    found.push((labels, None, Source::Block(Arc::clone(&block), refs)));
+                }
+            }
+        }
+        for s in self.db.head.select(matchers) {
+            let snapshot = s.snapshot(self.mint, self.maxt);
+            if !snapshot.is_empty() {
+                found.push((s.labels.clone(), Some(s.series_ref), Source::Head(snapshot)));
+            }
+        }
+        // Stable: sources of one series keep their priority order (blocks by time, head last).
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<SelectedSeries> = Vec::new();
+        for (labels, series_ref, source) in found {
+            match out.last_mut() {
+                Some(last) if last.labels == labels => {
+                    last.series_ref = last.series_ref.or(series_ref);
+                    last.sources.push(source);
+                }
+                _ => out.push(SelectedSeries {
+                    series_ref,
+                    labels,
+                    sources: vec![source],
+                    mint: self.mint,
+                    maxt: self.maxt,
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Label names of the series matching `matchers` (all series when empty), sorted.
+    pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, QueryError> {
+        let mut names: Vec<String> = if matchers.is_empty() {
+            let mut names = self.db.head.postings().label_names();
+            for handle in self
+                .blocks
+                .iter()
+                .filter(|b| b.overlaps(self.mint, self.maxt))
+            {
+                names.extend(handle.get(self.db.fs.as_ref())?.index().label_names()?);
+            }
+            names
+        } else {
+            self.select(matchers)?
+                .iter()
+                .flat_map(|s| {
+                    s.labels
+                        .iter()
+                        .map(|l| l.name.to_string())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Values of label `name` among the series matching `matchers` (all series when empty),
+    /// sorted.
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, QueryError> {
+        let mut values: Vec<String> = if matchers.is_empty() {
+            let mut values = self.db.head.postings().label_values(name);
+            for handle in self
+                .blocks
+                .iter()
+                .filter(|b| b.overlaps(self.mint, self.maxt))
+            {
+                values.extend(
+                    handle
+                        .get(self.db.fs.as_ref())?
+                        .index()
+                        .label_values(name)?,
+                );
+            }
+            values
+        } else {
+            self.select(matchers)?
+                .iter()
+                .filter_map(|s| s.labels.get(name).map(str::to_owned))
+                .collect()
+        };
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
+}

@@ -1,0 +1,303 @@
+//! Blocks in the database: the head's old data moves into blocks, queries span head and
+//! blocks, out-of-order data is folded in by compaction, retention removes the oldest blocks,
+//! and a crash at any operation of that work loses and doubles nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use strata_engine::clock::ManualClock;
+use strata_engine::fs::Fs;
+use strata_engine::fs::sim::{SimFs, SplitMix64};
+use strata_engine::labels::Labels;
+use strata_engine::labels::matcher::Matcher;
+use strata_engine::{Db, MaintenanceReport, Options};
+
+const HOUR: i64 = 3_600_000;
+const STEP: i64 = 60_000;
+/// Aligned to every block range used here.
+const T0: i64 = 1_700_006_400_000 - 1_700_006_400_000 % (24 * HOUR);
+const SERIES: usize = 6;
+
+/// (series, t) → value bits: what the database must hold.
+type Model = BTreeMap<(String, i64), u64>;
+
+fn labels(s: usize) -> Labels {
+    Labels::new([
+        ("__name__", if s.is_multiple_of(2) { "up" } else { "load" }),
+        ("instance", &format!("host-{s}")),
+    ])
+    .unwrap()
+}
+
+fn value(s: usize, t: i64) -> f64 {
+    let mut r = SplitMix64::new((s as u64) << 40 ^ t as u64);
+    match r.below(4) {
+        0 => (t / STEP) as f64,
+        1 => f64::from_bits(0x7ff0_0000_0000_0002),
+        _ => f64::from_bits(r.next_u64() >> 2),
+    }
+}
+
+fn options(fs: &SimFs, clock: &Arc<ManualClock>) -> Options {
+    Options {
+        fs: Arc::new(fs.clone()),
+        clock: Arc::clone(clock) as _,
+        background_maintenance: false,
+        out_of_order_window_ms: 3 * HOUR,
+        chunk_samples_max: 40,
+        block_ranges_ms: vec![2 * HOUR, 6 * HOUR, 24 * HOUR],
+        retention_ms: 0,
+        ..Options::default()
+    }
+}
+
+/// Appends one sample per series every `STEP` in `[from, to)`, one commit per step.
+fn write(db: &Db, model: &mut Model, from: i64, to: i64) {
+    let mut t = from;
+    while t < to {
+        let mut app = db.appender();
+        for s in 0..SERIES {
+            app.append(&labels(s), t, value(s, t)).unwrap();
+            model.insert((labels(s).to_string(), t), value(s, t).to_bits());
+        }
+        app.commit().unwrap();
+        t += STEP;
+    }
+}
+
+fn read_all(db: &Db) -> Model {
+    let any = Matcher::new(
+        strata_engine::labels::matcher::MatchKind::Regex,
+        "__name__",
+        ".+",
+    )
+    .unwrap();
+    let mut out = Model::new();
+    for s in db.querier(i64::MIN, i64::MAX).select(&[any]).unwrap() {
+        let mut last = i64::MIN;
+        for x in s.samples() {
+            assert!(
+                x.t > last,
+                "{}: timestamps out of order or repeated",
+                s.labels()
+            );
+            last = x.t;
+            out.insert((s.labels().to_string(), x.t), x.v.to_bits());
+        }
+    }
+    out
+}
+
+fn block_ranges(db: &Db, fs: &SimFs) -> Vec<(i64, i64, u32)> {
+    let mut out = Vec::new();
+    for name in fs.list(&db.dir().join("blocks")).unwrap() {
+        let meta = fs
+            .read(&db.dir().join("blocks").join(&name).join("meta.json"))
+            .unwrap();
+        let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+        out.push((
+            meta["min_t"].as_i64().unwrap(),
+            meta["max_t"].as_i64().unwrap(),
+            meta["level"].as_u64().unwrap() as u32,
+        ));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn old_head_data_moves_into_a_block_and_queries_span_both() {
+    let fs = SimFs::new(1);
+    let clock = Arc::new(ManualClock::new(T0 + 4 * HOUR));
+    let db = Db::open("/db", options(&fs, &clock)).unwrap();
+    let mut model = Model::new();
+    write(&db, &mut model, T0, T0 + 3 * HOUR + 30 * STEP);
+    let before = db.stats();
+
+    let report = db.maintain().unwrap();
+    assert_eq!(report.blocks_cut, 1);
+    assert_eq!(block_ranges(&db, &fs), vec![(T0, T0 + 2 * HOUR - STEP, 1)]);
+    let after = db.stats();
+    assert_eq!(after.blocks, 1);
+    assert_eq!(after.block_samples, SERIES as u64 * 120);
+    assert_eq!(after.samples, before.samples - after.block_samples);
+    assert_eq!(read_all(&db), model);
+    // Every range reads the same across the boundary.
+    let q = db.querier(T0 + 2 * HOUR - 3 * STEP, T0 + 2 * HOUR + 2 * STEP);
+    for s in q.select(&[Matcher::equal("instance", "host-1")]).unwrap() {
+        let ts: Vec<i64> = s.samples().map(|x| x.t).collect();
+        assert_eq!(
+            ts,
+            (-3..=2)
+                .map(|k| T0 + 2 * HOUR + k * STEP)
+                .collect::<Vec<_>>()
+        );
+    }
+    // Nothing more is due.
+    assert_eq!(db.maintain().unwrap(), MaintenanceReport::default());
+
+    db.close().unwrap();
+    let db = Db::open("/db", options(&fs, &clock)).unwrap();
+    assert_eq!(db.open_report().blocks.loaded, 1);
+    assert_eq!(read_all(&db), model);
+    let names = db
+        .querier(T0, T0 + HOUR)
+        .label_values("instance", &[])
+        .unwrap();
+    assert_eq!(names.len(), SERIES);
+}
+
+#[test]
+fn out_of_order_data_after_a_cut_is_folded_in_by_compaction() {
+    let fs = SimFs::new(2);
+    let clock = Arc::new(ManualClock::new(T0 + 4 * HOUR));
+    let db = Db::open("/db", options(&fs, &clock)).unwrap();
+    let mut model = Model::new();
+    // Every other minute, then cut: the block ends before the head's newest data.
+    let mut t = T0;
+    while t < T0 + 3 * HOUR + 30 * STEP {
+        let mut app = db.appender();
+        app.append(&labels(0), t, value(0, t)).unwrap();
+        app.commit().unwrap();
+        model.insert((labels(0).to_string(), t), value(0, t).to_bits());
+        t += 2 * STEP;
+    }
+    assert_eq!(db.maintain().unwrap().blocks_cut, 1);
+    // Fill in odd minutes just before the cut, inside the out-of-order window.
+    let mut app = db.appender();
+    for k in [-7i64, -5, -3, -1] {
+        let t = T0 + 2 * HOUR + k * STEP;
+        app.append(&labels(0), t, value(0, t)).unwrap();
+        model.insert((labels(0).to_string(), t), value(0, t).to_bits());
+    }
+    app.commit().unwrap();
+    assert_eq!(read_all(&db), model, "head and block merged at query time");
+
+    let report = db.maintain().unwrap();
+    assert_eq!(report.blocks_cut, 1, "the late data gets its own block");
+    assert_eq!(
+        report.compactions, 1,
+        "which is merged with the one it overlaps"
+    );
+    let ranges = block_ranges(&db, &fs);
+    assert_eq!(ranges.len(), 1);
+    assert_eq!(ranges[0].2, 2);
+    assert_eq!(read_all(&db), model);
+    db.close().unwrap();
+    let db = Db::open("/db", options(&fs, &clock)).unwrap();
+    assert_eq!(read_all(&db), model);
+}
+
+#[test]
+fn compaction_merges_blocks_into_aligned_windows_and_retention_drops_the_oldest() {
+    let fs = SimFs::new(3);
+    let clock = Arc::new(ManualClock::new(T0 + 60 * HOUR));
+    let db = Db::open("/db", options(&fs, &clock)).unwrap();
+    let mut model = Model::new();
+    for h in 0..53 {
+        write(&db, &mut model, T0 + h * HOUR, T0 + (h + 1) * HOUR);
+        db.maintain().unwrap();
+    }
+    let ranges = block_ranges(&db, &fs);
+    // Two complete days, then 6 h windows, then what is left in 2 h blocks.
+    assert_eq!(
+        ranges.iter().map(|r| (r.0 - T0) / HOUR).collect::<Vec<_>>(),
+        vec![0, 24, 48]
+    );
+    assert_eq!(ranges[0], (T0, T0 + 24 * HOUR - STEP, 3));
+    assert_eq!(ranges[1].2, 3);
+    assert_eq!(read_all(&db), model);
+    let stats = db.stats();
+    assert!(stats.maintenance.compactions >= 8, "{stats:?}");
+
+    // Retention by time: blocks ending more than 28 h before the newest sample go.
+    db.close().unwrap();
+    let mut opts = options(&fs, &clock);
+    opts.retention_ms = 28 * HOUR;
+    let db = Db::open("/db", opts).unwrap();
+    let report = db.maintain().unwrap();
+    assert_eq!(report.blocks_expired, 1);
+    let oldest_kept = T0 + 24 * HOUR;
+    model.retain(|(_, t), _| *t >= oldest_kept);
+    assert_eq!(read_all(&db), model);
+
+    // Retention by size: the oldest block goes first.
+    db.close().unwrap();
+    let mut opts = options(&fs, &clock);
+    opts.retention_bytes = 1;
+    let db = Db::open("/db", opts).unwrap();
+    let report = db.maintain().unwrap();
+    assert_eq!(report.blocks_expired, 2);
+    assert_eq!(db.stats().blocks, 0);
+    model.retain(|(_, t), _| *t >= T0 + 50 * HOUR);
+    assert_eq!(
+        read_all(&db),
+        model,
+        "the head's data is not subject to retention"
+    );
+}
+
+/// Builds the same history on a fresh disk every time: 10 h of data, cut and compacted, a
+/// late sample older than the last cut, and 10 h more in the head, so that the next round of
+/// maintenance cuts five blocks, folds the late sample in and compacts twice.
+fn history(fs: &SimFs, clock: &Arc<ManualClock>) -> (Db, Model) {
+    let db = Db::open("/db", options(fs, clock)).unwrap();
+    let mut model = Model::new();
+    write(&db, &mut model, T0, T0 + 10 * HOUR);
+    let report = db.maintain().unwrap();
+    assert_eq!((report.blocks_cut, report.compactions), (4, 1));
+    let t = T0 + 8 * HOUR - 10 * STEP + 7;
+    let mut app = db.appender();
+    app.append(&labels(1), t, value(1, t)).unwrap();
+    app.commit().unwrap();
+    model.insert((labels(1).to_string(), t), value(1, t).to_bits());
+    write(&db, &mut model, T0 + 10 * HOUR, T0 + 20 * HOUR);
+    (db, model)
+}
+
+#[test]
+fn a_crash_at_any_operation_of_cutting_and_compacting_loses_and_doubles_nothing() {
+    let clock = Arc::new(ManualClock::new(T0 + 30 * HOUR));
+    let mut op = 0;
+    loop {
+        let fs = SimFs::new(op);
+        let (db, model) = history(&fs, &clock);
+        let start = fs.stats().ops;
+        fs.crash_before_op(start + op);
+        let finished = db.maintain().is_ok() && fs.crashed().is_none();
+        drop(db);
+        let disk = match fs.crashed() {
+            Some(disk) => disk,
+            None if finished => break,
+            None => panic!("op {op}: maintenance failed without the planned crash"),
+        };
+        let db = Db::open("/db", options(&disk, &clock))
+            .unwrap_or_else(|e| panic!("op {op}: reopening after the crash failed: {e}"));
+        assert!(
+            !db.open_report().wal.has_damage(),
+            "op {op}: {:?}",
+            db.open_report()
+        );
+        assert_eq!(read_all(&db), model, "op {op}: after the crash");
+        // Finishing the work afterwards leaves no overlap behind, and the same data.
+        db.maintain().unwrap();
+        let ranges = block_ranges(&db, &disk);
+        assert!(
+            ranges.windows(2).all(|w| w[0].1 < w[1].0),
+            "op {op}: overlapping blocks after maintenance: {ranges:?}"
+        );
+        assert_eq!(read_all(&db), model, "op {op}: after maintenance");
+        assert!(
+            !disk
+                .files()
+                .iter()
+                .any(|f| f.to_string_lossy().contains(".tmp")
+                    || f.to_string_lossy().contains(".deleting")),
+            "op {op}: leftovers: {:?}",
+            disk.files()
+        );
+        op += 1;
+    }
+    assert!(op > 20, "the maintenance round did only {op} operations");
+    println!("crashed and recovered at each of {op} operations");
+}
