@@ -2,7 +2,7 @@
 //! injected I/O faults, reopen, and comparison with a model of what was acknowledged.
 //!
 //! Every seed drives one history: commits (in order, out of order within the window, resent
-//! duplicates), checkpoints, syncs, injected faults (EIO, ENOSPC, short writes, failed fsyncs),
+//! duplicates), checkpoints, maintenance (blocks cut from the head, compaction), syncs, injected faults (EIO, ENOSPC, short writes, failed fsyncs),
 //! disk-full stretches and power cuts. After each cut the database is reopened and compared
 //! with the model:
 //! * with `fsync = always`, every acknowledged sample is present with its exact bits;
@@ -95,6 +95,9 @@ impl Run {
             ooo_buffer_samples_max: 4,
             background_maintenance: false,
             checkpoint_on_close: false,
+            // Blocks of 8 steps, compacted into 24 and 96: a run cuts and merges many.
+            block_ranges_ms: vec![8 * STEP_MS, 24 * STEP_MS, 96 * STEP_MS],
+            retention_ms: 0,
             ..Options::default()
         }
     }
@@ -285,8 +288,17 @@ fn run_seed(seed: u64, always: bool) -> Result<(), String> {
         }
         match op {
             0..=69 => run.commit(&db),
-            70..=74 => {
+            70..=72 => {
                 if db.checkpoint().is_err() {
+                    run.write_failed();
+                }
+            }
+            73..=74 => {
+                let r = db.maintain();
+                if trace {
+                    eprintln!("  maintain: {r:?}");
+                }
+                if r.is_err() {
                     run.write_failed();
                 }
             }
