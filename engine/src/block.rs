@@ -5,6 +5,7 @@
 //!   chunks/00000001 …   chunk frames (chunks)
 //!   index               symbols, series, label values, postings (index)
 //!   meta.json           what the block holds, checksummed (meta)
+//!   tombstones.json     ranges deleted since it was written, if any (tombstones)
 //! ```
 //!
 //! [`writer::BlockWriter`] builds one under `<id>.tmp/` and publishes it by rename once it is
@@ -14,6 +15,7 @@
 pub mod chunks;
 pub mod index;
 pub mod meta;
+pub mod tombstones;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -35,6 +35,7 @@ use crate::head::Head;
 use crate::head::postings::Cardinality;
 use crate::head::series::{MemSeries, SeriesLimits, Verdict};
 use crate::labels::Labels;
+use crate::labels::matcher::Matcher;
 use crate::sample::{Sample, SeriesRef};
 use crate::wal::checkpoint::{CheckpointWriter, remove_covered};
 use crate::wal::record::{
@@ -182,6 +183,17 @@ pub struct OpenReport {
     pub orphaned_samples: u64,
     /// What was found in the blocks directory.
     pub blocks: BlocksReport,
+}
+
+/// What [`Db::delete_series`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeleteStats {
+    /// Series in the head that had samples removed.
+    pub head_series: u64,
+    /// Samples removed from the head.
+    pub head_samples: u64,
+    /// Block series given a tombstone (a series counts once per block holding it).
+    pub block_series: u64,
 }
 
 /// What a round of [`Db::maintain`] did.
@@ -423,6 +435,21 @@ impl Db {
         self.inner.maintain()
     }
 
+    /// Deletes the samples in `[mint, maxt]` of every series matching `matchers` (what
+    /// Prometheus's `/api/v1/admin/tsdb/delete_series` does). The head's samples go at once
+    /// and a checkpoint makes that durable; blocks get tombstones that queries honour at once
+    /// and the next compaction applies. Returns when the deletion is durable.
+    ///
+    /// Samples appended afterwards in the range are kept: this deletes what is stored now.
+    pub fn delete_series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<DeleteStats, StorageError> {
+        self.inner.delete_series(matchers, mint, maxt)
+    }
+
     /// Syncs the WAL now (useful with [`FsyncMode::Interval`]).
     pub fn sync(&self) -> Result<(), StorageError> {
         self.inner.wal.sync()
@@ -615,6 +642,61 @@ impl Inner {
 }
 
 impl Inner {
+    fn delete_series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<DeleteStats, StorageError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(StorageError::Closed);
+        }
+        let mut stats = DeleteStats::default();
+        if mint > maxt {
+            return Ok(stats);
+        }
+        // Block cuts and compactions read data that this changes: not while it runs.
+        let _one = self.maintaining.lock().unwrap_or_else(|p| p.into_inner());
+        for handle in self
+            .blocks
+            .snapshot()
+            .iter()
+            .filter(|b| b.overlaps(mint, maxt))
+        {
+            let block = handle.get(self.fs.as_ref())?;
+            let mut tombstones = (*handle.tombstones()).clone();
+            let mut added = 0;
+            for id in block.index().select(matchers)? {
+                let (_, chunks) = block.index().series(id)?;
+                if chunks.iter().any(|c| c.max_t >= mint && c.min_t <= maxt) {
+                    tombstones.add(id, mint, maxt);
+                    added += 1;
+                }
+            }
+            if added > 0 {
+                handle.set_tombstones(self.fs.as_ref(), tombstones)?;
+                stats.block_series += added;
+            }
+        }
+        {
+            // No commit in flight: each one's samples are either deleted or logged after.
+            let _cut = self.gate.write().unwrap_or_else(|p| p.into_inner());
+            for s in self.head.select(matchers) {
+                let n = s.delete_range(mint, maxt);
+                if n > 0 {
+                    stats.head_series += 1;
+                    stats.head_samples += n;
+                }
+            }
+        }
+        if stats.head_samples > 0 {
+            // The WAL still holds the deleted samples; a checkpoint of the head replaces it.
+            self.checkpoint()?;
+        }
+        tracing::info!(?matchers, mint, maxt, ?stats, "series deleted");
+        Ok(stats)
+    }
+
     fn maintain(&self) -> Result<MaintenanceReport, StorageError> {
         let _one = self.maintaining.lock().unwrap_or_else(|p| p.into_inner());
         let mut report = MaintenanceReport::default();
@@ -692,7 +774,12 @@ impl Inner {
             )?;
             let ids: Vec<String> = sources.iter().map(|b| b.meta.id.clone()).collect();
             tracing::info!(block = %meta.id, sources = ?ids, level = meta.level, series = meta.series, samples = meta.samples, "blocks compacted");
+            let empty = (meta.samples == 0).then(|| meta.id.clone());
             self.blocks.retire(&ids, Some(meta))?;
+            if let Some(id) = empty {
+                // Everything in the sources was deleted.
+                self.blocks.retire(&[id], None)?;
+            }
             report.compactions += 1;
         }
     }

@@ -47,8 +47,8 @@ pub mod wal;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{
-    Appender, BlocksReport, CheckpointStats, CommitStats, Db, MaintenanceReport, OpenReport,
-    Options, Querier, Samples, SelectedSeries, Stats,
+    Appender, BlocksReport, CheckpointStats, CommitStats, Db, DeleteStats, MaintenanceReport,
+    OpenReport, Options, Querier, Samples, SelectedSeries, Stats,
 };
 pub use error::{AppendError, CommitError, OpenError, QueryError, StorageError};
 pub use head::postings::Cardinality;

@@ -301,3 +301,60 @@ fn a_crash_at_any_operation_of_cutting_and_compacting_loses_and_doubles_nothing(
     assert!(op > 20, "the maintenance round did only {op} operations");
     println!("crashed and recovered at each of {op} operations");
 }
+
+#[test]
+fn deleted_series_ranges_vanish_from_head_and_blocks_and_compaction_drops_them() {
+    let fs = SimFs::new(5);
+    let clock = Arc::new(ManualClock::new(T0 + 10 * HOUR));
+    let db = Db::open("/db", options(&fs, &clock)).unwrap();
+    let mut model = Model::new();
+    write(&db, &mut model, T0, T0 + 6 * HOUR);
+    assert_eq!(db.maintain().unwrap().blocks_cut, 2);
+
+    let host1 = [Matcher::equal("instance", "host-1")];
+    let stats = db.delete_series(&host1, T0 + HOUR, T0 + 5 * HOUR).unwrap();
+    assert_eq!(stats.block_series, 2);
+    assert_eq!((stats.head_series, stats.head_samples), (1, 61));
+    let deleted = |(s, t): &(String, i64)| {
+        *s == labels(1).to_string() && (T0 + HOUR..=T0 + 5 * HOUR).contains(t)
+    };
+    model.retain(|k, _| !deleted(k));
+    assert_eq!(read_all(&db), model);
+    // Nothing matches: nothing changes.
+    let none = db
+        .delete_series(&[Matcher::equal("instance", "nope")], i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(none, strata_engine::DeleteStats::default());
+
+    // Durable: a crash right after keeps the deletion.
+    let disk = fs.crash();
+    drop(db);
+    let db = Db::open("/db", options(&disk, &clock)).unwrap();
+    assert_eq!(read_all(&db), model);
+
+    // Compaction rewrites the blocks without the deleted data.
+    let report = db.maintain().unwrap();
+    assert_eq!(report.compactions, 2);
+    assert!(
+        !disk.files().iter().any(|f| f.ends_with("tombstones.json")),
+        "tombstones are gone with the blocks they belonged to"
+    );
+    assert_eq!(read_all(&db), model);
+    assert_eq!(
+        db.stats().block_samples,
+        (SERIES as u64 * 240) - 180,
+        "the rewritten blocks hold neither the deleted samples nor tombstones"
+    );
+
+    // Deleting a whole series from a block leaves the block without it.
+    db.delete_series(&host1, i64::MIN, i64::MAX).unwrap();
+    model.retain(|(s, _), _| *s != labels(1).to_string());
+    db.maintain().unwrap();
+    assert_eq!(read_all(&db), model);
+    assert!(
+        db.querier(i64::MIN, i64::MAX)
+            .select(&host1)
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::block::Block;
 use crate::block::meta::{BlockMeta, META_FILE};
+use crate::block::tombstones::Tombstones;
 use crate::block::writer::BlockWriter;
 use crate::error::{StorageError, io_err};
 use crate::fs::Fs;
@@ -35,15 +36,29 @@ pub(crate) struct BlockHandle {
     pub dir: PathBuf,
     pub meta: BlockMeta,
     opened: Mutex<Option<Arc<Block>>>,
+    tombstones: RwLock<Arc<Tombstones>>,
 }
 
 impl BlockHandle {
-    fn new(dir: PathBuf, meta: BlockMeta) -> BlockHandle {
+    fn new(dir: PathBuf, meta: BlockMeta, tombstones: Tombstones) -> BlockHandle {
         BlockHandle {
             dir,
             meta,
             opened: Mutex::new(None),
+            tombstones: RwLock::new(Arc::new(tombstones)),
         }
+    }
+
+    /// The ranges deleted from the block.
+    pub fn tombstones(&self) -> Arc<Tombstones> {
+        Arc::clone(&self.tombstones.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Records more deleted ranges, durably, then makes queries skip them.
+    pub fn set_tombstones(&self, fs: &dyn Fs, t: Tombstones) -> Result<(), StorageError> {
+        t.write(fs, &self.dir)?;
+        *self.tombstones.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(t);
+        Ok(())
     }
 
     /// The open block (mapped and checked the first time).
@@ -80,8 +95,8 @@ pub struct BlocksReport {
     pub removed_partial: u64,
     /// Blocks removed because a compacted block already holds their data.
     pub removed_superseded: u64,
-    /// Block directories whose `meta.json` could not be read, with the reason; left in place
-    /// and not read.
+    /// Block directories whose `meta.json` or `tombstones.json` could not be read, with the
+    /// reason; left in place and not read.
     pub damaged: Vec<(PathBuf, String)>,
 }
 
@@ -125,9 +140,12 @@ impl Blocks {
             let meta = fs
                 .read(&meta_path)
                 .map_err(io_err("read block meta", &meta_path))
-                .and_then(|bytes| BlockMeta::decode(&meta_path, &bytes));
+                .and_then(|bytes| BlockMeta::decode(&meta_path, &bytes))
+                .and_then(|meta| Ok((meta, Tombstones::read(fs.as_ref(), &path)?)));
             match meta {
-                Ok(meta) if meta.id == name => found.push(BlockHandle::new(path, meta)),
+                Ok((meta, tombstones)) if meta.id == name => {
+                    found.push(BlockHandle::new(path, meta, tombstones));
+                }
                 Ok(_) => report
                     .damaged
                     .push((path, "meta.json names another block".to_string())),
@@ -154,7 +172,7 @@ impl Blocks {
         by_time(&mut list);
         report.loaded = list.len() as u64;
         for (path, reason) in &report.damaged {
-            tracing::error!(dir = %path.display(), reason, "block not loaded: its meta.json is damaged");
+            tracing::error!(dir = %path.display(), reason, "block not loaded: its meta.json or tombstones.json is damaged");
         }
         Ok((
             Blocks {
@@ -189,7 +207,11 @@ impl Blocks {
             .cloned()
             .partition(|b| removed.contains(&b.meta.id));
         if let Some(meta) = added {
-            kept.push(Arc::new(BlockHandle::new(self.dir.join(&meta.id), meta)));
+            kept.push(Arc::new(BlockHandle::new(
+                self.dir.join(&meta.id),
+                meta,
+                Tombstones::default(),
+            )));
         }
         by_time(&mut kept);
         *guard = Arc::new(kept);

@@ -1,7 +1,8 @@
 //! Compaction: which blocks to merge, and merging them.
 //!
 //! The planner picks, in this order: blocks whose time ranges overlap (out-of-order data cut
-//! after its range, or a block written twice after a crash), merged whatever their size; then,
+//! after its range, or a block written twice after a crash), merged whatever their size; a
+//! block with tombstones, rewritten alone without the deleted data; then,
 //! for each configured range above the head's, the oldest aligned window of that range holding
 //! at least two blocks that fit inside it, once the window is complete (no data that could
 //! still land in it is left in the head).
@@ -19,6 +20,7 @@ use super::blocks::{BlockHandle, Blocks};
 use crate::block::Block;
 use crate::block::index::IndexChunk;
 use crate::block::meta::BlockMeta;
+use crate::block::tombstones::{self, Tombstones};
 use crate::block::writer::BlockWriter;
 use crate::chunk::ChunkMeta;
 use crate::chunk::xor::XorEncoder;
@@ -53,6 +55,10 @@ pub(crate) fn plan(
     if group.len() >= 2 {
         return Some(group.into_iter().cloned().collect());
     }
+    // Then blocks with deleted data, rewritten without it.
+    if let Some(b) = blocks.iter().find(|b| !b.tombstones().is_empty()) {
+        return Some(vec![Arc::clone(b)]);
+    }
     // Then aligned windows, smallest range first.
     for &r in ranges.iter().skip(1) {
         let mut i = 0;
@@ -81,10 +87,10 @@ pub(crate) fn merge(
     sources: &[Arc<BlockHandle>],
     chunk_samples_max: u16,
 ) -> Result<BlockMeta, StorageError> {
-    let opened: Vec<Arc<Block>> = sources
+    let opened: Vec<(Arc<Block>, Arc<Tombstones>)> = sources
         .iter()
-        .map(|h| h.get(fs.as_ref()))
-        .collect::<Result<_, _>>()?;
+        .map(|h| Ok((h.get(fs.as_ref())?, h.tombstones())))
+        .collect::<Result<_, StorageError>>()?;
     let level = sources.iter().map(|h| h.meta.level).max().unwrap_or(0) + 1;
     let mut lineage: Vec<String> = sources
         .iter()
@@ -103,19 +109,25 @@ pub(crate) fn merge(
     }
 }
 
+/// A series of one source block: its labels, chunks and deleted ranges.
+type SourceSeries<'a> = (Labels, Vec<IndexChunk>, &'a [(i64, i64)]);
+
 /// A source block's position in its series list (ids are in label order).
 struct Cursor<'a> {
     block: &'a Block,
+    tombstones: &'a Tombstones,
     next: u32,
-    current: Option<(Labels, Vec<IndexChunk>)>,
+    /// The current series' labels, chunks and deleted ranges.
+    current: Option<SourceSeries<'a>>,
 }
 
 impl Cursor<'_> {
     fn advance(&mut self) -> Result<(), StorageError> {
         self.current = if self.next < self.block.index().num_series() {
-            let s = self.block.index().series(self.next)?;
+            let (labels, chunks) = self.block.index().series(self.next)?;
+            let deleted = self.tombstones.ranges(self.next);
             self.next += 1;
-            Some(s)
+            Some((labels, chunks, deleted))
         } else {
             None
         };
@@ -125,13 +137,14 @@ impl Cursor<'_> {
 
 fn merge_into(
     writer: &mut BlockWriter,
-    opened: &[Arc<Block>],
+    opened: &[(Arc<Block>, Arc<Tombstones>)],
     chunk_samples_max: u16,
 ) -> Result<(), StorageError> {
     let mut cursors: Vec<Cursor<'_>> = opened
         .iter()
-        .map(|b| Cursor {
+        .map(|(b, t)| Cursor {
             block: b,
+            tombstones: t,
             next: 0,
             current: None,
         })
@@ -142,28 +155,29 @@ fn merge_into(
     loop {
         let Some(labels) = cursors
             .iter()
-            .filter_map(|c| c.current.as_ref().map(|(l, _)| l))
+            .filter_map(|c| c.current.as_ref().map(|(l, _, _)| l))
             .min()
             .cloned()
         else {
             return Ok(());
         };
         // The series' chunks from every source holding it, in source (time) order.
-        let mut parts: Vec<(&Block, Vec<IndexChunk>)> = Vec::new();
+        let mut parts: Vec<(&Block, SourceSeries<'_>)> = Vec::new();
         for c in &mut cursors {
-            if c.current.as_ref().is_some_and(|(l, _)| *l == labels) {
-                let (_, chunks) = c.current.take().expect("checked");
-                parts.push((c.block, chunks));
+            if c.current.as_ref().is_some_and(|(l, _, _)| *l == labels) {
+                let series = c.current.take().expect("checked");
+                parts.push((c.block, series));
                 c.advance()?;
             }
         }
         let mut all: Vec<(&Block, IndexChunk)> = parts
             .iter()
-            .flat_map(|(b, cs)| cs.iter().map(move |c| (*b, *c)))
+            .flat_map(|(b, (_, cs, _))| cs.iter().map(move |c| (*b, *c)))
             .collect();
         all.sort_by_key(|(_, c)| c.min_t);
         let overlapping = all.windows(2).any(|w| w[1].1.min_t <= w[0].1.max_t);
-        if !overlapping {
+        let deletions = parts.iter().any(|(_, (_, _, d))| !d.is_empty());
+        if !overlapping && !deletions {
             let mut frames = Vec::with_capacity(all.len());
             for (b, c) in &all {
                 let f = b.chunks().read(c.chunk)?;
@@ -174,10 +188,14 @@ fn merge_into(
         }
         // Decode and merge: (t, source priority, value); the newest source wins a tie.
         let mut samples: Vec<(i64, usize, f64)> = Vec::new();
-        for (priority, (b, cs)) in parts.iter().enumerate() {
+        for (priority, (b, (_, cs, deleted))) in parts.iter().enumerate() {
             for c in cs {
                 let f = b.chunks().read(c.chunk)?;
-                samples.extend(f.samples().map(|(t, v)| (t, priority, v)));
+                samples.extend(
+                    f.samples()
+                        .filter(|&(t, _)| !tombstones::deleted(deleted, t))
+                        .map(|(t, v)| (t, priority, v)),
+                );
             }
         }
         samples.sort_by_key(|&(t, p, _)| (t, p));
@@ -187,6 +205,9 @@ fn merge_into(
                 Some(last) if last.0 == t => last.1 = v,
                 _ => merged.push((t, v)),
             }
+        }
+        if merged.is_empty() {
+            continue;
         }
         let encoded = encode_chunks(&merged, chunk_samples_max);
         let refs: Vec<(ChunkMeta, &[u8])> = encoded.iter().map(|e| (e.meta(), e.data())).collect();

@@ -16,6 +16,7 @@ use super::Inner;
 use super::blocks::BlockList;
 use crate::block::Block;
 use crate::block::chunks::ChunkRef;
+use crate::block::tombstones;
 use crate::error::QueryError;
 use crate::head::series::{InOrderIter, SeriesSnapshot, SnapshotIter};
 use crate::labels::Labels;
@@ -36,8 +37,8 @@ pub struct Querier<'a> {
 #[derive(Debug)]
 enum Source {
     Head(SeriesSnapshot),
-    /// Chunks of a block, in time order, already checked.
-    Block(Arc<Block>, Vec<ChunkRef>),
+    /// Chunks of a block, in time order, already checked, and the series' deleted ranges.
+    Block(Arc<Block>, Vec<ChunkRef>, Vec<(i64, i64)>),
 }
 
 /// A series selected by [`Querier::select`], with a consistent view of its data in range.
@@ -69,14 +70,17 @@ impl SelectedSeries {
             .iter()
             .map(|s| match s {
                 Source::Head(snap) => SourceIter::Head(snap.samples(self.mint, self.maxt)),
-                Source::Block(block, chunks) => SourceIter::Block(InOrderIter::new(
-                    Box::new(chunks.iter().map(|&r| {
-                        let frame = block.chunks().read_checked_before(r);
-                        (frame.data, frame.meta.num_samples)
-                    })),
-                    self.mint,
-                    self.maxt,
-                )),
+                Source::Block(block, chunks, deleted) => SourceIter::Block(
+                    InOrderIter::new(
+                        Box::new(chunks.iter().map(|&r| {
+                            let frame = block.chunks().read_checked_before(r);
+                            (frame.data, frame.meta.num_samples)
+                        })),
+                        self.mint,
+                        self.maxt,
+                    ),
+                    deleted,
+                ),
             })
             .collect();
         if iters.len() == 1 {
@@ -93,7 +97,7 @@ impl SelectedSeries {
 
 enum SourceIter<'a> {
     Head(SnapshotIter<'a>),
-    Block(InOrderIter<'a>),
+    Block(InOrderIter<'a>, &'a [(i64, i64)]),
 }
 
 impl Iterator for SourceIter<'_> {
@@ -103,7 +107,8 @@ impl Iterator for SourceIter<'_> {
     fn next(&mut self) -> Option<Sample> {
         match self {
             SourceIter::Head(it) => it.next(),
-            SourceIter::Block(it) => it.next(),
+            SourceIter::Block(it, []) => it.next(),
+            SourceIter::Block(it, deleted) => it.find(|s| !tombstones::deleted(deleted, s.t)),
         }
     }
 }
@@ -162,18 +167,22 @@ impl Querier<'_> {
             .filter(|b| b.overlaps(self.mint, self.maxt))
         {
             let block = handle.get(self.db.fs.as_ref())?;
+            let tombstones = handle.tombstones();
             for id in block.index().select(matchers)? {
                 let (labels, chunks) = block.index().series(id)?;
+                let deleted = tombstones.ranges(id);
                 let mut refs = Vec::new();
-                for c in chunks
-                    .iter()
-                    .filter(|c| c.max_t >= self.mint && c.min_t <= self.maxt)
-                {
+                for c in chunks.iter().filter(|c| {
+                    c.max_t >= self.mint
+                        && c.min_t <= self.maxt
+                        && !tombstones::covers(deleted, c.min_t, c.max_t)
+                }) {
                     block.chunks().read(c.chunk)?;
                     refs.push(c.chunk);
                 }
                 if !refs.is_empty() {
-                    found.push((labels, None, Source::Block(Arc::clone(&block), refs)));
+                    let source = Source::Block(Arc::clone(&block), refs, deleted.to_vec());
+                    found.push((labels, None, source));
                 }
             }
         }

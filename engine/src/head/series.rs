@@ -449,6 +449,47 @@ impl MemSeries {
         }
     }
 
+    /// Removes every sample in `[mint, maxt]`; returns how many. The series keeps its newest
+    /// in-order timestamp, so what may be appended does not change.
+    pub fn delete_range(&self, mint: i64, maxt: i64) -> u64 {
+        let mut d = self.lock();
+        let hit = |lo: i64, hi: i64| hi >= mint && lo <= maxt;
+        let mut removed = 0u64;
+        // Re-encodes a chunk without the range; `None` when nothing is left.
+        let mut without = |data: &[u8], n: u16| -> Option<XorEncoder> {
+            let mut enc = XorEncoder::new();
+            for (t, v) in XorIter::new(data, n) {
+                if t >= mint && t <= maxt {
+                    removed += 1;
+                } else {
+                    enc.append(t, v);
+                }
+            }
+            (enc.num_samples() > 0).then_some(enc)
+        };
+        let mut rewrite = |chunks: &mut Vec<Arc<ClosedChunk>>| {
+            let old = std::mem::take(chunks);
+            for c in old {
+                if !hit(c.min_t, c.max_t) {
+                    chunks.push(c);
+                } else if let Some(enc) = without(&c.data, c.num_samples) {
+                    chunks.push(Arc::new(ClosedChunk::from_encoder(enc)));
+                }
+            }
+        };
+        rewrite(&mut d.closed);
+        rewrite(&mut d.ooo_chunks);
+        if let Some(enc) = &d.active
+            && let (Some(first), Some((last, _))) = (enc.first_t(), enc.last())
+            && hit(first, last)
+        {
+            d.active = without(enc.data(), enc.num_samples());
+        }
+        let before = d.ooo.len();
+        d.ooo.retain(|s| s.t < mint || s.t > maxt);
+        removed + (before - d.ooo.len()) as u64
+    }
+
     /// The first and last timestamps the series holds, if it holds any sample.
     pub fn time_range(&self) -> Option<(i64, i64)> {
         let d = self.lock();
