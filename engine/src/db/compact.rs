@@ -9,7 +9,8 @@
 //!
 //! The merge walks the sources' series in label order, one series at a time, so memory holds
 //! one series' samples and the new index, never the blocks' data. A series whose chunks from
-//! the different sources do not overlap in time keeps its chunks byte for byte; one whose
+//! the different sources do not overlap in time keeps its chunks byte for byte, unless they
+//! fit in fewer chunks of `block_chunk_samples_max` (then they are re-encoded); one whose
 //! chunks overlap is decoded, merged by timestamp (on equal timestamps the newest block wins,
 //! as in queries) and re-encoded. The output is published like any block; only then are the
 //! sources retired (see `blocks`).
@@ -179,11 +180,20 @@ fn merge_into(
         let deletions = parts.iter().any(|(_, (_, _, d))| !d.is_empty());
         if !overlapping && !deletions {
             let mut frames = Vec::with_capacity(all.len());
+            let mut samples = 0usize;
             for (b, c) in &all {
                 let f = b.chunks().read(c.chunk)?;
-                frames.push((f.meta, f.data));
+                samples += usize::from(f.meta.num_samples);
+                frames.push(f);
             }
-            writer.add_series(&labels, &frames)?;
+            if frames.len() > samples.div_ceil(usize::from(chunk_samples_max)) {
+                // The same samples fit in fewer, longer chunks: re-encode.
+                let all: Vec<(i64, f64)> = frames.iter().flat_map(|f| f.samples()).collect();
+                add_encoded(writer, &labels, &all, chunk_samples_max)?;
+            } else {
+                let refs: Vec<_> = frames.iter().map(|f| (f.meta, f.data)).collect();
+                writer.add_series(&labels, &refs)?;
+            }
             continue;
         }
         // Decode and merge: (t, source priority, value); the newest source wins a tie.
@@ -206,13 +216,21 @@ fn merge_into(
                 _ => merged.push((t, v)),
             }
         }
-        if merged.is_empty() {
-            continue;
+        if !merged.is_empty() {
+            add_encoded(writer, &labels, &merged, chunk_samples_max)?;
         }
-        let encoded = encode_chunks(&merged, chunk_samples_max);
-        let refs: Vec<(ChunkMeta, &[u8])> = encoded.iter().map(|e| (e.meta(), e.data())).collect();
-        writer.add_series(&labels, &refs)?;
     }
+}
+
+fn add_encoded(
+    writer: &mut BlockWriter,
+    labels: &Labels,
+    samples: &[(i64, f64)],
+    chunk_samples_max: u16,
+) -> Result<(), StorageError> {
+    let encoded = encode_chunks(samples, chunk_samples_max);
+    let refs: Vec<(ChunkMeta, &[u8])> = encoded.iter().map(|e| (e.meta(), e.data())).collect();
+    writer.add_series(labels, &refs)
 }
 
 fn encode_chunks(samples: &[(i64, f64)], max: u16) -> Vec<XorEncoder> {
