@@ -358,3 +358,36 @@ fn deleted_series_ranges_vanish_from_head_and_blocks_and_compaction_drops_them()
             .is_empty()
     );
 }
+
+#[test]
+fn a_full_disk_fails_maintenance_and_writes_with_a_retryable_error_and_nothing_is_lost() {
+    let fs = SimFs::new(6);
+    let clock = Arc::new(ManualClock::new(T0 + 10 * HOUR));
+    let db = Db::open("/db", options(&fs, &clock)).unwrap();
+    let mut model = Model::new();
+    write(&db, &mut model, T0, T0 + 6 * HOUR);
+
+    fs.set_disk_full(true);
+    let err = db.maintain().unwrap_err();
+    assert!(err.is_disk_full() && err.is_retryable(), "{err}");
+    let mut app = db.appender();
+    app.append(&labels(0), T0 + 6 * HOUR, 1.0).unwrap();
+    let err = app.commit().unwrap_err();
+    assert!(err.is_disk_full(), "{err}");
+    assert!(
+        !fs.files()
+            .iter()
+            .any(|f| f.to_string_lossy().contains(".tmp")),
+        "a failed block write leaves nothing behind: {:?}",
+        fs.files()
+    );
+    assert_eq!(read_all(&db), model, "nothing accepted was lost");
+
+    fs.set_disk_full(false);
+    assert_eq!(db.maintain().unwrap().blocks_cut, 2);
+    write(&db, &mut model, T0 + 6 * HOUR, T0 + 7 * HOUR);
+    assert_eq!(read_all(&db), model);
+    drop(db);
+    let db = Db::open("/db", options(&fs.crash(), &clock)).unwrap();
+    assert_eq!(read_all(&db), model);
+}
