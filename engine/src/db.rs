@@ -726,6 +726,7 @@ impl Inner {
     fn cut_head_blocks(&self, report: &mut MaintenanceReport) -> Result<(), StorageError> {
         let r = self.options.block_ranges_ms[0];
         let mut last_hi = None;
+        let mut emptied: Vec<Arc<MemSeries>> = Vec::new();
         while let Some((lo_t, hi_t)) = self.head.time_range() {
             let hi = lo_t.div_euclid(r).saturating_mul(r).saturating_add(r);
             if hi_t < hi.saturating_add(r / 2) || last_hi == Some(hi) {
@@ -742,13 +743,27 @@ impl Inner {
             if let Some((meta, taken)) = written {
                 tracing::info!(block = %meta.id, min_t = meta.min_t, max_t = meta.max_t, series = meta.series, samples = meta.samples, "block cut from the head");
                 self.blocks.replace(&[], Some(meta));
-                for (series, t) in &taken {
-                    series.truncate(t);
+                for (series, t) in taken {
+                    series.truncate(&t);
+                    emptied.push(series);
                 }
                 report.blocks_cut += 1;
             }
             self.head.recompute_min_t();
             last_hi = Some(hi);
+        }
+        if !emptied.is_empty() {
+            // Series whose data all went to blocks leave the head (their labels stay in the
+            // blocks' indexes); a commit holding one recreates it.
+            let removed = {
+                let _no_commits = self.gate.write().unwrap_or_else(|p| p.into_inner());
+                self.head.remove_empty(&emptied)
+            };
+            drop(emptied);
+            if removed > 0 {
+                let purged = self.head.interner().purge_unused();
+                tracing::debug!(removed, purged, "empty series dropped from the head");
+            }
         }
         if report.blocks_cut > 0 {
             self.checkpoint()?;
@@ -991,7 +1006,7 @@ impl Appender<'_> {
 
     /// Writes the batch to the WAL, waits until it is durable, and makes it visible. On error
     /// nothing of the batch was acknowledged, and the same samples may be appended again.
-    pub fn commit(self) -> Result<CommitStats, CommitError> {
+    pub fn commit(mut self) -> Result<CommitStats, CommitError> {
         let db = self.db;
         let mut stats = CommitStats {
             duplicates: self.duplicates.len() as u64,
@@ -1003,6 +1018,11 @@ impl Appender<'_> {
             return Ok(stats);
         }
         let _gate = db.gate.read().unwrap_or_else(|p| p.into_inner());
+        for (series, _) in &mut self.series {
+            if series.is_removed() {
+                *series = db.head.recreate(&series.labels);
+            }
+        }
         let new_series: Vec<&Arc<MemSeries>> = self
             .series
             .iter()

@@ -74,6 +74,8 @@ pub(crate) struct Head {
     /// lower than the truth, never higher.
     min_t: AtomicI64,
     max_t: AtomicI64,
+    /// Second references of series, by their own reference (see `restore_series`).
+    aliases: std::sync::Mutex<FxHashMap<u64, Vec<u64>>>,
     pub limits: SeriesLimits,
     pub series_max: u64,
     pub counters: HeadCounters,
@@ -98,6 +100,7 @@ impl Head {
             series_count: AtomicU64::new(0),
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
+            aliases: std::sync::Mutex::default(),
             limits,
             series_max,
             counters: HeadCounters::default(),
@@ -186,6 +189,63 @@ impl Head {
         Ok((series, true))
     }
 
+    /// The series with these labels, created if needed even past `series_max`: for a commit
+    /// whose series was removed while it was being built (the series existed when appended).
+    pub fn recreate(&self, labels: &Labels) -> Arc<MemSeries> {
+        let hash = labels.stable_hash();
+        let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
+        let bucket = shard.entry(hash).or_default();
+        if let Some(s) = bucket.iter().find(|s| s.labels == *labels) {
+            return Arc::clone(s);
+        }
+        let r = SeriesRef(self.next_ref.fetch_add(1, Ordering::Relaxed));
+        let series = Arc::new(MemSeries::new(r, labels.interned(&self.interner), false));
+        bucket.push(Arc::clone(&series));
+        drop(shard);
+        self.insert_by_ref(&series);
+        series
+    }
+
+    /// Drops series that hold no sample. The caller makes sure no commit is in flight (commits
+    /// that still hold one of them recreate it, see [`MemSeries::is_removed`]). Returns how
+    /// many were dropped.
+    pub fn remove_empty(&self, candidates: &[Arc<MemSeries>]) -> usize {
+        let mut victims: Vec<&Arc<MemSeries>> = Vec::new();
+        for s in candidates {
+            if !s.is_removed() && s.time_range().is_none() {
+                // Marked at once: a candidate listed twice is taken once.
+                s.set_removed();
+                victims.push(s);
+            }
+        }
+        if victims.is_empty() {
+            return 0;
+        }
+        let mut aliases = self.aliases.lock().unwrap_or_else(|p| p.into_inner());
+        for s in &victims {
+            for alias in aliases.remove(&s.series_ref.0).unwrap_or_default() {
+                write(&self.by_ref[Head::ref_shard(SeriesRef(alias))]).remove(&alias);
+            }
+            let hash = s.labels.stable_hash();
+            let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
+            if let Some(bucket) = shard.get_mut(&hash) {
+                bucket.retain(|b| !Arc::ptr_eq(b, s));
+                if bucket.is_empty() {
+                    shard.remove(&hash);
+                }
+            }
+            drop(shard);
+            write(&self.by_ref[Head::ref_shard(s.series_ref)]).remove(&s.series_ref.0);
+        }
+        drop(aliases);
+        let pairs: Vec<(SeriesRef, &Labels)> =
+            victims.iter().map(|s| (s.series_ref, &s.labels)).collect();
+        write(&self.postings).remove(&pairs);
+        self.series_count
+            .fetch_sub(victims.len() as u64, Ordering::Relaxed);
+        victims.len()
+    }
+
     fn insert_by_ref(&self, series: &Arc<MemSeries>) {
         write(&self.by_ref[Head::ref_shard(series.series_ref)])
             .insert(series.series_ref.0, Arc::clone(series));
@@ -216,11 +276,21 @@ impl Head {
         let hash = labels.stable_hash();
         let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
         let bucket = shard.entry(hash).or_default();
-        if bucket.iter().any(|s| s.labels == labels) {
-            // The same labels under another reference cannot come from one history.
-            return Err(DecodeError(
-                "series record repeats labels under a new reference",
-            ));
+        if let Some(existing) = bucket.iter().find(|s| s.labels == labels) {
+            // The series was dropped from the head (it held no data) and created again under
+            // a new reference before the checkpoint that forgets the old one: both records are
+            // replayed. The new reference names the same series.
+            let existing = Arc::clone(existing);
+            drop(shard);
+            self.aliases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(existing.series_ref.0)
+                .or_default()
+                .push(r.0);
+            write(&self.by_ref[Head::ref_shard(r)]).insert(r.0, existing);
+            self.next_ref.fetch_max(r.0 + 1, Ordering::Relaxed);
+            return Ok(());
         }
         let series = Arc::new(MemSeries::new(r, labels, true));
         bucket.push(Arc::clone(&series));
@@ -245,7 +315,12 @@ impl Head {
     /// Every series, shard by shard.
     pub fn for_each_series(&self, mut f: impl FnMut(&Arc<MemSeries>)) {
         for shard in self.by_ref.iter() {
-            let series: Vec<Arc<MemSeries>> = read(shard).values().cloned().collect();
+            // Skips the second references replay may give a series (see `restore_series`).
+            let series: Vec<Arc<MemSeries>> = read(shard)
+                .iter()
+                .filter(|(r, s)| **r == s.series_ref.0)
+                .map(|(_, s)| Arc::clone(s))
+                .collect();
             for s in &series {
                 f(s);
             }

@@ -391,3 +391,52 @@ fn a_full_disk_fails_maintenance_and_writes_with_a_retryable_error_and_nothing_i
     let db = Db::open("/db", options(&fs.crash(), &clock)).unwrap();
     assert_eq!(read_all(&db), model);
 }
+
+#[test]
+fn series_whose_data_all_moved_to_blocks_leave_the_head_and_come_back_when_written() {
+    let fs = SimFs::new(7);
+    let clock = Arc::new(ManualClock::new(T0 + 10 * HOUR));
+    let db = Db::open("/db", options(&fs, &clock)).unwrap();
+    let mut model = Model::new();
+    // Series 0..6 for 1 h, then only series 0 for 4 h more.
+    write(&db, &mut model, T0, T0 + HOUR);
+    let mut t = T0 + HOUR;
+    while t < T0 + 5 * HOUR {
+        let mut app = db.appender();
+        app.append(&labels(0), t, value(0, t)).unwrap();
+        app.commit().unwrap();
+        model.insert((labels(0).to_string(), t), value(0, t).to_bits());
+        t += STEP;
+    }
+    assert_eq!(db.stats().series, SERIES as u64);
+    // An appender built before the series leaves the head commits after it left.
+    let late = T0 + HOUR + 30 * STEP;
+    let mut pending = db.appender();
+    pending.append(&labels(3), late, value(3, late)).unwrap();
+
+    assert_eq!(db.maintain().unwrap().blocks_cut, 1);
+    let stats = db.stats();
+    assert_eq!(
+        stats.series, 1,
+        "only the series still written stays in the head"
+    );
+    let instances = db
+        .querier(i64::MIN, i64::MAX)
+        .label_values("instance", &[])
+        .unwrap();
+    assert_eq!(
+        instances.len(),
+        SERIES,
+        "the others are still found in the block"
+    );
+    assert_eq!(read_all(&db), model);
+
+    pending.commit().unwrap();
+    model.insert((labels(3).to_string(), late), value(3, late).to_bits());
+    assert_eq!(db.stats().series, 2);
+    assert_eq!(read_all(&db), model);
+    drop(db);
+    let db = Db::open("/db", options(&fs.crash(), &clock)).unwrap();
+    assert!(!db.open_report().wal.has_damage(), "{:?}", db.open_report());
+    assert_eq!(read_all(&db), model);
+}

@@ -134,6 +134,34 @@ impl Postings {
         insert_sorted(&mut self.all, r.0);
     }
 
+    /// Removes series (each with its labels).
+    pub fn remove(&mut self, series: &[(SeriesRef, &Labels)]) {
+        let mut by_pair: FxHashMap<(&str, &str), Vec<u64>> = FxHashMap::default();
+        for (r, labels) in series {
+            for l in labels.iter() {
+                by_pair.entry((&l.name, &l.value)).or_default().push(r.0);
+            }
+        }
+        for ((name, value), mut refs) in by_pair {
+            refs.sort_unstable();
+            let Some(values) = self.by_label.get_mut(name) else {
+                continue;
+            };
+            if let Some(list) = values.get_mut(value) {
+                list.retain(|r| refs.binary_search(r).is_err());
+                if list.is_empty() {
+                    values.remove(value);
+                }
+            }
+            if values.is_empty() {
+                self.by_label.remove(name);
+            }
+        }
+        let mut all: Vec<u64> = series.iter().map(|(r, _)| r.0).collect();
+        all.sort_unstable();
+        self.all.retain(|r| all.binary_search(r).is_err());
+    }
+
     /// Label names, sorted.
     pub fn label_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.by_label.keys().map(|n| n.to_string()).collect();

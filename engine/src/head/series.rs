@@ -106,6 +106,9 @@ pub(crate) struct MemSeries {
     /// Invariant: true only once a record naming this series is durable in the WAL or in a
     /// checkpoint; commits log the series until then.
     logged: AtomicBool,
+    /// Set once the head dropped the series (it held no data); a commit that still has it
+    /// looks the labels up again.
+    removed: AtomicBool,
     data: Mutex<SeriesData>,
 }
 
@@ -125,6 +128,7 @@ impl MemSeries {
             series_ref,
             labels,
             logged: AtomicBool::new(logged),
+            removed: AtomicBool::new(false),
             data: Mutex::new(SeriesData {
                 max_t: i64::MIN,
                 ..SeriesData::default()
@@ -142,6 +146,14 @@ impl MemSeries {
 
     pub fn set_logged(&self) {
         self.logged.store(true, Ordering::Release);
+    }
+
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    pub fn set_removed(&self) {
+        self.removed.store(true, Ordering::Release);
     }
 
     /// Decides whether `(t, v)` may be appended; `pending` is the newest sample of this series
