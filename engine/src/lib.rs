@@ -3,7 +3,9 @@
 //! Samples (a millisecond timestamp and a float) belong to series named by label sets. They
 //! are appended in batches; a committed batch is in the write-ahead log (synced to disk by
 //! default) before [`Appender::commit`] returns, and survives a crash. Recent data lives in the
-//! head: Gorilla-style compressed chunks in memory, indexed by label.
+//! head: compressed chunks in memory, indexed by label. Older data moves into immutable blocks
+//! on disk, which background maintenance ([`Db::maintain`]) compacts and expires; queries see
+//! head and blocks as one.
 //!
 //! ```
 //! use strata_engine::labels::Labels;
@@ -33,7 +35,8 @@
 //! [`Clock`], both given in [`Options`]: tests run it on a simulated disk that loses, tears and
 //! fails writes ([`fs::sim`], feature `sim`) and on a manual clock. The engine starts no async
 //! runtime and opens no socket; its only threads are the WAL's interval syncer (when
-//! configured) and the background checkpointer.
+//! configured) and the background maintenance thread (checkpoints, block cuts, compaction,
+//! retention).
 pub mod block;
 pub mod chunk;
 pub mod clock;
