@@ -215,8 +215,15 @@ fn compaction_merges_blocks_into_aligned_windows_and_retention_drops_the_oldest(
     let mut opts = options(&fs, &clock);
     opts.retention_ms = 28 * HOUR;
     let db = Db::open("/db", opts).unwrap();
+    let earlier = db.querier(i64::MIN, i64::MAX);
     let report = db.maintain().unwrap();
     assert_eq!(report.blocks_expired, 1);
+    let seen = earlier.select(&[Matcher::equal("instance", "host-0")]).unwrap();
+    assert_eq!(
+        seen[0].samples().next().map(|s| s.t),
+        Some(T0 + 24 * HOUR),
+        "a querier made before retention removed a block it never opened reads the rest"
+    );
     let oldest_kept = T0 + 24 * HOUR;
     model.retain(|(_, t), _| *t >= oldest_kept);
     assert_eq!(read_all(&db), model);

@@ -194,6 +194,11 @@ impl Blocks {
         Arc::clone(&self.list.read().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Whether block `id` is in the current list.
+    pub fn contains(&self, id: &str) -> bool {
+        self.snapshot().iter().any(|b| b.meta.id == id)
+    }
+
     /// A new, unused block id.
     pub fn new_id(&self) -> String {
         format!("{:08}", self.next_id.fetch_add(1, Ordering::Relaxed))

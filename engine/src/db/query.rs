@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use super::Inner;
-use super::blocks::BlockList;
+use super::blocks::{BlockHandle, BlockList};
 use crate::block::Block;
 use crate::block::chunks::ChunkRef;
 use crate::block::tombstones;
@@ -158,6 +158,16 @@ impl std::fmt::Debug for Samples<'_> {
 }
 
 impl Querier<'_> {
+    /// Opens a block of this querier's list; `None` if retention removed it (unopened) since
+    /// the querier was made: its data is expired.
+    fn open(&self, handle: &BlockHandle) -> Result<Option<Arc<Block>>, QueryError> {
+        match handle.get(self.db.fs.as_ref()) {
+            Ok(block) => Ok(Some(block)),
+            Err(_) if !self.db.blocks.contains(&handle.meta.id) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The series matching every matcher that have samples in range, sorted by labels.
     pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<SelectedSeries>, QueryError> {
         let mut found: Vec<(Labels, Option<SeriesRef>, Source)> = Vec::new();
@@ -166,7 +176,9 @@ impl Querier<'_> {
             .iter()
             .filter(|b| b.overlaps(self.mint, self.maxt))
         {
-            let block = handle.get(self.db.fs.as_ref())?;
+            let Some(block) = self.open(handle)? else {
+                continue;
+            };
             let tombstones = handle.tombstones();
             for id in block.index().select(matchers)? {
                 let (labels, chunks) = block.index().series(id)?;
@@ -222,7 +234,9 @@ impl Querier<'_> {
                 .iter()
                 .filter(|b| b.overlaps(self.mint, self.maxt))
             {
-                names.extend(handle.get(self.db.fs.as_ref())?.index().label_names()?);
+                if let Some(block) = self.open(handle)? {
+                    names.extend(block.index().label_names()?);
+                }
             }
             names
         } else {
@@ -255,12 +269,9 @@ impl Querier<'_> {
                 .iter()
                 .filter(|b| b.overlaps(self.mint, self.maxt))
             {
-                values.extend(
-                    handle
-                        .get(self.db.fs.as_ref())?
-                        .index()
-                        .label_values(name)?,
-                );
+                if let Some(block) = self.open(handle)? {
+                    values.extend(block.index().label_values(name)?);
+                }
             }
             values
         } else {
