@@ -218,7 +218,9 @@ fn compaction_merges_blocks_into_aligned_windows_and_retention_drops_the_oldest(
     let earlier = db.querier(i64::MIN, i64::MAX);
     let report = db.maintain().unwrap();
     assert_eq!(report.blocks_expired, 1);
-    let seen = earlier.select(&[Matcher::equal("instance", "host-0")]).unwrap();
+    let seen = earlier
+        .select(&[Matcher::equal("instance", "host-0")])
+        .unwrap();
     assert_eq!(
         seen[0].samples().next().map(|s| s.t),
         Some(T0 + 24 * HOUR),
@@ -446,4 +448,92 @@ fn series_whose_data_all_moved_to_blocks_leave_the_head_and_come_back_when_writt
     let db = Db::open("/db", options(&fs.crash(), &clock)).unwrap();
     assert!(!db.open_report().wal.has_damage(), "{:?}", db.open_report());
     assert_eq!(read_all(&db), model);
+}
+
+/// Random histories of in-order and late writes, maintenance rounds and deletions; after each
+/// step, random time ranges and matchers read exactly what the model holds in them.
+#[test]
+fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
+    let mut done = MaintenanceReport::default();
+    for seed in 0..40u64 {
+        let fs = SimFs::new(seed);
+        let clock = Arc::new(ManualClock::new(T0 + 100 * HOUR));
+        let mut opts = options(&fs, &clock);
+        opts.block_ranges_ms = vec![HOUR, 3 * HOUR, 12 * HOUR];
+        opts.block_chunk_samples_max = 50;
+        let db = Db::open("/db", opts).unwrap();
+        let mut rng = SplitMix64::new(seed);
+        let mut model = Model::new();
+        let mut newest = vec![T0; SERIES];
+        for step in 0..60 {
+            match rng.below(10) {
+                0..=5 => {
+                    let mut app = db.appender();
+                    let mut added = Vec::new();
+                    for _ in 0..1 + rng.below(40) {
+                        let s = rng.below(SERIES as u64) as usize;
+                        let t = if rng.chance(1, 5) {
+                            newest[s] - rng.below(2 * HOUR as u64) as i64
+                        } else {
+                            newest[s] + rng.below(20 * STEP as u64) as i64 + 1
+                        };
+                        if app.append(&labels(s), t, value(s, t)).is_ok() {
+                            newest[s] = newest[s].max(t);
+                            added.push((labels(s).to_string(), t, value(s, t).to_bits()));
+                        }
+                    }
+                    app.commit().unwrap();
+                    for (l, t, v) in added {
+                        model.insert((l, t), v);
+                    }
+                }
+                6..=8 => {
+                    db.maintain().unwrap();
+                }
+                _ => {
+                    let s = rng.below(SERIES as u64) as usize;
+                    let lo = T0 + rng.below(20 * HOUR as u64) as i64;
+                    let hi = lo + rng.below(3 * HOUR as u64) as i64;
+                    let m = [Matcher::equal("instance", &format!("host-{s}"))];
+                    db.delete_series(&m, lo, hi).unwrap();
+                    let name = labels(s).to_string();
+                    model.retain(|(l, t), _| !(*l == name && (lo..=hi).contains(t)));
+                }
+            }
+            for _ in 0..3 {
+                let mint = T0 + rng.below(24 * HOUR as u64) as i64 - HOUR;
+                let maxt = mint + rng.below(8 * HOUR as u64) as i64;
+                let name = if rng.chance(1, 2) { "up" } else { "load" };
+                let q = db.querier(mint, maxt);
+                let mut got = Model::new();
+                for s in q.select(&[Matcher::equal("__name__", name)]).unwrap() {
+                    for x in s.samples() {
+                        assert!(
+                            got.insert((s.labels().to_string(), x.t), x.v.to_bits())
+                                .is_none(),
+                            "seed {seed} step {step}: a timestamp repeated"
+                        );
+                    }
+                }
+                let want: Model = model
+                    .iter()
+                    .filter(|((l, t), _)| {
+                        (mint..=maxt).contains(t) && l.starts_with(&format!("{name}{{"))
+                    })
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect();
+                assert_eq!(
+                    got, want,
+                    "seed {seed} step {step}: [{mint}, {maxt}] {name}"
+                );
+            }
+        }
+        let m = db.stats().maintenance;
+        done.blocks_cut += m.blocks_cut;
+        done.compactions += m.compactions;
+    }
+    assert!(
+        done.blocks_cut > 1000 && done.compactions > 500,
+        "the histories should cut and compact many blocks: {done:?}"
+    );
 }
