@@ -464,7 +464,7 @@ fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
         let db = Db::open("/db", opts).unwrap();
         let mut rng = SplitMix64::new(seed);
         let mut model = Model::new();
-        let mut newest = vec![T0; SERIES];
+        let mut newest = [T0; SERIES];
         for step in 0..60 {
             match rng.below(10) {
                 0..=5 => {
