@@ -31,9 +31,9 @@ pub use query::{Querier, Samples, SelectedSeries};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AppendError, CommitError, OpenError, StorageError};
 use crate::fs::{Fs, LockGuard, RealFs};
-use crate::head::Head;
 use crate::head::postings::Cardinality;
 use crate::head::series::{MemSeries, SeriesLimits, Verdict};
+use crate::head::{Head, Tally};
 use crate::labels::Labels;
 use crate::labels::matcher::Matcher;
 use crate::sample::{Sample, SeriesRef};
@@ -1040,6 +1040,7 @@ impl Appender<'_> {
             s.set_logged();
         }
         let limits = &db.head.limits;
+        let mut tally = Tally::default();
         let mut k = 0;
         while k < self.samples.len() {
             let i = self.samples[k].0;
@@ -1048,13 +1049,14 @@ impl Appender<'_> {
                 .take_while(|(j, _)| *j == i)
                 .count();
             let series = &self.series[i as usize].0;
-            db.head.note_range(series.apply_many(
+            series.apply_many(
                 self.samples[k..k + run].iter().map(|(_, s)| (s.t, s.v)),
                 limits,
-                |a| db.head.counters.count(a),
-            ));
+                &mut tally,
+            );
             k += run;
         }
+        db.head.record(&tally);
         db.duplicates.fetch_add(stats.duplicates, Ordering::Relaxed);
         stats.samples = self.samples.len() as u64;
         stats.series_created = new_series.len() as u64;

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::chunk::ChunkMeta;
 use crate::chunk::xor::{XorEncoder, XorIter};
 use crate::error::AppendError;
+use crate::head::Tally;
 use crate::labels::Labels;
 use crate::sample::{Sample, SeriesRef};
 use crate::wal::record::{ChunkEntry, ChunkKind, DecodeError};
@@ -203,22 +204,18 @@ impl MemSeries {
         })
     }
 
-    /// Stores samples that the WAL already holds, under one lock acquisition. Never fails.
-    /// Returns the time range of the samples (`(i64::MAX, i64::MIN)` for none).
+    /// Stores samples that the WAL already holds, under one lock acquisition, counting what
+    /// it did in `tally`. Never fails.
     pub fn apply_many(
         &self,
         samples: impl Iterator<Item = (i64, f64)>,
         limits: &SeriesLimits,
-        mut on: impl FnMut(Applied),
-    ) -> (i64, i64) {
+        tally: &mut Tally,
+    ) {
         let mut d = self.lock();
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for (t, v) in samples {
-            lo = lo.min(t);
-            hi = hi.max(t);
-            on(d.apply(t, v, limits));
+            tally.note(t, d.apply(t, v, limits));
         }
-        (lo, hi)
     }
 
     /// The chunks and out-of-order samples that overlap `[mint, maxt]`.
