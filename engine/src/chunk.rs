@@ -201,6 +201,19 @@ pub fn write_frame(out: &mut Vec<u8>, encoding: Encoding, meta: ChunkMeta, data:
 /// [`ChunkError::CorruptStream`] or [`ChunkError::HeaderMismatch`] for a stream that does not
 /// decode to what the header says.
 pub fn read_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), ChunkError> {
+    let (frame, len) = read_frame_checksummed(buf)?;
+    // The CRC only proves the bytes are the ones written; decoding proves they were right.
+    check_stream(frame.encoding, frame.meta, frame.data)?;
+    Ok((frame, len))
+}
+
+/// [`read_frame`] without decoding the stream: the frame's bounds, CRC and encoding byte are
+/// checked, so damage to the stored bytes is caught, but not whether the stream decodes to what
+/// the header says. For reading frames of sealed block files on a hot path, where the stream
+/// was checked when it was written (the encoder's tests, and `debug_assert` in
+/// [`write_frame`]) and is decoded right after anyway (a decoder stops at a malformed stream;
+/// callers that need certainty compare the decoded count with the header's).
+pub fn read_frame_checksummed(buf: &[u8]) -> Result<(Frame<'_>, usize), ChunkError> {
     let Some(header) = buf.first_chunk::<FRAME_HEADER_BYTES>() else {
         return Err(ChunkError::Truncated {
             offset: 0,
@@ -237,8 +250,6 @@ pub fn read_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), ChunkError> {
         max_t: i64::from_le_bytes(field(header, MAX_T_OFFSET)),
     };
     let data = &buf[FRAME_HEADER_BYTES..crc_offset];
-    // The CRC only proves the bytes are the ones written; decoding proves they were right.
-    check_stream(encoding, meta, data)?;
     Ok((
         Frame {
             encoding,

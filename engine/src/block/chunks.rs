@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::chunk::{ChunkError, ChunkMeta, Encoding, Frame, read_frame, write_frame};
+use crate::chunk::{
+    ChunkError, ChunkMeta, Encoding, Frame, read_frame, read_frame_checksummed, write_frame,
+};
 use crate::error::{StorageError, io_err};
 use crate::fs::{Fs, Mapped, WritableFile};
 use crate::wal::record::{FILE_HEADER_BYTES, FileHeader, decode_file_header, encode_file_header};
@@ -155,6 +157,9 @@ pub struct ChunksReader {
     files: BTreeMap<u32, (PathBuf, Mapped)>,
 }
 
+/// `read_frame` or `read_frame_checksummed`.
+type FrameReader<'a> = fn(&'a [u8]) -> Result<(Frame<'a>, usize), ChunkError>;
+
 /// A decoded chunk read from a chunk file.
 pub type ChunkRead<'a> = Frame<'a>;
 
@@ -191,6 +196,21 @@ impl ChunksReader {
     /// The chunk at `r`, checked: its CRC, its stream, and that it decodes to what its header
     /// says. Damage is a corruption error naming the file and offset.
     pub fn read(&self, r: ChunkRef) -> Result<ChunkRead<'_>, StorageError> {
+        self.read_with(r, read_frame)
+    }
+
+    /// The chunk at `r` with its bounds and CRC checked but its stream not decoded (see
+    /// [`crate::chunk::read_frame_checksummed`]): damage to the file is still a corruption
+    /// error naming file and offset.
+    pub fn read_checksummed(&self, r: ChunkRef) -> Result<ChunkRead<'_>, StorageError> {
+        self.read_with(r, read_frame_checksummed)
+    }
+
+    fn read_with<'a>(
+        &'a self,
+        r: ChunkRef,
+        read: FrameReader<'a>,
+    ) -> Result<ChunkRead<'a>, StorageError> {
         let Some((path, map)) = self.files.get(&r.file()) else {
             return Err(StorageError::Corruption {
                 path: PathBuf::from(format!("chunks/{}", segment_name(SegmentSeq(r.file())))),
@@ -206,7 +226,7 @@ impl ChunksReader {
                 "chunk reference points outside its file",
             ));
         }
-        read_frame(&map[offset..])
+        read(&map[offset..])
             .map(|(frame, _)| frame)
             .map_err(|e| corruption(path, offset as u64, chunk_error_reason(&e)))
     }
@@ -312,15 +332,20 @@ mod tests {
             bytes[bit / 8] ^= 1 << (bit % 8);
             fs.set_content(path, &bytes).unwrap();
             let r = ChunksReader::open(&fs, Path::new("/b/chunks")).unwrap();
-            match r.read(target) {
-                Err(StorageError::Corruption {
-                    path: p, offset, ..
-                }) => {
-                    assert_eq!(p, path);
-                    assert_eq!(offset, u64::from(target.offset()));
+            // The full check and the query path's CRC-only check both catch it.
+            for result in [r.read(target), r.read_checksummed(target)] {
+                match result {
+                    Err(StorageError::Corruption {
+                        path: p, offset, ..
+                    }) => {
+                        assert_eq!(p, path);
+                        assert_eq!(offset, u64::from(target.offset()));
+                    }
+                    Err(e) => panic!("bit {bit}: wrong error {e}"),
+                    Ok(frame) => {
+                        panic!("bit {bit}: damage went undetected: {:?}", decoded(&frame))
+                    }
                 }
-                Err(e) => panic!("bit {bit}: wrong error {e}"),
-                Ok(frame) => panic!("bit {bit}: damage went undetected: {:?}", decoded(&frame)),
             }
             // The neighbours are untouched.
             assert_eq!(decoded(&r.read(refs[0]).unwrap()), expected[0]);

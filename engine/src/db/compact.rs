@@ -23,8 +23,8 @@ use crate::block::index::IndexChunk;
 use crate::block::meta::BlockMeta;
 use crate::block::tombstones::{self, Tombstones};
 use crate::block::writer::BlockWriter;
-use crate::chunk::ChunkMeta;
 use crate::chunk::xor::XorEncoder;
+use crate::chunk::{ChunkMeta, Frame};
 use crate::error::StorageError;
 use crate::fs::Fs;
 use crate::labels::Labels;
@@ -182,16 +182,21 @@ fn merge_into(
             let mut frames = Vec::with_capacity(all.len());
             let mut samples = 0usize;
             for (b, c) in &all {
-                let f = b.chunks().read(c.chunk)?;
+                let f = b.chunks().read_checksummed(c.chunk)?;
                 samples += usize::from(f.meta.num_samples);
-                frames.push(f);
+                frames.push((*b, *c, f));
             }
             if frames.len() > samples.div_ceil(usize::from(chunk_samples_max)) {
                 // The same samples fit in fewer, longer chunks: re-encode.
-                let all: Vec<(i64, f64)> = frames.iter().flat_map(|f| f.samples()).collect();
+                let mut all = Vec::with_capacity(samples);
+                for (b, c, f) in &frames {
+                    decode_checked(b, c, f, |t, v| all.push((t, v)))?;
+                }
                 add_encoded(writer, &labels, &all, chunk_samples_max)?;
             } else {
-                let refs: Vec<_> = frames.iter().map(|f| (f.meta, f.data)).collect();
+                // Copied without decoding: the CRC vouches for the bytes, and the stream was
+                // checked when it was first written or re-encoded.
+                let refs: Vec<_> = frames.iter().map(|(_, _, f)| (f.meta, f.data)).collect();
                 writer.add_series(&labels, &refs)?;
             }
             continue;
@@ -200,12 +205,12 @@ fn merge_into(
         let mut samples: Vec<(i64, usize, f64)> = Vec::new();
         for (priority, (b, (_, cs, deleted))) in parts.iter().enumerate() {
             for c in cs {
-                let f = b.chunks().read(c.chunk)?;
-                samples.extend(
-                    f.samples()
-                        .filter(|&(t, _)| !tombstones::deleted(deleted, t))
-                        .map(|(t, v)| (t, priority, v)),
-                );
+                let f = b.chunks().read_checksummed(c.chunk)?;
+                decode_checked(b, c, &f, |t, v| {
+                    if !tombstones::deleted(deleted, t) {
+                        samples.push((t, priority, v));
+                    }
+                })?;
             }
         }
         samples.sort_by_key(|&(t, p, _)| (t, p));
@@ -220,6 +225,40 @@ fn merge_into(
             add_encoded(writer, &labels, &merged, chunk_samples_max)?;
         }
     }
+}
+
+/// Decodes a checksummed frame, checking that the stream holds what its header says (the
+/// one decode compaction does, so a stream the encoder got wrong is never carried forward).
+fn decode_checked(
+    block: &Block,
+    c: &IndexChunk,
+    frame: &Frame<'_>,
+    mut out: impl FnMut(i64, f64),
+) -> Result<(), StorageError> {
+    let mut it = frame.samples();
+    let (mut n, mut first, mut last) = (0u32, None, i64::MIN);
+    for (t, v) in it.by_ref() {
+        n += 1;
+        first.get_or_insert(t);
+        last = t;
+        out(t, v);
+    }
+    let meta = frame.meta;
+    if it.err().is_some()
+        || n != u32::from(meta.num_samples)
+        || first != Some(meta.min_t)
+        || last != meta.max_t
+    {
+        return Err(StorageError::Corruption {
+            path: block
+                .dir()
+                .join(crate::block::CHUNKS_DIR)
+                .join(format!("{:08}", c.chunk.file())),
+            offset: u64::from(c.chunk.offset()),
+            reason: "chunk stream does not decode to what its header says",
+        });
+    }
+    Ok(())
 }
 
 fn add_encoded(

@@ -7,8 +7,9 @@
 //! block and the head between publication and truncation), the sample shows once: the head's,
 //! else the newest block's.
 //!
-//! Block chunks in range are checked (CRC and stream) when selected, so damage is an error of
-//! `select`, naming the file and offset, and iteration never meets it.
+//! Block chunks in range have their bounds and CRC checked when selected, so damage to a file
+//! is an error of `select`, naming the file and offset, and iteration never meets it. Streams
+//! are not decoded twice: one that matches its CRC is what the encoder wrote.
 
 use std::sync::Arc;
 
@@ -189,7 +190,7 @@ impl Querier<'_> {
                         && c.min_t <= self.maxt
                         && !tombstones::covers(deleted, c.min_t, c.max_t)
                 }) {
-                    block.chunks().read(c.chunk)?;
+                    block.chunks().read_checksummed(c.chunk)?;
                     refs.push(c.chunk);
                 }
                 if !refs.is_empty() {
