@@ -354,6 +354,7 @@ impl Db {
         };
         let (wal, report) =
             crate::wal::replay::open(Arc::clone(&fs), &dir.join(WAL_DIR), wal_options, &mut head)?;
+        head.finish_replay();
         head.series_max = options.head_series_max;
         let c = &head.counters;
         let open_report = OpenReport {
@@ -610,35 +611,49 @@ impl Inner {
             let _cut = self.gate.write().unwrap_or_else(|p| p.into_inner());
             self.wal.cut_segment()?
         };
+        // Commits during the checkpoint must not ask for another one: the mark moves now (and
+        // back if this one fails).
+        let mark_before = self
+            .wal_bytes_at_checkpoint
+            .swap(bytes_before, Ordering::Relaxed);
+        let result = self.write_checkpoint(seq, losses_before);
+        if result.is_err() {
+            self.wal_bytes_at_checkpoint
+                .store(mark_before, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn write_checkpoint(
+        &self,
+        seq: crate::wal::SegmentSeq,
+        losses_before: u64,
+    ) -> Result<CheckpointStats, StorageError> {
         let wal_dir = self.wal.dir().to_path_buf();
         let mut writer = CheckpointWriter::create(Arc::clone(&self.fs), &wal_dir, seq)?;
         let mut stats = CheckpointStats {
             segment: seq.0,
             ..CheckpointStats::default()
         };
-        let mut batch: Vec<Arc<MemSeries>> = Vec::with_capacity(CHECKPOINT_SERIES_BATCH);
+        // In reference order: replay then restores series in the order they were created,
+        // which keeps its index appends cheap and its memory accesses close together.
+        let mut all: Vec<Arc<MemSeries>> = Vec::with_capacity(self.head.num_series() as usize);
+        self.head.for_each_series(|s| all.push(Arc::clone(s)));
+        all.sort_unstable_by_key(|s| s.series_ref);
         let mut result = Ok(());
-        self.head.for_each_series(|s| {
+        for batch in all.chunks(CHECKPOINT_SERIES_BATCH) {
+            result = write_checkpoint_batch(&mut writer, batch, &mut stats);
             if result.is_err() {
-                return;
+                break;
             }
-            batch.push(Arc::clone(s));
-            if batch.len() == CHECKPOINT_SERIES_BATCH {
-                result = write_checkpoint_batch(&mut writer, &batch, &mut stats);
-                batch.clear();
-            }
-        });
-        if result.is_ok() && !batch.is_empty() {
-            result = write_checkpoint_batch(&mut writer, &batch, &mut stats);
         }
+        drop(all);
         if let Err(e) = result {
             writer.abort();
             return Err(e);
         }
         stats.bytes = writer.finish()?;
         stats.files_removed = remove_covered(self.fs.as_ref(), &wal_dir, seq)? as u64;
-        self.wal_bytes_at_checkpoint
-            .store(bytes_before, Ordering::Relaxed);
         self.losses_checkpointed
             .store(losses_before, Ordering::SeqCst);
         self.checkpoints.fetch_add(1, Ordering::Relaxed);

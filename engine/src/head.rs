@@ -109,6 +109,8 @@ pub(crate) struct Head {
     max_t: AtomicI64,
     /// Second references of series, by their own reference (see `restore_series`).
     aliases: std::sync::Mutex<FxHashMap<u64, Vec<u64>>>,
+    /// During replay: series by reference, without locks or hashing (references are dense).
+    replay_index: Vec<Option<Arc<MemSeries>>>,
     pub limits: SeriesLimits,
     pub series_max: u64,
     pub counters: HeadCounters,
@@ -134,6 +136,7 @@ impl Head {
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
             aliases: std::sync::Mutex::default(),
+            replay_index: Vec::new(),
             limits,
             series_max,
             counters: HeadCounters::default(),
@@ -334,7 +337,9 @@ impl Head {
         let series = Arc::new(MemSeries::new(r, labels, true));
         bucket.push(Arc::clone(&series));
         drop(shard);
-        self.insert_by_ref(&series);
+        write(&self.by_ref[Head::ref_shard(r)]).insert(r.0, Arc::clone(&series));
+        write(&self.postings).add_unordered(r, &series.labels);
+        self.series_count.fetch_add(1, Ordering::Relaxed);
         self.next_ref.fetch_max(r.0 + 1, Ordering::Relaxed);
         Ok(())
     }
@@ -375,10 +380,40 @@ impl Head {
     }
 }
 
+/// References above the replay index's length plus this are looked up in the maps instead (a
+/// damaged record must not make the index allocate without bound).
+const REPLAY_INDEX_GROWTH_MAX: usize = 1 << 20;
+
+impl Head {
+    /// The series with reference `r` during replay.
+    fn replayed(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
+        match self.replay_index.get(r.0 as usize) {
+            Some(Some(s)) => Some(Arc::clone(s)),
+            _ => self.get(r),
+        }
+    }
+
+    /// Ends replay: sorts the postings restored out of order, drops the replay index.
+    pub fn finish_replay(&mut self) {
+        self.postings
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .finish_unordered();
+        self.replay_index = Vec::new();
+    }
+}
+
 impl ReplayHandler for Head {
     fn on_series(&mut self, entries: &[SeriesEntry<'_>]) -> Result<(), DecodeError> {
         for e in entries {
             self.restore_series(e.series, &e.labels)?;
+            let at = e.series.0 as usize;
+            if at < self.replay_index.len() + REPLAY_INDEX_GROWTH_MAX {
+                if at >= self.replay_index.len() {
+                    self.replay_index.resize(at + 1, None);
+                }
+                self.replay_index[at] = self.get(e.series);
+            }
         }
         Ok(())
     }
@@ -390,7 +425,7 @@ impl ReplayHandler for Head {
             // Consecutive samples of one series are applied under one lock.
             let r = samples[i].series;
             let run = samples[i..].iter().take_while(|s| s.series == r).count();
-            match self.get(r) {
+            match self.replayed(r) {
                 Some(series) => series.apply_many(
                     samples[i..i + run].iter().map(|s| (s.t, s.v)),
                     &self.limits,
@@ -410,7 +445,7 @@ impl ReplayHandler for Head {
 
     fn on_chunks(&mut self, chunks: &[ChunkEntry<'_>]) -> Result<(), DecodeError> {
         for c in chunks {
-            match self.get(c.series) {
+            match self.replayed(c.series) {
                 Some(series) => {
                     let added = series.restore(c, &self.limits)?;
                     self.note_range((c.min_t, c.max_t));

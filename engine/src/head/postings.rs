@@ -27,6 +27,9 @@ pub(crate) struct Postings {
     by_label: FxHashMap<Arc<str>, BTreeMap<Arc<str>, PostingsList>>,
     /// Invariant: sorted, no duplicates; every series in the index.
     all: PostingsList,
+    /// Set by [`Postings::add_unordered`]: the lists may be unsorted until
+    /// [`Postings::finish_unordered`].
+    unordered: bool,
 }
 
 fn insert_sorted(list: &mut PostingsList, r: u64) {
@@ -132,6 +135,33 @@ impl Postings {
             insert_sorted(values.entry(Arc::clone(&l.value)).or_default(), r.0);
         }
         insert_sorted(&mut self.all, r.0);
+    }
+
+    /// Adds a series without keeping the lists sorted (replay restores series in whatever
+    /// order the checkpoint holds them; sorted inserts would cost a shift each). The index must
+    /// not be read before [`Postings::finish_unordered`].
+    pub fn add_unordered(&mut self, r: SeriesRef, labels: &Labels) {
+        for l in labels.iter() {
+            let values = self.by_label.entry(Arc::clone(&l.name)).or_default();
+            values.entry(Arc::clone(&l.value)).or_default().push(r.0);
+        }
+        self.all.push(r.0);
+        self.unordered = true;
+    }
+
+    /// Sorts what [`Postings::add_unordered`] added.
+    pub fn finish_unordered(&mut self) {
+        if !std::mem::take(&mut self.unordered) {
+            return;
+        }
+        let sort = |list: &mut PostingsList| {
+            list.sort_unstable();
+            list.dedup();
+        };
+        for values in self.by_label.values_mut() {
+            values.values_mut().for_each(sort);
+        }
+        sort(&mut self.all);
     }
 
     /// Removes series (each with its labels).

@@ -296,6 +296,39 @@ impl MemSeries {
     /// one that overlaps what the series holds is merged sample by sample.
     /// Returns how many samples it added (duplicates of stored samples are not counted).
     pub fn restore(&self, c: &ChunkEntry<'_>, limits: &SeriesLimits) -> Result<u64, DecodeError> {
+        let mismatch = || DecodeError("checkpointed chunk disagrees with its time range");
+        let mut d = self.lock();
+        let continues = c.min_t > d.max_t && d.ooo.is_empty() && d.ooo_chunks.is_empty();
+        // The common case, a chunk that continues the series, is checked by one pass over its
+        // stream: `scan` for a closed chunk, `resume` (which scans) for the active one.
+        match c.kind {
+            ChunkKind::Closed if continues && d.active.is_none() => {
+                let end = crate::chunk::xor::scan(c.data, c.num_samples)
+                    .map_err(|_| DecodeError("checkpointed chunk does not decode"))?;
+                if c.num_samples == 0 || end.span() != (c.min_t, c.max_t) {
+                    return Err(mismatch());
+                }
+                d.closed.push(Arc::new(ClosedChunk {
+                    data: c.data.into(),
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    num_samples: c.num_samples,
+                }));
+                d.max_t = c.max_t;
+                return Ok(u64::from(c.num_samples));
+            }
+            ChunkKind::Active if continues && d.active.is_none() => {
+                let enc = XorEncoder::resume(c.data.to_vec(), c.num_samples)
+                    .map_err(|_| DecodeError("checkpointed active chunk does not resume"))?;
+                if enc.first_t() != Some(c.min_t) || enc.last().map(|l| l.0) != Some(c.max_t) {
+                    return Err(mismatch());
+                }
+                d.active = Some(enc);
+                d.max_t = c.max_t;
+                return Ok(u64::from(c.num_samples));
+            }
+            _ => {}
+        }
         let mut samples = Vec::with_capacity(usize::from(c.num_samples));
         let mut it = XorIter::new(c.data, c.num_samples);
         samples.extend(&mut it);
@@ -306,40 +339,17 @@ impl MemSeries {
             || samples.last().map(|s| s.0) != Some(c.max_t)
             || samples.windows(2).any(|w| w[0].0 >= w[1].0)
         {
-            return Err(DecodeError(
-                "checkpointed chunk disagrees with its time range",
-            ));
+            return Err(mismatch());
         }
-        let mut d = self.lock();
-        let continues = c.min_t > d.max_t && d.ooo.is_empty() && d.ooo_chunks.is_empty();
-        match c.kind {
-            ChunkKind::Closed if continues && d.active.is_none() => {
-                d.closed.push(Arc::new(ClosedChunk {
-                    data: c.data.into(),
-                    min_t: c.min_t,
-                    max_t: c.max_t,
-                    num_samples: c.num_samples,
-                }));
-                d.max_t = c.max_t;
-                Ok(u64::from(c.num_samples))
-            }
-            ChunkKind::Active if continues && d.active.is_none() => {
-                let enc = XorEncoder::resume(c.data.to_vec(), c.num_samples)
-                    .map_err(|_| DecodeError("checkpointed active chunk does not resume"))?;
-                d.active = Some(enc);
-                d.max_t = c.max_t;
-                Ok(u64::from(c.num_samples))
-            }
-            _ => Ok(samples
-                .into_iter()
-                .filter(|&(t, v)| {
-                    matches!(
-                        d.apply(t, v, limits),
-                        Applied::InOrder | Applied::OutOfOrder
-                    )
-                })
-                .count() as u64),
-        }
+        Ok(samples
+            .into_iter()
+            .filter(|&(t, v)| {
+                matches!(
+                    d.apply(t, v, limits),
+                    Applied::InOrder | Applied::OutOfOrder
+                )
+            })
+            .count() as u64)
     }
 
     /// Everything the series holds before `hi`, as chunks for a block (sorted, not
