@@ -270,6 +270,8 @@ pub struct Stats {
     pub block_bytes: u64,
     /// Samples in blocks (as written; a sample in two overlapping blocks counts twice).
     pub block_samples: u64,
+    /// Bytes the WAL directory's files take (segments, checkpoint, quarantine).
+    pub wal_disk_bytes: u64,
     /// Maintenance since open: blocks cut, compactions, blocks expired.
     pub maintenance: MaintenanceReport,
 }
@@ -482,6 +484,7 @@ impl Db {
             stats.block_bytes += b.bytes();
             stats.block_samples += b.meta.samples;
         }
+        stats.wal_disk_bytes = dir_bytes(inner.fs.as_ref(), inner.wal.dir());
         inner.head.for_each_series(|s| {
             let (samples, chunks, bytes) = s.footprint();
             stats.samples += samples;
@@ -864,6 +867,22 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// The bytes of the files in `dir` and its subdirectories (0 for what cannot be read: this is
+/// for statistics).
+fn dir_bytes(fs: &dyn Fs, dir: &Path) -> u64 {
+    let Ok(names) = fs.list(dir) else { return 0 };
+    names
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            match fs.list(&path) {
+                Ok(_) => dir_bytes(fs, &path),
+                Err(_) => fs.file_len(&path).unwrap_or(0),
+            }
+        })
+        .sum()
 }
 
 /// Encodes a `Series` record payload naming `series` with their labels.

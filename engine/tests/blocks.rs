@@ -88,6 +88,15 @@ fn read_all(db: &Db) -> Model {
     out
 }
 
+/// Bytes of the blocks' `meta.json` files (the one file `Stats::block_bytes` leaves out).
+fn meta_bytes(fs: &SimFs) -> u64 {
+    fs.files()
+        .iter()
+        .filter(|f| f.ends_with("meta.json"))
+        .map(|f| fs.file_len(f).unwrap())
+        .sum()
+}
+
 fn block_ranges(db: &Db, fs: &SimFs) -> Vec<(i64, i64, u32)> {
     let mut out = Vec::new();
     for name in fs.list(&db.dir().join("blocks")).unwrap() {
@@ -119,6 +128,15 @@ fn old_head_data_moves_into_a_block_and_queries_span_both() {
     assert_eq!(block_ranges(&db, &fs), vec![(T0, T0 + 2 * HOUR - STEP, 1)]);
     let after = db.stats();
     assert_eq!(after.blocks, 1);
+    let on_disk = |dir: &str| -> u64 {
+        fs.files()
+            .iter()
+            .filter(|f| f.starts_with(dir))
+            .map(|f| fs.file_len(f).unwrap())
+            .sum()
+    };
+    assert_eq!(after.wal_disk_bytes, on_disk("/db/wal"));
+    assert_eq!(after.block_bytes, on_disk("/db/blocks") - meta_bytes(&fs));
     assert_eq!(after.block_samples, SERIES as u64 * 120);
     assert_eq!(after.samples, before.samples - after.block_samples);
     assert_eq!(read_all(&db), model);
