@@ -41,7 +41,13 @@ impl BlockWriter {
         let tmp = blocks_dir.join(format!("{id}.tmp"));
         fs.create_dir_all(&tmp)
             .map_err(io_err("create block directory", &tmp))?;
-        let chunks = ChunksWriter::create(Arc::clone(&fs), &tmp.join(CHUNKS_DIR))?;
+        let chunks = match ChunksWriter::create(Arc::clone(&fs), &tmp.join(CHUNKS_DIR)) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = fs.remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
         Ok(BlockWriter {
             fs,
             blocks_dir: blocks_dir.to_path_buf(),
@@ -108,9 +114,20 @@ impl BlockWriter {
     pub fn finish(self) -> Result<BlockMeta, StorageError> {
         let fs = Arc::clone(&self.fs);
         let tmp = self.tmp.clone();
+        let dest = self.blocks_dir.join(&self.meta.id);
         let result = self.seal_and_publish();
-        if result.is_err() && fs.exists(&tmp).unwrap_or(false) {
-            let _ = fs.remove_dir_all(&tmp);
+        if result.is_err() {
+            if fs.exists(&tmp).unwrap_or(false) {
+                let _ = fs.remove_dir_all(&tmp);
+            } else if fs.exists(&dest).unwrap_or(false) {
+                // Renamed, but the rename may not be durable: the caller treats the block as
+                // never written, so it must not turn up later. Out of the way first, so a
+                // half-removed block is never read (opening removes `.deleting` leftovers).
+                let gone = dest.with_extension("deleting");
+                if fs.rename(&dest, &gone).is_ok() {
+                    let _ = fs.remove_dir_all(&gone);
+                }
+            }
         }
         result
     }
