@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let options = Options {
         fs: Arc::new(fs),
         clock: Arc::new(ManualClock::new(0)),
-        background_checkpoints: false,
+        background_maintenance: false,
         checkpoint_on_close: false,
         ..Options::default()
     };
