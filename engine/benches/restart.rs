@@ -130,23 +130,6 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// The process's peak resident memory (`VmHWM`), in bytes.
-fn peak_resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("/proc/self/status has VmHWM");
-    let kib: u64 = line
-        .trim_start_matches("VmHWM:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .expect("VmHWM is an integer number of kB");
-    kib * 1024
-}
-
 fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
@@ -426,7 +409,7 @@ fn writer() {
         stats.blocks,
         mib(stats.wal.bytes_written),
         mib(host::resident_bytes()),
-        mib(peak_resident_bytes()),
+        mib(host::peak_resident_bytes()),
     );
     println!("READY {samples}");
     std::io::stdout().flush().expect("flushing stdout");
@@ -525,7 +508,7 @@ fn open() {
     println!(
         "  clean shutdown (Db::close, writes a checkpoint): {:.2} s; peak RSS of this process {}",
         closing.elapsed().as_secs_f64(),
-        mib(peak_resident_bytes()),
+        mib(host::peak_resident_bytes()),
     );
     println!("RESULT {}", ready.as_secs_f64());
 }

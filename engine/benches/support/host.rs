@@ -34,18 +34,30 @@ pub fn process_cpu_seconds() -> f64 {
 /// The process's resident set size (`VmRSS`), in bytes. Page cache (such as the WAL's
 /// recently written pages) is not part of it.
 pub fn resident_bytes() -> u64 {
+    status_bytes("VmRSS")
+}
+
+/// The process's peak resident set size (`VmHWM`), in bytes.
+pub fn peak_resident_bytes() -> u64 {
+    status_bytes("VmHWM")
+}
+
+/// A size field of `/proc/self/status` (given in kB there), in bytes.
+fn status_bytes(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("/proc/self/status has VmRSS");
-    let kib: u64 = line
-        .trim_start_matches("VmRSS:")
+        .find(|l| {
+            l.strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .unwrap_or_else(|| panic!("/proc/self/status has {field}"));
+    let kib: u64 = line[field.len() + 1..]
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .expect("VmRSS is an integer number of kB");
+        .unwrap_or_else(|_| panic!("{field} is an integer number of kB"));
     kib * 1024
 }
 
