@@ -1,0 +1,7 @@
+//! The Strata server: the HTTP APIs in front of the storage engine.
+//!
+//! [`http::router`] builds the axum application over an [`http::AppState`]; the `strata`
+//! binary (`main.rs`) parses the command line, opens the engine, and serves it.
+
+pub mod http;
+pub mod remote_write;

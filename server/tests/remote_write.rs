@@ -1,0 +1,361 @@
+//! Remote write through the HTTP application, one case per row of the malformed-input matrix:
+//! the status, the message, and that what was accepted before is still there.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use prost::Message;
+use strata_engine::labels::matcher::Matcher;
+use strata_engine::{Db, Options};
+use strata_server::http::{AppState, router};
+use strata_server::remote_write::{Label, Limits, Sample, TimeSeries, WriteRequest};
+use tower::ServiceExt;
+
+const STALE: u64 = 0x7ff0_0000_0000_0002;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+struct Server {
+    _dir: tempfile::TempDir,
+    state: Arc<AppState>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::new(Limits::default());
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        state.db.set(Arc::new(db)).unwrap();
+        Server { _dir: dir, state }
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, String, Option<u64>) {
+        let response = router(Arc::clone(&self.state))
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let written = response
+            .headers()
+            .get("x-prometheus-remote-write-samples-written")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned(), written)
+    }
+
+    async fn write(&self, body: Vec<u8>) -> (StatusCode, String, Option<u64>) {
+        self.send(
+            Request::post("/api/v1/write")
+                .header("content-type", "application/x-protobuf")
+                .header("content-encoding", "snappy")
+                .header("x-prometheus-remote-write-version", "0.1.0")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// `(labels, [(t, value bits)])` of every stored series.
+    fn stored(&self) -> Vec<(String, Vec<(i64, u64)>)> {
+        let db = self.state.db.get().unwrap();
+        let any = Matcher::new(
+            strata_engine::labels::matcher::MatchKind::Regex,
+            "__name__",
+            ".+",
+        )
+        .unwrap();
+        db.querier(i64::MIN, i64::MAX)
+            .select(&[any])
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s.labels().to_string(),
+                    s.samples().map(|x| (x.t, x.v.to_bits())).collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+    TimeSeries {
+        labels: labels
+            .iter()
+            .map(|(n, v)| Label {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
+            .collect(),
+        samples: samples
+            .iter()
+            .map(|&(timestamp, value)| Sample { value, timestamp })
+            .collect(),
+        exemplars: vec![],
+        histograms: vec![],
+    }
+}
+
+fn encode(series: Vec<TimeSeries>) -> Vec<u8> {
+    let raw = WriteRequest {
+        timeseries: series,
+        metadata: vec![],
+    }
+    .encode_to_vec();
+    snap::raw::Encoder::new().compress_vec(&raw).unwrap()
+}
+
+#[tokio::test]
+async fn valid_writes_are_stored_exactly_and_answered_204() {
+    let s = Server::start();
+    let t = now_ms();
+    let body = encode(vec![
+        series(
+            &[
+                ("job", "node"),
+                ("__name__", "up"),
+                ("instance", "a"),
+                ("empty", ""),
+            ],
+            &[
+                (t - 30_000, 1.0),
+                (t - 15_000, f64::NAN),
+                (t, f64::from_bits(STALE)),
+            ],
+        ),
+        series(
+            &[("__name__", "temp"), ("city", "x")],
+            &[(-5_000, f64::INFINITY), (0, f64::NEG_INFINITY)],
+        ),
+    ]);
+    let (status, text, written) = s.write(body).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    assert_eq!(written, Some(5));
+    let stored = s.stored();
+    assert_eq!(
+        stored[0],
+        (
+            r#"temp{city="x"}"#.to_string(),
+            vec![
+                (-5_000, f64::INFINITY.to_bits()),
+                (0, f64::NEG_INFINITY.to_bits())
+            ]
+        )
+    );
+    assert_eq!(
+        stored[1],
+        (
+            r#"up{instance="a", job="node"}"#.to_string(),
+            vec![
+                (t - 30_000, 1f64.to_bits()),
+                (t - 15_000, f64::NAN.to_bits()),
+                (t, STALE)
+            ]
+        ),
+        "labels sorted, the empty one dropped, NaN and the stale marker bit-exact"
+    );
+    // A retry of the same request is acknowledged and stores nothing twice.
+    let again = encode(vec![series(
+        &[("__name__", "temp"), ("city", "x")],
+        &[(0, f64::NEG_INFINITY)],
+    )]);
+    assert_eq!(s.write(again).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(s.stored(), stored);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_status_and_message_they_deserve_and_lose_nothing() {
+    let s = Server::start();
+    let t = now_ms();
+    let (status, _, _) = s
+        .write(encode(vec![series(&[("__name__", "kept")], &[(t, 1.0)])]))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let before = s.stored();
+
+    let good = encode(vec![series(&[("__name__", "x")], &[(t, 1.0)])]);
+    let raw = WriteRequest {
+        timeseries: vec![series(&[("__name__", "x")], &[(t, 1.0)])],
+        metadata: vec![],
+    }
+    .encode_to_vec();
+    let long = "v".repeat(1 << 20);
+    let many: Vec<(String, String)> = (0..100).map(|i| (format!("l{i:03}"), "v".into())).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let mut too_many = many.clone();
+    too_many.push(("__name__", "m"));
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "truncated protobuf",
+            snap::raw::Encoder::new()
+                .compress_vec(&raw[..raw.len() - 3])
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "not a valid remote-write protobuf",
+        ),
+        ("not snappy", raw.clone(), StatusCode::BAD_REQUEST, "snappy"),
+        (
+            "snappy declaring 4 GiB",
+            vec![0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x01, 0x02], // 4 GiB - 1
+            StatusCode::BAD_REQUEST,
+            "declares",
+        ),
+        (
+            "body over the cap",
+            vec![0u8; (32 << 20) + 1],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "",
+        ),
+        (
+            "duplicate label names",
+            encode(vec![series(
+                &[("__name__", "d"), ("a", "1"), ("a", "2")],
+                &[(t, 1.0)],
+            )]),
+            StatusCode::BAD_REQUEST,
+            "occurs more than once",
+        ),
+        (
+            "empty metric name",
+            encode(vec![series(&[("__name__", ""), ("a", "1")], &[(t, 1.0)])]),
+            StatusCode::BAD_REQUEST,
+            "no metric name",
+        ),
+        (
+            "1 MiB label value",
+            encode(vec![series(
+                &[("__name__", "big"), ("a", &long)],
+                &[(t, 1.0)],
+            )]),
+            StatusCode::BAD_REQUEST,
+            "bytes long",
+        ),
+        (
+            "too many labels",
+            encode(vec![series(&too_many, &[(t, 1.0)])]),
+            StatusCode::BAD_REQUEST,
+            "labels, more than",
+        ),
+        (
+            "far-future timestamp",
+            encode(vec![series(
+                &[("__name__", "future")],
+                &[(t + 3_600_000, 1.0)],
+            )]),
+            StatusCode::BAD_REQUEST,
+            "ahead of the current time",
+        ),
+        (
+            "conflicting value at a stored timestamp",
+            encode(vec![series(&[("__name__", "kept")], &[(t, 2.0)])]),
+            StatusCode::BAD_REQUEST,
+            "rejected",
+        ),
+    ];
+    for (name, body, want, needle) in cases {
+        let (status, text, _) = s.write(body).await;
+        assert_eq!(status, want, "{name}: {text}");
+        assert!(
+            text.contains(needle),
+            "{name}: message {text:?} lacks {needle:?}"
+        );
+        assert_eq!(s.stored(), before, "{name}: stored data changed");
+    }
+
+    // Wrong Content-Type, wrong encoding, remote write 2.0 (not yet), wrong method.
+    for (content_type, encoding, want) in [
+        ("text/plain", "snappy", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            "application/x-protobuf",
+            "gzip",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            "snappy",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "application/x-protobuf;proto=prometheus.WriteRequest",
+            "snappy",
+            StatusCode::NO_CONTENT,
+        ),
+    ] {
+        let (status, text, written) = s
+            .send(
+                Request::post("/api/v1/write")
+                    .header("content-type", content_type)
+                    .header("content-encoding", encoding)
+                    .body(Body::from(good.clone()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, want, "{content_type} {encoding}: {text}");
+        assert!(
+            written.is_some(),
+            "the written-count headers are always sent"
+        );
+    }
+    let (status, _, _) = s
+        .send(Request::get("/api/v1/write").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn valid_series_of_a_partly_bad_request_are_kept_and_the_sender_told() {
+    let s = Server::start();
+    let t = now_ms();
+    let (status, text, written) = s
+        .write(encode(vec![
+            series(&[("__name__", "good")], &[(t, 1.0)]),
+            series(&[("__name__", "")], &[(t, 1.0)]),
+        ]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        text.contains("1 samples were rejected (1 stored)"),
+        "{text}"
+    );
+    assert_eq!(written, Some(1));
+    assert_eq!(s.stored().len(), 1);
+}
+
+#[tokio::test]
+async fn not_ready_until_the_database_is_open() {
+    let state = AppState::new(Limits::default());
+    let app = router(Arc::clone(&state));
+    let ready = app
+        .clone()
+        .oneshot(Request::get("/-/ready").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let healthy = app
+        .clone()
+        .oneshot(Request::get("/-/healthy").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(healthy.status(), StatusCode::OK);
+    let write = app
+        .oneshot(
+            Request::post("/api/v1/write")
+                .header("content-type", "application/x-protobuf")
+                .body(Body::from(encode(vec![])))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        write.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "senders retry"
+    );
+}
