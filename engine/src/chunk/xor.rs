@@ -413,6 +413,23 @@ impl fmt::Debug for XorEncoder {
     }
 }
 
+/// Encodes sorted samples into consecutive chunks of at most `max` samples each (and never
+/// more than a chunk holds).
+pub fn encode_chunks(samples: impl IntoIterator<Item = (i64, f64)>, max: u16) -> Vec<XorEncoder> {
+    let mut out = Vec::new();
+    let mut enc = XorEncoder::new();
+    for (t, v) in samples {
+        if enc.num_samples() >= max || enc.is_full() {
+            out.push(std::mem::take(&mut enc));
+        }
+        enc.append(t, v);
+    }
+    if enc.num_samples() > 0 {
+        out.push(enc);
+    }
+    out
+}
+
 impl Default for XorEncoder {
     fn default() -> Self {
         Self::new()

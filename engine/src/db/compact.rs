@@ -23,7 +23,7 @@ use crate::block::index::IndexChunk;
 use crate::block::meta::BlockMeta;
 use crate::block::tombstones::{self, Tombstones};
 use crate::block::writer::BlockWriter;
-use crate::chunk::xor::XorEncoder;
+use crate::chunk::xor::encode_chunks;
 use crate::chunk::{ChunkMeta, Frame};
 use crate::error::StorageError;
 use crate::fs::Fs;
@@ -267,22 +267,7 @@ fn add_encoded(
     samples: &[(i64, f64)],
     chunk_samples_max: u16,
 ) -> Result<(), StorageError> {
-    let encoded = encode_chunks(samples, chunk_samples_max);
+    let encoded = encode_chunks(samples.iter().copied(), chunk_samples_max);
     let refs: Vec<(ChunkMeta, &[u8])> = encoded.iter().map(|e| (e.meta(), e.data())).collect();
     writer.add_series(labels, &refs)
-}
-
-fn encode_chunks(samples: &[(i64, f64)], max: u16) -> Vec<XorEncoder> {
-    let mut out = Vec::new();
-    let mut enc = XorEncoder::new();
-    for &(t, v) in samples {
-        if enc.num_samples() >= max || enc.is_full() {
-            out.push(std::mem::take(&mut enc));
-        }
-        enc.append(t, v);
-    }
-    if enc.num_samples() > 0 {
-        out.push(enc);
-    }
-    out
 }

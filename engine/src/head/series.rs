@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::chunk::ChunkMeta;
-use crate::chunk::xor::{XorEncoder, XorIter};
+use crate::chunk::xor::{XorEncoder, XorIter, encode_chunks};
 use crate::error::AppendError;
 use crate::head::Tally;
 use crate::labels::Labels;
@@ -404,7 +404,11 @@ impl MemSeries {
             return None;
         }
         if ooo.is_empty() {
-            encode_into(&mut out, prefix.into_iter(), chunk_samples_max);
+            out.extend(
+                encode_chunks(prefix, chunk_samples_max)
+                    .into_iter()
+                    .map(BlockChunk::Owned),
+            );
             return Some((out, taken));
         }
         // Merge everything: in-order data wins over out-of-order data at one timestamp.
@@ -417,10 +421,11 @@ impl MemSeries {
         all.extend(ooo);
         all.sort_by_key(|s| s.t);
         all.dedup_by_key(|s| s.t);
-        encode_into(
-            &mut out,
-            all.into_iter().map(|s| (s.t, s.v)),
-            chunk_samples_max,
+        let merged = all.into_iter().map(|s| (s.t, s.v));
+        out.extend(
+            encode_chunks(merged, chunk_samples_max)
+                .into_iter()
+                .map(BlockChunk::Owned),
         );
         Some((out, taken))
     }
@@ -597,20 +602,6 @@ pub(crate) struct Taken {
     ooo_chunks: Vec<Arc<ClosedChunk>>,
     /// Timestamps taken from the out-of-order buffer, sorted (a timestamp is stored once).
     ooo_samples: Vec<i64>,
-}
-
-/// Appends `samples` (sorted) to `out` as chunks of at most `max` samples.
-fn encode_into(out: &mut Vec<BlockChunk>, samples: impl Iterator<Item = (i64, f64)>, max: u16) {
-    let mut enc = XorEncoder::new();
-    for (t, v) in samples {
-        if enc.num_samples() >= max || enc.is_full() {
-            out.push(BlockChunk::Owned(std::mem::take(&mut enc)));
-        }
-        enc.append(t, v);
-    }
-    if enc.num_samples() > 0 {
-        out.push(BlockChunk::Owned(enc));
-    }
 }
 
 /// The chunk without its first `n` samples, or `None` if nothing is left.
