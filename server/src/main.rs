@@ -3,6 +3,7 @@
 //! it stops accepting requests, finishes the ones in flight, and closes the engine cleanly (a
 //! checkpoint, so the next start replays almost nothing).
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,7 +34,8 @@ enum Command {
 #[derive(Debug, Clone, clap::Args)]
 struct ServeArgs {
     /// Address to listen on. Prometheus remote-writes to http://ADDR/api/v1/write; Grafana
-    /// uses http://ADDR as a Prometheus data source URL.
+    /// uses http://ADDR as a Prometheus data source URL. Port 0 picks a free port (logged as
+    /// `listening addr=...`).
     #[arg(long, default_value = "127.0.0.1:9201", env = "STRATA_LISTEN")]
     listen: SocketAddr,
     /// Directory holding the data (created if missing; one Strata process per directory).
@@ -52,6 +54,8 @@ fn main() -> anyhow::Result<()> {
         None => cli.serve,
     };
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log_level)
                 .with_context(|| format!("--log-level {:?} is not a level", args.log_level))?,
@@ -71,7 +75,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(listen = %args.listen, "listening");
+    let addr = listener.local_addr().context("reading the listen address")?;
+    tracing::info!(%addr, "listening");
     let server = tokio::spawn(
         axum::serve(listener, router(Arc::clone(&state)))
             .with_graceful_shutdown(shutdown_signal())
