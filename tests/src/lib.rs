@@ -1,6 +1,8 @@
 //! Support for Strata's end-to-end tests: the shared shape of the data that the crash-test
 //! writer process produces and that the tests verify after killing it.
 
+pub mod server;
+
 use std::sync::Arc;
 
 use strata_engine::labels::Labels;

@@ -1,0 +1,275 @@
+//! Running the real `strata` binary in tests: start it on a free loopback port, talk to it
+//! over HTTP, stop it with SIGTERM or SIGKILL.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use strata_server::remote_write::WriteRequest;
+
+/// The `strata` binary cargo built beside this test binary (`target/<profile>/strata`).
+pub fn strata_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> → target/<profile>/strata
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let bin = dir.join(format!("strata{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build the server first (`cargo build -p strata-server` with the same \
+         profile; `cargo test --workspace` does it)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `strata` process.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The address it listens on.
+    pub addr: String,
+    /// Its stderr (the log), line by line, after the "listening" line.
+    log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `strata serve --listen 127.0.0.1:0 --data-dir DIR` plus `extra` arguments and
+    /// waits (at most 30 s) until it listens. It may still be replaying its WAL: see
+    /// [`Server::wait_ready`].
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(strata_binary())
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("STRATA_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start strata");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix("addr="))
+                        .filter(|_| line.contains("listening"))
+                    {
+                        break addr.to_owned();
+                    }
+                    if line.contains("ERROR") {
+                        panic!("strata failed to start: {line}");
+                    }
+                }
+                Err(_) => {
+                    let status = child.try_wait().ok().flatten();
+                    let _ = child.kill();
+                    panic!(
+                        "strata did not report its listen address within 30 s (exit: {status:?})"
+                    );
+                }
+            }
+        };
+        Server {
+            child,
+            url: format!("http://{addr}"),
+            addr,
+            log: rx,
+        }
+    }
+
+    /// Waits until `/-/ready` answers 200 (WAL replayed), at most `limit`.
+    pub fn wait_ready(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let agent = agent();
+        loop {
+            if let Ok(r) = agent.get(format!("{}/-/ready", self.url)).call()
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "strata at {} was not ready within {limit:?}",
+                self.url
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The log lines written since the last call (non-blocking).
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: the process dies wherever it is.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL strata");
+        self.child.wait().expect("reap strata");
+    }
+
+    /// SIGTERM, then waits (at most 60 s) for a clean exit; panics if it exits with an error.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for strata") {
+                let rest: Vec<String> = self.log.try_iter().collect();
+                assert!(
+                    status.success(),
+                    "strata exited with {status} after SIGTERM; last log lines:\n{}",
+                    rest.join("\n")
+                );
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("strata did not exit within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A test that panicked leaves no process behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A blocking HTTP client that returns every status as a response (never as an error) and
+/// gives up on a request after 30 s.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// What a server answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Sends `request` as remote write 1.0 (protobuf, snappy block) to `url`/api/v1/write.
+pub fn remote_write(agent: &ureq::Agent, url: &str, request: &WriteRequest) -> Reply {
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&request.encode_to_vec())
+        .expect("snappy compresses any input");
+    post_raw(
+        agent,
+        &format!("{url}/api/v1/write"),
+        "application/x-protobuf",
+        Some("snappy"),
+        body,
+    )
+}
+
+/// POSTs `body` with the given content type (and encoding), returning status and body text.
+pub fn post_raw(
+    agent: &ureq::Agent,
+    url: &str,
+    content_type: &str,
+    content_encoding: Option<&str>,
+    body: Vec<u8>,
+) -> Reply {
+    let mut req = agent
+        .post(url)
+        .header("Content-Type", content_type)
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+    if let Some(enc) = content_encoding {
+        req = req.header("Content-Encoding", enc);
+    }
+    match req.send(&body[..]) {
+        Ok(mut r) => Reply {
+            status: r.status().as_u16(),
+            body: r.body_mut().read_to_string().unwrap_or_default(),
+        },
+        Err(e) => Reply {
+            status: 0,
+            body: format!("transport error: {e}"),
+        },
+    }
+}
+
+/// GETs `url` and parses the body as JSON; panics on a transport error or a non-JSON body.
+pub fn get_json(agent: &ureq::Agent, url: &str) -> (u16, serde_json::Value) {
+    let mut r = agent
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().expect("read the body");
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("GET {url}: the body is not JSON ({e}): {text}"));
+    (status, json)
+}
+
+/// Whether end-to-end tests must run (`STRATA_E2E=1`, as CI sets it) rather than skip when a
+/// real component is missing.
+pub fn e2e_required() -> bool {
+    std::env::var("STRATA_E2E").is_ok_and(|v| v == "1")
+}
+
+/// Finds an external program on PATH. When it is missing the test fails (under
+/// `STRATA_E2E=1`) or says it is skipped and returns `None`.
+pub fn require_program(name: &str, package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    });
+    match found {
+        Some(p) => Some(p),
+        None if e2e_required() => panic!(
+            "`{name}` is not installed (Debian package `{package}`); STRATA_E2E=1 requires it. \
+             Install it with `apt-get install {package}` (.ci/run does)."
+        ),
+        None => {
+            println!(
+                "SKIPPED: `{name}` is not installed (Debian package `{package}`); set STRATA_E2E=1 \
+                 to make this a failure"
+            );
+            None
+        }
+    }
+}
