@@ -239,11 +239,42 @@ pub struct CheckpointStats {
     pub files_removed: u64,
 }
 
+/// Links (or copies) the sealed files of directory `from` into a new directory `to`,
+/// subdirectories too, and syncs each directory.
+fn link_tree(fs: &dyn Fs, from: &Path, to: &Path) -> Result<(), StorageError> {
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |e| StorageError::io(op, path, e)
+    };
+    fs.create_dir_all(to).map_err(io("create snapshot directory", to))?;
+    for name in fs.list(from).map_err(io("list block directory", from))? {
+        let (src, dst) = (from.join(&name), to.join(&name));
+        match fs.list(&src) {
+            Ok(_) => link_tree(fs, &src, &dst)?,
+            Err(_) => fs
+                .link_sealed(&src, &dst)
+                .map_err(io("link block file", &dst))?,
+        }
+    }
+    fs.sync_dir(to).map_err(io("sync snapshot directory", to))
+}
+
+/// What [`Db::snapshot`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// Blocks linked or copied.
+    pub blocks: u64,
+    /// Samples in the block written from the head (0 with `skip_head` or an empty head).
+    pub head_samples: u64,
+}
+
 /// A summary of the database's state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Series in the head.
     pub series: u64,
+    /// The first and last timestamps held in the head, if it holds any sample.
+    pub head_time_range: Option<(i64, i64)>,
     /// Samples in the head.
     pub samples: u64,
     /// Chunks in the head (closed, active and out-of-order).
@@ -459,6 +490,16 @@ impl Db {
         self.inner.delete_series(matchers, mint, maxt)
     }
 
+    /// Writes a consistent copy of the database into `dir` (created; must not hold blocks
+    /// already): every block, linked rather than copied where the file system allows (blocks
+    /// are immutable), and unless `skip_head`, the head's samples as one more block. The
+    /// result is a data directory `Db::open` reads (blocks under `dir/blocks`, no WAL).
+    /// Writes continue meanwhile; samples committed during the snapshot may or may not be in
+    /// it.
+    pub fn snapshot(&self, dir: &Path, skip_head: bool) -> Result<SnapshotStats, StorageError> {
+        self.inner.snapshot(dir, skip_head)
+    }
+
     /// Syncs the WAL now (useful with [`FsyncMode::Interval`]).
     pub fn sync(&self) -> Result<(), StorageError> {
         self.inner.wal.sync()
@@ -469,6 +510,7 @@ impl Db {
         let inner = &self.inner;
         let mut stats = Stats {
             series: inner.head.num_series(),
+            head_time_range: inner.head.time_range(),
             interned_strings: inner.head.interner().len() as u64,
             wal: inner.wal.stats(),
             checkpoints: inner.checkpoints.load(Ordering::Relaxed),
@@ -741,6 +783,42 @@ impl Inner {
     /// Moves the head's data older than its window into blocks, then checkpoints so the WAL
     /// behind them goes. The head keeps at most one and a half block ranges: the range
     /// `[lo, lo + r)` holding its oldest sample is cut once its newest is `r / 2` past it.
+    fn snapshot(&self, dir: &Path, skip_head: bool) -> Result<SnapshotStats, StorageError> {
+        let io = |op: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |e| StorageError::io(op, path, e)
+        };
+        let target = dir.join(blocks::BLOCKS_DIR);
+        // Blocks in the list stay on disk while it is held: compaction and retention wait.
+        let _maintenance = self.maintaining.lock().unwrap_or_else(|p| p.into_inner());
+        self.fs
+            .create_dir_all(&target)
+            .map_err(io("create snapshot directory", &target))?;
+        let mut stats = SnapshotStats::default();
+        for handle in self.blocks.snapshot().iter() {
+            let from = self.blocks.dir().join(&handle.meta.id);
+            link_tree(self.fs.as_ref(), &from, &target.join(&handle.meta.id))?;
+            stats.blocks += 1;
+        }
+        if !skip_head {
+            let written = blocks::write_head_block(
+                &self.fs,
+                &target,
+                &self.blocks.new_id(),
+                &self.head,
+                i64::MAX,
+                self.options.chunk_samples_max,
+            )?;
+            if let Some((meta, _)) = written {
+                stats.head_samples = meta.samples;
+            }
+        }
+        self.fs
+            .sync_dir(&target)
+            .map_err(io("sync snapshot directory", &target))?;
+        Ok(stats)
+    }
+
     fn cut_head_blocks(&self, report: &mut MaintenanceReport) -> Result<(), StorageError> {
         let r = self.options.block_ranges_ms[0];
         let mut last_hi = None;
@@ -753,7 +831,8 @@ impl Inner {
             }
             let written = blocks::write_head_block(
                 &self.fs,
-                &self.blocks,
+                self.blocks.dir(),
+                &self.blocks.new_id(),
                 &self.head,
                 hi,
                 self.options.chunk_samples_max,

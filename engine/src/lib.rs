@@ -51,7 +51,7 @@ pub mod wal;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{
     Appender, BlocksReport, CheckpointStats, CommitStats, Db, DeleteStats, MaintenanceReport,
-    OpenReport, Options, Querier, Samples, SelectedSeries, Stats,
+    OpenReport, Options, Querier, Samples, SelectedSeries, SnapshotStats, Stats,
 };
 pub use error::{AppendError, CommitError, OpenError, QueryError, StorageError};
 pub use head::postings::Cardinality;

@@ -252,12 +252,14 @@ fn remove_block_dir(fs: &dyn Fs, dir: &Path, id: &str) -> Result<(), StorageErro
 /// What a head block took from each series.
 pub(crate) type TakenFromHead = Vec<(Arc<MemSeries>, Taken)>;
 
-/// Writes every sample the head holds before `hi` into a new level-1 block and publishes it.
+/// Writes every sample the head holds before `hi` into a new level-1 block `dir/id` and
+/// publishes it.
 /// Returns its metadata and what was taken from each series, for [`MemSeries::truncate`]
 /// once the block is in the list; `None` if the head holds nothing before `hi`.
 pub(crate) fn write_head_block(
     fs: &Arc<dyn Fs>,
-    blocks: &Blocks,
+    dir: &Path,
+    id: &str,
     head: &Head,
     hi: i64,
     chunk_samples_max: u16,
@@ -265,8 +267,7 @@ pub(crate) fn write_head_block(
     let mut series: Vec<Arc<MemSeries>> = Vec::with_capacity(head.num_series() as usize);
     head.for_each_series(|s| series.push(Arc::clone(s)));
     series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-    let id = blocks.new_id();
-    let mut writer = BlockWriter::create(Arc::clone(fs), blocks.dir(), &id, 1, Vec::new())?;
+    let mut writer = BlockWriter::create(Arc::clone(fs), dir, id, 1, Vec::new())?;
     let mut taken = Vec::new();
     for s in series {
         let Some((chunks, t)) = s.take_before(hi, chunk_samples_max) else {

@@ -226,6 +226,45 @@ impl Querier<'_> {
         Ok(out)
     }
 
+    /// The label sets of the series matching every matcher that have samples in range, sorted
+    /// and without duplicates. Reads only indexes (no sample data), so it is cheap enough for
+    /// metadata APIs over every series.
+    pub fn series(&self, matchers: &[Matcher]) -> Result<Vec<Labels>, QueryError> {
+        let mut found: Vec<Labels> = Vec::new();
+        for handle in self
+            .blocks
+            .iter()
+            .filter(|b| b.overlaps(self.mint, self.maxt))
+        {
+            let Some(block) = self.open(handle)? else {
+                continue;
+            };
+            let tombstones = handle.tombstones();
+            for id in block.index().select(matchers)? {
+                let (labels, chunks) = block.index().series(id)?;
+                let deleted = tombstones.ranges(id);
+                if chunks.iter().any(|c| {
+                    c.max_t >= self.mint
+                        && c.min_t <= self.maxt
+                        && !tombstones::covers(deleted, c.min_t, c.max_t)
+                }) {
+                    found.push(labels);
+                }
+            }
+        }
+        for s in self.db.head.select(matchers) {
+            if s
+                .time_range()
+                .is_some_and(|(lo, hi)| hi >= self.mint && lo <= self.maxt)
+            {
+                found.push(s.labels.clone());
+            }
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
     /// Label names of the series matching `matchers` (all series when empty), sorted.
     pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, QueryError> {
         let mut names: Vec<String> = if matchers.is_empty() {
@@ -241,10 +280,10 @@ impl Querier<'_> {
             }
             names
         } else {
-            self.select(matchers)?
+            self.series(matchers)?
                 .iter()
-                .flat_map(|s| {
-                    s.labels
+                .flat_map(|labels| {
+                    labels
                         .iter()
                         .map(|l| l.name.to_string())
                         .collect::<Vec<_>>()
@@ -276,9 +315,9 @@ impl Querier<'_> {
             }
             values
         } else {
-            self.select(matchers)?
+            self.series(matchers)?
                 .iter()
-                .filter_map(|s| s.labels.get(name).map(str::to_owned))
+                .filter_map(|labels| labels.get(name).map(str::to_owned))
                 .collect()
         };
         values.sort();

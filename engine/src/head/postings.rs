@@ -270,7 +270,7 @@ impl Postings {
                     .collect()
             })
             .unwrap_or_default();
-        let pairs = self
+        let pairs: Vec<(String, u64)> = self
             .by_label
             .iter()
             .flat_map(|(n, v)| {
@@ -278,11 +278,22 @@ impl Postings {
                     .map(move |(val, l)| (format!("{n}={val}"), l.len() as u64))
             })
             .collect();
+        let label_pairs = pairs.len() as u64;
+        let bytes = self
+            .by_label
+            .iter()
+            .map(|(n, v)| {
+                let bytes = v.iter().map(|(val, l)| (val.len() * l.len()) as u64).sum();
+                (n.to_string(), bytes)
+            })
+            .collect();
         Cardinality {
             series: self.all.len() as u64,
+            label_pairs,
             label_value_count_by_name: top(names),
             series_count_by_metric_name: top(metrics),
             series_count_by_label_pair: top(pairs),
+            value_bytes_by_name: top(bytes),
         }
     }
 }
@@ -292,12 +303,17 @@ impl Postings {
 pub struct Cardinality {
     /// Series in the head.
     pub series: u64,
+    /// Distinct `name=value` pairs in the head.
+    pub label_pairs: u64,
     /// Label names with the most distinct values.
     pub label_value_count_by_name: Vec<(String, u64)>,
     /// Metric names with the most series.
     pub series_count_by_metric_name: Vec<(String, u64)>,
     /// `name=value` pairs with the most series.
     pub series_count_by_label_pair: Vec<(String, u64)>,
+    /// Label names whose values take the most bytes, counting a value once per series that
+    /// has it (Prometheus's `memoryInBytesByLabelName`).
+    pub value_bytes_by_name: Vec<(String, u64)>,
 }
 
 #[cfg(test)]
