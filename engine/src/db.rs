@@ -246,7 +246,8 @@ fn link_tree(fs: &dyn Fs, from: &Path, to: &Path) -> Result<(), StorageError> {
         let path = path.to_path_buf();
         move |e| StorageError::io(op, path, e)
     };
-    fs.create_dir_all(to).map_err(io("create snapshot directory", to))?;
+    fs.create_dir_all(to)
+        .map_err(io("create snapshot directory", to))?;
     for name in fs.list(from).map_err(io("list block directory", from))? {
         let (src, dst) = (from.join(&name), to.join(&name));
         match fs.list(&src) {

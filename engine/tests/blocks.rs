@@ -619,12 +619,8 @@ fn series_lists_label_sets_in_range_from_blocks_and_head() {
     let mut model = Model::new();
     write(&db, &mut model, T0, T0 + 5 * HOUR);
     // Series 0 stops early: it has no sample after the first hour.
-    db.delete_series(
-        &[Matcher::equal("instance", "host-0")],
-        T0 + HOUR,
-        i64::MAX,
-    )
-    .unwrap();
+    db.delete_series(&[Matcher::equal("instance", "host-0")], T0 + HOUR, i64::MAX)
+        .unwrap();
     assert!(db.maintain().unwrap().blocks_cut > 0);
     let names = |mint: i64, maxt: i64, m: &[Matcher]| -> Vec<String> {
         db.querier(mint, maxt)
@@ -636,7 +632,10 @@ fn series_lists_label_sets_in_range_from_blocks_and_head() {
     };
     let up = [Matcher::equal("__name__", "up")];
     // In a block only (the first hours), and in the head only (the last minutes).
-    assert_eq!(names(T0, T0 + 10 * STEP, &up), ["host-0", "host-2", "host-4"]);
+    assert_eq!(
+        names(T0, T0 + 10 * STEP, &up),
+        ["host-0", "host-2", "host-4"]
+    );
     assert_eq!(
         names(T0 + 5 * HOUR - STEP, T0 + 5 * HOUR, &up),
         ["host-2", "host-4"]
@@ -675,7 +674,12 @@ fn a_snapshot_opens_as_the_database_it_copied() {
     let head_only = db.snapshot(Path::new("/snap-no-head"), true).unwrap();
     assert_eq!(head_only.head_samples, 0);
     // Written after the snapshot: not in it.
-    write(&db, &mut Model::new(), T0 + 5 * HOUR, T0 + 5 * HOUR + 3 * STEP);
+    write(
+        &db,
+        &mut Model::new(),
+        T0 + 5 * HOUR,
+        T0 + 5 * HOUR + 3 * STEP,
+    );
     let opened = Db::open("/snap", options(&fs, &clock)).unwrap();
     assert_eq!(read_all(&opened), model);
     opened.close().unwrap();

@@ -13,7 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use strata_engine::Db;
 
-use crate::remote_write::{self, Limits, Rejection, Written};
+use crate::api;
+use crate::exemplars::ExemplarStore;
+use crate::metadata::{MetadataLimits, MetadataStore};
+use crate::remote_write::{self, Limits, Rejection, Sinks, Version, Written};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -22,14 +25,23 @@ pub struct AppState {
     pub db: OnceLock<Arc<Db>>,
     /// Remote-write request limits.
     pub write_limits: Limits,
+    /// Metric metadata senders reported.
+    pub metadata: MetadataStore,
+    /// Recent exemplars.
+    pub exemplars: ExemplarStore,
+    /// Whether `/api/v1/admin/*` may be used.
+    pub admin_api: bool,
 }
 
 impl AppState {
-    /// A state whose engine is still opening.
+    /// A state whose engine is still opening, with default stores and the admin API off.
     pub fn new(write_limits: Limits) -> Arc<AppState> {
         Arc::new(AppState {
             db: OnceLock::new(),
             write_limits,
+            metadata: MetadataStore::new(MetadataLimits::default()),
+            exemplars: ExemplarStore::new(100_000),
+            admin_api: false,
         })
     }
 }
@@ -43,6 +55,30 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/v1/write",
             post(remote_write_handler).layer(DefaultBodyLimit::max(body_max)),
+        )
+        .route("/api/v1/series", get(api::series).post(api::series))
+        .route(
+            "/api/v1/labels",
+            get(api::label_names).post(api::label_names),
+        )
+        .route(
+            "/api/v1/label/{name}/values",
+            get(api::label_values).post(api::label_values),
+        )
+        .route("/api/v1/metadata", get(api::metadata).post(api::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(api::query_exemplars).post(api::query_exemplars),
+        )
+        .route("/api/v1/status/buildinfo", get(api::buildinfo))
+        .route("/api/v1/status/tsdb", get(api::tsdb_status))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(api::delete_series).put(api::delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(api::snapshot).put(api::snapshot),
         )
         .with_state(state)
 }
@@ -67,8 +103,9 @@ fn not_ready() -> Response {
         .into_response()
 }
 
-/// The `Content-Type` of a remote-write 1.0 request, with or without its `proto` parameter.
-fn is_remote_write_v1(content_type: &str) -> Result<(), String> {
+/// The protocol a remote-write `Content-Type` names: 1.0 without a `proto` parameter or with
+/// `proto=prometheus.WriteRequest`, 2.0 with `proto=io.prometheus.write.v2.Request`.
+fn remote_write_version(content_type: &str) -> Result<Version, String> {
     let mut parts = content_type.split(';').map(str::trim);
     let media = parts.next().unwrap_or_default();
     if !media.eq_ignore_ascii_case("application/x-protobuf") {
@@ -76,17 +113,21 @@ fn is_remote_write_v1(content_type: &str) -> Result<(), String> {
             "Content-Type {content_type:?} is not remote write: send application/x-protobuf"
         ));
     }
+    let mut version = Version::V1;
     for p in parts {
         if let Some(proto) = p.strip_prefix("proto=") {
-            let proto = proto.trim_matches('"');
-            if proto != "prometheus.WriteRequest" {
-                return Err(format!(
-                    "remote-write message {proto:?} is not supported; send prometheus.WriteRequest (remote write 1.0)"
-                ));
-            }
+            version = match proto.trim_matches('"') {
+                "prometheus.WriteRequest" => Version::V1,
+                "io.prometheus.write.v2.Request" => Version::V2,
+                other => {
+                    return Err(format!(
+                        "remote-write message {other:?} is not supported; send prometheus.WriteRequest (1.0) or io.prometheus.write.v2.Request (2.0)"
+                    ));
+                }
+            };
         }
     }
-    Ok(())
+    Ok(version)
 }
 
 async fn remote_write_handler(
@@ -101,12 +142,15 @@ async fn remote_write_handler(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if let Err(message) = is_remote_write_v1(content_type) {
-        return written_headers(
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response(),
-            Written::default(),
-        );
-    }
+    let version = match remote_write_version(content_type) {
+        Ok(v) => v,
+        Err(message) => {
+            return written_headers(
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response(),
+                Written::default(),
+            );
+        }
+    };
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING)
         && !encoding.as_bytes().eq_ignore_ascii_case(b"snappy")
     {
@@ -120,9 +164,18 @@ async fn remote_write_handler(
         );
     }
     let limits = state.write_limits;
-    let outcome = tokio::task::spawn_blocking(move || match remote_write::decode(&body, &limits) {
-        Ok(request) => remote_write::ingest(&db, &request, &limits),
-        Err(rejection) => (Written::default(), Err(rejection)),
+    let shared = Arc::clone(&state);
+    let outcome = tokio::task::spawn_blocking(move || {
+        match remote_write::decode_version(&body, version, &limits) {
+            Ok(request) => {
+                let sinks = Sinks {
+                    metadata: &shared.metadata,
+                    exemplars: &shared.exemplars,
+                };
+                remote_write::ingest(&db, &request, &limits, sinks)
+            }
+            Err(rejection) => (Written::default(), Err(rejection)),
+        }
     })
     .await;
     match outcome {

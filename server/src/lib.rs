@@ -3,5 +3,8 @@
 //! [`http::router`] builds the axum application over an [`http::AppState`]; the `strata`
 //! binary (`main.rs`) parses the command line, opens the engine, and serves it.
 
+pub mod api;
+pub mod exemplars;
 pub mod http;
+pub mod metadata;
 pub mod remote_write;

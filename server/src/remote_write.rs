@@ -1,4 +1,4 @@
-//! Prometheus remote write 1.0: the request messages, decoding them within limits, and
+//! Prometheus remote write 1.0 and 2.0: the request messages, decoding them within limits, and
 //! appending their samples to the engine.
 //!
 //! The messages are declared here with `prost` by hand (no `protoc`); field numbers are the
@@ -18,6 +18,9 @@ use std::fmt;
 use prost::Message;
 use strata_engine::labels::Labels;
 use strata_engine::{AppendError, CommitError, Db};
+
+use crate::exemplars::ExemplarStore;
+use crate::metadata::{Metadata, MetadataStore};
 
 /// `prometheus.WriteRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -88,6 +91,66 @@ pub struct MetricMetadata {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct HistogramStub {}
 
+/// Remote write 2.0 (`io.prometheus.write.v2`): every string lives once in a symbol table
+/// and is referenced by index; metadata travels with each series.
+pub mod v2 {
+    /// `io.prometheus.write.v2.Request`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Request {
+        #[prost(string, repeated, tag = "4")]
+        pub symbols: Vec<String>,
+        #[prost(message, repeated, tag = "5")]
+        pub timeseries: Vec<TimeSeries>,
+    }
+
+    /// `io.prometheus.write.v2.TimeSeries`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TimeSeries {
+        /// Pairs of symbol references: name, value, name, value, ...
+        #[prost(uint32, repeated, tag = "1")]
+        pub labels_refs: Vec<u32>,
+        #[prost(message, repeated, tag = "2")]
+        pub samples: Vec<super::Sample>,
+        #[prost(message, repeated, tag = "3")]
+        pub histograms: Vec<super::HistogramStub>,
+        #[prost(message, repeated, tag = "4")]
+        pub exemplars: Vec<Exemplar>,
+        #[prost(message, optional, tag = "5")]
+        pub metadata: Option<Metadata>,
+    }
+
+    /// `io.prometheus.write.v2.Exemplar`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Exemplar {
+        #[prost(uint32, repeated, tag = "1")]
+        pub labels_refs: Vec<u32>,
+        #[prost(double, tag = "2")]
+        pub value: f64,
+        #[prost(int64, tag = "3")]
+        pub timestamp: i64,
+    }
+
+    /// `io.prometheus.write.v2.Metadata`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Metadata {
+        #[prost(int32, tag = "1")]
+        pub r#type: i32,
+        #[prost(uint32, tag = "3")]
+        pub help_ref: u32,
+        #[prost(uint32, tag = "4")]
+        pub unit_ref: u32,
+    }
+}
+
+/// Which remote-write protocol a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// `prometheus.WriteRequest`.
+    V1,
+    /// `io.prometheus.write.v2.Request`.
+    V2,
+}
+
 /// Bounds on what one request may hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -139,8 +202,106 @@ impl fmt::Display for Rejection {
     }
 }
 
-/// Decompresses (snappy block format) and decodes a request body, within `limits`.
-pub fn decode(body: &[u8], limits: &Limits) -> Result<WriteRequest, Rejection> {
+/// Decompresses (snappy block format) and decodes a request body of either protocol, within
+/// `limits`. A 2.0 request comes back in 1.0's shape (its symbols resolved, its per-series
+/// metadata as metadata entries named after the series' metric).
+pub fn decode_version(
+    body: &[u8],
+    version: Version,
+    limits: &Limits,
+) -> Result<WriteRequest, Rejection> {
+    match version {
+        Version::V1 => decode(body, limits),
+        Version::V2 => {
+            let raw = decompress(body, limits)?;
+            let request = v2::Request::decode(raw.as_slice()).map_err(|e| {
+                Rejection::BadData(format!(
+                    "the body is not a valid remote-write 2.0 protobuf: {e}"
+                ))
+            })?;
+            check_series_count(request.timeseries.len(), limits)?;
+            from_v2(request).map_err(Rejection::BadData)
+        }
+    }
+}
+
+/// Resolves a 2.0 request's symbol references.
+fn from_v2(request: v2::Request) -> Result<WriteRequest, String> {
+    let symbols = &request.symbols;
+    if symbols.first().is_some_and(|s| !s.is_empty()) {
+        return Err("symbols[0] must be the empty string".into());
+    }
+    let symbol = |r: u32| -> Result<&str, String> {
+        symbols.get(r as usize).map(String::as_str).ok_or_else(|| {
+            format!(
+                "symbol reference {r} is out of range (the table has {} symbols)",
+                symbols.len()
+            )
+        })
+    };
+    let labels = |refs: &[u32]| -> Result<Vec<Label>, String> {
+        if refs.len() % 2 != 0 {
+            return Err(format!(
+                "labels_refs has {} entries; it must hold name/value pairs",
+                refs.len()
+            ));
+        }
+        refs.chunks_exact(2)
+            .map(|p| {
+                Ok(Label {
+                    name: symbol(p[0])?.to_owned(),
+                    value: symbol(p[1])?.to_owned(),
+                })
+            })
+            .collect()
+    };
+    let mut out = WriteRequest::default();
+    for ts in &request.timeseries {
+        let series_labels = labels(&ts.labels_refs)?;
+        if let Some(m) = &ts.metadata
+            && let Some(name) = series_labels.iter().find(|l| l.name == "__name__")
+            && (m.r#type != 0 || m.help_ref != 0 || m.unit_ref != 0)
+        {
+            out.metadata.push(MetricMetadata {
+                r#type: m.r#type,
+                metric_family_name: name.value.clone(),
+                help: symbol(m.help_ref)?.to_owned(),
+                unit: symbol(m.unit_ref)?.to_owned(),
+            });
+        }
+        let exemplars = ts
+            .exemplars
+            .iter()
+            .map(|e| {
+                Ok(Exemplar {
+                    labels: labels(&e.labels_refs)?,
+                    value: e.value,
+                    timestamp: e.timestamp,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        out.timeseries.push(TimeSeries {
+            labels: series_labels,
+            samples: ts.samples.clone(),
+            exemplars,
+            histograms: ts.histograms.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn check_series_count(n: usize, limits: &Limits) -> Result<(), Rejection> {
+    if n > limits.series_per_request_max {
+        return Err(Rejection::BadData(format!(
+            "the request carries {n} series, more than the {} allowed",
+            limits.series_per_request_max
+        )));
+    }
+    Ok(())
+}
+
+/// Decompresses a snappy block body, its declared size checked against the cap first.
+fn decompress(body: &[u8], limits: &Limits) -> Result<Vec<u8>, Rejection> {
     let bad = |m: String| Rejection::BadData(m);
     let declared = snap::raw::decompress_len(body).map_err(|e| {
         bad(format!(
@@ -153,22 +314,28 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<WriteRequest, Rejection> {
             limits.decoded_bytes_max
         )));
     }
-    let raw = snap::raw::Decoder::new()
+    snap::raw::Decoder::new()
         .decompress_vec(body)
-        .map_err(|e| bad(format!("the body is not valid snappy (block format): {e}")))?;
+        .map_err(|e| bad(format!("the body is not valid snappy (block format): {e}")))
+}
+
+/// Decompresses (snappy block format) and decodes a remote-write 1.0 body, within `limits`.
+pub fn decode(body: &[u8], limits: &Limits) -> Result<WriteRequest, Rejection> {
+    let raw = decompress(body, limits)?;
     let request = WriteRequest::decode(raw.as_slice()).map_err(|e| {
-        bad(format!(
+        Rejection::BadData(format!(
             "the body is not a valid remote-write protobuf: {e}"
         ))
     })?;
-    if request.timeseries.len() > limits.series_per_request_max {
-        return Err(bad(format!(
-            "the request carries {} series, more than the {} allowed",
-            request.timeseries.len(),
-            limits.series_per_request_max
-        )));
-    }
+    check_series_count(request.timeseries.len(), limits)?;
     Ok(request)
+}
+
+/// Where a request's exemplars and metadata go.
+#[derive(Debug, Clone, Copy)]
+pub struct Sinks<'a> {
+    pub metadata: &'a MetadataStore,
+    pub exemplars: &'a ExemplarStore,
 }
 
 /// What a request stored.
@@ -224,15 +391,17 @@ pub fn ingest(
     db: &Db,
     request: &WriteRequest,
     limits: &Limits,
+    sinks: Sinks<'_>,
 ) -> (Written, Result<(), Rejection>) {
     let mut app = db.appender();
     let mut dropped: Vec<String> = Vec::new();
     let mut dropped_samples = 0u64;
     let mut too_many: Option<String> = None;
     let mut histograms = 0u64;
+    let mut exemplars: Vec<(Labels, crate::exemplars::Exemplar)> = Vec::new();
     for ts in &request.timeseries {
         histograms += ts.histograms.len() as u64;
-        if ts.samples.is_empty() {
+        if ts.samples.is_empty() && ts.exemplars.is_empty() {
             continue;
         }
         let labels = match series_labels(ts, limits) {
@@ -243,6 +412,22 @@ pub fn ingest(
                 continue;
             }
         };
+        for e in &ts.exemplars {
+            let pairs = e
+                .labels
+                .iter()
+                .filter(|l| !l.value.is_empty())
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect();
+            exemplars.push((
+                labels.clone(),
+                crate::exemplars::Exemplar {
+                    labels: pairs,
+                    value: e.value,
+                    t: e.timestamp,
+                },
+            ));
+        }
         let mut series_ref = None;
         for s in &ts.samples {
             let result = match series_ref {
@@ -277,11 +462,29 @@ pub fn ingest(
         Ok(stats) => stats,
         Err(e) => return (Written::default(), Err(unavailable(&e))),
     };
-    let written = Written {
+    let mut written = Written {
         samples: stats.samples + stats.duplicates,
         histograms: 0,
         exemplars: 0,
     };
+    // Exemplars and metadata are kept once the samples are: a retried request brings them
+    // again.
+    for (series, exemplar) in exemplars {
+        match sinks.exemplars.add(&series, exemplar) {
+            Ok(()) => written.exemplars += 1,
+            Err(e) => tracing::debug!(%series, error = %e, "exemplar not kept"),
+        }
+    }
+    for m in &request.metadata {
+        sinks.metadata.record(
+            &m.metric_family_name,
+            Metadata {
+                kind: Metadata::type_name(m.r#type).to_owned(),
+                help: m.help.clone(),
+                unit: m.unit.clone(),
+            },
+        );
+    }
     debug_assert_eq!(stats.samples, committed);
     if histograms > 0 {
         dropped.push(format!(

@@ -1,116 +1,17 @@
 //! Remote write through the HTTP application, one case per row of the malformed-input matrix:
 //! the status, the message, and that what was accepted before is still there.
 
+mod support;
+
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use prost::Message;
-use strata_engine::labels::matcher::Matcher;
-use strata_engine::{Db, Options};
 use strata_server::http::{AppState, router};
-use strata_server::remote_write::{Label, Limits, Sample, TimeSeries, WriteRequest};
+use strata_server::remote_write::{Limits, WriteRequest};
+use support::{STALE, Server, encode, now_ms, series};
 use tower::ServiceExt;
-
-const STALE: u64 = 0x7ff0_0000_0000_0002;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-struct Server {
-    _dir: tempfile::TempDir,
-    state: Arc<AppState>,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let state = AppState::new(Limits::default());
-        let db = Db::open(dir.path(), Options::default()).unwrap();
-        state.db.set(Arc::new(db)).unwrap();
-        Server { _dir: dir, state }
-    }
-
-    async fn send(&self, request: Request<Body>) -> (StatusCode, String, Option<u64>) {
-        let response = router(Arc::clone(&self.state))
-            .oneshot(request)
-            .await
-            .unwrap();
-        let status = response.status();
-        let written = response
-            .headers()
-            .get("x-prometheus-remote-write-samples-written")
-            .map(|v| v.to_str().unwrap().parse().unwrap());
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned(), written)
-    }
-
-    async fn write(&self, body: Vec<u8>) -> (StatusCode, String, Option<u64>) {
-        self.send(
-            Request::post("/api/v1/write")
-                .header("content-type", "application/x-protobuf")
-                .header("content-encoding", "snappy")
-                .header("x-prometheus-remote-write-version", "0.1.0")
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
-    }
-
-    /// `(labels, [(t, value bits)])` of every stored series.
-    fn stored(&self) -> Vec<(String, Vec<(i64, u64)>)> {
-        let db = self.state.db.get().unwrap();
-        let any = Matcher::new(
-            strata_engine::labels::matcher::MatchKind::Regex,
-            "__name__",
-            ".+",
-        )
-        .unwrap();
-        db.querier(i64::MIN, i64::MAX)
-            .select(&[any])
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s.labels().to_string(),
-                    s.samples().map(|x| (x.t, x.v.to_bits())).collect(),
-                )
-            })
-            .collect()
-    }
-}
-
-fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
-    TimeSeries {
-        labels: labels
-            .iter()
-            .map(|(n, v)| Label {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect(),
-        samples: samples
-            .iter()
-            .map(|&(timestamp, value)| Sample { value, timestamp })
-            .collect(),
-        exemplars: vec![],
-        histograms: vec![],
-    }
-}
-
-fn encode(series: Vec<TimeSeries>) -> Vec<u8> {
-    let raw = WriteRequest {
-        timeseries: series,
-        metadata: vec![],
-    }
-    .encode_to_vec();
-    snap::raw::Encoder::new().compress_vec(&raw).unwrap()
-}
 
 #[tokio::test]
 async fn valid_writes_are_stored_exactly_and_answered_204() {
@@ -269,7 +170,7 @@ async fn malformed_requests_get_the_status_and_message_they_deserve_and_lose_not
         assert_eq!(s.stored(), before, "{name}: stored data changed");
     }
 
-    // Wrong Content-Type, wrong encoding, remote write 2.0 (not yet), wrong method.
+    // Wrong Content-Type, wrong encoding, an unknown message, wrong method.
     for (content_type, encoding, want) in [
         ("text/plain", "snappy", StatusCode::UNSUPPORTED_MEDIA_TYPE),
         (
@@ -278,7 +179,7 @@ async fn malformed_requests_get_the_status_and_message_they_deserve_and_lose_not
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),
         (
-            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            "application/x-protobuf;proto=io.prometheus.write.v3.Request",
             "snappy",
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),

@@ -253,8 +253,7 @@ impl Querier<'_> {
             }
         }
         for s in self.db.head.select(matchers) {
-            if s
-                .time_range()
+            if s.time_range()
                 .is_some_and(|(lo, hi)| hi >= self.mint && lo <= self.maxt)
             {
                 found.push(s.labels.clone());
