@@ -240,7 +240,7 @@ fn from_v2(request: v2::Request) -> Result<WriteRequest, String> {
         })
     };
     let labels = |refs: &[u32]| -> Result<Vec<Label>, String> {
-        if refs.len() % 2 != 0 {
+        if !refs.len().is_multiple_of(2) {
             return Err(format!(
                 "labels_refs has {} entries; it must hold name/value pairs",
                 refs.len()
