@@ -13,7 +13,7 @@
 //! below the cut is already applied to the head that the checkpoint then writes out.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -331,6 +331,9 @@ struct Inner {
     /// One checkpoint at a time.
     checkpointing: Mutex<()>,
     wal_bytes_at_checkpoint: AtomicU64,
+    /// `Options::retention_ms` and `retention_bytes`, changeable while open.
+    retention_ms: AtomicI64,
+    retention_bytes: AtomicU64,
     /// `wal.losses()` as of the start of the last successful checkpoint. While it lags, the
     /// head holds acknowledged samples the WAL lost, and commits log resent duplicates again
     /// instead of dropping them.
@@ -389,7 +392,7 @@ impl Db {
         let (wal, report) =
             crate::wal::replay::open(Arc::clone(&fs), &dir.join(WAL_DIR), wal_options, &mut head)?;
         head.finish_replay();
-        head.series_max = options.head_series_max;
+        head.series_max = AtomicU64::new(options.head_series_max);
         let c = &head.counters;
         let open_report = OpenReport {
             series: head.num_series(),
@@ -404,6 +407,7 @@ impl Db {
             tracing::error!(report = ?open_report, "opened with damaged write-ahead log; damaged files were moved to wal/quarantine");
         }
         let background = options.background_maintenance;
+        let (retention_ms, retention_bytes) = (options.retention_ms, options.retention_bytes);
         let inner = Arc::new(Inner {
             fs,
             dir,
@@ -416,6 +420,8 @@ impl Db {
             gate: RwLock::new(()),
             checkpointing: Mutex::new(()),
             wal_bytes_at_checkpoint: AtomicU64::new(0),
+            retention_ms: AtomicI64::new(retention_ms),
+            retention_bytes: AtomicU64::new(retention_bytes),
             losses_checkpointed: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
@@ -499,6 +505,21 @@ impl Db {
     /// it.
     pub fn snapshot(&self, dir: &Path, skip_head: bool) -> Result<SnapshotStats, StorageError> {
         self.inner.snapshot(dir, skip_head)
+    }
+
+    /// Changes the limits that may change while open: retention by time (`0` keeps
+    /// everything) and size (`0` = unlimited), applied from the next maintenance round, and the
+    /// most series the head may hold (series already there stay).
+    pub fn set_limits(&self, retention_ms: i64, retention_bytes: u64, head_series_max: u64) {
+        let inner = &self.inner;
+        inner.retention_ms.store(retention_ms.max(0), Ordering::Relaxed);
+        inner
+            .retention_bytes
+            .store(retention_bytes, Ordering::Relaxed);
+        inner
+            .head
+            .series_max
+            .store(head_series_max, Ordering::Relaxed);
     }
 
     /// Syncs the WAL now (useful with [`FsyncMode::Interval`]).
@@ -912,17 +933,19 @@ impl Inner {
             .chain(self.head.time_range().map(|(_, hi)| hi))
             .max();
         let mut doomed: Vec<String> = Vec::new();
-        if self.options.retention_ms > 0
+        let retention_ms = self.retention_ms.load(Ordering::Relaxed);
+        let retention_bytes = self.retention_bytes.load(Ordering::Relaxed);
+        if retention_ms > 0
             && let Some(newest) = newest
         {
-            let cutoff = newest.saturating_sub(self.options.retention_ms);
+            let cutoff = newest.saturating_sub(retention_ms);
             doomed.extend(
                 list.iter()
                     .filter(|b| b.meta.max_t < cutoff)
                     .map(|b| b.meta.id.clone()),
             );
         }
-        if self.options.retention_bytes > 0 {
+        if retention_bytes > 0 {
             let mut total: u64 = list
                 .iter()
                 .filter(|b| !doomed.contains(&b.meta.id))
@@ -931,7 +954,7 @@ impl Inner {
             let mut by_age: Vec<_> = list.iter().collect();
             by_age.sort_by_key(|b| (b.meta.max_t, b.meta.min_t));
             for b in by_age {
-                if total <= self.options.retention_bytes {
+                if total <= retention_bytes {
                     break;
                 }
                 if !doomed.contains(&b.meta.id) {

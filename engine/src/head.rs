@@ -112,7 +112,7 @@ pub(crate) struct Head {
     /// During replay: series by reference, without locks or hashing (references are dense).
     replay_index: Vec<Option<Arc<MemSeries>>>,
     pub limits: SeriesLimits,
-    pub series_max: u64,
+    pub series_max: AtomicU64,
     pub counters: HeadCounters,
 }
 
@@ -138,7 +138,7 @@ impl Head {
             aliases: std::sync::Mutex::default(),
             replay_index: Vec::new(),
             limits,
-            series_max,
+            series_max: AtomicU64::new(series_max),
             counters: HeadCounters::default(),
         }
     }
@@ -217,10 +217,11 @@ impl Head {
         if let Some(s) = bucket.iter().find(|s| s.labels == *labels) {
             return Ok((Arc::clone(s), false));
         }
-        if self.series_count.load(Ordering::Relaxed) >= self.series_max {
+        let series_max = self.series_max.load(Ordering::Relaxed);
+        if self.series_count.load(Ordering::Relaxed) >= series_max {
             return Err(AppendError::LimitExceeded {
                 what: "head series",
-                max: self.series_max,
+                max: series_max,
             });
         }
         let r = SeriesRef(self.next_ref.fetch_add(1, Ordering::Relaxed));

@@ -348,6 +348,20 @@ fn the_series_limit_rejects_new_series_only() {
     app.append(&series("up", "a"), NOW + 1, 1.0).unwrap();
     app.commit().unwrap();
     assert_eq!(db.stats().series, 2);
+    // Raised while open: the new series fits; lowered again: existing series keep working.
+    db.set_limits(0, 0, 3);
+    let mut app = db.appender();
+    app.append(&series("up", "c"), NOW, 1.0).unwrap();
+    app.commit().unwrap();
+    db.set_limits(0, 0, 1);
+    let mut app = db.appender();
+    app.append(&series("up", "b"), NOW + 1, 2.0).unwrap();
+    assert!(matches!(
+        app.append(&series("up", "d"), NOW, 1.0),
+        Err(AppendError::LimitExceeded { max: 1, .. })
+    ));
+    app.commit().unwrap();
+    assert_eq!(db.stats().series, 3);
 }
 
 #[test]

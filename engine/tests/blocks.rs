@@ -690,3 +690,28 @@ fn a_snapshot_opens_as_the_database_it_copied() {
     without_head.close().unwrap();
     db.close().unwrap();
 }
+
+/// Retention changed while open applies from the next maintenance round.
+#[test]
+fn retention_set_while_open_expires_old_blocks() {
+    let fs = SimFs::new(9);
+    let clock = Arc::new(ManualClock::new(T0 + 9 * HOUR));
+    let db = Db::open("/db", options(&fs, &clock)).unwrap();
+    write(&db, &mut Model::new(), T0, T0 + 9 * HOUR);
+    let first = db.maintain().unwrap();
+    assert_eq!(first.blocks_expired, 0, "retention is off in these options");
+    let blocks = db.stats().blocks;
+    assert!(blocks >= 1);
+    db.set_limits(3 * HOUR, 0, u64::MAX);
+    let second = db.maintain().unwrap();
+    assert!(second.blocks_expired > 0);
+    let oldest = db
+        .querier(i64::MIN, i64::MAX)
+        .select(&[Matcher::equal("instance", "host-1")])
+        .unwrap()[0]
+        .samples()
+        .next()
+        .unwrap()
+        .t;
+    assert!(oldest >= T0 + 6 * HOUR, "oldest sample left: {oldest}");
+}

@@ -6,8 +6,9 @@
 //! tmpfs`). A ballast file fills the file system up to a small margin, then remote writes with
 //! fresh series (so every request adds WAL bytes) go in until the server answers 503. The
 //! test checks the answer says the disk is full, that health and readiness still answer,
-//! removes the ballast, retries the refused request until it is accepted, stops the server
-//! and opens the database in this process to compare it with what was acknowledged.
+//! kills the server and restarts it on the still-full disk, removes the ballast, retries the
+//! refused request until it is accepted, stops the server and opens the database in this
+//! process to compare it with what was acknowledged.
 //! Without permission to mount, the test is skipped (or fails under `STRATA_E2E=1`).
 
 use std::collections::BTreeMap;
@@ -167,8 +168,8 @@ fn assert_up(agent: &ureq::Agent, url: &str) {
 }
 
 /// With the data directory on a full tmpfs, remote writes are answered 503 saying the disk is
-/// full while health and readiness stay 200; once space returns the refused request succeeds
-/// on retry; afterwards every request answered 204 is stored bit-exactly and no request that
+/// full while health and readiness stay 200, also after a kill -9 and a restart on the full
+/// disk; once space returns the refused request succeeds on retry; afterwards every request answered 204 is stored bit-exactly and no request that
 /// only ever got 503 left a single sample behind.
 #[test]
 fn full_disk_answers_503_stores_nothing_and_recovers() {
@@ -240,6 +241,19 @@ fn full_disk_answers_503_stores_nothing_and_recovers() {
         "retry of request {refused} with the disk still full: {retry_while_full:?}"
     );
     assert_up(&agent, &server.url);
+
+    // A crash while full, and a restart on the still-full disk: recovery must not need space
+    // (the abandoned WAL segments are read, not rewritten), and the server keeps refusing.
+    server.kill9();
+    let server = Server::start(&data, &[]);
+    server.wait_ready(Duration::from_secs(30));
+    assert_up(&agent, &server.url);
+    let after_restart = server::remote_write(&agent, &server.url, &request(base_t, refused));
+    assert_eq!(
+        after_restart.status, 503,
+        "retry of request {refused} after a restart on the full disk: {after_restart:?}"
+    );
+    assert_disk_full(&after_restart, "retry after a restart on the full disk");
 
     // Space returns: the same request, retried, is accepted.
     std::fs::remove_file(&ballast).expect("remove the ballast");
