@@ -702,7 +702,7 @@ fn retention_set_while_open_expires_old_blocks() {
     assert_eq!(first.blocks_expired, 0, "retention is off in these options");
     let blocks = db.stats().blocks;
     assert!(blocks >= 1);
-    db.set_limits(3 * HOUR, 0, u64::MAX);
+    db.set_limits(2 * HOUR, 0, u64::MAX);
     let second = db.maintain().unwrap();
     assert!(second.blocks_expired > 0);
     let oldest = db
