@@ -512,7 +512,9 @@ impl Db {
     /// most series the head may hold (series already there stay).
     pub fn set_limits(&self, retention_ms: i64, retention_bytes: u64, head_series_max: u64) {
         let inner = &self.inner;
-        inner.retention_ms.store(retention_ms.max(0), Ordering::Relaxed);
+        inner
+            .retention_ms
+            .store(retention_ms.max(0), Ordering::Relaxed);
         inner
             .retention_bytes
             .store(retention_bytes, Ordering::Relaxed);

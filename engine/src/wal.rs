@@ -92,7 +92,17 @@ pub struct WalStats {
     pub segments_abandoned: u64,
     /// Flushes that failed.
     pub failed_flushes: u64,
+    /// Successful syncs of the segment being written, by how long they took: counts per
+    /// bucket of [`SYNC_BUCKETS_SECONDS`] (not cumulative), the last for longer ones.
+    pub sync_buckets: [u64; SYNC_BUCKETS_SECONDS.len() + 1],
+    /// Total time of the syncs counted in `sync_buckets`, in nanoseconds.
+    pub sync_nanos_total: u64,
 }
+
+/// Upper bounds, in seconds, of [`WalStats::sync_buckets`].
+pub const SYNC_BUCKETS_SECONDS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
 
 /// Failures kept so that waiting writers can learn their batch failed. Waiters check within
 /// microseconds of the failure, so a short history is plenty.
@@ -449,6 +459,7 @@ impl Wal {
             p.stats.bytes_written += batch.len() as u64;
         }
         if sync && w.synced_len < w.good_len {
+            let started = std::time::Instant::now();
             if let Err(e) = w.file.sync() {
                 let err = StorageError::io("sync wal segment", &w.path, e);
                 // Bytes whose sync failed may never reach the disk: they are not good. In
@@ -462,6 +473,13 @@ impl Wal {
             }
             w.synced_len = w.good_len;
             p.stats.syncs += 1;
+            let took = started.elapsed();
+            let bucket = SYNC_BUCKETS_SECONDS
+                .iter()
+                .position(|&b| took.as_secs_f64() <= b)
+                .unwrap_or(SYNC_BUCKETS_SECONDS.len());
+            p.stats.sync_buckets[bucket] += 1;
+            p.stats.sync_nanos_total += took.as_nanos() as u64;
         }
         (Some(w), Ok(()))
     }

@@ -449,7 +449,7 @@ pub async fn tsdb_status(State(state): State<Arc<AppState>>, params: Params) -> 
 }
 
 fn admin_enabled(state: &AppState) -> Result<(), ApiError> {
-    if state.admin_api {
+    if state.admin_api.load(std::sync::atomic::Ordering::Relaxed) {
         Ok(())
     } else {
         Err(ApiError::unavailable(

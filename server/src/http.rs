@@ -3,58 +3,109 @@
 //! Engine calls block (a commit waits for its fsync) or take CPU, so they run on tokio's
 //! blocking pool, never on the request-handling threads.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use strata_engine::Db;
+use tokio::sync::Semaphore;
 
 use crate::api;
 use crate::exemplars::ExemplarStore;
 use crate::metadata::{MetadataLimits, MetadataStore};
+use crate::metrics::{Metrics, RejectReason};
 use crate::remote_write::{self, Limits, Rejection, Sinks, Version, Written};
 
+/// Remote-write requests decoded and stored at once; more wait (back-pressure) for at most
+/// [`WRITE_QUEUE_WAIT`], then get 503 so the sender backs off and retries.
+pub const WRITES_IN_FLIGHT_MAX: usize = 64;
+/// How long a remote-write request waits for its turn.
+pub const WRITE_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Re-reads the configuration and applies it; `Err` says why nothing changed.
+pub type Reloader = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// What every handler shares.
-#[derive(Debug)]
 pub struct AppState {
     /// Set once the engine has opened (its WAL replayed); until then the server is not ready.
     pub db: OnceLock<Arc<Db>>,
-    /// Remote-write request limits.
-    pub write_limits: Limits,
+    /// Remote-write request limits (replaced on reload).
+    pub write_limits: RwLock<Limits>,
     /// Metric metadata senders reported.
     pub metadata: MetadataStore,
     /// Recent exemplars.
     pub exemplars: ExemplarStore,
-    /// Whether `/api/v1/admin/*` may be used.
-    pub admin_api: bool,
+    /// Whether `/api/v1/admin/*` may be used (changed on reload).
+    pub admin_api: AtomicBool,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// Turns for remote-write requests.
+    pub writes: Semaphore,
+    /// What `POST /-/reload` runs (set by the binary when it has a configuration to re-read).
+    pub reloader: OnceLock<Reloader>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("ready", &self.db.get().is_some())
+            .field("write_limits", &self.write_limits)
+            .field("admin_api", &self.admin_api)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
     /// A state whose engine is still opening, with default stores and the admin API off.
     pub fn new(write_limits: Limits) -> Arc<AppState> {
+        AppState::with_stores(
+            write_limits,
+            MetadataStore::new(MetadataLimits::default()),
+            ExemplarStore::new(100_000),
+        )
+    }
+
+    /// A state with the given stores.
+    pub fn with_stores(
+        write_limits: Limits,
+        metadata: MetadataStore,
+        exemplars: ExemplarStore,
+    ) -> Arc<AppState> {
         Arc::new(AppState {
             db: OnceLock::new(),
-            write_limits,
-            metadata: MetadataStore::new(MetadataLimits::default()),
-            exemplars: ExemplarStore::new(100_000),
-            admin_api: false,
+            write_limits: RwLock::new(write_limits),
+            metadata,
+            exemplars,
+            admin_api: AtomicBool::new(false),
+            metrics: Metrics::default(),
+            writes: Semaphore::new(WRITES_IN_FLIGHT_MAX),
+            reloader: OnceLock::new(),
         })
+    }
+
+    /// The current remote-write limits.
+    pub fn write_limits(&self) -> Limits {
+        *self.write_limits.read().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// The application's routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    let body_max = state.write_limits.body_bytes_max;
     Router::new()
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload).put(reload))
+        .route("/metrics", get(metrics))
         .route(
             "/api/v1/write",
-            post(remote_write_handler).layer(DefaultBodyLimit::max(body_max)),
+            // The handler reads the body itself, within the limit current at the time.
+            post(remote_write_handler).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/v1/series", get(api::series).post(api::series))
         .route(
@@ -80,7 +131,74 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/admin/tsdb/snapshot",
             post(api::snapshot).put(api::snapshot),
         )
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            track_request,
+        ))
         .with_state(state)
+}
+
+/// Counts every routed request by handler and status, and times it.
+async fn track_request(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let handler = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .request(&handler, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let db = state.db.get().cloned();
+    let shared = Arc::clone(&state);
+    // Engine statistics walk every series: off the request threads.
+    let text = tokio::task::spawn_blocking(move || {
+        let stats = db.map(|db| db.stats());
+        shared.metrics.render(
+            stats.as_ref(),
+            shared.exemplars.len(),
+            shared.metadata.len(),
+        )
+    })
+    .await;
+    match text {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    let Some(reloader) = state.reloader.get() else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "nothing to reload: Strata was started without --config\n",
+        )
+            .into_response();
+    };
+    match reloader() {
+        Ok(()) => (StatusCode::OK, "configuration reloaded\n").into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn healthy() -> &'static str {
@@ -130,14 +248,11 @@ fn remote_write_version(content_type: &str) -> Result<Version, String> {
     Ok(version)
 }
 
-async fn remote_write_handler(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn remote_write_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let Some(db) = state.db.get().cloned() else {
         return not_ready();
     };
+    let headers = request.headers();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -163,7 +278,41 @@ async fn remote_write_handler(
             Written::default(),
         );
     }
-    let limits = state.write_limits;
+    // Back-pressure: a bounded number of requests are read, decoded and stored at once; the
+    // others wait here, their bodies unread, and give up with a 503 the sender retries.
+    let Ok(Ok(_turn)) = tokio::time::timeout(WRITE_QUEUE_WAIT, state.writes.acquire()).await else {
+        return written_headers(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many remote-write requests in flight; retry later\n",
+            )
+                .into_response(),
+            Written::default(),
+        );
+    };
+    let limits = state.write_limits();
+    let body = match axum::body::to_bytes(request.into_body(), limits.body_bytes_max).await {
+        Ok(body) => body,
+        Err(e) => {
+            let too_big = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let (status, message) = if too_big {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the body is larger than the {} bytes allowed\n",
+                        limits.body_bytes_max
+                    ),
+                )
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the body failed: {e}\n"),
+                )
+            };
+            return written_headers((status, message).into_response(), Written::default());
+        }
+    };
     let shared = Arc::clone(&state);
     let outcome = tokio::task::spawn_blocking(move || {
         match remote_write::decode_version(&body, version, &limits) {
@@ -178,14 +327,22 @@ async fn remote_write_handler(
         }
     })
     .await;
+    let metrics = &state.metrics;
     match outcome {
-        Ok((written, Ok(()))) => written_headers(StatusCode::NO_CONTENT.into_response(), written),
-        Ok((written, Err(rejection))) => {
-            let status = match &rejection {
-                Rejection::BadData(_) => StatusCode::BAD_REQUEST,
-                Rejection::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-                Rejection::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Ok((written, result)) => {
+            metrics.ingested(written.samples, written.exemplars);
+            metrics.rejected(RejectReason::NativeHistogram, written.rejected_histograms);
+            let Err(rejection) = result else {
+                return written_headers(StatusCode::NO_CONTENT.into_response(), written);
             };
+            let (status, reason) = match &rejection {
+                Rejection::BadData(_) => (StatusCode::BAD_REQUEST, RejectReason::BadData),
+                Rejection::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, RejectReason::SeriesLimit),
+                Rejection::Unavailable(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, RejectReason::Unavailable)
+                }
+            };
+            metrics.rejected(reason, written.rejected_samples);
             if status.is_server_error() {
                 tracing::warn!(%rejection, "remote write failed; the sender will retry");
             } else {

@@ -4,7 +4,9 @@
 //! binary (`main.rs`) parses the command line, opens the engine, and serves it.
 
 pub mod api;
+pub mod config;
 pub mod exemplars;
 pub mod http;
 pub mod metadata;
+pub mod metrics;
 pub mod remote_write;

@@ -1,23 +1,38 @@
 //! The `strata` server binary: `strata serve` (the default) opens the storage engine in the
 //! data directory and serves the HTTP APIs on the listen address until SIGINT or SIGTERM, when
 //! it stops accepting requests, finishes the ones in flight, and closes the engine cleanly (a
-//! checkpoint, so the next start replays almost nothing).
+//! checkpoint, so the next start replays almost nothing). SIGHUP or `POST /-/reload` re-reads
+//! the configuration file.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use strata_engine::{Db, Options};
+use strata_server::config::{FileConfig, FlagOverrides, Settings};
+use strata_server::exemplars::ExemplarStore;
 use strata_server::http::{AppState, router};
-use strata_server::remote_write::Limits;
+use strata_server::metadata::{MetadataLimits, MetadataStore};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, reload};
 
-/// Strata: a time-series database for metrics that Prometheus remote-writes to and Grafana
-/// queries as a Prometheus data source.
+/// Strata: a time-series database for metrics. Prometheus (or vmagent, or any remote-write
+/// sender) writes to it; Grafana reads it as a Prometheus data source.
+///
+/// Start it with no arguments to store data in ./strata-data and listen on 127.0.0.1:9201.
+/// Then point Prometheus at it:
+///
+///   remote_write:
+///     - url: http://127.0.0.1:9201/api/v1/write
+///
+/// Settings come from defaults, then the --config file, then these flags (flags win).
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about, verbatim_doc_comment)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -33,18 +48,66 @@ enum Command {
 
 #[derive(Debug, Clone, clap::Args)]
 struct ServeArgs {
-    /// Address to listen on. Prometheus remote-writes to http://ADDR/api/v1/write; Grafana
-    /// uses http://ADDR as a Prometheus data source URL. Port 0 picks a free port (logged as
-    /// `listening addr=...`).
-    #[arg(long, default_value = "127.0.0.1:9201", env = "STRATA_LISTEN")]
-    listen: SocketAddr,
-    /// Directory holding the data (created if missing; one Strata process per directory).
-    #[arg(long, default_value = "strata-data", env = "STRATA_DATA_DIR")]
-    data_dir: PathBuf,
-    /// Log level: error, warn, info, debug or trace (or a tracing filter such as
-    /// `info,strata_engine=debug`).
-    #[arg(long, default_value = "info", env = "STRATA_LOG")]
-    log_level: String,
+    /// YAML configuration file (see docs/configuration.md). SIGHUP or POST /-/reload re-reads
+    /// it; limits, retention, the admin API and the log level change at once, the rest at the
+    /// next start.
+    #[arg(long, value_name = "FILE", env = "STRATA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9201]. Prometheus remote-writes to
+    /// http://ADDR/api/v1/write; Grafana uses http://ADDR as a Prometheus data source URL.
+    /// Port 0 picks a free port (logged as `listening addr=...`).
+    #[arg(long, value_name = "ADDR", env = "STRATA_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory holding the data [default: strata-data] (created if missing; one Strata
+    /// process per directory).
+    #[arg(long, value_name = "DIR", env = "STRATA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log level: error, warn, info, debug or trace, or a filter such as
+    /// `info,strata_engine=debug` [default: info].
+    #[arg(long, value_name = "LEVEL", env = "STRATA_LOG")]
+    log_level: Option<String>,
+    /// How long to keep data, e.g. 15d, 90d, 1y; 0 keeps everything [default: 15d].
+    #[arg(long, value_name = "DURATION")]
+    retention_time: Option<String>,
+    /// Most bytes the blocks may take, e.g. 50GB; the oldest blocks go first; 0 = no limit
+    /// [default: 0].
+    #[arg(long, value_name = "SIZE")]
+    retention_size: Option<String>,
+    /// When to fsync the write-ahead log: `always` (before acknowledging a write: nothing
+    /// acknowledged is lost in a power cut) or an interval such as 1s (faster; a power cut
+    /// may lose that much) [default: always].
+    #[arg(long, value_name = "always|INTERVAL")]
+    fsync: Option<String>,
+    /// Most active series; new series beyond it get HTTP 429 [default: 10000000].
+    #[arg(long, value_name = "N")]
+    max_series: Option<u64>,
+    /// Serve /api/v1/admin/tsdb/delete_series and /snapshot (off by default).
+    #[arg(long)]
+    enable_admin_api: bool,
+}
+
+impl ServeArgs {
+    fn overrides(&self) -> FlagOverrides {
+        FlagOverrides {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            log_level: self.log_level.clone(),
+            enable_admin_api: self.enable_admin_api,
+            retention_time: self.retention_time.clone(),
+            retention_size: self.retention_size.clone(),
+            fsync: self.fsync.clone(),
+            max_series: self.max_series,
+        }
+    }
+
+    /// Reads the file (if any) and merges it with the flags.
+    fn settings(&self) -> Result<Settings, String> {
+        let file = match &self.config {
+            Some(path) => Settings::read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Settings::resolve(&file, &self.overrides())
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,28 +116,64 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
     };
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log_level)
-                .with_context(|| format!("--log-level {:?} is not a level", args.log_level))?,
+    let settings = args.settings().map_err(anyhow::Error::msg)?;
+    let filter = EnvFilter::try_new(&settings.log_level)
+        .with_context(|| format!("log level {:?} is not a level", settings.log_level))?;
+    let (filter, log_handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr),
         )
         .init();
+    let set_log_level = move |level: &str| -> Result<(), String> {
+        let filter = EnvFilter::try_new(level).map_err(|e| format!("log level {level:?}: {e}"))?;
+        log_handle.reload(filter).map_err(|e| e.to_string())
+    };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?
-        .block_on(serve(args))
+        .block_on(serve(args, settings, Box::new(set_log_level)))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let state = AppState::new(Limits::default());
+type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+const METADATA_FILE: &str = "metadata.json";
+
+async fn serve(
+    args: ServeArgs,
+    settings: Settings,
+    set_log_level: SetLogLevel,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let metadata_path = settings.data_dir.join(METADATA_FILE);
+    let metadata = MetadataStore::load(&metadata_path, MetadataLimits::default())
+        .unwrap_or_else(|e| {
+            tracing::warn!(path = %metadata_path.display(), error = %e, "metric metadata not loaded; senders resend it");
+            MetadataStore::new(MetadataLimits::default())
+        });
+    let state = AppState::with_stores(
+        settings.write_limits,
+        metadata,
+        ExemplarStore::new(settings.max_exemplars),
+    );
+    state
+        .admin_api
+        .store(settings.enable_admin_api, Ordering::Relaxed);
+
     // Listen first, so health checks answer (and readiness says "not yet") while the WAL
     // replays.
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+        .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener
         .local_addr()
         .context("reading the listen address")?;
@@ -85,13 +184,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .into_future(),
     );
 
-    let dir = args.data_dir.clone();
-    let db = tokio::task::spawn_blocking(move || Db::open(&dir, Options::default()))
+    let dir = settings.data_dir.clone();
+    let options = Options {
+        fsync: settings.fsync,
+        retention_ms: settings.retention_ms,
+        retention_bytes: settings.retention_bytes,
+        head_series_max: settings.max_series,
+        out_of_order_window_ms: settings.out_of_order_window_ms,
+        ..Options::default()
+    };
+    let db = tokio::task::spawn_blocking(move || Db::open(&dir, options))
         .await?
-        .with_context(|| format!("opening the database in {}", args.data_dir.display()))?;
+        .with_context(|| format!("opening the database in {}", settings.data_dir.display()))?;
     let report = db.open_report();
     tracing::info!(
-        dir = %args.data_dir.display(),
+        dir = %settings.data_dir.display(),
         series = report.series,
         samples = report.samples,
         blocks = report.blocks.loaded,
@@ -106,9 +213,62 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .set(Arc::clone(&db))
         .expect("the database is opened once");
 
+    // Reload: the binary re-reads the file and applies what can change while running.
+    let current = Arc::new(Mutex::new(settings.clone()));
+    let reloader = {
+        let state = Arc::downgrade(&state);
+        let current = Arc::clone(&current);
+        move || -> Result<(), String> {
+            let new = args.settings().inspect_err(|e| {
+                tracing::error!(error = %e, "reload failed; the running configuration is unchanged");
+            })?;
+            let state = state.upgrade().ok_or("shutting down")?;
+            set_log_level(&new.log_level)?;
+            *state
+                .write_limits
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = new.write_limits;
+            state
+                .admin_api
+                .store(new.enable_admin_api, Ordering::Relaxed);
+            if let Some(db) = state.db.get() {
+                db.set_limits(new.retention_ms, new.retention_bytes, new.max_series);
+            }
+            let mut current = current.lock().unwrap_or_else(|p| p.into_inner());
+            let waiting = current.restart_needed(&new);
+            if !waiting.is_empty() {
+                tracing::warn!(settings = ?waiting, "changed settings take effect at the next start");
+            }
+            tracing::info!(settings = ?new, "configuration reloaded");
+            *current = new;
+            Ok(())
+        }
+    };
+    let reloader: Arc<dyn Fn() -> Result<(), String> + Send + Sync> = Arc::new(reloader);
+    let on_request = Arc::clone(&reloader);
+    let _ = state.reloader.set(Box::new(move || on_request()));
+    #[cfg(unix)]
+    {
+        let on_hangup = Arc::clone(&reloader);
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("installing the SIGHUP handler")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the configuration");
+                let reload = Arc::clone(&on_hangup);
+                // Errors are logged by the reloader.
+                let _ = tokio::task::spawn_blocking(move || reload()).await;
+            }
+        });
+    }
+
     server.await?.context("serving HTTP")?;
     tracing::info!("shutting down: closing the database");
+    if let Err(e) = state.metadata.save(&metadata_path) {
+        tracing::warn!(path = %metadata_path.display(), error = %e, "metric metadata not saved");
+    }
     drop(state);
+    drop(reloader);
     let db = Arc::try_unwrap(db)
         .map_err(|_| anyhow::anyhow!("a request still holds the database after shutdown"))?;
     tokio::task::spawn_blocking(move || db.close())

@@ -152,7 +152,7 @@ pub enum Version {
 }
 
 /// Bounds on what one request may hold.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The most bytes a request body may take (compressed).
     pub body_bytes_max: usize,
@@ -338,12 +338,17 @@ pub struct Sinks<'a> {
     pub exemplars: &'a ExemplarStore,
 }
 
-/// What a request stored.
+/// What a request stored (the counts remote write 2.0 reports in headers), and how many of
+/// its samples were not stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Written {
     pub samples: u64,
     pub histograms: u64,
     pub exemplars: u64,
+    /// Float samples rejected (invalid, over a limit, or not stored because writing failed).
+    pub rejected_samples: u64,
+    /// Native histogram samples not stored (not supported yet).
+    pub rejected_histograms: u64,
 }
 
 /// The labels of a series, checked against `limits` and made canonical (sorted, empty values
@@ -443,8 +448,16 @@ pub fn ingest(
                     too_many.get_or_insert_with(|| e.to_string());
                 }
                 Err(AppendError::Closed) => {
+                    let nothing = Written {
+                        rejected_samples: request
+                            .timeseries
+                            .iter()
+                            .map(|t| t.samples.len() as u64)
+                            .sum(),
+                        ..Written::default()
+                    };
                     return (
-                        Written::default(),
+                        nothing,
                         Err(Rejection::Unavailable(
                             "the database is shutting down; retry".into(),
                         )),
@@ -460,12 +473,20 @@ pub fn ingest(
     let committed = app.len() as u64;
     let stats = match app.commit() {
         Ok(stats) => stats,
-        Err(e) => return (Written::default(), Err(unavailable(&e))),
+        Err(e) => {
+            let nothing = Written {
+                rejected_samples: committed + dropped_samples,
+                rejected_histograms: histograms,
+                ..Written::default()
+            };
+            return (nothing, Err(unavailable(&e)));
+        }
     };
     let mut written = Written {
         samples: stats.samples + stats.duplicates,
-        histograms: 0,
-        exemplars: 0,
+        rejected_samples: dropped_samples,
+        rejected_histograms: histograms,
+        ..Written::default()
     };
     // Exemplars and metadata are kept once the samples are: a retried request brings them
     // again.

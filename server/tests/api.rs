@@ -4,7 +4,8 @@
 
 mod support;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -19,13 +20,13 @@ use support::{Server, encode, now_ms, series};
 
 /// Writes three series of two metrics, the `up` ones an hour apart.
 async fn populated() -> (Server, i64) {
-    let s = Server::start_with(Arc::new(AppState {
-        db: OnceLock::new(),
-        write_limits: Limits::default(),
-        metadata: MetadataStore::new(MetadataLimits::default()),
-        exemplars: ExemplarStore::new(1000),
-        admin_api: true,
-    }));
+    let state = AppState::with_stores(
+        Limits::default(),
+        MetadataStore::new(MetadataLimits::default()),
+        ExemplarStore::new(1000),
+    );
+    state.admin_api.store(true, Ordering::Relaxed);
+    let s = Server::start_with(state);
     let t = now_ms() - 2 * 3_600_000;
     let body = encode(vec![
         series(

@@ -1,0 +1,398 @@
+//! Settings: defaults, overridden by the YAML configuration file, overridden by command-line
+//! flags. [`Settings::resolve`] merges the three and checks every value; the server applies
+//! the result at start and again on reload (SIGHUP, `POST /-/reload`), where settings that
+//! can change while running do, and the rest wait for a restart (the log says which).
+//!
+//! The file (every key optional; unknown keys are an error, so a typo does not pass
+//! silently):
+//!
+//! ```yaml
+//! listen: 127.0.0.1:9201
+//! data_dir: strata-data
+//! log_level: info
+//! enable_admin_api: false
+//! storage:
+//!   retention_time: 15d        # 0 keeps everything
+//!   retention_size: 0          # e.g. 50GB; 0 = unlimited
+//!   fsync: always              # or an interval such as 1s
+//!   max_series: 10000000
+//!   out_of_order_window: 10m
+//! remote_write:
+//!   max_body_size: 32MB        # compressed
+//!   max_decoded_size: 128MB
+//!   max_series_per_request: 1000000
+//!   max_labels_per_series: 64
+//!   max_label_name_length: 1024
+//!   max_label_value_length: 16384
+//! exemplars:
+//!   max_exemplars: 100000      # 0 keeps none
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use strata_engine::FsyncMode;
+
+use crate::remote_write::Limits;
+
+/// The YAML file, as written (everything optional).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub enable_admin_api: Option<bool>,
+    pub storage: StorageFile,
+    pub remote_write: RemoteWriteFile,
+    pub exemplars: ExemplarsFile,
+}
+
+/// `storage:` in the file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageFile {
+    pub retention_time: Option<String>,
+    pub retention_size: Option<ByteSize>,
+    pub fsync: Option<String>,
+    pub max_series: Option<u64>,
+    pub out_of_order_window: Option<String>,
+}
+
+/// `remote_write:` in the file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteWriteFile {
+    pub max_body_size: Option<ByteSize>,
+    pub max_decoded_size: Option<ByteSize>,
+    pub max_series_per_request: Option<usize>,
+    pub max_labels_per_series: Option<usize>,
+    pub max_label_name_length: Option<usize>,
+    pub max_label_value_length: Option<usize>,
+}
+
+/// `exemplars:` in the file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExemplarsFile {
+    pub max_exemplars: Option<usize>,
+}
+
+/// A size written as a number of bytes or with a unit (`512MB`, `10GiB`; units are powers
+/// of 1024, as Prometheus's `--storage.tsdb.retention.size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => parse_bytes(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses `0`, `1048576`, `512MB`, `10GiB`, `1.5TB` (powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (write e.g. 512MB or 10GB)"))?;
+    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" | "KIB" | "K" => 1 << 10,
+        "MB" | "MIB" | "M" => 1 << 20,
+        "GB" | "GIB" | "G" => 1 << 30,
+        "TB" | "TIB" | "T" => 1 << 40,
+        "PB" | "PIB" | "P" => 1 << 50,
+        other => {
+            return Err(format!(
+                "{other:?} is not a size unit (B, KB, MB, GB, TB, PB)"
+            ));
+        }
+    };
+    let bytes = n * scale as f64;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("{s:?} is too large"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Parses a Prometheus duration (`15d`, `1h30m`, `500ms`, `0`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    promql_parser::util::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration (write e.g. 15d, 2h, 30s): {e}"))
+}
+
+/// Parses `always` or a sync interval.
+pub fn parse_fsync(s: &str) -> Result<FsyncMode, String> {
+    if s.trim().eq_ignore_ascii_case("always") {
+        return Ok(FsyncMode::Always);
+    }
+    let interval = parse_duration(s)
+        .map_err(|_| format!("fsync {s:?} must be `always` or an interval such as 1s"))?;
+    if interval.is_zero() {
+        return Err("an fsync interval must be longer than 0 (or write `always`)".into());
+    }
+    Ok(FsyncMode::Interval(interval))
+}
+
+/// What flags say, each `None` when not given (so the file or the default decides).
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub enable_admin_api: bool,
+    pub retention_time: Option<String>,
+    pub retention_size: Option<String>,
+    pub fsync: Option<String>,
+    pub max_series: Option<u64>,
+}
+
+/// Every setting, resolved and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_level: String,
+    pub enable_admin_api: bool,
+    /// 0 keeps everything.
+    pub retention_ms: i64,
+    /// 0 = unlimited.
+    pub retention_bytes: u64,
+    pub fsync: FsyncMode,
+    pub max_series: u64,
+    pub out_of_order_window_ms: i64,
+    pub write_limits: Limits,
+    pub max_exemplars: usize,
+}
+
+/// The default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9201";
+
+impl Settings {
+    /// Reads the configuration file at `path`.
+    pub fn read_file(path: &Path) -> Result<FileConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading the configuration file {}: {e}", path.display()))?;
+        if text.trim().is_empty() {
+            return Ok(FileConfig::default());
+        }
+        serde_saphyr::from_str(&text)
+            .map_err(|e| format!("configuration file {}: {e}", path.display()))
+    }
+
+    /// Merges defaults, `file` and `flags` (flags win), and checks the result.
+    pub fn resolve(file: &FileConfig, flags: &FlagOverrides) -> Result<Settings, String> {
+        let defaults = Limits::default();
+        let rw = &file.remote_write;
+        let retention_time = flags
+            .retention_time
+            .as_deref()
+            .or(file.storage.retention_time.as_deref())
+            .unwrap_or("15d");
+        let retention_bytes = match &flags.retention_size {
+            Some(s) => parse_bytes(s).map_err(|e| format!("--retention-size: {e}"))?,
+            None => file.storage.retention_size.map_or(0, |b| b.0),
+        };
+        let fsync = flags
+            .fsync
+            .as_deref()
+            .or(file.storage.fsync.as_deref())
+            .unwrap_or("always");
+        let ooo = file.storage.out_of_order_window.as_deref().unwrap_or("10m");
+        let settings = Settings {
+            listen: flags
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("a valid address")),
+            data_dir: flags
+                .data_dir
+                .clone()
+                .or_else(|| file.data_dir.clone())
+                .unwrap_or_else(|| PathBuf::from("strata-data")),
+            log_level: flags
+                .log_level
+                .clone()
+                .or_else(|| file.log_level.clone())
+                .unwrap_or_else(|| "info".into()),
+            enable_admin_api: flags.enable_admin_api || file.enable_admin_api.unwrap_or(false),
+            retention_ms: millis(
+                parse_duration(retention_time).map_err(|e| format!("retention time: {e}"))?,
+            ),
+            retention_bytes,
+            fsync: parse_fsync(fsync)?,
+            max_series: flags
+                .max_series
+                .or(file.storage.max_series)
+                .unwrap_or(10_000_000),
+            out_of_order_window_ms: millis(
+                parse_duration(ooo).map_err(|e| format!("out_of_order_window: {e}"))?,
+            ),
+            write_limits: Limits {
+                body_bytes_max: rw
+                    .max_body_size
+                    .map_or(defaults.body_bytes_max, |b| b.0 as usize),
+                decoded_bytes_max: rw
+                    .max_decoded_size
+                    .map_or(defaults.decoded_bytes_max, |b| b.0 as usize),
+                series_per_request_max: rw
+                    .max_series_per_request
+                    .unwrap_or(defaults.series_per_request_max),
+                labels_per_series_max: rw
+                    .max_labels_per_series
+                    .unwrap_or(defaults.labels_per_series_max),
+                label_name_bytes_max: rw
+                    .max_label_name_length
+                    .unwrap_or(defaults.label_name_bytes_max),
+                label_value_bytes_max: rw
+                    .max_label_value_length
+                    .unwrap_or(defaults.label_value_bytes_max),
+            },
+            max_exemplars: file.exemplars.max_exemplars.unwrap_or(100_000),
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let l = &self.write_limits;
+        if l.body_bytes_max == 0 || l.decoded_bytes_max == 0 {
+            return Err("remote_write sizes must be larger than 0".into());
+        }
+        if l.series_per_request_max == 0
+            || l.labels_per_series_max == 0
+            || l.label_name_bytes_max == 0
+            || l.label_value_bytes_max == 0
+        {
+            return Err("remote_write limits must be larger than 0".into());
+        }
+        if self.max_series == 0 {
+            return Err("max_series must be larger than 0".into());
+        }
+        Ok(())
+    }
+
+    /// The settings that differ from `self` in `new` and only take effect after a restart.
+    pub fn restart_needed(&self, new: &Settings) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if self.listen != new.listen {
+            changed.push("listen");
+        }
+        if self.data_dir != new.data_dir {
+            changed.push("data_dir");
+        }
+        if self.fsync != new.fsync {
+            changed.push("storage.fsync");
+        }
+        if self.out_of_order_window_ms != new.out_of_order_window_ms {
+            changed.push("storage.out_of_order_window");
+        }
+        if self.max_exemplars != new.max_exemplars {
+            changed.push("exemplars.max_exemplars");
+        }
+        changed
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_durations_and_fsync_parse() {
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("512MB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_bytes("1.5KB"), Ok(1536));
+        assert!(parse_bytes("12 parsecs").is_err());
+        assert!(parse_bytes("MB").is_err());
+        assert_eq!(parse_duration("15d"), Ok(Duration::from_secs(15 * 86_400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_fsync("always"), Ok(FsyncMode::Always));
+        assert_eq!(
+            parse_fsync("250ms"),
+            Ok(FsyncMode::Interval(Duration::from_millis(250)))
+        );
+        assert!(parse_fsync("0").is_err());
+        assert!(parse_fsync("never").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file: FileConfig = serde_saphyr::from_str(
+            "listen: 127.0.0.1:9999\nstorage:\n  retention_time: 30d\n  retention_size: 10GB\n  fsync: 1s\nremote_write:\n  max_labels_per_series: 10\nexemplars:\n  max_exemplars: 5\n",
+        )
+        .unwrap();
+        let defaults =
+            Settings::resolve(&FileConfig::default(), &FlagOverrides::default()).unwrap();
+        assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(defaults.retention_ms, 15 * 86_400_000);
+        assert_eq!(defaults.fsync, FsyncMode::Always);
+        assert_eq!(defaults.write_limits.labels_per_series_max, 64);
+        let from_file = Settings::resolve(&file, &FlagOverrides::default()).unwrap();
+        assert_eq!(from_file.listen.port(), 9999);
+        assert_eq!(from_file.retention_ms, 30 * 86_400_000);
+        assert_eq!(from_file.retention_bytes, 10 << 30);
+        assert_eq!(from_file.fsync, FsyncMode::Interval(Duration::from_secs(1)));
+        assert_eq!(from_file.write_limits.labels_per_series_max, 10);
+        assert_eq!(from_file.max_exemplars, 5);
+        let flags = FlagOverrides {
+            retention_time: Some("2h".into()),
+            fsync: Some("always".into()),
+            enable_admin_api: true,
+            ..FlagOverrides::default()
+        };
+        let both = Settings::resolve(&file, &flags).unwrap();
+        assert_eq!(both.retention_ms, 2 * 3_600_000);
+        assert_eq!(both.fsync, FsyncMode::Always);
+        assert!(both.enable_admin_api);
+        assert_eq!(both.listen.port(), 9999);
+        assert_eq!(
+            defaults.restart_needed(&from_file),
+            ["listen", "storage.fsync", "exemplars.max_exemplars"]
+        );
+    }
+
+    #[test]
+    fn mistakes_in_the_file_are_errors_that_say_where() {
+        let unknown = serde_saphyr::from_str::<FileConfig>("storage:\n  retention: 1d\n");
+        assert!(unknown.unwrap_err().to_string().contains("retention"));
+        let bad_size = serde_saphyr::from_str::<FileConfig>("storage:\n  retention_size: lots\n");
+        assert!(bad_size.unwrap_err().to_string().contains("not a size"));
+        let zero =
+            serde_saphyr::from_str::<FileConfig>("remote_write:\n  max_labels_per_series: 0\n")
+                .unwrap();
+        assert!(Settings::resolve(&zero, &FlagOverrides::default()).is_err());
+        let bad_duration = FileConfig {
+            storage: StorageFile {
+                retention_time: Some("forever".into()),
+                ..StorageFile::default()
+            },
+            ..FileConfig::default()
+        };
+        let e = Settings::resolve(&bad_duration, &FlagOverrides::default()).unwrap_err();
+        assert!(e.contains("retention time"), "{e}");
+    }
+}

@@ -1,0 +1,476 @@
+//! Strata's own metrics at `/metrics`, in the Prometheus text format (version 0.0.4), so a
+//! Prometheus (or Strata itself) can scrape the server.
+//!
+//! Request counters and latency histograms are kept here as requests finish; storage figures
+//! (head series, blocks, compactions, WAL syncs, disk bytes) are read from the engine at
+//! scrape time, and process figures from `/proc/self`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use strata_engine::Stats;
+use strata_engine::wal::SYNC_BUCKETS_SECONDS;
+
+/// Upper bounds of the request-duration histogram, in seconds.
+const REQUEST_BUCKETS_SECONDS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Why remote-write samples were not stored (the `reason` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// Invalid labels or samples (400).
+    BadData,
+    /// The active-series limit (429).
+    SeriesLimit,
+    /// The disk is full or the engine could not write (503).
+    Unavailable,
+    /// Native histograms, not stored yet.
+    NativeHistogram,
+}
+
+impl RejectReason {
+    const ALL: [RejectReason; 4] = [
+        RejectReason::BadData,
+        RejectReason::SeriesLimit,
+        RejectReason::Unavailable,
+        RejectReason::NativeHistogram,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            RejectReason::BadData => "bad_data",
+            RejectReason::SeriesLimit => "series_limit",
+            RejectReason::Unavailable => "unavailable",
+            RejectReason::NativeHistogram => "native_histogram",
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    /// Per bucket of [`REQUEST_BUCKETS_SECONDS`], not cumulative; the last for longer ones.
+    buckets: [u64; REQUEST_BUCKETS_SECONDS.len() + 1],
+    sum_seconds: f64,
+}
+
+/// Counters the server updates as it works.
+#[derive(Debug)]
+pub struct Metrics {
+    samples_ingested: AtomicU64,
+    exemplars_ingested: AtomicU64,
+    rejected: [AtomicU64; RejectReason::ALL.len()],
+    /// `(handler, status code)` → requests.
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// handler → request durations.
+    durations: Mutex<BTreeMap<String, Histogram>>,
+    started: SystemTime,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            samples_ingested: AtomicU64::new(0),
+            exemplars_ingested: AtomicU64::new(0),
+            rejected: Default::default(),
+            requests: Mutex::default(),
+            durations: Mutex::default(),
+            started: SystemTime::now(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts samples and exemplars a remote write stored.
+    pub fn ingested(&self, samples: u64, exemplars: u64) {
+        self.samples_ingested.fetch_add(samples, Ordering::Relaxed);
+        self.exemplars_ingested
+            .fetch_add(exemplars, Ordering::Relaxed);
+    }
+
+    /// Counts samples a remote write did not store.
+    pub fn rejected(&self, reason: RejectReason, samples: u64) {
+        let i = RejectReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("every reason is listed");
+        self.rejected[i].fetch_add(samples, Ordering::Relaxed);
+    }
+
+    /// Records a finished request.
+    pub fn request(&self, handler: &str, status: u16, took: Duration) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((handler.to_owned(), status))
+            .or_default() += 1;
+        let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+        let h = durations.entry(handler.to_owned()).or_default();
+        let secs = took.as_secs_f64();
+        let bucket = REQUEST_BUCKETS_SECONDS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(REQUEST_BUCKETS_SECONDS.len());
+        h.buckets[bucket] += 1;
+        h.sum_seconds += secs;
+    }
+
+    /// The exposition: these counters, `stats` of the engine (when open), the stores' sizes,
+    /// and the process's.
+    pub fn render(&self, stats: Option<&Stats>, exemplars: usize, metadata: usize) -> String {
+        let mut out = Exposition::default();
+        out.counter(
+            "strata_remote_write_samples_ingested_total",
+            "Samples stored by remote write.",
+            &[(
+                String::new(),
+                self.samples_ingested.load(Ordering::Relaxed) as f64,
+            )],
+        );
+        out.counter(
+            "strata_remote_write_exemplars_ingested_total",
+            "Exemplars kept from remote write.",
+            &[(
+                String::new(),
+                self.exemplars_ingested.load(Ordering::Relaxed) as f64,
+            )],
+        );
+        let rejected: Vec<(String, f64)> = RejectReason::ALL
+            .iter()
+            .zip(&self.rejected)
+            .map(|(r, n)| {
+                (
+                    format!("reason=\"{}\"", r.label()),
+                    n.load(Ordering::Relaxed) as f64,
+                )
+            })
+            .collect();
+        out.counter(
+            "strata_remote_write_samples_rejected_total",
+            "Remote-write samples not stored, by reason.",
+            &rejected,
+        );
+        let requests: Vec<(String, f64)> = self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((h, code), n)| (format!("handler=\"{h}\",code=\"{code}\""), *n as f64))
+            .collect();
+        out.counter(
+            "strata_http_requests_total",
+            "HTTP requests answered, by handler and status code.",
+            &requests,
+        );
+        let durations = self
+            .durations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        out.header(
+            "strata_http_request_duration_seconds",
+            "Time to answer HTTP requests, by handler.",
+            "histogram",
+        );
+        for (handler, h) in &durations {
+            out.histogram_series(
+                "strata_http_request_duration_seconds",
+                &format!("handler=\"{handler}\""),
+                &REQUEST_BUCKETS_SECONDS,
+                &h.buckets,
+                h.sum_seconds,
+            );
+        }
+        out.gauge(
+            "strata_exemplars",
+            "Exemplars held in memory.",
+            exemplars as f64,
+        );
+        out.gauge(
+            "strata_metadata_families",
+            "Metric families with metadata held.",
+            metadata as f64,
+        );
+        if let Some(s) = stats {
+            render_storage(&mut out, s);
+        }
+        render_process(&mut out, self.started);
+        out.text
+    }
+}
+
+fn render_storage(out: &mut Exposition, s: &Stats) {
+    out.gauge("strata_head_series", "Series in the head.", s.series as f64);
+    out.gauge(
+        "strata_head_samples",
+        "Samples in the head.",
+        s.samples as f64,
+    );
+    out.gauge("strata_head_chunks", "Chunks in the head.", s.chunks as f64);
+    out.gauge(
+        "strata_head_chunk_bytes",
+        "Bytes of encoded chunk data in the head.",
+        s.chunk_bytes as f64,
+    );
+    out.counter(
+        "strata_head_samples_appended_total",
+        "Samples appended since start, in order or out of order.",
+        &[
+            ("order=\"in\"".into(), s.samples_in_order as f64),
+            ("order=\"out\"".into(), s.samples_out_of_order as f64),
+        ],
+    );
+    out.counter(
+        "strata_head_samples_duplicate_total",
+        "Samples acknowledged as duplicates of stored data since start.",
+        &[(String::new(), s.samples_duplicate as f64)],
+    );
+    out.gauge("strata_blocks", "Blocks on disk.", s.blocks as f64);
+    out.family(
+        "strata_storage_bytes",
+        "Bytes on disk, of blocks and of the write-ahead log.",
+        "gauge",
+        &[
+            ("kind=\"blocks\"".into(), s.block_bytes as f64),
+            ("kind=\"wal\"".into(), s.wal_disk_bytes as f64),
+        ],
+    );
+    out.counter(
+        "strata_blocks_cut_total",
+        "Blocks cut from the head since start.",
+        &[(String::new(), s.maintenance.blocks_cut as f64)],
+    );
+    out.counter(
+        "strata_compactions_total",
+        "Block compactions since start.",
+        &[(String::new(), s.maintenance.compactions as f64)],
+    );
+    out.counter(
+        "strata_blocks_expired_total",
+        "Blocks removed by retention since start.",
+        &[(String::new(), s.maintenance.blocks_expired as f64)],
+    );
+    out.counter(
+        "strata_checkpoints_total",
+        "WAL checkpoints written since start.",
+        &[(String::new(), s.checkpoints as f64)],
+    );
+    out.counter(
+        "strata_wal_bytes_written_total",
+        "Bytes of records written to the WAL since start.",
+        &[(String::new(), s.wal.bytes_written as f64)],
+    );
+    out.counter(
+        "strata_wal_failed_flushes_total",
+        "WAL writes or syncs that failed since start.",
+        &[(String::new(), s.wal.failed_flushes as f64)],
+    );
+    out.header(
+        "strata_wal_fsync_duration_seconds",
+        "Time the WAL's fsyncs took.",
+        "histogram",
+    );
+    out.histogram_series(
+        "strata_wal_fsync_duration_seconds",
+        "",
+        &SYNC_BUCKETS_SECONDS,
+        &s.wal.sync_buckets,
+        s.wal.sync_nanos_total as f64 / 1e9,
+    );
+}
+
+fn render_process(out: &mut Exposition, started: SystemTime) {
+    let start = started
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    out.gauge(
+        "process_start_time_seconds",
+        "Start time of the process since the Unix epoch, in seconds.",
+        start,
+    );
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+    };
+    if let Some(rss) = kib("VmRSS:") {
+        out.gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            rss * 1024.0,
+        );
+    }
+    if let Some(vm) = kib("VmSize:") {
+        out.gauge(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            vm * 1024.0,
+        );
+    }
+    // utime and stime are fields 14 and 15 of /proc/self/stat, after the parenthesised name.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if let (Some(u), Some(s)) = (fields.get(11), fields.get(12))
+            && let (Ok(u), Ok(s)) = (u.parse::<f64>(), s.parse::<f64>())
+        {
+            // The kernel counts in clock ticks, 100 per second on Linux.
+            out.counter(
+                "process_cpu_seconds_total",
+                "Total user and system CPU time spent in seconds.",
+                &[(String::new(), (u + s) / 100.0)],
+            );
+        }
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        out.gauge(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            fds.count() as f64,
+        );
+    }
+}
+
+/// Builds the text exposition.
+#[derive(Debug, Default)]
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    fn header(&mut self, name: &str, help: &str, kind: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    /// A family of counters or gauges: `(labels, value)` per series.
+    fn family(&mut self, name: &str, help: &str, kind: &str, series: &[(String, f64)]) {
+        self.header(name, help, kind);
+        for (labels, v) in series {
+            self.sample(name, labels, *v);
+        }
+    }
+
+    fn counter(&mut self, name: &str, help: &str, series: &[(String, f64)]) {
+        self.family(name, help, "counter", series);
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, v: f64) {
+        self.family(name, help, "gauge", &[(String::new(), v)]);
+    }
+
+    fn sample(&mut self, name: &str, labels: &str, v: f64) {
+        let value = crate::api::format_value(v);
+        if labels.is_empty() {
+            let _ = writeln!(self.text, "{name} {value}");
+        } else {
+            let _ = writeln!(self.text, "{name}{{{labels}}} {value}");
+        }
+    }
+
+    /// One histogram's `_bucket` (cumulative), `_sum` and `_count` lines; `counts` has one
+    /// entry per bound plus one for larger values.
+    fn histogram_series(
+        &mut self,
+        name: &str,
+        labels: &str,
+        bounds: &[f64],
+        counts: &[u64],
+        sum: f64,
+    ) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0u64;
+        for (bound, n) in bounds.iter().zip(counts) {
+            cumulative += n;
+            let _ = writeln!(
+                self.text,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        cumulative += counts.get(bounds.len()).copied().unwrap_or(0);
+        let _ = writeln!(
+            self.text,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}"
+        );
+        let braces = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!("{{{s}}}")
+            }
+        };
+        let _ = writeln!(self.text, "{name}_sum{} {sum}", braces(labels));
+        let _ = writeln!(self.text, "{name}_count{} {cumulative}", braces(labels));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_is_prometheus_text_with_cumulative_buckets() {
+        let m = Metrics::default();
+        m.ingested(10, 1);
+        m.rejected(RejectReason::BadData, 3);
+        m.request("/api/v1/write", 204, Duration::from_millis(3));
+        m.request("/api/v1/write", 204, Duration::from_millis(30));
+        m.request("/api/v1/write", 400, Duration::from_secs(20));
+        let stats = Stats {
+            series: 5,
+            block_bytes: 100,
+            wal_disk_bytes: 7,
+            ..Stats::default()
+        };
+        let text = m.render(Some(&stats), 2, 1);
+        for line in [
+            "# TYPE strata_remote_write_samples_ingested_total counter",
+            "strata_remote_write_samples_ingested_total 10",
+            "strata_remote_write_samples_rejected_total{reason=\"bad_data\"} 3",
+            "strata_remote_write_samples_rejected_total{reason=\"series_limit\"} 0",
+            "strata_http_requests_total{handler=\"/api/v1/write\",code=\"204\"} 2",
+            "strata_http_requests_total{handler=\"/api/v1/write\",code=\"400\"} 1",
+            "strata_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",le=\"0.005\"} 1",
+            "strata_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",le=\"0.05\"} 2",
+            "strata_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",le=\"10\"} 2",
+            "strata_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",le=\"+Inf\"} 3",
+            "strata_http_request_duration_seconds_count{handler=\"/api/v1/write\"} 3",
+            "strata_head_series 5",
+            "strata_storage_bytes{kind=\"blocks\"} 100",
+            "strata_storage_bytes{kind=\"wal\"} 7",
+            "strata_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} 0",
+            "strata_wal_fsync_duration_seconds_count 0",
+            "strata_exemplars 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert!(text.contains("process_resident_memory_bytes "));
+        assert!(text.contains("process_cpu_seconds_total "));
+        // Every sample line belongs to a family announced by a TYPE line before it.
+        let mut typed = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                typed.push(rest.split(' ').next().unwrap().to_owned());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert!(
+                    typed.iter().any(|t| name == t
+                        || name
+                            .strip_prefix(t.as_str())
+                            .is_some_and(|s| { ["_bucket", "_sum", "_count"].contains(&s) })),
+                    "{line}"
+                );
+            }
+        }
+    }
+}
