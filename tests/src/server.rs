@@ -233,15 +233,23 @@ pub fn post_raw(
 
 /// GETs `url` and parses the body as JSON; panics on a transport error or a non-JSON body.
 pub fn get_json(agent: &ureq::Agent, url: &str) -> (u16, serde_json::Value) {
+    try_get_json(agent, url).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// GETs `url` and parses the body as JSON; a transport error or a non-JSON body is `Err`.
+pub fn try_get_json(agent: &ureq::Agent, url: &str) -> Result<(u16, serde_json::Value), String> {
     let mut r = agent
         .get(url)
         .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        .map_err(|e| format!("GET {url}: {e}"))?;
     let status = r.status().as_u16();
-    let text = r.body_mut().read_to_string().expect("read the body");
+    let text = r
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("GET {url}: reading the body: {e}"))?;
     let json = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("GET {url}: the body is not JSON ({e}): {text}"));
-    (status, json)
+        .map_err(|e| format!("GET {url}: the body is not JSON ({e}): {text}"))?;
+    Ok((status, json))
 }
 
 /// Whether end-to-end tests must run (`STRATA_E2E=1`, as CI sets it) rather than skip when a
