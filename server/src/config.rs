@@ -263,9 +263,13 @@ impl Settings {
                 label_value_bytes_max: rw
                     .max_label_value_length
                     .unwrap_or(defaults.label_value_bytes_max),
+                sample_age_max_ms: 0,
             },
             max_exemplars: file.exemplars.max_exemplars.unwrap_or(100_000),
         };
+        let mut settings = settings;
+        // Samples retention would delete at once are refused rather than acknowledged.
+        settings.write_limits.sample_age_max_ms = settings.retention_ms;
         settings.check()?;
         Ok(settings)
     }

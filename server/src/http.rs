@@ -250,7 +250,7 @@ fn remote_write_version(content_type: &str) -> Result<Version, String> {
 
 async fn remote_write_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let Some(db) = state.db.get().cloned() else {
-        return not_ready();
+        return body_unread(not_ready());
     };
     let headers = request.headers();
     let content_type = headers
@@ -260,35 +260,35 @@ async fn remote_write_handler(State(state): State<Arc<AppState>>, request: Reque
     let version = match remote_write_version(content_type) {
         Ok(v) => v,
         Err(message) => {
-            return written_headers(
+            return body_unread(written_headers(
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response(),
                 Written::default(),
-            );
+            ));
         }
     };
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING)
         && !encoding.as_bytes().eq_ignore_ascii_case(b"snappy")
     {
-        return written_headers(
+        return body_unread(written_headers(
             (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Content-Encoding must be snappy (block format)",
             )
                 .into_response(),
             Written::default(),
-        );
+        ));
     }
     // Back-pressure: a bounded number of requests are read, decoded and stored at once; the
     // others wait here, their bodies unread, and give up with a 503 the sender retries.
     let Ok(Ok(_turn)) = tokio::time::timeout(WRITE_QUEUE_WAIT, state.writes.acquire()).await else {
-        return written_headers(
+        return body_unread(written_headers(
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many remote-write requests in flight; retry later\n",
             )
                 .into_response(),
             Written::default(),
-        );
+        ));
     };
     let limits = state.write_limits();
     let body = match axum::body::to_bytes(request.into_body(), limits.body_bytes_max).await {
@@ -310,7 +310,10 @@ async fn remote_write_handler(State(state): State<Arc<AppState>>, request: Reque
                     format!("reading the body failed: {e}\n"),
                 )
             };
-            return written_headers((status, message).into_response(), Written::default());
+            return body_unread(written_headers(
+                (status, message).into_response(),
+                Written::default(),
+            ));
         }
     };
     let shared = Arc::clone(&state);
@@ -355,6 +358,16 @@ async fn remote_write_handler(State(state): State<Arc<AppState>>, request: Reque
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
         }
     }
+}
+
+/// Marks a response sent before the request body was read: the connection closes after it
+/// (the unread body cannot be skipped), and saying so lets the client open a new one instead
+/// of failing its next request on this one.
+fn body_unread(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Adds the counts remote write 2.0 senders expect on every response (harmless for 1.0).

@@ -166,6 +166,9 @@ pub struct Limits {
     pub label_name_bytes_max: usize,
     /// The longest label value, in bytes.
     pub label_value_bytes_max: usize,
+    /// Samples older than this (behind the wall clock, in milliseconds) are refused: retention
+    /// would delete them at once. 0 accepts any age.
+    pub sample_age_max_ms: i64,
 }
 
 impl Default for Limits {
@@ -177,6 +180,7 @@ impl Default for Limits {
             labels_per_series_max: 64,
             label_name_bytes_max: 1024,
             label_value_bytes_max: 16 * 1024,
+            sample_age_max_ms: 0,
         }
     }
 }
@@ -404,6 +408,11 @@ pub fn ingest(
     let mut too_many: Option<String> = None;
     let mut histograms = 0u64;
     let mut exemplars: Vec<(Labels, crate::exemplars::Exemplar)> = Vec::new();
+    let oldest = if limits.sample_age_max_ms > 0 {
+        wall_clock_ms().saturating_sub(limits.sample_age_max_ms)
+    } else {
+        i64::MIN
+    };
     for ts in &request.timeseries {
         histograms += ts.histograms.len() as u64;
         if ts.samples.is_empty() && ts.exemplars.is_empty() {
@@ -435,6 +444,14 @@ pub fn ingest(
         }
         let mut series_ref = None;
         for s in &ts.samples {
+            if s.timestamp < oldest {
+                dropped_samples += 1;
+                dropped.push(format!(
+                    "{labels}: sample at {} is older than the retention time ({} ms) allows; it would be deleted at once (raise the retention time to backfill)",
+                    s.timestamp, limits.sample_age_max_ms
+                ));
+                continue;
+            }
             let result = match series_ref {
                 Some(r) => app.append_ref(r, s.timestamp, s.value),
                 None => app
@@ -465,7 +482,7 @@ pub fn ingest(
                 }
                 Err(e) => {
                     dropped_samples += 1;
-                    dropped.push(e.to_string());
+                    dropped.push(format!("{labels}: {e}"));
                 }
             }
         }
@@ -507,11 +524,6 @@ pub fn ingest(
         );
     }
     debug_assert_eq!(stats.samples, committed);
-    if histograms > 0 {
-        dropped.push(format!(
-            "{histograms} native histogram samples were not stored: native histograms are not supported yet"
-        ));
-    }
     if let Some(reason) = too_many {
         let message = format!(
             "{dropped_samples} samples were not stored ({} stored): {reason}",
@@ -519,16 +531,32 @@ pub fn ingest(
         );
         return (written, Err(Rejection::TooMany(message)));
     }
+    let mut problems = Vec::new();
     if !dropped.is_empty() {
         let shown: Vec<&str> = dropped.iter().take(3).map(String::as_str).collect();
-        let message = format!(
+        problems.push(format!(
             "{dropped_samples} samples were rejected ({} stored); first reasons: {}",
             written.samples,
             shown.join("; ")
-        );
-        return (written, Err(Rejection::BadData(message)));
+        ));
+    }
+    if histograms > 0 {
+        problems.push(format!(
+            "{histograms} native histogram samples were not stored ({} float samples stored): native histograms are not supported yet",
+            written.samples
+        ));
+    }
+    if !problems.is_empty() {
+        return (written, Err(Rejection::BadData(problems.join("; "))));
     }
     (written, Ok(()))
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn unavailable(e: &CommitError) -> Rejection {

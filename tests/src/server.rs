@@ -7,8 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use prost::Message;
-use strata_server::remote_write::WriteRequest;
+use strata_server::remote_write::{TimeSeries, WriteRequest};
 
 /// The `strata` binary cargo built beside this test binary (`target/<profile>/strata`).
 pub fn strata_binary() -> PathBuf {
@@ -190,10 +189,15 @@ pub struct Reply {
     pub body: String,
 }
 
-/// Sends `request` as remote write 1.0 (protobuf, snappy block) to `url`/api/v1/write.
+/// Sends `request` as remote write 1.0 (protobuf, snappy block) to `url`/api/v1/write, every
+/// sample value on the wire (see [`encode_exact`]).
 pub fn remote_write(agent: &ureq::Agent, url: &str, request: &WriteRequest) -> Reply {
+    assert!(
+        request.metadata.is_empty(),
+        "metadata is not encoded here; send it with post_raw"
+    );
     let body = snap::raw::Encoder::new()
-        .compress_vec(&request.encode_to_vec())
+        .compress_vec(&encode_exact(&request.timeseries))
         .expect("snappy compresses any input");
     post_raw(
         agent,
@@ -202,6 +206,38 @@ pub fn remote_write(agent: &ureq::Agent, url: &str, request: &WriteRequest) -> R
         Some("snappy"),
         body,
     )
+}
+
+/// The remote-write 1.0 protobuf of `series`, with every sample value on the wire.
+///
+/// prost, like the gogo-protobuf code Prometheus sends with, leaves out a proto3 `double` that
+/// compares equal to 0.0, and -0.0 does: a negative zero would arrive as +0.0 before the server
+/// ever saw it. Writing the field explicitly checks the server's side of the bit-exact promise.
+/// Native histograms are written as empty messages (enough for the server to count them).
+pub fn encode_exact(series: &[TimeSeries]) -> Vec<u8> {
+    use prost::encoding::{bytes, double, int64, string};
+    let mut body = Vec::new();
+    for ts in series {
+        let mut out = Vec::new();
+        for l in &ts.labels {
+            let mut label = Vec::new();
+            string::encode(1, &l.name, &mut label);
+            string::encode(2, &l.value, &mut label);
+            bytes::encode(1, &label, &mut out);
+        }
+        for s in &ts.samples {
+            let mut sample = Vec::new();
+            double::encode(1, &s.value, &mut sample);
+            int64::encode(2, &s.timestamp, &mut sample);
+            bytes::encode(2, &sample, &mut out);
+        }
+        for _ in &ts.histograms {
+            bytes::encode(4, &Vec::new(), &mut out);
+        }
+        assert!(ts.exemplars.is_empty(), "exemplars are not encoded here");
+        bytes::encode(1, &out, &mut body);
+    }
+    body
 }
 
 /// POSTs `body` with the given content type (and encoding), returning status and body text.

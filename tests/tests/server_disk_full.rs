@@ -169,8 +169,9 @@ fn assert_up(agent: &ureq::Agent, url: &str) {
 
 /// With the data directory on a full tmpfs, remote writes are answered 503 saying the disk is
 /// full while health and readiness stay 200, also after a kill -9 and a restart on the full
-/// disk; once space returns the refused request succeeds on retry; afterwards every request answered 204 is stored bit-exactly and no request that
-/// only ever got 503 left a single sample behind.
+/// disk; once space returns the refused request succeeds on retry; afterwards every request
+/// answered 204 is stored bit-exactly and no request that only ever got 503 left a single
+/// sample behind.
 #[test]
 fn full_disk_answers_503_stores_nothing_and_recovers() {
     let mnt = tempfile::tempdir().unwrap();

@@ -77,43 +77,6 @@ fn request(base_t: i64, w: u64, k: u64) -> WriteRequest {
     }
 }
 
-/// Sends `request` like [`server::remote_write`], but with every sample value on the wire.
-///
-/// prost, like the gogo-protobuf code Prometheus sends with, leaves out a proto3 `double` that
-/// compares equal to 0.0, and -0.0 does: a negative zero would arrive as +0.0 before the server
-/// ever saw it. Writing the field explicitly checks the server's side of the bit-exact promise.
-fn remote_write_exact(agent: &ureq::Agent, url: &str, request: &WriteRequest) -> server::Reply {
-    use prost::encoding::{bytes, double, int64, string};
-    let mut body = Vec::new();
-    for ts in &request.timeseries {
-        assert!(ts.exemplars.is_empty() && ts.histograms.is_empty());
-        let mut series = Vec::new();
-        for l in &ts.labels {
-            let mut label = Vec::new();
-            string::encode(1, &l.name, &mut label);
-            string::encode(2, &l.value, &mut label);
-            bytes::encode(1, &label, &mut series);
-        }
-        for s in &ts.samples {
-            let mut sample = Vec::new();
-            double::encode(1, &s.value, &mut sample);
-            int64::encode(2, &s.timestamp, &mut sample);
-            bytes::encode(2, &sample, &mut series);
-        }
-        bytes::encode(1, &series, &mut body);
-    }
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&body)
-        .expect("snappy compresses any input");
-    server::post_raw(
-        agent,
-        &format!("{url}/api/v1/write"),
-        "application/x-protobuf",
-        Some("snappy"),
-        body,
-    )
-}
-
 /// What one writer thread did in one cycle.
 #[derive(Debug, Default)]
 struct WriterReport {
@@ -138,7 +101,7 @@ fn write_until_killed(
     let mut report = WriterReport::default();
     for k in first..first + REQUESTS_PER_CYCLE_MAX {
         report.last_sent = Some(k);
-        let reply = remote_write_exact(&agent, url, &request(base_t, w, k));
+        let reply = server::remote_write(&agent, url, &request(base_t, w, k));
         match reply.status {
             204 => {
                 report.acked.push(k);
@@ -204,8 +167,8 @@ fn verify(dir: &Path, base_t: i64, acked: &[Vec<u64>], sent_end: &[u64], cycle: 
                     .and_then(|m| m.get(&t))
                     .unwrap_or_else(|| {
                         panic!(
-                            "cycle {cycle}: writer {w} request {k} was acknowledged with 204 but \
-                         series {s} has no sample at {t}"
+                            "cycle {cycle}: writer {w} request {k} was acknowledged with 204 \
+                             but series {s} has no sample at {t}"
                         )
                     });
                 assert_eq!(

@@ -81,6 +81,8 @@ struct Answer {
     body: String,
     /// `X-Prometheus-Remote-Write-Samples-Written`, if sent.
     written: Option<u64>,
+    /// The `Connection` header, if sent.
+    connection: Option<String>,
 }
 
 /// A series a row must leave stored: its labels (without `case`) and samples.
@@ -116,38 +118,6 @@ fn series(case: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSe
     }
 }
 
-/// The remote-write protobuf of `series`, with every sample value on the wire.
-///
-/// prost, like the gogo-protobuf code Prometheus sends with, leaves out a proto3 `double` that
-/// compares equal to 0.0, and -0.0 does: a negative zero would arrive as +0.0 before the server
-/// ever saw it. Writing the field explicitly checks the server's side of the bit-exact promise.
-fn protobuf(series: &[TimeSeries]) -> Vec<u8> {
-    use prost::encoding::{bytes, double, int64, string};
-    let mut body = Vec::new();
-    for ts in series {
-        let mut out = Vec::new();
-        for l in &ts.labels {
-            let mut label = Vec::new();
-            string::encode(1, &l.name, &mut label);
-            string::encode(2, &l.value, &mut label);
-            bytes::encode(1, &label, &mut out);
-        }
-        for s in &ts.samples {
-            let mut sample = Vec::new();
-            double::encode(1, &s.value, &mut sample);
-            int64::encode(2, &s.timestamp, &mut sample);
-            bytes::encode(2, &sample, &mut out);
-        }
-        for _ in &ts.histograms {
-            // An empty `prometheus.Histogram`: enough for the server to count it.
-            bytes::encode(4, &Vec::new(), &mut out);
-        }
-        assert!(ts.exemplars.is_empty(), "exemplars are not encoded here");
-        bytes::encode(1, &out, &mut body);
-    }
-    body
-}
-
 fn snappy(raw: &[u8]) -> Vec<u8> {
     snap::raw::Encoder::new()
         .compress_vec(raw)
@@ -166,7 +136,7 @@ fn raw(body: Vec<u8>) -> Req {
 
 /// A well-formed remote-write 1.0 POST of `series`.
 fn write(series: &[TimeSeries]) -> Req {
-    raw(snappy(&protobuf(series)))
+    raw(snappy(&server::encode_exact(series)))
 }
 
 /// The unsigned LEB128 varint snappy's header uses for the decompressed length.
@@ -209,12 +179,18 @@ fn send(agent: &ureq::Agent, url: &str, req: &Req) -> Answer {
                 .headers()
                 .get("x-prometheus-remote-write-samples-written")
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
+            connection: r
+                .headers()
+                .get("connection")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             body: r.body_mut().read_to_string().unwrap_or_default(),
         },
         Err(e) => Answer {
             status: 0,
             body: format!("transport error: {e}"),
             written: None,
+            connection: None,
         },
     }
 }
@@ -228,7 +204,7 @@ fn now_ms() -> i64 {
 
 /// Rows whose body cannot be decoded at all, or is too big to be.
 fn body_rows(t: i64) -> Vec<Row> {
-    let valid = protobuf(&[series(
+    let valid = server::encode_exact(&[series(
         "truncated protobuf",
         &[("__name__", "m")],
         &[(t, 1.0)],
@@ -271,13 +247,13 @@ fn body_rows(t: i64) -> Vec<Row> {
             raw(declaring((1 << 32) - 1)),
             "the body declares 4294967295 bytes once decompressed, more than the 134217728 allowed",
         ),
-        // axum refuses the body before the handler runs: no written-count headers.
         Row::new(
             "body over the 32 MiB cap",
             raw(vec![0u8; 33 << 20]),
             413,
-            "Failed to buffer the request body: length limit exceeded",
-        ),
+            "the body is larger than the 33554432 bytes allowed",
+        )
+        .written(0),
     ]
 }
 
@@ -431,13 +407,33 @@ fn sample_rows(t: i64) -> Vec<Row> {
         .written(0),
         // Five minutes ahead is within the engine's default tolerance of ten.
         accepted("timestamp 5 min ahead", &[(t + 5 * 60 * 1000, 5.0)]),
-        // 204: the engine has no lower bound on timestamps, only the per-series out-of-order
-        // window, so a new series takes any timestamp and samples before 1970 are stored
-        // (checked after the restart). Prometheus's TSDB would answer 400 "out of bounds".
-        // Note that retention (15 days behind the newest sample) removes such samples at the
-        // first maintenance round, a minute after start; this test ends long before.
-        accepted("negative timestamps", &[(-86_400_000, 1.5), (-1, 2.5)]),
-        accepted("timestamp 0", &[(0, 3.5)]),
+        // 400, as Prometheus answers "out of bounds": the server refuses samples older than
+        // the retention time (15 days by default), which would be deleted at once.
+        Row::new(
+            "negative timestamps",
+            write(&[series(
+                "negative timestamps",
+                &[("__name__", "m")],
+                &[(-86_400_000, 1.5), (-1, 2.5)],
+            )]),
+            400,
+            "2 samples were rejected (0 stored); first reasons: m{case=\"negative timestamps\"}: \
+             sample at -86400000 is older than the retention time",
+        )
+        .written(0),
+        Row::new(
+            "timestamp 20 days old",
+            write(&[series(
+                "timestamp 20 days old",
+                &[("__name__", "m")],
+                &[(t - 20 * 86_400_000, 3.5), (t, 4.5)],
+            )]),
+            400,
+            "1 samples were rejected (1 stored); first reasons: m{case=\"timestamp 20 days \
+             old\"}: sample at",
+        )
+        .keep(&[("__name__", "m")], &[(t, 4.5)])
+        .written(1),
         Row::new(
             ooo,
             write(&[series(
@@ -446,7 +442,8 @@ fn sample_rows(t: i64) -> Vec<Row> {
                 &[(t, 1.0), (t - 20 * 60 * 1000, 2.0)],
             )]),
             400,
-            "1 samples were rejected (1 stored); first reasons: sample at",
+            "1 samples were rejected (1 stored); first reasons: m{case=\"out of order beyond the \
+             window\"}: sample at",
         )
         .keep(&[("__name__", "m")], &[(t, 1.0)])
         .written(1),
@@ -488,20 +485,18 @@ fn shape_rows(baseline: &[TimeSeries]) -> Vec<Row> {
             "conflicting value at a stored timestamp",
             write(&[conflicting]),
             400,
-            "1 samples were rejected (0 stored); first reasons: series#1 already has a \
-             different value at",
+            "1 samples were rejected (0 stored); first reasons: baseline{",
         )
         .written(0),
         // A retry of what is stored is acknowledged (and counted as written) without
         // storing anything twice.
         Row::new("identical resend of the baseline", write(baseline), 204, "").written(50),
-        // Histogram-only: no float sample was rejected, hence "0 samples were rejected".
         Row::new(
             "native histogram",
             write(&[histogram]),
             400,
-            "0 samples were rejected (0 stored); first reasons: 1 native histogram samples were \
-             not stored: native histograms are not supported yet",
+            "1 native histogram samples were not stored (0 float samples stored): native \
+             histograms are not supported yet",
         ),
         Row::new(
             "metadata only",
@@ -730,7 +725,7 @@ fn expected(
 fn malformed_remote_writes_get_their_status_and_message_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let t = now_ms() - 2 * 60 * 1000;
-    let mut agent = server::agent();
+    let agent = server::agent();
     let server = Server::start(dir.path(), &[]);
     server.wait_ready(Duration::from_secs(30));
 
@@ -767,13 +762,15 @@ fn malformed_remote_writes_get_their_status_and_message_and_lose_nothing() {
                 row.name, row.status, row.message, row.written
             ));
         }
-        if reply.status == 413 {
-            // The server stops reading an oversized body and closes the connection after its
-            // 413 (RFC 9110 §15.5.14 allows that) without announcing it with `Connection:
-            // close`, so the pooled connection is dead and ureq does not retry on a fresh one.
-            // Later rows get a fresh client; every other row shares one, so a server that
-            // dropped connections after other answers would still be caught.
-            agent = server::agent();
+        if reply.status == 413 || reply.status == 415 {
+            // Answered before the body was read: the server closes the connection and must
+            // say so, or a client reusing it fails its next request.
+            assert_eq!(
+                reply.connection.as_deref(),
+                Some("close"),
+                "row {:?}: no `Connection: close` on an answer that left the body unread",
+                row.name
+            );
         }
         let healthy = agent
             .get(format!("{}/-/healthy", server.url))
