@@ -182,6 +182,24 @@ pub async fn series(State(state): State<Arc<AppState>>, params: Params) -> Respo
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// Runs `list` with no matchers when `selectors` is empty, else once per selector, and
+/// returns the sorted union of the results.
+fn union_over(
+    selectors: &[Vec<Matcher>],
+    mut list: impl FnMut(&[Matcher]) -> Result<Vec<String>, strata_engine::QueryError>,
+) -> Result<Vec<String>, ApiError> {
+    if selectors.is_empty() {
+        return list(&[]).map_err(query_error);
+    }
+    let mut all = Vec::new();
+    for matchers in selectors {
+        all.extend(list(matchers).map_err(query_error)?);
+    }
+    all.sort();
+    all.dedup();
+    Ok(all)
+}
+
 /// `/api/v1/labels`: label names, of all series or of those matching `match[]`.
 pub async fn label_names(State(state): State<Arc<AppState>>, params: Params) -> Response {
     let run = async {
@@ -191,16 +209,7 @@ pub async fn label_names(State(state): State<Arc<AppState>>, params: Params) -> 
         let limit = params.limit("limit")?;
         let mut names = blocking(move || {
             let q = db.querier(start, end);
-            if selectors.is_empty() {
-                return q.label_names(&[]).map_err(query_error);
-            }
-            let mut names = Vec::new();
-            for matchers in &selectors {
-                names.extend(q.label_names(matchers).map_err(query_error)?);
-            }
-            names.sort();
-            names.dedup();
-            Ok(names)
+            union_over(&selectors, |m| q.label_names(m))
         })
         .await?;
         let mut warnings = Vec::new();
@@ -227,16 +236,7 @@ pub async fn label_values(
         let limit = params.limit("limit")?;
         let mut values = blocking(move || {
             let q = db.querier(start, end);
-            if selectors.is_empty() {
-                return q.label_values(&name, &[]).map_err(query_error);
-            }
-            let mut values = Vec::new();
-            for matchers in &selectors {
-                values.extend(q.label_values(&name, matchers).map_err(query_error)?);
-            }
-            values.sort();
-            values.dedup();
-            Ok(values)
+            union_over(&selectors, |m| q.label_values(&name, m))
         })
         .await?;
         let mut warnings = Vec::new();

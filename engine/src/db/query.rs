@@ -17,6 +17,7 @@ use super::Inner;
 use super::blocks::{BlockHandle, BlockList};
 use crate::block::Block;
 use crate::block::chunks::ChunkRef;
+use crate::block::index::IndexChunk;
 use crate::block::tombstones;
 use crate::error::QueryError;
 use crate::head::series::{InOrderIter, SeriesSnapshot, SnapshotIter};
@@ -169,9 +170,14 @@ impl Querier<'_> {
         }
     }
 
-    /// The series matching every matcher that have samples in range, sorted by labels.
-    pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<SelectedSeries>, QueryError> {
-        let mut found: Vec<(Labels, Option<SeriesRef>, Source)> = Vec::new();
+    /// Calls `f` for each series of the blocks matching every matcher that has chunks in
+    /// range not wholly deleted: its block, labels, those chunks (in time order) and its
+    /// deleted ranges.
+    fn for_each_block_series(
+        &self,
+        matchers: &[Matcher],
+        mut f: impl FnMut(&Arc<Block>, Labels, Vec<IndexChunk>, &[(i64, i64)]) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError> {
         for handle in self
             .blocks
             .iter()
@@ -182,23 +188,34 @@ impl Querier<'_> {
             };
             let tombstones = handle.tombstones();
             for id in block.index().select(matchers)? {
-                let (labels, chunks) = block.index().series(id)?;
+                let (labels, mut chunks) = block.index().series(id)?;
                 let deleted = tombstones.ranges(id);
-                let mut refs = Vec::new();
-                for c in chunks.iter().filter(|c| {
+                chunks.retain(|c| {
                     c.max_t >= self.mint
                         && c.min_t <= self.maxt
                         && !tombstones::covers(deleted, c.min_t, c.max_t)
-                }) {
-                    block.chunks().read_checksummed(c.chunk)?;
-                    refs.push(c.chunk);
-                }
-                if !refs.is_empty() {
-                    let source = Source::Block(Arc::clone(&block), refs, deleted.to_vec());
-                    found.push((labels, None, source));
+                });
+                if !chunks.is_empty() {
+                    f(&block, labels, chunks, deleted)?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The series matching every matcher that have samples in range, sorted by labels.
+    pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<SelectedSeries>, QueryError> {
+        let mut found: Vec<(Labels, Option<SeriesRef>, Source)> = Vec::new();
+        self.for_each_block_series(matchers, |block, labels, chunks, deleted| {
+            let mut refs = Vec::with_capacity(chunks.len());
+            for c in chunks {
+                block.chunks().read_checksummed(c.chunk)?;
+                refs.push(c.chunk);
+            }
+            let source = Source::Block(Arc::clone(block), refs, deleted.to_vec());
+            found.push((labels, None, source));
+            Ok(())
+        })?;
         for s in self.db.head.select(matchers) {
             let snapshot = s.snapshot(self.mint, self.maxt);
             if !snapshot.is_empty() {
@@ -231,27 +248,10 @@ impl Querier<'_> {
     /// metadata APIs over every series.
     pub fn series(&self, matchers: &[Matcher]) -> Result<Vec<Labels>, QueryError> {
         let mut found: Vec<Labels> = Vec::new();
-        for handle in self
-            .blocks
-            .iter()
-            .filter(|b| b.overlaps(self.mint, self.maxt))
-        {
-            let Some(block) = self.open(handle)? else {
-                continue;
-            };
-            let tombstones = handle.tombstones();
-            for id in block.index().select(matchers)? {
-                let (labels, chunks) = block.index().series(id)?;
-                let deleted = tombstones.ranges(id);
-                if chunks.iter().any(|c| {
-                    c.max_t >= self.mint
-                        && c.min_t <= self.maxt
-                        && !tombstones::covers(deleted, c.min_t, c.max_t)
-                }) {
-                    found.push(labels);
-                }
-            }
-        }
+        self.for_each_block_series(matchers, |_, labels, _, _| {
+            found.push(labels);
+            Ok(())
+        })?;
         for s in self.db.head.select(matchers) {
             if s.time_range()
                 .is_some_and(|(lo, hi)| hi >= self.mint && lo <= self.maxt)
