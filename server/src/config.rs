@@ -24,6 +24,7 @@
 //!   max_labels_per_series: 64
 //!   max_label_name_length: 1024
 //!   max_label_value_length: 16384
+//!   max_inflight_requests: 64  # more wait up to 10 s, then get 503
 //! exemplars:
 //!   max_exemplars: 100000      # 0 keeps none
 //! ```
@@ -71,6 +72,7 @@ pub struct RemoteWriteFile {
     pub max_labels_per_series: Option<usize>,
     pub max_label_name_length: Option<usize>,
     pub max_label_value_length: Option<usize>,
+    pub max_inflight_requests: Option<usize>,
 }
 
 /// `exemplars:` in the file.
@@ -179,6 +181,8 @@ pub struct Settings {
     pub max_series: u64,
     pub out_of_order_window_ms: i64,
     pub write_limits: Limits,
+    /// Remote-write requests handled at once (more wait, then get 503).
+    pub max_inflight_writes: usize,
     pub max_exemplars: usize,
 }
 
@@ -265,6 +269,7 @@ impl Settings {
                     .unwrap_or(defaults.label_value_bytes_max),
                 sample_age_max_ms: 0,
             },
+            max_inflight_writes: rw.max_inflight_requests.unwrap_or(64),
             max_exemplars: file.exemplars.max_exemplars.unwrap_or(100_000),
         };
         let mut settings = settings;
@@ -286,6 +291,9 @@ impl Settings {
         {
             return Err("remote_write limits must be larger than 0".into());
         }
+        if self.max_inflight_writes == 0 {
+            return Err("remote_write.max_inflight_requests must be larger than 0".into());
+        }
         if self.max_series == 0 {
             return Err("max_series must be larger than 0".into());
         }
@@ -306,6 +314,9 @@ impl Settings {
         }
         if self.out_of_order_window_ms != new.out_of_order_window_ms {
             changed.push("storage.out_of_order_window");
+        }
+        if self.max_inflight_writes != new.max_inflight_writes {
+            changed.push("remote_write.max_inflight_requests");
         }
         if self.max_exemplars != new.max_exemplars {
             changed.push("exemplars.max_exemplars");

@@ -22,11 +22,23 @@ use crate::metadata::{MetadataLimits, MetadataStore};
 use crate::metrics::{Metrics, RejectReason};
 use crate::remote_write::{self, Limits, Rejection, Sinks, Version, Written};
 
-/// Remote-write requests decoded and stored at once; more wait (back-pressure) for at most
-/// [`WRITE_QUEUE_WAIT`], then get 503 so the sender backs off and retries.
-pub const WRITES_IN_FLIGHT_MAX: usize = 64;
-/// How long a remote-write request waits for its turn.
-pub const WRITE_QUEUE_WAIT: Duration = Duration::from_secs(10);
+/// Back-pressure on remote write: at most `in_flight_max` requests are read, decoded and
+/// stored at once; more wait for a turn for at most `queue_wait`, then get 503 so the sender
+/// backs off and retries. Memory for requests is bounded by the first times the size caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backpressure {
+    pub in_flight_max: usize,
+    pub queue_wait: Duration,
+}
+
+impl Default for Backpressure {
+    fn default() -> Backpressure {
+        Backpressure {
+            in_flight_max: 64,
+            queue_wait: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Re-reads the configuration and applies it; `Err` says why nothing changed.
 pub type Reloader = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -47,6 +59,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Turns for remote-write requests.
     pub writes: Semaphore,
+    /// How long a remote-write request waits for a turn.
+    pub write_queue_wait: Duration,
     /// What `POST /-/reload` runs (set by the binary when it has a configuration to re-read).
     pub reloader: OnceLock<Reloader>,
 }
@@ -68,14 +82,16 @@ impl AppState {
             write_limits,
             MetadataStore::new(MetadataLimits::default()),
             ExemplarStore::new(100_000),
+            Backpressure::default(),
         )
     }
 
-    /// A state with the given stores.
+    /// A state with the given stores and back-pressure.
     pub fn with_stores(
         write_limits: Limits,
         metadata: MetadataStore,
         exemplars: ExemplarStore,
+        backpressure: Backpressure,
     ) -> Arc<AppState> {
         Arc::new(AppState {
             db: OnceLock::new(),
@@ -84,7 +100,8 @@ impl AppState {
             exemplars,
             admin_api: AtomicBool::new(false),
             metrics: Metrics::default(),
-            writes: Semaphore::new(WRITES_IN_FLIGHT_MAX),
+            writes: Semaphore::new(backpressure.in_flight_max),
+            write_queue_wait: backpressure.queue_wait,
             reloader: OnceLock::new(),
         })
     }
@@ -280,7 +297,8 @@ async fn remote_write_handler(State(state): State<Arc<AppState>>, request: Reque
     }
     // Back-pressure: a bounded number of requests are read, decoded and stored at once; the
     // others wait here, their bodies unread, and give up with a 503 the sender retries.
-    let Ok(Ok(_turn)) = tokio::time::timeout(WRITE_QUEUE_WAIT, state.writes.acquire()).await else {
+    let Ok(Ok(_turn)) = tokio::time::timeout(state.write_queue_wait, state.writes.acquire()).await
+    else {
         return body_unread(written_headers(
             (
                 StatusCode::SERVICE_UNAVAILABLE,

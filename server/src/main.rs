@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use strata_engine::{Db, Options};
 use strata_server::config::{FileConfig, FlagOverrides, Settings};
 use strata_server::exemplars::ExemplarStore;
-use strata_server::http::{AppState, router};
+use strata_server::http::{AppState, Backpressure, router};
 use strata_server::metadata::{MetadataLimits, MetadataStore};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -164,6 +164,10 @@ async fn serve(
         settings.write_limits,
         metadata,
         ExemplarStore::new(settings.max_exemplars),
+        Backpressure {
+            in_flight_max: settings.max_inflight_writes,
+            ..Backpressure::default()
+        },
     );
     state
         .admin_api

@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode};
 use prost::Message;
 use serde_json::json;
 use strata_server::exemplars::ExemplarStore;
-use strata_server::http::AppState;
+use strata_server::http::{AppState, Backpressure};
 use strata_server::metadata::{MetadataLimits, MetadataStore};
 use strata_server::remote_write::v2;
 use strata_server::remote_write::{Limits, MetricMetadata, Sample, WriteRequest};
@@ -24,6 +24,7 @@ async fn populated() -> (Server, i64) {
         Limits::default(),
         MetadataStore::new(MetadataLimits::default()),
         ExemplarStore::new(1000),
+        Backpressure::default(),
     );
     state.admin_api.store(true, Ordering::Relaxed);
     let s = Server::start_with(state);

@@ -4,11 +4,14 @@
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use prost::Message;
-use strata_server::http::{AppState, router};
+use strata_server::exemplars::ExemplarStore;
+use strata_server::http::{AppState, Backpressure, router};
+use strata_server::metadata::{MetadataLimits, MetadataStore};
 use strata_server::remote_write::{Limits, WriteRequest};
 use support::{STALE, Server, encode, now_ms, series};
 use tower::ServiceExt;
@@ -259,4 +262,42 @@ async fn not_ready_until_the_database_is_open() {
         StatusCode::SERVICE_UNAVAILABLE,
         "senders retry"
     );
+}
+
+/// Back-pressure: when every turn is taken, a write waits at most the queue wait and gets 503
+/// (which senders retry) with nothing stored and the connection marked for closing; once a
+/// turn is free the same write is stored.
+#[tokio::test]
+async fn writes_beyond_the_in_flight_limit_wait_then_get_503() {
+    let state = AppState::with_stores(
+        Limits::default(),
+        MetadataStore::new(MetadataLimits::default()),
+        ExemplarStore::new(0),
+        Backpressure {
+            in_flight_max: 1,
+            queue_wait: Duration::from_millis(50),
+        },
+    );
+    let s = Server::start_with(state);
+    let body = encode(vec![series(&[("__name__", "up")], &[(now_ms(), 1.0)])]);
+    let busy = s.state.writes.acquire().await.unwrap();
+    let request = || {
+        Request::post("/api/v1/write")
+            .header("content-type", "application/x-protobuf")
+            .header("content-encoding", "snappy")
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    let response = router(Arc::clone(&s.state))
+        .oneshot(request())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["connection"], "close");
+    assert!(s.stored().is_empty());
+    drop(busy);
+    let (status, text, written) = s.send(request()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    assert_eq!(written, Some(1));
+    assert_eq!(s.stored().len(), 1);
 }
