@@ -73,13 +73,13 @@ struct RunArgs {
     #[arg(long, default_value_t = 2000)]
     batch_samples: usize,
     /// Scrapes of every host sent as fast as possible after scrape 0.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 8)]
     throughput_scrapes: u64,
     /// Requests per second in the fixed-load phase (all shards together).
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = 20.0)]
     latency_rate: f64,
     /// Length of the fixed-load phase in seconds.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 60.0)]
     latency_seconds: f64,
     /// Idle seconds after the throughput phase, before memory is read.
     #[arg(long, default_value_t = 5.0)]

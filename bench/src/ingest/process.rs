@@ -97,6 +97,28 @@ impl Process {
     }
 }
 
+/// CPU time every process of the machine has used since boot, all CPUs together: user,
+/// nice, system, irq, softirq and steal from the first line of `/proc/stat` (guest time is
+/// already inside user).
+pub fn machine_busy_cpu() -> anyhow::Result<Duration> {
+    let stat = fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .context("/proc/stat has no cpu line")?;
+    let ticks: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(|f| f.parse().context("/proc/stat: a cpu field is not a number"))
+        .collect::<anyhow::Result<_>>()?;
+    // user nice system idle iowait irq softirq steal ...
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| ticks.get(i).copied().unwrap_or(0))
+        .sum();
+    Ok(Duration::from_millis(busy * 1000 / USER_HZ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +135,7 @@ mod tests {
         }
         assert!(x > 0);
         assert!(me.cpu().unwrap() >= before);
+        assert!(machine_busy_cpu().unwrap() >= me.cpu().unwrap());
         let m = me.memory().unwrap();
         assert!(m.rss_bytes > 0 && m.hwm_bytes >= m.rss_bytes);
     }

@@ -81,8 +81,15 @@ pub struct PhaseResult {
     pub error_examples: Vec<String>,
     /// Per request: from its start (closed loop) or its due time (open loop) to its answer.
     pub latency: Percentiles,
-    /// Open loop only: how late requests left, from their due time (the generator's error).
-    pub send_lag: Percentiles,
+    /// CPU time of every other process on the machine during the phase (from `/proc/stat`):
+    /// what may have competed with the server or the generator.
+    pub other_cpu_s: f64,
+    /// Open loop only: how late the sender woke for requests it slept for (the generator's
+    /// own error, included in the latencies).
+    pub timer_lag: Percentiles,
+    /// Open loop only: requests due while the previous one on their connection was still
+    /// out (their wait counts in their latency).
+    pub queued: u64,
 }
 
 impl PhaseResult {
@@ -136,6 +143,8 @@ enum Better {
     Higher,
     Lower,
     Neither,
+    /// A check on the measurement itself, not a property of the system: no ratio.
+    Check,
 }
 
 struct Row {
@@ -160,7 +169,7 @@ fn rows() -> Vec<Row> {
             decimals,
         }
     }
-    use Better::{Higher, Lower, Neither};
+    use Better::{Check, Higher, Lower, Neither};
     vec![
         row("throughput: samples sent", Neither, 0, |r| {
             r.throughput.samples as f64
@@ -177,7 +186,7 @@ fn rows() -> Vec<Row> {
         row("throughput: server cores busy", Neither, 2, |r| {
             r.throughput.server_cpu_s / r.throughput.wall_s
         }),
-        row("throughput: generator cores busy", Neither, 2, |r| {
+        row("throughput: generator cores busy", Check, 2, |r| {
             r.throughput.generator_cpu_s / r.throughput.wall_s
         }),
         row("throughput: request p99 ms (closed loop)", Lower, 2, |r| {
@@ -204,6 +213,12 @@ fn rows() -> Vec<Row> {
         row("memory: peak RSS (VmHWM), MiB", Lower, 1, |r| {
             r.memory_end.hwm_bytes as f64 / (1 << 20) as f64
         }),
+        row(
+            "memory: RSS bytes per active series at the end",
+            Lower,
+            0,
+            |r| r.memory_end.rss_bytes as f64 / r.setup.series as f64,
+        ),
         row("memory: peak bytes per active series", Lower, 0, |r| {
             r.memory_end.hwm_bytes as f64 / r.setup.series as f64
         }),
@@ -234,10 +249,22 @@ fn rows() -> Vec<Row> {
         row("fixed load: latency max ms", Lower, 2, |r| {
             r.fixed_load.latency.max_ms
         }),
-        row("fixed load: send lag p99 ms (generator)", Lower, 3, |r| {
-            r.fixed_load.send_lag.p99_ms
+        row(
+            "fixed load: requests due while their connection was busy",
+            Check,
+            0,
+            |r| r.fixed_load.queued as f64,
+        ),
+        row("fixed load: generator timer lag p99 ms", Check, 3, |r| {
+            r.fixed_load.timer_lag.p99_ms
         }),
-        row("errors (non-2xx, failed, unsent)", Lower, 0, |r| {
+        row("other processes' CPU-s: throughput phase", Check, 2, |r| {
+            r.throughput.other_cpu_s
+        }),
+        row("other processes' CPU-s: fixed-load phase", Check, 2, |r| {
+            r.fixed_load.other_cpu_s
+        }),
+        row("errors (non-2xx, failed, unsent)", Check, 0, |r| {
             r.errors() as f64
         }),
     ]
@@ -298,7 +325,8 @@ pub fn table(results: &[RunResult]) -> String {
         if let Some(base) = baseline {
             for other in &others {
                 let ratio = (row.value)(base) / (row.value)(other);
-                line.push(if ratio.is_finite() {
+                let shown = ratio.is_finite() && !matches!(row.better, Better::Check);
+                line.push(if shown {
                     format!("{ratio:.2}")
                 } else {
                     "–".into()
@@ -310,6 +338,7 @@ pub fn table(results: &[RunResult]) -> String {
                 Better::Higher => "higher",
                 Better::Lower => "lower",
                 Better::Neither => "",
+                Better::Check => "(check)",
             }
             .into(),
         );

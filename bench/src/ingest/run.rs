@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use super::process::Process;
+use super::process::{Process, machine_busy_cpu};
 use super::report::{Percentiles, PhaseResult, RunResult, RunSetup};
 use super::sender::{self, Connection, PhaseOutcome, Target};
 use super::workload::{Phase, Workload, WorkloadConfig};
@@ -73,15 +73,10 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunResult> {
     let memory_idle = server.memory()?;
 
     let measure = |phase: &Phase, send: &dyn Fn(&Phase) -> PhaseOutcome| {
-        let cpu = (server.cpu()?, generator.cpu()?);
+        let before = CpuSnapshot::take(&server, &generator)?;
         let outcome = send(phase);
-        let after = (server.cpu()?, generator.cpu()?);
-        anyhow::Ok(phase_result(
-            phase,
-            outcome,
-            after.0 - cpu.0,
-            after.1 - cpu.1,
-        ))
+        let after = CpuSnapshot::take(&server, &generator)?;
+        anyhow::Ok(phase_result(phase, outcome, &before, &after))
     };
 
     let deadline = || Instant::now() + options.phase_timeout;
@@ -170,29 +165,52 @@ fn wait_ready(server: &Process, conn: &Connection, options: &RunOptions) -> anyh
     )
 }
 
+/// CPU time used so far by the server, the generator, and the whole machine.
+struct CpuSnapshot {
+    server: Duration,
+    generator: Duration,
+    machine: Duration,
+}
+
+impl CpuSnapshot {
+    fn take(server: &Process, generator: &Process) -> anyhow::Result<CpuSnapshot> {
+        Ok(CpuSnapshot {
+            server: server.cpu()?,
+            generator: generator.cpu()?,
+            machine: machine_busy_cpu()?,
+        })
+    }
+}
+
 fn phase_result(
     phase: &Phase,
     mut outcome: PhaseOutcome,
-    server_cpu: Duration,
-    generator_cpu: Duration,
+    before: &CpuSnapshot,
+    after: &CpuSnapshot,
 ) -> PhaseResult {
+    let server = (after.server - before.server).as_secs_f64();
+    let generator = (after.generator - before.generator).as_secs_f64();
+    let machine = (after.machine - before.machine).as_secs_f64();
     PhaseResult {
         requests: phase.requests() as u64,
         samples: phase.samples,
         compressed_bytes: phase.bytes,
         wall_s: outcome.wall.as_secs_f64(),
-        server_cpu_s: server_cpu.as_secs_f64(),
-        generator_cpu_s: generator_cpu.as_secs_f64(),
+        server_cpu_s: server,
+        generator_cpu_s: generator,
         errors: outcome.errors,
         error_examples: std::mem::take(&mut outcome.error_examples),
         latency: Percentiles::of(&mut outcome.latencies),
-        send_lag: Percentiles::of(&mut outcome.send_lags),
+        // Ticks are counted per CPU and per process apart, so the difference can dip below 0.
+        other_cpu_s: (machine - server - generator).max(0.0),
+        timer_lag: Percentiles::of(&mut outcome.timer_lags),
+        queued: outcome.queued,
     }
 }
 
 fn progress(system: &str, name: &str, p: &PhaseResult) {
     eprintln!(
-        "{system} {name}: {} requests, {} samples in {:.2} s: {:.0} samples/s, {:.0} per server CPU-s; p50 {:.2} ms, p99 {:.2} ms; {} errors",
+        "{system} {name}: {} requests, {} samples in {:.2} s: {:.0} samples/s, {:.0} per server CPU-s; p50 {:.2} ms, p99 {:.2} ms; other processes {:.2} CPU-s; {} errors",
         p.requests,
         p.samples,
         p.wall_s,
@@ -200,6 +218,7 @@ fn progress(system: &str, name: &str, p: &PhaseResult) {
         p.samples_per_cpu_s(),
         p.latency.p50_ms,
         p.latency.p99_ms,
+        p.other_cpu_s,
         p.errors
     );
     for e in &p.error_examples {

@@ -99,8 +99,12 @@ struct ShardOutcome {
     error_examples: Vec<String>,
     /// Latency of each request, in order.
     latencies: Vec<Duration>,
-    /// For the open loop: how late each request left, from when it was due.
-    send_lags: Vec<Duration>,
+    /// For the open loop: how late the sender woke for each request it slept for (the
+    /// generator's own error).
+    timer_lags: Vec<Duration>,
+    /// For the open loop: requests that were due while the one before them on their
+    /// connection had not returned yet.
+    queued: u64,
 }
 
 impl ShardOutcome {
@@ -125,8 +129,10 @@ pub struct PhaseOutcome {
     pub wall: Duration,
     /// Every request's latency (unsorted).
     pub latencies: Vec<Duration>,
-    /// For the open loop: how late each request left.
-    pub send_lags: Vec<Duration>,
+    /// For the open loop: how late the sender woke, for requests it slept for.
+    pub timer_lags: Vec<Duration>,
+    /// For the open loop: requests due while their connection was still busy.
+    pub queued: u64,
 }
 
 impl PhaseOutcome {
@@ -144,7 +150,8 @@ impl PhaseOutcome {
                 }
             }
             out.latencies.extend(s.latencies);
-            out.send_lags.extend(s.send_lags);
+            out.timer_lags.extend(s.timer_lags);
+            out.queued += s.queued;
         }
         out
     }
@@ -229,9 +236,10 @@ pub fn open_loop(
                         let now = Instant::now();
                         if now < due {
                             std::thread::sleep(due - now);
+                            out.timer_lags.push(due.elapsed());
+                        } else {
+                            out.queued += 1;
                         }
-                        out.send_lags
-                            .push(Instant::now().saturating_duration_since(due));
                         let result = conn.write(&target.url, body);
                         out.latencies.push(due.elapsed());
                         match result {

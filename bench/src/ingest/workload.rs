@@ -121,32 +121,7 @@ impl Workload {
     pub fn build(config: &WorkloadConfig, threads: usize) -> Workload {
         assert!(config.shards > 0 && config.batch_samples > 0 && config.hosts > 0);
         let data = Dataset::new(config.hosts, config.seed);
-        let offset_ms = config.start_ms - dataset::START_MS;
-        let mut shards: Vec<ShardSeries> = (0..config.shards)
-            .map(|_| ShardSeries {
-                members: Vec::new(),
-            })
-            .collect();
-        for (index, series) in data.series().iter().enumerate() {
-            // Prometheus shards by a hash of the labels; any hash spreads series the same way.
-            let shard =
-                SplitMix64::new(config.seed ^ index as u64).next_u64() % shards.len() as u64;
-            let message = TimeSeries {
-                labels: series
-                    .labels
-                    .iter()
-                    .map(|(name, value)| Label {
-                        name: name.clone(),
-                        value: value.clone(),
-                    })
-                    .collect(),
-                samples: vec![Sample::default()],
-                ..TimeSeries::default()
-            };
-            shards[shard as usize]
-                .members
-                .push((index, series.host, message));
-        }
+        let mut shards = assign_shards(&data, config);
 
         let throughput_end = 1 + config.throughput_scrapes;
         // Enough scrapes that every shard fills its fixed-load requests; the smallest shard
@@ -164,39 +139,7 @@ impl Workload {
             1..throughput_end,
             throughput_end..throughput_end + latency_scrapes,
         ];
-
-        let threads = threads.clamp(1, shards.len());
-        let built: Vec<[ShardPhase; 3]> = std::thread::scope(|scope| {
-            let mut chunks: Vec<Vec<&mut ShardSeries>> = (0..threads).map(|_| Vec::new()).collect();
-            for (i, shard) in shards.iter_mut().enumerate() {
-                chunks[i % threads].push(shard);
-            }
-            let handles: Vec<_> = chunks
-                .into_iter()
-                .map(|chunk| {
-                    let data = &data;
-                    let ranges = &ranges;
-                    scope.spawn(move || {
-                        chunk
-                            .into_iter()
-                            .map(|shard| build_shard(data, shard, ranges, config, offset_ms))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            // Put the shards back in their order: shard i went to thread i % threads.
-            let mut per_thread: Vec<std::vec::IntoIter<[ShardPhase; 3]>> = handles
-                .into_iter()
-                .map(|h| h.join().expect("a build thread panicked").into_iter())
-                .collect();
-            (0..config.shards)
-                .map(|i| {
-                    per_thread[i % threads]
-                        .next()
-                        .expect("one result per shard")
-                })
-                .collect()
-        });
+        let built = build_shards(&data, &mut shards, &ranges, config, threads);
 
         let mut phases: [Phase; 3] = Default::default();
         for (p, phase) in phases.iter_mut().enumerate() {
@@ -222,6 +165,77 @@ impl Workload {
             latency,
         }
     }
+}
+
+/// Spreads the dataset's series over the shards, each with its labels as a reusable message.
+fn assign_shards(data: &Dataset, config: &WorkloadConfig) -> Vec<ShardSeries> {
+    let mut shards: Vec<ShardSeries> = (0..config.shards)
+        .map(|_| ShardSeries {
+            members: Vec::new(),
+        })
+        .collect();
+    for (index, series) in data.series().iter().enumerate() {
+        // Prometheus shards by a hash of the labels; any hash spreads series the same way.
+        let shard = SplitMix64::new(config.seed ^ index as u64).next_u64() % config.shards as u64;
+        let message = TimeSeries {
+            labels: series
+                .labels
+                .iter()
+                .map(|(name, value)| Label {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            samples: vec![Sample::default()],
+            ..TimeSeries::default()
+        };
+        shards[shard as usize]
+            .members
+            .push((index, series.host, message));
+    }
+    shards
+}
+
+/// Encodes every shard's requests for each range of scrapes, shards spread over `threads`
+/// threads; the results are in shard order.
+fn build_shards(
+    data: &Dataset,
+    shards: &mut [ShardSeries],
+    ranges: &[Range<u64>; 3],
+    config: &WorkloadConfig,
+    threads: usize,
+) -> Vec<[ShardPhase; 3]> {
+    let offset_ms = config.start_ms - dataset::START_MS;
+    let threads = threads.clamp(1, shards.len());
+    std::thread::scope(|scope| {
+        let mut chunks: Vec<Vec<&mut ShardSeries>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, shard) in shards.iter_mut().enumerate() {
+            chunks[i % threads].push(shard);
+        }
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|shard| build_shard(data, shard, ranges, config, offset_ms))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // Put the shards back in their order: shard i went to thread i % threads.
+        let mut per_thread: Vec<std::vec::IntoIter<[ShardPhase; 3]>> = handles
+            .into_iter()
+            .map(|h| h.join().expect("a build thread panicked").into_iter())
+            .collect();
+        (0..config.shards)
+            .map(|i| {
+                per_thread[i % threads]
+                    .next()
+                    .expect("one result per shard")
+            })
+            .collect()
+    })
 }
 
 /// Encodes one shard's requests for each range of scrapes.
