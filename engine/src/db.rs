@@ -1073,6 +1073,29 @@ impl Appender<'_> {
         Ok(r)
     }
 
+    /// Appends a sample to the series with labels `pairs`, as [`Appender::append`] does with
+    /// `Labels::new(pairs)`. When the pairs are already canonical (sorted by name, no empty
+    /// value, as remote-write senders send them) and the series exists, nothing is allocated.
+    pub fn append_pairs(
+        &mut self,
+        pairs: &[(&str, &str)],
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        self.check_open()?;
+        if !pairs.is_empty()
+            && crate::labels::is_canonical(pairs)
+            && let Some(series) = self.db.head.get_by_pairs(pairs)
+        {
+            let r = series.series_ref;
+            let i = self.slot(series);
+            self.push(i, t, v)?;
+            return Ok(r);
+        }
+        let labels = Labels::new(pairs.iter().copied())?;
+        self.append(&labels, t, v)
+    }
+
     /// Appends a sample to a series known by reference.
     pub fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
         self.check_open()?;

@@ -200,6 +200,16 @@ impl Head {
             .cloned()
     }
 
+    /// The series whose labels are the canonical `pairs`, if it exists.
+    pub fn get_by_pairs(&self, pairs: &[(&str, &str)]) -> Option<Arc<MemSeries>> {
+        let hash = crate::labels::stable_hash_pairs(pairs);
+        read(&self.by_hash[Head::hash_shard(hash)])
+            .get(&hash)?
+            .iter()
+            .find(|s| s.labels.eq_pairs(pairs))
+            .cloned()
+    }
+
     /// The series with this reference, if it exists.
     pub fn get(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
         read(&self.by_ref[Head::ref_shard(r)]).get(&r.0).cloned()

@@ -206,27 +206,16 @@ impl Labels {
     /// The hash may be persisted and may decide which shard or node owns a series, so this
     /// definition must never change; a test pins its output.
     pub fn stable_hash(&self) -> u64 {
-        // One-shot hashing of the joined bytes is several times faster than feeding a
-        // streaming hasher forty tiny updates, and gives the same value. Typical label sets
-        // fit the stack buffer.
-        let len: usize = self.iter().map(|l| l.name.len() + l.value.len() + 2).sum();
-        let mut stack = [0u8; 512];
-        let mut heap = Vec::new();
-        let buf: &mut [u8] = if len <= stack.len() {
-            &mut stack[..len]
-        } else {
-            heap.resize(len, 0);
-            &mut heap
-        };
-        let mut at = 0;
-        for label in self.iter() {
-            for part in [label.name.as_bytes(), label.value.as_bytes()] {
-                buf[at..at + part.len()].copy_from_slice(part);
-                buf[at + part.len()] = HASH_SEPARATOR;
-                at += part.len() + 1;
-            }
-        }
-        xxh3_64(buf)
+        stable_hash_of(self.iter().map(|l| (&*l.name, &*l.value)))
+    }
+
+    /// Whether this set is exactly `pairs` (canonical: sorted by name, no empty value).
+    pub fn eq_pairs(&self, pairs: &[(&str, &str)]) -> bool {
+        self.labels.len() == pairs.len()
+            && self
+                .iter()
+                .zip(pairs)
+                .all(|(l, (n, v))| *l.name == **n && *l.value == **v)
     }
 
     /// The same labels with their strings replaced by the interner's shared copies.
@@ -262,6 +251,42 @@ impl<'a> IntoIterator for &'a Labels {
 /// character set (`[a-zA-Z_:][a-zA-Z0-9_:]*` for metric names, the same without `:` for label
 /// names) is written quoted, as Prometheus 3 does, and a quoted metric name moves inside the
 /// braces: `{"my.metric", "my.label"="x"}`.
+/// Whether `pairs` are a label set as [`Labels::new`] would make it, unchanged: names
+/// non-empty and strictly ascending, values non-empty.
+pub fn is_canonical(pairs: &[(&str, &str)]) -> bool {
+    pairs.iter().all(|(n, v)| !n.is_empty() && !v.is_empty())
+        && pairs.windows(2).all(|w| w[0].0 < w[1].0)
+}
+
+/// [`Labels::stable_hash`] of canonical `pairs`, without building the set.
+pub fn stable_hash_pairs(pairs: &[(&str, &str)]) -> u64 {
+    stable_hash_of(pairs.iter().copied())
+}
+
+fn stable_hash_of<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> u64 {
+    // One-shot hashing of the joined bytes is several times faster than feeding a streaming
+    // hasher forty tiny updates, and gives the same value. Typical label sets fit the stack
+    // buffer.
+    let len: usize = pairs.clone().map(|(n, v)| n.len() + v.len() + 2).sum();
+    let mut stack = [0u8; 512];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
+    let mut at = 0;
+    for (name, value) in pairs {
+        for part in [name.as_bytes(), value.as_bytes()] {
+            buf[at..at + part.len()].copy_from_slice(part);
+            buf[at + part.len()] = HASH_SEPARATOR;
+            at += part.len() + 1;
+        }
+    }
+    xxh3_64(buf)
+}
+
 impl fmt::Display for Labels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.metric_name();

@@ -387,3 +387,31 @@ fn sample_equality_is_bitwise() {
     assert_eq!(Sample::new(1, f64::NAN), Sample::new(1, f64::NAN));
     assert_ne!(Sample::new(1, 0.0), Sample::new(1, -0.0));
 }
+
+/// `append_pairs` finds the series `append` made, from sorted or unsorted pairs, and makes
+/// the same series `Labels::new` would (empty values dropped, duplicates refused).
+#[test]
+fn append_pairs_is_append_with_labels_built_from_the_pairs() {
+    let fs = SimFs::new(0);
+    let db = open(&fs);
+    let up = series("up", "a");
+    let mut app = db.appender();
+    let r = app.append(&up, NOW, 1.0).unwrap();
+    let sorted = [("__name__", "up"), ("instance", "a"), ("job", "node")];
+    assert_eq!(strata_engine::labels::stable_hash_pairs(&sorted), up.stable_hash());
+    assert_eq!(app.append_pairs(&sorted, NOW + 1, 2.0).unwrap(), r);
+    let unsorted = [("job", "node"), ("__name__", "up"), ("x", ""), ("instance", "a")];
+    assert_eq!(app.append_pairs(&unsorted, NOW + 2, 3.0).unwrap(), r);
+    let new = app
+        .append_pairs(&[("__name__", "up"), ("instance", "b")], NOW, 4.0)
+        .unwrap();
+    assert_ne!(new, r);
+    assert!(matches!(
+        app.append_pairs(&[("a", "1"), ("a", "2")], NOW, 1.0),
+        Err(AppendError::InvalidLabels(_))
+    ));
+    app.commit().unwrap();
+    let got = read(&db, &[Matcher::equal("__name__", "up")]);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1.len(), 3, "{got:?}");
+}

@@ -336,16 +336,11 @@ async fn remote_write_handler(State(state): State<Arc<AppState>>, request: Reque
     };
     let shared = Arc::clone(&state);
     let outcome = tokio::task::spawn_blocking(move || {
-        match remote_write::decode_version(&body, version, &limits) {
-            Ok(request) => {
-                let sinks = Sinks {
-                    metadata: &shared.metadata,
-                    exemplars: &shared.exemplars,
-                };
-                remote_write::ingest(&db, &request, &limits, sinks)
-            }
-            Err(rejection) => (Written::default(), Err(rejection)),
-        }
+        let sinks = Sinks {
+            metadata: &shared.metadata,
+            exemplars: &shared.exemplars,
+        };
+        remote_write::receive(&db, &body, version, &limits, sinks)
     })
     .await;
     let metrics = &state.metrics;

@@ -22,6 +22,8 @@ use strata_engine::{AppendError, CommitError, Db};
 use crate::exemplars::ExemplarStore;
 use crate::metadata::{Metadata, MetadataStore};
 
+pub mod wire;
+
 /// `prometheus.WriteRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WriteRequest {
@@ -207,24 +209,48 @@ impl fmt::Display for Rejection {
 }
 
 /// Decompresses (snappy block format) and decodes a request body of either protocol, within
-/// `limits`. A 2.0 request comes back in 1.0's shape (its symbols resolved, its per-series
-/// metadata as metadata entries named after the series' metric).
-pub fn decode_version(
+/// `limits`, then stores it as [`ingest`] does. A 2.0 request is read in 1.0's shape (its
+/// symbols resolved, its per-series metadata as metadata entries named after the series'
+/// metric).
+pub fn receive(
+    db: &Db,
     body: &[u8],
     version: Version,
     limits: &Limits,
-) -> Result<WriteRequest, Rejection> {
+    sinks: Sinks<'_>,
+) -> (Written, Result<(), Rejection>) {
+    let raw = match decompress(body, limits) {
+        Ok(raw) => raw,
+        Err(rejection) => return (Written::default(), Err(rejection)),
+    };
     match version {
-        Version::V1 => decode(body, limits),
+        Version::V1 => match wire::decode(&raw) {
+            Ok(request) => match check_series_count(request.series.len(), limits) {
+                Ok(()) => ingest(db, &request, limits, sinks),
+                Err(rejection) => (Written::default(), Err(rejection)),
+            },
+            Err(e) => (
+                Written::default(),
+                Err(Rejection::BadData(format!(
+                    "the body is not a valid remote-write protobuf: {e}"
+                ))),
+            ),
+        },
         Version::V2 => {
-            let raw = decompress(body, limits)?;
-            let request = v2::Request::decode(raw.as_slice()).map_err(|e| {
-                Rejection::BadData(format!(
-                    "the body is not a valid remote-write 2.0 protobuf: {e}"
-                ))
-            })?;
-            check_series_count(request.timeseries.len(), limits)?;
-            from_v2(request).map_err(Rejection::BadData)
+            let owned = v2::Request::decode(raw.as_slice())
+                .map_err(|e| {
+                    Rejection::BadData(format!(
+                        "the body is not a valid remote-write 2.0 protobuf: {e}"
+                    ))
+                })
+                .and_then(|request| {
+                    check_series_count(request.timeseries.len(), limits)?;
+                    from_v2(request).map_err(Rejection::BadData)
+                });
+            match owned {
+                Ok(owned) => ingest(db, &wire::Request::view(&owned), limits, sinks),
+                Err(rejection) => (Written::default(), Err(rejection)),
+            }
         }
     }
 }
@@ -355,42 +381,54 @@ pub struct Written {
     pub rejected_histograms: u64,
 }
 
-/// The labels of a series, checked against `limits` and made canonical (sorted, empty values
-/// dropped).
-fn series_labels(ts: &TimeSeries, limits: &Limits) -> Result<Labels, String> {
-    if ts.labels.len() > limits.labels_per_series_max {
+/// Checks the labels of a series against `limits` and the data model: a metric name, no
+/// empty or duplicate names. Unsorted labels and empty values are fine (the engine sorts and
+/// drops them). Allocates only to describe a failure or to check an unusual set.
+fn check_labels(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), String> {
+    if pairs.len() > limits.labels_per_series_max {
         return Err(format!(
             "a series has {} labels, more than the {} allowed",
-            ts.labels.len(),
+            pairs.len(),
             limits.labels_per_series_max
         ));
     }
-    for l in &ts.labels {
-        if l.name.len() > limits.label_name_bytes_max {
+    for (name, value) in pairs {
+        if name.len() > limits.label_name_bytes_max {
             return Err(format!(
                 "label name {:?}… is {} bytes long, more than the {} allowed",
-                l.name.chars().take(32).collect::<String>(),
-                l.name.len(),
+                name.chars().take(32).collect::<String>(),
+                name.len(),
                 limits.label_name_bytes_max
             ));
         }
-        if l.value.len() > limits.label_value_bytes_max {
+        if value.len() > limits.label_value_bytes_max {
             return Err(format!(
-                "the value of label {:?} is {} bytes long, more than the {} allowed",
-                l.name,
-                l.value.len(),
+                "the value of label {name:?} is {} bytes long, more than the {} allowed",
+                value.len(),
                 limits.label_value_bytes_max
             ));
         }
     }
-    let labels =
-        Labels::new(ts.labels.iter().map(|l| (&l.name, &l.value))).map_err(|e| e.to_string())?;
-    if labels.get("__name__").is_none() {
+    let named = pairs
+        .iter()
+        .any(|(n, v)| *n == "__name__" && !v.is_empty());
+    if named && strata_engine::labels::is_canonical(pairs) {
+        return Ok(());
+    }
+    let labels = Labels::new(pairs.iter().copied()).map_err(|e| e.to_string())?;
+    if !named {
         return Err(format!(
             "series {labels} has no metric name (an empty or missing __name__ label)"
         ));
     }
-    Ok(labels)
+    Ok(())
+}
+
+/// A series' labels as the messages show them.
+fn describe(pairs: &[(&str, &str)]) -> String {
+    Labels::new(pairs.iter().copied())
+        .map(|l| l.to_string())
+        .unwrap_or_else(|_| format!("{pairs:?}"))
 }
 
 /// Appends every sample of `request` and commits them. Valid samples are stored even when
@@ -398,7 +436,7 @@ fn series_labels(ts: &TimeSeries, limits: &Limits) -> Result<Labels, String> {
 /// what was stored either way.
 pub fn ingest(
     db: &Db,
-    request: &WriteRequest,
+    request: &wire::Request<'_>,
     limits: &Limits,
     sinks: Sinks<'_>,
 ) -> (Written, Result<(), Rejection>) {
@@ -413,49 +451,54 @@ pub fn ingest(
     } else {
         i64::MIN
     };
-    for ts in &request.timeseries {
-        histograms += ts.histograms.len() as u64;
-        if ts.samples.is_empty() && ts.exemplars.is_empty() {
+    for ts in &request.series {
+        histograms += ts.histograms as u64;
+        let samples = request.samples_of(ts);
+        let series_exemplars = request.exemplars_of(ts);
+        if samples.is_empty() && series_exemplars.is_empty() {
             continue;
         }
-        let labels = match series_labels(ts, limits) {
-            Ok(l) => l,
-            Err(reason) => {
-                dropped_samples += ts.samples.len() as u64;
-                dropped.push(reason);
-                continue;
+        let pairs = request.labels_of(ts);
+        if let Err(reason) = check_labels(pairs, limits) {
+            dropped_samples += samples.len() as u64;
+            dropped.push(reason);
+            continue;
+        }
+        if !series_exemplars.is_empty()
+            && let Ok(labels) = Labels::new(pairs.iter().copied())
+        {
+            for e in series_exemplars {
+                let pairs = e
+                    .labels
+                    .iter()
+                    .filter(|l| !l.value.is_empty())
+                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .collect();
+                exemplars.push((
+                    labels.clone(),
+                    crate::exemplars::Exemplar {
+                        labels: pairs,
+                        value: e.value,
+                        t: e.timestamp,
+                    },
+                ));
             }
-        };
-        for e in &ts.exemplars {
-            let pairs = e
-                .labels
-                .iter()
-                .filter(|l| !l.value.is_empty())
-                .map(|l| (l.name.clone(), l.value.clone()))
-                .collect();
-            exemplars.push((
-                labels.clone(),
-                crate::exemplars::Exemplar {
-                    labels: pairs,
-                    value: e.value,
-                    t: e.timestamp,
-                },
-            ));
         }
         let mut series_ref = None;
-        for s in &ts.samples {
-            if s.timestamp < oldest {
+        for &(t, v) in samples {
+            if t < oldest {
                 dropped_samples += 1;
                 dropped.push(format!(
-                    "{labels}: sample at {} is older than the retention time ({} ms) allows; it would be deleted at once (raise the retention time to backfill)",
-                    s.timestamp, limits.sample_age_max_ms
+                    "{}: sample at {t} is older than the retention time ({} ms) allows; it would be deleted at once (raise the retention time to backfill)",
+                    describe(pairs),
+                    limits.sample_age_max_ms
                 ));
                 continue;
             }
             let result = match series_ref {
-                Some(r) => app.append_ref(r, s.timestamp, s.value),
+                Some(r) => app.append_ref(r, t, v),
                 None => app
-                    .append(&labels, s.timestamp, s.value)
+                    .append_pairs(pairs, t, v)
                     .map(|r| series_ref = Some(r)),
             };
             match result {
@@ -466,11 +509,7 @@ pub fn ingest(
                 }
                 Err(AppendError::Closed) => {
                     let nothing = Written {
-                        rejected_samples: request
-                            .timeseries
-                            .iter()
-                            .map(|t| t.samples.len() as u64)
-                            .sum(),
+                        rejected_samples: request.samples.len() as u64,
                         ..Written::default()
                     };
                     return (
@@ -482,7 +521,7 @@ pub fn ingest(
                 }
                 Err(e) => {
                     dropped_samples += 1;
-                    dropped.push(format!("{labels}: {e}"));
+                    dropped.push(format!("{}: {e}", describe(pairs)));
                 }
             }
         }
