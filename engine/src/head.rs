@@ -13,6 +13,7 @@
 pub mod postings;
 pub mod series;
 
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -32,7 +33,8 @@ use series::{Applied, MemSeries, SeriesLimits};
 const SHARDS: usize = 64;
 
 /// Series by label hash (a bucket per hash: collisions are possible).
-type HashShard = RwLock<FxHashMap<u64, Vec<Arc<MemSeries>>>>;
+/// Series by label hash; nearly every hash names one series, kept inline (no allocation).
+type HashShard = RwLock<FxHashMap<u64, SmallVec<[Arc<MemSeries>; 1]>>>;
 /// Series by reference.
 type RefShard = RwLock<FxHashMap<u64, Arc<MemSeries>>>;
 

@@ -398,9 +398,17 @@ fn append_pairs_is_append_with_labels_built_from_the_pairs() {
     let mut app = db.appender();
     let r = app.append(&up, NOW, 1.0).unwrap();
     let sorted = [("__name__", "up"), ("instance", "a"), ("job", "node")];
-    assert_eq!(strata_engine::labels::stable_hash_pairs(&sorted), up.stable_hash());
+    assert_eq!(
+        strata_engine::labels::stable_hash_pairs(&sorted),
+        up.stable_hash()
+    );
     assert_eq!(app.append_pairs(&sorted, NOW + 1, 2.0).unwrap(), r);
-    let unsorted = [("job", "node"), ("__name__", "up"), ("x", ""), ("instance", "a")];
+    let unsorted = [
+        ("job", "node"),
+        ("__name__", "up"),
+        ("x", ""),
+        ("instance", "a"),
+    ];
     assert_eq!(app.append_pairs(&unsorted, NOW + 2, 3.0).unwrap(), r);
     let new = app
         .append_pairs(&[("__name__", "up"), ("instance", "b")], NOW, 4.0)
