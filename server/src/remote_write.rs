@@ -409,9 +409,7 @@ fn check_labels(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), String> {
             ));
         }
     }
-    let named = pairs
-        .iter()
-        .any(|(n, v)| *n == "__name__" && !v.is_empty());
+    let named = pairs.iter().any(|(n, v)| *n == "__name__" && !v.is_empty());
     if named && strata_engine::labels::is_canonical(pairs) {
         return Ok(());
     }
@@ -497,9 +495,7 @@ pub fn ingest(
             }
             let result = match series_ref {
                 Some(r) => app.append_ref(r, t, v),
-                None => app
-                    .append_pairs(pairs, t, v)
-                    .map(|r| series_ref = Some(r)),
+                None => app.append_pairs(pairs, t, v).map(|r| series_ref = Some(r)),
             };
             match result {
                 Ok(()) => {}

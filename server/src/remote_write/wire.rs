@@ -62,8 +62,11 @@ impl<'a> Request<'a> {
         };
         for ts in &owned.timeseries {
             let labels = out.labels.len();
-            out.labels
-                .extend(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+            out.labels.extend(
+                ts.labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            );
             let samples = out.samples.len();
             out.samples
                 .extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
@@ -98,7 +101,9 @@ fn err(e: impl std::fmt::Display) -> WireError {
 fn delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], WireError> {
     let len = decode_varint(buf).map_err(err)?;
     if len > buf.len() as u64 {
-        return Err(WireError("a field's length runs past the end of the message".into()));
+        return Err(WireError(
+            "a field's length runs past the end of the message".into(),
+        ));
     }
     let (field, rest) = buf.split_at(len as usize);
     *buf = rest;
@@ -133,8 +138,7 @@ pub fn decode(mut buf: &[u8]) -> Result<Request<'_>, WireError> {
             3 => {
                 expect(wire, WireType::LengthDelimited, "WriteRequest.metadata")?;
                 let m = delimited(&mut buf)?;
-                out.metadata
-                    .push(MetricMetadata::decode(m).map_err(err)?);
+                out.metadata.push(MetricMetadata::decode(m).map_err(err)?);
             }
             _ => skip(wire, tag, &mut buf)?,
         }
@@ -339,7 +343,11 @@ mod tests {
             for v in variants {
                 let fast = decode(&v);
                 let slow = WriteRequest::decode(v.as_slice());
-                assert_eq!(fast.is_ok(), slow.is_ok(), "seed {seed}: {v:02x?}: {fast:?} vs {slow:?}");
+                assert_eq!(
+                    fast.is_ok(),
+                    slow.is_ok(),
+                    "seed {seed}: {v:02x?}: {fast:?} vs {slow:?}"
+                );
                 if let (Ok(fast), Ok(slow)) = (fast, slow) {
                     assert_eq!(bits(&fast), bits(&Request::view(&slow)));
                 }
