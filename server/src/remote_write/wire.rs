@@ -300,8 +300,10 @@ mod tests {
         req
     }
 
-    /// `view` of prost's decoding, with values compared by bits.
-    fn bits(r: &Request<'_>) -> (Vec<Series>, Vec<(String, String)>, Vec<(i64, u64)>) {
+    /// A request's series, labels and samples (values as bits), to compare decodings.
+    type Contents = (Vec<Series>, Vec<(String, String)>, Vec<(i64, u64)>);
+
+    fn bits(r: &Request<'_>) -> Contents {
         (
             r.series.clone(),
             r.labels
