@@ -17,7 +17,7 @@
 #[path = "support/host.rs"]
 mod host;
 
-use std::sync::Arc;
+use arcstr::ArcStr;
 use std::time::{Duration, Instant};
 
 use strata_engine::labels::{Label, Labels};
@@ -92,9 +92,9 @@ const REGIONS: [&str; 3] = ["eu-west-1", "us-east-1", "ap-south-1"];
 
 /// Every string a label set is built from, allocated once, before the baseline is measured.
 struct Vocabulary {
-    names: Vec<Arc<str>>,
-    metric_names: Vec<Arc<str>>,
-    values: Vec<Arc<str>>,
+    names: Vec<ArcStr>,
+    metric_names: Vec<ArcStr>,
+    values: Vec<ArcStr>,
 }
 
 impl Vocabulary {
@@ -134,28 +134,28 @@ impl Vocabulary {
         ]
         .concat();
         Vocabulary {
-            names: names.into_iter().map(Arc::from).collect(),
+            names: names.into_iter().map(ArcStr::from).collect(),
             metric_names,
-            values: values.into_iter().map(Arc::from).collect(),
+            values: values.into_iter().map(ArcStr::from).collect(),
         }
     }
 
-    fn name(&self, s: &str) -> Arc<str> {
+    fn name(&self, s: &str) -> ArcStr {
         let found = self.names.iter().find(|n| &***n == s);
-        Arc::clone(found.expect("label name in the vocabulary"))
+        ArcStr::clone(found.expect("label name in the vocabulary"))
     }
 
-    fn value(&self, s: &str) -> Arc<str> {
+    fn value(&self, s: &str) -> ArcStr {
         let found = self.values.iter().find(|v| &***v == s);
-        Arc::clone(found.expect("label value in the vocabulary"))
+        ArcStr::clone(found.expect("label value in the vocabulary"))
     }
 }
 
 /// The label sets of one host, built when its samples are appended and dropped after.
 fn host_series(vocab: &Vocabulary, host: usize, count: usize) -> Vec<Labels> {
     let octets = (host >> 16 & 255, host >> 8 & 255, host & 255);
-    let instance: Arc<str> = format!("10.{}.{}.{}:9100", octets.0, octets.1, octets.2).into();
-    let node: Arc<str> = format!(
+    let instance: ArcStr = format!("10.{}.{}.{}:9100", octets.0, octets.1, octets.2).into();
+    let node: ArcStr = format!(
         "ip-10-{}-{}-{}.{}.compute.internal",
         octets.0,
         octets.1,
@@ -194,11 +194,11 @@ fn host_series(vocab: &Vocabulary, host: usize, count: usize) -> Vec<Labels> {
             let (first_name, second_name) = DIMENSIONS[family];
             let mut labels = vec![Label {
                 name: vocab.name("__name__"),
-                value: Arc::clone(&vocab.metric_names[metric]),
+                value: ArcStr::clone(&vocab.metric_names[metric]),
             }];
             labels.extend(common.iter().map(|(n, v)| Label {
                 name: vocab.name(n),
-                value: Arc::clone(v),
+                value: ArcStr::clone(v),
             }));
             labels.push(Label {
                 name: vocab.name(first_name),

@@ -13,7 +13,7 @@
 //! rather than silently repaired.
 //!
 //! The set is immutable and backed by one `Arc<[Label]>`, so cloning a series' labels is a
-//! reference-count increment. The strings are `Arc<str>` so that the head can share them
+//! reference-count increment. The strings are `ArcStr` so that the head can share them
 //! between series through the [`Interner`].
 //!
 //! The submodules hold the [`Interner`] and the label [`Matcher`]s that select series.
@@ -21,6 +21,7 @@
 pub mod intern;
 pub mod matcher;
 
+use arcstr::ArcStr;
 use std::fmt;
 use std::sync::Arc;
 
@@ -42,14 +43,14 @@ const HASH_SEPARATOR: u8 = 0xff;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Label {
     /// The label name, such as `job`.
-    pub name: Arc<str>,
+    pub name: ArcStr,
     /// The label value, such as `api`.
-    pub value: Arc<str>,
+    pub value: ArcStr,
 }
 
 impl Label {
     /// Creates a label from its name and value.
-    pub fn new(name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> Label {
+    pub fn new(name: impl Into<ArcStr>, value: impl Into<ArcStr>) -> Label {
         Label {
             name: name.into(),
             value: value.into(),
@@ -502,10 +503,16 @@ mod tests {
             .unwrap()
             .interned(&interner);
         assert_eq!(a, Labels::new([("job", "api"), ("env", "prod")]).unwrap());
-        assert!(Arc::ptr_eq(&a.as_slice()[1].name, &b.as_slice()[1].name));
-        assert!(Arc::ptr_eq(&a.as_slice()[1].value, &b.as_slice()[1].value));
-        assert!(Arc::ptr_eq(&a.as_slice()[0].name, &b.as_slice()[0].name));
-        assert!(!Arc::ptr_eq(&a.as_slice()[0].value, &b.as_slice()[0].value));
+        assert!(ArcStr::ptr_eq(&a.as_slice()[1].name, &b.as_slice()[1].name));
+        assert!(ArcStr::ptr_eq(
+            &a.as_slice()[1].value,
+            &b.as_slice()[1].value
+        ));
+        assert!(ArcStr::ptr_eq(&a.as_slice()[0].name, &b.as_slice()[0].name));
+        assert!(!ArcStr::ptr_eq(
+            &a.as_slice()[0].value,
+            &b.as_slice()[0].value
+        ));
         assert_eq!(interner.len(), 5);
     }
 

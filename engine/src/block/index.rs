@@ -38,9 +38,9 @@
 //! subtract the series whose value they reject, and exact sets and literal prefixes look up or
 //! narrow the sorted values instead of scanning them.
 
+use arcstr::ArcStr;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::block::chunks::ChunkRef;
 use crate::error::StorageError;
@@ -97,7 +97,7 @@ pub struct IndexWriter {
     series: Vec<(Labels, Vec<IndexChunk>)>,
     /// Per label name and value, the ids of the series that carry the pair (increasing,
     /// because ids are handed out in order).
-    postings: BTreeMap<Arc<str>, BTreeMap<Arc<str>, Vec<u32>>>,
+    postings: BTreeMap<ArcStr, BTreeMap<ArcStr, Vec<u32>>>,
 }
 
 impl IndexWriter {
@@ -133,9 +133,9 @@ impl IndexWriter {
         let id = u32::try_from(self.series.len()).expect("an index holds at most u32::MAX series");
         for l in labels.iter() {
             self.postings
-                .entry(Arc::clone(&l.name))
+                .entry(ArcStr::clone(&l.name))
                 .or_default()
-                .entry(Arc::clone(&l.value))
+                .entry(ArcStr::clone(&l.value))
                 .or_default()
                 .push(id);
         }

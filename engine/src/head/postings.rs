@@ -9,8 +9,8 @@
 //! prefix narrows the scan to one range of the sorted values, anything else tests each value
 //! of the label once (never each series).
 
+use arcstr::ArcStr;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -24,7 +24,7 @@ pub(crate) type PostingsList = Vec<u64>;
 #[derive(Debug, Default)]
 pub(crate) struct Postings {
     /// Invariant: every list is sorted and has no duplicates.
-    by_label: FxHashMap<Arc<str>, BTreeMap<Arc<str>, PostingsList>>,
+    by_label: FxHashMap<ArcStr, BTreeMap<ArcStr, PostingsList>>,
     /// Invariant: sorted, no duplicates; every series in the index.
     all: PostingsList,
     /// Set by [`Postings::add_unordered`]: the lists may be unsorted until
@@ -131,8 +131,8 @@ impl Postings {
     /// Adds a series.
     pub fn add(&mut self, r: SeriesRef, labels: &Labels) {
         for l in labels.iter() {
-            let values = self.by_label.entry(Arc::clone(&l.name)).or_default();
-            insert_sorted(values.entry(Arc::clone(&l.value)).or_default(), r.0);
+            let values = self.by_label.entry(ArcStr::clone(&l.name)).or_default();
+            insert_sorted(values.entry(ArcStr::clone(&l.value)).or_default(), r.0);
         }
         insert_sorted(&mut self.all, r.0);
     }
@@ -142,8 +142,8 @@ impl Postings {
     /// not be read before [`Postings::finish_unordered`].
     pub fn add_unordered(&mut self, r: SeriesRef, labels: &Labels) {
         for l in labels.iter() {
-            let values = self.by_label.entry(Arc::clone(&l.name)).or_default();
-            values.entry(Arc::clone(&l.value)).or_default().push(r.0);
+            let values = self.by_label.entry(ArcStr::clone(&l.name)).or_default();
+            values.entry(ArcStr::clone(&l.value)).or_default().push(r.0);
         }
         self.all.push(r.0);
         self.unordered = true;
@@ -221,10 +221,10 @@ impl Postings {
             return Box::new(set.iter().filter_map(|v| values.get(v.as_str())));
         }
         if accept && let Some(prefix) = m.literal_prefix() {
-            let prefix: Arc<str> = Arc::from(prefix);
+            let prefix = ArcStr::from(prefix);
             return Box::new(
                 values
-                    .range(Arc::clone(&prefix)..)
+                    .range(ArcStr::clone(&prefix)..)
                     .take_while(move |(v, _)| v.starts_with(&*prefix))
                     .filter(|(v, _)| m.matches(v))
                     .map(|(_, l)| l),

@@ -2,7 +2,7 @@
 //!
 //! A head holds millions of series, and almost all of their label strings repeat: every series
 //! of a job carries the same `job`, `instance` and `__name__` values. [`Interner`] keeps one
-//! `Arc<str>` per distinct string, so each series stores only two pointers per label and the
+//! `ArcStr` per distinct string, so each series stores only two pointers per label and the
 //! bytes live once.
 //!
 //! Appenders intern from many threads at once, so the table is split into [`SHARDS`] shards,
@@ -14,10 +14,11 @@
 //! Nothing is removed implicitly. [`Interner::purge_unused`] drops the strings that no series
 //! references any more; the head calls it after garbage-collecting series.
 
+use arcstr::ArcStr;
 use std::collections::HashSet;
 use std::fmt;
 use std::mem::size_of;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -37,7 +38,7 @@ pub struct Interner {
 
 #[derive(Default)]
 struct Shard {
-    set: HashSet<Arc<str>>,
+    set: HashSet<ArcStr>,
     // Invariant: the sum of the lengths of the strings in `set`, in bytes.
     string_bytes: usize,
 }
@@ -54,13 +55,13 @@ impl Interner {
     ///
     /// Every call with an equal string returns a clone of the same `Arc` (so
     /// `Arc::ptr_eq` holds between them) until [`Interner::purge_unused`] drops it.
-    pub fn intern(&self, s: &str) -> Arc<str> {
+    pub fn intern(&self, s: &str) -> ArcStr {
         let mut shard = self.lock(shard_index(s));
         if let Some(shared) = shard.set.get(s) {
-            return Arc::clone(shared);
+            return ArcStr::clone(shared);
         }
-        let shared: Arc<str> = Arc::from(s);
-        shard.set.insert(Arc::clone(&shared));
+        let shared = ArcStr::from(s);
+        shard.set.insert(ArcStr::clone(&shared));
         shard.string_bytes += s.len();
         shared
     }
@@ -76,11 +77,12 @@ impl Interner {
     }
 
     /// Approximate heap bytes held, for statistics: the string allocations (bytes plus the
-    /// two reference counts each `Arc` carries) and the hash tables' slots.
+    /// header each shared string carries: its length and reference count) and the hash
+    /// tables' slots.
     pub fn bytes(&self) -> usize {
         const ARC_COUNTS: usize = 2 * size_of::<usize>();
-        // A hashbrown slot is the stored `Arc<str>` (a fat pointer) plus one control byte.
-        const SLOT: usize = size_of::<Arc<str>>() + 1;
+        // A hashbrown slot is the stored `ArcStr` (a thin pointer) plus one control byte.
+        const SLOT: usize = size_of::<ArcStr>() + 1;
         (0..SHARDS)
             .map(|i| {
                 let shard = self.lock(i);
@@ -101,7 +103,7 @@ impl Interner {
             let mut shard = self.lock(i);
             let Shard { set, string_bytes } = &mut *shard;
             set.retain(|s| {
-                let keep = Arc::strong_count(s) > 1;
+                let keep = ArcStr::strong_count(s).is_none_or(|n| n > 1);
                 if !keep {
                     *string_bytes -= s.len();
                     dropped += 1;
@@ -151,11 +153,14 @@ mod tests {
     /// strings it ends up holding.
     fn check(strings: &[&str], distinct: usize) {
         let interner = Interner::new();
-        let shared: Vec<Arc<str>> = strings.iter().map(|s| interner.intern(s)).collect();
+        let shared: Vec<ArcStr> = strings.iter().map(|s| interner.intern(s)).collect();
         assert_eq!(interner.len(), distinct, "{strings:?}");
         for (s, a) in strings.iter().zip(&shared) {
             assert_eq!(&**a, *s);
-            assert!(Arc::ptr_eq(a, &interner.intern(s)), "{s:?} was not shared");
+            assert!(
+                ArcStr::ptr_eq(a, &interner.intern(s)),
+                "{s:?} was not shared"
+            );
         }
     }
 
@@ -186,7 +191,7 @@ mod tests {
         drop(interner.intern("dropped"));
         assert_eq!(interner.purge_unused(), 1);
         assert_eq!(interner.len(), 1);
-        assert!(Arc::ptr_eq(&kept, &interner.intern("kept")));
+        assert!(ArcStr::ptr_eq(&kept, &interner.intern("kept")));
         drop(kept);
         assert_eq!(interner.purge_unused(), 1);
         assert!(interner.is_empty());
@@ -195,7 +200,7 @@ mod tests {
     #[test]
     fn concurrent_interning_shares_one_copy() {
         let interner = Interner::new();
-        let per_thread: Vec<Vec<Arc<str>>> = std::thread::scope(|scope| {
+        let per_thread: Vec<Vec<ArcStr>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..4)
                 .map(|_| {
                     scope.spawn(|| {
@@ -213,7 +218,7 @@ mod tests {
         assert_eq!(interner.len(), 500);
         for strings in &per_thread[1..] {
             for (a, b) in strings.iter().zip(&per_thread[0]) {
-                assert!(Arc::ptr_eq(a, b));
+                assert!(ArcStr::ptr_eq(a, b));
             }
         }
     }

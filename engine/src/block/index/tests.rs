@@ -1,6 +1,8 @@
 //! Tests of the block index: round trips, matcher semantics against the head's index,
 //! corruption detection.
 
+use std::sync::Arc;
+
 use proptest::prelude::*;
 
 use super::*;
