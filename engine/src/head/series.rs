@@ -16,6 +16,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use thin_vec::ThinVec;
 
 use crate::chunk::ChunkMeta;
 use crate::chunk::xor::{XorEncoder, XorIter, encode_chunks};
@@ -86,17 +87,19 @@ pub(crate) enum Applied {
     Conflict,
 }
 
+/// A series' data. The lists are `ThinVec`s (one pointer, no allocation while empty): a head
+/// holds millions of series, most with no closed chunk yet and no out-of-order data.
 #[derive(Debug, Default)]
 struct SeriesData {
     /// Invariant: sorted by time, not overlapping, all older than the active chunk.
-    closed: Vec<Arc<ClosedChunk>>,
+    closed: ThinVec<Arc<ClosedChunk>>,
     active: Option<XorEncoder>,
     /// The newest in-order timestamp, `i64::MIN` while there is none.
     max_t: i64,
     /// Invariant: sorted by time, no two samples with one timestamp.
-    ooo: Vec<Sample>,
+    ooo: ThinVec<Sample>,
     /// Each sorted internally; they may overlap each other (never in stored timestamps).
-    ooo_chunks: Vec<Arc<ClosedChunk>>,
+    ooo_chunks: ThinVec<Arc<ClosedChunk>>,
 }
 
 /// A series in the head.
@@ -491,7 +494,7 @@ impl MemSeries {
             }
             (enc.num_samples() > 0).then_some(enc)
         };
-        let mut rewrite = |chunks: &mut Vec<Arc<ClosedChunk>>| {
+        let mut rewrite = |chunks: &mut ThinVec<Arc<ClosedChunk>>| {
             let old = std::mem::take(chunks);
             for c in old {
                 if !hit(c.min_t, c.max_t) {
