@@ -157,6 +157,45 @@ impl PhaseOutcome {
     }
 }
 
+/// Runs `shard(s, connection, bodies)` for every shard on a thread of its own and collects
+/// what each did.
+fn run_shards(
+    connections: &[Connection],
+    bodies: &[Vec<Vec<u8>>],
+    shard: impl Fn(usize, &Connection, &[Vec<u8>]) -> ShardOutcome + Sync,
+) -> Vec<ShardOutcome> {
+    assert_eq!(connections.len(), bodies.len());
+    let shard = &shard;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = connections
+            .iter()
+            .zip(bodies)
+            .enumerate()
+            .map(|(s, (conn, bodies))| scope.spawn(move || shard(s, conn, bodies)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a sender thread panicked"))
+            .collect()
+    })
+}
+
+/// Sends `body` and records its outcome, its latency counted from `since`.
+fn send(target: &Target, conn: &Connection, body: &[u8], since: Instant, out: &mut ShardOutcome) {
+    let result = conn.write(&target.url, body);
+    out.latencies.push(since.elapsed());
+    match result {
+        Ok(()) => out.ok += 1,
+        Err(e) => out.error(e),
+    }
+}
+
+/// Counts the `left` requests not sent by the phase deadline as errors.
+fn unsent(left: usize, out: &mut ShardOutcome) {
+    out.error(format!("{left} requests not sent by the phase deadline"));
+    out.errors += left as u64 - 1;
+}
+
 /// Sends every shard's requests back to back, shards in parallel; gives up on what is left at
 /// `deadline`.
 pub fn closed_loop(
@@ -165,38 +204,17 @@ pub fn closed_loop(
     bodies: &[Vec<Vec<u8>>],
     deadline: Instant,
 ) -> PhaseOutcome {
-    assert_eq!(connections.len(), bodies.len());
     let start = Instant::now();
-    let shards = std::thread::scope(|scope| {
-        let handles: Vec<_> = connections
-            .iter()
-            .zip(bodies)
-            .map(|(conn, bodies)| {
-                scope.spawn(move || {
-                    let mut out = ShardOutcome::default();
-                    for (j, body) in bodies.iter().enumerate() {
-                        if Instant::now() >= deadline {
-                            let left = bodies.len() - j;
-                            out.error(format!("{left} requests not sent by the phase deadline"));
-                            out.errors += left as u64 - 1;
-                            break;
-                        }
-                        let sent = Instant::now();
-                        let result = conn.write(&target.url, body);
-                        out.latencies.push(sent.elapsed());
-                        match result {
-                            Ok(()) => out.ok += 1,
-                            Err(e) => out.error(e),
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a sender thread panicked"))
-            .collect()
+    let shards = run_shards(connections, bodies, |_, conn, bodies| {
+        let mut out = ShardOutcome::default();
+        for (j, body) in bodies.iter().enumerate() {
+            if Instant::now() >= deadline {
+                unsent(bodies.len() - j, &mut out);
+                break;
+            }
+            send(target, conn, body, Instant::now(), &mut out);
+        }
+        out
     });
     PhaseOutcome::merge(shards, start.elapsed())
 }
@@ -211,50 +229,29 @@ pub fn open_loop(
     rate_per_s: f64,
     deadline: Instant,
 ) -> PhaseOutcome {
-    assert_eq!(connections.len(), bodies.len());
     assert!(rate_per_s > 0.0);
     let shard_count = bodies.len();
     // Every thread is started before the first request is due.
     let start = Instant::now() + Duration::from_millis(100);
-    let shards = std::thread::scope(|scope| {
-        let handles: Vec<_> = connections
-            .iter()
-            .zip(bodies)
-            .enumerate()
-            .map(|(s, (conn, bodies))| {
-                scope.spawn(move || {
-                    let mut out = ShardOutcome::default();
-                    for (j, body) in bodies.iter().enumerate() {
-                        let slot = (s + j * shard_count) as f64 / rate_per_s;
-                        let due = start + Duration::from_secs_f64(slot);
-                        if due >= deadline || Instant::now() >= deadline {
-                            let left = bodies.len() - j;
-                            out.error(format!("{left} requests not sent by the phase deadline"));
-                            out.errors += left as u64 - 1;
-                            break;
-                        }
-                        let now = Instant::now();
-                        if now < due {
-                            std::thread::sleep(due - now);
-                            out.timer_lags.push(due.elapsed());
-                        } else {
-                            out.queued += 1;
-                        }
-                        let result = conn.write(&target.url, body);
-                        out.latencies.push(due.elapsed());
-                        match result {
-                            Ok(()) => out.ok += 1,
-                            Err(e) => out.error(e),
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a sender thread panicked"))
-            .collect()
+    let shards = run_shards(connections, bodies, |s, conn, bodies| {
+        let mut out = ShardOutcome::default();
+        for (j, body) in bodies.iter().enumerate() {
+            let slot = (s + j * shard_count) as f64 / rate_per_s;
+            let due = start + Duration::from_secs_f64(slot);
+            if due >= deadline || Instant::now() >= deadline {
+                unsent(bodies.len() - j, &mut out);
+                break;
+            }
+            let now = Instant::now();
+            if now < due {
+                std::thread::sleep(due - now);
+                out.timer_lags.push(due.elapsed());
+            } else {
+                out.queued += 1;
+            }
+            send(target, conn, body, due, &mut out);
+        }
+        out
     });
     PhaseOutcome::merge(shards, start.elapsed())
 }
