@@ -13,7 +13,7 @@
 pub mod postings;
 pub mod series;
 
-use smallvec::SmallVec;
+use hashbrown::HashTable;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -32,9 +32,9 @@ use series::{Applied, MemSeries, SeriesLimits};
 /// Shards of each series map. A power of two.
 const SHARDS: usize = 64;
 
-/// Series by label hash (a bucket per hash: collisions are possible).
-/// Series by label hash; nearly every hash names one series, kept inline (no allocation).
-type HashShard = RwLock<FxHashMap<u64, SmallVec<[Arc<MemSeries>; 1]>>>;
+/// Series by label hash: the table stores only the series pointer (two series with one hash
+/// are two entries), and a resize recomputes hashes from the labels.
+type HashShard = RwLock<HashTable<Arc<MemSeries>>>;
 /// Series by reference.
 type RefShard = RwLock<FxHashMap<u64, Arc<MemSeries>>>;
 
@@ -149,6 +149,17 @@ impl Head {
         (hash >> 58) as usize & (SHARDS - 1)
     }
 
+    /// The hash a shard's table files a series under: the label hash with the bits that chose
+    /// the shard (constant within it) moved out of the top, where the table takes its tags.
+    fn table_hash(hash: u64) -> u64 {
+        hash.rotate_left(6)
+    }
+
+    /// Recomputes a stored series' table hash (when a table grows).
+    fn rehash(s: &Arc<MemSeries>) -> u64 {
+        Head::table_hash(s.labels.stable_hash())
+    }
+
     fn ref_shard(r: SeriesRef) -> usize {
         r.0 as usize & (SHARDS - 1)
     }
@@ -196,9 +207,7 @@ impl Head {
     /// The series with these labels, if it exists.
     pub fn get_by_labels(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
         read(&self.by_hash[Head::hash_shard(hash)])
-            .get(&hash)?
-            .iter()
-            .find(|s| s.labels == *labels)
+            .find(Head::table_hash(hash), |s| s.labels == *labels)
             .cloned()
     }
 
@@ -206,9 +215,7 @@ impl Head {
     pub fn get_by_pairs(&self, pairs: &[(&str, &str)]) -> Option<Arc<MemSeries>> {
         let hash = crate::labels::stable_hash_pairs(pairs);
         read(&self.by_hash[Head::hash_shard(hash)])
-            .get(&hash)?
-            .iter()
-            .find(|s| s.labels.eq_pairs(pairs))
+            .find(Head::table_hash(hash), |s| s.labels.eq_pairs(pairs))
             .cloned()
     }
 
@@ -225,8 +232,7 @@ impl Head {
             return Ok((s, false));
         }
         let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
-        let bucket = shard.entry(hash).or_default();
-        if let Some(s) = bucket.iter().find(|s| s.labels == *labels) {
+        if let Some(s) = shard.find(Head::table_hash(hash), |s| s.labels == *labels) {
             return Ok((Arc::clone(s), false));
         }
         let series_max = self.series_max.load(Ordering::Relaxed);
@@ -238,7 +244,7 @@ impl Head {
         }
         let r = SeriesRef(self.next_ref.fetch_add(1, Ordering::Relaxed));
         let series = Arc::new(MemSeries::new(r, labels.interned(&self.interner), false));
-        bucket.push(Arc::clone(&series));
+        shard.insert_unique(Head::table_hash(hash), Arc::clone(&series), Head::rehash);
         drop(shard);
         self.insert_by_ref(&series);
         Ok((series, true))
@@ -249,13 +255,12 @@ impl Head {
     pub fn recreate(&self, labels: &Labels) -> Arc<MemSeries> {
         let hash = labels.stable_hash();
         let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
-        let bucket = shard.entry(hash).or_default();
-        if let Some(s) = bucket.iter().find(|s| s.labels == *labels) {
+        if let Some(s) = shard.find(Head::table_hash(hash), |s| s.labels == *labels) {
             return Arc::clone(s);
         }
         let r = SeriesRef(self.next_ref.fetch_add(1, Ordering::Relaxed));
         let series = Arc::new(MemSeries::new(r, labels.interned(&self.interner), false));
-        bucket.push(Arc::clone(&series));
+        shard.insert_unique(Head::table_hash(hash), Arc::clone(&series), Head::rehash);
         drop(shard);
         self.insert_by_ref(&series);
         series
@@ -283,11 +288,8 @@ impl Head {
             }
             let hash = s.labels.stable_hash();
             let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
-            if let Some(bucket) = shard.get_mut(&hash) {
-                bucket.retain(|b| !Arc::ptr_eq(b, s));
-                if bucket.is_empty() {
-                    shard.remove(&hash);
-                }
+            if let Ok(entry) = shard.find_entry(Head::table_hash(hash), |b| Arc::ptr_eq(b, s)) {
+                entry.remove();
             }
             drop(shard);
             write(&self.by_ref[Head::ref_shard(s.series_ref)]).remove(&s.series_ref.0);
@@ -330,8 +332,7 @@ impl Head {
         }
         let hash = labels.stable_hash();
         let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
-        let bucket = shard.entry(hash).or_default();
-        if let Some(existing) = bucket.iter().find(|s| s.labels == labels) {
+        if let Some(existing) = shard.find(Head::table_hash(hash), |s| s.labels == labels) {
             // The series was dropped from the head (it held no data) and created again under
             // a new reference before the checkpoint that forgets the old one: both records are
             // replayed. The new reference names the same series.
@@ -348,7 +349,7 @@ impl Head {
             return Ok(());
         }
         let series = Arc::new(MemSeries::new(r, labels, true));
-        bucket.push(Arc::clone(&series));
+        shard.insert_unique(Head::table_hash(hash), Arc::clone(&series), Head::rehash);
         drop(shard);
         write(&self.by_ref[Head::ref_shard(r)]).insert(r.0, Arc::clone(&series));
         write(&self.postings).add_unordered(r, &series.labels);
