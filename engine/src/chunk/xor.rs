@@ -47,9 +47,10 @@
 //! i64 timestamps round-trips, however far apart.
 
 use std::fmt;
+use std::num::NonZeroU16;
 
 use super::{ChunkError, ChunkMeta};
-use bits::{BitWriter, bit_len, fits_signed, low_bits, unzigzag, zigzag};
+use bits::{BitWriter, bit_len, fits_signed, leading_varint, low_bits, unzigzag, zigzag};
 
 mod bits;
 mod decode;
@@ -173,9 +174,10 @@ const ERR_ORDER: &str = "a timestamp greater than the previous one";
 /// A run of significant bits inside a 64-bit XOR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Window {
-    // Invariant: 1 <= sig and leading + sig <= 64.
-    leading: u32,
-    sig: u32,
+    // Invariant: 1 <= sig and leading + sig <= 64. Bytes, not words: the active chunk's
+    // encoder state is part of every series in the head.
+    leading: u8,
+    sig: u8,
 }
 
 impl Window {
@@ -185,8 +187,28 @@ impl Window {
         sig: 64,
     };
 
+    /// The window of `sig` bits after `leading` zeros; both at most 64.
+    fn new(leading: u32, sig: u32) -> Window {
+        debug_assert!(sig >= 1 && leading + sig <= 64);
+        Window {
+            leading: leading as u8,
+            sig: sig as u8,
+        }
+    }
+
+    #[inline(always)]
+    fn leading(self) -> u32 {
+        u32::from(self.leading)
+    }
+
+    #[inline(always)]
+    fn sig(self) -> u32 {
+        u32::from(self.sig)
+    }
+
+    #[inline(always)]
     fn trailing(self) -> u32 {
-        64 - self.leading - self.sig
+        64 - self.leading() - self.sig()
     }
 }
 
@@ -201,23 +223,26 @@ enum Context {
     Break,
 }
 
-/// How values are coded, and what predicts the next one.
+/// How values are coded, and what predicts the next one. Fields are as narrow as their ranges
+/// allow (24 bytes): the head holds one per series.
 #[derive(Debug, Clone, Copy)]
 struct Values {
     decimal: bool,
     /// XOR mode's current window.
     window: Window,
     /// Decimal mode: `v = (m << shift) / 10^exp`. Kept in XOR mode as the last decimal
-    /// parameters, which the encoder tries first to return to decimal mode.
-    exp: u32,
-    shift: u32,
+    /// parameters, which the encoder tries first to return to decimal mode. Invariant:
+    /// `exp <= EXPONENT_MAX`, `shift < 64`.
+    exp: u8,
+    shift: u8,
     /// True once the stream has been in decimal mode.
     decimal_seen: bool,
     m: i64,
     /// Moving mean of the changes of `m`, with `MEAN_FRAC_BITS` fractional bits.
     mean: i64,
-    /// Moving mean of the coded integers' bit lengths, with `SIZE_FRAC_BITS` fractional bits.
-    size: i32,
+    /// Moving mean of the coded integers' bit lengths, with `SIZE_FRAC_BITS` fractional bits:
+    /// at most `64 << SIZE_FRAC_BITS`.
+    size: i16,
 }
 
 impl Values {
@@ -233,8 +258,25 @@ impl Values {
     };
 
     #[inline(always)]
+    fn exp(&self) -> u32 {
+        u32::from(self.exp)
+    }
+
+    #[inline(always)]
+    fn shift(&self) -> u32 {
+        u32::from(self.shift)
+    }
+
+    #[inline(always)]
+    fn set_params(&mut self, exp: u32, shift: u32) {
+        debug_assert!(exp <= EXPONENT_MAX && shift < 64);
+        self.exp = exp as u8;
+        self.shift = shift as u8;
+    }
+
+    #[inline(always)]
     fn rice_k(&self) -> u32 {
-        ((self.size + RICE_K_BIAS).max(0) as u32 >> SIZE_FRAC_BITS).min(RICE_K_MAX)
+        ((i32::from(self.size) + RICE_K_BIAS).max(0) as u32 >> SIZE_FRAC_BITS).min(RICE_K_MAX)
     }
 
     #[inline(always)]
@@ -248,7 +290,7 @@ impl Values {
         let change = self.predicted().wrapping_add(unzigzag(z));
         self.m = self.m.wrapping_add(change);
         let scaled = change.wrapping_shl(MEAN_FRAC_BITS);
-        let size = (bit_len(z) << SIZE_FRAC_BITS) as i32;
+        let size = (bit_len(z) << SIZE_FRAC_BITS) as i16;
         if escaped {
             // An outlier or a new regime: follow it at once.
             self.mean = scaled;
@@ -259,7 +301,7 @@ impl Values {
                 .wrapping_add(scaled.wrapping_sub(self.mean) >> MEAN_SHIFT);
             self.size += (size - self.size) >> SIZE_SHIFT;
         }
-        from_decimal(self.m, self.exp, self.shift)
+        from_decimal(self.m, self.exp(), self.shift())
     }
 
     /// Enters decimal mode with the value `scaled(prev) + unzigzag(z)`; returns its bits.
@@ -267,11 +309,10 @@ impl Values {
         let change = unzigzag(z);
         self.decimal = true;
         self.decimal_seen = true;
-        self.exp = exp;
-        self.shift = shift;
+        self.set_params(exp, shift);
         self.m = scaled(prev, exp, shift).wrapping_add(change);
         self.mean = change.wrapping_shl(MEAN_FRAC_BITS);
-        self.size = (bit_len(z) << SIZE_FRAC_BITS) as i32;
+        self.size = (bit_len(z) << SIZE_FRAC_BITS) as i16;
         from_decimal(self.m, exp, shift)
     }
 
@@ -279,8 +320,7 @@ impl Values {
     fn start_decimal(&mut self, exp: u32, shift: u32, m: i64) -> u64 {
         self.decimal = true;
         self.decimal_seen = true;
-        self.exp = exp;
-        self.shift = shift;
+        self.set_params(exp, shift);
         self.m = m;
         self.mean = 0;
         self.size = 0;
@@ -288,12 +328,14 @@ impl Values {
     }
 }
 
-/// Everything the next sample is coded against.
+/// Everything the next sample is coded against (56 bytes).
 #[derive(Debug, Clone, Copy)]
 struct State {
     t: i64,
-    /// Grid point of the last sample: the next is predicted at `grid + interval`.
-    grid: i64,
+    /// How far the last sample came after its grid point, `t - late`: the next is predicted
+    /// at `t - late + interval`. Only a late residual leaves the grid behind, by at most
+    /// 2^13 ms (`MEDIUM_BITS`), so 16 bits hold it.
+    late: u16,
     interval: u64,
     /// True when the last timestamp code was an escape.
     escaped: bool,
@@ -306,7 +348,7 @@ struct State {
 impl State {
     const EMPTY: State = State {
         t: 0,
-        grid: 0,
+        late: 0,
         interval: 0,
         escaped: false,
         v: 0,
@@ -316,7 +358,9 @@ impl State {
 
     #[inline(always)]
     fn predicted_t(&self) -> i64 {
-        self.grid.wrapping_add(self.interval as i64)
+        self.t
+            .wrapping_sub(i64::from(self.late))
+            .wrapping_add(self.interval as i64)
     }
 
     /// Moves to the sample `r` ms after the prediction (late, small and medium codes).
@@ -328,7 +372,8 @@ impl State {
             return Err(ERR_ORDER);
         }
         // A late scrape leaves the grid where it was; an early one shows it was late itself.
-        self.grid = if r > 0 { predicted } else { t };
+        debug_assert!(r < 1 << MEDIUM_BITS);
+        self.late = if r > 0 { r as u16 } else { 0 };
         self.t = t;
         self.escaped = false;
         Ok(())
@@ -341,7 +386,7 @@ impl State {
             return Err(ERR_ORDER);
         }
         self.t = t;
-        self.grid = t;
+        self.late = 0;
         if let Some(interval) = interval {
             self.interval = interval;
         }
@@ -381,23 +426,26 @@ impl ValueCode {
     }
 }
 
-/// The run the stream ends with, which the next sample may extend.
+/// The run the stream ends with, which the next sample may extend. 8 bytes with its `Option`:
+/// a chunk's stream is far shorter than 2^32 bits ([`STREAM_BYTES_MAX`]) and its runs than
+/// 2^16 samples.
 #[derive(Debug, Clone, Copy)]
 struct OpenRun {
-    start_bit: u64,
-    len: u32,
+    start_bit: u32,
+    len: NonZeroU16,
 }
 
 /// Appends samples to a chunk stream.
 ///
 /// The stream in [`XorEncoder::data`] decodes, together with [`XorEncoder::num_samples`], to
 /// every sample appended so far, at any moment.
+///
+/// 96 bytes: the head keeps one per series, so nothing is stored that the stream already
+/// holds cheaply (the first timestamp is its leading varint).
 #[derive(Clone)]
 pub struct XorEncoder {
     writer: BitWriter,
     num_samples: u16,
-    /// Timestamp of sample 0; meaningless while `num_samples` is 0.
-    first_t: i64,
     state: State,
     // Invariant: `Some` only while the stream ends with this run's code.
     open_run: Option<OpenRun>,
@@ -442,7 +490,6 @@ impl XorEncoder {
         XorEncoder {
             writer: BitWriter::default(),
             num_samples: 0,
-            first_t: 0,
             state: State::EMPTY,
             open_run: None,
         }
@@ -458,12 +505,27 @@ impl XorEncoder {
     /// its last byte.
     pub fn resume(data: Vec<u8>, num_samples: u16) -> Result<XorEncoder, ChunkError> {
         let end = scan(&data, num_samples)?;
+        // `scan` bounds the stream by its samples, so these conversions cannot fail.
+        let corrupt = || ChunkError::CorruptStream {
+            bit_offset: end.bit_len,
+            expected: "a stream of at most 2^32 bits",
+        };
+        let bit_len = u32::try_from(end.bit_len).map_err(|_| corrupt())?;
+        let open_run = match end.open_run {
+            None => None,
+            Some(run) => Some(OpenRun {
+                start_bit: u32::try_from(run.start_bit).map_err(|_| corrupt())?,
+                len: u16::try_from(run.len)
+                    .ok()
+                    .and_then(NonZeroU16::new)
+                    .ok_or_else(corrupt)?,
+            }),
+        };
         Ok(XorEncoder {
-            writer: BitWriter::resume(data, end.bit_len),
+            writer: BitWriter::resume(data, bit_len),
             num_samples,
-            first_t: end.first_t,
             state: end.state,
-            open_run: end.open_run,
+            open_run,
         })
     }
 
@@ -490,7 +552,7 @@ impl XorEncoder {
                 let interval = round_interval(delta);
                 self.write_interval(interval);
                 self.state.interval = interval;
-                self.state.grid = self.state.t;
+                self.state.late = 0;
                 self.append_record(t, bits);
             }
             _ => self.append_record(t, bits),
@@ -501,7 +563,6 @@ impl XorEncoder {
 
     fn append_first(&mut self, t: i64, bits: u64) {
         self.writer.write_varint(zigzag(t));
-        self.first_t = t;
         self.state.t = t;
         match find_decimal(bits, 0, u32::MAX) {
             Some((exp, shift, m)) => {
@@ -524,7 +585,7 @@ impl XorEncoder {
         let same = bits == self.state.v;
         if let Some(run) = self.open_run {
             if on_grid && same {
-                self.rewrite_run(run, run.len + 1);
+                self.rewrite_run(run.start_bit, run.len.saturating_add(1));
                 return;
             }
             self.open_run = None;
@@ -533,11 +594,8 @@ impl XorEncoder {
         }
         match self.state.context {
             Context::Run if on_grid && same => {
-                let run = OpenRun {
-                    start_bit: self.writer.bit_len(),
-                    len: 0,
-                };
-                self.rewrite_run(run, 1);
+                // The stream's length fits: see `OpenRun`.
+                self.rewrite_run(self.writer.bit_len() as u32, NonZeroU16::MIN);
             }
             Context::Run => {
                 self.write_run(0);
@@ -589,15 +647,15 @@ impl XorEncoder {
         self.apply(time, value);
     }
 
-    /// Makes the run starting at `run.start_bit` `len` samples long, replacing its code.
-    fn rewrite_run(&mut self, run: OpenRun, len: u32) {
-        self.writer.truncate(run.start_bit);
-        self.write_run(len);
-        self.open_run = Some(OpenRun { len, ..run });
+    /// Makes the run starting at `start_bit` `len` samples long, replacing its code.
+    fn rewrite_run(&mut self, start_bit: u32, len: NonZeroU16) {
+        self.writer.truncate(start_bit);
+        self.write_run(u32::from(len.get()));
+        self.open_run = Some(OpenRun { start_bit, len });
         self.state.context = Context::Break;
         let t = self.state.predicted_t();
         self.state.t = t;
-        self.state.grid = t;
+        self.state.late = 0;
         self.state.escaped = false;
     }
 
@@ -622,19 +680,19 @@ impl XorEncoder {
         }
         let values = &self.state.values;
         if values.decimal {
-            if let Some(m) = to_decimal(bits, values.exp, values.shift) {
+            if let Some(m) = to_decimal(bits, values.exp(), values.shift()) {
                 let change = m.wrapping_sub(values.m);
                 let residual = change.wrapping_sub(values.predicted());
                 return ValueCode::Rice(zigzag(residual));
             }
-            if let Some(code) = self.decimal_switch(bits, values.exp, values.shift) {
+            if let Some(code) = self.decimal_switch(bits, values.exp(), values.shift()) {
                 return code;
             }
         } else {
             // Back to the last decimal parameters after a value that did not fit them (a stale
             // marker, say), or now and then to any that fit this value and the last one.
-            if values.decimal_seen && to_decimal(bits, values.exp, values.shift).is_some() {
-                return self.decimal_switch_to(bits, values.exp, values.shift);
+            if values.decimal_seen && to_decimal(bits, values.exp(), values.shift()).is_some() {
+                return self.decimal_switch_to(bits, values.exp(), values.shift());
             }
             if self.num_samples.is_multiple_of(DECIMAL_RETRY_SAMPLES)
                 && let Some((exp, shift, _)) = find_decimal(bits, 0, u32::MAX)
@@ -648,11 +706,11 @@ impl XorEncoder {
         let trailing = xor.trailing_zeros();
         let sig = 64 - leading - trailing;
         let current = values.window;
-        let fits = leading >= current.leading && trailing >= current.trailing();
-        if !values.decimal && fits && current.sig <= sig + WINDOW_SWITCH_SAVING_BITS {
+        let fits = leading >= current.leading() && trailing >= current.trailing();
+        if !values.decimal && fits && current.sig() <= sig + WINDOW_SWITCH_SAVING_BITS {
             ValueCode::InWindow(xor >> current.trailing())
         } else {
-            ValueCode::NewWindow(Window { leading, sig }, xor >> trailing)
+            ValueCode::NewWindow(Window::new(leading, sig), xor >> trailing)
         }
     }
 
@@ -711,7 +769,7 @@ impl XorEncoder {
                     | (u64::from(window.leading) << 6)
                     | u64::from(window.sig - 1);
                 self.writer.write_bits(header, 3 + WINDOW_HEADER_BITS);
-                self.writer.write_bits(payload, window.sig);
+                self.writer.write_bits(payload, window.sig());
             }
             ValueCode::Decimal { exp, shift, z } => {
                 self.writer.write_bits(0b111, 3);
@@ -739,7 +797,7 @@ impl XorEncoder {
             }
             ValueCode::InWindow(payload) => self
                 .writer
-                .write_bits(payload, self.state.values.window.sig),
+                .write_bits(payload, self.state.values.window.sig()),
             _ => unreachable!("only short codes are written here"),
         }
     }
@@ -847,7 +905,11 @@ impl XorEncoder {
 
     /// The timestamp of the first sample.
     pub fn first_t(&self) -> Option<i64> {
-        (self.num_samples > 0).then_some(self.first_t)
+        if self.num_samples == 0 {
+            return None;
+        }
+        // Sample 0's timestamp opens the stream; the encoder wrote all of it.
+        leading_varint(self.writer.bytes()).map(unzigzag)
     }
 
     /// The frame header describing the stream so far (zeros for the timestamps when empty).

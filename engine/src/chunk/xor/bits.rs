@@ -6,36 +6,58 @@
 
 use super::{VARINT_GROUP_BITS, VARINT_GROUPS_MAX, WIDTH_BITS};
 
-/// Appends bits, most significant first, to a byte vector that always holds whole bytes.
+/// Appends bits, most significant first, to a byte buffer.
+///
+/// The buffer is a boxed slice with at least 8 zero bytes past the stream, so a write stores
+/// one fixed-size word; with a 32-bit length the writer takes 20 bytes, not the 32 of a `Vec`
+/// and a 64-bit length (a head holds one per series).
 #[derive(Debug, Clone, Default)]
 pub(super) struct BitWriter {
-    // Invariant: `bytes.len() == bit_len.div_ceil(8)`, and the bits of the last byte past
-    // `bit_len` are zero, so the next write can OR into it.
-    bytes: Vec<u8>,
-    bit_len: u64,
+    // Invariant: `buf.len() >= bit_len.div_ceil(8) + 8` once anything was written, and every
+    // bit of `buf` from `bit_len` on is zero, so the next write can OR into it.
+    buf: Box<[u8]>,
+    bit_len: u32,
+}
+
+/// Buffer lengths the writer grows to: 8 bytes less than a multiple of 16, which is what the
+/// system allocator hands out for small blocks, so none of a block is wasted.
+fn buffer_len(min: usize) -> usize {
+    (min.max(24) + 8).next_multiple_of(16) - 8
 }
 
 impl BitWriter {
     /// Continues writing after the first `bit_len` bits of `bytes`, which must satisfy the
-    /// invariant (the caller checked the stream with `scan`).
-    pub(super) fn resume(bytes: Vec<u8>, bit_len: u64) -> BitWriter {
-        debug_assert_eq!(bytes.len() as u64, bit_len.div_ceil(8));
-        BitWriter { bytes, bit_len }
+    /// invariant (the caller checked the stream with `scan`, which also bounds its length).
+    pub(super) fn resume(mut bytes: Vec<u8>, bit_len: u32) -> BitWriter {
+        debug_assert_eq!(bytes.len(), bit_len.div_ceil(8) as usize);
+        bytes.resize(buffer_len(bytes.len() + 8), 0);
+        BitWriter {
+            buf: bytes.into_boxed_slice(),
+            bit_len,
+        }
     }
 
     pub(super) fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.buf[..self.byte_len()]
     }
 
     pub(super) fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+        let len = self.byte_len();
+        let mut bytes = self.buf.into_vec();
+        bytes.truncate(len);
+        bytes
     }
 
     pub(super) fn bit_len(&self) -> u64 {
-        self.bit_len
+        u64::from(self.bit_len)
+    }
+
+    fn byte_len(&self) -> usize {
+        self.bit_len.div_ceil(8) as usize
     }
 
     /// Writes the low `n` bits of `value`, `n` in 0..=64.
+    #[inline]
     pub(super) fn write_bits(&mut self, value: u64, n: u32) {
         debug_assert!(n <= 64);
         if n > 56 {
@@ -46,19 +68,33 @@ impl BitWriter {
         if n == 0 {
             return;
         }
-        // Build the last partial byte and the new bits in one big-endian word, store all 8
-        // bytes (one fixed-size copy) and cut back to the bytes they cover: `used + n` is at
-        // most 63 bits.
-        let used = (self.bit_len % 8) as u32;
-        let mut word = (value & ((1 << n) - 1)) << (64 - used - n);
-        if used != 0
-            && let Some(last) = self.bytes.pop()
-        {
-            word |= u64::from(last) << 56;
+        // Build the partial byte and the new bits in one big-endian word and store its 8 bytes
+        // (the bytes past the stream are zero): `used + n` is at most 63 bits. Only the one
+        // byte is read back: a wider load over the last store would stall its forwarding.
+        let at = (self.bit_len / 8) as usize;
+        if self.buf.len() < at + 8 {
+            self.grow(at + 8);
         }
-        self.bytes.extend_from_slice(&word.to_be_bytes());
-        self.bit_len += u64::from(n);
-        self.bytes.truncate(self.bit_len.div_ceil(8) as usize);
+        let used = self.bit_len % 8;
+        let Some(dst) = self
+            .buf
+            .get_mut(at..)
+            .and_then(|rest| rest.first_chunk_mut::<8>())
+        else {
+            unreachable!("the buffer was grown to hold 8 bytes past the stream");
+        };
+        let word = (value & ((1 << n) - 1)) << (64 - used - n) | u64::from(dst[0]) << 56;
+        *dst = word.to_be_bytes();
+        self.bit_len += n;
+    }
+
+    #[cold]
+    fn grow(&mut self, min: usize) {
+        let len = buffer_len(min.max(self.buf.len() + self.buf.len() / 2));
+        let mut bytes = Vec::with_capacity(len);
+        bytes.extend_from_slice(&self.buf);
+        bytes.resize(len, 0);
+        self.buf = bytes.into_boxed_slice();
     }
 
     /// Writes `value` as LEB128 groups: 7 bits each, low first, the high bit set on all but
@@ -72,17 +108,40 @@ impl BitWriter {
     }
 
     /// Drops every bit from `bit_len` on.
-    pub(super) fn truncate(&mut self, bit_len: u64) {
+    pub(super) fn truncate(&mut self, bit_len: u32) {
         debug_assert!(bit_len <= self.bit_len);
-        self.bytes.truncate(bit_len.div_ceil(8) as usize);
-        let used = (bit_len % 8) as u32;
+        let end = self.byte_len();
+        let keep = bit_len.div_ceil(8) as usize;
+        // A run's code, the only thing cut back, is a few bytes: clear them with one store.
+        match self
+            .buf
+            .get_mut(keep..)
+            .and_then(|rest| rest.first_chunk_mut::<8>())
+        {
+            Some(word) if end - keep <= 8 => *word = [0; 8],
+            _ => self.buf[keep..end].fill(0),
+        }
+        let used = bit_len % 8;
         if used != 0
-            && let Some(last) = self.bytes.last_mut()
+            && let Some(last) = self.buf.get_mut(keep - 1)
         {
             *last &= !(0xff >> used);
         }
         self.bit_len = bit_len;
     }
+}
+
+/// The first varint of `data`, read byte by byte (it starts at bit 0, so its groups are
+/// whole bytes), if it is complete.
+pub(super) fn leading_varint(data: &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for (group, &byte) in data.iter().take(VARINT_GROUPS_MAX as usize).enumerate() {
+        value |= u64::from(byte & 0x7f) << (7 * group);
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
 }
 
 #[inline(always)]

@@ -20,7 +20,7 @@ pub struct XorIter<'a> {
     /// Samples of the current run not yet yielded.
     run_left: u32,
     /// The last run read, while no other code follows it: what `resume` continues.
-    open_run: Option<OpenRun>,
+    open_run: Option<RunRead>,
     /// Samples decoded so far.
     read: u16,
     /// Samples the stream is said to hold.
@@ -74,7 +74,7 @@ impl<'a> XorIter<'a> {
         } else {
             self.read_interval().and_then(|interval| {
                 self.state.interval = interval;
-                self.state.grid = self.state.t;
+                self.state.late = 0;
                 self.read_record()
             })
         };
@@ -208,7 +208,7 @@ impl<'a> XorIter<'a> {
         if n == 0 {
             return self.read_break();
         }
-        self.open_run = Some(OpenRun { start_bit, len: n });
+        self.open_run = Some(RunRead { start_bit, len: n });
         self.run_left = n - 1;
         self.step_run()
     }
@@ -221,7 +221,7 @@ impl<'a> XorIter<'a> {
             return Err(ERR_ORDER);
         }
         self.state.t = t;
-        self.state.grid = t;
+        self.state.late = 0;
         self.state.escaped = false;
         Ok(())
     }
@@ -288,7 +288,7 @@ impl<'a> XorIter<'a> {
         if leading + sig > 64 {
             return Err("a value window of at most 64 bits");
         }
-        let window = Window { leading, sig };
+        let window = Window::new(leading, sig);
         let payload = r
             .read_wide(sig)
             .ok_or("a value's significant bits, but the stream ended")?;
@@ -308,7 +308,7 @@ impl<'a> XorIter<'a> {
         if !values.decimal {
             let window = values.window;
             let payload = r
-                .read_wide(window.sig)
+                .read_wide(window.sig())
                 .ok_or("a value's significant bits, but the stream ended")?;
             self.state.v ^= payload << window.trailing();
             return Ok(());
@@ -396,13 +396,20 @@ pub fn decode(data: &[u8], num_samples: u16, out: &mut Vec<(i64, f64)>) -> Resul
     }
 }
 
+/// A run code the decoder read: where it starts and how many samples it stands for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RunRead {
+    pub(super) start_bit: u64,
+    pub(super) len: u32,
+}
+
 /// What [`scan`] learns from a complete, well-formed stream.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StreamEnd {
     num_samples: u16,
     pub(super) first_t: i64,
     pub(super) state: State,
-    pub(super) open_run: Option<OpenRun>,
+    pub(super) open_run: Option<RunRead>,
     pub(super) bit_len: u64,
 }
 

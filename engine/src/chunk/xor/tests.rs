@@ -279,7 +279,7 @@ fn resume_extends_an_open_run() {
     let prefix = encode(&samples[..20]);
     assert!(prefix.open_run.is_some());
     let mut resumed = XorEncoder::resume(prefix.into_data(), 20).unwrap();
-    assert_eq!(resumed.open_run.map(|r| r.len), Some(18));
+    assert_eq!(resumed.open_run.map(|r| r.len.get()), Some(18));
     for &(t, v) in &samples[20..] {
         resumed.append(t, v);
     }
