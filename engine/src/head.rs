@@ -17,7 +17,8 @@ use hashbrown::HashTable;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::hash::BuildHasher;
 
 use crate::error::AppendError;
 use crate::labels::intern::Interner;
@@ -35,8 +36,9 @@ const SHARDS: usize = 64;
 /// Series by label hash: the table stores only the series pointer (two series with one hash
 /// are two entries), and a resize recomputes hashes from the labels.
 type HashShard = RwLock<HashTable<Arc<MemSeries>>>;
-/// Series by reference.
-type RefShard = RwLock<FxHashMap<u64, Arc<MemSeries>>>;
+/// Series by reference: like [`HashShard`], only the pointer (the key is the series' own
+/// reference), 9 bytes a slot instead of the 17 of a map from reference to pointer.
+type RefShard = RwLock<HashTable<Arc<MemSeries>>>;
 
 /// Counters of what the head has done.
 #[derive(Debug, Default)]
@@ -109,8 +111,9 @@ pub(crate) struct Head {
     /// lower than the truth, never higher.
     min_t: AtomicI64,
     max_t: AtomicI64,
-    /// Second references of series, by their own reference (see `restore_series`).
-    aliases: std::sync::Mutex<FxHashMap<u64, Vec<u64>>>,
+    /// Series under a second reference, by that reference (see `restore_series`): rare, so
+    /// kept apart from `by_ref`, whose entries are keyed by the series' own reference.
+    aliases: RwLock<FxHashMap<u64, Arc<MemSeries>>>,
     /// During replay: series by reference, without locks or hashing (references are dense).
     replay_index: Vec<Option<Arc<MemSeries>>>,
     pub limits: SeriesLimits,
@@ -137,7 +140,7 @@ impl Head {
             series_count: AtomicU64::new(0),
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
-            aliases: std::sync::Mutex::default(),
+            aliases: RwLock::default(),
             replay_index: Vec::new(),
             limits,
             series_max: AtomicU64::new(series_max),
@@ -162,6 +165,15 @@ impl Head {
 
     fn ref_shard(r: SeriesRef) -> usize {
         r.0 as usize & (SHARDS - 1)
+    }
+
+    /// The hash a reference shard's table files a series under.
+    fn ref_hash(r: u64) -> u64 {
+        FxBuildHasher.hash_one(r)
+    }
+
+    fn rehash_ref(s: &Arc<MemSeries>) -> u64 {
+        Head::ref_hash(s.series_ref.0)
     }
 
     /// Records what a batch of applies did.
@@ -221,7 +233,10 @@ impl Head {
 
     /// The series with this reference, if it exists.
     pub fn get(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
-        read(&self.by_ref[Head::ref_shard(r)]).get(&r.0).cloned()
+        let found = read(&self.by_ref[Head::ref_shard(r)])
+            .find(Head::ref_hash(r.0), |s| s.series_ref == r)
+            .cloned();
+        found.or_else(|| read(&self.aliases).get(&r.0).cloned())
     }
 
     /// The series with these labels, created (unlogged) if it does not exist yet. Returns
@@ -281,20 +296,25 @@ impl Head {
         if victims.is_empty() {
             return 0;
         }
-        let mut aliases = self.aliases.lock().unwrap_or_else(|p| p.into_inner());
-        for s in &victims {
-            for alias in aliases.remove(&s.series_ref.0).unwrap_or_default() {
-                write(&self.by_ref[Head::ref_shard(SeriesRef(alias))]).remove(&alias);
+        {
+            let mut aliases = write(&self.aliases);
+            if !aliases.is_empty() {
+                aliases.retain(|_, s| !s.is_removed());
             }
+        }
+        for s in &victims {
             let hash = s.labels.stable_hash();
             let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
             if let Ok(entry) = shard.find_entry(Head::table_hash(hash), |b| Arc::ptr_eq(b, s)) {
                 entry.remove();
             }
             drop(shard);
-            write(&self.by_ref[Head::ref_shard(s.series_ref)]).remove(&s.series_ref.0);
+            let r = s.series_ref;
+            let mut shard = write(&self.by_ref[Head::ref_shard(r)]);
+            if let Ok(entry) = shard.find_entry(Head::ref_hash(r.0), |b| b.series_ref == r) {
+                entry.remove();
+            }
         }
-        drop(aliases);
         let pairs: Vec<(SeriesRef, &Labels)> =
             victims.iter().map(|s| (s.series_ref, &s.labels)).collect();
         write(&self.postings).remove(&pairs);
@@ -304,10 +324,19 @@ impl Head {
     }
 
     fn insert_by_ref(&self, series: &Arc<MemSeries>) {
-        write(&self.by_ref[Head::ref_shard(series.series_ref)])
-            .insert(series.series_ref.0, Arc::clone(series));
+        self.file_by_ref(series);
         write(&self.postings).add(series.series_ref, &series.labels);
         self.series_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Files a new series under its own reference, which no series has yet.
+    fn file_by_ref(&self, series: &Arc<MemSeries>) {
+        let r = series.series_ref;
+        write(&self.by_ref[Head::ref_shard(r)]).insert_unique(
+            Head::ref_hash(r.0),
+            Arc::clone(series),
+            Head::rehash_ref,
+        );
     }
 
     /// Recreates a series from a WAL or checkpoint record.
@@ -338,20 +367,14 @@ impl Head {
             // replayed. The new reference names the same series.
             let existing = Arc::clone(existing);
             drop(shard);
-            self.aliases
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(existing.series_ref.0)
-                .or_default()
-                .push(r.0);
-            write(&self.by_ref[Head::ref_shard(r)]).insert(r.0, existing);
+            write(&self.aliases).insert(r.0, existing);
             self.next_ref.fetch_max(r.0 + 1, Ordering::Relaxed);
             return Ok(());
         }
         let series = Arc::new(MemSeries::new(r, labels, true));
         shard.insert_unique(Head::table_hash(hash), Arc::clone(&series), Head::rehash);
         drop(shard);
-        write(&self.by_ref[Head::ref_shard(r)]).insert(r.0, Arc::clone(&series));
+        self.file_by_ref(&series);
         write(&self.postings).add_unordered(r, &series.labels);
         self.series_count.fetch_add(1, Ordering::Relaxed);
         self.next_ref.fetch_max(r.0 + 1, Ordering::Relaxed);
@@ -373,12 +396,7 @@ impl Head {
     /// Every series, shard by shard.
     pub fn for_each_series(&self, mut f: impl FnMut(&Arc<MemSeries>)) {
         for shard in self.by_ref.iter() {
-            // Skips the second references replay may give a series (see `restore_series`).
-            let series: Vec<Arc<MemSeries>> = read(shard)
-                .iter()
-                .filter(|(r, s)| **r == s.series_ref.0)
-                .map(|(_, s)| Arc::clone(s))
-                .collect();
+            let series: Vec<Arc<MemSeries>> = read(shard).iter().map(Arc::clone).collect();
             for s in &series {
                 f(s);
             }
