@@ -21,18 +21,80 @@ use crate::sample::SeriesRef;
 /// A sorted list of series references without duplicates.
 pub(crate) type PostingsList = Vec<u64>;
 
-#[derive(Debug, Default)]
-pub(crate) struct Postings {
+/// A series reference as a postings list stores it.
+pub(crate) trait PostingId: Copy + Ord + std::fmt::Debug {
+    /// `r` in this width, if it fits.
+    fn from_ref(r: u64) -> Option<Self>;
+    fn to_ref(self) -> u64;
+}
+
+impl PostingId for u32 {
+    fn from_ref(r: u64) -> Option<u32> {
+        u32::try_from(r).ok()
+    }
+
+    fn to_ref(self) -> u64 {
+        u64::from(self)
+    }
+}
+
+impl PostingId for u64 {
+    fn from_ref(r: u64) -> Option<u64> {
+        Some(r)
+    }
+
+    fn to_ref(self) -> u64 {
+        self
+    }
+}
+
+/// The head's inverted index. References are stored in 4 bytes while they fit (they are
+/// handed out from 1 upwards, so a head needs four billion series creations to outgrow them;
+/// the lists are a tenth of a head's memory), and in 8 from the first one that does not.
+#[derive(Debug)]
+pub(crate) enum Postings {
+    Narrow(Index<u32>),
+    Wide(Index<u64>),
+}
+
+impl Default for Postings {
+    fn default() -> Postings {
+        Postings::Narrow(Index::default())
+    }
+}
+
+/// Runs `$body` with `$index` bound to the index, whatever its width.
+macro_rules! with_index {
+    ($postings:expr, $index:ident => $body:expr) => {
+        match $postings {
+            Postings::Narrow($index) => $body,
+            Postings::Wide($index) => $body,
+        }
+    };
+}
+
+#[derive(Debug)]
+pub(crate) struct Index<T> {
     /// Invariant: every list is sorted and has no duplicates.
-    by_label: FxHashMap<ArcStr, BTreeMap<ArcStr, PostingsList>>,
+    by_label: FxHashMap<ArcStr, BTreeMap<ArcStr, Vec<T>>>,
     /// Invariant: sorted, no duplicates; every series in the index.
-    all: PostingsList,
+    all: Vec<T>,
     /// Set by [`Postings::add_unordered`]: the lists may be unsorted until
     /// [`Postings::finish_unordered`].
     unordered: bool,
 }
 
-fn insert_sorted(list: &mut PostingsList, r: u64) {
+impl<T> Default for Index<T> {
+    fn default() -> Index<T> {
+        Index {
+            by_label: FxHashMap::default(),
+            all: Vec::new(),
+            unordered: false,
+        }
+    }
+}
+
+fn insert_sorted<T: Ord + Copy>(list: &mut Vec<T>, r: T) {
     // References grow over time, so this is nearly always a push.
     match list.last() {
         Some(&last) if last < r => list.push(r),
@@ -46,7 +108,7 @@ fn insert_sorted(list: &mut PostingsList, r: u64) {
 }
 
 /// The sorted intersection of two sorted lists.
-pub(crate) fn intersect(a: &[u64], b: &[u64]) -> PostingsList {
+pub(crate) fn intersect<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
     let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(a.len().min(b.len())));
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -63,7 +125,7 @@ pub(crate) fn intersect(a: &[u64], b: &[u64]) -> PostingsList {
 }
 
 /// `a` without the elements of `b` (both sorted).
-pub(crate) fn subtract(a: &[u64], b: &[u64]) -> PostingsList {
+pub(crate) fn subtract<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
     let (mut j, mut out) = (0, Vec::with_capacity(a.len()));
     for &x in a {
         while j < b.len() && b[j] < x {
@@ -80,11 +142,11 @@ pub(crate) fn subtract(a: &[u64], b: &[u64]) -> PostingsList {
 /// docs); shared by the head's index and the block index. `values_where(m, accept)` is the
 /// union of the postings of the values of `m`'s label that `m` accepts (`accept`) or rejects;
 /// `all` lists every series. Returns the matching series, sorted.
-pub(crate) fn select_matching<E>(
+pub(crate) fn select_matching<T: Ord + Copy, E>(
     matchers: &[Matcher],
-    mut values_where: impl FnMut(&Matcher, bool) -> Result<PostingsList, E>,
-    all: impl FnOnce() -> PostingsList,
-) -> Result<PostingsList, E> {
+    mut values_where: impl FnMut(&Matcher, bool) -> Result<Vec<T>, E>,
+    all: impl FnOnce() -> Vec<T>,
+) -> Result<Vec<T>, E> {
     let (mut positive, negative): (Vec<&Matcher>, Vec<&Matcher>) =
         matchers.iter().partition(|m| !m.matches_empty());
     // The cheapest, most selective lists first: exact values before scans.
@@ -93,7 +155,7 @@ pub(crate) fn select_matching<E>(
         (_, true) => 1,
         _ => 2,
     });
-    let mut result: Option<PostingsList> = None;
+    let mut result: Option<Vec<T>> = None;
     for m in positive {
         let matched = values_where(m, true)?;
         let r = match result {
@@ -113,8 +175,8 @@ pub(crate) fn select_matching<E>(
 }
 
 /// The sorted union of several sorted lists.
-pub(crate) fn union<'a>(lists: impl Iterator<Item = &'a PostingsList>) -> PostingsList {
-    let mut out: PostingsList = Vec::new();
+pub(crate) fn union<'a, T: Ord + Copy + 'a>(lists: impl Iterator<Item = &'a Vec<T>>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
     let mut n = 0;
     for l in lists {
         out.extend_from_slice(l);
@@ -128,33 +190,94 @@ pub(crate) fn union<'a>(lists: impl Iterator<Item = &'a PostingsList>) -> Postin
 }
 
 impl Postings {
+    /// The index, in 8-byte references if `r` does not fit the 4-byte ones.
+    fn widened_for(&mut self, r: SeriesRef) -> &mut Postings {
+        if let Postings::Narrow(narrow) = self
+            && u32::from_ref(r.0).is_none()
+        {
+            *self = Postings::Wide(narrow.widen());
+        }
+        self
+    }
+
     /// Adds a series.
     pub fn add(&mut self, r: SeriesRef, labels: &Labels) {
-        for l in labels.iter() {
-            let values = self.by_label.entry(ArcStr::clone(&l.name)).or_default();
-            insert_sorted(values.entry(ArcStr::clone(&l.value)).or_default(), r.0);
-        }
-        insert_sorted(&mut self.all, r.0);
+        with_index!(self.widened_for(r), index => index.add(r, labels, true))
     }
 
     /// Adds a series without keeping the lists sorted (replay restores series in whatever
     /// order the checkpoint holds them; sorted inserts would cost a shift each). The index must
     /// not be read before [`Postings::finish_unordered`].
     pub fn add_unordered(&mut self, r: SeriesRef, labels: &Labels) {
-        for l in labels.iter() {
-            let values = self.by_label.entry(ArcStr::clone(&l.name)).or_default();
-            values.entry(ArcStr::clone(&l.value)).or_default().push(r.0);
-        }
-        self.all.push(r.0);
-        self.unordered = true;
+        with_index!(self.widened_for(r), index => index.add(r, labels, false))
     }
 
     /// Sorts what [`Postings::add_unordered`] added.
     pub fn finish_unordered(&mut self) {
+        with_index!(self, index => index.finish_unordered())
+    }
+
+    /// Removes series (each with its labels).
+    pub fn remove(&mut self, series: &[(SeriesRef, &Labels)]) {
+        with_index!(self, index => index.remove(series))
+    }
+
+    /// Label names, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        with_index!(self, index => {
+            let mut names: Vec<String> = index.by_label.keys().map(|n| n.to_string()).collect();
+            names.sort();
+            names
+        })
+    }
+
+    /// Values of `name`, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        with_index!(self, index => index
+            .by_label
+            .get(name)
+            .map(|v| v.keys().map(|k| k.to_string()).collect())
+            .unwrap_or_default())
+    }
+
+    /// The series matching every matcher, sorted.
+    pub fn select(&self, matchers: &[Matcher]) -> PostingsList {
+        with_index!(self, index => {
+            let found = index.select(matchers);
+            found.into_iter().map(PostingId::to_ref).collect()
+        })
+    }
+
+    /// Per label name: how many values it has; per metric name and per label pair: how many
+    /// series. Each list sorted by count, descending, then name, and cut to `limit`.
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        with_index!(self, index => index.cardinality(limit))
+    }
+}
+
+impl<T: PostingId> Index<T> {
+    fn add(&mut self, r: SeriesRef, labels: &Labels, sorted: bool) {
+        let id = T::from_ref(r.0).expect("the index was widened for this reference");
+        let put = |list: &mut Vec<T>| {
+            if sorted {
+                insert_sorted(list, id);
+            } else {
+                list.push(id);
+            }
+        };
+        for l in labels.iter() {
+            let values = self.by_label.entry(ArcStr::clone(&l.name)).or_default();
+            put(values.entry(ArcStr::clone(&l.value)).or_default());
+        }
+        put(&mut self.all);
+        self.unordered |= !sorted;
+    }
+
+    fn finish_unordered(&mut self) {
         if !std::mem::take(&mut self.unordered) {
             return;
         }
-        let sort = |list: &mut PostingsList| {
+        let sort = |list: &mut Vec<T>| {
             list.sort_unstable();
             list.dedup();
         };
@@ -164,21 +287,39 @@ impl Postings {
         sort(&mut self.all);
     }
 
-    /// Removes series (each with its labels).
-    pub fn remove(&mut self, series: &[(SeriesRef, &Labels)]) {
-        let mut by_pair: FxHashMap<(&str, &str), Vec<u64>> = FxHashMap::default();
+    /// The same index with 8-byte references.
+    fn widen(&mut self) -> Index<u64> {
+        let wide = |list: &Vec<T>| list.iter().map(|id| id.to_ref()).collect();
+        Index {
+            by_label: std::mem::take(&mut self.by_label)
+                .into_iter()
+                .map(|(name, values)| {
+                    let values = values.into_iter().map(|(v, l)| (v, wide(&l))).collect();
+                    (name, values)
+                })
+                .collect(),
+            all: wide(&self.all),
+            unordered: self.unordered,
+        }
+    }
+
+    fn remove(&mut self, series: &[(SeriesRef, &Labels)]) {
+        // A reference too wide for this index was never added to it.
+        let id = |r: &SeriesRef| T::from_ref(r.0);
+        let mut by_pair: FxHashMap<(&str, &str), Vec<T>> = FxHashMap::default();
         for (r, labels) in series {
+            let Some(id) = id(r) else { continue };
             for l in labels.iter() {
-                by_pair.entry((&l.name, &l.value)).or_default().push(r.0);
+                by_pair.entry((&l.name, &l.value)).or_default().push(id);
             }
         }
-        for ((name, value), mut refs) in by_pair {
-            refs.sort_unstable();
+        for ((name, value), mut ids) in by_pair {
+            ids.sort_unstable();
             let Some(values) = self.by_label.get_mut(name) else {
                 continue;
             };
             if let Some(list) = values.get_mut(value) {
-                list.retain(|r| refs.binary_search(r).is_err());
+                list.retain(|r| ids.binary_search(r).is_err());
                 if list.is_empty() {
                     values.remove(value);
                 }
@@ -187,24 +328,9 @@ impl Postings {
                 self.by_label.remove(name);
             }
         }
-        let mut all: Vec<u64> = series.iter().map(|(r, _)| r.0).collect();
+        let mut all: Vec<T> = series.iter().filter_map(|(r, _)| id(r)).collect();
         all.sort_unstable();
         self.all.retain(|r| all.binary_search(r).is_err());
-    }
-
-    /// Label names, sorted.
-    pub fn label_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.by_label.keys().map(|n| n.to_string()).collect();
-        names.sort();
-        names
-    }
-
-    /// Values of `name`, sorted.
-    pub fn label_values(&self, name: &str) -> Vec<String> {
-        self.by_label
-            .get(name)
-            .map(|v| v.keys().map(|k| k.to_string()).collect())
-            .unwrap_or_default()
     }
 
     /// The values of `m.name()` that `m` accepts (`accept == true`) or rejects, each with its
@@ -213,7 +339,7 @@ impl Postings {
         &'a self,
         m: &'a Matcher,
         accept: bool,
-    ) -> Box<dyn Iterator<Item = &'a PostingsList> + 'a> {
+    ) -> Box<dyn Iterator<Item = &'a Vec<T>> + 'a> {
         let Some(values) = self.by_label.get(m.name()) else {
             return Box::new(std::iter::empty());
         };
@@ -238,8 +364,7 @@ impl Postings {
         )
     }
 
-    /// The series matching every matcher, sorted.
-    pub fn select(&self, matchers: &[Matcher]) -> PostingsList {
+    fn select(&self, matchers: &[Matcher]) -> Vec<T> {
         let result: Result<_, std::convert::Infallible> = select_matching(
             matchers,
             |m, accept| Ok(union(self.values_where(m, accept))),
@@ -248,9 +373,7 @@ impl Postings {
         result.unwrap_or_else(|never| match never {})
     }
 
-    /// Per label name: how many values it has; per metric name and per label pair: how many
-    /// series. Each list sorted by count, descending, then name, and cut to `limit`.
-    pub fn cardinality(&self, limit: usize) -> Cardinality {
+    fn cardinality(&self, limit: usize) -> Cardinality {
         let top = |mut v: Vec<(String, u64)>| {
             v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             v.truncate(limit);
@@ -384,12 +507,35 @@ mod tests {
         check(&[(Equal, "nolabel", "x")], &[]);
     }
 
+    /// A head that created four billion series goes on past the 4-byte references: the
+    /// index widens once and selects the same series, old and new.
+    #[test]
+    fn references_past_32_bits_widen_the_index() {
+        let mut p = index();
+        assert!(matches!(p, Postings::Narrow(_)));
+        let big = SeriesRef(u64::from(u32::MAX) + 7);
+        p.add(
+            big,
+            &Labels::new([("__name__", "up"), ("job", "node")]).unwrap(),
+        );
+        assert!(matches!(p, Postings::Wide(_)));
+        let up_node = [
+            Matcher::new(MatchKind::Equal, "__name__", "up").unwrap(),
+            Matcher::new(MatchKind::Equal, "job", "node").unwrap(),
+        ];
+        assert_eq!(p.select(&up_node), vec![1, 2, big.0]);
+        let labels = Labels::new([("__name__", "up"), ("job", "node")]).unwrap();
+        p.remove(&[(big, &labels)]);
+        assert_eq!(p.select(&up_node), vec![1, 2]);
+        assert_eq!(p.cardinality(10).series, 5);
+    }
+
     #[test]
     fn list_operations() {
-        assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5]), vec![3, 5]);
-        assert_eq!(subtract(&[1, 3, 5, 7], &[3, 4, 5]), vec![1, 7]);
-        assert_eq!(union([vec![5, 9], vec![1, 5]].iter()), vec![1, 5, 9]);
-        let mut l = vec![1, 5];
+        assert_eq!(intersect(&[1u64, 3, 5, 7], &[3, 4, 5]), vec![3, 5]);
+        assert_eq!(subtract(&[1u32, 3, 5, 7], &[3, 4, 5]), vec![1, 7]);
+        assert_eq!(union([vec![5u64, 9], vec![1, 5]].iter()), vec![1, 5, 9]);
+        let mut l = vec![1u32, 5];
         insert_sorted(&mut l, 3);
         insert_sorted(&mut l, 9);
         insert_sorted(&mut l, 5);
