@@ -54,9 +54,11 @@ use bits::{BitWriter, bit_len, fits_signed, leading_varint, low_bits, unzigzag, 
 
 mod bits;
 mod decode;
+mod packed;
 
 pub(crate) use decode::scan;
 pub use decode::{XorIter, decode};
+pub use packed::PackedEncoder;
 
 /// Worst-case stream bytes for a full chunk of `u16::MAX` samples: sample 0, sample 1's
 /// interval, and the longest record for each later sample (sample 1's record included).

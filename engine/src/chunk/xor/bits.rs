@@ -21,7 +21,7 @@ pub(super) struct BitWriter {
 
 /// Buffer lengths the writer grows to: 8 bytes less than a multiple of 16, which is what the
 /// system allocator hands out for small blocks, so none of a block is wasted.
-fn buffer_len(min: usize) -> usize {
+pub(super) fn buffer_len(min: usize) -> usize {
     (min.max(24) + 8).next_multiple_of(16) - 8
 }
 
@@ -35,6 +35,18 @@ impl BitWriter {
             buf: bytes.into_boxed_slice(),
             bit_len,
         }
+    }
+
+    /// Continues writing after the first `bit_len` bits of `buf`, every bit after which is
+    /// zero (a buffer from [`BitWriter::into_buffer`]).
+    pub(super) fn from_buffer(buf: Box<[u8]>, bit_len: u32) -> BitWriter {
+        debug_assert!(buf.len() >= bit_len.div_ceil(8) as usize);
+        BitWriter { buf, bit_len }
+    }
+
+    /// The whole buffer: the stream, then zeros.
+    pub(super) fn into_buffer(self) -> Box<[u8]> {
+        self.buf
     }
 
     pub(super) fn bytes(&self) -> &[u8] {

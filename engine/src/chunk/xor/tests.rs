@@ -637,7 +637,44 @@ fn round_trip(samples: &[(i64, f64)], split: usize) -> Result<(), TestCaseError>
     Ok(())
 }
 
+/// An encoder packed and unpacked before every append writes the same stream as one that
+/// never was, and the packed form reports the same stream, count, first and last sample.
+fn packed_between_appends(samples: &[(i64, f64)]) -> Result<(), TestCaseError> {
+    let enc = encode(samples);
+    let mut packed = XorEncoder::new().pack();
+    for (i, &(t, v)) in samples.iter().enumerate() {
+        let mut e = packed.unpack();
+        e.append(t, v);
+        packed = e.pack();
+        prop_assert_eq!(packed.num_samples() as usize, i + 1);
+        prop_assert_eq!(
+            packed.last().map(|(t, v)| (t, v.to_bits())),
+            Some((t, v.to_bits()))
+        );
+    }
+    prop_assert_eq!(packed.data(), enc.data());
+    prop_assert_eq!(packed.first_t(), enc.first_t());
+    let unpacked = packed.unpack();
+    prop_assert_eq!(unpacked.data(), enc.data());
+    Ok(())
+}
+
 proptest! {
+    #[test]
+    fn packing_between_appends_changes_nothing(
+        ts in increasing_timestamps(),
+        vs in proptest::collection::vec(values(), 300),
+    ) {
+        let samples: Vec<(i64, f64)> =
+            ts.iter().zip(&vs).map(|(&t, &v)| (t, f64::from_bits(v))).collect();
+        packed_between_appends(&samples)?;
+    }
+
+    #[test]
+    fn packing_scrape_shaped_series_changes_nothing(samples in scrape_series()) {
+        packed_between_appends(&samples)?;
+    }
+
     #[test]
     fn round_trips(
         ts in increasing_timestamps(),
