@@ -192,23 +192,18 @@ fn host_series(vocab: &Vocabulary, host: usize, count: usize) -> Vec<Labels> {
                 _ => (CODES[variant], METHODS[metric % 4]),
             };
             let (first_name, second_name) = DIMENSIONS[family];
-            let mut labels = vec![Label {
-                name: vocab.name("__name__"),
-                value: ArcStr::clone(&vocab.metric_names[metric]),
-            }];
-            labels.extend(common.iter().map(|(n, v)| Label {
-                name: vocab.name(n),
-                value: ArcStr::clone(v),
-            }));
-            labels.push(Label {
-                name: vocab.name(first_name),
-                value: vocab.value(first),
-            });
-            labels.push(Label {
-                name: vocab.name(second_name),
-                value: vocab.value(second),
-            });
-            labels.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut labels = vec![Label::new(
+                vocab.name("__name__"),
+                ArcStr::clone(&vocab.metric_names[metric]),
+            )];
+            labels.extend(
+                common
+                    .iter()
+                    .map(|(n, v)| Label::new(vocab.name(n), ArcStr::clone(v))),
+            );
+            labels.push(Label::new(vocab.name(first_name), vocab.value(first)));
+            labels.push(Label::new(vocab.name(second_name), vocab.value(second)));
+            labels.sort_by(|a, b| a.name().cmp(b.name()));
             Labels::from_sorted(labels).expect("canonical labels")
         })
         .collect()

@@ -996,7 +996,12 @@ fn encode_series_record(out: &mut Vec<u8>, series: &[impl AsRef<MemSeries>]) {
         out,
         series.iter().map(|s| {
             let s = s.as_ref();
-            (s.series_ref, s.labels.iter().map(|l| (&*l.name, &*l.value)))
+            (
+                s.series_ref,
+                s.labels
+                    .iter()
+                    .map(|l| (l.name().as_str(), l.value().as_str())),
+            )
         }),
     );
 }

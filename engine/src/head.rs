@@ -21,9 +21,9 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::hash::BuildHasher;
 
 use crate::error::AppendError;
+use crate::labels::Labels;
 use crate::labels::intern::Interner;
 use crate::labels::matcher::Matcher;
-use crate::labels::{Label, Labels};
 use crate::sample::SeriesRef;
 use crate::wal::record::{ChunkEntry, DecodeError, RefSample, SeriesEntry};
 use crate::wal::replay::ReplayHandler;
@@ -343,10 +343,7 @@ impl Head {
     fn restore_series(&self, r: SeriesRef, pairs: &[(&str, &str)]) -> Result<(), DecodeError> {
         let mut labels = Vec::with_capacity(pairs.len());
         for (n, v) in pairs {
-            labels.push(Label {
-                name: self.interner.intern(n),
-                value: self.interner.intern(v),
-            });
+            labels.push(self.interner.intern_label(n, v));
         }
         let labels = Labels::from_sorted(labels)
             .map_err(|_| DecodeError("series record holds invalid labels"))?;

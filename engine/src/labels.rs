@@ -13,8 +13,9 @@
 //! rather than silently repaired.
 //!
 //! The set is immutable and backed by one `Arc<[Label]>`, so cloning a series' labels is a
-//! reference-count increment. The strings are `ArcStr` so that the head can share them
-//! between series through the [`Interner`].
+//! reference-count increment. A [`Label`] is one pointer to a shared `name="value"` pair of
+//! `ArcStr`s, so that the head can share pairs (and strings) between series through the
+//! [`Interner`]: a series' label set costs 8 bytes a label.
 //!
 //! The submodules hold the [`Interner`] and the label [`Matcher`]s that select series.
 
@@ -39,22 +40,78 @@ const HASH_SEPARATOR: u8 = 0xff;
 
 /// One `name="value"` pair.
 ///
+/// A `Label` is one pointer to a shared pair, so a label set costs 8 bytes a label and the
+/// head's series share their pairs (every series of a job carries the same `job` and
+/// `instance` pairs) through the [`Interner`]. Cloning is a reference-count increment.
+/// Equality, ordering and hashing are those of `(name, value)`.
+///
 /// A `Label` on its own carries no invariant; the invariants hold for the set, [`Labels`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Label {
-    /// The label name, such as `job`.
-    pub name: ArcStr,
-    /// The label value, such as `api`.
-    pub value: ArcStr,
+#[derive(Clone)]
+pub struct Label(Arc<Pair>);
+
+#[derive(PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Pair {
+    name: ArcStr,
+    value: ArcStr,
 }
 
 impl Label {
     /// Creates a label from its name and value.
     pub fn new(name: impl Into<ArcStr>, value: impl Into<ArcStr>) -> Label {
-        Label {
+        Label(Arc::new(Pair {
             name: name.into(),
             value: value.into(),
-        }
+        }))
+    }
+
+    /// The label name, such as `job`.
+    pub fn name(&self) -> &ArcStr {
+        &self.0.name
+    }
+
+    /// The label value, such as `api`.
+    pub fn value(&self) -> &ArcStr {
+        &self.0.value
+    }
+
+    /// Whether two labels share one pair (as interned labels with equal contents do).
+    pub fn ptr_eq(a: &Label, b: &Label) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl PartialEq for Label {
+    fn eq(&self, other: &Label) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for Label {}
+
+impl std::hash::Hash for Label {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialOrd for Label {
+    fn partial_cmp(&self, other: &Label) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Label {
+    fn cmp(&self, other: &Label) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl fmt::Debug for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Label")
+            .field("name", &self.0.name)
+            .field("value", &self.0.value)
+            .finish()
     }
 }
 
@@ -122,10 +179,13 @@ impl Labels {
             }
         }
         // A stable sort keeps equal names adjacent, which is all the duplicate check needs.
-        labels.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(pair) = labels.windows(2).find(|pair| pair[0].name == pair[1].name) {
+        labels.sort_by(|a, b| a.name().cmp(b.name()));
+        if let Some(pair) = labels
+            .windows(2)
+            .find(|pair| pair[0].name() == pair[1].name())
+        {
             return Err(LabelsError::DuplicateName {
-                name: pair[0].name.to_string(),
+                name: pair[0].name().to_string(),
             });
         }
         Ok(Labels {
@@ -139,23 +199,23 @@ impl Labels {
     /// so any violation is reported (as corruption, by the caller) instead of repaired.
     pub fn from_sorted(labels: Vec<Label>) -> Result<Labels, LabelsError> {
         for (i, label) in labels.iter().enumerate() {
-            if label.name.is_empty() {
+            if label.name().is_empty() {
                 return Err(LabelsError::EmptyName);
             }
-            if label.value.is_empty() {
+            if label.value().is_empty() {
                 return Err(LabelsError::EmptyValue {
-                    name: label.name.to_string(),
+                    name: label.name().to_string(),
                 });
             }
-            if let Some(previous) = i.checked_sub(1).map(|p| &labels[p].name) {
-                if *previous == label.name {
+            if let Some(previous) = i.checked_sub(1).map(|p| labels[p].name()) {
+                if previous == label.name() {
                     return Err(LabelsError::DuplicateName {
-                        name: label.name.to_string(),
+                        name: label.name().to_string(),
                     });
                 }
-                if *previous > label.name {
+                if previous > label.name() {
                     return Err(LabelsError::Unsorted {
-                        name: label.name.to_string(),
+                        name: label.name().to_string(),
                         previous: previous.to_string(),
                     });
                 }
@@ -169,9 +229,9 @@ impl Labels {
     /// The value of the label called `name`, if the set has one.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.labels
-            .binary_search_by(|label| (*label.name).cmp(name))
+            .binary_search_by(|label| label.name().as_str().cmp(name))
             .ok()
-            .map(|i| &*self.labels[i].value)
+            .map(|i| self.labels[i].value().as_str())
     }
 
     /// The series' metric name (the value of [`METRIC_NAME`]), if it has one.
@@ -207,7 +267,7 @@ impl Labels {
     /// The hash may be persisted and may decide which shard or node owns a series, so this
     /// definition must never change; a test pins its output.
     pub fn stable_hash(&self) -> u64 {
-        stable_hash_of(self.iter().map(|l| (&*l.name, &*l.value)))
+        stable_hash_of(self.iter().map(|l| (l.name().as_str(), l.value().as_str())))
     }
 
     /// Whether this set is exactly `pairs` (canonical: sorted by name, no empty value).
@@ -216,17 +276,14 @@ impl Labels {
             && self
                 .iter()
                 .zip(pairs)
-                .all(|(l, (n, v))| *l.name == **n && *l.value == **v)
+                .all(|(l, (n, v))| l.name() == *n && l.value() == *v)
     }
 
-    /// The same labels with their strings replaced by the interner's shared copies.
+    /// The same labels with their pairs replaced by the interner's shared copies.
     pub fn interned(&self, interner: &Interner) -> Labels {
         let labels = self
             .iter()
-            .map(|label| Label {
-                name: interner.intern(&label.name),
-                value: interner.intern(&label.value),
-            })
+            .map(|label| interner.intern_label(label.name(), label.value()))
             .collect();
         // Interning changes where the strings live, not what they are, so the set stays
         // canonical.
@@ -297,7 +354,7 @@ impl fmt::Display for Labels {
         }
         let mut items = self
             .iter()
-            .filter(|label| &*label.name != METRIC_NAME)
+            .filter(|label| label.name() != METRIC_NAME)
             .peekable();
         if bare_name.is_some() && items.peek().is_none() {
             return Ok(());
@@ -313,13 +370,13 @@ impl fmt::Display for Labels {
                 f.write_str(", ")?;
             }
             first = false;
-            if is_classic_name(&label.name, false) {
-                f.write_str(&label.name)?;
+            if is_classic_name(label.name(), false) {
+                f.write_str(label.name())?;
             } else {
-                write_quoted(f, &label.name)?;
+                write_quoted(f, label.name())?;
             }
             f.write_str("=")?;
-            write_quoted(f, &label.value)?;
+            write_quoted(f, label.value())?;
         }
         f.write_str("}")
     }
@@ -456,7 +513,7 @@ mod tests {
         assert_eq!(labels.get("job"), Some("api"));
         assert_eq!(labels.get("missing"), None);
         assert_eq!(labels.get(""), None);
-        let names: Vec<&str> = labels.iter().map(|l| &*l.name).collect();
+        let names: Vec<&str> = labels.iter().map(|l| l.name().as_str()).collect();
         assert_eq!(names, ["__name__", "code", "job"]);
         assert_eq!((&labels).into_iter().count(), 3);
         assert!(Labels::default().is_empty());
@@ -503,17 +560,14 @@ mod tests {
             .unwrap()
             .interned(&interner);
         assert_eq!(a, Labels::new([("job", "api"), ("env", "prod")]).unwrap());
-        assert!(ArcStr::ptr_eq(&a.as_slice()[1].name, &b.as_slice()[1].name));
-        assert!(ArcStr::ptr_eq(
-            &a.as_slice()[1].value,
-            &b.as_slice()[1].value
-        ));
-        assert!(ArcStr::ptr_eq(&a.as_slice()[0].name, &b.as_slice()[0].name));
-        assert!(!ArcStr::ptr_eq(
-            &a.as_slice()[0].value,
-            &b.as_slice()[0].value
-        ));
-        assert_eq!(interner.len(), 5);
+        let (a, b) = (a.as_slice(), b.as_slice());
+        assert!(Label::ptr_eq(&a[1], &b[1]), "job=api is one pair");
+        assert!(!Label::ptr_eq(&a[0], &b[0]));
+        assert!(
+            ArcStr::ptr_eq(a[0].name(), b[0].name()),
+            "env is one string"
+        );
+        assert_eq!((interner.pair_count(), interner.len()), (3, 5));
     }
 
     fn arb_pairs() -> impl Strategy<Value = Vec<(String, String)>> {

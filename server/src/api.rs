@@ -101,7 +101,7 @@ impl Serialize for LabelsJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for l in self.0.iter() {
-            map.serialize_entry(&*l.name, &*l.value)?;
+            map.serialize_entry(l.name().as_str(), l.value().as_str())?;
         }
         map.end()
     }

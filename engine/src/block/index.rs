@@ -133,9 +133,9 @@ impl IndexWriter {
         let id = u32::try_from(self.series.len()).expect("an index holds at most u32::MAX series");
         for l in labels.iter() {
             self.postings
-                .entry(ArcStr::clone(&l.name))
+                .entry(ArcStr::clone(l.name()))
                 .or_default()
-                .entry(ArcStr::clone(&l.value))
+                .entry(ArcStr::clone(l.value()))
                 .or_default()
                 .push(id);
         }
@@ -164,8 +164,8 @@ impl IndexWriter {
             let mut e = Vec::new();
             put_uvarint(&mut e, labels.len() as u64);
             for l in labels.iter() {
-                put_uvarint(&mut e, u64::from(symbol(&l.name)));
-                put_uvarint(&mut e, u64::from(symbol(&l.value)));
+                put_uvarint(&mut e, u64::from(symbol(l.name())));
+                put_uvarint(&mut e, u64::from(symbol(l.value())));
             }
             put_uvarint(&mut e, chunks.len() as u64);
             let mut prev_max_t: Option<i64> = None;

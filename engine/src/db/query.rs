@@ -284,7 +284,7 @@ impl Querier<'_> {
                 .flat_map(|labels| {
                     labels
                         .iter()
-                        .map(|l| l.name.to_string())
+                        .map(|l| l.name().to_string())
                         .collect::<Vec<_>>()
                 })
                 .collect()

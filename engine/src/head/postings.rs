@@ -266,8 +266,8 @@ impl<T: PostingId> Index<T> {
             }
         };
         for l in labels.iter() {
-            let values = self.by_label.entry(ArcStr::clone(&l.name)).or_default();
-            put(values.entry(ArcStr::clone(&l.value)).or_default());
+            let values = self.by_label.entry(ArcStr::clone(l.name())).or_default();
+            put(values.entry(ArcStr::clone(l.value())).or_default());
         }
         put(&mut self.all);
         self.unordered |= !sorted;
@@ -310,7 +310,7 @@ impl<T: PostingId> Index<T> {
         for (r, labels) in series {
             let Some(id) = id(r) else { continue };
             for l in labels.iter() {
-                by_pair.entry((&l.name, &l.value)).or_default().push(id);
+                by_pair.entry((l.name(), l.value())).or_default().push(id);
             }
         }
         for ((name, value), mut ids) in by_pair {

@@ -1,9 +1,9 @@
 //! The string interner that lets series share their label strings.
 //!
-//! A head holds millions of series, and almost all of their label strings repeat: every series
-//! of a job carries the same `job`, `instance` and `__name__` values. [`Interner`] keeps one
-//! `ArcStr` per distinct string, so each series stores only two pointers per label and the
-//! bytes live once.
+//! A head holds millions of series, and almost all of their labels repeat: every series of a
+//! job carries the same `job`, `instance` and `__name__` pairs. [`Interner`] keeps one
+//! `ArcStr` per distinct string and one [`Label`] per distinct pair, so each series stores one
+//! pointer per label and the bytes live once.
 //!
 //! Appenders intern from many threads at once, so the table is split into [`SHARDS`] shards,
 //! each behind its own mutex and chosen by a hash of the string. Two appenders contend only
@@ -11,14 +11,18 @@
 //! set uses the standard library's randomly keyed SipHash: label strings come from the
 //! network, and a fixed hash there would let a sender flood one bucket chain.
 //!
-//! Nothing is removed implicitly. [`Interner::purge_unused`] drops the strings that no series
-//! references any more; the head calls it after garbage-collecting series.
+//! Nothing is removed implicitly. [`Interner::purge_unused`] drops the pairs and strings that no
+//! series references any more; the head calls it after garbage-collecting series.
 
 use arcstr::ArcStr;
+use hashbrown::HashTable;
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 use std::mem::size_of;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::{Label, Pair};
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -41,6 +45,24 @@ struct Shard {
     set: HashSet<ArcStr>,
     // Invariant: the sum of the lengths of the strings in `set`, in bytes.
     string_bytes: usize,
+    /// Pairs whose value picks this shard; hashed with `pair_hasher` (keyed, as `set` is).
+    // Invariant: every pair's strings are the interned copies.
+    pairs: HashTable<Label>,
+    pair_hasher: RandomState,
+}
+
+impl Shard {
+    fn pair_hash(&self, name: &str, value: &str) -> u64 {
+        self.pair_hasher.hash_one((name, value))
+    }
+
+    fn find_pair(&self, name: &str, value: &str) -> Option<Label> {
+        self.pairs
+            .find(self.pair_hash(name, value), |l| {
+                l.name() == name && l.value() == value
+            })
+            .cloned()
+    }
 }
 
 impl Interner {
@@ -66,6 +88,37 @@ impl Interner {
         shared
     }
 
+    /// Returns the shared copy of the label `name="value"`, adding it (and interning its
+    /// strings) on first sight.
+    pub fn intern_label(&self, name: &str, value: &str) -> Label {
+        let index = shard_index(value);
+        if let Some(label) = self.lock(index).find_pair(name, value) {
+            return label;
+        }
+        // Interning the strings locks other shards, possibly this one: not while holding it.
+        let fresh = Label(Arc::new(Pair {
+            name: self.intern(name),
+            value: self.intern(value),
+        }));
+        let mut shard = self.lock(index);
+        if let Some(label) = shard.find_pair(name, value) {
+            return label;
+        }
+        let hash = shard.pair_hash(name, value);
+        let Shard {
+            pairs, pair_hasher, ..
+        } = &mut *shard;
+        pairs.insert_unique(hash, Label::clone(&fresh), |l| {
+            pair_hasher.hash_one((l.name().as_str(), l.value().as_str()))
+        });
+        fresh
+    }
+
+    /// The number of distinct label pairs held.
+    pub fn pair_count(&self) -> usize {
+        (0..SHARDS).map(|i| self.lock(i).pairs.len()).sum()
+    }
+
     /// The number of distinct strings held.
     pub fn len(&self) -> usize {
         (0..SHARDS).map(|i| self.lock(i).set.len()).sum()
@@ -83,25 +136,36 @@ impl Interner {
         const ARC_COUNTS: usize = 2 * size_of::<usize>();
         // A hashbrown slot is the stored `ArcStr` (a thin pointer) plus one control byte.
         const SLOT: usize = size_of::<ArcStr>() + 1;
+        const PAIR: usize = ARC_COUNTS + size_of::<Pair>();
+        const PAIR_SLOT: usize = size_of::<Label>() + 1;
         (0..SHARDS)
             .map(|i| {
                 let shard = self.lock(i);
-                shard.string_bytes + shard.set.len() * ARC_COUNTS + shard.set.capacity() * SLOT
+                shard.string_bytes
+                    + shard.set.len() * ARC_COUNTS
+                    + shard.set.capacity() * SLOT
+                    + shard.pairs.len() * PAIR
+                    + shard.pairs.capacity() * PAIR_SLOT
             })
             .sum()
     }
 
-    /// Drops every string that nothing outside the interner references any more, and
-    /// returns how many were dropped.
+    /// Drops every pair and string that nothing outside the interner references any more, and
+    /// returns how many strings were dropped.
     ///
-    /// A string whose only owner is the interner cannot gain a new owner while its shard is
-    /// locked (`intern` is the only way to clone it), so the check and the removal cannot
-    /// race with appenders.
+    /// A pair or string whose only owner is the interner cannot gain a new owner while its
+    /// shard is locked (interning is the only way to clone it), so the check and the removal
+    /// cannot race with appenders. Pairs go first: they hold their strings.
     pub fn purge_unused(&self) -> usize {
+        for i in 0..SHARDS {
+            self.lock(i).pairs.retain(|l| Arc::strong_count(&l.0) > 1);
+        }
         let mut dropped = 0;
         for i in 0..SHARDS {
             let mut shard = self.lock(i);
-            let Shard { set, string_bytes } = &mut *shard;
+            let Shard {
+                set, string_bytes, ..
+            } = &mut *shard;
             set.retain(|s| {
                 let keep = ArcStr::strong_count(s).is_none_or(|n| n > 1);
                 if !keep {
@@ -221,6 +285,24 @@ mod tests {
                 assert!(ArcStr::ptr_eq(a, b));
             }
         }
+    }
+
+    #[test]
+    fn pairs_are_shared_and_purged_with_their_strings() {
+        let interner = Interner::new();
+        let a = interner.intern_label("job", "api");
+        let b = interner.intern_label("job", "api");
+        let c = interner.intern_label("job", "web");
+        assert!(Label::ptr_eq(&a, &b));
+        assert!(!Label::ptr_eq(&a, &c));
+        assert!(ArcStr::ptr_eq(a.name(), c.name()));
+        assert_eq!((interner.pair_count(), interner.len()), (2, 3));
+        drop(c);
+        assert_eq!(interner.purge_unused(), 1, "web goes with its pair");
+        assert_eq!((interner.pair_count(), interner.len()), (1, 2));
+        drop((a, b));
+        assert_eq!(interner.purge_unused(), 2);
+        assert!(interner.is_empty());
     }
 
     #[test]
