@@ -32,7 +32,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{AppendError, CommitError, OpenError, StorageError};
 use crate::fs::{Fs, LockGuard, RealFs};
 use crate::head::postings::Cardinality;
-use crate::head::series::{MemSeries, SeriesLimits, Verdict};
+use crate::head::series::{MemSeries, SeriesArc, SeriesLimits, Verdict};
 use crate::head::{Head, Tally};
 use crate::labels::Labels;
 use crate::labels::matcher::Matcher;
@@ -706,8 +706,8 @@ impl Inner {
         };
         // In reference order: replay then restores series in the order they were created,
         // which keeps its index appends cheap and its memory accesses close together.
-        let mut all: Vec<Arc<MemSeries>> = Vec::with_capacity(self.head.num_series() as usize);
-        self.head.for_each_series(|s| all.push(Arc::clone(s)));
+        let mut all: Vec<SeriesArc> = Vec::with_capacity(self.head.num_series() as usize);
+        self.head.for_each_series(|s| all.push(SeriesArc::clone(s)));
         all.sort_unstable_by_key(|s| s.series_ref);
         let mut result = Ok(());
         for batch in all.chunks(CHECKPOINT_SERIES_BATCH) {
@@ -846,7 +846,7 @@ impl Inner {
     fn cut_head_blocks(&self, report: &mut MaintenanceReport) -> Result<(), StorageError> {
         let r = self.options.block_ranges_ms[0];
         let mut last_hi = None;
-        let mut emptied: Vec<Arc<MemSeries>> = Vec::new();
+        let mut emptied: Vec<SeriesArc> = Vec::new();
         while let Some((lo_t, hi_t)) = self.head.time_range() {
             let hi = lo_t.div_euclid(r).saturating_mul(r).saturating_add(r);
             if hi_t < hi.saturating_add(r / 2) || last_hi == Some(hi) {
@@ -1013,7 +1013,7 @@ const CHECKPOINT_CHUNKS_PAYLOAD_BYTES: usize = 1 << 20;
 
 fn write_checkpoint_batch(
     writer: &mut CheckpointWriter,
-    batch: &[Arc<MemSeries>],
+    batch: &[SeriesArc],
     stats: &mut CheckpointStats,
 ) -> Result<(), StorageError> {
     let mut payload = Vec::new();
@@ -1051,7 +1051,7 @@ fn write_checkpoint_batch(
 pub struct Appender<'a> {
     db: &'a Inner,
     /// The series this batch touches, with the newest sample appended to each.
-    series: Vec<(Arc<MemSeries>, Option<Sample>)>,
+    series: Vec<(SeriesArc, Option<Sample>)>,
     /// Series reference to index in `series`.
     index: FxHashMap<u64, usize>,
     /// Index in `series`, and the sample.
@@ -1122,7 +1122,7 @@ impl Appender<'_> {
         }
     }
 
-    fn slot(&mut self, series: Arc<MemSeries>) -> usize {
+    fn slot(&mut self, series: SeriesArc) -> usize {
         *self.index.entry(series.series_ref.0).or_insert_with(|| {
             self.series.push((series, None));
             self.series.len() - 1
@@ -1190,7 +1190,7 @@ impl Appender<'_> {
                 *series = db.head.recreate(&series.labels);
             }
         }
-        let new_series: Vec<&Arc<MemSeries>> = self
+        let new_series: Vec<&SeriesArc> = self
             .series
             .iter()
             .map(|(s, _)| s)
@@ -1234,7 +1234,7 @@ impl Appender<'_> {
 
     /// The batch's WAL frames: its unlogged series, then its samples, each record within the
     /// payload limit.
-    fn encode(&self, new_series: &[&Arc<MemSeries>], relog: bool) -> Vec<u8> {
+    fn encode(&self, new_series: &[&SeriesArc], relog: bool) -> Vec<u8> {
         let mut frames = Vec::with_capacity(self.samples.len() * 14 + 64);
         let mut payload = Vec::new();
         for group in new_series.chunks(SERIES_PER_RECORD) {

@@ -14,8 +14,8 @@ pub mod postings;
 pub mod series;
 
 use hashbrown::HashTable;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::hash::BuildHasher;
@@ -28,17 +28,17 @@ use crate::sample::SeriesRef;
 use crate::wal::record::{ChunkEntry, DecodeError, RefSample, SeriesEntry};
 use crate::wal::replay::ReplayHandler;
 use postings::{Cardinality, Postings};
-use series::{Applied, MemSeries, SeriesLimits};
+use series::{Applied, MemSeries, SeriesArc, SeriesLimits};
 
 /// Shards of each series map. A power of two.
 const SHARDS: usize = 64;
 
 /// Series by label hash: the table stores only the series pointer (two series with one hash
 /// are two entries), and a resize recomputes hashes from the labels.
-type HashShard = RwLock<HashTable<Arc<MemSeries>>>;
+type HashShard = RwLock<HashTable<SeriesArc>>;
 /// Series by reference: like [`HashShard`], only the pointer (the key is the series' own
 /// reference), 9 bytes a slot instead of the 17 of a map from reference to pointer.
-type RefShard = RwLock<HashTable<Arc<MemSeries>>>;
+type RefShard = RwLock<HashTable<SeriesArc>>;
 
 /// Counters of what the head has done.
 #[derive(Debug, Default)]
@@ -113,9 +113,9 @@ pub(crate) struct Head {
     max_t: AtomicI64,
     /// Series under a second reference, by that reference (see `restore_series`): rare, so
     /// kept apart from `by_ref`, whose entries are keyed by the series' own reference.
-    aliases: RwLock<FxHashMap<u64, Arc<MemSeries>>>,
+    aliases: RwLock<FxHashMap<u64, SeriesArc>>,
     /// During replay: series by reference, without locks or hashing (references are dense).
-    replay_index: Vec<Option<Arc<MemSeries>>>,
+    replay_index: Vec<Option<SeriesArc>>,
     pub limits: SeriesLimits,
     pub series_max: AtomicU64,
     pub counters: HeadCounters,
@@ -159,7 +159,7 @@ impl Head {
     }
 
     /// Recomputes a stored series' table hash (when a table grows).
-    fn rehash(s: &Arc<MemSeries>) -> u64 {
+    fn rehash(s: &SeriesArc) -> u64 {
         Head::table_hash(s.labels.stable_hash())
     }
 
@@ -172,7 +172,7 @@ impl Head {
         FxBuildHasher.hash_one(r)
     }
 
-    fn rehash_ref(s: &Arc<MemSeries>) -> u64 {
+    fn rehash_ref(s: &SeriesArc) -> u64 {
         Head::ref_hash(s.series_ref.0)
     }
 
@@ -217,14 +217,14 @@ impl Head {
     }
 
     /// The series with these labels, if it exists.
-    pub fn get_by_labels(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
+    pub fn get_by_labels(&self, labels: &Labels, hash: u64) -> Option<SeriesArc> {
         read(&self.by_hash[Head::hash_shard(hash)])
             .find(Head::table_hash(hash), |s| s.labels == *labels)
             .cloned()
     }
 
     /// The series whose labels are the canonical `pairs`, if it exists.
-    pub fn get_by_pairs(&self, pairs: &[(&str, &str)]) -> Option<Arc<MemSeries>> {
+    pub fn get_by_pairs(&self, pairs: &[(&str, &str)]) -> Option<SeriesArc> {
         let hash = crate::labels::stable_hash_pairs(pairs);
         read(&self.by_hash[Head::hash_shard(hash)])
             .find(Head::table_hash(hash), |s| s.labels.eq_pairs(pairs))
@@ -232,7 +232,7 @@ impl Head {
     }
 
     /// The series with this reference, if it exists.
-    pub fn get(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
+    pub fn get(&self, r: SeriesRef) -> Option<SeriesArc> {
         let found = read(&self.by_ref[Head::ref_shard(r)])
             .find(Head::ref_hash(r.0), |s| s.series_ref == r)
             .cloned();
@@ -241,14 +241,14 @@ impl Head {
 
     /// The series with these labels, created (unlogged) if it does not exist yet. Returns
     /// whether it was created.
-    pub fn get_or_create(&self, labels: &Labels) -> Result<(Arc<MemSeries>, bool), AppendError> {
+    pub fn get_or_create(&self, labels: &Labels) -> Result<(SeriesArc, bool), AppendError> {
         let hash = labels.stable_hash();
         if let Some(s) = self.get_by_labels(labels, hash) {
             return Ok((s, false));
         }
         let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
         if let Some(s) = shard.find(Head::table_hash(hash), |s| s.labels == *labels) {
-            return Ok((Arc::clone(s), false));
+            return Ok((SeriesArc::clone(s), false));
         }
         let series_max = self.series_max.load(Ordering::Relaxed);
         if self.series_count.load(Ordering::Relaxed) >= series_max {
@@ -258,8 +258,12 @@ impl Head {
             });
         }
         let r = SeriesRef(self.next_ref.fetch_add(1, Ordering::Relaxed));
-        let series = Arc::new(MemSeries::new(r, labels.interned(&self.interner), false));
-        shard.insert_unique(Head::table_hash(hash), Arc::clone(&series), Head::rehash);
+        let series = SeriesArc::new(MemSeries::new(r, labels.interned(&self.interner), false));
+        shard.insert_unique(
+            Head::table_hash(hash),
+            SeriesArc::clone(&series),
+            Head::rehash,
+        );
         drop(shard);
         self.insert_by_ref(&series);
         Ok((series, true))
@@ -267,15 +271,19 @@ impl Head {
 
     /// The series with these labels, created if needed even past `series_max`: for a commit
     /// whose series was removed while it was being built (the series existed when appended).
-    pub fn recreate(&self, labels: &Labels) -> Arc<MemSeries> {
+    pub fn recreate(&self, labels: &Labels) -> SeriesArc {
         let hash = labels.stable_hash();
         let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
         if let Some(s) = shard.find(Head::table_hash(hash), |s| s.labels == *labels) {
-            return Arc::clone(s);
+            return SeriesArc::clone(s);
         }
         let r = SeriesRef(self.next_ref.fetch_add(1, Ordering::Relaxed));
-        let series = Arc::new(MemSeries::new(r, labels.interned(&self.interner), false));
-        shard.insert_unique(Head::table_hash(hash), Arc::clone(&series), Head::rehash);
+        let series = SeriesArc::new(MemSeries::new(r, labels.interned(&self.interner), false));
+        shard.insert_unique(
+            Head::table_hash(hash),
+            SeriesArc::clone(&series),
+            Head::rehash,
+        );
         drop(shard);
         self.insert_by_ref(&series);
         series
@@ -284,8 +292,8 @@ impl Head {
     /// Drops series that hold no sample. The caller makes sure no commit is in flight (commits
     /// that still hold one of them recreate it, see [`MemSeries::is_removed`]). Returns how
     /// many were dropped.
-    pub fn remove_empty(&self, candidates: &[Arc<MemSeries>]) -> usize {
-        let mut victims: Vec<&Arc<MemSeries>> = Vec::new();
+    pub fn remove_empty(&self, candidates: &[SeriesArc]) -> usize {
+        let mut victims: Vec<&SeriesArc> = Vec::new();
         for s in candidates {
             if !s.is_removed() && s.time_range().is_none() {
                 // Marked at once: a candidate listed twice is taken once.
@@ -305,7 +313,8 @@ impl Head {
         for s in &victims {
             let hash = s.labels.stable_hash();
             let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
-            if let Ok(entry) = shard.find_entry(Head::table_hash(hash), |b| Arc::ptr_eq(b, s)) {
+            if let Ok(entry) = shard.find_entry(Head::table_hash(hash), |b| SeriesArc::ptr_eq(b, s))
+            {
                 entry.remove();
             }
             drop(shard);
@@ -323,18 +332,18 @@ impl Head {
         victims.len()
     }
 
-    fn insert_by_ref(&self, series: &Arc<MemSeries>) {
+    fn insert_by_ref(&self, series: &SeriesArc) {
         self.file_by_ref(series);
         write(&self.postings).add(series.series_ref, &series.labels);
         self.series_count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Files a new series under its own reference, which no series has yet.
-    fn file_by_ref(&self, series: &Arc<MemSeries>) {
+    fn file_by_ref(&self, series: &SeriesArc) {
         let r = series.series_ref;
         write(&self.by_ref[Head::ref_shard(r)]).insert_unique(
             Head::ref_hash(r.0),
-            Arc::clone(series),
+            SeriesArc::clone(series),
             Head::rehash_ref,
         );
     }
@@ -362,14 +371,18 @@ impl Head {
             // The series was dropped from the head (it held no data) and created again under
             // a new reference before the checkpoint that forgets the old one: both records are
             // replayed. The new reference names the same series.
-            let existing = Arc::clone(existing);
+            let existing = SeriesArc::clone(existing);
             drop(shard);
             write(&self.aliases).insert(r.0, existing);
             self.next_ref.fetch_max(r.0 + 1, Ordering::Relaxed);
             return Ok(());
         }
-        let series = Arc::new(MemSeries::new(r, labels, true));
-        shard.insert_unique(Head::table_hash(hash), Arc::clone(&series), Head::rehash);
+        let series = SeriesArc::new(MemSeries::new(r, labels, true));
+        shard.insert_unique(
+            Head::table_hash(hash),
+            SeriesArc::clone(&series),
+            Head::rehash,
+        );
         drop(shard);
         self.file_by_ref(&series);
         write(&self.postings).add_unordered(r, &series.labels);
@@ -379,7 +392,7 @@ impl Head {
     }
 
     /// The series matching all `matchers`, in reference order.
-    pub fn select(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+    pub fn select(&self, matchers: &[Matcher]) -> Vec<SeriesArc> {
         let refs = read(&self.postings).select(matchers);
         refs.into_iter()
             .filter_map(|r| self.get(SeriesRef(r)))
@@ -391,9 +404,9 @@ impl Head {
     }
 
     /// Every series, shard by shard.
-    pub fn for_each_series(&self, mut f: impl FnMut(&Arc<MemSeries>)) {
+    pub fn for_each_series(&self, mut f: impl FnMut(&SeriesArc)) {
         for shard in self.by_ref.iter() {
-            let series: Vec<Arc<MemSeries>> = read(shard).iter().map(Arc::clone).collect();
+            let series: Vec<SeriesArc> = read(shard).iter().map(SeriesArc::clone).collect();
             for s in &series {
                 f(s);
             }
@@ -415,9 +428,9 @@ const REPLAY_INDEX_GROWTH_MAX: usize = 1 << 20;
 
 impl Head {
     /// The series with reference `r` during replay.
-    fn replayed(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
+    fn replayed(&self, r: SeriesRef) -> Option<SeriesArc> {
         match self.replay_index.get(r.0 as usize) {
-            Some(Some(s)) => Some(Arc::clone(s)),
+            Some(Some(s)) => Some(SeriesArc::clone(s)),
             _ => self.get(r),
         }
     }

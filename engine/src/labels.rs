@@ -12,8 +12,8 @@
 //! [`Labels::from_sorted`], which checks the form without fixing it, so corruption is reported
 //! rather than silently repaired.
 //!
-//! The set is immutable and backed by one `Arc<[Label]>`, so cloning a series' labels is a
-//! reference-count increment. A [`Label`] is one pointer to a shared `name="value"` pair of
+//! The set is immutable and backed by one reference-counted allocation, so cloning a series'
+//! labels is a reference-count increment. A [`Label`] is one pointer to a shared `name="value"` pair of
 //! `ArcStr`s, so that the head can share pairs (and strings) between series through the
 //! [`Interner`]: a series' label set costs 8 bytes a label.
 //!
@@ -25,6 +25,7 @@ pub mod matcher;
 use arcstr::ArcStr;
 use std::fmt;
 use std::sync::Arc;
+use triomphe::ThinArc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -119,11 +120,62 @@ impl fmt::Debug for Label {
 ///
 /// Ordering compares the labels pairwise (name, then value) and then by length, which is the
 /// order Prometheus sorts series in.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 pub struct Labels {
     // Invariant: sorted by name in byte order with no name repeated (strictly increasing),
     // and every name and every value is non-empty.
-    labels: Arc<[Label]>,
+    //
+    // A thin pointer (8 bytes; the length lives in the allocation) to a reference count
+    // without a weak count: the head keeps one set per series.
+    labels: ThinArc<(), Label>,
+}
+
+impl Labels {
+    fn from_vec(labels: Vec<Label>) -> Labels {
+        Labels {
+            labels: ThinArc::from_header_and_iter((), labels.into_iter()),
+        }
+    }
+}
+
+impl Default for Labels {
+    fn default() -> Labels {
+        Labels::from_vec(Vec::new())
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Labels {}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Labels) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Labels) -> std::cmp::Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Labels")
+            .field("labels", &self.as_slice())
+            .finish()
+    }
 }
 
 /// Why a label set was rejected.
@@ -188,9 +240,7 @@ impl Labels {
                 name: pair[0].name().to_string(),
             });
         }
-        Ok(Labels {
-            labels: labels.into(),
-        })
+        Ok(Labels::from_vec(labels))
     }
 
     /// Wraps labels that should already be canonical, checking them without re-sorting.
@@ -221,17 +271,16 @@ impl Labels {
                 }
             }
         }
-        Ok(Labels {
-            labels: labels.into(),
-        })
+        Ok(Labels::from_vec(labels))
     }
 
     /// The value of the label called `name`, if the set has one.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.labels
+        let labels = self.as_slice();
+        labels
             .binary_search_by(|label| label.name().as_str().cmp(name))
             .ok()
-            .map(|i| self.labels[i].value().as_str())
+            .map(|i| labels[i].value().as_str())
     }
 
     /// The series' metric name (the value of [`METRIC_NAME`]), if it has one.
@@ -241,22 +290,22 @@ impl Labels {
 
     /// The labels in name order.
     pub fn iter(&self) -> std::slice::Iter<'_, Label> {
-        self.labels.iter()
+        self.as_slice().iter()
     }
 
     /// The labels in name order, as a slice.
     pub fn as_slice(&self) -> &[Label] {
-        &self.labels
+        &self.labels.slice
     }
 
     /// The number of labels.
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.as_slice().len()
     }
 
     /// Whether the set has no labels.
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.as_slice().is_empty()
     }
 
     /// A 64-bit hash of the label set that is the same in every process, on every platform
@@ -272,7 +321,7 @@ impl Labels {
 
     /// Whether this set is exactly `pairs` (canonical: sorted by name, no empty value).
     pub fn eq_pairs(&self, pairs: &[(&str, &str)]) -> bool {
-        self.labels.len() == pairs.len()
+        self.len() == pairs.len()
             && self
                 .iter()
                 .zip(pairs)
@@ -287,7 +336,7 @@ impl Labels {
             .collect();
         // Interning changes where the strings live, not what they are, so the set stays
         // canonical.
-        Labels { labels }
+        Labels::from_vec(labels)
     }
 }
 

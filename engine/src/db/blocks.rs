@@ -23,7 +23,7 @@ use crate::block::writer::BlockWriter;
 use crate::error::{StorageError, io_err};
 use crate::fs::Fs;
 use crate::head::Head;
-use crate::head::series::{MemSeries, Taken};
+use crate::head::series::{SeriesArc, Taken};
 
 /// The blocks directory's name in a database directory.
 pub const BLOCKS_DIR: &str = "blocks";
@@ -250,11 +250,11 @@ fn remove_block_dir(fs: &dyn Fs, dir: &Path, id: &str) -> Result<(), StorageErro
 }
 
 /// What a head block took from each series.
-pub(crate) type TakenFromHead = Vec<(Arc<MemSeries>, Taken)>;
+pub(crate) type TakenFromHead = Vec<(SeriesArc, Taken)>;
 
 /// Writes every sample the head holds before `hi` into a new level-1 block `dir/id` and
 /// publishes it.
-/// Returns its metadata and what was taken from each series, for [`MemSeries::truncate`]
+/// Returns its metadata and what was taken from each series, for [`crate::head::series::MemSeries::truncate`]
 /// once the block is in the list; `None` if the head holds nothing before `hi`.
 pub(crate) fn write_head_block(
     fs: &Arc<dyn Fs>,
@@ -264,8 +264,8 @@ pub(crate) fn write_head_block(
     hi: i64,
     chunk_samples_max: u16,
 ) -> Result<Option<(BlockMeta, TakenFromHead)>, StorageError> {
-    let mut series: Vec<Arc<MemSeries>> = Vec::with_capacity(head.num_series() as usize);
-    head.for_each_series(|s| series.push(Arc::clone(s)));
+    let mut series: Vec<SeriesArc> = Vec::with_capacity(head.num_series() as usize);
+    head.for_each_series(|s| series.push(SeriesArc::clone(s)));
     series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
     let mut writer = BlockWriter::create(Arc::clone(fs), dir, id, 1, Vec::new())?;
     let mut taken = Vec::new();
