@@ -140,6 +140,20 @@ impl PackedEncoder {
         Some((state.t, f64::from_bits(state.v)))
     }
 
+    /// The timestamp of the last sample appended, read without the rest of the state.
+    pub fn last_t(&self) -> Option<i64> {
+        if self.num_samples() == 0 {
+            return None;
+        }
+        let data = self.data();
+        let first_t = leading_varint(data).map_or(0, unzigzag);
+        let mut r = Reader {
+            bytes: &self.buf[data.len()..self.buf.len() - TRAILER],
+        };
+        r.byte();
+        Some(first_t.wrapping_add(unzigzag(r.varint())))
+    }
+
     /// True when the chunk takes no more samples.
     pub fn is_full(&self) -> bool {
         self.num_samples() == u16::MAX
