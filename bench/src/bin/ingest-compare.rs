@@ -81,6 +81,9 @@ struct RunArgs {
     /// Length of the fixed-load phase in seconds.
     #[arg(long, default_value_t = 60.0)]
     latency_seconds: f64,
+    /// Seconds between two readings of the server's resident set during the fixed load.
+    #[arg(long, default_value_t = 30.0)]
+    memory_interval_seconds: f64,
     /// Idle seconds after the throughput phase, before memory is read.
     #[arg(long, default_value_t = 5.0)]
     settle_seconds: f64,
@@ -111,6 +114,7 @@ fn main() -> anyhow::Result<()> {
             print!("{}", report::setup_summary(&runs));
             println!();
             print!("{}", report::table(&runs));
+            print!("{}", report::memory_over_time(&runs));
             Ok(())
         }
         Command::FreePort => {
@@ -164,6 +168,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
         phase_timeout: Duration::from_secs_f64(args.phase_timeout_seconds),
         request_timeout: Duration::from_secs_f64(args.request_timeout_seconds),
         build_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_interval: Duration::from_secs_f64(args.memory_interval_seconds),
     };
     let result = run(&options)?;
     let json = serde_json::to_string_pretty(&result)?;

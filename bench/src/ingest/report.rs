@@ -104,6 +104,15 @@ impl PhaseResult {
     }
 }
 
+/// One reading of the server's resident set.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct MemorySample {
+    /// Seconds since the phase began.
+    pub at_s: f64,
+    /// `VmRSS`.
+    pub rss_bytes: u64,
+}
+
 /// Everything measured against one server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
@@ -121,6 +130,10 @@ pub struct RunResult {
     pub memory_after_throughput: Memory,
     /// The open-loop phase.
     pub fixed_load: PhaseResult,
+    /// The server's resident set read at a fixed interval during the open-loop phase, from
+    /// its start.
+    #[serde(default)]
+    pub memory_during_fixed_load: Vec<MemorySample>,
     /// Memory at the end (its `hwm_bytes` is the peak of the whole run).
     pub memory_end: Memory,
 }
@@ -218,6 +231,21 @@ fn rows() -> Vec<Row> {
             Lower,
             0,
             |r| r.memory_end.rss_bytes as f64 / r.setup.series as f64,
+        ),
+        row(
+            "memory: highest RSS bytes per active series during the fixed load",
+            Lower,
+            0,
+            |r| {
+                let highest = r
+                    .memory_during_fixed_load
+                    .iter()
+                    .map(|m| m.rss_bytes)
+                    .chain([r.memory_end.rss_bytes])
+                    .max()
+                    .unwrap_or(0);
+                highest as f64 / r.setup.series as f64
+            },
         ),
         row("memory: peak bytes per active series", Lower, 0, |r| {
             r.memory_end.hwm_bytes as f64 / r.setup.series as f64
@@ -371,6 +399,32 @@ pub fn table(results: &[RunResult]) -> String {
             out.push_str(&"-".repeat(width));
             out.push('\n');
         }
+    }
+    out
+}
+
+/// The resident set per active series over the fixed-load phase, one line a system, as text
+/// below the table (empty when no run recorded readings).
+pub fn memory_over_time(results: &[RunResult]) -> String {
+    let mut out = String::new();
+    for r in results
+        .iter()
+        .filter(|r| !r.memory_during_fixed_load.is_empty())
+    {
+        let _ = write!(
+            out,
+            "RSS bytes per active series during the fixed load, {} (s: B):",
+            r.setup.system
+        );
+        for m in &r.memory_during_fixed_load {
+            let _ = write!(
+                out,
+                " {:.0}: {:.0}",
+                m.at_s,
+                m.rss_bytes as f64 / r.setup.series as f64
+            );
+        }
+        out.push('\n');
     }
     out
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use super::process::{Process, machine_busy_cpu};
-use super::report::{Percentiles, PhaseResult, RunResult, RunSetup};
+use super::report::{MemorySample, Percentiles, PhaseResult, RunResult, RunSetup};
 use super::sender::{self, Connection, PhaseOutcome, Target};
 use super::workload::{Phase, Workload, WorkloadConfig};
 
@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub request_timeout: Duration,
     /// Threads that build the requests.
     pub build_threads: usize,
+    /// How often the server's resident set is read during the fixed-load phase.
+    pub memory_interval: Duration,
 }
 
 /// Runs every phase against the server and returns what was measured (errors included: the
@@ -108,7 +110,32 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunResult> {
             deadline,
         )
     };
-    let fixed_load = measure(&workload.latency, &open)?;
+    // The resident set is read at a fixed interval while the fixed load runs, so a long phase
+    // shows how memory moves with the samples a series accumulates, not just where it ends.
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let (fixed_load, memory_during_fixed_load) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(move || {
+            let from = Instant::now();
+            let mut samples = Vec::new();
+            loop {
+                if let Ok(m) = server.memory() {
+                    samples.push(MemorySample {
+                        at_s: from.elapsed().as_secs_f64(),
+                        rss_bytes: m.rss_bytes,
+                    });
+                }
+                match stopped.recv_timeout(options.memory_interval) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    _ => break samples,
+                }
+            }
+        });
+        let fixed_load = measure(&workload.latency, &open);
+        drop(stop);
+        let samples = sampler.join().unwrap_or_default();
+        (fixed_load, samples)
+    });
+    let fixed_load = fixed_load?;
     progress(&options.system, "fixed load", &fixed_load);
     let memory_end = server.memory()?;
 
@@ -135,6 +162,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunResult> {
         settle_cpu_s: settle_cpu.as_secs_f64(),
         memory_after_throughput,
         fixed_load,
+        memory_during_fixed_load,
         memory_end,
     })
 }
