@@ -32,7 +32,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{AppendError, CommitError, OpenError, StorageError};
 use crate::fs::{Fs, LockGuard, RealFs};
 use crate::head::postings::Cardinality;
-use crate::head::series::{MemSeries, SeriesArc, SeriesLimits, Verdict};
+use crate::head::series::{SeriesArc, SeriesLimits, Verdict};
 use crate::head::{Head, Tally};
 use crate::labels::Labels;
 use crate::labels::matcher::Matcher;
@@ -708,7 +708,7 @@ impl Inner {
         // which keeps its index appends cheap and its memory accesses close together.
         let mut all: Vec<SeriesArc> = Vec::with_capacity(self.head.num_series() as usize);
         self.head.for_each_series(|s| all.push(SeriesArc::clone(s)));
-        all.sort_unstable_by_key(|s| s.series_ref);
+        all.sort_unstable_by_key(|s| s.series_ref());
         let mut result = Ok(());
         for batch in all.chunks(CHECKPOINT_SERIES_BATCH) {
             result = write_checkpoint_batch(&mut writer, batch, &mut stats);
@@ -991,14 +991,14 @@ fn dir_bytes(fs: &dyn Fs, dir: &Path) -> u64 {
 }
 
 /// Encodes a `Series` record payload naming `series` with their labels.
-fn encode_series_record(out: &mut Vec<u8>, series: &[impl AsRef<MemSeries>]) {
+fn encode_series_record(out: &mut Vec<u8>, series: &[impl std::borrow::Borrow<SeriesArc>]) {
     encode_series(
         out,
         series.iter().map(|s| {
-            let s = s.as_ref();
+            let s = s.borrow();
             (
-                s.series_ref,
-                s.labels
+                s.series_ref(),
+                s.labels()
                     .iter()
                     .map(|l| (l.name().as_str(), l.value().as_str())),
             )
@@ -1072,7 +1072,7 @@ impl Appender<'_> {
             return Err(AppendError::NoLabels);
         }
         let (series, _) = self.db.head.get_or_create(labels)?;
-        let r = series.series_ref;
+        let r = series.series_ref();
         let i = self.slot(series);
         self.push(i, t, v)?;
         Ok(r)
@@ -1092,7 +1092,7 @@ impl Appender<'_> {
             && crate::labels::is_canonical(pairs)
             && let Some(series) = self.db.head.get_by_pairs(pairs)
         {
-            let r = series.series_ref;
+            let r = series.series_ref();
             let i = self.slot(series);
             self.push(i, t, v)?;
             return Ok(r);
@@ -1123,7 +1123,7 @@ impl Appender<'_> {
     }
 
     fn slot(&mut self, series: SeriesArc) -> usize {
-        *self.index.entry(series.series_ref.0).or_insert_with(|| {
+        *self.index.entry(series.series_ref().0).or_insert_with(|| {
             self.series.push((series, None));
             self.series.len() - 1
         })
@@ -1187,7 +1187,7 @@ impl Appender<'_> {
         let _gate = db.gate.read().unwrap_or_else(|p| p.into_inner());
         for (series, _) in &mut self.series {
             if series.is_removed() {
-                *series = db.head.recreate(&series.labels);
+                *series = db.head.recreate(&series.to_labels());
             }
         }
         let new_series: Vec<&SeriesArc> = self
@@ -1251,7 +1251,7 @@ impl Appender<'_> {
         {
             refs.clear();
             refs.extend(group.iter().map(|(i, s)| RefSample {
-                series: self.series[*i as usize].0.series_ref,
+                series: self.series[*i as usize].0.series_ref(),
                 t: s.t,
                 v: s.v,
             }));

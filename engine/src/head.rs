@@ -21,14 +21,14 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::hash::BuildHasher;
 
 use crate::error::AppendError;
-use crate::labels::Labels;
 use crate::labels::intern::Interner;
 use crate::labels::matcher::Matcher;
+use crate::labels::{Label, Labels, eq_pairs_slice};
 use crate::sample::SeriesRef;
 use crate::wal::record::{ChunkEntry, DecodeError, RefSample, SeriesEntry};
 use crate::wal::replay::ReplayHandler;
 use postings::{Cardinality, Postings};
-use series::{Applied, MemSeries, SeriesArc, SeriesLimits};
+use series::{Applied, MemSeries, SERIES_REF_MAX, SeriesArc, SeriesLimits};
 
 /// Shards of each series map. A power of two.
 const SHARDS: usize = 64;
@@ -160,7 +160,7 @@ impl Head {
 
     /// Recomputes a stored series' table hash (when a table grows).
     fn rehash(s: &SeriesArc) -> u64 {
-        Head::table_hash(s.labels.stable_hash())
+        Head::table_hash(s.stable_hash())
     }
 
     fn ref_shard(r: SeriesRef) -> usize {
@@ -173,7 +173,7 @@ impl Head {
     }
 
     fn rehash_ref(s: &SeriesArc) -> u64 {
-        Head::ref_hash(s.series_ref.0)
+        Head::ref_hash(s.series_ref().0)
     }
 
     /// Records what a batch of applies did.
@@ -219,7 +219,7 @@ impl Head {
     /// The series with these labels, if it exists.
     pub fn get_by_labels(&self, labels: &Labels, hash: u64) -> Option<SeriesArc> {
         read(&self.by_hash[Head::hash_shard(hash)])
-            .find(Head::table_hash(hash), |s| s.labels == *labels)
+            .find(Head::table_hash(hash), |s| s.has_labels(labels))
             .cloned()
     }
 
@@ -227,14 +227,16 @@ impl Head {
     pub fn get_by_pairs(&self, pairs: &[(&str, &str)]) -> Option<SeriesArc> {
         let hash = crate::labels::stable_hash_pairs(pairs);
         read(&self.by_hash[Head::hash_shard(hash)])
-            .find(Head::table_hash(hash), |s| s.labels.eq_pairs(pairs))
+            .find(Head::table_hash(hash), |s| {
+                eq_pairs_slice(s.labels(), pairs)
+            })
             .cloned()
     }
 
     /// The series with this reference, if it exists.
     pub fn get(&self, r: SeriesRef) -> Option<SeriesArc> {
         let found = read(&self.by_ref[Head::ref_shard(r)])
-            .find(Head::ref_hash(r.0), |s| s.series_ref == r)
+            .find(Head::ref_hash(r.0), |s| s.series_ref() == r)
             .cloned();
         found.or_else(|| read(&self.aliases).get(&r.0).cloned())
     }
@@ -247,7 +249,7 @@ impl Head {
             return Ok((s, false));
         }
         let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
-        if let Some(s) = shard.find(Head::table_hash(hash), |s| s.labels == *labels) {
+        if let Some(s) = shard.find(Head::table_hash(hash), |s| s.has_labels(labels)) {
             return Ok((SeriesArc::clone(s), false));
         }
         let series_max = self.series_max.load(Ordering::Relaxed);
@@ -258,7 +260,7 @@ impl Head {
             });
         }
         let r = SeriesRef(self.next_ref.fetch_add(1, Ordering::Relaxed));
-        let series = SeriesArc::new(MemSeries::new(r, labels.interned(&self.interner), false));
+        let series = self.new_series(r, labels);
         shard.insert_unique(
             Head::table_hash(hash),
             SeriesArc::clone(&series),
@@ -274,11 +276,11 @@ impl Head {
     pub fn recreate(&self, labels: &Labels) -> SeriesArc {
         let hash = labels.stable_hash();
         let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
-        if let Some(s) = shard.find(Head::table_hash(hash), |s| s.labels == *labels) {
+        if let Some(s) = shard.find(Head::table_hash(hash), |s| s.has_labels(labels)) {
             return SeriesArc::clone(s);
         }
         let r = SeriesRef(self.next_ref.fetch_add(1, Ordering::Relaxed));
-        let series = SeriesArc::new(MemSeries::new(r, labels.interned(&self.interner), false));
+        let series = self.new_series(r, labels);
         shard.insert_unique(
             Head::table_hash(hash),
             SeriesArc::clone(&series),
@@ -311,36 +313,46 @@ impl Head {
             }
         }
         for s in &victims {
-            let hash = s.labels.stable_hash();
+            let hash = s.stable_hash();
             let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
             if let Ok(entry) = shard.find_entry(Head::table_hash(hash), |b| SeriesArc::ptr_eq(b, s))
             {
                 entry.remove();
             }
             drop(shard);
-            let r = s.series_ref;
+            let r = s.series_ref();
             let mut shard = write(&self.by_ref[Head::ref_shard(r)]);
-            if let Ok(entry) = shard.find_entry(Head::ref_hash(r.0), |b| b.series_ref == r) {
+            if let Ok(entry) = shard.find_entry(Head::ref_hash(r.0), |b| b.series_ref() == r) {
                 entry.remove();
             }
         }
-        let pairs: Vec<(SeriesRef, &Labels)> =
-            victims.iter().map(|s| (s.series_ref, &s.labels)).collect();
+        let pairs: Vec<(SeriesRef, &[Label])> = victims
+            .iter()
+            .map(|s| (s.series_ref(), s.labels()))
+            .collect();
         write(&self.postings).remove(&pairs);
         self.series_count
             .fetch_sub(victims.len() as u64, Ordering::Relaxed);
         victims.len()
     }
 
+    /// A new series named by `labels` (interned), not yet logged.
+    fn new_series(&self, r: SeriesRef, labels: &Labels) -> SeriesArc {
+        let interned = labels
+            .iter()
+            .map(|l| self.interner.intern_label(l.name(), l.value()));
+        SeriesArc::new(MemSeries::new(r, false), interned)
+    }
+
     fn insert_by_ref(&self, series: &SeriesArc) {
         self.file_by_ref(series);
-        write(&self.postings).add(series.series_ref, &series.labels);
+        write(&self.postings).add(series.series_ref(), series.labels());
         self.series_count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Files a new series under its own reference, which no series has yet.
     fn file_by_ref(&self, series: &SeriesArc) {
-        let r = series.series_ref;
+        let r = series.series_ref();
         write(&self.by_ref[Head::ref_shard(r)]).insert_unique(
             Head::ref_hash(r.0),
             SeriesArc::clone(series),
@@ -350,6 +362,9 @@ impl Head {
 
     /// Recreates a series from a WAL or checkpoint record.
     fn restore_series(&self, r: SeriesRef, pairs: &[(&str, &str)]) -> Result<(), DecodeError> {
+        if r.0 > SERIES_REF_MAX {
+            return Err(DecodeError("series record holds a reference out of range"));
+        }
         let mut labels = Vec::with_capacity(pairs.len());
         for (n, v) in pairs {
             labels.push(self.interner.intern_label(n, v));
@@ -357,7 +372,7 @@ impl Head {
         let labels = Labels::from_sorted(labels)
             .map_err(|_| DecodeError("series record holds invalid labels"))?;
         if let Some(existing) = self.get(r) {
-            return if existing.labels == labels {
+            return if existing.has_labels(&labels) {
                 Ok(())
             } else {
                 Err(DecodeError(
@@ -367,7 +382,7 @@ impl Head {
         }
         let hash = labels.stable_hash();
         let mut shard = write(&self.by_hash[Head::hash_shard(hash)]);
-        if let Some(existing) = shard.find(Head::table_hash(hash), |s| s.labels == labels) {
+        if let Some(existing) = shard.find(Head::table_hash(hash), |s| s.has_labels(&labels)) {
             // The series was dropped from the head (it held no data) and created again under
             // a new reference before the checkpoint that forgets the old one: both records are
             // replayed. The new reference names the same series.
@@ -377,7 +392,7 @@ impl Head {
             self.next_ref.fetch_max(r.0 + 1, Ordering::Relaxed);
             return Ok(());
         }
-        let series = SeriesArc::new(MemSeries::new(r, labels, true));
+        let series = SeriesArc::new(MemSeries::new(r, true), labels.iter().cloned());
         shard.insert_unique(
             Head::table_hash(hash),
             SeriesArc::clone(&series),
@@ -385,7 +400,7 @@ impl Head {
         );
         drop(shard);
         self.file_by_ref(&series);
-        write(&self.postings).add_unordered(r, &series.labels);
+        write(&self.postings).add_unordered(r, series.labels());
         self.series_count.fetch_add(1, Ordering::Relaxed);
         self.next_ref.fetch_max(r.0 + 1, Ordering::Relaxed);
         Ok(())

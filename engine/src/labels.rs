@@ -126,7 +126,8 @@ pub struct Labels {
     // and every name and every value is non-empty.
     //
     // A thin pointer (8 bytes; the length lives in the allocation) to a reference count
-    // without a weak count: the head keeps one set per series.
+    // without a weak count. (The head keeps its series' labels inline in the series'
+    // allocation instead, see `head::series::SeriesArc`.)
     labels: ThinArc<(), Label>,
 }
 
@@ -316,16 +317,20 @@ impl Labels {
     /// The hash may be persisted and may decide which shard or node owns a series, so this
     /// definition must never change; a test pins its output.
     pub fn stable_hash(&self) -> u64 {
-        stable_hash_of(self.iter().map(|l| (l.name().as_str(), l.value().as_str())))
+        stable_hash_slice(self.as_slice())
     }
 
     /// Whether this set is exactly `pairs` (canonical: sorted by name, no empty value).
     pub fn eq_pairs(&self, pairs: &[(&str, &str)]) -> bool {
-        self.len() == pairs.len()
-            && self
-                .iter()
-                .zip(pairs)
-                .all(|(l, (n, v))| l.name() == *n && l.value() == *v)
+        eq_pairs_slice(self.as_slice(), pairs)
+    }
+
+    /// A set holding `labels`, which are the labels of a set already (the head keeps its
+    /// series' labels inline, not as a `Labels`).
+    pub(crate) fn from_canonical_slice(labels: &[Label]) -> Labels {
+        Labels {
+            labels: ThinArc::from_header_and_iter((), labels.iter().cloned()),
+        }
     }
 
     /// The same labels with their pairs replaced by the interner's shared copies.
@@ -363,6 +368,24 @@ impl<'a> IntoIterator for &'a Labels {
 pub fn is_canonical(pairs: &[(&str, &str)]) -> bool {
     pairs.iter().all(|(n, v)| !n.is_empty() && !v.is_empty())
         && pairs.windows(2).all(|w| w[0].0 < w[1].0)
+}
+
+/// [`Labels::stable_hash`] of a set's labels.
+pub(crate) fn stable_hash_slice(labels: &[Label]) -> u64 {
+    stable_hash_of(
+        labels
+            .iter()
+            .map(|l| (l.name().as_str(), l.value().as_str())),
+    )
+}
+
+/// [`Labels::eq_pairs`] of a set's labels.
+pub(crate) fn eq_pairs_slice(labels: &[Label], pairs: &[(&str, &str)]) -> bool {
+    labels.len() == pairs.len()
+        && labels
+            .iter()
+            .zip(pairs)
+            .all(|(l, (n, v))| l.name() == *n && l.value() == *v)
 }
 
 /// [`Labels::stable_hash`] of canonical `pairs`, without building the set.

@@ -266,7 +266,7 @@ pub(crate) fn write_head_block(
 ) -> Result<Option<(BlockMeta, TakenFromHead)>, StorageError> {
     let mut series: Vec<SeriesArc> = Vec::with_capacity(head.num_series() as usize);
     head.for_each_series(|s| series.push(SeriesArc::clone(s)));
-    series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+    series.sort_unstable_by(|a, b| a.labels().cmp(b.labels()));
     let mut writer = BlockWriter::create(Arc::clone(fs), dir, id, 1, Vec::new())?;
     let mut taken = Vec::new();
     for s in series {
@@ -274,7 +274,7 @@ pub(crate) fn write_head_block(
             continue;
         };
         let refs: Vec<_> = chunks.iter().map(|c| (c.meta(), c.stream().0)).collect();
-        if let Err(e) = writer.add_series(&s.labels, &refs) {
+        if let Err(e) = writer.add_series(&s.to_labels(), &refs) {
             writer.abort();
             return Err(e);
         }

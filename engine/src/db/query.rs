@@ -219,7 +219,7 @@ impl Querier<'_> {
         for s in self.db.head.select(matchers) {
             let snapshot = s.snapshot(self.mint, self.maxt);
             if !snapshot.is_empty() {
-                found.push((s.labels.clone(), Some(s.series_ref), Source::Head(snapshot)));
+                found.push((s.to_labels(), Some(s.series_ref()), Source::Head(snapshot)));
             }
         }
         // Stable: sources of one series keep their priority order (blocks by time, head last).
@@ -256,7 +256,7 @@ impl Querier<'_> {
             if s.time_range()
                 .is_some_and(|(lo, hi)| hi >= self.mint && lo <= self.maxt)
             {
-                found.push(s.labels.clone());
+                found.push(s.to_labels());
             }
         }
         found.sort();

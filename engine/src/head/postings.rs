@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::labels::Labels;
+use crate::labels::Label;
 use crate::labels::matcher::{MatchKind, Matcher};
 use crate::sample::SeriesRef;
 
@@ -201,14 +201,14 @@ impl Postings {
     }
 
     /// Adds a series.
-    pub fn add(&mut self, r: SeriesRef, labels: &Labels) {
+    pub fn add(&mut self, r: SeriesRef, labels: &[Label]) {
         with_index!(self.widened_for(r), index => index.add(r, labels, true))
     }
 
     /// Adds a series without keeping the lists sorted (replay restores series in whatever
     /// order the checkpoint holds them; sorted inserts would cost a shift each). The index must
     /// not be read before [`Postings::finish_unordered`].
-    pub fn add_unordered(&mut self, r: SeriesRef, labels: &Labels) {
+    pub fn add_unordered(&mut self, r: SeriesRef, labels: &[Label]) {
         with_index!(self.widened_for(r), index => index.add(r, labels, false))
     }
 
@@ -218,7 +218,7 @@ impl Postings {
     }
 
     /// Removes series (each with its labels).
-    pub fn remove(&mut self, series: &[(SeriesRef, &Labels)]) {
+    pub fn remove(&mut self, series: &[(SeriesRef, &[Label])]) {
         with_index!(self, index => index.remove(series))
     }
 
@@ -256,7 +256,7 @@ impl Postings {
 }
 
 impl<T: PostingId> Index<T> {
-    fn add(&mut self, r: SeriesRef, labels: &Labels, sorted: bool) {
+    fn add(&mut self, r: SeriesRef, labels: &[Label], sorted: bool) {
         let id = T::from_ref(r.0).expect("the index was widened for this reference");
         let put = |list: &mut Vec<T>| {
             if sorted {
@@ -303,7 +303,7 @@ impl<T: PostingId> Index<T> {
         }
     }
 
-    fn remove(&mut self, series: &[(SeriesRef, &Labels)]) {
+    fn remove(&mut self, series: &[(SeriesRef, &[Label])]) {
         // A reference too wide for this index was never added to it.
         let id = |r: &SeriesRef| T::from_ref(r.0);
         let mut by_pair: FxHashMap<(&str, &str), Vec<T>> = FxHashMap::default();
@@ -442,6 +442,7 @@ pub struct Cardinality {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::Labels;
 
     fn index() -> Postings {
         let mut p = Postings::default();
@@ -463,7 +464,7 @@ mod tests {
         for (i, labels) in series.iter().enumerate() {
             p.add(
                 SeriesRef(i as u64 + 1),
-                &Labels::new(labels.iter().copied()).unwrap(),
+                Labels::new(labels.iter().copied()).unwrap().as_slice(),
             );
         }
         p
@@ -516,7 +517,9 @@ mod tests {
         let big = SeriesRef(u64::from(u32::MAX) + 7);
         p.add(
             big,
-            &Labels::new([("__name__", "up"), ("job", "node")]).unwrap(),
+            Labels::new([("__name__", "up"), ("job", "node")])
+                .unwrap()
+                .as_slice(),
         );
         assert!(matches!(p, Postings::Wide(_)));
         let up_node = [
@@ -525,7 +528,7 @@ mod tests {
         ];
         assert_eq!(p.select(&up_node), vec![1, 2, big.0]);
         let labels = Labels::new([("__name__", "up"), ("job", "node")]).unwrap();
-        p.remove(&[(big, &labels)]);
+        p.remove(&[(big, labels.as_slice())]);
         assert_eq!(p.select(&up_node), vec![1, 2]);
         assert_eq!(p.cardinality(10).series, 5);
     }

@@ -14,7 +14,7 @@
 //! holds the sample and cannot fail: whatever order concurrent commits apply in, the series
 //! ends up holding the union of their samples.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use thin_vec::ThinVec;
 
@@ -22,7 +22,7 @@ use crate::chunk::ChunkMeta;
 use crate::chunk::xor::{PackedEncoder, XorEncoder, XorIter, encode_chunks};
 use crate::error::AppendError;
 use crate::head::Tally;
-use crate::labels::Labels;
+use crate::labels::{Label, Labels};
 use crate::sample::{Sample, SeriesRef};
 use crate::wal::record::{ChunkEntry, ChunkKind, DecodeError};
 
@@ -123,22 +123,81 @@ struct OutOfOrder {
     chunks: ThinVec<Arc<ClosedChunk>>,
 }
 
-/// A shared series: `triomphe`'s `Arc` has no weak count, 8 bytes less for each of millions.
-pub(crate) type SeriesArc = triomphe::Arc<MemSeries>;
+/// A shared series and its labels, in one allocation: a head holds millions, and a separate
+/// label set would cost each its own allocation header, reference count and rounding.
+/// `triomphe`'s thin `Arc` keeps the label count in the allocation (the pointer is 8 bytes)
+/// and has no weak count.
+#[derive(Clone)]
+pub(crate) struct SeriesArc(triomphe::ThinArc<MemSeries, Label>);
 
-/// A series in the head.
+impl SeriesArc {
+    /// A series named by `labels`, which are a canonical set's (sorted, as in a [`Labels`]).
+    pub fn new(series: MemSeries, labels: impl ExactSizeIterator<Item = Label>) -> SeriesArc {
+        SeriesArc(triomphe::ThinArc::from_header_and_iter(series, labels))
+    }
+
+    /// The series' labels, in name order (a canonical set).
+    pub fn labels(&self) -> &[Label] {
+        &self.0.slice
+    }
+
+    /// The labels as a set of their own, for results that outlive the series.
+    pub fn to_labels(&self) -> Labels {
+        Labels::from_canonical_slice(self.labels())
+    }
+
+    /// Whether the series is named by `labels`.
+    pub fn has_labels(&self, labels: &Labels) -> bool {
+        self.labels() == labels.as_slice()
+    }
+
+    /// [`Labels::stable_hash`] of the series' labels.
+    pub fn stable_hash(&self) -> u64 {
+        crate::labels::stable_hash_slice(self.labels())
+    }
+
+    /// Whether `a` and `b` are the same series (not only equal).
+    pub fn ptr_eq(a: &SeriesArc, b: &SeriesArc) -> bool {
+        std::ptr::eq(a.0.as_ptr(), b.0.as_ptr())
+    }
+}
+
+impl std::ops::Deref for SeriesArc {
+    type Target = MemSeries;
+
+    fn deref(&self) -> &MemSeries {
+        &self.0.header.header
+    }
+}
+
+impl std::fmt::Debug for SeriesArc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Series")
+            .field("series_ref", &self.series_ref())
+            .field("labels", &self.labels())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A series in the head (its labels are beside it, in [`SeriesArc`]).
 #[derive(Debug)]
 pub(crate) struct MemSeries {
-    pub series_ref: SeriesRef,
-    pub labels: Labels,
-    /// Invariant: true only once a record naming this series is durable in the WAL or in a
-    /// checkpoint; commits log the series until then.
-    logged: AtomicBool,
-    /// Set once the head dropped the series (it held no data); a commit that still has it
-    /// looks the labels up again.
-    removed: AtomicBool,
+    /// The series' reference in the low 62 bits ([`SERIES_REF_MAX`]), and two flags above
+    /// it, so that a series is 48 bytes (with its count, length and a typical three or four
+    /// labels, the allocation fits glibc's 96- or 112-byte class):
+    ///
+    /// - [`LOGGED`]: a record naming this series is durable in the WAL or in a checkpoint
+    ///   (invariant: set only then); commits log the series until it is set.
+    /// - [`REMOVED`]: the head dropped the series (it held no data); a commit that still has
+    ///   it looks the labels up again.
+    ref_and_flags: AtomicU64,
     data: Mutex<SeriesData>,
 }
+
+/// The largest reference a head series can have (the two bits above it are flags).
+pub(crate) const SERIES_REF_MAX: u64 = (1 << 62) - 1;
+const LOGGED: u64 = 1 << 63;
+const REMOVED: u64 = 1 << 62;
 
 /// A consistent view of a series' data in a time range, taken under its lock and read
 /// without it.
@@ -151,12 +210,15 @@ pub(crate) struct SeriesSnapshot {
 }
 
 impl MemSeries {
-    pub fn new(series_ref: SeriesRef, labels: Labels, logged: bool) -> MemSeries {
+    /// A series with reference `series_ref` (at most [`SERIES_REF_MAX`]).
+    pub fn new(series_ref: SeriesRef, logged: bool) -> MemSeries {
+        assert!(
+            series_ref.0 <= SERIES_REF_MAX,
+            "series reference {} is out of range",
+            series_ref.0
+        );
         MemSeries {
-            series_ref,
-            labels,
-            logged: AtomicBool::new(logged),
-            removed: AtomicBool::new(false),
+            ref_and_flags: AtomicU64::new(series_ref.0 | if logged { LOGGED } else { 0 }),
             data: Mutex::new(SeriesData::default()),
         }
     }
@@ -165,20 +227,26 @@ impl MemSeries {
         self.data.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The series' reference: the name WAL records and queries know it by.
+    #[inline]
+    pub fn series_ref(&self) -> SeriesRef {
+        SeriesRef(self.ref_and_flags.load(Ordering::Relaxed) & SERIES_REF_MAX)
+    }
+
     pub fn is_logged(&self) -> bool {
-        self.logged.load(Ordering::Acquire)
+        self.ref_and_flags.load(Ordering::Acquire) & LOGGED != 0
     }
 
     pub fn set_logged(&self) {
-        self.logged.store(true, Ordering::Release);
+        self.ref_and_flags.fetch_or(LOGGED, Ordering::Release);
     }
 
     pub fn is_removed(&self) -> bool {
-        self.removed.load(Ordering::Acquire)
+        self.ref_and_flags.load(Ordering::Acquire) & REMOVED != 0
     }
 
     pub fn set_removed(&self) {
-        self.removed.store(true, Ordering::Release);
+        self.ref_and_flags.fetch_or(REMOVED, Ordering::Release);
     }
 
     /// Decides whether `(t, v)` may be appended; `pending` is the newest sample of this series
@@ -192,7 +260,7 @@ impl MemSeries {
     ) -> Result<Verdict, AppendError> {
         let d = self.lock();
         let conflict = |existing: f64| AppendError::DuplicateTimestamp {
-            series: self.series_ref,
+            series: self.series_ref(),
             t,
             existing: existing.to_bits(),
             new: v.to_bits(),
@@ -221,7 +289,7 @@ impl MemSeries {
             return Ok(Verdict::Accept);
         }
         Err(AppendError::OutOfOrder {
-            series: self.series_ref,
+            series: self.series_ref(),
             t,
             max_t: newest,
             window_ms: ooo_window_ms,
@@ -278,7 +346,7 @@ impl MemSeries {
     /// extra chunk.
     pub fn dump(&self, mut out: impl FnMut(ChunkEntry<'_>)) {
         let d = self.lock();
-        let series = self.series_ref;
+        let series = self.series_ref();
         fn entry(series: SeriesRef, c: &ClosedChunk, kind: ChunkKind) -> ChunkEntry<'_> {
             ChunkEntry {
                 series,
@@ -296,7 +364,7 @@ impl MemSeries {
             && let (Some(min_t), Some(max_t)) = (enc.first_t(), enc.last_t())
         {
             out(ChunkEntry {
-                series: self.series_ref,
+                series: self.series_ref(),
                 kind: ChunkKind::Active,
                 num_samples: enc.num_samples(),
                 min_t,
@@ -901,20 +969,19 @@ mod tests {
     use super::*;
     use std::mem::size_of;
 
-    /// The head holds one `MemSeries` (in a `triomphe::Arc`, 8 bytes of count) per series:
-    /// at 64 bytes the allocation is 72, which glibc serves from its 80-byte class. A field
-    /// added here costs a million times its size, so growing it must be a decision. The
-    /// encoder itself is only unpacked for an append, and the label set is a thin pointer.
+    /// The head holds one `MemSeries` per series, in one allocation with its labels (a
+    /// `triomphe::ThinArc`: 8 bytes of count, the series, 8 bytes of length, 8 bytes a
+    /// label). At 48 bytes, a series of three labels takes 88 bytes, glibc's 96-byte class,
+    /// and one of four or five 96 or 104, the 112-byte class. A field added here costs a
+    /// million times its size, so growing it must be a decision. The encoder itself is only
+    /// unpacked for an append.
     #[test]
     fn a_series_fits_its_allocation_class() {
         assert_eq!(size_of::<XorEncoder>(), 96);
         assert_eq!(size_of::<Tail>(), 16);
         assert_eq!(size_of::<SeriesData>(), 32);
         assert_eq!(size_of::<Labels>(), 8);
-        assert!(
-            size_of::<MemSeries>() <= 64,
-            "MemSeries is {} bytes",
-            size_of::<MemSeries>()
-        );
+        assert_eq!(size_of::<MemSeries>(), 48);
+        assert_eq!(size_of::<SeriesArc>(), 8);
     }
 }

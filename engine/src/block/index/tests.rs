@@ -178,7 +178,7 @@ fn round_trips_series_names_and_values() {
     }
     let mut head = Postings::default();
     for (id, (l, _)) in series.iter().enumerate() {
-        head.add(SeriesRef(id as u64), l);
+        head.add(SeriesRef(id as u64), l.as_slice());
     }
     assert_eq!(r.label_names().unwrap(), head.label_names());
     for name in head
@@ -252,7 +252,7 @@ fn select_agrees_with_the_head() {
     let r = open(&build(&series)).unwrap();
     let mut head = Postings::default();
     for (id, (l, _)) in series.iter().enumerate() {
-        head.add(SeriesRef(id as u64), l);
+        head.add(SeriesRef(id as u64), l.as_slice());
     }
     let compare = |ms: &[(MatchKind, &str, &str)]| {
         let ms = matchers(ms);
