@@ -21,40 +21,140 @@ use crate::sample::SeriesRef;
 /// A sorted list of series references without duplicates.
 pub(crate) type PostingsList = Vec<u64>;
 
-/// A series reference as a postings list stores it.
-pub(crate) trait PostingId: Copy + Ord + std::fmt::Debug {
-    /// `r` in this width, if it fits.
-    fn from_ref(r: u64) -> Option<Self>;
-    fn to_ref(self) -> u64;
+/// A postings list of the head: the references of the series that carry one label pair,
+/// as a set.
+pub(crate) trait List: Default + std::fmt::Debug {
+    /// A reference as the list stores it.
+    type Id: Copy + Ord + std::fmt::Debug;
+
+    /// `r` as this list stores it, if it fits.
+    fn id(r: u64) -> Option<Self::Id>;
+    fn to_ref(id: Self::Id) -> u64;
+    /// Adds `id`. With `sorted` false the list may be left unsorted until [`List::finish`]
+    /// (a bulk load that does not pay for ordered inserts).
+    fn add(&mut self, id: Self::Id, sorted: bool);
+    /// Sorts what unsorted adds left.
+    fn finish(&mut self);
+    /// Removes the ids in `ids` (sorted).
+    fn remove_sorted(&mut self, ids: &[Self::Id]);
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool;
+    /// The ids, sorted.
+    fn to_vec(&self) -> Vec<Self::Id>;
+    /// The sorted union of `lists`.
+    fn union<'a>(lists: impl Iterator<Item = &'a Self>) -> Vec<Self::Id>
+    where
+        Self: 'a;
+    /// The references, sorted, for the wide index.
+    fn widen(&self) -> Vec<u64>;
 }
 
-impl PostingId for u32 {
-    fn from_ref(r: u64) -> Option<u32> {
+/// While references fit 4 bytes: a compressed bitmap. Most lists are dense runs of the
+/// references handed out while a job's series were created (a roaring bitmap keeps 2 bytes a
+/// reference in a sparse 65,536-wide range, a bit in a dense one), so the index takes a few
+/// bytes a series instead of 4 bytes a label plus a vector's spare capacity.
+impl List for roaring::RoaringBitmap {
+    type Id = u32;
+
+    fn id(r: u64) -> Option<u32> {
         u32::try_from(r).ok()
     }
 
-    fn to_ref(self) -> u64 {
-        u64::from(self)
+    fn to_ref(id: u32) -> u64 {
+        u64::from(id)
+    }
+
+    fn add(&mut self, id: u32, _sorted: bool) {
+        self.insert(id);
+    }
+
+    fn finish(&mut self) {}
+
+    fn remove_sorted(&mut self, ids: &[u32]) {
+        for &id in ids {
+            self.remove(id);
+        }
+    }
+
+    fn len(&self) -> u64 {
+        roaring::RoaringBitmap::len(self)
+    }
+
+    fn is_empty(&self) -> bool {
+        roaring::RoaringBitmap::is_empty(self)
+    }
+
+    fn to_vec(&self) -> Vec<u32> {
+        self.iter().collect()
+    }
+
+    fn union<'a>(lists: impl Iterator<Item = &'a Self>) -> Vec<u32> {
+        use roaring::MultiOps;
+        lists.union().iter().collect()
+    }
+
+    fn widen(&self) -> Vec<u64> {
+        self.iter().map(u64::from).collect()
     }
 }
 
-impl PostingId for u64 {
-    fn from_ref(r: u64) -> Option<u64> {
+/// Past 4-byte references: sorted vectors of 8-byte ones.
+impl List for Vec<u64> {
+    type Id = u64;
+
+    fn id(r: u64) -> Option<u64> {
         Some(r)
     }
 
-    fn to_ref(self) -> u64 {
-        self
+    fn to_ref(id: u64) -> u64 {
+        id
+    }
+
+    fn add(&mut self, id: u64, sorted: bool) {
+        if sorted {
+            insert_sorted(self, id);
+        } else {
+            self.push(id);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.sort_unstable();
+        self.dedup();
+    }
+
+    fn remove_sorted(&mut self, ids: &[u64]) {
+        self.retain(|r| ids.binary_search(r).is_err());
+    }
+
+    fn len(&self) -> u64 {
+        <[u64]>::len(self) as u64
+    }
+
+    fn is_empty(&self) -> bool {
+        <[u64]>::is_empty(self)
+    }
+
+    fn to_vec(&self) -> Vec<u64> {
+        self.clone()
+    }
+
+    fn union<'a>(lists: impl Iterator<Item = &'a Self>) -> Vec<u64> {
+        union(lists)
+    }
+
+    fn widen(&self) -> Vec<u64> {
+        self.clone()
     }
 }
 
-/// The head's inverted index. References are stored in 4 bytes while they fit (they are
-/// handed out from 1 upwards, so a head needs four billion series creations to outgrow them;
-/// the lists are a tenth of a head's memory), and in 8 from the first one that does not.
+/// The head's inverted index. References are stored in compressed 32-bit bitmaps while they
+/// fit (they are handed out from 1 upwards, so a head needs four billion series creations to
+/// outgrow them), and in sorted vectors of 8 bytes from the first one that does not.
 #[derive(Debug)]
 pub(crate) enum Postings {
-    Narrow(Index<u32>),
-    Wide(Index<u64>),
+    Narrow(Index<roaring::RoaringBitmap>),
+    Wide(Index<Vec<u64>>),
 }
 
 impl Default for Postings {
@@ -74,21 +174,21 @@ macro_rules! with_index {
 }
 
 #[derive(Debug)]
-pub(crate) struct Index<T> {
-    /// Invariant: every list is sorted and has no duplicates.
-    by_label: FxHashMap<ArcStr, BTreeMap<ArcStr, Vec<T>>>,
-    /// Invariant: sorted, no duplicates; every series in the index.
-    all: Vec<T>,
+pub(crate) struct Index<L> {
+    /// Invariant: no list is empty.
+    by_label: FxHashMap<ArcStr, BTreeMap<ArcStr, L>>,
+    /// Every series in the index.
+    all: L,
     /// Set by [`Postings::add_unordered`]: the lists may be unsorted until
     /// [`Postings::finish_unordered`].
     unordered: bool,
 }
 
-impl<T> Default for Index<T> {
-    fn default() -> Index<T> {
+impl<L: List> Default for Index<L> {
+    fn default() -> Index<L> {
         Index {
             by_label: FxHashMap::default(),
-            all: Vec::new(),
+            all: L::default(),
             unordered: false,
         }
     }
@@ -193,7 +293,7 @@ impl Postings {
     /// The index, in 8-byte references if `r` does not fit the 4-byte ones.
     fn widened_for(&mut self, r: SeriesRef) -> &mut Postings {
         if let Postings::Narrow(narrow) = self
-            && u32::from_ref(r.0).is_none()
+            && <roaring::RoaringBitmap as List>::id(r.0).is_none()
         {
             *self = Postings::Wide(narrow.widen());
         }
@@ -242,10 +342,7 @@ impl Postings {
 
     /// The series matching every matcher, sorted.
     pub fn select(&self, matchers: &[Matcher]) -> PostingsList {
-        with_index!(self, index => {
-            let found = index.select(matchers);
-            found.into_iter().map(PostingId::to_ref).collect()
-        })
+        with_index!(self, index => index.select_refs(matchers))
     }
 
     /// Per label name: how many values it has; per metric name and per label pair: how many
@@ -255,21 +352,17 @@ impl Postings {
     }
 }
 
-impl<T: PostingId> Index<T> {
+impl<L: List> Index<L> {
     fn add(&mut self, r: SeriesRef, labels: &[Label], sorted: bool) {
-        let id = T::from_ref(r.0).expect("the index was widened for this reference");
-        let put = |list: &mut Vec<T>| {
-            if sorted {
-                insert_sorted(list, id);
-            } else {
-                list.push(id);
-            }
-        };
+        let id = L::id(r.0).expect("the index was widened for this reference");
         for l in labels.iter() {
             let values = self.by_label.entry(ArcStr::clone(l.name())).or_default();
-            put(values.entry(ArcStr::clone(l.value())).or_default());
+            values
+                .entry(ArcStr::clone(l.value()))
+                .or_default()
+                .add(id, sorted);
         }
-        put(&mut self.all);
+        self.all.add(id, sorted);
         self.unordered |= !sorted;
     }
 
@@ -277,36 +370,31 @@ impl<T: PostingId> Index<T> {
         if !std::mem::take(&mut self.unordered) {
             return;
         }
-        let sort = |list: &mut Vec<T>| {
-            list.sort_unstable();
-            list.dedup();
-        };
         for values in self.by_label.values_mut() {
-            values.values_mut().for_each(sort);
+            values.values_mut().for_each(L::finish);
         }
-        sort(&mut self.all);
+        self.all.finish();
     }
 
     /// The same index with 8-byte references.
-    fn widen(&mut self) -> Index<u64> {
-        let wide = |list: &Vec<T>| list.iter().map(|id| id.to_ref()).collect();
+    fn widen(&mut self) -> Index<Vec<u64>> {
         Index {
             by_label: std::mem::take(&mut self.by_label)
                 .into_iter()
                 .map(|(name, values)| {
-                    let values = values.into_iter().map(|(v, l)| (v, wide(&l))).collect();
+                    let values = values.into_iter().map(|(v, l)| (v, l.widen())).collect();
                     (name, values)
                 })
                 .collect(),
-            all: wide(&self.all),
+            all: self.all.widen(),
             unordered: self.unordered,
         }
     }
 
     fn remove(&mut self, series: &[(SeriesRef, &[Label])]) {
         // A reference too wide for this index was never added to it.
-        let id = |r: &SeriesRef| T::from_ref(r.0);
-        let mut by_pair: FxHashMap<(&str, &str), Vec<T>> = FxHashMap::default();
+        let id = |r: &SeriesRef| L::id(r.0);
+        let mut by_pair: FxHashMap<(&str, &str), Vec<L::Id>> = FxHashMap::default();
         for (r, labels) in series {
             let Some(id) = id(r) else { continue };
             for l in labels.iter() {
@@ -319,7 +407,7 @@ impl<T: PostingId> Index<T> {
                 continue;
             };
             if let Some(list) = values.get_mut(value) {
-                list.retain(|r| ids.binary_search(r).is_err());
+                list.remove_sorted(&ids);
                 if list.is_empty() {
                     values.remove(value);
                 }
@@ -328,9 +416,9 @@ impl<T: PostingId> Index<T> {
                 self.by_label.remove(name);
             }
         }
-        let mut all: Vec<T> = series.iter().filter_map(|(r, _)| id(r)).collect();
+        let mut all: Vec<L::Id> = series.iter().filter_map(|(r, _)| id(r)).collect();
         all.sort_unstable();
-        self.all.retain(|r| all.binary_search(r).is_err());
+        self.all.remove_sorted(&all);
     }
 
     /// The values of `m.name()` that `m` accepts (`accept == true`) or rejects, each with its
@@ -339,7 +427,7 @@ impl<T: PostingId> Index<T> {
         &'a self,
         m: &'a Matcher,
         accept: bool,
-    ) -> Box<dyn Iterator<Item = &'a Vec<T>> + 'a> {
+    ) -> Box<dyn Iterator<Item = &'a L> + 'a> {
         let Some(values) = self.by_label.get(m.name()) else {
             return Box::new(std::iter::empty());
         };
@@ -364,11 +452,15 @@ impl<T: PostingId> Index<T> {
         )
     }
 
-    fn select(&self, matchers: &[Matcher]) -> Vec<T> {
+    fn select_refs(&self, matchers: &[Matcher]) -> Vec<u64> {
+        self.select(matchers).into_iter().map(L::to_ref).collect()
+    }
+
+    fn select(&self, matchers: &[Matcher]) -> Vec<L::Id> {
         let result: Result<_, std::convert::Infallible> = select_matching(
             matchers,
-            |m, accept| Ok(union(self.values_where(m, accept))),
-            || self.all.clone(),
+            |m, accept| Ok(L::union(self.values_where(m, accept))),
+            || self.all.to_vec(),
         );
         result.unwrap_or_else(|never| match never {})
     }
@@ -389,7 +481,7 @@ impl<T: PostingId> Index<T> {
             .get(crate::labels::METRIC_NAME)
             .map(|v| {
                 v.iter()
-                    .map(|(name, l)| (name.to_string(), l.len() as u64))
+                    .map(|(name, l)| (name.to_string(), l.len()))
                     .collect()
             })
             .unwrap_or_default();
@@ -398,7 +490,7 @@ impl<T: PostingId> Index<T> {
             .iter()
             .flat_map(|(n, v)| {
                 v.iter()
-                    .map(move |(val, l)| (format!("{n}={val}"), l.len() as u64))
+                    .map(move |(val, l)| (format!("{n}={val}"), l.len()))
             })
             .collect();
         let label_pairs = pairs.len() as u64;
@@ -406,12 +498,12 @@ impl<T: PostingId> Index<T> {
             .by_label
             .iter()
             .map(|(n, v)| {
-                let bytes = v.iter().map(|(val, l)| (val.len() * l.len()) as u64).sum();
+                let bytes = v.iter().map(|(val, l)| val.len() as u64 * l.len()).sum();
                 (n.to_string(), bytes)
             })
             .collect();
         Cardinality {
-            series: self.all.len() as u64,
+            series: self.all.len(),
             label_pairs,
             label_value_count_by_name: top(names),
             series_count_by_metric_name: top(metrics),
@@ -560,5 +652,84 @@ mod tests {
             c.label_value_count_by_name,
             vec![("__name__".to_string(), 2), ("code".to_string(), 2)]
         );
+    }
+
+    /// The bitmap lists (narrow) and the vector lists (wide) are two representations of one
+    /// index: random adds (sorted and bulk-loaded), removals and selections give the same
+    /// series in both, and the same as filtering the live series directly.
+    #[test]
+    fn narrow_and_wide_indexes_agree_with_a_model() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let jobs = ["api", "node", "db"];
+        let codes = ["200", "404", "500"];
+        let op = (0u8..4, 1u64..3000, 0usize..3, 0usize..3);
+        let mut runner = TestRunner::new(Config {
+            cases: 64,
+            ..Config::default()
+        });
+        runner
+            .run(&proptest::collection::vec(op, 1..400), |ops| {
+                let mut narrow = Postings::default();
+                let mut wide = Postings::Wide(Index::default());
+                let mut live: BTreeMap<u64, Labels> = BTreeMap::new();
+                let mut bulk = false;
+                for (kind, r, j, c) in ops {
+                    let labels =
+                        Labels::new([("__name__", "m"), ("job", jobs[j]), ("code", codes[c])])
+                            .unwrap();
+                    match kind {
+                        0 | 1 if !live.contains_key(&r) => {
+                            if kind == 0 {
+                                narrow.add(SeriesRef(r), labels.as_slice());
+                                wide.add(SeriesRef(r), labels.as_slice());
+                            } else {
+                                bulk = true;
+                                narrow.add_unordered(SeriesRef(r), labels.as_slice());
+                                wide.add_unordered(SeriesRef(r), labels.as_slice());
+                            }
+                            live.insert(r, labels);
+                        }
+                        2 => {
+                            if let Some(l) = live.remove(&r) {
+                                if bulk {
+                                    narrow.finish_unordered();
+                                    wide.finish_unordered();
+                                    bulk = false;
+                                }
+                                narrow.remove(&[(SeriesRef(r), l.as_slice())]);
+                                wide.remove(&[(SeriesRef(r), l.as_slice())]);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                narrow.finish_unordered();
+                wide.finish_unordered();
+                let selectors: Vec<Vec<Matcher>> = vec![
+                    vec![Matcher::new(MatchKind::Equal, "job", "api").unwrap()],
+                    vec![Matcher::new(MatchKind::NotEqual, "job", "api").unwrap()],
+                    vec![
+                        Matcher::new(MatchKind::Regex, "code", "[45]..").unwrap(),
+                        Matcher::new(MatchKind::NotRegex, "job", "db|node").unwrap(),
+                    ],
+                    vec![Matcher::new(MatchKind::Regex, "__name__", ".+").unwrap()],
+                ];
+                for ms in &selectors {
+                    let expected: Vec<u64> = live
+                        .iter()
+                        .filter(|(_, l)| {
+                            ms.iter().all(|m| m.matches(l.get(m.name()).unwrap_or("")))
+                        })
+                        .map(|(r, _)| *r)
+                        .collect();
+                    prop_assert_eq!(narrow.select(ms), expected.clone(), "{:?}", ms);
+                    prop_assert_eq!(wide.select(ms), expected, "{:?}", ms);
+                }
+                prop_assert_eq!(narrow.cardinality(10), wide.cardinality(10));
+                prop_assert_eq!(narrow.cardinality(10).series, live.len() as u64);
+                Ok(())
+            })
+            .unwrap();
     }
 }
