@@ -658,7 +658,7 @@ impl MemSeries {
         if let Some(enc) = d.active() {
             samples += u64::from(enc.num_samples());
             chunks += 1;
-            bytes += enc.data().len() as u64;
+            bytes += enc.buffer_len() as u64;
         }
         if let Some(ooo) = d.ooo.as_deref() {
             samples += ooo.samples.len() as u64;

@@ -111,6 +111,11 @@ impl PackedEncoder {
         ])
     }
 
+    /// Bytes of the buffer that holds stream, state and trailer.
+    pub fn buffer_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Number of samples in the stream.
     pub fn num_samples(&self) -> u16 {
         let at = self.buf.len() - 2;

@@ -647,6 +647,7 @@ fn packed_between_appends(samples: &[(i64, f64)]) -> Result<(), TestCaseError> {
         e.append(t, v);
         packed = e.pack();
         prop_assert_eq!(packed.num_samples() as usize, i + 1);
+
         prop_assert_eq!(
             packed.last().map(|(t, v)| (t, v.to_bits())),
             Some((t, v.to_bits()))
@@ -657,6 +658,24 @@ fn packed_between_appends(samples: &[(i64, f64)]) -> Result<(), TestCaseError> {
     let unpacked = packed.unpack();
     prop_assert_eq!(unpacked.data(), enc.data());
     Ok(())
+}
+
+/// A packed encoder keeps no more than its stream, its state (here under 40 bytes: decimal
+/// mode, one interval) and one 16-byte allocator step: packing grows the buffer only to what
+/// the state needs, so a head's growing chunks carry no spare capacity at rest.
+#[test]
+fn a_packed_encoder_holds_no_spare_growth() {
+    let mut packed = XorEncoder::new().pack();
+    let mut worst = 0;
+    for k in 0..240i64 {
+        let mut e = packed.unpack();
+        // A counter of irregular steps: a few bits a sample.
+        e.append(1_700_000_000_000 + 15_000 * k, (k * k % 97 + 40 * k) as f64);
+        packed = e.pack();
+        worst = worst.max(packed.buffer_len() - packed.data().len());
+    }
+    assert!(packed.data().len() > 200, "{}", packed.data().len());
+    assert!(worst <= 40 + 16, "{worst} bytes beyond the stream");
 }
 
 proptest! {
