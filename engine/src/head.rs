@@ -1,10 +1,10 @@
 //! The head: every series in memory, its recent samples in XOR chunks, and the inverted
 //! index over its labels.
 //!
-//! Series live in two sharded maps: by label hash (to find a series from the labels a writer
-//! sends) and by reference (to find it from a WAL record or a cached reference). Sharding keeps
-//! concurrent appenders apart; each series has its own lock for its chunks
-//! ([`series`]). The index ([`postings`]) is one structure behind a read-write lock: it only
+//! Series are found two ways: by label hash, in sharded hash tables (to find a series from the
+//! labels a writer sends; sharding keeps concurrent appenders apart), and by reference, in one
+//! vector sorted by reference (to find it from a postings list, a WAL record or a cached
+//! reference). Each series has its own lock for its chunks ([`series`]). The index ([`postings`]) is one structure behind a read-write lock: it only
 //! changes when a series is created.
 //!
 //! The head also receives the WAL's replay ([`ReplayHandler`]), applying records with the same
@@ -17,8 +17,7 @@ use hashbrown::HashTable;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
-use std::hash::BuildHasher;
+use rustc_hash::FxHashMap;
 
 use crate::error::AppendError;
 use crate::labels::intern::Interner;
@@ -36,9 +35,6 @@ const SHARDS: usize = 64;
 /// Series by label hash: the table stores only the series pointer (two series with one hash
 /// are two entries), and a resize recomputes hashes from the labels.
 type HashShard = RwLock<HashTable<SeriesArc>>;
-/// Series by reference: like [`HashShard`], only the pointer (the key is the series' own
-/// reference), 9 bytes a slot instead of the 17 of a map from reference to pointer.
-type RefShard = RwLock<HashTable<SeriesArc>>;
 
 /// Counters of what the head has done.
 #[derive(Debug, Default)]
@@ -98,10 +94,115 @@ impl HeadCounters {
     }
 }
 
+/// Series by reference: one vector sorted by reference, 8 bytes a series (a hash table of
+/// pointers took 9 a slot at a load of one half to seven eighths).
+///
+/// References are handed out in increasing order and a series never changes its own, so a new
+/// series nearly always goes at the end, and a lookup is nearly always one probe: series are
+/// at least one reference apart, so the series with reference `r` is at most `r - first`
+/// places from the front and at least `last - r` from the back, and while no series was
+/// removed (and no reference skipped) the first bound is where it is. Holes left by removed
+/// series narrow to a binary search between the two bounds.
+#[derive(Debug, Default)]
+struct ByRef {
+    /// Invariant: sorted by reference, each reference once.
+    series: Vec<SeriesArc>,
+}
+
+impl ByRef {
+    fn ref_at(&self, i: usize) -> u64 {
+        self.series[i].series_ref().0
+    }
+
+    /// Where the series with reference `r` is (`Ok`) or would go (`Err`), searching from
+    /// `from` (every series before it has a smaller reference).
+    fn position_from(&self, r: u64, from: usize) -> Result<usize, usize> {
+        let len = self.series.len();
+        if from >= len {
+            return Err(len);
+        }
+        let first = self.ref_at(from);
+        if r <= first {
+            return if r == first { Ok(from) } else { Err(from) };
+        }
+        let last = self.ref_at(len - 1);
+        if r >= last {
+            return if r == last { Ok(len - 1) } else { Err(len) };
+        }
+        // from < position < len - 1, within both bounds.
+        let hi =
+            usize::try_from(r - first).map_or(len - 1, |d| from.saturating_add(d).min(len - 1));
+        if self.ref_at(hi) == r {
+            return Ok(hi);
+        }
+        let lo = usize::try_from(last - r).map_or(from, |d| (len - 1).saturating_sub(d).max(from));
+        self.series[lo..hi]
+            .binary_search_by_key(&r, |s| s.series_ref().0)
+            .map(|i| lo + i)
+            .map_err(|i| lo + i)
+    }
+
+    fn get(&self, r: u64) -> Option<&SeriesArc> {
+        self.position_from(r, 0).ok().map(|i| &self.series[i])
+    }
+
+    /// The series of the sorted references `refs` that exist, in that order.
+    fn get_sorted(&self, refs: &[u64]) -> Vec<SeriesArc> {
+        let mut out = Vec::with_capacity(refs.len());
+        let mut from = 0;
+        for &r in refs {
+            match self.position_from(r, from) {
+                Ok(i) => {
+                    out.push(SeriesArc::clone(&self.series[i]));
+                    from = i + 1;
+                }
+                Err(i) => from = i,
+            }
+        }
+        out
+    }
+
+    /// Adds a series whose reference no series has.
+    fn insert(&mut self, s: SeriesArc) {
+        if self.series.len() == self.series.capacity() {
+            // Grown by an eighth, not doubled: at most an eighth spare, where doubling leaves
+            // up to half. A large block grows in place (glibc remaps it), so it costs no copy.
+            self.series
+                .reserve_exact((self.series.capacity() / 8).max(1024));
+        }
+        let r = s.series_ref().0;
+        if self.series.last().is_none_or(|l| l.series_ref().0 < r) {
+            self.series.push(s);
+        } else if let Err(at) = self.position_from(r, 0) {
+            self.series.insert(at, s);
+        }
+    }
+
+    /// Removes the series with the sorted references `refs`.
+    fn remove(&mut self, refs: &[u64]) {
+        let mut gone: Vec<usize> = Vec::with_capacity(refs.len());
+        let mut from = 0;
+        for &r in refs {
+            if let Ok(i) = self.position_from(r, from) {
+                gone.push(i);
+                from = i + 1;
+            }
+        }
+        // One pass that moves pointers without reading the series they point to.
+        let mut i = 0;
+        let mut next = gone.iter().peekable();
+        self.series.retain(|_| {
+            let keep = next.next_if_eq(&&i).is_none();
+            i += 1;
+            keep
+        });
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Head {
     by_hash: Box<[HashShard]>,
-    by_ref: Box<[RefShard]>,
+    by_ref: RwLock<ByRef>,
     postings: RwLock<Postings>,
     interner: Interner,
     next_ref: AtomicU64,
@@ -133,7 +234,7 @@ impl Head {
     pub fn new(limits: SeriesLimits, series_max: u64) -> Head {
         Head {
             by_hash: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            by_ref: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            by_ref: RwLock::default(),
             postings: RwLock::default(),
             interner: Interner::new(),
             next_ref: AtomicU64::new(1),
@@ -161,19 +262,6 @@ impl Head {
     /// Recomputes a stored series' table hash (when a table grows).
     fn rehash(s: &SeriesArc) -> u64 {
         Head::table_hash(s.stable_hash())
-    }
-
-    fn ref_shard(r: SeriesRef) -> usize {
-        r.0 as usize & (SHARDS - 1)
-    }
-
-    /// The hash a reference shard's table files a series under.
-    fn ref_hash(r: u64) -> u64 {
-        FxBuildHasher.hash_one(r)
-    }
-
-    fn rehash_ref(s: &SeriesArc) -> u64 {
-        Head::ref_hash(s.series_ref().0)
     }
 
     /// Records what a batch of applies did.
@@ -235,9 +323,7 @@ impl Head {
 
     /// The series with this reference, if it exists.
     pub fn get(&self, r: SeriesRef) -> Option<SeriesArc> {
-        let found = read(&self.by_ref[Head::ref_shard(r)])
-            .find(Head::ref_hash(r.0), |s| s.series_ref() == r)
-            .cloned();
+        let found = read(&self.by_ref).get(r.0).cloned();
         found.or_else(|| read(&self.aliases).get(&r.0).cloned())
     }
 
@@ -319,13 +405,10 @@ impl Head {
             {
                 entry.remove();
             }
-            drop(shard);
-            let r = s.series_ref();
-            let mut shard = write(&self.by_ref[Head::ref_shard(r)]);
-            if let Ok(entry) = shard.find_entry(Head::ref_hash(r.0), |b| b.series_ref() == r) {
-                entry.remove();
-            }
         }
+        let mut refs: Vec<u64> = victims.iter().map(|s| s.series_ref().0).collect();
+        refs.sort_unstable();
+        write(&self.by_ref).remove(&refs);
         let pairs: Vec<(SeriesRef, &[Label])> = victims
             .iter()
             .map(|s| (s.series_ref(), s.labels()))
@@ -352,12 +435,7 @@ impl Head {
 
     /// Files a new series under its own reference, which no series has yet.
     fn file_by_ref(&self, series: &SeriesArc) {
-        let r = series.series_ref();
-        write(&self.by_ref[Head::ref_shard(r)]).insert_unique(
-            Head::ref_hash(r.0),
-            SeriesArc::clone(series),
-            Head::rehash_ref,
-        );
+        write(&self.by_ref).insert(SeriesArc::clone(series));
     }
 
     /// Recreates a series from a WAL or checkpoint record.
@@ -409,22 +487,19 @@ impl Head {
     /// The series matching all `matchers`, in reference order.
     pub fn select(&self, matchers: &[Matcher]) -> Vec<SeriesArc> {
         let refs = read(&self.postings).select(matchers);
-        refs.into_iter()
-            .filter_map(|r| self.get(SeriesRef(r)))
-            .collect()
+        // The postings hold series by their own references only (never by an alias).
+        read(&self.by_ref).get_sorted(&refs)
     }
 
     pub fn postings(&self) -> std::sync::RwLockReadGuard<'_, Postings> {
         read(&self.postings)
     }
 
-    /// Every series, shard by shard.
+    /// Every series, in reference order.
     pub fn for_each_series(&self, mut f: impl FnMut(&SeriesArc)) {
-        for shard in self.by_ref.iter() {
-            let series: Vec<SeriesArc> = read(shard).iter().map(SeriesArc::clone).collect();
-            for s in &series {
-                f(s);
-            }
+        let series: Vec<SeriesArc> = read(&self.by_ref).series.clone();
+        for s in &series {
+            f(s);
         }
     }
 
@@ -518,5 +593,70 @@ impl ReplayHandler for Head {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn series(r: u64) -> SeriesArc {
+        let labels = Labels::new([("__name__", "m")]).unwrap();
+        SeriesArc::new(MemSeries::new(SeriesRef(r), false), labels.iter().cloned())
+    }
+
+    proptest! {
+        /// The sorted vector finds exactly the series a set of references holds, one at a
+        /// time and sorted lists at once, whatever order series came and went in: appended
+        /// in order (one probe), out of order, with holes from removals and skipped references.
+        #[test]
+        fn series_by_reference_agree_with_a_set(
+            ops in proptest::collection::vec((0u8..5, 1u64..400), 1..300),
+            probes in proptest::collection::vec(0u64..420, 0..60),
+        ) {
+            let mut by_ref = ByRef::default();
+            let mut model: BTreeSet<u64> = BTreeSet::new();
+            let mut next = 1u64;
+            for (kind, r) in ops {
+                match kind {
+                    // The common case: the next reference.
+                    0 | 1 => {
+                        if model.insert(next) {
+                            by_ref.insert(series(next));
+                        }
+                        next += 1;
+                    }
+                    // Out of order (replay, or a race between two creators).
+                    2 => {
+                        if model.insert(r) {
+                            by_ref.insert(series(r));
+                        }
+                        next = next.max(r + 1);
+                    }
+                    // Skipped references.
+                    3 => next += r % 7,
+                    _ => {
+                        let gone: Vec<u64> = model.range(r..r + 5).copied().collect();
+                        for g in &gone {
+                            model.remove(g);
+                        }
+                        by_ref.remove(&gone);
+                    }
+                }
+            }
+            let held: Vec<u64> = by_ref.series.iter().map(|s| s.series_ref().0).collect();
+            prop_assert_eq!(&held, &model.iter().copied().collect::<Vec<_>>());
+            for &p in &probes {
+                prop_assert_eq!(by_ref.get(p).map(|s| s.series_ref().0), model.get(&p).copied());
+            }
+            let mut sorted = probes.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let found: Vec<u64> = by_ref.get_sorted(&sorted).iter().map(|s| s.series_ref().0).collect();
+            let expected: Vec<u64> = sorted.into_iter().filter(|p| model.contains(p)).collect();
+            prop_assert_eq!(found, expected);
+        }
     }
 }
