@@ -45,6 +45,7 @@ pub mod error;
 pub mod fs;
 mod head;
 pub mod labels;
+pub mod promql;
 pub mod sample;
 pub mod wal;
 

@@ -4,9 +4,8 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{Method, header};
-use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, VectorSelector};
-use strata_engine::labels::matcher::{MatchKind, Matcher};
+use strata_engine::labels::matcher::Matcher;
 
 use super::ApiError;
 
@@ -174,23 +173,7 @@ pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, ApiError> {
 
 /// The matchers of a parsed vector selector, its metric name included.
 pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, String> {
-    if !vs.matchers.or_matchers.is_empty() {
-        return Err("\"or\" inside a selector is not PromQL".into());
-    }
-    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
-    if let Some(name) = &vs.name {
-        out.push(Matcher::equal("__name__", name));
-    }
-    for m in &vs.matchers.matchers {
-        let kind = match m.op {
-            MatchOp::Equal => MatchKind::Equal,
-            MatchOp::NotEqual => MatchKind::NotEqual,
-            MatchOp::Re(_) => MatchKind::Regex,
-            MatchOp::NotRe(_) => MatchKind::NotRegex,
-        };
-        out.push(Matcher::new(kind, &m.name, &m.value).map_err(|e| e.to_string())?);
-    }
-    Ok(out)
+    strata_engine::promql::selector_matchers(vs).map_err(|e| e.to_string())
 }
 
 /// Decodes a label name given in a URL path: as is, or `U__`-escaped (UTF-8 names: `_` is

@@ -1,0 +1,972 @@
+//! Function calls: argument evaluation and the functions of instant vectors and scalars
+//! (math, clamping and rounding, label manipulation, sorting, `histogram_quantile` over classic
+//! buckets, time and date functions, `absent`, `scalar`, `vector`); functions of range
+//! vectors are in `range_functions`, called from here window by window.
+
+use promql_parser::label::MatchOp;
+use promql_parser::parser::{Call, Expr};
+
+use super::PromqlError;
+use super::eval::Ctx;
+use super::range_functions::{self as rf, Window};
+use super::value::{ABSENT, RangeVal, Series, Steps, Val, edit, present};
+use crate::labels::{Labels, METRIC_NAME};
+
+pub(super) fn eval(ctx: &mut Ctx<'_>, call: &Call, steps: Steps) -> Result<Val, PromqlError> {
+    let name = call.func.name;
+    let args = &call.args.args;
+    match name {
+        "time" => {
+            return Ok(Val::Scalar(
+                steps.times().map(|t| t as f64 / 1000.0).collect(),
+            ));
+        }
+        "pi" => return Ok(Val::Scalar(vec![std::f64::consts::PI; steps.n])),
+        "timestamp" => return timestamp(ctx, &args[0], steps),
+        "absent" => return absent(ctx, &args[0], steps),
+        "absent_over_time" => return absent_over_time(ctx, &args[0], steps),
+        "label_replace" => return label_replace(ctx, args, steps),
+        "label_join" => return label_join(ctx, args, steps),
+        _ => {}
+    }
+    if let Some(f) = range_function(name) {
+        return eval_range_function(ctx, name, f, args, steps);
+    }
+    // Every remaining function takes its arguments evaluated.
+    let mut vals = Vec::with_capacity(args.len());
+    for a in args {
+        vals.push(ctx.eval(a, steps)?);
+    }
+    if let Some(f) = math_function(name) {
+        let v = take_vector(&mut vals, 0)?;
+        return Ok(Val::Vector(map_values(v, true, f)));
+    }
+    match name {
+        "vector" => {
+            let s = take_scalar(&vals, 0)?;
+            Ok(Val::Vector(vec![Series {
+                labels: Labels::default(),
+                drop_name: false,
+                values: s.to_vec(),
+            }]))
+        }
+        "scalar" => {
+            let v = take_vector(&mut vals, 0)?;
+            let mut out = vec![f64::NAN; steps.n];
+            for (i, o) in out.iter_mut().enumerate() {
+                let mut found = v.iter().map(|s| s.values[i]).filter(|&x| present(x));
+                if let (Some(x), None) = (found.next(), found.next()) {
+                    *o = x;
+                }
+            }
+            Ok(Val::Scalar(out))
+        }
+        "round" => {
+            let to_nearest = if vals.len() > 1 {
+                take_scalar(&vals, 1)?.to_vec()
+            } else {
+                vec![1.0; steps.n]
+            };
+            let v = take_vector(&mut vals, 0)?;
+            Ok(Val::Vector(map_indexed(v, true, |i, x| {
+                let inverse = 1.0 / to_nearest[i];
+                (x * inverse + 0.5).floor() / inverse
+            })))
+        }
+        "clamp" => {
+            let (lo, hi) = (
+                take_scalar(&vals, 1)?.to_vec(),
+                take_scalar(&vals, 2)?.to_vec(),
+            );
+            let v = take_vector(&mut vals, 0)?;
+            Ok(Val::Vector(map_indexed(v, true, |i, x| {
+                if hi[i] < lo[i] {
+                    ABSENT
+                } else {
+                    go_max(lo[i], go_min(hi[i], x))
+                }
+            })))
+        }
+        "clamp_min" => {
+            let lo = take_scalar(&vals, 1)?.to_vec();
+            let v = take_vector(&mut vals, 0)?;
+            Ok(Val::Vector(map_indexed(v, true, |i, x| go_max(lo[i], x))))
+        }
+        "clamp_max" => {
+            let hi = take_scalar(&vals, 1)?.to_vec();
+            let v = take_vector(&mut vals, 0)?;
+            Ok(Val::Vector(map_indexed(v, true, |i, x| go_min(hi[i], x))))
+        }
+        "sort" | "sort_desc" => {
+            let mut v = take_vector(&mut vals, 0)?;
+            if steps.n == 1 {
+                let desc = name == "sort_desc";
+                v.sort_by(|a, b| cmp_nan_last(a.values[0], b.values[0], desc));
+            }
+            Ok(Val::Vector(v))
+        }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let mut names = Vec::new();
+            for i in 1..vals.len() {
+                names.push(take_string(&vals, i)?.to_owned());
+            }
+            let mut v = take_vector(&mut vals, 0)?;
+            let desc = name == "sort_by_label_desc";
+            v.sort_by(|a, b| {
+                for n in &names {
+                    let (x, y) = (a.labels.get(n).unwrap_or(""), b.labels.get(n).unwrap_or(""));
+                    if x != y {
+                        let o = natural_cmp(x, y);
+                        return if desc { o.reverse() } else { o };
+                    }
+                }
+                let o = a.labels.cmp(&b.labels);
+                if desc { o.reverse() } else { o }
+            });
+            Ok(Val::Vector(v))
+        }
+        "histogram_quantile" => {
+            let q = take_scalar(&vals, 0)?.to_vec();
+            let v = take_vector(&mut vals, 1)?;
+            histogram_quantile(ctx, &q, v, steps)
+        }
+        "year" | "month" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"
+        | "hour" | "minute" => {
+            let v = if vals.is_empty() {
+                vec![Series {
+                    labels: Labels::default(),
+                    drop_name: false,
+                    values: steps.times().map(|t| t as f64 / 1000.0).collect(),
+                }]
+            } else {
+                take_vector(&mut vals, 0)?
+            };
+            let part = date_part(name);
+            Ok(Val::Vector(map_values(v, true, part)))
+        }
+        _ => Err(PromqlError::Execution(format!(
+            "function {name}() is not supported"
+        ))),
+    }
+}
+
+/// Orders numbers ascending (descending with `desc`), NaN after every number either way.
+pub(super) fn cmp_nan_last(x: f64, y: f64, desc: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (x.is_nan(), y.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => {
+            let o = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+            if desc { o.reverse() } else { o }
+        }
+    }
+}
+
+/// Go's `math.Max`: NaN wins.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Go's `math.Min`: NaN wins.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
+fn take_vector(vals: &mut [Val], i: usize) -> Result<Vec<Series>, PromqlError> {
+    match vals.get_mut(i) {
+        Some(Val::Vector(v)) => Ok(std::mem::take(v)),
+        other => Err(PromqlError::Execution(format!(
+            "expected an instant vector argument, got {}",
+            other.map_or("nothing", |v| v.type_name())
+        ))),
+    }
+}
+
+fn take_scalar(vals: &[Val], i: usize) -> Result<&[f64], PromqlError> {
+    match vals.get(i) {
+        Some(Val::Scalar(v)) => Ok(v),
+        other => Err(PromqlError::Execution(format!(
+            "expected a scalar argument, got {}",
+            other.map_or("nothing", |v| v.type_name())
+        ))),
+    }
+}
+
+fn take_string(vals: &[Val], i: usize) -> Result<&str, PromqlError> {
+    match vals.get(i) {
+        Some(Val::String(s)) => Ok(s),
+        other => Err(PromqlError::Execution(format!(
+            "expected a string argument, got {}",
+            other.map_or("nothing", |v| v.type_name())
+        ))),
+    }
+}
+
+/// `f` on every present value; the metric name is dropped (`drop_name`).
+fn map_values(series: Vec<Series>, drop_name: bool, f: impl Fn(f64) -> f64) -> Vec<Series> {
+    map_indexed(series, drop_name, |_, x| f(x))
+}
+
+/// `f(step, value)` on every present value; [`ABSENT`] results remove the point.
+fn map_indexed(
+    mut series: Vec<Series>,
+    drop_name: bool,
+    f: impl Fn(usize, f64) -> f64,
+) -> Vec<Series> {
+    for s in &mut series {
+        for (i, v) in s.values.iter_mut().enumerate() {
+            if present(*v) {
+                *v = f(i, *v);
+            }
+        }
+        s.drop_name |= drop_name;
+    }
+    series.retain(Series::any_present);
+    series
+}
+
+fn math_function(name: &str) -> Option<fn(f64) -> f64> {
+    Some(match name {
+        "abs" => f64::abs,
+        "ceil" => f64::ceil,
+        "floor" => f64::floor,
+        "exp" => f64::exp,
+        "sqrt" => f64::sqrt,
+        "ln" => f64::ln,
+        "log2" => f64::log2,
+        "log10" => f64::log10,
+        "sin" => f64::sin,
+        "cos" => f64::cos,
+        "tan" => f64::tan,
+        "asin" => f64::asin,
+        "acos" => f64::acos,
+        "atan" => f64::atan,
+        "sinh" => f64::sinh,
+        "cosh" => f64::cosh,
+        "tanh" => f64::tanh,
+        "asinh" => f64::asinh,
+        "acosh" => f64::acosh,
+        "atanh" => f64::atanh,
+        "deg" => |x| x * 180.0 / std::f64::consts::PI,
+        "rad" => |x| x * std::f64::consts::PI / 180.0,
+        "sgn" => |x: f64| {
+            if x < 0.0 {
+                -1.0
+            } else if x > 0.0 {
+                1.0
+            } else {
+                x
+            }
+        },
+        _ => return None,
+    })
+}
+
+/// A range function: its window computation, given the window and the step's scalar
+/// arguments.
+type RangeFn = fn(Window<'_>, &[f64]) -> Option<f64>;
+
+fn range_function(name: &str) -> Option<RangeFn> {
+    Some(match name {
+        "rate" => |w, _| rf::extrapolated_rate(w, true, true),
+        "increase" => |w, _| rf::extrapolated_rate(w, true, false),
+        "delta" => |w, _| rf::extrapolated_rate(w, false, false),
+        "irate" => |w, _| rf::instant_delta(w, true),
+        "idelta" => |w, _| rf::instant_delta(w, false),
+        "deriv" => |w, _| rf::deriv(w),
+        "predict_linear" => |w, a| rf::predict_linear(w, a[0]),
+        "holt_winters" | "double_exponential_smoothing" => {
+            |w, a| rf::double_exponential_smoothing(w, a[0], a[1])
+        }
+        "changes" => |w, _| rf::changes(w),
+        "resets" => |w, _| rf::resets(w),
+        "sum_over_time" => |w, _| rf::sum_over_time(w),
+        "avg_over_time" => |w, _| rf::avg_over_time(w),
+        "count_over_time" => |w, _| rf::count_over_time(w),
+        "min_over_time" => |w, _| rf::min_over_time(w),
+        "max_over_time" => |w, _| rf::max_over_time(w),
+        "last_over_time" => |w, _| rf::last_over_time(w),
+        "first_over_time" => |w, _| rf::first_over_time(w),
+        "present_over_time" => |w, _| rf::present_over_time(w),
+        "quantile_over_time" => |w, a| rf::quantile_over_time(w, a[0]),
+        "stddev_over_time" => |w, _| rf::variance_over_time(w).map(f64::sqrt),
+        "stdvar_over_time" => |w, _| rf::variance_over_time(w),
+        "mad_over_time" => |w, _| rf::mad_over_time(w),
+        "ts_of_min_over_time" => |w, _| rf::ts_of_extreme_over_time(w, true),
+        "ts_of_max_over_time" => |w, _| rf::ts_of_extreme_over_time(w, false),
+        "ts_of_last_over_time" => |w, _| rf::ts_of_last_over_time(w),
+        "ts_of_first_over_time" => |w, _| rf::ts_of_first_over_time(w),
+        _ => return None,
+    })
+}
+
+/// Whether a range function's result keeps the series' metric name.
+fn keeps_name(name: &str) -> bool {
+    matches!(name, "last_over_time" | "first_over_time")
+}
+
+/// Whether `rate`-like functions should note that the metric may not be a counter.
+fn wants_counter(name: &str) -> bool {
+    matches!(name, "rate" | "increase" | "irate")
+}
+
+fn eval_range_function(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    f: RangeFn,
+    args: &[Box<Expr>],
+    steps: Steps,
+) -> Result<Val, PromqlError> {
+    // The range vector is the first argument except for `quantile_over_time(φ, v)`; the
+    // others are scalars, evaluated per step (`predict_linear`, smoothing factors).
+    let range_at = usize::from(name == "quantile_over_time");
+    let mut scalars: Vec<Vec<f64>> = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if i != range_at {
+            scalars.push(ctx.eval_scalar(a, steps)?);
+        }
+    }
+    let range = match ctx.eval(&args[range_at], steps)? {
+        Val::Range(r) => r,
+        other => {
+            return Err(PromqlError::Execution(format!(
+                "expected a range vector argument for {name}(), got {}",
+                other.type_name()
+            )));
+        }
+    };
+    match name {
+        "holt_winters" | "double_exponential_smoothing" => {
+            for (&sf, &tf) in scalars[0].iter().zip(&scalars[1]) {
+                if sf <= 0.0 || sf >= 1.0 {
+                    return Err(PromqlError::Execution(format!(
+                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                    )));
+                }
+                if tf <= 0.0 || tf >= 1.0 {
+                    return Err(PromqlError::Execution(format!(
+                        "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                    )));
+                }
+            }
+        }
+        "quantile_over_time" => {
+            for &q in &scalars[0] {
+                if !(0.0..=1.0).contains(&q) {
+                    ctx.annotations.warn(format!(
+                        "quantile value should be between 0 and 1, got {}",
+                        format_go(q)
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    let keep_name = keeps_name(name);
+    let mut out = Vec::with_capacity(range.series.len());
+    let mut step_args = vec![0.0; scalars.len()];
+    for s in &range.series {
+        let mut values = vec![ABSENT; steps.n];
+        range.windows(&s.samples, |i, w| {
+            for (a, sc) in step_args.iter_mut().zip(&scalars) {
+                *a = sc[i];
+            }
+            let window = Window {
+                samples: w,
+                end: range.ends[i],
+                range: range.range_ms,
+                ts: range.ts[i],
+            };
+            if let Some(v) = f(window, &step_args) {
+                values[i] = v;
+            }
+        });
+        let series = Series {
+            labels: s.labels.clone(),
+            drop_name: s.drop_name || !keep_name,
+            values,
+        };
+        if series.any_present() {
+            if wants_counter(name) {
+                note_non_counter(ctx, &series.labels);
+            }
+            out.push(series);
+        }
+    }
+    ctx.check_stop()?;
+    Ok(Val::Vector(out))
+}
+
+/// Prometheus notes, for `rate` and its kin, a metric whose name does not say it counts.
+fn note_non_counter(ctx: &mut Ctx<'_>, labels: &Labels) {
+    let Some(name) = labels.metric_name() else {
+        return;
+    };
+    let counter = ["_total", "_sum", "_count", "_bucket"]
+        .iter()
+        .any(|s| name.ends_with(s));
+    if !counter {
+        ctx.annotations.info(format!(
+            "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+        ));
+    }
+}
+
+/// `timestamp(v)`: the time of each value in seconds; for a selector, the time of the sample
+/// it selected.
+fn timestamp(ctx: &mut Ctx<'_>, arg: &Expr, steps: Steps) -> Result<Val, PromqlError> {
+    let mut inner = arg;
+    while let Expr::Paren(p) = inner {
+        inner = &p.expr;
+    }
+    let series = if let Expr::VectorSelector(vs) = inner {
+        match ctx.vector_selector(vs, steps, true)? {
+            Val::Vector(v) => v,
+            _ => Vec::new(),
+        }
+    } else {
+        let v = ctx.eval_vector(arg, steps)?;
+        map_indexed(v, false, |i, _| steps.at(i) as f64 / 1000.0)
+    };
+    Ok(Val::Vector(
+        series
+            .into_iter()
+            .map(|mut s| {
+                s.drop_name = true;
+                s
+            })
+            .collect(),
+    ))
+}
+
+/// The labels `absent` gives its result: those of the selector's equality matchers (a name
+/// given twice is left out), without the metric name.
+fn absent_labels(expr: &Expr) -> Labels {
+    let mut inner = expr;
+    while let Expr::Paren(p) = inner {
+        inner = &p.expr;
+    }
+    let vs = match inner {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(ms) => &ms.vs,
+        _ => return Labels::default(),
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut repeated: Vec<String> = Vec::new();
+    for m in &vs.matchers.matchers {
+        if m.name == METRIC_NAME {
+            continue;
+        }
+        if matches!(m.op, MatchOp::Equal) {
+            if pairs.iter().any(|(n, _)| *n == m.name) {
+                repeated.push(m.name.clone());
+            } else {
+                pairs.push((m.name.clone(), m.value.clone()));
+            }
+        }
+    }
+    pairs.retain(|(n, _)| !repeated.contains(n));
+    Labels::new(pairs).unwrap_or_default()
+}
+
+fn absent(ctx: &mut Ctx<'_>, arg: &Expr, steps: Steps) -> Result<Val, PromqlError> {
+    let v = ctx.eval_vector(arg, steps)?;
+    let values = (0..steps.n)
+        .map(|i| {
+            if v.iter().any(|s| present(s.values[i])) {
+                ABSENT
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    Ok(absent_result(absent_labels(arg), values))
+}
+
+fn absent_over_time(ctx: &mut Ctx<'_>, arg: &Expr, steps: Steps) -> Result<Val, PromqlError> {
+    let range: RangeVal = match ctx.eval(arg, steps)? {
+        Val::Range(r) => r,
+        other => {
+            return Err(PromqlError::Execution(format!(
+                "expected a range vector argument for absent_over_time(), got {}",
+                other.type_name()
+            )));
+        }
+    };
+    let mut any = vec![false; steps.n];
+    for s in &range.series {
+        range.windows(&s.samples, |i, w| any[i] |= !w.is_empty());
+    }
+    let values = any
+        .into_iter()
+        .map(|a| if a { ABSENT } else { 1.0 })
+        .collect();
+    Ok(absent_result(absent_labels(arg), values))
+}
+
+fn absent_result(labels: Labels, values: Vec<f64>) -> Val {
+    let s = Series {
+        labels,
+        drop_name: false,
+        values,
+    };
+    Val::Vector(if s.any_present() { vec![s] } else { Vec::new() })
+}
+
+/// The string argument at `i` of a call, which the parser made a string literal.
+fn string_arg<'a>(args: &'a [Box<Expr>], i: usize, func: &str) -> Result<&'a str, PromqlError> {
+    let mut e = args.get(i).map(|b| &**b);
+    while let Some(Expr::Paren(p)) = e {
+        e = Some(&p.expr);
+    }
+    match e {
+        Some(Expr::StringLiteral(s)) => Ok(&s.val),
+        _ => Err(PromqlError::Execution(format!(
+            "expected a string literal as argument {} of {func}()",
+            i + 1
+        ))),
+    }
+}
+
+fn label_replace(ctx: &mut Ctx<'_>, args: &[Box<Expr>], steps: Steps) -> Result<Val, PromqlError> {
+    let dst = string_arg(args, 1, "label_replace")?;
+    let replacement = string_arg(args, 2, "label_replace")?;
+    let src = string_arg(args, 3, "label_replace")?;
+    let pattern = string_arg(args, 4, "label_replace")?;
+    let regex = regex::Regex::new(&format!("^(?s:{pattern})$")).map_err(|_| {
+        PromqlError::Execution(format!(
+            "invalid regular expression in label_replace(): {pattern}"
+        ))
+    })?;
+    if dst.is_empty() {
+        return Err(PromqlError::Execution(format!(
+            "invalid destination label name in label_replace(): {dst}"
+        )));
+    }
+    let mut series = ctx.eval_vector(&args[0], steps)?;
+    for s in &mut series {
+        let value = s.labels.get(src).unwrap_or("");
+        if let Some(caps) = regex.captures(value) {
+            let mut out = String::new();
+            caps.expand(replacement, &mut out);
+            s.labels = edit::set(&s.labels, dst, &out);
+            if dst == METRIC_NAME {
+                s.drop_name = false;
+            }
+        }
+    }
+    merge_equal_labels(series, steps).map(Val::Vector)
+}
+
+fn label_join(ctx: &mut Ctx<'_>, args: &[Box<Expr>], steps: Steps) -> Result<Val, PromqlError> {
+    let dst = string_arg(args, 1, "label_join")?;
+    let sep = string_arg(args, 2, "label_join")?;
+    let mut srcs = Vec::new();
+    for i in 3..args.len() {
+        srcs.push(string_arg(args, i, "label_join")?);
+    }
+    if dst.is_empty() {
+        return Err(PromqlError::Execution(format!(
+            "invalid destination label name in label_join(): {dst}"
+        )));
+    }
+    let mut series = ctx.eval_vector(&args[0], steps)?;
+    for s in &mut series {
+        let joined = srcs
+            .iter()
+            .map(|n| s.labels.get(n).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(sep);
+        s.labels = edit::set(&s.labels, dst, &joined);
+        if dst == METRIC_NAME {
+            s.drop_name = false;
+        }
+    }
+    merge_equal_labels(series, steps).map(Val::Vector)
+}
+
+/// Series whose labels became equal are one series, unless both have a value at one step.
+fn merge_equal_labels(series: Vec<Series>, steps: Steps) -> Result<Vec<Series>, PromqlError> {
+    let mut out: Vec<Series> = Vec::with_capacity(series.len());
+    let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
+    for s in series {
+        match index.get(&s.labels) {
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+            Some(&k) => {
+                for i in 0..steps.n {
+                    if present(s.values[i]) {
+                        if present(out[k].values[i]) {
+                            return Err(PromqlError::Execution(
+                                "vector cannot contain metrics with the same labelset".into(),
+                            ));
+                        }
+                        out[k].values[i] = s.values[i];
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `histogram_quantile` over classic buckets: series grouped by their labels without `le`
+/// (and the metric name), each bucket's upper bound from `le`.
+fn histogram_quantile(
+    ctx: &mut Ctx<'_>,
+    q: &[f64],
+    series: Vec<Series>,
+    steps: Steps,
+) -> Result<Val, PromqlError> {
+    for &v in q {
+        if !(0.0..=1.0).contains(&v) {
+            ctx.annotations.warn(format!(
+                "quantile value should be between 0 and 1, got {}",
+                format_go(v)
+            ));
+        }
+    }
+    // Per group: its labels, its buckets (upper bound, series index) and its metric name.
+    type Group = (Labels, Vec<(f64, usize)>, String);
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
+    for (i, s) in series.iter().enumerate() {
+        let name = s.labels.metric_name().unwrap_or("").to_owned();
+        let bound = s.labels.get("le").and_then(parse_go_float);
+        let Some(bound) = bound else {
+            ctx.annotations.warn(format!(
+                "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
+                s.labels.get("le").unwrap_or(""),
+                name
+            ));
+            continue;
+        };
+        let key = edit::remove(&s.labels, &["le".to_owned()], true);
+        let g = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, Vec::new(), name.clone()));
+            groups.len() - 1
+        });
+        groups[g].1.push((bound, i));
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for (labels, members, name) in groups {
+        let mut values = vec![ABSENT; steps.n];
+        for (i, v) in values.iter_mut().enumerate() {
+            buckets.clear();
+            buckets.extend(
+                members
+                    .iter()
+                    .map(|&(b, m)| (b, series[m].values[i]))
+                    .filter(|&(_, c)| present(c)),
+            );
+            if buckets.is_empty() {
+                continue;
+            }
+            let (result, forced) = bucket_quantile(q[i], &mut buckets);
+            if forced {
+                ctx.annotations.info(format!(
+                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+                ));
+            }
+            *v = result;
+        }
+        let s = Series {
+            labels,
+            drop_name: false,
+            values,
+        };
+        if s.any_present() {
+            out.push(s);
+        }
+    }
+    Ok(Val::Vector(out))
+}
+
+/// Prometheus's quantile over `(upper bound, cumulative count)` buckets, and whether the
+/// counts had to be made monotonic.
+fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bool) {
+    if q.is_nan() {
+        return (f64::NAN, false);
+    }
+    if q < 0.0 {
+        return (f64::NEG_INFINITY, false);
+    }
+    if q > 1.0 {
+        return (f64::INFINITY, false);
+    }
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return (f64::NAN, false);
+    }
+    // Buckets with one bound are one bucket.
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for &(b, c) in buckets.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == b => last.1 += c,
+            _ => merged.push((b, c)),
+        }
+    }
+    *buckets = merged;
+    let mut forced = false;
+    let mut prev = buckets[0].1;
+    for b in buckets.iter_mut().skip(1) {
+        let curr = b.1;
+        if curr == prev {
+            continue;
+        }
+        if almost_equal(prev, curr, 1e-12) {
+            b.1 = prev;
+            continue;
+        }
+        if curr < prev {
+            b.1 = prev;
+            forced = true;
+            continue;
+        }
+        prev = curr;
+    }
+    if buckets.len() < 2 {
+        return (f64::NAN, forced);
+    }
+    let observations = buckets[buckets.len() - 1].1;
+    if observations == 0.0 {
+        return (f64::NAN, forced);
+    }
+    let mut rank = q * observations;
+    let b = buckets[..buckets.len() - 1].partition_point(|x| x.1 < rank);
+    if b == buckets.len() - 1 {
+        return (buckets[buckets.len() - 2].0, forced);
+    }
+    if b == 0 && buckets[0].0 <= 0.0 {
+        return (buckets[0].0, forced);
+    }
+    let (mut start, end, mut count) = (0.0, buckets[b].0, buckets[b].1);
+    if b > 0 {
+        start = buckets[b - 1].0;
+        count -= buckets[b - 1].1;
+        rank -= buckets[b - 1].1;
+    }
+    (start + (end - start) * (rank / count), forced)
+}
+
+/// Prometheus's float comparison with a relative tolerance.
+pub(super) fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < epsilon * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < epsilon
+}
+
+/// A float as Go's `strconv.ParseFloat` reads it (`+Inf`, `inf`, `NaN`, hex floats aside).
+pub(super) fn parse_go_float(s: &str) -> Option<f64> {
+    let t = s.trim();
+    match t.to_ascii_lowercase().as_str() {
+        "+inf" | "inf" | "+infinity" | "infinity" => return Some(f64::INFINITY),
+        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
+        "nan" => return Some(f64::NAN),
+        _ => {}
+    }
+    t.parse::<f64>().ok()
+}
+
+/// A float as Go's `%g` verb writes it (shortest digits; exponent form below 1e-4 and from
+/// 1e6 up).
+pub(super) fn format_go(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let sci = format!("{v:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A float as Go's `strconv.FormatFloat(v, 'f', -1, 64)` writes it: shortest digits, never an
+/// exponent (`count_values` labels).
+pub(super) fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Compares label values in natural order: runs of digits by their numeric value.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let lx = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let ly = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (nx, ny) = (&x[..lx], &y[..ly]);
+                let tx = nx.iter().skip_while(|&&c| c == b'0').count();
+                let ty = ny.iter().skip_while(|&&c| c == b'0').count();
+                let o = tx.cmp(&ty).then_with(|| nx[lx - tx..].cmp(&ny[ly - ty..]));
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+                x = &x[lx..];
+                y = &y[ly..];
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
+}
+
+/// A calendar field of a Unix time in seconds (UTC), as Prometheus's date functions give it.
+fn date_part(name: &str) -> fn(f64) -> f64 {
+    match name {
+        "year" => |v| civil(v).0 as f64,
+        "month" => |v| civil(v).1 as f64,
+        "day_of_month" => |v| civil(v).2 as f64,
+        "day_of_week" => |v| {
+            let days = (v as i64).div_euclid(86_400);
+            (days + 4).rem_euclid(7) as f64
+        },
+        "day_of_year" => |v| {
+            let (y, m, d) = civil(v);
+            (days_before_month(y, m) + d) as f64
+        },
+        "days_in_month" => |v| {
+            let (y, m, _) = civil(v);
+            days_in_month(y, m) as f64
+        },
+        "hour" => |v| (v as i64).rem_euclid(86_400).div_euclid(3600) as f64,
+        _ => |v| (v as i64).rem_euclid(3600).div_euclid(60) as f64,
+    }
+}
+
+/// Year, month (1–12) and day (1–31) of a Unix time in seconds.
+fn civil(v: f64) -> (i64, i64, i64) {
+    let days = (v as i64).div_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn days_before_month(y: i64, m: i64) -> i64 {
+    (1..m).map(|k| days_in_month(y, k)).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_go_prints_them() {
+        assert_eq!(format_go(0.5), "0.5");
+        assert_eq!(format_go(1e21), "1e+21");
+        assert_eq!(format_go(1234567.0), "1.234567e+06");
+        assert_eq!(format_value(1234567.0), "1234567");
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_go(1e-5), "1e-05");
+        assert_eq!(format_go(123456.0), "123456");
+        assert_eq!(format_go(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn calendar_fields() {
+        // 2024-02-29T13:45:00Z
+        let t = 1_709_214_300.0;
+        assert_eq!(civil(t), (2024, 2, 29));
+        assert_eq!(date_part("day_of_week")(t), 4.0);
+        assert_eq!(date_part("day_of_year")(t), 60.0);
+        assert_eq!(date_part("days_in_month")(t), 29.0);
+        assert_eq!(date_part("hour")(t), 13.0);
+        assert_eq!(date_part("minute")(t), 45.0);
+        assert_eq!(civil(-1.0), (1969, 12, 31));
+    }
+
+    #[test]
+    fn natural_order_compares_numbers_by_value() {
+        assert_eq!(natural_cmp("a2", "a10"), std::cmp::Ordering::Less);
+        assert_eq!(natural_cmp("a10", "a9"), std::cmp::Ordering::Greater);
+        assert_eq!(natural_cmp("abc", "abd"), std::cmp::Ordering::Less);
+    }
+
+    #[test]
+    fn bucket_quantile_interpolates_within_the_bucket() {
+        let mut b = vec![(0.1, 10.0), (0.2, 20.0), (f64::INFINITY, 20.0)];
+        assert_eq!(bucket_quantile(0.5, &mut b).0, 0.1);
+        let mut b = vec![(1.0, 0.0), (2.0, 10.0), (f64::INFINITY, 10.0)];
+        assert_eq!(bucket_quantile(0.5, &mut b).0, 1.5);
+    }
+}
