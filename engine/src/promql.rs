@@ -50,6 +50,7 @@ mod aggregate;
 mod binary;
 mod eval;
 mod functions;
+mod position;
 mod range_functions;
 mod value;
 
@@ -274,6 +275,8 @@ impl Storage for Db {
 #[derive(Debug, Clone)]
 pub struct Query {
     expr: Expr,
+    /// The text the expression was parsed from (annotations give positions in it).
+    text: String,
 }
 
 /// Teaches the parser the names it lacks: `holt_winters`, Prometheus 2's name for
@@ -299,13 +302,19 @@ impl Query {
     pub fn parse(text: &str) -> Result<Query, PromqlError> {
         register_compat_functions();
         let expr = promql_parser::parser::parse(text).map_err(PromqlError::Parse)?;
-        Query::from_expr(expr)
+        eval::check(&expr)?;
+        Ok(Query {
+            expr,
+            text: text.to_owned(),
+        })
     }
 
-    /// Wraps an expression parsed elsewhere.
+    /// Wraps an expression parsed elsewhere (positions in annotations then refer to its
+    /// printed form).
     pub fn from_expr(expr: Expr) -> Result<Query, PromqlError> {
         eval::check(&expr)?;
-        Ok(Query { expr })
+        let text = expr.to_string();
+        Ok(Query { expr, text })
     }
 
     /// The expression.
@@ -362,7 +371,7 @@ impl Engine {
         t: i64,
         stop: &Stop,
     ) -> Result<QueryOutput, PromqlError> {
-        eval::run(&self.options, storage, &query.expr, t, t, 1, true, stop)
+        eval::run(&self.options, storage, query, t, t, 1, true, stop)
     }
 
     /// [`Engine::range`] of a parsed query, stoppable through `stop`.
@@ -392,15 +401,6 @@ impl Engine {
                 self.options.points_per_series_max
             )));
         }
-        eval::run(
-            &self.options,
-            storage,
-            &query.expr,
-            start,
-            end,
-            step,
-            false,
-            stop,
-        )
+        eval::run(&self.options, storage, query, start, end, step, false, stop)
     }
 }

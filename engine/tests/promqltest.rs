@@ -136,6 +136,9 @@ fn prometheus_promql_test_scripts() {
                     }
                     Outcome::Fail(why) => {
                         fail += 1;
+                        if std::env::var("STRATA_PROMQLTEST_VERBOSE").is_ok_and(|v| v == "1") {
+                            println!("FAIL {key}: {}\n    {why}", eval.expr);
+                        }
                         let reason = known
                             .get(&key)
                             .cloned()

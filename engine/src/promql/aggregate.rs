@@ -26,6 +26,7 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, steps: Steps) -> Result
         None => None,
     };
     let input = ctx.eval_vector(&a.expr, steps)?;
+    let param_at = a.param.as_ref().map_or(String::new(), |p| ctx.at(p));
     let groups = group(&input, a.modifier.as_ref());
     let scalar_param = |name: &str| -> Result<Vec<f64>, PromqlError> {
         match &param {
@@ -59,11 +60,13 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, steps: Steps) -> Result
                 }
                 if !(-1.0..=1.0).contains(&v) {
                     ctx.annotations.warn(format!(
-                        "ratio value should be between -1 and 1, got {} for limit_ratio",
-                        super::functions::format_go(v)
+                        "ratio value should be between -1 and 1, got {}, capping to {}{param_at}",
+                        super::functions::format_go(v),
+                        if v > 0.0 { 1 } else { -1 }
                     ));
                 }
             }
+            let r: Vec<f64> = r.into_iter().map(|v| v.clamp(-1.0, 1.0)).collect();
             limit_ratio(input, &r)
         }
         T_COUNT_VALUES => {
@@ -84,7 +87,7 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, steps: Steps) -> Result
             for &v in &q {
                 if !(0.0..=1.0).contains(&v) {
                     ctx.annotations.warn(format!(
-                        "quantile value should be between 0 and 1, got {}",
+                        "quantile value should be between 0 and 1, got {}{param_at}",
                         super::functions::format_go(v)
                     ));
                 }
@@ -128,30 +131,34 @@ fn valid_label_name(name: &str) -> bool {
 struct Group {
     labels: Labels,
     members: Vec<usize>,
+    /// A member's metric name is to be dropped, and the output keeps `__name__` (`by
+    /// (__name__)`): the output's is dropped too, at the end of evaluation.
+    drop_name: bool,
 }
 
-/// Groups the input by the modifier, in order of first appearance.
+/// Groups the input by the modifier, in order of first appearance. A name that is only
+/// marked for removal still groups (as Prometheus's delayed removal does).
 fn group(input: &[Series], modifier: Option<&LabelModifier>) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for (i, s) in input.iter().enumerate() {
-        let base = if s.drop_name {
-            edit::without_name(&s.labels)
-        } else {
-            s.labels.clone()
-        };
         let labels = match modifier {
             None => Labels::default(),
-            Some(LabelModifier::Include(l)) => edit::keep(&base, &l.labels),
-            Some(LabelModifier::Exclude(l)) => edit::remove(&base, &l.labels, true),
+            Some(LabelModifier::Include(l)) => edit::keep(&s.labels, &l.labels),
+            Some(LabelModifier::Exclude(l)) => edit::remove(&s.labels, &l.labels, true),
         };
+        let drop_name = s.drop_name && labels.metric_name().is_some();
         match index.get(&labels) {
-            Some(&g) => groups[g].members.push(i),
+            Some(&g) => {
+                groups[g].members.push(i);
+                groups[g].drop_name |= drop_name;
+            }
             None => {
                 index.insert(labels.clone(), groups.len());
                 groups.push(Group {
                     labels,
                     members: vec![i],
+                    drop_name,
                 });
             }
         }
@@ -184,7 +191,7 @@ fn combine(
         }
         let s = Series {
             labels: g.labels,
-            drop_name: false,
+            drop_name: g.drop_name,
             values: result,
         };
         if s.any_present() {
@@ -412,7 +419,7 @@ fn count_values(label: &str, input: &[Series], groups: &[Group], steps: Steps) -
                 let k = *index.entry(labels.clone()).or_insert_with(|| {
                     out.push(Series {
                         labels,
-                        drop_name: false,
+                        drop_name: g.drop_name,
                         values: vec![ABSENT; steps.n],
                     });
                     out.len() - 1

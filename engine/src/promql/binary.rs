@@ -17,7 +17,7 @@ use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchC
 
 use super::PromqlError;
 use super::eval::Ctx;
-use super::value::{ABSENT, Series, Steps, Val, edit, present};
+use super::value::{ABSENT, Series, Steps, Val, edit, labels_string, present};
 use crate::labels::{Labels, METRIC_NAME};
 
 /// Whether the operator compares (and so filters, unless `bool`).
@@ -270,9 +270,9 @@ fn vector_vector(
                     let side = if one_to_many { "left" } else { "right" };
                     return Err(PromqlError::Execution(format!(
                         "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                        signature_labels(&one[j].labels, on, names),
-                        one[j].labels,
-                        one[prev].labels,
+                        labels_string(&signature_labels(&one[j].labels, on, names)),
+                        labels_string(&one[prev].labels),
+                        labels_string(&one[j].labels),
                     )));
                 }
                 found = Some(j);

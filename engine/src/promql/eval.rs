@@ -12,8 +12,8 @@ use super::value::{
     Annotations, RangeData, RangeVal, Series, Steps, Val, canonical, edit, present,
 };
 use super::{
-    EngineOptions, InstantSample, PromqlError, QueryOutput, RangeSeries, Stop, Storage, Value,
-    aggregate, binary, functions,
+    EngineOptions, InstantSample, PromqlError, Query, QueryOutput, RangeSeries, Stop, Storage,
+    Value, aggregate, binary, functions, position::Positions,
 };
 use crate::labels::Labels;
 use crate::labels::matcher::{MatchKind, Matcher};
@@ -27,7 +27,11 @@ pub(super) struct Ctx<'a> {
     /// The query's first and last evaluation times (`@ start()`, `@ end()`).
     pub query_start: i64,
     pub query_end: i64,
+    /// The query's step, milliseconds (0 for an instant query).
+    pub query_step: i64,
     pub annotations: Annotations,
+    /// Where the query's nodes start, for annotations.
+    positions: Positions,
     /// Samples read from storage so far, against `opts.samples_max`.
     samples_loaded: usize,
 }
@@ -83,7 +87,7 @@ pub(super) fn walk(expr: &Expr, f: &mut impl FnMut(&Expr)) {
 pub(super) fn run(
     opts: &EngineOptions,
     storage: &dyn Storage,
-    expr: &Expr,
+    query: &Query,
     start: i64,
     end: i64,
     step: i64,
@@ -101,10 +105,12 @@ pub(super) fn run(
         stop,
         query_start: start,
         query_end: end,
+        query_step: if instant { 0 } else { step },
         annotations: Annotations::default(),
+        positions: Positions::new(&query.text, &query.expr),
         samples_loaded: 0,
     };
-    let val = ctx.eval(expr, steps)?;
+    let val = ctx.eval(&query.expr, steps)?;
     let value = match val {
         Val::Scalar(v) if instant => Value::Scalar { t: start, v: v[0] },
         Val::Scalar(v) => Value::Matrix(vec![RangeSeries {
@@ -254,6 +260,11 @@ pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, PromqlErro
 }
 
 impl Ctx<'_> {
+    /// ` (line:column)` of `e` in the query text, for an annotation about it.
+    pub fn at(&self, e: &Expr) -> String {
+        self.positions.suffix(e)
+    }
+
     /// Ends the query if its caller stopped it.
     pub fn check_stop(&self) -> Result<(), PromqlError> {
         self.stop.check()
@@ -289,7 +300,7 @@ impl Ctx<'_> {
             Expr::Subquery(sq) => self.subquery(sq, steps),
             Expr::Binary(b) => binary::eval(self, b, steps),
             Expr::Aggregate(a) => aggregate::eval(self, a, steps),
-            Expr::Call(c) => functions::eval(self, c, steps),
+            Expr::Call(c) => functions::eval(self, expr, c, steps),
             Expr::Extension(_) => Err(PromqlError::Execution(
                 "extension expressions are not supported".into(),
             )),
@@ -413,7 +424,7 @@ impl Ctx<'_> {
     fn matrix_selector(&mut self, ms: &MatrixSelector, steps: Steps) -> Result<Val, PromqlError> {
         let matchers = selector_matchers(&ms.vs)?;
         let ends = self.read_times(&ms.vs.at, &ms.vs.offset, steps);
-        let ts = self.eval_times(&ms.vs.at, steps);
+        let ts = steps.times().collect();
         let range_ms = millis(ms.range);
         let (Some(&lo), Some(&hi)) = (ends.first(), ends.last()) else {
             return Ok(Val::Range(RangeVal {
@@ -450,7 +461,7 @@ impl Ctx<'_> {
     /// some window, as the samples of a range vector.
     fn subquery(&mut self, sq: &SubqueryExpr, steps: Steps) -> Result<Val, PromqlError> {
         let ends = self.read_times(&sq.at, &sq.offset, steps);
-        let ts = self.eval_times(&sq.at, steps);
+        let ts: Vec<i64> = steps.times().collect();
         let range_ms = millis(sq.range);
         let step = sq.step.map_or(self.opts.subquery_step_ms, millis).max(1);
         let empty = |ends, ts| {

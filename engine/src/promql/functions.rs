@@ -12,7 +12,12 @@ use super::range_functions::{self as rf, Window};
 use super::value::{ABSENT, RangeVal, Series, Steps, Val, edit, present};
 use crate::labels::{Labels, METRIC_NAME};
 
-pub(super) fn eval(ctx: &mut Ctx<'_>, call: &Call, steps: Steps) -> Result<Val, PromqlError> {
+pub(super) fn eval(
+    ctx: &mut Ctx<'_>,
+    expr: &Expr,
+    call: &Call,
+    steps: Steps,
+) -> Result<Val, PromqlError> {
     let name = call.func.name;
     let args = &call.args.args;
     match name {
@@ -22,6 +27,14 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, call: &Call, steps: Steps) -> Result<Val, 
             ));
         }
         "pi" => return Ok(Val::Scalar(vec![std::f64::consts::PI; steps.n])),
+        // The query's own parameters, in seconds.
+        "step" => return Ok(Val::Scalar(vec![ctx.query_step as f64 / 1000.0; steps.n])),
+        "range" => {
+            let range = (ctx.query_end - ctx.query_start) as f64 / 1000.0;
+            return Ok(Val::Scalar(vec![range; steps.n]));
+        }
+        "start" => return Ok(Val::Scalar(vec![ctx.query_start as f64 / 1000.0; steps.n])),
+        "end" => return Ok(Val::Scalar(vec![ctx.query_end as f64 / 1000.0; steps.n])),
         "timestamp" => return timestamp(ctx, &args[0], steps),
         "absent" => return absent(ctx, &args[0], steps),
         "absent_over_time" => return absent_over_time(ctx, &args[0], steps),
@@ -61,6 +74,13 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, call: &Call, steps: Steps) -> Result<Val, 
             }
             Ok(Val::Scalar(out))
         }
+        "min_of" | "max_of" => {
+            let (a, b) = (take_scalar(&vals, 0)?, take_scalar(&vals, 1)?);
+            let pick = if name == "min_of" { go_min } else { go_max };
+            Ok(Val::Scalar(
+                a.iter().zip(b).map(|(&x, &y)| pick(x, y)).collect(),
+            ))
+        }
         "round" => {
             let to_nearest = if vals.len() > 1 {
                 take_scalar(&vals, 1)?.to_vec()
@@ -97,6 +117,15 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, call: &Call, steps: Steps) -> Result<Val, 
             let v = take_vector(&mut vals, 0)?;
             Ok(Val::Vector(map_indexed(v, true, |i, x| go_min(hi[i], x))))
         }
+        "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc"
+            if steps.n > 1 || ctx.query_step > 0 =>
+        {
+            ctx.annotations.warn(format!(
+                "sort is ineffective for range queries since results are always ordered by labels{}",
+                ctx.at(expr)
+            ));
+            take_vector(&mut vals, 0).map(Val::Vector)
+        }
         "sort" | "sort_desc" => {
             let mut v = take_vector(&mut vals, 0)?;
             if steps.n == 1 {
@@ -128,7 +157,8 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, call: &Call, steps: Steps) -> Result<Val, 
         "histogram_quantile" => {
             let q = take_scalar(&vals, 0)?.to_vec();
             let v = take_vector(&mut vals, 1)?;
-            histogram_quantile(ctx, &q, v, steps)
+            let at = (ctx.at(&args[0]), ctx.at(&args[1]));
+            histogram_quantile(ctx, &q, v, steps, at)
         }
         "year" | "month" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"
         | "hour" | "minute" => {
@@ -361,10 +391,11 @@ fn eval_range_function(
             }
         }
         "quantile_over_time" => {
+            let at = ctx.at(&args[0]);
             for &q in &scalars[0] {
                 if !(0.0..=1.0).contains(&q) {
                     ctx.annotations.warn(format!(
-                        "quantile value should be between 0 and 1, got {}",
+                        "quantile value should be between 0 and 1, got {}{at}",
                         format_go(q)
                     ));
                 }
@@ -373,6 +404,7 @@ fn eval_range_function(
         _ => {}
     }
     let keep_name = keeps_name(name);
+    let range_at = ctx.at(&args[range_at]);
     let mut out = Vec::with_capacity(range.series.len());
     let mut step_args = vec![0.0; scalars.len()];
     for s in &range.series {
@@ -398,7 +430,7 @@ fn eval_range_function(
         };
         if series.any_present() {
             if wants_counter(name) {
-                note_non_counter(ctx, &series.labels);
+                note_non_counter(ctx, &series.labels, &range_at);
             }
             out.push(series);
         }
@@ -408,7 +440,7 @@ fn eval_range_function(
 }
 
 /// Prometheus notes, for `rate` and its kin, a metric whose name does not say it counts.
-fn note_non_counter(ctx: &mut Ctx<'_>, labels: &Labels) {
+fn note_non_counter(ctx: &mut Ctx<'_>, labels: &Labels, at: &str) {
     let Some(name) = labels.metric_name() else {
         return;
     };
@@ -417,7 +449,7 @@ fn note_non_counter(ctx: &mut Ctx<'_>, labels: &Labels) {
         .any(|s| name.ends_with(s));
     if !counter {
         ctx.annotations.info(format!(
-            "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+            "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{at}"
         ));
     }
 }
@@ -467,12 +499,19 @@ fn absent_labels(expr: &Expr) -> Labels {
         if m.name == METRIC_NAME {
             continue;
         }
-        if matches!(m.op, MatchOp::Equal) {
-            if pairs.iter().any(|(n, _)| *n == m.name) {
-                repeated.push(m.name.clone());
-            } else {
-                pairs.push((m.name.clone(), m.value.clone()));
-            }
+        // A name matched more than once, in any way, is left out.
+        if pairs.iter().any(|(n, _)| *n == m.name)
+            || vs
+                .matchers
+                .matchers
+                .iter()
+                .filter(|o| o.name == m.name)
+                .count()
+                > 1
+        {
+            repeated.push(m.name.clone());
+        } else if matches!(m.op, MatchOp::Equal) {
+            pairs.push((m.name.clone(), m.value.clone()));
         }
     }
     pairs.retain(|(n, _)| !repeated.contains(n));
@@ -629,11 +668,12 @@ fn histogram_quantile(
     q: &[f64],
     series: Vec<Series>,
     steps: Steps,
+    (q_at, v_at): (String, String),
 ) -> Result<Val, PromqlError> {
     for &v in q {
         if !(0.0..=1.0).contains(&v) {
             ctx.annotations.warn(format!(
-                "quantile value should be between 0 and 1, got {}",
+                "quantile value should be between 0 and 1, got {}{q_at}",
                 format_go(v)
             ));
         }
@@ -647,7 +687,7 @@ fn histogram_quantile(
         let bound = s.labels.get("le").and_then(parse_go_float);
         let Some(bound) = bound else {
             ctx.annotations.warn(format!(
-                "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
+                "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}{v_at}",
                 s.labels.get("le").unwrap_or(""),
                 name
             ));
@@ -678,7 +718,7 @@ fn histogram_quantile(
             let (result, forced) = bucket_quantile(q[i], &mut buckets);
             if forced {
                 ctx.annotations.info(format!(
-                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}{v_at}"
                 ));
             }
             *v = result;

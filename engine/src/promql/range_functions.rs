@@ -13,8 +13,7 @@ pub(super) struct Window<'a> {
     /// The window is `(end - range, end]`, milliseconds.
     pub end: i64,
     pub range: i64,
-    /// The evaluation time of the step (the `@` time if any, the step's time otherwise),
-    /// before `offset`: what `predict_linear` predicts from.
+    /// The step's time, whatever `@` and `offset` say: what `predict_linear` predicts from.
     pub ts: i64,
 }
 
@@ -281,6 +280,9 @@ pub(super) fn mad_over_time(w: Window<'_>) -> Option<f64> {
         return None;
     }
     let mut values: Vec<f64> = w.samples.iter().map(|p| p.v).collect();
+    if values.iter().any(|v| v.is_nan()) {
+        return Some(f64::NAN);
+    }
     let median = quantile(0.5, &mut values);
     let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
     Some(quantile(0.5, &mut deviations))

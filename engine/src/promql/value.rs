@@ -84,7 +84,7 @@ pub(super) struct RangeVal {
     /// The window's inclusive right end per step (the step's time after `@` and `offset`);
     /// never decreasing.
     pub ends: Vec<i64>,
-    /// The evaluation time per step: the `@` time if any, else the step's; before `offset`.
+    /// The step's time, whatever `@` and `offset` say (what `predict_linear` predicts from).
     pub ts: Vec<i64>,
 }
 
@@ -155,6 +155,15 @@ impl Annotations {
     }
 }
 
+/// A label set as Prometheus writes it in messages: `{__name__="up", job="node"}`.
+pub(super) fn labels_string(labels: &Labels) -> String {
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|l| format!("{}={:?}", l.name(), l.value().as_str()))
+        .collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
 /// Label-set edits, each keeping the set canonical.
 pub(super) mod edit {
     use crate::labels::{Label, Labels, METRIC_NAME};
@@ -169,23 +178,30 @@ pub(super) mod edit {
         Labels::from_canonical_slice(&kept)
     }
 
-    /// The labels not named in `names` (and not the metric name, if `and_name`).
+    /// The labels that say what a series' values mean: its name, and (Prometheus 3's
+    /// metadata labels) its type and unit. An operation that changes the meaning drops all
+    /// three.
+    pub fn is_metadata(name: &str) -> bool {
+        matches!(name, METRIC_NAME | "__type__" | "__unit__")
+    }
+
+    /// The labels not named in `names` (and without the metadata labels, if `and_name`).
     pub fn remove(labels: &Labels, names: &[String], and_name: bool) -> Labels {
         let kept: Vec<Label> = labels
             .iter()
             .filter(|l| {
                 let named = names.iter().any(|n| n == l.name().as_str());
-                let is_name = and_name && l.name() == METRIC_NAME;
-                !named && !is_name
+                let metadata = and_name && is_metadata(l.name());
+                !(named || metadata)
             })
             .cloned()
             .collect();
         Labels::from_canonical_slice(&kept)
     }
 
-    /// Without the metric name.
+    /// Without the metric name (and the type and unit labels that go with it).
     pub fn without_name(labels: &Labels) -> Labels {
-        if labels.get(METRIC_NAME).is_none() {
+        if !labels.iter().any(|l| is_metadata(l.name())) {
             return labels.clone();
         }
         remove(labels, &[], true)

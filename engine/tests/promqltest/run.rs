@@ -297,10 +297,10 @@ fn pin_at(expr: &mut Expr, at: i64) -> bool {
                 ms.vs.at = Some(AtModifier::At(time));
                 *changed = true;
             }
+            // The selectors inside keep their times (the harness pins only the subquery).
             Expr::Subquery(sq) if sq.at.is_none() => {
                 sq.at = Some(AtModifier::At(time));
                 *changed = true;
-                visit(&mut sq.expr, time, changed);
             }
             Expr::Aggregate(a) => {
                 if let Some(p) = &mut a.param {

@@ -125,7 +125,10 @@ pub fn parse(text: &str) -> Result<Vec<Command>, ScriptError> {
             j += 1;
         }
         if word == "clear" {
+            // `clear` has no body: the next line is a command.
             out.push(Command::Clear);
+            i += 1;
+            continue;
         } else if word.starts_with("load") {
             out.push(parse_load(lineno, line, &body)?);
         } else if word.starts_with("eval") {
