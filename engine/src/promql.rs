@@ -78,6 +78,10 @@ pub struct EngineOptions {
     pub points_per_series_max: usize,
     /// The step of a subquery that names none (`x[5m:]`). Default 1 minute.
     pub subquery_step_ms: i64,
+    /// Prometheus 2's windows: range selectors, subquery ranges and the lookback include
+    /// their left end (`[t - range, t]`) instead of excluding it. For comparing results with
+    /// Prometheus 2; off by default.
+    pub left_closed_windows: bool,
 }
 
 impl Default for EngineOptions {
@@ -87,6 +91,7 @@ impl Default for EngineOptions {
             samples_max: 50_000_000,
             points_per_series_max: 11_000,
             subquery_step_ms: 60 * 1000,
+            left_closed_windows: false,
         }
     }
 }

@@ -256,7 +256,9 @@ fn vector_vector(
     }
     let mut out: Vec<Series> = Vec::new();
     let mut out_index: HashMap<Labels, usize> = HashMap::new();
-    let mut result_labels: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut result_labels: HashMap<(usize, Option<usize>), usize> = HashMap::new();
+    let mut lone_labels: HashMap<usize, usize> = HashMap::new();
+    let fill = &modifier.fill_values;
     for step in 0..steps.n {
         // The "one" side: at most one series per signature at this step.
         let mut one_at: HashMap<&str, usize> = HashMap::new();
@@ -289,63 +291,111 @@ fn vector_vector(
                 continue;
             }
             let sig = many_sig[i].as_str();
-            let Some(&j) = one_at.get(sig) else { continue };
-            let ov = one[j].values[step];
-            let (l, r) = if one_to_many { (ov, mv) } else { (mv, ov) };
-            let result = apply(op, l, r);
-            let value = if !comparison || return_bool {
-                result
-            } else if result == 1.0 {
-                l
-            } else {
-                ABSENT
+            let (j, ov) = match one_at.get(sig) {
+                Some(&j) => (Some(j), one[j].values[step]),
+                // No match: the missing side's fill value, if the query gives one. (With
+                // `group_right` the sides are swapped, and so are what the fills refer to.)
+                None => match fill.rhs {
+                    Some(v) => (None, v),
+                    None => continue,
+                },
             };
+            let (l, r) = if one_to_many { (ov, mv) } else { (mv, ov) };
+            let value = outcome(op, l, r, comparison, return_bool);
             let k = match result_labels.get(&(i, j)) {
                 Some(&k) => k,
                 None => {
+                    let none = Labels::default();
                     let labels = result_metric(
                         &m.labels,
-                        &one[j].labels,
+                        j.map_or(&none, |j| &one[j].labels),
                         !comparison,
                         (on, names),
                         one_to_one,
                         include,
                     );
-                    let k = *out_index.entry(labels.clone()).or_insert_with(|| {
-                        out.push(Series {
-                            labels,
-                            drop_name: false,
-                            values: vec![ABSENT; steps.n],
-                        });
-                        out.len() - 1
-                    });
+                    let k = output(&mut out, &mut out_index, labels, steps);
                     result_labels.insert((i, j), k);
                     k
                 }
             };
             let seen = matched.entry(sig).or_default();
-            if one_to_one {
-                if !seen.is_empty() {
+            if j.is_some() {
+                if one_to_one {
+                    if !seen.is_empty() {
+                        return Err(PromqlError::Execution(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                        ));
+                    }
+                } else if seen.contains(&k) {
                     return Err(PromqlError::Execution(
-                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                            .into(),
                     ));
                 }
-            } else if seen.contains(&k) {
-                return Err(PromqlError::Execution(
-                    "multiple matches for labels: grouping labels must ensure unique matches"
-                        .into(),
-                ));
             }
             seen.push(k);
-            if present(value) {
+            if let Some(value) = value {
                 let s = &mut out[k];
                 s.values[step] = value;
                 s.drop_name |= return_bool || m.drop_name;
             }
         }
+        // The "one" side's series that matched nothing, with the other side's fill value.
+        if let Some(fv) = fill.lhs {
+            for (sig, &j) in &one_at {
+                if matched.contains_key(sig) {
+                    continue;
+                }
+                let ov = one[j].values[step];
+                let (l, r) = if one_to_many { (ov, fv) } else { (fv, ov) };
+                let Some(value) = outcome(op, l, r, comparison, return_bool) else {
+                    continue;
+                };
+                let k = match lone_labels.get(&j) {
+                    Some(&k) => k,
+                    None => {
+                        let labels = signature_labels(&one[j].labels, on, names);
+                        let k = output(&mut out, &mut out_index, labels, steps);
+                        lone_labels.insert(j, k);
+                        k
+                    }
+                };
+                out[k].values[step] = value;
+                out[k].drop_name |= return_bool;
+            }
+        }
     }
     out.retain(Series::any_present);
     Ok(out)
+}
+
+/// The value of `l op r` in the result: arithmetic and `bool` comparisons always give one, a
+/// filtering comparison the left value where it holds and nothing where it does not.
+fn outcome(op: TokenId, l: f64, r: f64, comparison: bool, return_bool: bool) -> Option<f64> {
+    let result = apply(op, l, r);
+    if !comparison || return_bool {
+        Some(result)
+    } else {
+        (result == 1.0).then_some(l)
+    }
+}
+
+/// The index of the output series with `labels`, added if new.
+fn output(
+    out: &mut Vec<Series>,
+    index: &mut HashMap<Labels, usize>,
+    labels: Labels,
+    steps: Steps,
+) -> usize {
+    *index.entry(labels.clone()).or_insert_with(|| {
+        out.push(Series {
+            labels,
+            drop_name: false,
+            values: vec![ABSENT; steps.n],
+        });
+        out.len() - 1
+    })
 }
 
 /// The labels of a matched pair's result: the "many" side's, without the metric name for

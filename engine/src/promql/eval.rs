@@ -388,7 +388,9 @@ impl Ctx<'_> {
             return Ok(Val::Vector(Vec::new()));
         };
         let lookback = self.opts.lookback_delta_ms;
-        let found = self.select(&matchers, lo.saturating_sub(lookback) + 1, hi)?;
+        // The first time a window reaches back to: its start, or just after it.
+        let open = i64::from(!self.opts.left_closed_windows);
+        let found = self.select(&matchers, lo.saturating_sub(lookback) + open, hi)?;
         let mut out = Vec::with_capacity(found.len());
         for s in found {
             let mut values = vec![super::value::ABSENT; steps.n];
@@ -401,7 +403,7 @@ impl Ctx<'_> {
                     continue;
                 }
                 let last = s.samples[next - 1];
-                if last.t > t - lookback && !is_stale_marker(last.v) {
+                if last.t >= t - lookback + open && !is_stale_marker(last.v) {
                     values[i] = if timestamps {
                         last.t as f64 / 1000.0
                     } else {
@@ -432,9 +434,11 @@ impl Ctx<'_> {
                 range_ms,
                 ends,
                 ts,
+                left_closed: self.opts.left_closed_windows,
             }));
         };
-        let found = self.select(&matchers, lo.saturating_sub(range_ms) + 1, hi)?;
+        let open = i64::from(!self.opts.left_closed_windows);
+        let found = self.select(&matchers, lo.saturating_sub(range_ms) + open, hi)?;
         let series = found
             .into_iter()
             .map(|s| RangeData {
@@ -454,6 +458,7 @@ impl Ctx<'_> {
             range_ms,
             ends,
             ts,
+            left_closed: self.opts.left_closed_windows,
         }))
     }
 
@@ -464,22 +469,23 @@ impl Ctx<'_> {
         let ts: Vec<i64> = steps.times().collect();
         let range_ms = millis(sq.range);
         let step = sq.step.map_or(self.opts.subquery_step_ms, millis).max(1);
+        let left_closed = self.opts.left_closed_windows;
         let empty = |ends, ts| {
             Ok(Val::Range(RangeVal {
                 series: Vec::new(),
                 range_ms,
                 ends,
                 ts,
+                left_closed,
             }))
         };
         let (Some(&lo), Some(&hi)) = (ends.first(), ends.last()) else {
             return empty(ends, ts);
         };
-        // The first multiple of the step after the earliest window's (open) start.
-        let first = (lo.saturating_sub(range_ms))
-            .div_euclid(step)
-            .saturating_add(1)
-            * step;
+        // The first multiple of the step in the earliest window (after its start, or at it
+        // for left-closed windows).
+        let from = lo.saturating_sub(range_ms) + i64::from(!self.opts.left_closed_windows);
+        let first = from.saturating_add(step - 1).div_euclid(step) * step;
         if first > hi {
             return empty(ends, ts);
         }
@@ -531,6 +537,7 @@ impl Ctx<'_> {
             range_ms,
             ends,
             ts,
+            left_closed: self.opts.left_closed_windows,
         }))
     }
 }

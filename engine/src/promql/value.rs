@@ -86,6 +86,8 @@ pub(super) struct RangeVal {
     pub ends: Vec<i64>,
     /// The step's time, whatever `@` and `offset` say (what `predict_linear` predicts from).
     pub ts: Vec<i64>,
+    /// Windows include their start (`[end - range, end]`, Prometheus 2).
+    pub left_closed: bool,
 }
 
 impl RangeVal {
@@ -98,7 +100,9 @@ impl RangeVal {
             while hi < samples.len() && samples[hi].t <= end {
                 hi += 1;
             }
-            while lo < hi && samples[lo].t <= start {
+            while lo < hi
+                && (samples[lo].t < start || (!self.left_closed && samples[lo].t == start))
+            {
                 lo += 1;
             }
             lo = lo.min(hi);
@@ -248,6 +252,7 @@ mod tests {
             range_ms: 30,
             ends: vec![0, 25, 30, 30, 95, 200],
             ts: vec![0, 25, 30, 30, 95, 200],
+            left_closed: false,
         };
         let mut seen = Vec::new();
         r.windows(&samples, |i, w| {

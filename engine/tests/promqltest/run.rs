@@ -41,10 +41,13 @@ fn open_db() -> Db {
 }
 
 impl Runner {
-    pub fn new() -> Runner {
+    /// A runner; `prometheus_2` evaluates with Prometheus 2's left-closed windows (for the
+    /// 2.42 scripts, whose expectations assume them).
+    pub fn new(prometheus_2: bool) -> Runner {
         let engine = Engine::new(EngineOptions {
             lookback_delta_ms: 5 * 60 * 1000,
             subquery_step_ms: 60 * 1000,
+            left_closed_windows: prometheus_2,
             ..EngineOptions::default()
         });
         Runner {
