@@ -50,6 +50,7 @@ mod aggregate;
 mod binary;
 mod eval;
 mod functions;
+mod histogram;
 mod position;
 mod range_functions;
 mod value;

@@ -75,7 +75,7 @@ fn classify(runner: &Runner, eval: &script::Eval, why: &str) -> String {
     } || runner
         .histogram_names
         .iter()
-        .any(|n| !n.is_empty() && eval.expr.contains(n.as_str()));
+        .any(|n| mentions_name(&eval.expr, n));
     if why.starts_with("parse:") {
         format!(
             "promql-parser rejects the expression ({})",
@@ -88,6 +88,21 @@ fn classify(runner: &Runner, eval: &script::Eval, why: &str) -> String {
         w = w.replace('\n', " ");
         format!("todo: {w}")
     }
+}
+
+/// Whether `expr` names the metric `name` (as a whole word), or selects names by a regex
+/// that may match it.
+fn mentions_name(expr: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let whole = expr.match_indices(name).any(|(i, _)| {
+        let before = expr[..i].chars().next_back();
+        let after = expr[i + name.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    });
+    whole || expr.contains("__name__=~")
 }
 
 fn load_known() -> BTreeMap<String, String> {

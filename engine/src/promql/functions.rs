@@ -8,6 +8,7 @@ use promql_parser::parser::{Call, Expr};
 
 use super::PromqlError;
 use super::eval::Ctx;
+use super::histogram;
 use super::range_functions::{self as rf, Window};
 use super::value::{ABSENT, RangeVal, Series, Steps, Val, edit, present};
 use crate::labels::{Labels, METRIC_NAME};
@@ -158,7 +159,24 @@ pub(super) fn eval(
             let q = take_scalar(&vals, 0)?.to_vec();
             let v = take_vector(&mut vals, 1)?;
             let at = (ctx.at(&args[0]), ctx.at(&args[1]));
-            histogram_quantile(ctx, &q, v, steps, at)
+            histogram::quantile(ctx, &q, v, steps, at)
+        }
+        "histogram_quantiles" => {
+            let label = take_string(&vals, 1)?.to_owned();
+            let mut qs = Vec::new();
+            for i in 2..vals.len() {
+                qs.push((take_scalar(&vals, i)?.to_vec(), ctx.at(&args[i])));
+            }
+            let v = take_vector(&mut vals, 0)?;
+            let v_at = ctx.at(&args[0]);
+            histogram::quantiles(ctx, &label, &qs, v, steps, &v_at)
+        }
+        "histogram_fraction" => {
+            let lower = take_scalar(&vals, 0)?.to_vec();
+            let upper = take_scalar(&vals, 1)?.to_vec();
+            let v = take_vector(&mut vals, 2)?;
+            let v_at = ctx.at(&args[2]);
+            histogram::fraction(ctx, &lower, &upper, v, steps, &v_at)
         }
         "year" | "month" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"
         | "hour" | "minute" => {
@@ -661,147 +679,6 @@ fn merge_equal_labels(series: Vec<Series>, steps: Steps) -> Result<Vec<Series>, 
     Ok(out)
 }
 
-/// `histogram_quantile` over classic buckets: series grouped by their labels without `le`
-/// (and the metric name), each bucket's upper bound from `le`.
-fn histogram_quantile(
-    ctx: &mut Ctx<'_>,
-    q: &[f64],
-    series: Vec<Series>,
-    steps: Steps,
-    (q_at, v_at): (String, String),
-) -> Result<Val, PromqlError> {
-    for &v in q {
-        if !(0.0..=1.0).contains(&v) {
-            ctx.annotations.warn(format!(
-                "quantile value should be between 0 and 1, got {}{q_at}",
-                format_go(v)
-            ));
-        }
-    }
-    // Per group: its labels, its buckets (upper bound, series index) and its metric name.
-    type Group = (Labels, Vec<(f64, usize)>, String);
-    let mut groups: Vec<Group> = Vec::new();
-    let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
-    for (i, s) in series.iter().enumerate() {
-        let name = s.labels.metric_name().unwrap_or("").to_owned();
-        let bound = s.labels.get("le").and_then(parse_go_float);
-        let Some(bound) = bound else {
-            ctx.annotations.warn(format!(
-                "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}{v_at}",
-                s.labels.get("le").unwrap_or(""),
-                name
-            ));
-            continue;
-        };
-        let key = edit::remove(&s.labels, &["le".to_owned()], true);
-        let g = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, Vec::new(), name.clone()));
-            groups.len() - 1
-        });
-        groups[g].1.push((bound, i));
-    }
-    let mut out = Vec::with_capacity(groups.len());
-    let mut buckets: Vec<(f64, f64)> = Vec::new();
-    for (labels, members, name) in groups {
-        let mut values = vec![ABSENT; steps.n];
-        for (i, v) in values.iter_mut().enumerate() {
-            buckets.clear();
-            buckets.extend(
-                members
-                    .iter()
-                    .map(|&(b, m)| (b, series[m].values[i]))
-                    .filter(|&(_, c)| present(c)),
-            );
-            if buckets.is_empty() {
-                continue;
-            }
-            let (result, forced) = bucket_quantile(q[i], &mut buckets);
-            if forced {
-                ctx.annotations.info(format!(
-                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}{v_at}"
-                ));
-            }
-            *v = result;
-        }
-        let s = Series {
-            labels,
-            drop_name: false,
-            values,
-        };
-        if s.any_present() {
-            out.push(s);
-        }
-    }
-    Ok(Val::Vector(out))
-}
-
-/// Prometheus's quantile over `(upper bound, cumulative count)` buckets, and whether the
-/// counts had to be made monotonic.
-fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bool) {
-    if q.is_nan() {
-        return (f64::NAN, false);
-    }
-    if q < 0.0 {
-        return (f64::NEG_INFINITY, false);
-    }
-    if q > 1.0 {
-        return (f64::INFINITY, false);
-    }
-    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
-        return (f64::NAN, false);
-    }
-    // Buckets with one bound are one bucket.
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for &(b, c) in buckets.iter() {
-        match merged.last_mut() {
-            Some(last) if last.0 == b => last.1 += c,
-            _ => merged.push((b, c)),
-        }
-    }
-    *buckets = merged;
-    let mut forced = false;
-    let mut prev = buckets[0].1;
-    for b in buckets.iter_mut().skip(1) {
-        let curr = b.1;
-        if curr == prev {
-            continue;
-        }
-        if almost_equal(prev, curr, 1e-12) {
-            b.1 = prev;
-            continue;
-        }
-        if curr < prev {
-            b.1 = prev;
-            forced = true;
-            continue;
-        }
-        prev = curr;
-    }
-    if buckets.len() < 2 {
-        return (f64::NAN, forced);
-    }
-    let observations = buckets[buckets.len() - 1].1;
-    if observations == 0.0 {
-        return (f64::NAN, forced);
-    }
-    let mut rank = q * observations;
-    let b = buckets[..buckets.len() - 1].partition_point(|x| x.1 < rank);
-    if b == buckets.len() - 1 {
-        return (buckets[buckets.len() - 2].0, forced);
-    }
-    if b == 0 && buckets[0].0 <= 0.0 {
-        return (buckets[0].0, forced);
-    }
-    let (mut start, end, mut count) = (0.0, buckets[b].0, buckets[b].1);
-    if b > 0 {
-        start = buckets[b - 1].0;
-        count -= buckets[b - 1].1;
-        rank -= buckets[b - 1].1;
-    }
-    (start + (end - start) * (rank / count), forced)
-}
-
 /// Prometheus's float comparison with a relative tolerance.
 pub(super) fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
@@ -1000,13 +877,5 @@ mod tests {
         assert_eq!(natural_cmp("a2", "a10"), std::cmp::Ordering::Less);
         assert_eq!(natural_cmp("a10", "a9"), std::cmp::Ordering::Greater);
         assert_eq!(natural_cmp("abc", "abd"), std::cmp::Ordering::Less);
-    }
-
-    #[test]
-    fn bucket_quantile_interpolates_within_the_bucket() {
-        let mut b = vec![(0.1, 10.0), (0.2, 20.0), (f64::INFINITY, 20.0)];
-        assert_eq!(bucket_quantile(0.5, &mut b).0, 0.1);
-        let mut b = vec![(1.0, 0.0), (2.0, 10.0), (f64::INFINITY, 10.0)];
-        assert_eq!(bucket_quantile(0.5, &mut b).0, 1.5);
     }
 }
