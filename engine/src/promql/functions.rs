@@ -164,8 +164,8 @@ pub(super) fn eval(
         "histogram_quantiles" => {
             let label = take_string(&vals, 1)?.to_owned();
             let mut qs = Vec::new();
-            for i in 2..vals.len() {
-                qs.push((take_scalar(&vals, i)?.to_vec(), ctx.at(&args[i])));
+            for (i, arg) in args.iter().enumerate().skip(2) {
+                qs.push((take_scalar(&vals, i)?.to_vec(), ctx.at(arg)));
             }
             let v = take_vector(&mut vals, 0)?;
             let v_at = ctx.at(&args[0]);
