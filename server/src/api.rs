@@ -6,6 +6,7 @@
 //! with the error type.
 
 pub mod params;
+pub mod query;
 
 use std::sync::Arc;
 

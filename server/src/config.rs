@@ -27,6 +27,12 @@
 //!   max_inflight_requests: 64  # more wait up to 10 s, then get 503
 //! exemplars:
 //!   max_exemplars: 100000      # 0 keeps none
+//! query:
+//!   timeout: 2m                # then 503 `timeout`
+//!   max_concurrency: 20        # more wait for a turn (within their timeout)
+//!   max_samples: 50000000      # in memory at once; more is 422 `execution`
+//!   lookback_delta: 5m
+//!   max_query_length: 256KB    # longer query texts are 400 `bad_data`
 //! ```
 
 use std::net::SocketAddr;
@@ -36,6 +42,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use strata_engine::FsyncMode;
 
+use crate::api::query::QueryLimits;
 use crate::remote_write::Limits;
 
 /// The YAML file, as written (everything optional).
@@ -49,6 +56,18 @@ pub struct FileConfig {
     pub storage: StorageFile,
     pub remote_write: RemoteWriteFile,
     pub exemplars: ExemplarsFile,
+    pub query: QueryFile,
+}
+
+/// `query:` in the file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryFile {
+    pub timeout: Option<String>,
+    pub max_concurrency: Option<usize>,
+    pub max_samples: Option<usize>,
+    pub lookback_delta: Option<String>,
+    pub max_query_length: Option<ByteSize>,
 }
 
 /// `storage:` in the file.
@@ -184,6 +203,7 @@ pub struct Settings {
     /// Remote-write requests handled at once (more wait, then get 503).
     pub max_inflight_writes: usize,
     pub max_exemplars: usize,
+    pub query: QueryLimits,
 }
 
 /// The default listen address: loopback only.
@@ -271,6 +291,7 @@ impl Settings {
             },
             max_inflight_writes: rw.max_inflight_requests.unwrap_or(64),
             max_exemplars: file.exemplars.max_exemplars.unwrap_or(100_000),
+            query: query_limits(&file.query)?,
         };
         let mut settings = settings;
         // Samples retention would delete at once are refused rather than acknowledged.
@@ -321,8 +342,41 @@ impl Settings {
         if self.max_exemplars != new.max_exemplars {
             changed.push("exemplars.max_exemplars");
         }
+        if self.query.max_concurrency != new.query.max_concurrency {
+            changed.push("query.max_concurrency");
+        }
         changed
     }
+}
+
+fn query_limits(file: &QueryFile) -> Result<QueryLimits, String> {
+    let defaults = QueryLimits::default();
+    let duration = |value: &Option<String>, default: Duration, what: &str| match value {
+        None => Ok(default),
+        Some(s) => parse_duration(s).map_err(|e| format!("query.{what}: {e}")),
+    };
+    let limits = QueryLimits {
+        timeout: duration(&file.timeout, defaults.timeout, "timeout")?,
+        max_concurrency: file.max_concurrency.unwrap_or(defaults.max_concurrency),
+        max_samples: file.max_samples.unwrap_or(defaults.max_samples),
+        lookback_delta_ms: millis(duration(
+            &file.lookback_delta,
+            Duration::from_millis(defaults.lookback_delta_ms as u64),
+            "lookback_delta",
+        )?),
+        max_query_bytes: file
+            .max_query_length
+            .map_or(defaults.max_query_bytes, |b| b.0 as usize),
+    };
+    if limits.timeout.is_zero()
+        || limits.max_concurrency == 0
+        || limits.max_samples == 0
+        || limits.lookback_delta_ms <= 0
+        || limits.max_query_bytes == 0
+    {
+        return Err("query limits must be larger than 0".into());
+    }
+    Ok(limits)
 }
 
 fn millis(d: Duration) -> i64 {

@@ -17,6 +17,7 @@ use strata_engine::Db;
 use tokio::sync::Semaphore;
 
 use crate::api;
+use crate::api::query::QueryLimits;
 use crate::exemplars::ExemplarStore;
 use crate::metadata::{MetadataLimits, MetadataStore};
 use crate::metrics::{Metrics, RejectReason};
@@ -63,6 +64,10 @@ pub struct AppState {
     pub write_queue_wait: Duration,
     /// What `POST /-/reload` runs (set by the binary when it has a configuration to re-read).
     pub reloader: OnceLock<Reloader>,
+    /// PromQL query limits (replaced on reload, but for the concurrency).
+    pub query_limits: RwLock<QueryLimits>,
+    /// Turns for queries.
+    pub queries: Semaphore,
 }
 
 impl std::fmt::Debug for AppState {
@@ -83,6 +88,7 @@ impl AppState {
             MetadataStore::new(MetadataLimits::default()),
             ExemplarStore::new(100_000),
             Backpressure::default(),
+            QueryLimits::default(),
         )
     }
 
@@ -92,6 +98,7 @@ impl AppState {
         metadata: MetadataStore,
         exemplars: ExemplarStore,
         backpressure: Backpressure,
+        query_limits: QueryLimits,
     ) -> Arc<AppState> {
         Arc::new(AppState {
             db: OnceLock::new(),
@@ -103,7 +110,14 @@ impl AppState {
             writes: Semaphore::new(backpressure.in_flight_max),
             write_queue_wait: backpressure.queue_wait,
             reloader: OnceLock::new(),
+            queries: Semaphore::new(query_limits.max_concurrency),
+            query_limits: RwLock::new(query_limits),
         })
+    }
+
+    /// The current query limits.
+    pub fn query_limits(&self) -> QueryLimits {
+        *self.query_limits.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The current remote-write limits.
@@ -123,6 +137,22 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/write",
             // The handler reads the body itself, within the limit current at the time.
             post(remote_write_handler).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/query",
+            get(api::query::instant).post(api::query::instant),
+        )
+        .route(
+            "/api/v1/query_range",
+            get(api::query::range).post(api::query::range),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(api::query::format).post(api::query::format),
+        )
+        .route(
+            "/api/v1/parse_query",
+            get(api::query::parse).post(api::query::parse),
         )
         .route("/api/v1/series", get(api::series).post(api::series))
         .route(

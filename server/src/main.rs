@@ -168,6 +168,7 @@ async fn serve(
             in_flight_max: settings.max_inflight_writes,
             ..Backpressure::default()
         },
+        settings.query,
     );
     state
         .admin_api
@@ -235,6 +236,10 @@ async fn serve(
             state
                 .admin_api
                 .store(new.enable_admin_api, Ordering::Relaxed);
+            *state
+                .query_limits
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = new.query;
             if let Some(db) = state.db.get() {
                 db.set_limits(new.retention_ms, new.retention_bytes, new.max_series);
             }

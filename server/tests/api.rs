@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use prost::Message;
 use serde_json::json;
+use strata_server::api::query::QueryLimits;
 use strata_server::exemplars::ExemplarStore;
 use strata_server::http::{AppState, Backpressure};
 use strata_server::metadata::{MetadataLimits, MetadataStore};
@@ -25,6 +26,7 @@ async fn populated() -> (Server, i64) {
         MetadataStore::new(MetadataLimits::default()),
         ExemplarStore::new(1000),
         Backpressure::default(),
+        QueryLimits::default(),
     );
     state.admin_api.store(true, Ordering::Relaxed);
     let s = Server::start_with(state);

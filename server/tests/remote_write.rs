@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use prost::Message;
+use strata_server::api::query::QueryLimits;
 use strata_server::exemplars::ExemplarStore;
 use strata_server::http::{AppState, Backpressure, router};
 use strata_server::metadata::{MetadataLimits, MetadataStore};
@@ -277,6 +278,7 @@ async fn writes_beyond_the_in_flight_limit_wait_then_get_503() {
             in_flight_max: 1,
             queue_wait: Duration::from_millis(50),
         },
+        QueryLimits::default(),
     );
     let s = Server::start_with(state);
     let body = encode(vec![series(&[("__name__", "up")], &[(now_ms(), 1.0)])]);
