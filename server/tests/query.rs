@@ -208,7 +208,7 @@ async fn errors_carry_prometheus_types_and_statuses() {
             "no query given",
         ),
         (
-            format!("/api/v1/query?query=up&time=yesterday"),
+            "/api/v1/query?query=up&time=yesterday".to_string(),
             StatusCode::BAD_REQUEST,
             "bad_data",
             "invalid parameter \"time\"",
