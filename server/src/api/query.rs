@@ -141,14 +141,35 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Runs `work` with a turn, on the blocking pool, within `timeout`.
+/// What a request may set for its own evaluation.
+struct RequestOptions {
+    timeout: Duration,
+    /// `lookback_delta`, if given.
+    lookback_ms: Option<i64>,
+    /// `limit`: the most series in the result (0: all).
+    limit: usize,
+}
+
+fn request_options(params: &Params, limits: &QueryLimits) -> Result<RequestOptions, ApiError> {
+    let lookback_ms = duration_param(params, "lookback_delta")?
+        .filter(|d| !d.is_zero())
+        .map(|d| d.as_millis() as i64);
+    Ok(RequestOptions {
+        timeout: request_timeout(params, limits)?,
+        lookback_ms,
+        limit: params.limit("limit")?,
+    })
+}
+
+/// Runs `work` with a turn, on the blocking pool, within the request's timeout.
 async fn evaluate(
     state: &Arc<AppState>,
-    timeout: Duration,
+    options: &RequestOptions,
     work: impl FnOnce(&Engine, &Db, &Stop) -> Result<QueryOutput, PromqlError> + Send + 'static,
 ) -> Result<QueryOutput, ApiError> {
     let db = db(state)?;
     let limits = state.query_limits();
+    let timeout = options.timeout;
     let deadline = tokio::time::Instant::now() + timeout;
     let _turn = tokio::time::timeout_at(deadline, state.queries.acquire())
         .await
@@ -161,7 +182,7 @@ async fn evaluate(
         })?
         .map_err(|_| ApiError::unavailable("shutting down"))?;
     let engine = Engine::new(EngineOptions {
-        lookback_delta_ms: limits.lookback_delta_ms,
+        lookback_delta_ms: options.lookback_ms.unwrap_or(limits.lookback_delta_ms),
         samples_max: limits.max_samples,
         ..EngineOptions::default()
     });
@@ -181,9 +202,30 @@ async fn evaluate(
         }
     };
     guard.disarm();
-    match result {
-        Ok(out) => out.map_err(ApiError::from),
-        Err(e) => Err(ApiError::internal(format!("the query failed: {e}"))),
+    let mut out = match result {
+        Ok(out) => out.map_err(ApiError::from)?,
+        Err(e) => return Err(ApiError::internal(format!("the query failed: {e}"))),
+    };
+    truncate(&mut out, options.limit);
+    Ok(out)
+}
+
+/// Keeps the first `limit` series of a vector or matrix (0: all), with Prometheus's warning.
+fn truncate(out: &mut QueryOutput, limit: usize) {
+    let cut = |len: usize| limit > 0 && len > limit;
+    let truncated = match &mut out.value {
+        Value::Vector(v) if cut(v.len()) => {
+            v.truncate(limit);
+            true
+        }
+        Value::Matrix(m) if cut(m.len()) => {
+            m.truncate(limit);
+            true
+        }
+        _ => false,
+    };
+    if truncated {
+        out.warnings.push("results truncated due to limit".into());
     }
 }
 
@@ -200,8 +242,8 @@ pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Resp
         let limits = state.query_limits();
         let query = parse_query(&params, &limits)?;
         let t = params.time("time", now_ms())?;
-        let timeout = request_timeout(&params, &limits)?;
-        let out = evaluate(&state, timeout, move |engine, db, stop| {
+        let options = request_options(&params, &limits)?;
+        let out = evaluate(&state, &options, move |engine, db, stop| {
             engine.instant_query(db, &query, t, stop)
         })
         .await?;
@@ -238,8 +280,8 @@ pub async fn range(State(state): State<Arc<AppState>>, params: Params) -> Respon
                 "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
             ));
         }
-        let timeout = request_timeout(&params, &limits)?;
-        let out = evaluate(&state, timeout, move |engine, db, stop| {
+        let options = request_options(&params, &limits)?;
+        let out = evaluate(&state, &options, move |engine, db, stop| {
             engine.range_query(db, &query, start, end, step_ms, stop)
         })
         .await?;
