@@ -62,35 +62,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-say() { echo "ingest-compare: $*" >&2; }
-die() { say "$*"; exit 1; }
-
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=servers.sh
+. "$root/scripts/servers.sh"
 IFS=',' read -r -a system_list <<<"$systems"
 
-# Every program this run needs, named with how to get it when missing.
-missing=0
-require() {
-    local path=$1 what=$2
-    if ! command -v "$path" >/dev/null 2>&1; then
-        say "missing: $path ($what)"
-        missing=1
-    fi
-}
-require cargo "the Rust toolchain, to build strata and ingest-compare: https://rustup.rs"
-prometheus=${PROMETHEUS:-prometheus}
-victoria_metrics=${VICTORIA_METRICS:-victoria-metrics}
-for system in "${system_list[@]}"; do
-    case "$system" in
-        strata) ;;
-        prometheus)
-            require "$prometheus" "Prometheus 2.42: apt-get install prometheus, or PROMETHEUS=/path/to/prometheus" ;;
-        victoriametrics)
-            require "$victoria_metrics" "VictoriaMetrics 1.79: apt-get install victoria-metrics, or VICTORIA_METRICS=/path/to/victoria-metrics" ;;
-        *) die "unknown system $system: choose from strata, victoriametrics, prometheus" ;;
-    esac
-done
-[ "$missing" = 0 ] || die "install what is missing above and run again"
+require_systems "${system_list[@]}"
 
 say "building strata and ingest-compare (release)"
 (cd "$root" && cargo build --release --quiet -p strata-server -p strata-bench)
@@ -100,64 +77,16 @@ strata=$target_dir/release/strata
 bench=$target_dir/release/ingest-compare
 [ -x "$strata" ] && [ -x "$bench" ] || die "the build did not produce $strata and $bench"
 
-# The server gets the last CPU, the generator CPU 0: neither steals the other's time, and the
-# server's CPU-seconds are its own work.
-server_pin=()
-generator_pin=()
-cpus=$(nproc)
-if [ "$pin" = 1 ] && command -v taskset >/dev/null 2>&1 && [ "$cpus" -ge 2 ] \
-    && [ "$cpus" = "$(getconf _NPROCESSORS_ONLN)" ]; then
-    last=$((cpus - 1))
-    if [ "$cpus" -gt 2 ]; then server_cpus="1-$last"; else server_cpus="1"; fi
-    server_pin=(taskset -c "$server_cpus")
-    generator_pin=(taskset -c 0)
-    pinning="server on CPU $server_cpus, generator on CPU 0 (taskset; $cpus CPUs)"
-else
-    pinning="not pinned ($cpus CPUs; taskset $(command -v taskset >/dev/null && echo present || echo missing))"
-fi
+pin_cpus
 say "pinning: $pinning"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ingest-compare.XXXXXX")
-server_pid=""
-
-# Stops the running server: SIGTERM, then SIGKILL if it has not exited within 60 s.
-stop_server() {
-    [ -n "$server_pid" ] || return 0
-    kill -TERM "$server_pid" 2>/dev/null || true
-    local i state
-    for ((i = 0; i < 600; i++)); do
-        state=$(awk '{print $3}' "/proc/$server_pid/stat" 2>/dev/null || echo gone)
-        if [ "$state" = gone ] || [ "$state" = Z ]; then break; fi
-        sleep 0.1
-    done
-    if kill -0 "$server_pid" 2>/dev/null && [ "$state" != Z ]; then
-        say "pid $server_pid did not stop within 60 s of SIGTERM: SIGKILL"
-        kill -KILL "$server_pid" 2>/dev/null || true
-    fi
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-}
 cleanup() {
     stop_server
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-version_of() {
-    case "$1" in
-        strata) "$strata" --version 2>/dev/null | head -n1 ;;
-        prometheus) "$prometheus" --version 2>&1 | head -n1 ;;
-        victoriametrics)
-            # Debian's build prints an empty version; its package knows.
-            local v
-            v=$("$victoria_metrics" -version 2>&1 | head -n1)
-            if [ -z "$v" ] && command -v dpkg-query >/dev/null 2>&1; then
-                v="victoria-metrics $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null || echo '?') (Debian package)"
-            fi
-            echo "${v:-unknown}" ;;
-    esac
-}
 
 # Every system gets the same timestamps, two hours back: old enough to be history, recent enough
 # for Prometheus's head and VictoriaMetrics's retention, and never behind Strata's newest sample.
@@ -167,29 +96,12 @@ results=()
 for system in "${system_list[@]}"; do
     dir=$work/$system
     mkdir -p "$dir/data"
-    port=$("$bench" free-port)
-    case "$system" in
-        strata)
-            cmd=("$strata" serve --listen "127.0.0.1:$port" --data-dir "$dir/data")
-            ready=/-/ready ;;
-        victoriametrics)
-            cmd=("$victoria_metrics" "-storageDataPath=$dir/data" "-httpListenAddr=127.0.0.1:$port")
-            ready=/health ;;
-        prometheus)
-            # No scrape jobs: a self-scrape would write samples at the current time, after
-            # which Prometheus rejects the benchmark's older ones as out of bounds.
-            printf 'global:\n  scrape_interval: 15s\n' >"$dir/prometheus.yml"
-            cmd=("$prometheus" "--config.file=$dir/prometheus.yml" "--storage.tsdb.path=$dir/data"
-                "--web.listen-address=127.0.0.1:$port" --web.enable-remote-write-receiver)
-            ready=/-/ready ;;
-    esac
+    start_system "$system" "$dir/data" "$dir/server.log"
     version=$(version_of "$system")
-    say "$system ($version) on 127.0.0.1:$port"
-    "${server_pin[@]}" "${cmd[@]}" >"$dir/server.log" 2>&1 &
-    server_pid=$!
+    say "$system ($version) on $server_url"
     if "${generator_pin[@]}" "$bench" run --system "$system" --version "$version" \
         --pinning "$pinning" --pid "$server_pid" \
-        --write-url "http://127.0.0.1:$port/api/v1/write" --ready-url "http://127.0.0.1:$port$ready" \
+        --write-url "$server_url/api/v1/write" --ready-url "$server_url$ready_path" \
         --out "$dir/result.json" --hosts "$hosts" --start-ms "$start_ms" --shards "$shards" \
         --batch-samples "$batch_samples" --throughput-scrapes "$throughput_scrapes" \
         --latency-rate "$latency_rate" --latency-seconds "$latency_seconds"; then

@@ -22,7 +22,7 @@
 //! ([`workload`]), so the generator is not what is measured.
 
 #[path = "../../engine/benches/support/dataset.rs"]
-mod dataset;
+pub(crate) mod dataset;
 
 pub mod process;
 pub mod report;

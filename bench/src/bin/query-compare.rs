@@ -1,0 +1,162 @@
+//! `query-compare`: the PromQL query benchmark's command line. `scripts/query-compare.sh`
+//! starts each server and calls `load` and `run` against it, then `report` over the results;
+//! the method is in `strata_bench::query`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use strata_bench::query::{load, report, run};
+
+#[derive(Parser)]
+#[command(
+    about = "Load the dataset into a Prometheus-compatible server and time dashboard queries against it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load the data, then time the queries; write the result as JSON.
+    Run {
+        /// Name of the system, for the report (`strata` is the one compared with the others).
+        #[arg(long)]
+        system: String,
+        #[arg(long, default_value = "")]
+        version: String,
+        /// The server's base URL, `http://127.0.0.1:PORT` (its remote write at `/api/v1/write`).
+        #[arg(long)]
+        url: String,
+        /// Where remote write goes, if not `URL/api/v1/write`.
+        #[arg(long)]
+        write_url: Option<String>,
+        /// A URL that answers 200 once the server is ready.
+        #[arg(long)]
+        ready_url: String,
+        /// Hosts of the dataset (about 517 series each).
+        #[arg(long, default_value_t = 30)]
+        hosts: usize,
+        /// Hours of data, ending at --end-ms.
+        #[arg(long, default_value_t = 26)]
+        hours: u64,
+        /// The last sample's time, ms since the epoch.
+        #[arg(long)]
+        end_ms: i64,
+        #[arg(long, default_value_t = 8)]
+        shards: usize,
+        #[arg(long, default_value_t = 2000)]
+        batch_samples: usize,
+        /// Timed runs of each query (after one warm-up run).
+        #[arg(long, default_value_t = 7)]
+        repeats: usize,
+        /// Seconds between loading and querying (background work settles).
+        #[arg(long, default_value_t = 10.0)]
+        settle_seconds: f64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the side-by-side table of result files.
+    Report { results: Vec<PathBuf> },
+    /// Print a loopback port that is free now.
+    FreePort,
+}
+
+/// Polls `url` until it answers 200, for at most two minutes.
+fn wait_ready(url: &str) -> anyhow::Result<()> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = agent.get(url).call()
+            && r.status() == 200
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{url} did not answer 200 within 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Run {
+            system,
+            version,
+            url,
+            write_url,
+            ready_url,
+            hosts,
+            hours,
+            end_ms,
+            shards,
+            batch_samples,
+            repeats,
+            settle_seconds,
+            out,
+        } => {
+            let scrapes = hours * 240;
+            let start_ms = end_ms - (scrapes as i64 - 1) * 15_000 - 15_000;
+            let options = load::LoadOptions {
+                write_url: write_url.unwrap_or_else(|| format!("{url}/api/v1/write")),
+                hosts,
+                seed: 1,
+                start_ms,
+                scrapes,
+                shards,
+                batch_samples,
+                lockstep_scrapes: 20,
+                request_timeout: Duration::from_secs(60),
+            };
+            wait_ready(&ready_url)?;
+            eprintln!("{system}: loading {hosts} hosts × {hours} h");
+            let loaded = load::load(&options)?;
+            eprintln!(
+                "{system}: loaded {} samples in {:.1} s ({:.0}/s, {} retries)",
+                loaded.samples,
+                loaded.seconds,
+                loaded.samples as f64 / loaded.seconds,
+                loaded.retries
+            );
+            std::thread::sleep(Duration::from_secs_f64(settle_seconds));
+            let queries = run::run(&url, end_ms, repeats, Duration::from_secs(300));
+            let result = run::RunResult {
+                system,
+                version,
+                load: loaded,
+                end_ms,
+                queries,
+            };
+            std::fs::write(&out, serde_json::to_string_pretty(&result)?)
+                .with_context(|| format!("writing {}", out.display()))?;
+            Ok(())
+        }
+        Command::Report { results } => {
+            let mut runs = Vec::new();
+            for path in &results {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                runs.push(
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("parsing {}", path.display()))?,
+                );
+            }
+            print!("{}", report::table(&runs));
+            Ok(())
+        }
+        Command::FreePort => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")
+                .context("binding a free port on 127.0.0.1")?;
+            println!("{}", listener.local_addr()?.port());
+            Ok(())
+        }
+    }
+}
