@@ -61,9 +61,10 @@ fn database(hosts: u64, hours: u64) -> (Db, i64) {
         .map(|h| data.timestamp(h, scrapes - 1))
         .max()
         .unwrap_or(START_MS);
-    let clock = Arc::new(ManualClock::new(last + 60_000));
+    let clock = Arc::new(ManualClock::new(START_MS));
     let done = dir.join("complete");
     if done.exists() {
+        clock.set_ms(last + 60_000);
         let db = Db::open(&dir, options(clock)).expect("open the cached database");
         return (db, last);
     }
@@ -78,6 +79,8 @@ fn database(hosts: u64, hours: u64) -> (Db, i64) {
         .map(|s| Labels::new(s.labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))).unwrap())
         .collect();
     for k in 0..scrapes {
+        // The clock follows the data, a minute ahead of the scrape.
+        clock.set_ms(data.timestamp(0, k) + 60_000);
         let mut app = db.appender();
         for (i, s) in series.iter().enumerate() {
             let t = data.timestamp(s.host, k);
@@ -89,7 +92,6 @@ fn database(hosts: u64, hours: u64) -> (Db, i64) {
         }
         app.commit().expect("commit");
         if (k + 1) % 240 == 0 {
-            clock.set_ms(data.timestamp(0, k));
             db.maintain().expect("maintain");
         }
     }

@@ -232,6 +232,9 @@ impl Stop {
     }
 }
 
+/// What [`Storage::select_each`] calls for each series: its labels and samples.
+pub type EachSeries<'a> = dyn FnMut(&Labels, &[Sample]) -> Result<(), PromqlError> + 'a;
+
 /// Series data a query reads.
 pub trait Storage {
     /// The series matching every matcher with their samples in `[mint, maxt]`, in time order
@@ -244,6 +247,30 @@ pub trait Storage {
         matchers: &[Matcher],
         samples_max: usize,
     ) -> Result<Vec<RangeSeries>, PromqlError>;
+
+    /// [`Storage::select`] a series at a time: `each(labels, samples)` for every series with
+    /// samples, which the implementation may decode into one buffer it reuses, so a query
+    /// never holds every series' samples at once. The default collects [`Storage::select`].
+    fn select_each(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        samples_max: usize,
+        each: &mut EachSeries<'_>,
+    ) -> Result<(), PromqlError> {
+        for s in self.select(mint, maxt, matchers, samples_max)? {
+            each(&s.labels, &s.samples)?;
+        }
+        Ok(())
+    }
+}
+
+fn too_many_samples(max: usize) -> PromqlError {
+    PromqlError::TooManySamples {
+        phase: "query execution",
+        max,
+    }
 }
 
 impl Storage for Db {
@@ -254,26 +281,40 @@ impl Storage for Db {
         matchers: &[Matcher],
         samples_max: usize,
     ) -> Result<Vec<RangeSeries>, PromqlError> {
+        let mut out = Vec::new();
+        self.select_each(mint, maxt, matchers, samples_max, &mut |labels, samples| {
+            out.push(RangeSeries {
+                labels: labels.clone(),
+                samples: samples.to_vec(),
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn select_each(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        samples_max: usize,
+        each: &mut EachSeries<'_>,
+    ) -> Result<(), PromqlError> {
         let selected = self.querier(mint, maxt).select(matchers)?;
-        let mut out = Vec::with_capacity(selected.len());
         let mut total = 0usize;
+        let mut buffer: Vec<Sample> = Vec::new();
         for s in &selected {
-            let samples: Vec<Sample> = s.samples().collect();
-            total += samples.len();
+            buffer.clear();
+            s.samples_into(&mut buffer);
+            total += buffer.len();
             if total > samples_max {
-                return Err(PromqlError::TooManySamples {
-                    phase: "query execution",
-                    max: samples_max,
-                });
+                return Err(too_many_samples(samples_max));
             }
-            if !samples.is_empty() {
-                out.push(RangeSeries {
-                    labels: s.labels().clone(),
-                    samples,
-                });
+            if !buffer.is_empty() {
+                each(s.labels(), &buffer)?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

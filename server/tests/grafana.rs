@@ -1,7 +1,8 @@
 //! The requests Grafana's Prometheus data source sends, replayed as Grafana sends them (form
 //! POST for queries, GET for metadata, Unix seconds as floats or integers, the exemplar probe's
 //! milliseconds), each answer checked for what Grafana's streaming parser needs: the envelope,
-//! `resultType` before `result` in the raw body, values as strings, times as float seconds, and
+//! `resultType` before `result` in the raw body, values as strings, times as seconds (three
+//! decimals when there is a fraction, as Prometheus writes them), and
 //! a build info without `features` (so Grafana treats Strata as Prometheus).
 
 mod support;
@@ -73,7 +74,7 @@ async fn grafana_prometheus_data_source_requests() {
     assert_result_type_first(&raw);
     assert_eq!(
         v,
-        json!({"status": "success", "data": {"resultType": "scalar", "result": [4.0, "2"]}})
+        json!({"status": "success", "data": {"resultType": "scalar", "result": [4, "2"]}})
     );
     let (status, _, v) = send(&s, get("/api/v1/status/buildinfo")).await;
     assert_eq!(status, StatusCode::OK);
@@ -143,7 +144,7 @@ async fn grafana_prometheus_data_source_requests() {
     assert_result_type_first(&raw);
     assert_eq!(
         v["data"]["result"],
-        json!([{"metric": {"__name__": "up", "instance": "a", "job": "api"}, "value": [(start + 60) as f64, "1"]}])
+        json!([{"metric": {"__name__": "up", "instance": "a", "job": "api"}, "value": [start + 60, "1"]}])
     );
 
     // The exemplar probe at data-source start sends milliseconds by mistake: still a success.

@@ -96,7 +96,7 @@ async fn instant_queries_answer_in_prometheus_shapes() {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             body,
-            json!({"status": "success", "data": {"resultType": "scalar", "result": [end as f64 / 1000.0, "2"]}})
+            json!({"status": "success", "data": {"resultType": "scalar", "result": [end / 1000, "2"]}})
         );
         let q = urlencode("sum by (job) (rate(http_requests_total[1m]))");
         let (status, body) = s
@@ -115,18 +115,15 @@ async fn instant_queries_answer_in_prometheus_shapes() {
         assert_eq!(body["data"]["resultType"], "matrix");
         assert_eq!(
             body["data"]["result"][0]["values"],
-            json!([
-                [(end - 15_000) as f64 / 1000.0, "1170"],
-                [end as f64 / 1000.0, "1200"]
-            ])
+            json!([[(end - 15_000) / 1000, "1170"], [end / 1000, "1200"]])
         );
         let (_, body) = s.api("/api/v1/query?query=%22hi%22&time=10", post).await;
         assert_eq!(
             body["data"],
-            json!({"resultType": "string", "result": [10.0, "hi"]})
+            json!({"resultType": "string", "result": [10, "hi"]})
         );
         let (_, body) = s.api("/api/v1/query?query=-1%2F0&time=10", post).await;
-        assert_eq!(body["data"]["result"], json!([10.0, "-Inf"]));
+        assert_eq!(body["data"]["result"], json!([10, "-Inf"]));
     }
     // RFC 3339 time.
     let (_, body) = s
@@ -135,7 +132,7 @@ async fn instant_queries_answer_in_prometheus_shapes() {
             false,
         )
         .await;
-    assert_eq!(body["data"]["result"], json!([1767225630.0, "1767225630"]));
+    assert_eq!(body["data"]["result"], json!([1767225630, "1767225630"]));
 }
 
 #[tokio::test]

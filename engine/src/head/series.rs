@@ -866,6 +866,31 @@ impl SeriesSnapshot {
         self.chunks.is_empty() && self.active.is_none() && self.ooo.is_empty()
     }
 
+    /// The first and last times its data may hold (chunks whole, before the range is
+    /// applied), `None` when empty.
+    pub fn span(&self) -> Option<(i64, i64)> {
+        let mut lo = i64::MAX;
+        let mut hi = i64::MIN;
+        let mut note = |a: i64, b: i64| {
+            lo = lo.min(a);
+            hi = hi.max(b);
+        };
+        for c in &self.chunks {
+            note(c.min_t, c.max_t);
+        }
+        if let Some((data, n)) = &self.active {
+            let mut it = XorIter::new(data, *n);
+            if let Some((first, _)) = it.next() {
+                let last = it.last().map_or(first, |(t, _)| t);
+                note(first, last);
+            }
+        }
+        if let (Some(a), Some(b)) = (self.ooo.first(), self.ooo.last()) {
+            note(a.t, b.t);
+        }
+        (lo <= hi).then_some((lo, hi))
+    }
+
     /// The samples in `[mint, maxt]`, in time order, each timestamp once.
     pub fn samples(&self, mint: i64, maxt: i64) -> SnapshotIter<'_> {
         let in_order = self

@@ -221,7 +221,31 @@ fn set_operation(
     }
 }
 
+/// Numbers the distinct signatures of two sides: each series' signature id, and how many
+/// there are.
+fn signature_ids(
+    left: &[Series],
+    right: &[Series],
+    on: bool,
+    names: &[String],
+) -> (Vec<usize>, Vec<usize>, usize) {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut id_of = |s: &Series| {
+        let n = ids.len();
+        *ids.entry(signature(&s.labels, on, names)).or_insert(n)
+    };
+    let l: Vec<usize> = left.iter().map(&mut id_of).collect();
+    let r: Vec<usize> = right.iter().map(&mut id_of).collect();
+    (l, r, ids.len())
+}
+
+const NONE: usize = usize::MAX;
+
 /// Arithmetic and comparisons between two vectors.
+///
+/// Signatures are numbered once; each step then works on arrays indexed by signature (which
+/// "one"-side series is present, what the "many" side produced), reset only where touched,
+/// and each "many"-side series remembers the result series its last match went to.
 fn vector_vector(
     op: TokenId,
     lhs: Vec<Series>,
@@ -242,33 +266,36 @@ fn vector_vector(
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
     // Prometheus matches from the "many" side: swap so that it is on the left.
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let many_sig: Vec<String> = many
-        .iter()
-        .map(|s| signature(&s.labels, on, names))
-        .collect();
-    let mut one_by_sig: HashMap<&str, Vec<usize>> = HashMap::new();
-    let one_sig: Vec<String> = one
-        .iter()
-        .map(|s| signature(&s.labels, on, names))
-        .collect();
-    for (i, sig) in one_sig.iter().enumerate() {
-        one_by_sig.entry(sig.as_str()).or_default().push(i);
+    let (many_sig, one_sig, sigs) = signature_ids(&many, &one, on, names);
+    let mut one_by_sig: Vec<Vec<usize>> = vec![Vec::new(); sigs];
+    for (j, &sig) in one_sig.iter().enumerate() {
+        one_by_sig[sig].push(j);
     }
+    let one_sigs: Vec<usize> = (0..sigs).filter(|&g| !one_by_sig[g].is_empty()).collect();
     let mut out: Vec<Series> = Vec::new();
     let mut out_index: HashMap<Labels, usize> = HashMap::new();
-    let mut result_labels: HashMap<(usize, Option<usize>), usize> = HashMap::new();
+    // Per "many" series: the one-side match and result series of its last match.
+    let mut last_result: Vec<(usize, usize)> = vec![(NONE, NONE); many.len()];
     let mut lone_labels: HashMap<usize, usize> = HashMap::new();
     let fill = &modifier.fill_values;
+    // Per signature, for the current step: the present one-side series, and the result
+    // series the many side produced (one-to-one: at most one).
+    let mut one_at: Vec<usize> = vec![NONE; sigs];
+    let mut produced: Vec<Vec<usize>> = vec![Vec::new(); sigs];
+    let mut touched: Vec<usize> = Vec::new();
     for step in 0..steps.n {
-        // The "one" side: at most one series per signature at this step.
-        let mut one_at: HashMap<&str, usize> = HashMap::new();
-        for (sig, candidates) in &one_by_sig {
-            let mut found: Option<usize> = None;
-            for &j in candidates {
+        for &g in &touched {
+            produced[g].clear();
+        }
+        touched.clear();
+        for &g in &one_sigs {
+            one_at[g] = NONE;
+            for &j in &one_by_sig[g] {
                 if !present(one[j].values[step]) {
                     continue;
                 }
-                if let Some(prev) = found {
+                if one_at[g] != NONE {
+                    let prev = one_at[g];
                     let side = if one_to_many { "left" } else { "right" };
                     return Err(PromqlError::Execution(format!(
                         "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
@@ -277,50 +304,48 @@ fn vector_vector(
                         labels_string(&one[j].labels),
                     )));
                 }
-                found = Some(j);
-            }
-            if let Some(j) = found {
-                one_at.insert(sig, j);
+                one_at[g] = j;
             }
         }
-        // Signatures (one-to-one) or result label sets (group_x) already produced here.
-        let mut matched: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, m) in many.iter().enumerate() {
             let mv = m.values[step];
             if !present(mv) {
                 continue;
             }
-            let sig = many_sig[i].as_str();
-            let (j, ov) = match one_at.get(sig) {
-                Some(&j) => (Some(j), one[j].values[step]),
+            let g = many_sig[i];
+            let (j, ov) = match one_at.get(g).copied().filter(|&j| j != NONE) {
+                Some(j) => (j, one[j].values[step]),
                 // No match: the missing side's fill value, if the query gives one. (With
                 // `group_right` the sides are swapped, and so are what the fills refer to.)
                 None => match fill.rhs {
-                    Some(v) => (None, v),
+                    Some(v) => (NONE, v),
                     None => continue,
                 },
             };
             let (l, r) = if one_to_many { (ov, mv) } else { (mv, ov) };
             let value = outcome(op, l, r, comparison, return_bool);
-            let k = match result_labels.get(&(i, j)) {
-                Some(&k) => k,
-                None => {
+            let k = match last_result[i] {
+                (lj, k) if lj == j && k != NONE => k,
+                _ => {
                     let none = Labels::default();
                     let labels = result_metric(
                         &m.labels,
-                        j.map_or(&none, |j| &one[j].labels),
+                        if j == NONE { &none } else { &one[j].labels },
                         !comparison,
                         (on, names),
                         one_to_one,
                         include,
                     );
                     let k = output(&mut out, &mut out_index, labels, steps);
-                    result_labels.insert((i, j), k);
+                    last_result[i] = (j, k);
                     k
                 }
             };
-            let seen = matched.entry(sig).or_default();
-            if j.is_some() {
+            let seen = &mut produced[g];
+            if seen.is_empty() {
+                touched.push(g);
+            }
+            if j != NONE {
                 if one_to_one {
                     if !seen.is_empty() {
                         return Err(PromqlError::Execution(
@@ -343,8 +368,9 @@ fn vector_vector(
         }
         // The "one" side's series that matched nothing, with the other side's fill value.
         if let Some(fv) = fill.lhs {
-            for (sig, &j) in &one_at {
-                if matched.contains_key(sig) {
+            for &g in &one_sigs {
+                let j = one_at[g];
+                if j == NONE || !produced[g].is_empty() {
                     continue;
                 }
                 let ov = one[j].values[step];

@@ -9,15 +9,20 @@ use promql_parser::parser::{
 };
 
 use super::value::{
-    Annotations, RangeData, RangeVal, Series, Steps, Val, canonical, edit, present,
+    Annotations, RangeData, RangeVal, Series, Steps, Val, Windows, canonical, edit, present,
 };
 use super::{
-    EngineOptions, InstantSample, PromqlError, Query, QueryOutput, RangeSeries, Stop, Storage,
-    Value, aggregate, binary, functions, position::Positions,
+    EachSeries, EngineOptions, InstantSample, PromqlError, Query, QueryOutput, RangeSeries, Stop,
+    Storage, Value, aggregate, binary, functions, position::Positions,
 };
 use crate::labels::Labels;
 use crate::labels::matcher::{MatchKind, Matcher};
 use crate::sample::{Sample, is_stale_marker};
+
+/// What [`Ctx::range_series`] calls for each series of a range vector: the windows, its
+/// labels, whether its name is to be dropped, and its samples.
+pub(super) type EachRangeSeries<'a> =
+    dyn FnMut(&Windows, &Labels, bool, &[Sample]) -> Result<(), PromqlError> + 'a;
 
 /// State shared by the nodes of one query.
 pub(super) struct Ctx<'a> {
@@ -158,7 +163,7 @@ pub(super) fn run(
             let mut out = Vec::new();
             for s in &r.series {
                 let mut window: &[Sample] = &[];
-                r.windows(&s.samples, |_, w| window = w);
+                r.windows.windows(&s.samples, |_, w| window = w);
                 if !window.is_empty() {
                     out.push(RangeSeries {
                         labels: s.labels.clone(),
@@ -358,19 +363,26 @@ impl Ctx<'_> {
             .collect()
     }
 
-    /// Reads the series matching `matchers` with samples in `[mint, maxt]`, counting them
-    /// against the query's budget.
-    fn select(
+    /// Calls `each(labels, samples)` for the series matching `matchers` with samples in
+    /// `[mint, maxt]`, counting them against the query's budget.
+    fn select_each(
         &mut self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-    ) -> Result<Vec<RangeSeries>, PromqlError> {
+        each: &mut EachSeries<'_>,
+    ) -> Result<(), PromqlError> {
         let budget = self.opts.samples_max.saturating_sub(self.samples_loaded);
-        let found = self.storage.select(mint, maxt, matchers, budget)?;
-        self.samples_loaded += found.iter().map(|s| s.samples.len()).sum::<usize>();
-        self.stop.check()?;
-        Ok(found)
+        let mut loaded = 0usize;
+        let stop = self.stop;
+        self.storage
+            .select_each(mint, maxt, matchers, budget, &mut |labels, samples| {
+                loaded += samples.len();
+                stop.check()?;
+                each(labels, samples)
+            })?;
+        self.samples_loaded += loaded;
+        Ok(())
     }
 
     /// A vector selector's value at every step: each series' newest sample in
@@ -390,76 +402,137 @@ impl Ctx<'_> {
         let lookback = self.opts.lookback_delta_ms;
         // The first time a window reaches back to: its start, or just after it.
         let open = i64::from(!self.opts.left_closed_windows);
-        let found = self.select(&matchers, lo.saturating_sub(lookback) + open, hi)?;
-        let mut out = Vec::with_capacity(found.len());
-        for s in found {
-            let mut values = vec![super::value::ABSENT; steps.n];
-            let mut next = 0;
-            for (i, &t) in times.iter().enumerate() {
-                while next < s.samples.len() && s.samples[next].t <= t {
-                    next += 1;
+        let mut out = Vec::new();
+        self.select_each(
+            &matchers,
+            lo.saturating_sub(lookback) + open,
+            hi,
+            &mut |labels, samples| {
+                let mut values = vec![super::value::ABSENT; steps.n];
+                let mut next = 0;
+                let mut any = false;
+                for (i, &t) in times.iter().enumerate() {
+                    while next < samples.len() && samples[next].t <= t {
+                        next += 1;
+                    }
+                    if next == 0 {
+                        continue;
+                    }
+                    let last = samples[next - 1];
+                    if last.t >= t - lookback + open && !is_stale_marker(last.v) {
+                        values[i] = if timestamps {
+                            last.t as f64 / 1000.0
+                        } else {
+                            canonical(last.v)
+                        };
+                        any = true;
+                    }
                 }
-                if next == 0 {
-                    continue;
+                if any {
+                    out.push(Series {
+                        labels: labels.clone(),
+                        drop_name: false,
+                        values,
+                    });
                 }
-                let last = s.samples[next - 1];
-                if last.t >= t - lookback + open && !is_stale_marker(last.v) {
-                    values[i] = if timestamps {
-                        last.t as f64 / 1000.0
-                    } else {
-                        canonical(last.v)
-                    };
-                }
-            }
-            let series = Series {
-                labels: s.labels,
-                drop_name: false,
-                values,
-            };
-            if series.any_present() {
-                out.push(series);
-            }
-        }
+                Ok(())
+            },
+        )?;
         Ok(Val::Vector(out))
     }
 
-    fn matrix_selector(&mut self, ms: &MatrixSelector, steps: Steps) -> Result<Val, PromqlError> {
+    /// Where a matrix selector's windows lie, its matchers and the time range to read.
+    fn matrix_windows(
+        &self,
+        ms: &MatrixSelector,
+        steps: Steps,
+    ) -> Result<(Windows, Vec<Matcher>, i64, i64), PromqlError> {
         let matchers = selector_matchers(&ms.vs)?;
         let ends = self.read_times(&ms.vs.at, &ms.vs.offset, steps);
-        let ts = steps.times().collect();
         let range_ms = millis(ms.range);
-        let (Some(&lo), Some(&hi)) = (ends.first(), ends.last()) else {
-            return Ok(Val::Range(RangeVal {
-                series: Vec::new(),
-                range_ms,
-                ends,
-                ts,
-                left_closed: self.opts.left_closed_windows,
-            }));
-        };
+        let lo = ends.first().copied().unwrap_or(0);
+        let hi = ends.last().copied().unwrap_or(-1);
         let open = i64::from(!self.opts.left_closed_windows);
-        let found = self.select(&matchers, lo.saturating_sub(range_ms) + open, hi)?;
-        let series = found
-            .into_iter()
-            .map(|s| RangeData {
-                labels: s.labels,
-                drop_name: false,
-                samples: s
-                    .samples
-                    .into_iter()
-                    .filter(|s| !is_stale_marker(s.v))
-                    .map(|s| Sample::new(s.t, canonical(s.v)))
-                    .collect(),
-            })
-            .filter(|s| !s.samples.is_empty())
-            .collect();
-        Ok(Val::Range(RangeVal {
-            series,
+        let windows = Windows {
             range_ms,
             ends,
-            ts,
+            ts: steps.times().collect(),
             left_closed: self.opts.left_closed_windows,
-        }))
+        };
+        Ok((windows, matchers, lo.saturating_sub(range_ms) + open, hi))
+    }
+
+    /// Calls `each(windows, labels, drop_name, samples)` for every series of the range
+    /// vector `expr` (stale markers removed). A matrix selector is read a series at a time,
+    /// never held whole; anything else is evaluated first.
+    pub fn range_series(
+        &mut self,
+        expr: &Expr,
+        steps: Steps,
+        each: &mut EachRangeSeries<'_>,
+    ) -> Result<Windows, PromqlError> {
+        let mut inner = expr;
+        while let Expr::Paren(p) = inner {
+            inner = &p.expr;
+        }
+        if let Expr::MatrixSelector(ms) = inner {
+            let (windows, matchers, mint, maxt) = self.matrix_windows(ms, steps)?;
+            if mint > maxt {
+                return Ok(windows);
+            }
+            let mut scratch: Vec<Sample> = Vec::new();
+            self.select_each(&matchers, mint, maxt, &mut |labels, samples| {
+                let samples = if samples
+                    .iter()
+                    .any(|s| is_stale_marker(s.v) || !present(s.v))
+                {
+                    scratch.clear();
+                    scratch.extend(
+                        samples
+                            .iter()
+                            .filter(|s| !is_stale_marker(s.v))
+                            .map(|s| Sample::new(s.t, canonical(s.v))),
+                    );
+                    &scratch[..]
+                } else {
+                    samples
+                };
+                if samples.is_empty() {
+                    return Ok(());
+                }
+                each(&windows, labels, false, samples)
+            })?;
+            return Ok(windows);
+        }
+        match self.eval(expr, steps)? {
+            Val::Range(r) => {
+                for s in &r.series {
+                    each(&r.windows, &s.labels, s.drop_name, &s.samples)?;
+                }
+                Ok(r.windows)
+            }
+            other => Err(PromqlError::Execution(format!(
+                "expected a range vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn matrix_selector(&mut self, ms: &MatrixSelector, steps: Steps) -> Result<Val, PromqlError> {
+        let mut series = Vec::new();
+        let windows = self.range_series(
+            &Expr::MatrixSelector(ms.clone()),
+            steps,
+            &mut |_, labels, drop_name, samples| {
+                series.push(RangeData {
+                    labels: labels.clone(),
+                    drop_name,
+                    samples: samples.to_vec(),
+                });
+                Ok(())
+            },
+        )?;
+        Ok(Val::Range(RangeVal { series, windows }))
     }
 
     /// A subquery: the inner expression at every multiple of the subquery's step that falls in
@@ -473,10 +546,12 @@ impl Ctx<'_> {
         let empty = |ends, ts| {
             Ok(Val::Range(RangeVal {
                 series: Vec::new(),
-                range_ms,
-                ends,
-                ts,
-                left_closed,
+                windows: Windows {
+                    range_ms,
+                    ends,
+                    ts,
+                    left_closed,
+                },
             }))
         };
         let (Some(&lo), Some(&hi)) = (ends.first(), ends.last()) else {
@@ -534,10 +609,12 @@ impl Ctx<'_> {
         };
         Ok(Val::Range(RangeVal {
             series,
-            range_ms,
-            ends,
-            ts,
-            left_closed: self.opts.left_closed_windows,
+            windows: Windows {
+                range_ms,
+                ends,
+                ts,
+                left_closed,
+            },
         }))
     }
 }

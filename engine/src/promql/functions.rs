@@ -10,7 +10,7 @@ use super::PromqlError;
 use super::eval::Ctx;
 use super::histogram;
 use super::range_functions::{self as rf, Window};
-use super::value::{ABSENT, RangeVal, Series, Steps, Val, edit, present};
+use super::value::{ABSENT, Series, Steps, Val, edit, present};
 use crate::labels::{Labels, METRIC_NAME};
 
 pub(super) fn eval(
@@ -384,15 +384,6 @@ fn eval_range_function(
             scalars.push(ctx.eval_scalar(a, steps)?);
         }
     }
-    let range = match ctx.eval(&args[range_at], steps)? {
-        Val::Range(r) => r,
-        other => {
-            return Err(PromqlError::Execution(format!(
-                "expected a range vector argument for {name}(), got {}",
-                other.type_name()
-            )));
-        }
-    };
     match name {
         "holt_winters" | "double_exponential_smoothing" => {
             for (&sf, &tf) in scalars[0].iter().zip(&scalars[1]) {
@@ -422,36 +413,63 @@ fn eval_range_function(
         _ => {}
     }
     let keep_name = keeps_name(name);
-    let range_at = ctx.at(&args[range_at]);
-    let mut out = Vec::with_capacity(range.series.len());
+    let position = ctx.at(&args[range_at]);
+    let mut out = Vec::new();
     let mut step_args = vec![0.0; scalars.len()];
-    for s in &range.series {
-        let mut values = vec![ABSENT; steps.n];
-        range.windows(&s.samples, |i, w| {
-            for (a, sc) in step_args.iter_mut().zip(&scalars) {
-                *a = sc[i];
+    let counts_resets = matches!(name, "rate" | "increase");
+    let mut drops: Vec<u32> = Vec::new();
+    // Series whose name does not say they count, for the annotation after the walk.
+    let mut not_counters: Vec<Labels> = Vec::new();
+    let wants_counters = wants_counter(name);
+    ctx.range_series(
+        &args[range_at],
+        steps,
+        &mut |windows, labels, drop_name, samples| {
+            let mut values = vec![ABSENT; steps.n];
+            if counts_resets {
+                // drops[k]: values below their predecessor among the first k + 1, so a window
+                // lo..hi holds a reset exactly when drops[hi - 1] > drops[lo].
+                drops.clear();
+                let mut n = 0u32;
+                let mut prev = f64::NEG_INFINITY;
+                for p in samples {
+                    n += u32::from(p.v < prev);
+                    prev = p.v;
+                    drops.push(n);
+                }
             }
-            let window = Window {
-                samples: w,
-                end: range.ends[i],
-                range: range.range_ms,
-                ts: range.ts[i],
-            };
-            if let Some(v) = f(window, &step_args) {
-                values[i] = v;
+            let mut any = false;
+            windows.window_bounds(samples, |i, lo, hi| {
+                for (a, sc) in step_args.iter_mut().zip(&scalars) {
+                    *a = sc[i];
+                }
+                let window = Window {
+                    samples: &samples[lo..hi],
+                    end: windows.ends[i],
+                    range: windows.range_ms,
+                    ts: windows.ts[i],
+                    no_resets: counts_resets && hi > lo && drops[hi - 1] == drops[lo],
+                };
+                if let Some(v) = f(window, &step_args) {
+                    values[i] = v;
+                    any = true;
+                }
+            });
+            if any {
+                if wants_counters {
+                    not_counters.push(labels.clone());
+                }
+                out.push(Series {
+                    labels: labels.clone(),
+                    drop_name: drop_name || !keep_name,
+                    values,
+                });
             }
-        });
-        let series = Series {
-            labels: s.labels.clone(),
-            drop_name: s.drop_name || !keep_name,
-            values,
-        };
-        if series.any_present() {
-            if wants_counter(name) {
-                note_non_counter(ctx, &series.labels, &range_at);
-            }
-            out.push(series);
-        }
+            Ok(())
+        },
+    )?;
+    for labels in &not_counters {
+        note_non_counter(ctx, labels, &position);
     }
     ctx.check_stop()?;
     Ok(Val::Vector(out))
@@ -551,19 +569,11 @@ fn absent(ctx: &mut Ctx<'_>, arg: &Expr, steps: Steps) -> Result<Val, PromqlErro
 }
 
 fn absent_over_time(ctx: &mut Ctx<'_>, arg: &Expr, steps: Steps) -> Result<Val, PromqlError> {
-    let range: RangeVal = match ctx.eval(arg, steps)? {
-        Val::Range(r) => r,
-        other => {
-            return Err(PromqlError::Execution(format!(
-                "expected a range vector argument for absent_over_time(), got {}",
-                other.type_name()
-            )));
-        }
-    };
     let mut any = vec![false; steps.n];
-    for s in &range.series {
-        range.windows(&s.samples, |i, w| any[i] |= !w.is_empty());
-    }
+    ctx.range_series(arg, steps, &mut |windows, _, _, samples| {
+        windows.windows(samples, |i, w| any[i] |= !w.is_empty());
+        Ok(())
+    })?;
     let values = any
         .into_iter()
         .map(|a| if a { ABSENT } else { 1.0 })

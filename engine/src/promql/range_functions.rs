@@ -15,18 +15,23 @@ pub(super) struct Window<'a> {
     pub range: i64,
     /// The step's time, whatever `@` and `offset` say: what `predict_linear` predicts from.
     pub ts: i64,
+    /// No value in the window is below the one before it (known from a count kept per
+    /// series; `false` when unknown).
+    pub no_resets: bool,
 }
 
 /// `rate`, `increase` (`counter`) and `delta`: the change over the window, extrapolated
-/// towards its ends when the samples reach them, per second for `rate`.
+/// towards its ends when the samples reach them, per second for `rate`. A window known to
+/// hold no reset ([`Window::no_resets`]) is not walked for them.
 pub(super) fn extrapolated_rate(w: Window<'_>, counter: bool, per_second: bool) -> Option<f64> {
+    let no_resets = w.no_resets;
     let s = w.samples;
     if s.len() < 2 {
         return None;
     }
     let (first, last) = (s[0], s[s.len() - 1]);
     let mut result = last.v - first.v;
-    if counter {
+    if counter && !no_resets {
         let mut prev = first.v;
         for p in &s[1..] {
             if p.v < prev {
@@ -320,6 +325,7 @@ mod tests {
             end,
             range,
             ts: end,
+            no_resets: false,
         };
         // Increase 40 over 40 s; to start 10 s (< 11 s threshold) but zero point at 10 s;
         // to end 10 s: 40 * (40 + 10 + 10) / 40 = 60.
@@ -331,6 +337,7 @@ mod tests {
             end: 20_000,
             range: 30_000,
             ts: 20_000,
+            no_resets: false,
         };
         // A reset from 8 to 2: increase 3 + 2 = 5 over 20 s; the window starts 10 s before the
         // first sample (under the 11 s threshold) and the zero point is 20 s back, so the

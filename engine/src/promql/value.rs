@@ -75,11 +75,9 @@ pub(super) struct RangeData {
     pub samples: Vec<Sample>,
 }
 
-/// A range vector: at step `i`, each series' samples with times in
-/// `(ends[i] - range_ms, ends[i]]`.
+/// Where a range vector's windows lie: at step `i`, `(ends[i] - range_ms, ends[i]]`.
 #[derive(Debug, Clone)]
-pub(super) struct RangeVal {
-    pub series: Vec<RangeData>,
+pub(super) struct Windows {
     pub range_ms: i64,
     /// The window's inclusive right end per step (the step's time after `@` and `offset`);
     /// never decreasing.
@@ -90,10 +88,22 @@ pub(super) struct RangeVal {
     pub left_closed: bool,
 }
 
-impl RangeVal {
+/// A range vector: each series' samples, and its windows.
+#[derive(Debug, Clone)]
+pub(super) struct RangeVal {
+    pub series: Vec<RangeData>,
+    pub windows: Windows,
+}
+
+impl Windows {
     /// Calls `f(step, window)` for every step's window of `series`, in step order. Windows
     /// are found by two indexes that only move forward.
     pub fn windows<'a>(&self, samples: &'a [Sample], mut f: impl FnMut(usize, &'a [Sample])) {
+        self.window_bounds(samples, |i, lo, hi| f(i, &samples[lo..hi]));
+    }
+
+    /// [`Windows::windows`], with each window as the bounds `lo..hi` of its samples.
+    pub fn window_bounds(&self, samples: &[Sample], mut f: impl FnMut(usize, usize, usize)) {
         let (mut lo, mut hi) = (0, 0);
         for (i, &end) in self.ends.iter().enumerate() {
             let start = end - self.range_ms;
@@ -106,7 +116,7 @@ impl RangeVal {
                 lo += 1;
             }
             lo = lo.min(hi);
-            f(i, &samples[lo..hi]);
+            f(i, lo, hi);
         }
     }
 }
@@ -247,8 +257,7 @@ mod tests {
     #[test]
     fn windows_are_left_open() {
         let samples: Vec<Sample> = (0..10).map(|i| Sample::new(i * 10, i as f64)).collect();
-        let r = RangeVal {
-            series: Vec::new(),
+        let r = Windows {
             range_ms: 30,
             ends: vec![0, 25, 30, 30, 95, 200],
             ts: vec![0, 25, 30, 30, 95, 200],

@@ -14,13 +14,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq};
 use strata_engine::Db;
 use strata_engine::promql::{Engine, EngineOptions, PromqlError, Query, QueryOutput, Stop, Value};
 
 use super::params::Params;
-use super::{ApiError, LabelsJson, db, format_value, seconds};
+use super::{ApiError, db};
 use crate::http::AppState;
 
 /// Limits of PromQL queries (`query:` in the configuration).
@@ -312,116 +310,236 @@ pub async fn parse(State(state): State<Arc<AppState>>, params: Params) -> Respon
 
 /// The success envelope of a query: `data` with `resultType` then `result`, and the
 /// warnings and infos when there are any.
+///
+/// Written directly rather than through serde: a range query's answer is mostly points, and
+/// each is a timestamp written as Prometheus writes it (whole seconds, then up to three
+/// decimals, no float formatting) and a value string (an integer's digits, or the shortest
+/// decimal; `+Inf`, `-Inf`, `NaN`). The buffer is sized from the point count up front.
 fn answer(out: &QueryOutput) -> Response {
-    #[derive(Serialize)]
-    struct Data<'a> {
-        #[serde(rename = "resultType")]
-        result_type: &'static str,
-        result: ResultJson<'a>,
-    }
-    #[derive(Serialize)]
-    struct Body<'a> {
-        status: &'static str,
-        data: Data<'a>,
-        #[serde(skip_serializing_if = "<[String]>::is_empty")]
-        warnings: &'a [String],
-        #[serde(skip_serializing_if = "<[String]>::is_empty")]
-        infos: &'a [String],
-    }
-    let result_type = match out.value {
-        Value::Scalar { .. } => "scalar",
-        Value::String { .. } => "string",
-        Value::Vector(_) => "vector",
-        Value::Matrix(_) => "matrix",
+    let points = match &out.value {
+        Value::Matrix(m) => m.iter().map(|s| s.samples.len()).sum(),
+        Value::Vector(v) => v.len(),
+        _ => 1,
     };
-    axum::Json(Body {
-        status: "success",
-        data: Data {
-            result_type,
-            result: ResultJson(&out.value),
-        },
-        warnings: &out.warnings,
-        infos: &out.infos,
-    })
-    .into_response()
+    let mut body = Vec::with_capacity(128 + points * 28);
+    body.extend_from_slice(b"{\"status\":\"success\",\"data\":{\"resultType\":\"");
+    body.extend_from_slice(match out.value {
+        Value::Scalar { .. } => b"scalar",
+        Value::String { .. } => b"string",
+        Value::Vector(_) => b"vector",
+        Value::Matrix(_) => b"matrix",
+    });
+    body.extend_from_slice(b"\",\"result\":");
+    match &out.value {
+        Value::Scalar { t, v } => point(&mut body, *t, *v),
+        Value::String { t, s } => {
+            body.push(b'[');
+            timestamp(&mut body, *t);
+            body.push(b',');
+            json_string(&mut body, s);
+            body.push(b']');
+        }
+        Value::Vector(samples) => {
+            body.push(b'[');
+            for (i, sample) in samples.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(b"{\"metric\":");
+                labels(&mut body, &sample.labels);
+                body.extend_from_slice(b",\"value\":");
+                point(&mut body, sample.t, sample.v);
+                body.push(b'}');
+            }
+            body.push(b']');
+        }
+        Value::Matrix(series) => {
+            body.push(b'[');
+            for (i, one) in series.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(b"{\"metric\":");
+                labels(&mut body, &one.labels);
+                body.extend_from_slice(b",\"values\":[");
+                for (k, p) in one.samples.iter().enumerate() {
+                    if k > 0 {
+                        body.push(b',');
+                    }
+                    point(&mut body, p.t, p.v);
+                }
+                body.extend_from_slice(b"]}");
+            }
+            body.push(b']');
+        }
+    }
+    body.push(b'}');
+    for (key, list) in [("warnings", &out.warnings), ("infos", &out.infos)] {
+        if list.is_empty() {
+            continue;
+        }
+        body.extend_from_slice(b",\"");
+        body.extend_from_slice(key.as_bytes());
+        body.extend_from_slice(b"\":[");
+        for (i, text) in list.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            json_string(&mut body, text);
+        }
+        body.push(b']');
+    }
+    body.push(b'}');
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
-/// `[seconds, "value"]`.
-struct Point<'a>(i64, &'a str);
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping; writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
 
-impl Serialize for Point<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(2))?;
-        seq.serialize_element(&seconds(self.0))?;
-        seq.serialize_element(self.1)?;
-        seq.end()
+fn labels(out: &mut Vec<u8>, labels: &strata_engine::labels::Labels) {
+    out.push(b'{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_string(out, l.name());
+        out.push(b':');
+        json_string(out, l.value());
+    }
+    out.push(b'}');
+}
+
+/// `[seconds,"value"]`.
+fn point(out: &mut Vec<u8>, t: i64, v: f64) {
+    out.push(b'[');
+    timestamp(out, t);
+    out.extend_from_slice(b",\"");
+    value(out, v);
+    out.extend_from_slice(b"\"]");
+}
+
+/// Milliseconds as Prometheus writes them: seconds, and `.` with three digits when there
+/// is a fraction (`1435781451.781`, `10.050`, `4`).
+fn timestamp(out: &mut Vec<u8>, t: i64) {
+    let mut digits = itoa::Buffer::new();
+    if t < 0 {
+        out.push(b'-');
+    }
+    let abs = t.unsigned_abs();
+    out.extend_from_slice(digits.format(abs / 1000).as_bytes());
+    let fraction = abs % 1000;
+    if fraction != 0 {
+        out.push(b'.');
+        out.extend_from_slice(&[
+            b'0' + (fraction / 100) as u8,
+            b'0' + (fraction / 10 % 10) as u8,
+            b'0' + (fraction % 10) as u8,
+        ]);
     }
 }
 
-struct ResultJson<'a>(&'a Value);
-
-impl Serialize for ResultJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Scalar { t, v } => Point(*t, &format_value(*v)).serialize(s),
-            Value::String { t, s: text } => Point(*t, text).serialize(s),
-            Value::Vector(samples) => {
-                let mut seq = s.serialize_seq(Some(samples.len()))?;
-                for sample in samples {
-                    let value = format_value(sample.v);
-                    seq.serialize_element(&Element {
-                        metric: LabelsJson(&sample.labels),
-                        key: "value",
-                        points: Points::One(Point(sample.t, &value)),
-                    })?;
-                }
-                seq.end()
-            }
-            Value::Matrix(series) => {
-                let mut seq = s.serialize_seq(Some(series.len()))?;
-                for one in series {
-                    seq.serialize_element(&Element {
-                        metric: LabelsJson(&one.labels),
-                        key: "values",
-                        points: Points::Many(&one.samples),
-                    })?;
-                }
-                seq.end()
-            }
+/// A value as Prometheus writes it: the shortest decimal that reads back as the same
+/// number, never with an exponent (Go's `strconv.FormatFloat(v, 'f', -1, 64)`).
+fn value(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else if v == v.trunc() && v.abs() < 9.0e15 {
+        // Whole numbers (most counters and gauges): integer digits.
+        if v == 0.0 && v.is_sign_negative() {
+            out.push(b'-');
         }
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+    } else {
+        let mut shortest = ryu::Buffer::new();
+        fixed_notation(out, shortest.format_finite(v));
     }
 }
 
-enum Points<'a> {
-    One(Point<'a>),
-    Many(&'a [strata_engine::Sample]),
+/// Rewrites ryu's shortest form (`1.5e-7`, `2e21`, `0.25`, `1.0`) without an exponent and
+/// without a trailing `.0`.
+fn fixed_notation(out: &mut Vec<u8>, text: &str) {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let frac = frac.trim_end_matches('0');
+    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    // The decimal point sits after `point` of `digits`.
+    let point = int.len() as i32 + exponent;
+    if negative {
+        out.push(b'-');
+    }
+    if point <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-point) as usize));
+        out.extend_from_slice(&digits);
+    } else if point as usize >= digits.len() {
+        out.extend_from_slice(&digits);
+        out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
+    } else {
+        out.extend_from_slice(&digits[..point as usize]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[point as usize..]);
+    }
 }
 
-/// `{"metric": {…}, "value": […]}` or `{"metric": {…}, "values": [[…], …]}`.
-struct Element<'a> {
-    metric: LabelsJson<'a>,
-    key: &'static str,
-    points: Points<'a>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Serialize for Element<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Many<'a>(&'a [strata_engine::Sample]);
-        impl Serialize for Many<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut seq = s.serialize_seq(Some(self.0.len()))?;
-                for p in self.0 {
-                    seq.serialize_element(&Point(p.t, &format_value(p.v)))?;
-                }
-                seq.end()
-            }
+    fn text(v: f64) -> String {
+        let mut out = Vec::new();
+        value(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Values and timestamps as Prometheus writes them (Go's 'f' format, shortest digits),
+    /// the same as Rust's `Display` for every finite value.
+    #[test]
+    fn values_and_times_are_written_as_prometheus_writes_them() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -17.0,
+            0.1,
+            0.25,
+            1.5e-7,
+            2e21,
+            123456789.125,
+            3.9999999999999996,
+            1e-300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            -5e-324,
+            9.0e15,
+            12345678901234567.0,
+        ] {
+            assert_eq!(text(v), format!("{v}"), "{v:e}");
         }
-        let mut map = s.serialize_map(Some(2))?;
-        map.serialize_entry("metric", &self.metric)?;
-        match &self.points {
-            Points::One(p) => map.serialize_entry(self.key, p)?,
-            Points::Many(samples) => map.serialize_entry(self.key, &Many(samples))?,
-        }
-        map.end()
+        assert_eq!(text(f64::NAN), "NaN");
+        assert_eq!(text(f64::NEG_INFINITY), "-Inf");
+        let ts = |t: i64| {
+            let mut out = Vec::new();
+            timestamp(&mut out, t);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(ts(1_435_781_451_781), "1435781451.781");
+        assert_eq!(ts(10_050), "10.050");
+        assert_eq!(ts(4_000), "4");
+        assert_eq!(ts(-1_500), "-1.500");
     }
 }
