@@ -105,8 +105,17 @@ impl SelectedSeries {
                             .map(|(t, v)| Sample::new(t, v));
                         let whole = frame.meta.min_t >= mint && frame.meta.max_t <= maxt;
                         if whole && deleted.is_empty() {
-                            out.reserve(usize::from(n));
-                            out.extend(decoded);
+                            // Into slots made up front: no capacity check per sample. A chunk
+                            // that decodes short (checked at select, so never) keeps what it
+                            // gave.
+                            let at = out.len();
+                            out.resize(at + usize::from(n), Sample::new(0, 0.0));
+                            let mut filled = 0;
+                            for (slot, s) in out[at..].iter_mut().zip(decoded) {
+                                *slot = s;
+                                filled += 1;
+                            }
+                            out.truncate(at + filled);
                         } else {
                             out.extend(decoded.filter(|s| {
                                 s.t >= mint && s.t <= maxt && !tombstones::deleted(deleted, s.t)

@@ -43,6 +43,23 @@ pub(super) fn eval(
         "label_join" => return label_join(ctx, args, steps),
         _ => {}
     }
+    // The hot range functions get an evaluation loop of their own (the call inlined); the
+    // rest share one through a function pointer.
+    match name {
+        "rate" => {
+            let f = |w: Window<'_>, _: &[f64]| rf::extrapolated_rate(w, true, true);
+            return eval_range_function(ctx, name, f, args, steps);
+        }
+        "increase" => {
+            let f = |w: Window<'_>, _: &[f64]| rf::extrapolated_rate(w, true, false);
+            return eval_range_function(ctx, name, f, args, steps);
+        }
+        "irate" => {
+            let f = |w: Window<'_>, _: &[f64]| rf::instant_delta(w, true);
+            return eval_range_function(ctx, name, f, args, steps);
+        }
+        _ => {}
+    }
     if let Some(f) = range_function(name) {
         return eval_range_function(ctx, name, f, args, steps);
     }
@@ -371,7 +388,7 @@ fn wants_counter(name: &str) -> bool {
 fn eval_range_function(
     ctx: &mut Ctx<'_>,
     name: &str,
-    f: RangeFn,
+    f: impl Fn(Window<'_>, &[f64]) -> Option<f64>,
     args: &[Box<Expr>],
     steps: Steps,
 ) -> Result<Val, PromqlError> {
