@@ -8,4 +8,5 @@
 //! against its Prometheus query API (`src/bin/query-compare.rs`, `scripts/query-compare.sh`).
 
 pub mod ingest;
+pub mod load;
 pub mod query;
