@@ -37,6 +37,8 @@ pub const INDEX_FILE: &str = "index";
 /// An open, immutable block.
 #[derive(Debug, Clone)]
 pub struct Block {
+    /// A number no other block opened by this process has: the decoded-chunk cache's key.
+    uid: u64,
     dir: PathBuf,
     meta: BlockMeta,
     index: IndexReader,
@@ -65,12 +67,19 @@ impl Block {
                 reason: "block meta and index disagree on the number of series",
             });
         }
+        static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Block {
+            uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             dir: dir.to_path_buf(),
             meta,
             index,
             chunks,
         })
+    }
+
+    /// The number that tells this opened block from every other one of the process.
+    pub fn uid(&self) -> u64 {
+        self.uid
     }
 
     /// What the block holds.

@@ -22,10 +22,12 @@ use rustc_hash::FxHashMap;
 
 mod blocks;
 mod compact;
+mod decoded;
 mod query;
 
 use blocks::Blocks;
 pub use blocks::{BLOCKS_DIR, BlocksReport};
+pub use decoded::DecodedCacheStats;
 pub use query::{Querier, Samples, SelectedSeries};
 
 use crate::clock::{Clock, SystemClock};
@@ -97,6 +99,9 @@ pub struct Options {
     pub background_maintenance: bool,
     /// Whether [`Db::close`] writes a checkpoint, so the next open replays almost nothing.
     pub checkpoint_on_close: bool,
+    /// Bytes of decoded block chunks kept for queries that read them again (a dashboard
+    /// refreshing). 0 turns the cache off. Default 256 MiB.
+    pub decoded_cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -120,6 +125,7 @@ impl Default for Options {
             maintenance_interval: Duration::from_secs(60),
             background_maintenance: true,
             checkpoint_on_close: true,
+            decoded_cache_bytes: 256 << 20,
         }
     }
 }
@@ -343,6 +349,7 @@ struct Inner {
     maintenance: Mutex<Maintenance>,
     maintenance_cond: Condvar,
     closed: AtomicBool,
+    decoded: Arc<decoded::DecodedCache>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -408,6 +415,7 @@ impl Db {
         }
         let background = options.background_maintenance;
         let (retention_ms, retention_bytes) = (options.retention_ms, options.retention_bytes);
+        let decoded = Arc::new(decoded::DecodedCache::new(options.decoded_cache_bytes));
         let inner = Arc::new(Inner {
             fs,
             dir,
@@ -428,6 +436,7 @@ impl Db {
             maintenance: Mutex::new(Maintenance::default()),
             maintenance_cond: Condvar::new(),
             closed: AtomicBool::new(false),
+            decoded,
             _lock: lock,
         });
         let thread = background.then(|| Inner::spawn_maintenance(&inner));
@@ -527,6 +536,11 @@ impl Db {
     /// Syncs the WAL now (useful with [`FsyncMode::Interval`]).
     pub fn sync(&self) -> Result<(), StorageError> {
         self.inner.wal.sync()
+    }
+
+    /// The decoded-chunk cache's size and hit counts (see [`Options::decoded_cache_bytes`]).
+    pub fn decoded_cache_stats(&self) -> DecodedCacheStats {
+        self.inner.decoded.stats()
     }
 
     /// A summary of the database's state. Walks every series: not for hot paths.

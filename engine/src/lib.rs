@@ -51,8 +51,8 @@ pub mod wal;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{
-    Appender, BlocksReport, CheckpointStats, CommitStats, Db, DeleteStats, MaintenanceReport,
-    OpenReport, Options, Querier, Samples, SelectedSeries, SnapshotStats, Stats,
+    Appender, BlocksReport, CheckpointStats, CommitStats, Db, DecodedCacheStats, DeleteStats,
+    MaintenanceReport, OpenReport, Options, Querier, Samples, SelectedSeries, SnapshotStats, Stats,
 };
 pub use error::{AppendError, CommitError, OpenError, QueryError, StorageError};
 pub use head::postings::Cardinality;

@@ -549,6 +549,17 @@ fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
                             "seed {seed} step {step}: a timestamp repeated"
                         );
                     }
+                    // The bulk path reads the same samples, decoded or from the cache of
+                    // decoded chunks (the second read of a chunk is a hit).
+                    let merged: Vec<(i64, u64)> =
+                        s.samples().map(|x| (x.t, x.v.to_bits())).collect();
+                    for _ in 0..2 {
+                        let mut bulk = Vec::new();
+                        s.samples_into(&mut bulk);
+                        let bulk: Vec<(i64, u64)> =
+                            bulk.iter().map(|x| (x.t, x.v.to_bits())).collect();
+                        assert_eq!(bulk, merged, "seed {seed} step {step}: samples_into");
+                    }
                 }
                 let want: Model = model
                     .iter()
@@ -563,6 +574,8 @@ fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
                 );
             }
         }
+        let cache = db.decoded_cache_stats();
+        assert!(cache.hits > 0 && cache.entries > 0, "seed {seed}: {cache:?}");
         let m = db.stats().maintenance;
         done.blocks_cut += m.blocks_cut;
         done.compactions += m.compactions;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::Inner;
 use super::blocks::{BlockHandle, BlockList};
+use super::decoded::DecodedCache;
 use crate::block::Block;
 use crate::block::chunks::ChunkRef;
 use crate::block::index::IndexChunk;
@@ -52,6 +53,8 @@ pub struct SelectedSeries {
     sources: Vec<Source>,
     mint: i64,
     maxt: i64,
+    /// Where decoded block chunks are kept, when the cache is on.
+    cache: Option<Arc<DecodedCache>>,
 }
 
 impl SelectedSeries {
@@ -101,9 +104,24 @@ impl SelectedSeries {
                     for &r in chunks {
                         let frame = block.chunks().read_checked_before(r);
                         let n = frame.meta.num_samples;
+                        let whole = frame.meta.min_t >= mint && frame.meta.max_t <= maxt;
+                        if let Some(cache) = &self.cache {
+                            let decoded = cache.get_or_insert((block.uid(), r.0), || {
+                                crate::chunk::xor::XorIter::new(frame.data, n)
+                                    .map(|(t, v)| Sample::new(t, v))
+                                    .collect()
+                            });
+                            if whole && deleted.is_empty() {
+                                out.extend_from_slice(&decoded);
+                            } else {
+                                out.extend(decoded.iter().copied().filter(|s| {
+                                    s.t >= mint && s.t <= maxt && !tombstones::deleted(deleted, s.t)
+                                }));
+                            }
+                            continue;
+                        }
                         let decoded = crate::chunk::xor::XorIter::new(frame.data, n)
                             .map(|(t, v)| Sample::new(t, v));
-                        let whole = frame.meta.min_t >= mint && frame.meta.max_t <= maxt;
                         if whole && deleted.is_empty() {
                             // Into slots made up front: no capacity check per sample. A chunk
                             // that decodes short (checked at select, so never) keeps what it
@@ -299,6 +317,11 @@ impl Querier<'_> {
                     sources: vec![source],
                     mint: self.mint,
                     maxt: self.maxt,
+                    cache: self
+                        .db
+                        .decoded
+                        .enabled()
+                        .then(|| Arc::clone(&self.db.decoded)),
                 }),
             }
         }

@@ -12,6 +12,7 @@ use super::histogram;
 use super::range_functions::{self as rf, Window};
 use super::value::{ABSENT, Series, Steps, Val, edit, present};
 use crate::labels::{Labels, METRIC_NAME};
+use crate::sample::Sample;
 
 pub(super) fn eval(
     ctx: &mut Ctx<'_>,
@@ -438,6 +439,14 @@ fn eval_range_function(
     // Series whose name does not say they count, for the annotation after the walk.
     let mut not_counters: Vec<Labels> = Vec::new();
     let wants_counters = wants_counter(name);
+    // Some(true) for avg_over_time, Some(false) for sum_over_time: the windowed sums come
+    // from prefix sums rather than a walk over each window.
+    let sliding = match name {
+        "avg_over_time" => Some(true),
+        "sum_over_time" => Some(false),
+        _ => None,
+    };
+    let mut prefix = PrefixSums::default();
     ctx.range_series(
         &args[range_at],
         steps,
@@ -456,22 +465,42 @@ fn eval_range_function(
                 }
             }
             let mut any = false;
-            windows.window_bounds(samples, |i, lo, hi| {
-                for (a, sc) in step_args.iter_mut().zip(&scalars) {
-                    *a = sc[i];
-                }
-                let window = Window {
-                    samples: &samples[lo..hi],
-                    end: windows.ends[i],
-                    range: windows.range_ms,
-                    ts: windows.ts[i],
-                    no_resets: counts_resets && hi > lo && drops[hi - 1] == drops[lo],
-                };
-                if let Some(v) = f(window, &step_args) {
-                    values[i] = v;
-                    any = true;
-                }
-            });
+            if sliding.is_some() && prefix.fill(samples) {
+                // sum_over_time and avg_over_time from prefix sums: every window in O(1).
+                let avg = sliding == Some(true);
+                windows.window_bounds(samples, |i, lo, hi| {
+                    if hi > lo {
+                        let sum = prefix.sum(lo, hi).unwrap_or_else(|| {
+                            // Too close to zero for the prefixes' error: walk the window.
+                            let window = &samples[lo..hi];
+                            let (mut sum, mut c) = (0.0, 0.0);
+                            for p in window {
+                                (sum, c) = super::aggregate::kahan_inc(p.v, sum, c);
+                            }
+                            sum + c
+                        });
+                        values[i] = if avg { sum / (hi - lo) as f64 } else { sum };
+                        any = true;
+                    }
+                });
+            } else {
+                windows.window_bounds(samples, |i, lo, hi| {
+                    for (a, sc) in step_args.iter_mut().zip(&scalars) {
+                        *a = sc[i];
+                    }
+                    let window = Window {
+                        samples: &samples[lo..hi],
+                        end: windows.ends[i],
+                        range: windows.range_ms,
+                        ts: windows.ts[i],
+                        no_resets: counts_resets && hi > lo && drops[hi - 1] == drops[lo],
+                    };
+                    if let Some(v) = f(window, &step_args) {
+                        values[i] = v;
+                        any = true;
+                    }
+                });
+            }
             if any {
                 if wants_counters {
                     not_counters.push(labels.clone());
@@ -490,6 +519,68 @@ fn eval_range_function(
     }
     ctx.check_stop()?;
     Ok(Val::Vector(out))
+}
+
+/// Running sums of a series' values in double-double arithmetic (a `(hi, lo)` pair whose
+/// sum carries about 106 bits), so the sum of any window is the difference of two prefixes
+/// with an error far below one unit in the last place of a `f64` result: the same value, to
+/// the last bit or one off, as the compensated sum over the window Prometheus computes.
+///
+/// The error of a difference is below `n × max|v| × 2⁻¹⁰⁴`; a window whose sum is not at
+/// least 2⁵⁰ times that (`guard`), such as one of values that cancel, is summed directly.
+#[derive(Debug, Default)]
+struct PrefixSums {
+    hi: Vec<f64>,
+    lo: Vec<f64>,
+    guard: f64,
+}
+
+/// `a + b` and the rounding error of that addition (Knuth's two-sum).
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+impl PrefixSums {
+    /// Fills the prefixes of `samples`; `false` (and nothing to use) when a value is not
+    /// finite or the sums could overflow, where Prometheus's own summation rules apply.
+    fn fill(&mut self, samples: &[Sample]) -> bool {
+        let mut max_abs = 0.0f64;
+        for p in samples {
+            if !p.v.is_finite() {
+                return false;
+            }
+            max_abs = max_abs.max(p.v.abs());
+        }
+        if max_abs * samples.len() as f64 >= 1e300 {
+            return false;
+        }
+        self.guard = max_abs * samples.len() as f64 * 2f64.powi(-50);
+        self.hi.clear();
+        self.lo.clear();
+        let (mut hi, mut lo) = (0.0, 0.0);
+        self.hi.push(hi);
+        self.lo.push(lo);
+        for p in samples {
+            let (s, e) = two_sum(hi, p.v);
+            let e = e + lo;
+            // Renormalise so `lo` stays below an ulp of `hi`.
+            hi = s + e;
+            lo = e - (hi - s);
+            self.hi.push(hi);
+            self.lo.push(lo);
+        }
+        true
+    }
+
+    /// The sum of the values of samples `lo..hi`, or `None` when it is too small to be
+    /// exact to the last bit from the prefixes.
+    fn sum(&self, lo: usize, hi: usize) -> Option<f64> {
+        let (s, e) = two_sum(self.hi[hi], -self.hi[lo]);
+        let sum = s + (e + (self.lo[hi] - self.lo[lo]));
+        (sum.abs() >= self.guard && sum != 0.0).then_some(sum)
+    }
 }
 
 /// Prometheus notes, for `rate` and its kin, a metric whose name does not say it counts.
@@ -873,6 +964,55 @@ fn days_before_month(y: i64, m: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_sums_from_prefixes_equal_compensated_sums() {
+        // Values of very different sizes, where a plain running sum loses the small ones.
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let samples: Vec<Sample> = (0..2000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let scale = [1e-3, 1.0, 1e9, 1e15][(x % 4) as usize];
+                Sample::new(
+                    i,
+                    (x >> 11) as f64 / (1u64 << 53) as f64 * scale - scale / 3.0,
+                )
+            })
+            .collect();
+        let mut prefix = PrefixSums::default();
+        assert!(prefix.fill(&samples));
+        for (lo, hi) in [
+            (0, 2000),
+            (5, 6),
+            (100, 340),
+            (1999, 2000),
+            (17, 1500),
+            (7, 7),
+        ] {
+            let (mut sum, mut c) = (0.0, 0.0);
+            for p in &samples[lo..hi] {
+                (sum, c) = super::super::aggregate::kahan_inc(p.v, sum, c);
+            }
+            let want = sum + c;
+            let Some(got) = prefix.sum(lo, hi) else {
+                // Left to the window walk, which is the compensated sum itself.
+                assert!(
+                    want.abs() < prefix.guard * 2.0,
+                    "window {lo}..{hi}: {want} refused"
+                );
+                continue;
+            };
+            assert!(
+                (got - want).abs() <= want.abs() * 4.0 * f64::EPSILON,
+                "window {lo}..{hi}: {got} against {want}"
+            );
+        }
+        // Not finite, or large enough to overflow: left to the window walk.
+        assert!(!prefix.fill(&[Sample::new(0, f64::NAN)]));
+        assert!(!prefix.fill(&[Sample::new(0, 1e300), Sample::new(1, 1e300)]));
+    }
 
     #[test]
     fn floats_print_as_go_prints_them() {
