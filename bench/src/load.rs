@@ -9,8 +9,12 @@
 
 pub mod analysis;
 pub mod client;
+pub mod null;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod schedule;
+pub mod selfmetrics;
 pub mod stats;
 pub mod target;
+pub mod verify;

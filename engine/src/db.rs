@@ -312,6 +312,8 @@ pub struct Stats {
     pub wal_disk_bytes: u64,
     /// Maintenance since open: blocks cut, compactions, blocks expired.
     pub maintenance: MaintenanceReport,
+    /// The decoded-chunk cache: its size and hits since open.
+    pub decoded_cache: DecodedCacheStats,
 }
 
 #[derive(Debug, Default)]
@@ -565,6 +567,7 @@ impl Db {
             stats.block_samples += b.meta.samples;
         }
         stats.wal_disk_bytes = dir_bytes(inner.fs.as_ref(), inner.wal.dir());
+        stats.decoded_cache = inner.decoded.stats();
         inner.head.for_each_series(|s| {
             let (samples, chunks, bytes) = s.footprint();
             stats.samples += samples;

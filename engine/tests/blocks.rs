@@ -575,7 +575,10 @@ fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
             }
         }
         let cache = db.decoded_cache_stats();
-        assert!(cache.hits > 0 && cache.entries > 0, "seed {seed}: {cache:?}");
+        assert!(
+            cache.hits > 0 && cache.entries > 0,
+            "seed {seed}: {cache:?}"
+        );
         let m = db.stats().maintenance;
         done.blocks_cut += m.blocks_cut;
         done.compactions += m.compactions;

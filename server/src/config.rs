@@ -33,6 +33,7 @@
 //!   max_samples: 50000000      # in memory at once; more is 422 `execution`
 //!   lookback_delta: 5m
 //!   max_query_length: 256KB    # longer query texts are 400 `bad_data`
+//!   decoded_cache_size: 256MB  # decoded block chunks kept for repeated queries; 0 = off
 //! ```
 
 use std::net::SocketAddr;
@@ -68,6 +69,7 @@ pub struct QueryFile {
     pub max_samples: Option<usize>,
     pub lookback_delta: Option<String>,
     pub max_query_length: Option<ByteSize>,
+    pub decoded_cache_size: Option<ByteSize>,
 }
 
 /// `storage:` in the file.
@@ -204,6 +206,8 @@ pub struct Settings {
     pub max_inflight_writes: usize,
     pub max_exemplars: usize,
     pub query: QueryLimits,
+    /// Bytes of decoded block chunks the engine keeps (0 = none).
+    pub decoded_cache_bytes: usize,
 }
 
 /// The default listen address: loopback only.
@@ -292,6 +296,10 @@ impl Settings {
             max_inflight_writes: rw.max_inflight_requests.unwrap_or(64),
             max_exemplars: file.exemplars.max_exemplars.unwrap_or(100_000),
             query: query_limits(&file.query)?,
+            decoded_cache_bytes: file
+                .query
+                .decoded_cache_size
+                .map_or(256 << 20, |b| b.0 as usize),
         };
         let mut settings = settings;
         // Samples retention would delete at once are refused rather than acknowledged.
@@ -344,6 +352,9 @@ impl Settings {
         }
         if self.query.max_concurrency != new.query.max_concurrency {
             changed.push("query.max_concurrency");
+        }
+        if self.decoded_cache_bytes != new.decoded_cache_bytes {
+            changed.push("query.decoded_cache_size");
         }
         changed
     }

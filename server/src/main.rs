@@ -196,6 +196,7 @@ async fn serve(
         retention_bytes: settings.retention_bytes,
         head_series_max: settings.max_series,
         out_of_order_window_ms: settings.out_of_order_window_ms,
+        decoded_cache_bytes: settings.decoded_cache_bytes,
         ..Options::default()
     };
     let db = tokio::task::spawn_blocking(move || Db::open(&dir, options))

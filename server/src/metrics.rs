@@ -239,6 +239,20 @@ fn render_storage(out: &mut Exposition, s: &Stats) {
             ("kind=\"wal\"".into(), s.wal_disk_bytes as f64),
         ],
     );
+    out.gauge(
+        "strata_decoded_cache_bytes",
+        "Bytes of decoded block chunks kept for queries.",
+        s.decoded_cache.bytes as f64,
+    );
+    out.family(
+        "strata_decoded_cache_lookups_total",
+        "Chunk reads by queries that found the decoded chunk cached (hit) or decoded it (miss).",
+        "counter",
+        &[
+            ("result=\"hit\"".into(), s.decoded_cache.hits as f64),
+            ("result=\"miss\"".into(), s.decoded_cache.misses as f64),
+        ],
+    );
     out.counter(
         "strata_blocks_cut_total",
         "Blocks cut from the head since start.",

@@ -39,8 +39,8 @@ pub fn recovery_after(timeline: &[Second], from_s: f64, objective: &Objective) -
     let mut run = 0;
     for (i, s) in timeline.iter().enumerate() {
         // A second is the interval (t - 1, t]: it belongs to the event's aftermath once it
-        // starts at or after the event.
-        if s.t - 1.0 < from_s - 1e-9 {
+        // ends after the event (the second the event happened in counts).
+        if s.t <= from_s + 1e-9 {
             continue;
         }
         if objective.met(s) {
@@ -226,10 +226,7 @@ pub struct FaultReport {
 
 /// Reads a fault's effect off the timeline.
 pub fn fault_report(at_s: f64, timeline: &[Second], objective: &Objective) -> FaultReport {
-    let after: Vec<&Second> = timeline
-        .iter()
-        .filter(|s| s.t - 1.0 >= at_s - 1e-9)
-        .collect();
+    let after: Vec<&Second> = timeline.iter().filter(|s| s.t > at_s + 1e-9).collect();
     let bad: Vec<&&Second> = after.iter().filter(|s| !objective.met(s)).collect();
     let recovery_s = recovery_after(timeline, at_s, objective);
     // The error window ends where the recovery's good run starts.
@@ -238,7 +235,7 @@ pub fn fault_report(at_s: f64, timeline: &[Second], objective: &Objective) -> Fa
     FaultReport {
         at_s,
         error_window_s: match (in_window.first(), in_window.last()) {
-            (Some(a), Some(b)) => Some((a.t - 1.0, b.t)),
+            (Some(a), Some(b)) => Some(((a.t - 1.0).max(at_s), b.t)),
             _ => None,
         },
         errors: after.iter().map(|s| s.errors).sum(),

@@ -26,6 +26,7 @@ use super::analysis::{Objective, StressState};
 use super::client::{Connection, SendError};
 use super::scenario::{Scenario, write::Ledger};
 use super::schedule::{Profile, Schedule, ShapeOptions};
+use super::selfmetrics::SelfMetrics;
 use super::stats::{Outcome, Record, Recorder, Second, Window};
 use super::target::TargetWatch;
 
@@ -89,6 +90,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Runtime threads.
     pub threads: usize,
+    /// Where the generator's own metrics are remote-written once a second, if anywhere.
+    pub metrics: Option<SelfMetrics>,
 }
 
 /// One lane's results.
@@ -279,6 +282,7 @@ async fn run_async(options: RunOptions) -> anyhow::Result<RunResult> {
     let mut timelines: Vec<Vec<Second>> = vec![Vec::new(); lanes.len()];
     let mut totals: Vec<Window> = lanes.iter().map(|_| Window::default()).collect();
     let mut watch = options.watch;
+    let mut metrics = options.metrics;
     let mut tick = 1u64;
     let mut ended_by = String::from("the schedule ended");
     let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
@@ -303,6 +307,7 @@ async fn run_async(options: RunOptions) -> anyhow::Result<RunResult> {
         let t = tick as f64;
         let rss = watch.sample();
         let mut switch = None;
+        let mut outcomes = Vec::with_capacity(lanes.len());
         for (i, lane) in lanes.iter().enumerate() {
             let w = lane.recorder.take();
             let target = lane.pacer.target_at(t - 0.5).unwrap_or(0.0);
@@ -310,12 +315,35 @@ async fn run_async(options: RunOptions) -> anyhow::Result<RunResult> {
             if i == 0 {
                 switch = stress.as_mut().and_then(|s| s.observe(&w, t));
             }
+            outcomes.push(
+                w.outcomes
+                    .iter()
+                    .map(|(k, v)| (k.label(), *v))
+                    .collect::<std::collections::BTreeMap<String, u64>>(),
+            );
             totals[i].merge(&w);
+        }
+        if let Some(m) = &mut metrics {
+            let seconds: Vec<_> = lanes
+                .iter()
+                .zip(&timelines)
+                .zip(&outcomes)
+                .map(|((lane, tl), o)| (lane.scenario.name(), tl.last().expect("pushed above"), o))
+                .collect();
+            let body = m.encode(shared.unix_ms(Instant::now()), &seconds);
+            m.push(body);
         }
         {
             if let Some(switch) = switch {
                 let lane = &lanes[0];
-                let from = lane.next.load(Ordering::SeqCst);
+                // Requests due from now on by the old schedule are re-timed, including those
+                // workers already hold and wait for: they look again when they wake.
+                let due_before = lane
+                    .pacer
+                    .schedule
+                    .arrivals_until(t - lane.pacer.offset_s)
+                    .ceil() as u64;
+                let from = due_before.min(lane.next.load(Ordering::SeqCst));
                 *lane.pacer.rebase.lock().expect("pacer lock") = Some(Rebase {
                     from,
                     at_s: t,
@@ -428,18 +456,13 @@ async fn worker(
         if !shared.claim() {
             break;
         }
-        let (i, due) = match lane.model {
+        let (i, mut due) = match lane.model {
             Model::Open => {
                 let i = lane.next.fetch_add(1, Ordering::SeqCst);
                 let Some(due_s) = lane.pacer.due(i) else {
                     break;
                 };
-                let due = shared.start + Duration::from_secs_f64(due_s);
-                tokio::select! {
-                    _ = tokio::time::sleep_until(due.into()) => {}
-                    _ = stopped.wait_for(|s| *s) => break,
-                }
-                (i, due)
+                (i, shared.start + Duration::from_secs_f64(due_s))
             }
             Model::Closed => {
                 let t = Instant::now()
@@ -465,9 +488,40 @@ async fn worker(
         if shared.stop.load(Ordering::Relaxed) {
             break;
         }
+        // Built before its due time, so building it is not counted as the target's latency.
         let Some(request) = generator.next(i, shared.unix_ms(due)) else {
             break;
         };
+        match lane.model {
+            Model::Open => {
+                let mut ended = false;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(due.into()) => {}
+                        _ = stopped.wait_for(|s| *s) => { ended = true; break; }
+                    }
+                    // The stress profile may have moved this request later (its recovery runs
+                    // at the base rate) while the worker waited for it.
+                    match lane.pacer.due(i) {
+                        Some(d)
+                            if shared.start + Duration::from_secs_f64(d)
+                                > due + Duration::from_millis(1) =>
+                        {
+                            due = shared.start + Duration::from_secs_f64(d);
+                        }
+                        Some(_) => break,
+                        None => {
+                            ended = true;
+                            break;
+                        }
+                    }
+                }
+                if ended {
+                    break;
+                }
+            }
+            Model::Closed => due = Instant::now(),
+        }
         let sent = Instant::now();
         let mut builder = hyper::Request::builder()
             .method(request.method)

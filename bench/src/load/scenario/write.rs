@@ -389,8 +389,9 @@ impl Generator for WriteGenerator {
         self.raw.clear();
         self.pending.clear();
         let mut samples = 0;
-        // At most one sample per series in a request.
-        let batch = (self.config.batch as u64).min(len);
+        // A request may hold several rounds when the worker has fewer series than the batch
+        // (as a sender that fell behind sends several scrapes at once).
+        let batch = self.config.batch as u64;
         let series = Arc::clone(&self.series);
         while samples < batch && self.position < self.rounds.saturating_mul(len) {
             let slot = (self.position % len) as usize;
@@ -493,5 +494,197 @@ impl Generator for WriteGenerator {
             }
         }
         Some(ledger)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use strata_server::remote_write::{Limits, decode};
+
+    fn config(timing: Timing) -> WriteConfig {
+        WriteConfig {
+            hosts: 3,
+            seed: 7,
+            batch: 500,
+            interval_ms: 15_000,
+            jitter_ms: 5,
+            timing,
+            run: "t1".into(),
+            extra_series: 4,
+            churn_ms: None,
+            verify_series: 10,
+        }
+    }
+
+    fn scenario(c: WriteConfig) -> WriteScenario {
+        WriteScenario::new(
+            Endpoint::parse("http://127.0.0.1:1/api/v1/write", false).unwrap(),
+            c,
+        )
+    }
+
+    /// Every sample of `requests` bodies of each of `workers` workers, per label set.
+    fn written(
+        s: &WriteScenario,
+        workers: usize,
+        requests: usize,
+        due: impl Fn(usize) -> i64,
+    ) -> HashMap<String, Vec<(i64, f64)>> {
+        let mut out: HashMap<String, Vec<(i64, f64)>> = HashMap::new();
+        for w in 0..workers {
+            let mut g = s.generator(w, workers);
+            for j in 0..requests {
+                let Some(r) = g.next(j as u64, due(j)) else {
+                    break;
+                };
+                let decoded =
+                    decode(&r.body, &Limits::default()).expect("a valid remote-write body");
+                assert_eq!(decoded.timeseries.len() as u64, r.samples);
+                for ts in decoded.timeseries {
+                    let key: Vec<String> = ts
+                        .labels
+                        .iter()
+                        .map(|l| format!("{}={}", l.name, l.value))
+                        .collect();
+                    let names: Vec<&str> = ts.labels.iter().map(|l| l.name.as_str()).collect();
+                    let mut sorted = names.clone();
+                    sorted.sort();
+                    assert_eq!(names, sorted, "labels are sent sorted");
+                    for sample in ts.samples {
+                        out.entry(key.join(","))
+                            .or_default()
+                            .push((sample.timestamp, sample.value));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_bodies() {
+        let a = scenario(config(Timing::RealTime));
+        let b = scenario(config(Timing::RealTime));
+        let (mut ga, mut gb) = (a.generator(1, 4), b.generator(1, 4));
+        for j in 0..5 {
+            assert_eq!(
+                ga.next(j, 1_000_000 + j as i64).unwrap().body,
+                gb.next(j, 1_000_000 + j as i64).unwrap().body
+            );
+        }
+        let mut other = config(Timing::RealTime);
+        other.seed = 8;
+        let c = scenario(other);
+        assert_ne!(
+            a.generator(1, 4).next(0, 5).unwrap().body,
+            c.generator(1, 4).next(0, 5).unwrap().body
+        );
+    }
+
+    #[test]
+    fn every_series_goes_to_one_worker_in_order_and_counters_only_grow() {
+        let s = scenario(config(Timing::RealTime));
+        assert_eq!(s.series(), 3 * 517 + 3 * 4);
+        // Twenty requests of 500 per worker, due a millisecond apart: several rounds of each
+        // series, some in one request.
+        let got = written(&s, 3, 20, |j| 1_700_000_000_000 + j as i64);
+        assert_eq!(got.len(), s.series(), "every series written");
+        let mut counters = 0;
+        for (key, samples) in &got {
+            assert!(key.contains("run=t1"));
+            assert!(samples.len() >= 2, "{key}: {} samples", samples.len());
+            assert!(
+                samples.windows(2).all(|w| w[0].0 < w[1].0),
+                "{key}: timestamps strictly increase"
+            );
+            if key.contains("_total") && !key.contains("node_time") {
+                counters += 1;
+                assert!(
+                    samples.windows(2).all(|w| w[0].1 <= w[1].1),
+                    "{key}: a counter went down: {samples:?}"
+                );
+            }
+        }
+        assert!(counters > 100, "{counters} counters checked");
+        // Gauges move: the dataset's load averages are not all constant.
+        let moving = got
+            .iter()
+            .filter(|(k, _)| k.contains("node_load1,") || k.starts_with("__name__=node_load1,"))
+            .filter(|(_, v)| v.windows(2).any(|w| w[0].1 != w[1].1))
+            .count();
+        assert!(moving > 0, "some load gauge moved");
+    }
+
+    #[test]
+    fn backfill_writes_the_grid_and_ends() {
+        let start = 1_700_000_000_000;
+        let c = WriteConfig {
+            batch: 2000,
+            ..config(Timing::Backfill {
+                start_ms: start,
+                end_ms: start + 10 * 15_000,
+            })
+        };
+        let s = scenario(c);
+        let got = written(&s, 2, 10_000, |_| 0);
+        for (key, samples) in &got {
+            assert_eq!(samples.len(), 11, "{key}: rounds 0 to 10");
+            for (k, (t, _)) in samples.iter().enumerate() {
+                let on_grid = start + k as i64 * 15_000;
+                assert!(
+                    (on_grid..on_grid + 15_000 + 5).contains(t),
+                    "{key}: round {k} at {t}"
+                );
+            }
+            // Jitter keeps the interval within 5 ms of 15 s.
+            assert!(
+                samples
+                    .windows(2)
+                    .all(|w| (w[1].0 - w[0].0 - 15_000).abs() <= 5)
+            );
+        }
+    }
+
+    #[test]
+    fn churn_replaces_series_and_extra_series_add_cardinality() {
+        let mut c = config(Timing::RealTime);
+        c.churn_ms = Some(60_000);
+        c.extra_series = 50;
+        let s = scenario(c);
+        // Ten minutes of data time over the run: every host churns several times.
+        let got = written(&s, 1, 60, |j| 1_700_000_000_000 + j as i64 * 10_000);
+        let routes = got.keys().filter(|k| k.contains("route=/r/")).count();
+        assert!(routes >= 3 * 50, "{routes} route series");
+        let pods: std::collections::HashSet<&str> = got
+            .keys()
+            .filter_map(|k| k.split(',').find(|l| l.starts_with("pod=")))
+            .collect();
+        assert!(pods.len() > 3 * 5, "pods seen: {pods:?}");
+    }
+
+    #[test]
+    fn the_ledger_counts_only_acknowledged_requests() {
+        let s = scenario(config(Timing::RealTime));
+        let mut g = s.generator(0, 1);
+        let r = g.next(0, 1_000).unwrap();
+        g.finished(true);
+        let _lost = g.next(1, 2_000).unwrap();
+        g.finished(false);
+        let ledger = g.ledger().unwrap();
+        assert_eq!(ledger.samples, r.samples);
+        assert_eq!(
+            ledger.series, r.samples,
+            "the first request holds distinct series"
+        );
+        assert!(!ledger.kept.is_empty());
+        assert!(
+            ledger
+                .kept
+                .iter()
+                .all(|(_, samples)| samples.iter().all(|(t, _)| *t < 2_000))
+        );
     }
 }
