@@ -322,6 +322,7 @@ mod tests {
             p99_ms,
             max_ms: p99_ms,
             target_rss_bytes: None,
+            generator_rss_bytes: None,
         }
     }
 

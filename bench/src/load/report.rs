@@ -68,6 +68,21 @@ pub struct Report {
     pub verification: Option<Verification>,
     /// Set for `mixed`: the write lane's p99 before and while the queries ran.
     pub mixed: Option<MixedReport>,
+    /// What the generator itself used.
+    pub generator: GeneratorReport,
+}
+
+/// The generator's own cost: so a run shows it was not the bottleneck.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GeneratorReport {
+    pub cpu_s: f64,
+    /// Successful requests and samples per CPU-second of the generator.
+    pub requests_per_cpu_s: f64,
+    pub samples_per_cpu_s: f64,
+    /// Its resident memory in the first and last second, and the most.
+    pub rss_start_bytes: Option<u64>,
+    pub rss_end_bytes: Option<u64>,
+    pub rss_max_bytes: Option<u64>,
 }
 
 /// What the queries of a mixed run did to the writes.
@@ -207,6 +222,22 @@ pub fn build(
             write_errors_during: during.iter().map(|s| s.errors).sum(),
         }
     });
+    let ok: u64 = lanes.iter().map(|l| l.ok).sum();
+    let samples: u64 = lanes.iter().map(|l| l.samples).sum();
+    let cpu = run.generator_cpu_s.max(1e-9);
+    let own: Vec<u64> = first
+        .timeline
+        .iter()
+        .filter_map(|s| s.generator_rss_bytes)
+        .collect();
+    let generator = GeneratorReport {
+        cpu_s: run.generator_cpu_s,
+        requests_per_cpu_s: ok as f64 / cpu,
+        samples_per_cpu_s: samples as f64 / cpu,
+        rss_start_bytes: own.first().copied(),
+        rss_end_bytes: own.last().copied(),
+        rss_max_bytes: own.iter().max().copied(),
+    };
     Report {
         tool: format!("strata-bench {}", env!("CARGO_PKG_VERSION")),
         command,
@@ -223,6 +254,7 @@ pub fn build(
         drift,
         verification,
         mixed,
+        generator,
     }
 }
 
@@ -444,6 +476,24 @@ pub fn text(r: &Report) -> String {
     if let Some(v) = &r.verification {
         let _ = writeln!(out, "\n{}", v.summary());
     }
+    let g = &r.generator;
+    let _ = write!(
+        out,
+        "\ngenerator: {:.2} CPU-s, {} requests and {} samples per CPU-second",
+        g.cpu_s,
+        si(g.requests_per_cpu_s),
+        si(g.samples_per_cpu_s)
+    );
+    if let (Some(a), Some(b), Some(m)) = (g.rss_start_bytes, g.rss_end_bytes, g.rss_max_bytes) {
+        let _ = write!(
+            out,
+            "; memory {} → {} (most {})",
+            bytes(a),
+            bytes(b),
+            bytes(m)
+        );
+    }
+    let _ = writeln!(out);
     out
 }
 
@@ -589,19 +639,23 @@ pub fn charts(r: &Report) -> Vec<String> {
             )],
         ));
     }
-    let rss: Vec<(f64, f64)> = r.lanes[0]
-        .timeline
-        .iter()
-        .filter_map(|s| {
-            s.target_rss_bytes
-                .map(|b| (s.t, b as f64 / (1 << 20) as f64))
-        })
-        .collect();
-    if !rss.is_empty() {
+    let mib = |f: fn(&Second) -> Option<u64>| -> Vec<(f64, f64)> {
+        r.lanes[0]
+            .timeline
+            .iter()
+            .filter_map(|s| f(s).map(|b| (s.t, b as f64 / (1 << 20) as f64)))
+            .collect()
+    };
+    let target = mib(|s| s.target_rss_bytes);
+    let own = mib(|s| s.generator_rss_bytes);
+    if !target.is_empty() || !own.is_empty() {
         out.push(chart(
-            "target memory (RSS)",
+            "memory (resident set)",
             " MiB",
-            &[("RSS", colours[4], rss)],
+            &[
+                ("target", colours[4], target),
+                ("strata-bench", "#8c564b", own),
+            ],
         ));
     }
     out

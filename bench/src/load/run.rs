@@ -119,6 +119,8 @@ pub struct RunResult {
     pub stress: Option<StressState>,
     /// Why the run ended.
     pub ended_by: String,
+    /// CPU time the generator used (every thread, user and system).
+    pub generator_cpu_s: f64,
 }
 
 /// When requests are due: the lane's schedule, unless the stress profile has switched to its
@@ -281,6 +283,8 @@ async fn run_async(options: RunOptions) -> anyhow::Result<RunResult> {
     });
     let mut timelines: Vec<Vec<Second>> = vec![Vec::new(); lanes.len()];
     let mut totals: Vec<Window> = lanes.iter().map(|_| Window::default()).collect();
+    let me = crate::ingest::process::Process::current();
+    let cpu_at_start = me.cpu().unwrap_or_default();
     let mut watch = options.watch;
     let mut metrics = options.metrics;
     let mut tick = 1u64;
@@ -311,7 +315,9 @@ async fn run_async(options: RunOptions) -> anyhow::Result<RunResult> {
         for (i, lane) in lanes.iter().enumerate() {
             let w = lane.recorder.take();
             let target = lane.pacer.target_at(t - 0.5).unwrap_or(0.0);
-            timelines[i].push(Second::of(&w, t, target, rss));
+            let mut second = Second::of(&w, t, target, rss);
+            second.generator_rss_bytes = me.memory().ok().map(|m| m.rss_bytes);
+            timelines[i].push(second);
             if i == 0 {
                 switch = stress.as_mut().and_then(|s| s.observe(&w, t));
             }
@@ -431,6 +437,11 @@ async fn run_async(options: RunOptions) -> anyhow::Result<RunResult> {
         faults,
         stress,
         ended_by,
+        generator_cpu_s: me
+            .cpu()
+            .unwrap_or_default()
+            .saturating_sub(cpu_at_start)
+            .as_secs_f64(),
     })
 }
 

@@ -191,6 +191,7 @@ mod tests {
             p99_ms: 3.0,
             max_ms: 4.0,
             target_rss_bytes: Some(1 << 20),
+            generator_rss_bytes: None,
         };
         let outcomes: BTreeMap<String, u64> = [("ok".to_owned(), 8), ("503".to_owned(), 2)].into();
         m.encode(1000, &[("write", &second, &outcomes)]);

@@ -201,6 +201,9 @@ pub struct Second {
     pub max_ms: f64,
     /// Resident memory of the target, when it is tracked.
     pub target_rss_bytes: Option<u64>,
+    /// Resident memory of the generator itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generator_rss_bytes: Option<u64>,
 }
 
 impl Second {
@@ -222,6 +225,7 @@ impl Second {
                 w.latency_us.max() as f64 / 1000.0
             },
             target_rss_bytes: rss,
+            generator_rss_bytes: None,
         }
     }
 }

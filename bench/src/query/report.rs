@@ -76,6 +76,24 @@ pub fn table(results: &[RunResult]) -> String {
         }
     }
     let _ = writeln!(out, "{line}");
+    // The warm-up runs: each query's first, before any cache of the server held its data.
+    let firsts: Vec<Option<f64>> = runs
+        .iter()
+        .map(|r| r.queries.iter().map(|q| q.first_ms).sum::<Option<f64>>())
+        .collect();
+    if firsts.iter().all(Option::is_some) {
+        let mut line = format!("{:<42}", "total of first runs");
+        for t in firsts.iter().flatten() {
+            let _ = write!(line, "{:>16}", format!("{t:.1}"));
+        }
+        if base.is_some() {
+            for k in 0..others.len() {
+                let ratio = firsts[0].unwrap_or(0.0) / firsts[k + 1].unwrap_or(f64::NAN);
+                let _ = write!(line, "{:>22}", format!("{ratio:.2}"));
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(b) = base {
         for (k, o) in others.iter().enumerate() {
             let faster = (0..queries)

@@ -14,6 +14,10 @@ pub struct QueryTiming {
     pub step_s: i64,
     /// Every timed run, milliseconds.
     pub latencies_ms: Vec<f64>,
+    /// The first run (the warm-up, not among the timed ones): what a query costs before any
+    /// cache of the server's holds its data, milliseconds.
+    #[serde(default)]
+    pub first_ms: Option<f64>,
     /// Series in the answer, and points in all of them.
     pub series: usize,
     pub points: usize,
@@ -118,13 +122,15 @@ pub fn run(base: &str, end_ms: i64, repeats: usize, timeout: Duration) -> Vec<Qu
                 range_s: q.range_s,
                 step_s: q.step_s,
                 latencies_ms: Vec::new(),
+                first_ms: None,
                 series: 0,
                 points: 0,
                 error: None,
             };
             match once(&agent, &u) {
                 Err(e) => timing.error = Some(e),
-                Ok(_) => {
+                Ok((first, _, _)) => {
+                    timing.first_ms = Some(first.as_secs_f64() * 1000.0);
                     for _ in 0..repeats {
                         match once(&agent, &u) {
                             Ok((d, series, points)) => {
