@@ -264,6 +264,22 @@ pub trait Storage {
         }
         Ok(())
     }
+
+    /// [`Storage::select_each`] for a caller that needs only each series' newest sample in
+    /// range (an instant vector selector at one time): `samples` may hold just that one. The
+    /// default passes the last sample of what [`Storage::select_each`] gives.
+    fn select_newest_each(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        samples_max: usize,
+        each: &mut EachSeries<'_>,
+    ) -> Result<(), PromqlError> {
+        self.select_each(mint, maxt, matchers, samples_max, &mut |labels, samples| {
+            each(labels, &samples[samples.len().saturating_sub(1)..])
+        })
+    }
 }
 
 fn too_many_samples(max: usize) -> PromqlError {
@@ -306,6 +322,39 @@ impl Storage for Db {
         for s in &selected {
             buffer.clear();
             s.samples_into(&mut buffer);
+            total += buffer.len();
+            if total > samples_max {
+                return Err(too_many_samples(samples_max));
+            }
+            if !buffer.is_empty() {
+                each(s.labels(), &buffer)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn select_newest_each(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        samples_max: usize,
+        each: &mut EachSeries<'_>,
+    ) -> Result<(), PromqlError> {
+        let selected = self.querier(mint, maxt).select(matchers)?;
+        let mut total = 0usize;
+        let mut buffer: Vec<Sample> = Vec::new();
+        for s in &selected {
+            buffer.clear();
+            // The head's open chunk knows its last sample: a query at "now" decodes nothing.
+            match s.newest_without_decoding() {
+                Some(newest) => buffer.push(newest),
+                None => {
+                    s.samples_into(&mut buffer);
+                    let keep = buffer.len().saturating_sub(1);
+                    buffer.drain(..keep);
+                }
+            }
             total += buffer.len();
             if total > samples_max {
                 return Err(too_many_samples(samples_max));

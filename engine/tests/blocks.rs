@@ -490,6 +490,7 @@ fn series_whose_data_all_moved_to_blocks_leave_the_head_and_come_back_when_writt
 #[test]
 fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
     let mut done = MaintenanceReport::default();
+    let mut offered = 0;
     for seed in 0..40u64 {
         let fs = SimFs::new(seed);
         let clock = Arc::new(ManualClock::new(T0 + 100 * HOUR));
@@ -553,6 +554,15 @@ fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
                     // decoded chunks (the second read of a chunk is a hit).
                     let merged: Vec<(i64, u64)> =
                         s.samples().map(|x| (x.t, x.v.to_bits())).collect();
+                    // The newest sample read without decoding, when offered, is the last one.
+                    if let Some(newest) = s.newest_without_decoding() {
+                        assert_eq!(
+                            Some(&(newest.t, newest.v.to_bits())),
+                            merged.last(),
+                            "seed {seed} step {step}: newest_without_decoding"
+                        );
+                        offered += 1;
+                    }
                     for _ in 0..2 {
                         let mut bulk = Vec::new();
                         s.samples_into(&mut bulk);
@@ -583,6 +593,10 @@ fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
         done.blocks_cut += m.blocks_cut;
         done.compactions += m.compactions;
     }
+    assert!(
+        offered > 100,
+        "the newest sample was read without decoding {offered} times"
+    );
     assert!(
         done.blocks_cut > 1000 && done.compactions > 500,
         "the histories should cut and compact many blocks: {done:?}"

@@ -145,6 +145,23 @@ impl SelectedSeries {
         }
     }
 
+    /// Its newest sample in the querier's range, when that can be read without decoding: the
+    /// last sample of the head's open chunk, newer than everything in the other sources.
+    /// `None` means "decode to find out", not "no sample".
+    pub fn newest_without_decoding(&self) -> Option<Sample> {
+        let (Source::Head(snap), others) = self.sources.split_last()? else {
+            return None;
+        };
+        let newest = snap.newest_open(self.mint, self.maxt)?;
+        let older = others.iter().all(|source| match source {
+            Source::Head(_) => false,
+            Source::Block(block, chunks, _) => chunks
+                .last()
+                .is_none_or(|&r| block.chunks().read_checked_before(r).meta.max_t < newest.t),
+        });
+        older.then_some(newest)
+    }
+
     /// Its samples in the querier's range, in time order, each timestamp once.
     pub fn samples(&self) -> Samples<'_> {
         let mut iters: Vec<SourceIter<'_>> = self

@@ -204,7 +204,9 @@ const REMOVED: u64 = 1 << 62;
 #[derive(Debug, Default)]
 pub(crate) struct SeriesSnapshot {
     chunks: Vec<Arc<ClosedChunk>>,
-    active: Option<(Vec<u8>, u16)>,
+    /// The open chunk's stream, its sample count, its first and last timestamps, and its
+    /// last value.
+    active: Option<(Vec<u8>, u16, i64, i64, f64)>,
     /// Out-of-order samples in range, sorted, if any.
     ooo: Vec<Sample>,
 }
@@ -324,7 +326,8 @@ impl MemSeries {
             && last >= mint
             && first <= maxt
         {
-            snap.active = Some((enc.data().to_vec(), enc.num_samples()));
+            let last_v = enc.last().map_or(f64::NAN, |(_, v)| v);
+            snap.active = Some((enc.data().to_vec(), enc.num_samples(), first, last, last_v));
         }
         let in_range = |s: &Sample| s.t >= mint && s.t <= maxt;
         for c in d.ooo_chunks().iter().filter(|c| overlaps(c)) {
@@ -878,17 +881,22 @@ impl SeriesSnapshot {
         for c in &self.chunks {
             note(c.min_t, c.max_t);
         }
-        if let Some((data, n)) = &self.active {
-            let mut it = XorIter::new(data, *n);
-            if let Some((first, _)) = it.next() {
-                let last = it.last().map_or(first, |(t, _)| t);
-                note(first, last);
-            }
+        if let Some(&(_, _, first, last, _)) = self.active.as_ref() {
+            note(first, last);
         }
         if let (Some(a), Some(b)) = (self.ooo.first(), self.ooo.last()) {
             note(a.t, b.t);
         }
         (lo <= hi).then_some((lo, hi))
+    }
+
+    /// The snapshot's newest sample, read without decoding, when the open chunk holds it
+    /// and it is within `[mint, maxt]`: out-of-order samples and closed chunks are older.
+    pub fn newest_open(&self, mint: i64, maxt: i64) -> Option<Sample> {
+        let (_, _, _, last, v) = *self.active.as_ref()?;
+        let older = self.chunks.iter().all(|c| c.max_t < last)
+            && self.ooo.last().is_none_or(|s| s.t < last);
+        (older && (mint..=maxt).contains(&last)).then(|| Sample::new(last, v))
     }
 
     /// The samples in `[mint, maxt]`, in time order, each timestamp once.
@@ -897,7 +905,7 @@ impl SeriesSnapshot {
             .chunks
             .iter()
             .map(|c| (&c.data[..], c.num_samples))
-            .chain(self.active.as_ref().map(|(d, n)| (&d[..], *n)));
+            .chain(self.active.as_ref().map(|(d, n, _, _, _)| (&d[..], *n)));
         if self.ooo.is_empty() {
             return SnapshotIter::InOrder(InOrderIter::new(Box::new(in_order), mint, maxt));
         }

@@ -385,6 +385,27 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// [`Ctx::select_each`] when only each series' newest sample in range is needed.
+    fn select_newest_each(
+        &mut self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        each: &mut EachSeries<'_>,
+    ) -> Result<(), PromqlError> {
+        let budget = self.opts.samples_max.saturating_sub(self.samples_loaded);
+        let mut loaded = 0usize;
+        let stop = self.stop;
+        self.storage
+            .select_newest_each(mint, maxt, matchers, budget, &mut |labels, samples| {
+                loaded += samples.len();
+                stop.check()?;
+                each(labels, samples)
+            })?;
+        self.samples_loaded += loaded;
+        Ok(())
+    }
+
     /// A vector selector's value at every step: each series' newest sample in
     /// `(t - lookback, t]`, unless that is a stale marker. With `timestamps`, the value is
     /// the sample's time in seconds instead (for `timestamp()`).
@@ -403,7 +424,14 @@ impl Ctx<'_> {
         // The first time a window reaches back to: its start, or just after it.
         let open = i64::from(!self.opts.left_closed_windows);
         let mut out = Vec::new();
-        self.select_each(
+        // At one time only each series' newest sample matters.
+        let select = if times.len() == 1 {
+            Self::select_newest_each
+        } else {
+            Self::select_each
+        };
+        select(
+            self,
             &matchers,
             lo.saturating_sub(lookback) + open,
             hi,
