@@ -417,7 +417,8 @@ fn write_config(w: &WriteArgs) -> anyhow::Result<WriteConfig> {
             .unwrap_or_else(|| format!("{:x}", now_ms())),
         extra_series: w.extra_series,
         churn_ms: w.churn.map(|d| d.as_millis() as i64).filter(|&c| c > 0),
-        verify_series: w.verify_series,
+        // Kept samples are for the check only: without it the generator keeps nothing.
+        verify_series: if w.verify { w.verify_series } else { 0 },
     })
 }
 

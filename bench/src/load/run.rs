@@ -379,7 +379,8 @@ async fn run_async(options: RunOptions) -> anyhow::Result<RunResult> {
     for (i, lane) in lanes.iter().enumerate() {
         let w = lane.recorder.take();
         if w.requests() > 0 {
-            timelines[i].push(Second::of(&w, t_end, 0.0, None));
+            let target = timelines[i].last().map_or(0.0, |s| s.target);
+            timelines[i].push(Second::of(&w, t_end, target, None));
         }
         totals[i].merge(&w);
     }

@@ -54,12 +54,12 @@ pub fn heavy() -> Vec<Query> {
             15.0,
         ),
         q(
-            r#"topk(10, max_over_time({__name__=~"node_.+", instance=~".+"}[10m]))"#,
+            r#"topk(10, last_over_time({__name__=~"node_.+", instance=~".+"}[10m]))"#,
             0.0,
             0.0,
         ),
         q(
-            r#"quantile_over_time(0.99, {__name__=~"node_(memory|filesystem)_.+"}[1h])"#,
+            r#"max by (instance) (quantile_over_time(0.99, {__name__=~"node_(memory|filesystem)_.+"}[1h]))"#,
             0.0,
             0.0,
         ),
