@@ -316,21 +316,7 @@ impl Storage for Db {
         samples_max: usize,
         each: &mut EachSeries<'_>,
     ) -> Result<(), PromqlError> {
-        let selected = self.querier(mint, maxt).select(matchers)?;
-        let mut total = 0usize;
-        let mut buffer: Vec<Sample> = Vec::new();
-        for s in &selected {
-            buffer.clear();
-            s.samples_into(&mut buffer);
-            total += buffer.len();
-            if total > samples_max {
-                return Err(too_many_samples(samples_max));
-            }
-            if !buffer.is_empty() {
-                each(s.labels(), &buffer)?;
-            }
-        }
-        Ok(())
+        db_select_each(self, mint, maxt, matchers, samples_max, false, each)
     }
 
     fn select_newest_each(
@@ -341,30 +327,46 @@ impl Storage for Db {
         samples_max: usize,
         each: &mut EachSeries<'_>,
     ) -> Result<(), PromqlError> {
-        let selected = self.querier(mint, maxt).select(matchers)?;
-        let mut total = 0usize;
-        let mut buffer: Vec<Sample> = Vec::new();
-        for s in &selected {
-            buffer.clear();
-            // The head's open chunk knows its last sample: a query at "now" decodes nothing.
-            match s.newest_without_decoding() {
-                Some(newest) => buffer.push(newest),
-                None => {
-                    s.samples_into(&mut buffer);
+        db_select_each(self, mint, maxt, matchers, samples_max, true, each)
+    }
+}
+
+/// Both selections of [`Db`]: every sample of each series, decoded into one buffer reused
+/// from series to series, or with `newest` only the newest one.
+fn db_select_each(
+    db: &Db,
+    mint: i64,
+    maxt: i64,
+    matchers: &[Matcher],
+    samples_max: usize,
+    newest: bool,
+    each: &mut EachSeries<'_>,
+) -> Result<(), PromqlError> {
+    let selected = db.querier(mint, maxt).select(matchers)?;
+    let mut total = 0usize;
+    let mut buffer: Vec<Sample> = Vec::new();
+    for s in &selected {
+        buffer.clear();
+        // The head's open chunk knows its last sample: a query at "now" decodes nothing.
+        match s.newest_without_decoding().filter(|_| newest) {
+            Some(sample) => buffer.push(sample),
+            None => {
+                s.samples_into(&mut buffer);
+                if newest {
                     let keep = buffer.len().saturating_sub(1);
                     buffer.drain(..keep);
                 }
             }
-            total += buffer.len();
-            if total > samples_max {
-                return Err(too_many_samples(samples_max));
-            }
-            if !buffer.is_empty() {
-                each(s.labels(), &buffer)?;
-            }
         }
-        Ok(())
+        total += buffer.len();
+        if total > samples_max {
+            return Err(too_many_samples(samples_max));
+        }
+        if !buffer.is_empty() {
+            each(s.labels(), &buffer)?;
+        }
     }
+    Ok(())
 }
 
 /// A parsed query, ready to evaluate (possibly many times).

@@ -372,22 +372,14 @@ impl Ctx<'_> {
         maxt: i64,
         each: &mut EachSeries<'_>,
     ) -> Result<(), PromqlError> {
-        let budget = self.opts.samples_max.saturating_sub(self.samples_loaded);
-        let mut loaded = 0usize;
-        let stop = self.stop;
-        self.storage
-            .select_each(mint, maxt, matchers, budget, &mut |labels, samples| {
-                loaded += samples.len();
-                stop.check()?;
-                each(labels, samples)
-            })?;
-        self.samples_loaded += loaded;
-        Ok(())
+        self.select_counted(false, matchers, mint, maxt, each)
     }
 
-    /// [`Ctx::select_each`] when only each series' newest sample in range is needed.
-    fn select_newest_each(
+    /// [`Ctx::select_each`]; with `newest`, `samples` may hold only each series' newest
+    /// sample in range ([`Storage::select_newest_each`]).
+    fn select_counted(
         &mut self,
+        newest: bool,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
@@ -396,12 +388,18 @@ impl Ctx<'_> {
         let budget = self.opts.samples_max.saturating_sub(self.samples_loaded);
         let mut loaded = 0usize;
         let stop = self.stop;
-        self.storage
-            .select_newest_each(mint, maxt, matchers, budget, &mut |labels, samples| {
-                loaded += samples.len();
-                stop.check()?;
-                each(labels, samples)
-            })?;
+        let mut counted = |labels: &Labels, samples: &[Sample]| {
+            loaded += samples.len();
+            stop.check()?;
+            each(labels, samples)
+        };
+        if newest {
+            self.storage
+                .select_newest_each(mint, maxt, matchers, budget, &mut counted)?;
+        } else {
+            self.storage
+                .select_each(mint, maxt, matchers, budget, &mut counted)?;
+        }
         self.samples_loaded += loaded;
         Ok(())
     }
@@ -425,13 +423,8 @@ impl Ctx<'_> {
         let open = i64::from(!self.opts.left_closed_windows);
         let mut out = Vec::new();
         // At one time only each series' newest sample matters.
-        let select = if times.len() == 1 {
-            Self::select_newest_each
-        } else {
-            Self::select_each
-        };
-        select(
-            self,
+        self.select_counted(
+            times.len() == 1,
             &matchers,
             lo.saturating_sub(lookback) + open,
             hi,
