@@ -342,7 +342,17 @@ fn db_select_each(
     newest: bool,
     each: &mut EachSeries<'_>,
 ) -> Result<(), PromqlError> {
-    let selected = db.querier(mint, maxt).select(matchers)?;
+    let querier = db.querier(mint, maxt);
+    if newest && let Some(found) = querier.select_newest(matchers) {
+        if found.len() > samples_max {
+            return Err(too_many_samples(samples_max));
+        }
+        for (labels, sample) in &found {
+            each(labels, std::slice::from_ref(sample))?;
+        }
+        return Ok(());
+    }
+    let selected = querier.select(matchers)?;
     let mut total = 0usize;
     let mut buffer: Vec<Sample> = Vec::new();
     for s in &selected {

@@ -491,6 +491,7 @@ fn series_whose_data_all_moved_to_blocks_leave_the_head_and_come_back_when_writt
 fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
     let mut done = MaintenanceReport::default();
     let mut offered = 0;
+    let mut head_only = 0;
     for seed in 0..40u64 {
         let fs = SimFs::new(seed);
         let clock = Arc::new(ManualClock::new(T0 + 100 * HOUR));
@@ -536,9 +537,16 @@ fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
                     model.retain(|(l, t), _| !(*l == name && (lo..=hi).contains(t)));
                 }
             }
-            for _ in 0..3 {
-                let mint = T0 + rng.below(24 * HOUR as u64) as i64 - HOUR;
-                let maxt = mint + rng.below(8 * HOUR as u64) as i64;
+            for _ in 0..4 {
+                let (mint, maxt) = if rng.chance(1, 3) {
+                    // Near the newest data, where the head alone may answer.
+                    let top = newest.iter().copied().max().unwrap_or(T0);
+                    let mint = top - rng.below(2 * HOUR as u64) as i64;
+                    (mint, mint + rng.below(2 * HOUR as u64) as i64)
+                } else {
+                    let mint = T0 + rng.below(24 * HOUR as u64) as i64 - HOUR;
+                    (mint, mint + rng.below(8 * HOUR as u64) as i64)
+                };
                 let name = if rng.chance(1, 2) { "up" } else { "load" };
                 let q = db.querier(mint, maxt);
                 let mut got = Model::new();
@@ -578,6 +586,20 @@ fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
                     })
                     .map(|(k, v)| (k.clone(), *v))
                     .collect();
+                // The newest-sample selection, when the head alone answers it, gives each
+                // series' last sample in range.
+                if let Some(found) = q.select_newest(&[Matcher::equal("__name__", name)]) {
+                    let mut last: BTreeMap<String, (i64, u64)> = BTreeMap::new();
+                    for ((l, t), v) in &want {
+                        last.insert(l.clone(), (*t, *v));
+                    }
+                    let found: BTreeMap<String, (i64, u64)> = found
+                        .iter()
+                        .map(|(l, x)| (l.to_string(), (x.t, x.v.to_bits())))
+                        .collect();
+                    assert_eq!(found, last, "seed {seed} step {step}: select_newest");
+                    head_only += 1;
+                }
                 assert_eq!(
                     got, want,
                     "seed {seed} step {step}: [{mint}, {maxt}] {name}"
@@ -596,6 +618,10 @@ fn random_ranges_over_head_blocks_and_late_data_read_exactly_the_model() {
     assert!(
         offered > 100,
         "the newest sample was read without decoding {offered} times"
+    );
+    assert!(
+        head_only > 100,
+        "the head alone answered the newest-sample selection {head_only} times"
     );
     assert!(
         done.blocks_cut > 1000 && done.compactions > 500,

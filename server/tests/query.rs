@@ -307,6 +307,55 @@ async fn limits_answer_422_and_503() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// An instant query that reads more samples than are tried on the async worker (10,000)
+/// starts again on the blocking pool and answers in full; `query.max_samples` still holds
+/// for it there.
+#[tokio::test]
+async fn instant_queries_beyond_the_inline_budget_answer_in_full() {
+    let end = (now_ms() - 3_600_000) / 15_000 * 15_000;
+    let body = encode(
+        (0..30)
+            .map(|i| {
+                let points: Vec<(i64, f64)> = (0..400)
+                    .map(|k| (end - k * 15_000, k as f64))
+                    .rev()
+                    .collect();
+                series(
+                    &[("__name__", "bulk"), ("instance", &format!("host-{i}"))],
+                    &points,
+                )
+            })
+            .collect(),
+    );
+    let q = urlencode("sum(count_over_time(bulk[2h]))");
+    let uri = format!("/api/v1/query?query={q}&time={}", secs(end));
+    for (max_samples, want) in [(50_000_000, Some("12000")), (11_000, None)] {
+        let state = AppState::with_stores(
+            Limits::default(),
+            MetadataStore::new(MetadataLimits::default()),
+            ExemplarStore::new(0),
+            Backpressure::default(),
+            QueryLimits {
+                max_samples,
+                ..QueryLimits::default()
+            },
+        );
+        let s = Server::start_with(state);
+        assert_eq!(s.write(body.clone()).await.0, StatusCode::NO_CONTENT);
+        let (status, answer) = s.api(&uri, false).await;
+        match want {
+            Some(total) => {
+                assert_eq!(status, StatusCode::OK, "{answer}");
+                assert_eq!(answer["data"]["result"][0]["value"][1], total, "{answer}");
+            }
+            None => {
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+                assert_eq!(answer["errorType"], "execution", "{answer}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn format_and_parse_query() {
     let (s, _) = populated(QueryLimits::default()).await;

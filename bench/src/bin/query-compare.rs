@@ -58,6 +58,20 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Time the queries against a server that already holds the data (loaded by `run` with
+    /// the same --end-ms), printing each median; nothing is written.
+    Time {
+        #[arg(long)]
+        url: String,
+        /// The data's last sample time, ms since the epoch (as given to `run`).
+        #[arg(long)]
+        end_ms: i64,
+        #[arg(long, default_value_t = 7)]
+        repeats: usize,
+        /// Only the queries whose name contains this text.
+        #[arg(long, default_value = "")]
+        only: String,
+    },
     /// Print the side-by-side table of result files.
     Report { results: Vec<PathBuf> },
     /// Print a loopback port that is free now.
@@ -127,7 +141,7 @@ fn main() -> anyhow::Result<()> {
                 loaded.retries
             );
             std::thread::sleep(Duration::from_secs_f64(settle_seconds));
-            let queries = run::run(&url, end_ms, repeats, Duration::from_secs(300));
+            let queries = run::run(&url, end_ms, repeats, "", Duration::from_secs(300));
             let result = run::RunResult {
                 system,
                 version,
@@ -137,6 +151,17 @@ fn main() -> anyhow::Result<()> {
             };
             std::fs::write(&out, serde_json::to_string_pretty(&result)?)
                 .with_context(|| format!("writing {}", out.display()))?;
+            Ok(())
+        }
+        Command::Time {
+            url,
+            end_ms,
+            repeats,
+            only,
+        } => {
+            let queries = run::run(&url, end_ms, repeats, &only, Duration::from_secs(300));
+            let total: f64 = queries.iter().map(run::QueryTiming::median_ms).sum();
+            eprintln!("  {:<40} {total:>9.1} ms", "total of medians");
             Ok(())
         }
         Command::Report { results } => {

@@ -105,8 +105,14 @@ fn once(agent: &ureq::Agent, url: &str) -> Result<(Duration, usize, usize), Stri
     Ok((elapsed, series, points))
 }
 
-/// Times every query against `base`.
-pub fn run(base: &str, end_ms: i64, repeats: usize, timeout: Duration) -> Vec<QueryTiming> {
+/// Times every query against `base` whose name contains `only` (every query when empty).
+pub fn run(
+    base: &str,
+    end_ms: i64,
+    repeats: usize,
+    only: &str,
+    timeout: Duration,
+) -> Vec<QueryTiming> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
@@ -114,6 +120,7 @@ pub fn run(base: &str, end_ms: i64, repeats: usize, timeout: Duration) -> Vec<Qu
         .into();
     QUERIES
         .iter()
+        .filter(|q| q.name.contains(only))
         .map(|q| {
             let u = url(base, q, end_ms);
             let mut timing = QueryTiming {

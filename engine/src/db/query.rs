@@ -21,7 +21,7 @@ use crate::block::chunks::ChunkRef;
 use crate::block::index::IndexChunk;
 use crate::block::tombstones;
 use crate::error::QueryError;
-use crate::head::series::{InOrderIter, SeriesSnapshot, SnapshotIter};
+use crate::head::series::{InOrderIter, Newest, SeriesSnapshot, SnapshotIter};
 use crate::labels::Labels;
 use crate::labels::matcher::Matcher;
 use crate::sample::{Sample, SeriesRef};
@@ -343,6 +343,34 @@ impl Querier<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Each series matching every matcher with its newest sample in range, sorted by labels:
+    /// what [`Querier::select`] then the last of each series' samples gives, cheaper. When no
+    /// block overlaps the range (an instant query near now) the head alone answers, and a
+    /// series whose open chunk holds its newest sample is neither copied nor decoded. `None`
+    /// when blocks overlap: use [`Querier::select`].
+    pub fn select_newest(&self, matchers: &[Matcher]) -> Option<Vec<(Labels, Sample)>> {
+        if self.blocks.iter().any(|b| b.overlaps(self.mint, self.maxt)) {
+            return None;
+        }
+        let mut out: Vec<(Labels, Sample)> = Vec::new();
+        for s in self.db.head.select(matchers) {
+            let newest = match s.newest_in(self.mint, self.maxt) {
+                Newest::Sample(sample) => Some(sample),
+                Newest::Nothing => None,
+                Newest::Decode => s
+                    .snapshot(self.mint, self.maxt)
+                    .samples(self.mint, self.maxt)
+                    .last(),
+            };
+            if let Some(sample) = newest {
+                out.push((s.to_labels(), sample));
+            }
+        }
+        // The head holds a label set once.
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Some(out)
     }
 
     /// The label sets of the series matching every matcher that have samples in range, sorted

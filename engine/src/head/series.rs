@@ -26,6 +26,17 @@ use crate::labels::{Label, Labels};
 use crate::sample::{Sample, SeriesRef};
 use crate::wal::record::{ChunkEntry, ChunkKind, DecodeError};
 
+/// A series' newest sample in a range, as [`MemSeries::newest_in`] tells it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Newest {
+    Sample(Sample),
+    /// The series has no sample in the range.
+    Nothing,
+    /// Only decoding tells (the range ends before the open chunk does, or older chunks
+    /// may hold newer samples).
+    Decode,
+}
+
 /// How chunks are cut and how far back out-of-order samples are taken.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SeriesLimits {
@@ -309,6 +320,25 @@ impl MemSeries {
         let mut d = self.lock();
         for (t, v) in samples {
             tally.note(t, d.apply(t, v, limits));
+        }
+    }
+
+    /// Its newest sample in `[mint, maxt]`, when the open chunk tells it without decoding
+    /// or copying anything: the open chunk's last sample is newer than every closed and
+    /// out-of-order one, so it is the series' newest.
+    pub fn newest_in(&self, mint: i64, maxt: i64) -> Newest {
+        let d = self.lock();
+        let Some((last, v)) = d.active().and_then(PackedEncoder::last) else {
+            return Newest::Decode;
+        };
+        let older = d.closed.iter().all(|c| c.max_t < last)
+            && d.ooo_chunks().iter().all(|c| c.max_t < last)
+            && d.ooo_samples().last().is_none_or(|s| s.t < last);
+        match older {
+            false => Newest::Decode,
+            true if last < mint => Newest::Nothing,
+            true if last <= maxt => Newest::Sample(Sample::new(last, v)),
+            true => Newest::Decode,
         }
     }
 

@@ -212,16 +212,18 @@ pub(super) fn kahan_sum(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// One step of Kahan-Neumaier summation.
+#[inline]
 pub(super) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
+    // Both choices are computed and one is selected, with no branch to mispredict (the
+    // larger magnitude alternates in some sums): the values are those of the branching form.
+    let (big, small) = if sum.abs() >= inc.abs() {
+        (sum, inc)
     } else {
-        c + ((inc - t) + sum)
+        (inc, sum)
     };
-    (t, c)
+    let compensated = c + ((big - t) + small);
+    (t, if t.is_infinite() { 0.0 } else { compensated })
 }
 
 /// The mean of `values`: a compensated sum divided by the count while the sum is finite, an
