@@ -10,3 +10,21 @@
 pub mod ingest;
 pub mod load;
 pub mod query;
+
+use std::time::Duration;
+
+/// The configuration of a keep-alive HTTP client whose every phase (connect, sending the
+/// request, awaiting the answer, reading its body) is bounded by `timeout`.
+///
+/// Phase timeouts, not `timeout_global`: with an overall timeout ureq resolves the host of
+/// every request on a new thread (so that the lookup can be abandoned), and that spawn costs
+/// more than a small query takes to answer, so it would be timed as the server's latency.
+pub fn http_client(timeout: Duration) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(timeout))
+        .timeout_send_request(Some(timeout))
+        .timeout_send_body(Some(timeout))
+        .timeout_recv_response(Some(timeout))
+        .timeout_recv_body(Some(timeout))
+}

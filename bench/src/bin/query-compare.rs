@@ -80,9 +80,7 @@ enum Command {
 
 /// Polls `url` until it answers 200, for at most two minutes.
 fn wait_ready(url: &str) -> anyhow::Result<()> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
+    let agent: ureq::Agent = strata_bench::http_client(Duration::from_secs(5))
         .build()
         .into();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);

@@ -38,9 +38,7 @@ pub struct Connection {
 impl Connection {
     /// A connection (opened by the first request and then kept alive).
     pub fn new(target: &Target) -> Connection {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(target.request_timeout))
+        let config = crate::http_client(target.request_timeout)
             .max_idle_connections_per_host(1)
             .user_agent("strata-bench")
             .no_delay(true)

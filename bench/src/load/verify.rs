@@ -100,11 +100,7 @@ fn encode(s: &str) -> String {
 /// Checks the ledgers against the target at `base` (`http://127.0.0.1:PORT`). `run` is the
 /// run label's value; `first_ms` is no later than the oldest sample written.
 pub fn check(base: &str, run: &str, first_ms: i64, ledgers: &[Ledger]) -> Verification {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
+    let agent: ureq::Agent = crate::http_client(Duration::from_secs(60)).build().into();
     let mut v = Verification {
         series_expected: ledgers.iter().map(|l| l.series).sum(),
         samples_acknowledged: ledgers.iter().map(|l| l.samples).sum(),

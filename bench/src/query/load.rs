@@ -106,9 +106,7 @@ pub fn load(options: &LoadOptions) -> anyhow::Result<LoadResult> {
                 let (data, barrier) = (&data, &barrier);
                 let (requests, samples, retries) = (&requests, &samples, &retries);
                 scope.spawn(move || -> anyhow::Result<()> {
-                    let agent: ureq::Agent = ureq::Agent::config_builder()
-                        .http_status_as_error(false)
-                        .timeout_global(Some(options.request_timeout))
+                    let agent: ureq::Agent = crate::http_client(options.request_timeout)
                         .max_idle_connections_per_host(1)
                         .build()
                         .into();

@@ -113,11 +113,7 @@ pub fn run(
     only: &str,
     timeout: Duration,
 ) -> Vec<QueryTiming> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into();
+    let agent: ureq::Agent = crate::http_client(timeout).build().into();
     QUERIES
         .iter()
         .filter(|q| q.name.contains(only))
@@ -154,7 +150,7 @@ pub fn run(
                 }
             }
             eprintln!(
-                "  {:<40} {:>9.1} ms  {} series{}",
+                "  {:<40} {:>9.2} ms  {} series{}",
                 q.name,
                 timing.median_ms(),
                 timing.series,

@@ -289,6 +289,15 @@ impl Values {
     /// Applies a decimal short code carrying `z`; returns the new value's bits.
     #[inline(always)]
     fn step_decimal(&mut self, z: u64, escaped: bool) -> u64 {
+        self.advance_decimal(z, escaped);
+        self.decimal_bits()
+    }
+
+    /// [`Values::step_decimal`] without the value: its bits are [`Values::decimal_bits`],
+    /// which a decoder computes only for the samples it yields (the division in it is most
+    /// of what decoding a decimal sample costs).
+    #[inline(always)]
+    fn advance_decimal(&mut self, z: u64, escaped: bool) {
         let change = self.predicted().wrapping_add(unzigzag(z));
         self.m = self.m.wrapping_add(change);
         let scaled = change.wrapping_shl(MEAN_FRAC_BITS);
@@ -303,6 +312,11 @@ impl Values {
                 .wrapping_add(scaled.wrapping_sub(self.mean) >> MEAN_SHIFT);
             self.size += (size - self.size) >> SIZE_SHIFT;
         }
+    }
+
+    /// The bits of the value decimal mode holds.
+    #[inline(always)]
+    fn decimal_bits(&self) -> u64 {
         from_decimal(self.m, self.exp(), self.shift())
     }
 

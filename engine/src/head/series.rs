@@ -992,15 +992,14 @@ impl Iterator for InOrderIter<'_> {
     fn next(&mut self) -> Option<Sample> {
         loop {
             if let Some(cur) = &mut self.current {
-                for (t, v) in cur.by_ref() {
+                // Samples before the range are skipped without computing their values.
+                if let Some((t, v)) = cur.next_from(self.mint) {
                     if t > self.maxt {
                         self.current = None;
                         self.chunks = Box::new(std::iter::empty());
                         return None;
                     }
-                    if t >= self.mint {
-                        return Some(Sample::new(t, v));
-                    }
+                    return Some(Sample::new(t, v));
                 }
             }
             let (data, n) = self.chunks.next()?;

@@ -23,6 +23,8 @@ pub struct XorIter<'a> {
     open_run: Option<RunRead>,
     /// Samples decoded so far.
     read: u16,
+    /// `state.v` is behind: decimal mode's value is to be computed from `state.values`.
+    v_pending: bool,
     /// Samples the stream is said to hold.
     num_samples: u16,
     err: Option<ChunkError>,
@@ -37,6 +39,7 @@ impl<'a> XorIter<'a> {
             run_left: 0,
             open_run: None,
             read: 0,
+            v_pending: false,
             num_samples,
             err: None,
         }
@@ -59,28 +62,72 @@ impl<'a> XorIter<'a> {
         None
     }
 
+    /// Brings `state.v` up to date.
     #[inline(always)]
-    fn emit(&mut self) -> Option<(i64, f64)> {
-        self.read += 1;
-        Some((self.state.t, f64::from_bits(self.state.v)))
+    fn settle_value(&mut self) {
+        if self.v_pending {
+            self.state.v = self.state.values.decimal_bits();
+            self.v_pending = false;
+        }
+    }
+
+    /// The sample [`XorIter::advance`] reached.
+    #[inline(always)]
+    fn current(&mut self) -> (i64, f64) {
+        self.settle_value();
+        (self.state.t, f64::from_bits(self.state.v))
+    }
+
+    /// Decodes the next sample into `state`, its value perhaps left pending; false at the
+    /// end of the stream or on damage (then recorded).
+    #[inline(always)]
+    fn advance(&mut self) -> bool {
+        if self.read >= self.num_samples {
+            return false;
+        }
+        let result = if self.run_left > 0 {
+            self.run_left -= 1;
+            self.step_run()
+        } else if self.read < 2 {
+            self.read_head()
+        } else {
+            self.read_record()
+        };
+        match result {
+            Ok(()) => {
+                self.read += 1;
+                true
+            }
+            Err(expected) => {
+                self.fail(expected);
+                false
+            }
+        }
+    }
+
+    /// The first sample at or after `t`, the ones before it decoded without their values
+    /// (what a range that starts inside a chunk skips); `None` when none is left.
+    #[inline]
+    pub fn next_from(&mut self, t: i64) -> Option<(i64, f64)> {
+        while self.advance() {
+            if self.state.t >= t {
+                return Some(self.current());
+            }
+        }
+        None
     }
 
     /// Decodes sample 0, or sample 1's interval and record.
     #[cold]
     #[inline(never)]
-    fn next_head(&mut self) -> Option<(i64, f64)> {
-        let result = if self.read == 0 {
+    fn read_head(&mut self) -> Result<(), &'static str> {
+        if self.read == 0 {
             self.read_first()
         } else {
-            self.read_interval().and_then(|interval| {
-                self.state.interval = interval;
-                self.state.late = 0;
-                self.read_record()
-            })
-        };
-        match result {
-            Ok(()) => self.emit(),
-            Err(expected) => self.fail(expected),
+            let interval = self.read_interval()?;
+            self.state.interval = interval;
+            self.state.late = 0;
+            self.read_record()
         }
     }
 
@@ -273,6 +320,10 @@ impl<'a> XorIter<'a> {
         }
         let decimal = r.read(1).ok_or(END)? == 1;
         self.state.context = Context::Change;
+        if self.v_pending {
+            self.state.v = self.state.values.decimal_bits();
+            self.v_pending = false;
+        }
         let prev = self.state.v;
         if decimal {
             let (exp, shift) = self.read_decimal_header()?;
@@ -323,7 +374,8 @@ impl<'a> XorIter<'a> {
         } else {
             Self::read_rice_slow(r, k)?
         };
-        self.state.v = values.step_decimal(z, escaped);
+        values.advance_decimal(z, escaped);
+        self.v_pending = true;
         Ok(())
     }
 
@@ -350,22 +402,10 @@ impl Iterator for XorIter<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<(i64, f64)> {
-        if self.read >= self.num_samples {
-            return None;
-        }
-        if self.run_left > 0 {
-            self.run_left -= 1;
-            if let Err(expected) = self.step_run() {
-                return self.fail(expected);
-            }
-            return self.emit();
-        }
-        if self.read < 2 {
-            return self.next_head();
-        }
-        match self.read_record() {
-            Ok(()) => self.emit(),
-            Err(expected) => self.fail(expected),
+        if self.advance() {
+            Some(self.current())
+        } else {
+            None
         }
     }
 
@@ -433,6 +473,7 @@ pub(crate) fn scan(data: &[u8], num_samples: u16) -> Result<StreamEnd, ChunkErro
     if let Some(err) = iter.err {
         return Err(err);
     }
+    iter.settle_value();
     let bit_len = iter.reader.bit_pos();
     let corrupt = |expected| ChunkError::CorruptStream {
         bit_offset: bit_len,

@@ -678,7 +678,41 @@ fn a_packed_encoder_holds_no_spare_growth() {
     assert!(worst <= 40 + 16, "{worst} bytes beyond the stream");
 }
 
+/// `next_from(t)`, which skips samples without computing their values, then plain
+/// iteration give the samples at or after `t`, bit for bit, whatever modes and runs the
+/// skipped part went through.
+fn skipping_reads_the_rest(samples: &[(i64, f64)], at: usize) -> Result<(), TestCaseError> {
+    let enc = encode(samples);
+    let t = samples
+        .get(at % (samples.len() + 1))
+        .map_or(i64::MAX, |s| s.0);
+    for from in [t, t.saturating_sub(1), t.saturating_add(1)] {
+        let mut it = XorIter::new(enc.data(), enc.num_samples());
+        let got: Vec<(i64, f64)> = it.next_from(from).into_iter().chain(it.by_ref()).collect();
+        let want: Vec<(i64, f64)> = samples.iter().copied().filter(|s| s.0 >= from).collect();
+        prop_assert_eq!(bits(&got), bits(&want), "from {}", from);
+        prop_assert!(it.err().is_none());
+    }
+    Ok(())
+}
+
 proptest! {
+    #[test]
+    fn skipping_scrape_shaped_series_reads_the_rest(samples in scrape_series(), at in any::<usize>()) {
+        skipping_reads_the_rest(&samples, at)?;
+    }
+
+    #[test]
+    fn skipping_any_series_reads_the_rest(
+        ts in increasing_timestamps(),
+        vs in proptest::collection::vec(values(), 300),
+        at in any::<usize>(),
+    ) {
+        let samples: Vec<(i64, f64)> =
+            ts.iter().zip(&vs).map(|(&t, &v)| (t, f64::from_bits(v))).collect();
+        skipping_reads_the_rest(&samples, at)?;
+    }
+
     #[test]
     fn packing_between_appends_changes_nothing(
         ts in increasing_timestamps(),
