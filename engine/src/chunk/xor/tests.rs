@@ -588,6 +588,20 @@ fn values() -> impl Strategy<Value = u64> {
     ]
 }
 
+/// Increasing timestamps of any spacing, each with any bit pattern as its value.
+fn any_series() -> impl Strategy<Value = Vec<(i64, f64)>> {
+    (
+        increasing_timestamps(),
+        proptest::collection::vec(values(), 300),
+    )
+        .prop_map(|(ts, vs)| {
+            ts.iter()
+                .zip(&vs)
+                .map(|(&t, &v)| (t, f64::from_bits(v)))
+                .collect()
+        })
+}
+
 /// Scrape-shaped series: a grid with late, early and missed scrapes, and values that hold,
 /// count, step through decimals and go stale, so runs and mode switches mix.
 fn scrape_series() -> impl Strategy<Value = Vec<(i64, f64)>> {
@@ -703,23 +717,12 @@ proptest! {
     }
 
     #[test]
-    fn skipping_any_series_reads_the_rest(
-        ts in increasing_timestamps(),
-        vs in proptest::collection::vec(values(), 300),
-        at in any::<usize>(),
-    ) {
-        let samples: Vec<(i64, f64)> =
-            ts.iter().zip(&vs).map(|(&t, &v)| (t, f64::from_bits(v))).collect();
+    fn skipping_any_series_reads_the_rest(samples in any_series(), at in any::<usize>()) {
         skipping_reads_the_rest(&samples, at)?;
     }
 
     #[test]
-    fn packing_between_appends_changes_nothing(
-        ts in increasing_timestamps(),
-        vs in proptest::collection::vec(values(), 300),
-    ) {
-        let samples: Vec<(i64, f64)> =
-            ts.iter().zip(&vs).map(|(&t, &v)| (t, f64::from_bits(v))).collect();
+    fn packing_between_appends_changes_nothing(samples in any_series()) {
         packed_between_appends(&samples)?;
     }
 
@@ -729,13 +732,7 @@ proptest! {
     }
 
     #[test]
-    fn round_trips(
-        ts in increasing_timestamps(),
-        vs in proptest::collection::vec(values(), 300),
-        split in any::<usize>(),
-    ) {
-        let samples: Vec<(i64, f64)> =
-            ts.iter().zip(&vs).map(|(&t, &v)| (t, f64::from_bits(v))).collect();
+    fn round_trips(samples in any_series(), split in any::<usize>()) {
         round_trip(&samples, split)?;
     }
 
