@@ -69,24 +69,12 @@ IFS=',' read -r -a system_list <<<"$systems"
 
 require_systems "${system_list[@]}"
 
-say "building strata and ingest-compare (release)"
-(cd "$root" && cargo build --release --quiet -p strata-server -p strata-bench)
-target_dir=${CARGO_TARGET_DIR:-$root/target}
-case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
-strata=$target_dir/release/strata
-bench=$target_dir/release/ingest-compare
-[ -x "$strata" ] && [ -x "$bench" ] || die "the build did not produce $strata and $bench"
+build_binaries ingest-compare
 
 pin_cpus
 say "pinning: $pinning"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/ingest-compare.XXXXXX")
-cleanup() {
-    stop_server
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work_dir ingest-compare
 
 # Every system gets the same timestamps, two hours back: old enough to be history, recent enough
 # for Prometheus's head and VictoriaMetrics's retention, and never behind Strata's newest sample.

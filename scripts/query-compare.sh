@@ -53,23 +53,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IFS=',' read -r -a system_list <<<"$systems"
 require_systems "${system_list[@]}"
 
-say "building strata and query-compare (release)"
-(cd "$root" && cargo build --release --quiet -p strata-server -p strata-bench)
-target_dir=${CARGO_TARGET_DIR:-$root/target}
-case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
-strata=$target_dir/release/strata
-bench=$target_dir/release/query-compare
-[ -x "$strata" ] && [ -x "$bench" ] || die "the build did not produce $strata and $bench"
+build_binaries query-compare
 pin_cpus
 say "pinning: $pinning"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/query-compare.XXXXXX")
-cleanup() {
-    stop_server
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work_dir query-compare
 
 # Every system gets the same data, ending five minutes ago on a whole minute.
 end_ms=$(( ($(date +%s) - 300) / 60 * 60 * 1000 ))
@@ -83,7 +71,8 @@ for system in "${system_list[@]}"; do
     say "$system ($version) on $server_url"
     if "${generator_pin[@]}" "$bench" run --system "$system" --version "$version" \
         --url "$server_url" --ready-url "$server_url$ready_path" --hosts "$hosts" \
-        --hours "$hours" --end-ms "$end_ms" --repeats "$repeats" --out "$dir/result.json"; then
+        --hours "$hours" --end-ms "$end_ms" --repeats "$repeats" --server-pid "$server_pid" \
+        --out "$dir/result.json"; then
         :
     else
         failed+=("$system")

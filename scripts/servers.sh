@@ -1,11 +1,32 @@
 # Shared by the comparison scripts (sourced, not run): finding the three systems, starting one
 # pinned to the last CPU in a fresh data directory on a free loopback port, and stopping it.
 #
-# Expects: $root (the workspace), $bench (a binary with a `free-port` command). Sets
-# $server_pid, $server_url and $ready_path when a server starts.
+# Expects: $root (the workspace). `build_binaries` sets $strata and $bench (a binary with a
+# `free-port` command); `make_work_dir` sets $work. Sets $server_pid, $server_url and
+# $ready_path when a server starts.
 
 say() { echo "$(basename "$0" .sh): $*" >&2; }
 die() { say "$*"; exit 1; }
+
+# Builds strata and the benchmark binary named $1 (release); sets $strata and $bench.
+build_binaries() {
+    local tool=$1 target_dir
+    say "building strata and $tool (release)"
+    (cd "$root" && cargo build --release --quiet -p strata-server -p strata-bench)
+    target_dir=${CARGO_TARGET_DIR:-$root/target}
+    case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
+    strata=$target_dir/release/strata
+    bench=$target_dir/release/$tool
+    [ -x "$strata" ] && [ -x "$bench" ] || die "the build did not produce $strata and $bench"
+}
+
+# A scratch directory for the run, $work, removed (and the server stopped) however the
+# script ends.
+make_work_dir() {
+    work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    trap 'stop_server; rm -rf "$work"' EXIT
+    trap 'exit 130' INT TERM
+}
 
 prometheus=${PROMETHEUS:-prometheus}
 victoria_metrics=${VICTORIA_METRICS:-victoria-metrics}

@@ -28,3 +28,32 @@ pub fn http_client(timeout: Duration) -> ureq::config::ConfigBuilder<ureq::types
         .timeout_recv_response(Some(timeout))
         .timeout_recv_body(Some(timeout))
 }
+
+/// The results written by the `run` command of a compare binary, read back for a report.
+pub fn read_results<T: serde::de::DeserializeOwned>(
+    paths: &[std::path::PathBuf],
+) -> anyhow::Result<Vec<T>> {
+    use anyhow::Context;
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        })
+        .collect()
+}
+
+/// Prints a loopback port that is free now (the scripts start a server on it).
+pub fn print_free_port() -> anyhow::Result<()> {
+    use anyhow::Context;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("binding a free port on 127.0.0.1")?;
+    println!("{}", listener.local_addr()?.port());
+    Ok(())
+}
+
+/// `s` encoded for a URL's query string.
+pub fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -13,39 +13,14 @@
 //! they do differ (the list stays true); any other difference fails the test.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use strata_server::remote_write::{Label, Sample, TimeSeries, WriteRequest};
-use strata_tests::server::{Server, agent, remote_write, require_program, try_get_json};
-
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use strata_tests::server::{
+    Guard, Server, agent, free_port, remote_write, require_program, try_get_json, urlencode,
+};
 
 /// A deterministic hash of a few numbers, for jitter and noise.
 fn mix(a: u64, b: u64) -> u64 {

@@ -6,32 +6,16 @@
 //! test is skipped when it is missing, and fails instead under `STRATA_E2E=1`.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use strata_tests::server::{Server, agent, get_json, require_program, try_get_json};
+use strata_tests::server::{
+    Guard, Server, agent, free_port, get_json, require_program, try_get_json, urlencode,
+};
 
 /// How long a sender may take to deliver what it scraped.
 const DELIVERY_WAIT: Duration = Duration::from_secs(90);
-
-/// A child process killed when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A loopback port that was free a moment ago (the sender binds it right after).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
 
 /// A label set as a sorted list of `name=value` strings.
 type LabelSet = BTreeSet<String>;
@@ -57,17 +41,6 @@ fn strings(v: &Value) -> BTreeSet<String> {
         .unwrap_or_else(|| panic!("not a list answer: {v}"))
         .iter()
         .map(|s| s.as_str().expect("strings").to_owned())
-        .collect()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
         .collect()
 }
 

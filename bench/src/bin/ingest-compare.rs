@@ -102,27 +102,14 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run_command(*args),
         Command::Report { results } => {
-            let mut runs: Vec<RunResult> = Vec::new();
-            for path in &results {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                runs.push(
-                    serde_json::from_str(&text)
-                        .with_context(|| format!("parsing {}", path.display()))?,
-                );
-            }
+            let runs: Vec<RunResult> = strata_bench::read_results(&results)?;
             print!("{}", report::setup_summary(&runs));
             println!();
             print!("{}", report::table(&runs));
             print!("{}", report::memory_over_time(&runs));
             Ok(())
         }
-        Command::FreePort => {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")
-                .context("binding a free port on 127.0.0.1")?;
-            println!("{}", listener.local_addr()?.port());
-            Ok(())
-        }
+        Command::FreePort => strata_bench::print_free_port(),
     }
 }
 

@@ -55,6 +55,11 @@ enum Command {
         /// Seconds between loading and querying (background work settles).
         #[arg(long, default_value_t = 10.0)]
         settle_seconds: f64,
+        /// The server's process: after the settling time, wait (up to five minutes) until
+        /// it has been idle for 65 s, so that no compaction after the load runs while the
+        /// queries are timed.
+        #[arg(long)]
+        server_pid: Option<u32>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -98,6 +103,39 @@ fn wait_ready(url: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Waits until the server at `pid` has used under 2% of a CPU over the last 65 seconds, for
+/// at most five minutes: its work after the load is done, including a round of background
+/// maintenance that was due (Strata's and Prometheus's run every minute).
+fn wait_idle(system: &str, pid: u32) -> anyhow::Result<()> {
+    const STEP: Duration = Duration::from_secs(5);
+    const WINDOW_STEPS: usize = 13;
+    let process = strata_bench::ingest::process::Process::new(pid);
+    let started = std::time::Instant::now();
+    let mut window = std::collections::VecDeque::from([process.cpu()?]);
+    loop {
+        std::thread::sleep(STEP);
+        window.push_back(process.cpu()?);
+        if window.len() > WINDOW_STEPS + 1 {
+            window.pop_front();
+        }
+        let span = STEP * (window.len() as u32 - 1);
+        let used = window[window.len() - 1].saturating_sub(window[0]);
+        if window.len() == WINDOW_STEPS + 1 && used < span / 50 {
+            eprintln!(
+                "{system}: idle after {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            eprintln!(
+                "{system}: still busy after 5 minutes ({used:?} CPU in {span:?}); timing anyway"
+            );
+            return Ok(());
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run {
@@ -113,6 +151,7 @@ fn main() -> anyhow::Result<()> {
             batch_samples,
             repeats,
             settle_seconds,
+            server_pid,
             out,
         } => {
             let scrapes = hours * 240;
@@ -139,6 +178,9 @@ fn main() -> anyhow::Result<()> {
                 loaded.retries
             );
             std::thread::sleep(Duration::from_secs_f64(settle_seconds));
+            if let Some(pid) = server_pid {
+                wait_idle(&system, pid)?;
+            }
             let queries = run::run(&url, end_ms, repeats, "", Duration::from_secs(300));
             let result = run::RunResult {
                 system,
@@ -163,23 +205,10 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Report { results } => {
-            let mut runs = Vec::new();
-            for path in &results {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                runs.push(
-                    serde_json::from_str(&text)
-                        .with_context(|| format!("parsing {}", path.display()))?,
-                );
-            }
+            let runs: Vec<run::RunResult> = strata_bench::read_results(&results)?;
             print!("{}", report::table(&runs));
             Ok(())
         }
-        Command::FreePort => {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")
-                .context("binding a free port on 127.0.0.1")?;
-            println!("{}", listener.local_addr()?.port());
-            Ok(())
-        }
+        Command::FreePort => strata_bench::print_free_port(),
     }
 }

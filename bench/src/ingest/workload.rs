@@ -177,23 +177,28 @@ fn assign_shards(data: &Dataset, config: &WorkloadConfig) -> Vec<ShardSeries> {
     for (index, series) in data.series().iter().enumerate() {
         // Prometheus shards by a hash of the labels; any hash spreads series the same way.
         let shard = SplitMix64::new(config.seed ^ index as u64).next_u64() % config.shards as u64;
-        let message = TimeSeries {
-            labels: series
-                .labels
-                .iter()
-                .map(|(name, value)| Label {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-            samples: vec![Sample::default()],
-            ..TimeSeries::default()
-        };
         shards[shard as usize]
             .members
-            .push((index, series.host, message));
+            .push((index, series.host, series_message(series)));
     }
     shards
+}
+
+/// A remote-write message with the series' labels and one sample slot, reused for every
+/// request the series is in.
+pub(crate) fn series_message(series: &dataset::GenSeries) -> TimeSeries {
+    TimeSeries {
+        labels: series
+            .labels
+            .iter()
+            .map(|(name, value)| Label {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        samples: vec![Sample::default()],
+        ..TimeSeries::default()
+    }
 }
 
 /// Encodes every shard's requests for each range of scrapes, shards spread over `threads`

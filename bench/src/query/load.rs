@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use strata_server::remote_write::{Label, Sample, TimeSeries};
+use strata_server::remote_write::{Sample, TimeSeries};
 
 use crate::ingest::dataset::{self, Dataset};
+use crate::ingest::workload::series_message;
 
 /// What to load.
 #[derive(Debug, Clone)]
@@ -82,19 +83,7 @@ pub fn load(options: &LoadOptions) -> anyhow::Result<LoadResult> {
     let mut members: Vec<Vec<(usize, usize, TimeSeries)>> =
         (0..shards).map(|_| Vec::new()).collect();
     for (index, s) in data.series().iter().enumerate() {
-        let message = TimeSeries {
-            labels: s
-                .labels
-                .iter()
-                .map(|(name, value)| Label {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-            samples: vec![Sample::default()],
-            ..TimeSeries::default()
-        };
-        members[index % shards].push((index, s.host, message));
+        members[index % shards].push((index, s.host, series_message(s)));
     }
     let barrier = Barrier::new(shards);
     let (requests, samples, retries) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));

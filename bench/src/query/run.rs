@@ -49,26 +49,18 @@ pub struct RunResult {
     pub queries: Vec<QueryTiming>,
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The query's URL against `base` (`http://127.0.0.1:PORT`), ending at `end_ms`.
 fn url(base: &str, q: &QuerySpec, end_ms: i64) -> String {
     let end = end_ms as f64 / 1000.0;
     if q.range_s == 0 {
-        format!("{base}/api/v1/query?query={}&time={end}", urlencode(q.expr))
+        format!(
+            "{base}/api/v1/query?query={}&time={end}",
+            crate::urlencode(q.expr)
+        )
     } else {
         format!(
             "{base}/api/v1/query_range?query={}&start={}&end={end}&step={}",
-            urlencode(q.expr),
+            crate::urlencode(q.expr),
             end - q.range_s as f64,
             q.step_s
         )
