@@ -4,8 +4,8 @@
 # the same dashboard queries (bench/src/query.rs lists them; the method is there too).
 #
 # For each system: start it (pinned to the last CPU when there are two or more) in a fresh
-# data directory on a free loopback port, run `query-compare run` (pinned to CPU 0) against it,
-# stop it; then print one table with the medians side by side. VictoriaMetrics runs with its
+# data directory on a free loopback port, run `query-compare run` (pinned to CPU 0) against it
+# (it loads, waits until the server has been idle for 65 s, then times), stop it; then print one table with the medians side by side. VictoriaMetrics runs with its
 # result cache off (-search.disableCache), since every query is repeated.
 #
 # Needs: cargo, and for the other systems Debian's `prometheus` and `victoria-metrics` (or
