@@ -310,6 +310,9 @@ impl<'a> XorIter<'a> {
 
     fn read_value(&mut self) -> Result<(), &'static str> {
         const END: &str = "a value code, but the stream ended";
+        // A new mode or window starts from the previous value's bits (a general record is
+        // rare, so computing them here costs little even when a run follows).
+        self.settle_value();
         let r = &mut self.reader;
         if r.read(1).ok_or(END)? == 0 {
             self.state.context = Context::Run;
@@ -320,10 +323,6 @@ impl<'a> XorIter<'a> {
         }
         let decimal = r.read(1).ok_or(END)? == 1;
         self.state.context = Context::Change;
-        if self.v_pending {
-            self.state.v = self.state.values.decimal_bits();
-            self.v_pending = false;
-        }
         let prev = self.state.v;
         if decimal {
             let (exp, shift) = self.read_decimal_header()?;
