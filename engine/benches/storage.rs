@@ -449,7 +449,7 @@ impl tracing::field::Visit for Fields {
 
 impl tracing::Subscriber for Recorder {
     fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        metadata.target().starts_with("strata_engine") && *metadata.level() <= tracing::Level::DEBUG
+        metadata.target().starts_with("strata_") && *metadata.level() <= tracing::Level::DEBUG
     }
 
     fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {

@@ -33,28 +33,35 @@
 //!
 //! Everything the engine does with files goes through [`fs::Fs`], and "now" comes from
 //! [`Clock`], both given in [`Options`]: tests run it on a simulated disk that loses, tears and
-//! fails writes ([`fs::sim`], feature `sim`) and on a manual clock. The engine starts no async
+//! fails writes (`fs::sim`, feature `sim`) and on a manual clock. The engine starts no async
 //! runtime and opens no socket; its only threads are the WAL's interval syncer (when
 //! configured) and the background maintenance thread (checkpoints, block cuts, compaction,
 //! retention).
-pub mod block;
-pub mod chunk;
-pub mod clock;
-mod db;
-pub mod error;
-pub mod fs;
-mod head;
-pub mod labels;
-pub mod promql;
-pub mod sample;
-pub mod wal;
+//!
+//! This crate is the engine's one front door. It holds no code of its own: it re-exports the
+//! layers below, each a crate of its own that depends only downward (see `ARCHITECTURE.md`):
+//! `strata-core` (labels, the label index, files, clock, codecs), `strata-wal` (the
+//! write-ahead log), `strata-tsdb` (the metrics store) and `strata-promql` (PromQL over it).
 
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use db::{
-    Appender, BlocksReport, CheckpointStats, CommitStats, Db, DecodedCacheStats, DeleteStats,
-    MaintenanceReport, OpenReport, Options, Querier, Samples, SelectedSeries, SnapshotStats, Stats,
+pub use strata_core::{clock, codec, fs, labels, postings, sample};
+pub use strata_promql as promql;
+pub use strata_tsdb::{block, chunk, record};
+pub use strata_wal as wal;
+
+/// The engine's errors: the storage error every store shares, and the metrics store's one
+/// enum per operation.
+pub mod error {
+    pub use strata_core::error::StorageError;
+    pub use strata_tsdb::error::{AppendError, CommitError, OpenError, QueryError};
+}
+
+pub use strata_core::clock::{Clock, ManualClock, SystemClock};
+pub use strata_core::error::StorageError;
+pub use strata_core::postings::Cardinality;
+pub use strata_core::sample::{Sample, SeriesRef};
+pub use strata_tsdb::{
+    AppendError, Appender, BlocksReport, CheckpointStats, CommitError, CommitStats, Db,
+    DecodedCacheStats, DeleteStats, MaintenanceReport, OpenError, OpenReport, Options, Querier,
+    QueryError, Samples, SelectedSeries, SnapshotStats, Stats,
 };
-pub use error::{AppendError, CommitError, OpenError, QueryError, StorageError};
-pub use head::postings::Cardinality;
-pub use sample::{Sample, SeriesRef};
-pub use wal::FsyncMode;
+pub use strata_wal::FsyncMode;

@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use strata_engine::clock::ManualClock;
+use strata_engine::codec::FILE_HEADER_BYTES;
 use strata_engine::fs::Fs;
 use strata_engine::fs::sim::SimFs;
 use strata_engine::labels::Labels;
 use strata_engine::labels::matcher::{MatchKind, Matcher};
-use strata_engine::wal::record::{FILE_HEADER_BYTES, RecordType, decode_frame};
+use strata_engine::record;
+use strata_engine::wal::frame::{RecordType, decode_frame};
 use strata_engine::{Db, Options};
 
 const T0: i64 = 1_700_000_000_000;
@@ -213,11 +215,11 @@ fn every_bit_flip_in_a_wal_record_is_detected() {
     // The series record that opens the log: losing it orphans that series' samples (counted
     // and reported), never misattributes them.
     let (s, e, ty) = first_frames[0];
-    assert_eq!(ty, RecordType::Series);
+    assert_eq!(ty, record::SERIES);
     flip_every_bit(&files, &all, first, s..e, "series record");
     // A samples record in the middle of a segment that is not the last.
     let (s, e, ty) = first_frames[first_frames.len() / 2];
-    assert_eq!(ty, RecordType::Samples);
+    assert_eq!(ty, record::SAMPLES);
     flip_every_bit(&files, &all, first, s..e, "samples record mid-log");
     // The last record of the last segment.
     let (s, e, _) = *last_frames.last().unwrap();
@@ -243,9 +245,9 @@ fn every_bit_flip_in_a_checkpoint_record_is_detected() {
     let ck_frames = frames(&files[ck].1);
     let (s, e, ty) = *ck_frames
         .iter()
-        .find(|f| f.2 == RecordType::Chunks)
+        .find(|f| f.2 == record::CHUNKS)
         .expect("a chunks record");
-    assert_eq!(ty, RecordType::Chunks);
+    assert_eq!(ty, record::CHUNKS);
     flip_every_bit(&files, &all, ck, s..e, "checkpoint chunks record");
     let (s, e, _) = *ck_frames.last().unwrap();
     flip_every_bit(&files, &all, ck, s..e, "checkpoint end record");

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use strata_engine::block::chunks::{CHUNKS_MAGIC, ChunkRef, ChunksReader};
 use strata_engine::fs::Fs;
 use strata_engine::fs::sim::SimFs;
-use strata_engine::wal::record::{FileHeader, encode_file_header};
+use strata_engine::codec::{FileHeader, encode_file_header};
 
 fuzz_target!(|data: &[u8]| {
     let Some((refs, file)) = data.split_at_checked(32) else {

@@ -8,19 +8,20 @@ use std::sync::Arc;
 use libfuzzer_sys::fuzz_target;
 use strata_engine::fs::Fs;
 use strata_engine::fs::sim::SimFs;
+use strata_engine::codec::DecodeError;
+use strata_engine::record::{self, decode_chunks, decode_samples, decode_series};
+use strata_engine::wal::frame::{RecordType, decode_checkpoint_end};
 use strata_engine::wal::reader::scan;
-use strata_engine::wal::record::{
-    RecordType, decode_checkpoint_end, decode_chunks, decode_samples, decode_series,
-};
 use strata_engine::{Db, ManualClock, Options};
 
 fuzz_target!(|data: &[u8]| {
     let _ = scan(data, 0, |ty, payload, _| {
         match ty {
-            RecordType::Series => decode_series(payload, &mut Vec::new()),
-            RecordType::Samples => decode_samples(payload, &mut Vec::new()),
-            RecordType::Chunks => decode_chunks(payload, &mut Vec::new()),
-            RecordType::CheckpointEnd => decode_checkpoint_end(payload).map(|_| ()),
+            record::SERIES => decode_series(payload, &mut Vec::new()),
+            record::SAMPLES => decode_samples(payload, &mut Vec::new()),
+            record::CHUNKS => decode_chunks(payload, &mut Vec::new()),
+            RecordType::CHECKPOINT_END => decode_checkpoint_end(payload).map(|_| ()),
+            _ => Err(DecodeError("unknown record type")),
         }
     });
 

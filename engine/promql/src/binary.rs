@@ -1,0 +1,455 @@
+//! Binary operators: arithmetic, comparisons (filtering or `bool`) and the set operators
+//! `and`, `or`, `unless`, between scalars and instant vectors, with Prometheus's vector
+//! matching (`on`, `ignoring`, `group_left`, `group_right`).
+//!
+//! Two vectors are matched by a signature per series, the labels `on` names or all but those
+//! `ignoring` names (and the metric name). Signatures are computed once per series; matching
+//! itself is per step, because which series are present changes from step to step, and so do
+//! the errors Prometheus raises for duplicate matches.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::token::{
+    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
+    T_MUL, T_NEQ, T_POW, T_SUB, TokenId,
+};
+use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
+
+use super::PromqlError;
+use super::eval::Ctx;
+use super::value::{ABSENT, Series, Steps, Val, edit, labels_string, present};
+use strata_core::labels::{Labels, METRIC_NAME};
+
+/// Whether the operator compares (and so filters, unless `bool`).
+fn is_comparison(op: TokenId) -> bool {
+    matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
+}
+
+/// `lhs op rhs` for arithmetic; for comparisons, whether it holds (1 or 0).
+pub(super) fn apply(op: TokenId, lhs: f64, rhs: f64) -> f64 {
+    let truth = |b: bool| if b { 1.0 } else { 0.0 };
+    match op {
+        T_ADD => lhs + rhs,
+        T_SUB => lhs - rhs,
+        T_MUL => lhs * rhs,
+        T_DIV => lhs / rhs,
+        T_MOD => lhs % rhs,
+        T_POW => lhs.powf(rhs),
+        T_ATAN2 => lhs.atan2(rhs),
+        T_EQLC => truth(lhs == rhs),
+        T_NEQ => truth(lhs != rhs),
+        T_GTR => truth(lhs > rhs),
+        T_LSS => truth(lhs < rhs),
+        T_GTE => truth(lhs >= rhs),
+        T_LTE => truth(lhs <= rhs),
+        _ => f64::NAN,
+    }
+}
+
+pub(super) fn eval(ctx: &mut Ctx<'_>, b: &BinaryExpr, steps: Steps) -> Result<Val, PromqlError> {
+    let op = b.op.id();
+    let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+    let lhs = ctx.eval(&b.lhs, steps)?;
+    let rhs = ctx.eval(&b.rhs, steps)?;
+    match (lhs, rhs) {
+        (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
+            l.into_iter().zip(r).map(|(l, r)| apply(op, l, r)).collect(),
+        )),
+        (Val::Vector(v), Val::Scalar(s)) => {
+            Ok(Val::Vector(vector_scalar(op, v, &s, false, return_bool)))
+        }
+        (Val::Scalar(s), Val::Vector(v)) => {
+            Ok(Val::Vector(vector_scalar(op, v, &s, true, return_bool)))
+        }
+        (Val::Vector(l), Val::Vector(r)) => {
+            let default = BinModifier::default();
+            let modifier = b.modifier.as_ref().unwrap_or(&default);
+            match op {
+                T_LAND | T_LOR | T_LUNLESS => {
+                    Ok(Val::Vector(set_operation(op, l, r, modifier, steps)))
+                }
+                _ => vector_vector(op, l, r, modifier, steps).map(Val::Vector),
+            }
+        }
+        (l, r) => Err(PromqlError::Execution(format!(
+            "binary expression must contain only scalar and instant vector types, got {} and {}",
+            l.type_name(),
+            r.type_name()
+        ))),
+    }
+}
+
+/// A vector and a scalar (`swapped`: the scalar is on the left).
+fn vector_scalar(
+    op: TokenId,
+    mut series: Vec<Series>,
+    scalar: &[f64],
+    swapped: bool,
+    return_bool: bool,
+) -> Vec<Series> {
+    let comparison = is_comparison(op);
+    for s in &mut series {
+        for (v, &k) in s.values.iter_mut().zip(scalar) {
+            if !present(*v) {
+                continue;
+            }
+            let (l, r) = if swapped { (k, *v) } else { (*v, k) };
+            let result = apply(op, l, r);
+            *v = if !comparison || return_bool {
+                result
+            } else if result == 1.0 {
+                *v
+            } else {
+                ABSENT
+            };
+        }
+        if !comparison || return_bool {
+            s.drop_name = true;
+        }
+    }
+    series.retain(Series::any_present);
+    series
+}
+
+/// The label names a modifier matches on, and whether they are the ones kept (`on`) or the
+/// ones ignored.
+fn matching(modifier: &BinModifier) -> (bool, &[String]) {
+    match &modifier.matching {
+        Some(LabelModifier::Include(l)) => (true, &l.labels),
+        Some(LabelModifier::Exclude(l)) => (false, &l.labels),
+        None => (false, &[]),
+    }
+}
+
+/// The signature a series is matched by: its labels on (or without) the matching names, as
+/// text (exact, no hash collisions).
+fn signature(labels: &Labels, on: bool, names: &[String]) -> String {
+    let mut key = String::new();
+    for l in labels.iter() {
+        let listed = names.iter().any(|n| n == l.name().as_str());
+        let counted = if on {
+            listed
+        } else {
+            !listed && l.name() != METRIC_NAME
+        };
+        if counted {
+            key.push_str(l.name());
+            key.push('\u{ff}');
+            key.push_str(l.value());
+            key.push('\u{fe}');
+        }
+    }
+    key
+}
+
+/// The labels of the signature, for messages.
+fn signature_labels(labels: &Labels, on: bool, names: &[String]) -> Labels {
+    if on {
+        edit::keep(labels, names)
+    } else {
+        edit::remove(labels, names, true)
+    }
+}
+
+fn set_operation(
+    op: TokenId,
+    lhs: Vec<Series>,
+    rhs: Vec<Series>,
+    modifier: &BinModifier,
+    steps: Steps,
+) -> Vec<Series> {
+    let (on, names) = matching(modifier);
+    let lsig: Vec<String> = lhs
+        .iter()
+        .map(|s| signature(&s.labels, on, names))
+        .collect();
+    let rsig: Vec<String> = rhs
+        .iter()
+        .map(|s| signature(&s.labels, on, names))
+        .collect();
+    // Per signature: at which steps the other side has a value.
+    fn presence<'a>(
+        series: &[Series],
+        sigs: &'a [String],
+        steps: Steps,
+    ) -> HashMap<&'a str, Vec<bool>> {
+        let mut at: HashMap<&str, Vec<bool>> = HashMap::new();
+        for (s, sig) in series.iter().zip(sigs) {
+            let entry = at
+                .entry(sig.as_str())
+                .or_insert_with(|| vec![false; steps.n]);
+            for (e, &v) in entry.iter_mut().zip(&s.values) {
+                *e |= present(v);
+            }
+        }
+        at
+    }
+    match op {
+        T_LAND | T_LUNLESS => {
+            let keep_matched = op == T_LAND;
+            let rights = presence(&rhs, &rsig, steps);
+            let mut out = lhs;
+            for (s, sig) in out.iter_mut().zip(&lsig) {
+                let other = rights.get(sig.as_str());
+                for (i, v) in s.values.iter_mut().enumerate() {
+                    let matched = other.is_some_and(|o| o[i]);
+                    if matched != keep_matched {
+                        *v = ABSENT;
+                    }
+                }
+            }
+            out.retain(Series::any_present);
+            out
+        }
+        _ => {
+            let lefts = presence(&lhs, &lsig, steps);
+            let mut out = lhs;
+            for (mut s, sig) in rhs.into_iter().zip(&rsig) {
+                if let Some(l) = lefts.get(sig.as_str()) {
+                    for (i, v) in s.values.iter_mut().enumerate() {
+                        if l[i] {
+                            *v = ABSENT;
+                        }
+                    }
+                }
+                if s.any_present() {
+                    out.push(s);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Numbers the distinct signatures of two sides: each series' signature id, and how many
+/// there are.
+fn signature_ids(
+    left: &[Series],
+    right: &[Series],
+    on: bool,
+    names: &[String],
+) -> (Vec<usize>, Vec<usize>, usize) {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut id_of = |s: &Series| {
+        let n = ids.len();
+        *ids.entry(signature(&s.labels, on, names)).or_insert(n)
+    };
+    let l: Vec<usize> = left.iter().map(&mut id_of).collect();
+    let r: Vec<usize> = right.iter().map(&mut id_of).collect();
+    (l, r, ids.len())
+}
+
+const NONE: usize = usize::MAX;
+
+/// Arithmetic and comparisons between two vectors.
+///
+/// Signatures are numbered once; each step then works on arrays indexed by signature (which
+/// "one"-side series is present, what the "many" side produced), reset only where touched,
+/// and each "many"-side series remembers the result series its last match went to.
+fn vector_vector(
+    op: TokenId,
+    lhs: Vec<Series>,
+    rhs: Vec<Series>,
+    modifier: &BinModifier,
+    steps: Steps,
+) -> Result<Vec<Series>, PromqlError> {
+    let (on, names) = matching(modifier);
+    let comparison = is_comparison(op);
+    let return_bool = modifier.return_bool;
+    let (card, include): (&VectorMatchCardinality, &[String]) = match &modifier.card {
+        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => {
+            (&modifier.card, &l.labels)
+        }
+        other => (other, &[]),
+    };
+    let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
+    let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
+    // Prometheus matches from the "many" side: swap so that it is on the left.
+    let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    let (many_sig, one_sig, sigs) = signature_ids(&many, &one, on, names);
+    let mut one_by_sig: Vec<Vec<usize>> = vec![Vec::new(); sigs];
+    for (j, &sig) in one_sig.iter().enumerate() {
+        one_by_sig[sig].push(j);
+    }
+    let one_sigs: Vec<usize> = (0..sigs).filter(|&g| !one_by_sig[g].is_empty()).collect();
+    let mut out: Vec<Series> = Vec::new();
+    let mut out_index: HashMap<Labels, usize> = HashMap::new();
+    // Per "many" series: the one-side match and result series of its last match.
+    let mut last_result: Vec<(usize, usize)> = vec![(NONE, NONE); many.len()];
+    let mut lone_labels: HashMap<usize, usize> = HashMap::new();
+    let fill = &modifier.fill_values;
+    // Per signature, for the current step: the present one-side series, and the result
+    // series the many side produced (one-to-one: at most one).
+    let mut one_at: Vec<usize> = vec![NONE; sigs];
+    let mut produced: Vec<Vec<usize>> = vec![Vec::new(); sigs];
+    let mut touched: Vec<usize> = Vec::new();
+    for step in 0..steps.n {
+        for &g in &touched {
+            produced[g].clear();
+        }
+        touched.clear();
+        for &g in &one_sigs {
+            one_at[g] = NONE;
+            for &j in &one_by_sig[g] {
+                if !present(one[j].values[step]) {
+                    continue;
+                }
+                if one_at[g] != NONE {
+                    let prev = one_at[g];
+                    let side = if one_to_many { "left" } else { "right" };
+                    return Err(PromqlError::Execution(format!(
+                        "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                        labels_string(&signature_labels(&one[j].labels, on, names)),
+                        labels_string(&one[prev].labels),
+                        labels_string(&one[j].labels),
+                    )));
+                }
+                one_at[g] = j;
+            }
+        }
+        for (i, m) in many.iter().enumerate() {
+            let mv = m.values[step];
+            if !present(mv) {
+                continue;
+            }
+            let g = many_sig[i];
+            let (j, ov) = match one_at.get(g).copied().filter(|&j| j != NONE) {
+                Some(j) => (j, one[j].values[step]),
+                // No match: the missing side's fill value, if the query gives one. (With
+                // `group_right` the sides are swapped, and so are what the fills refer to.)
+                None => match fill.rhs {
+                    Some(v) => (NONE, v),
+                    None => continue,
+                },
+            };
+            let (l, r) = if one_to_many { (ov, mv) } else { (mv, ov) };
+            let value = outcome(op, l, r, comparison, return_bool);
+            let k = match last_result[i] {
+                (lj, k) if lj == j && k != NONE => k,
+                _ => {
+                    let none = Labels::default();
+                    let labels = result_metric(
+                        &m.labels,
+                        if j == NONE { &none } else { &one[j].labels },
+                        !comparison,
+                        (on, names),
+                        one_to_one,
+                        include,
+                    );
+                    let k = output(&mut out, &mut out_index, labels, steps);
+                    last_result[i] = (j, k);
+                    k
+                }
+            };
+            let seen = &mut produced[g];
+            if seen.is_empty() {
+                touched.push(g);
+            }
+            if j != NONE {
+                if one_to_one {
+                    if !seen.is_empty() {
+                        return Err(PromqlError::Execution(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                        ));
+                    }
+                } else if seen.contains(&k) {
+                    return Err(PromqlError::Execution(
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                            .into(),
+                    ));
+                }
+            }
+            seen.push(k);
+            if let Some(value) = value {
+                let s = &mut out[k];
+                s.values[step] = value;
+                s.drop_name |= return_bool || m.drop_name;
+            }
+        }
+        // The "one" side's series that matched nothing, with the other side's fill value.
+        if let Some(fv) = fill.lhs {
+            for &g in &one_sigs {
+                let j = one_at[g];
+                if j == NONE || !produced[g].is_empty() {
+                    continue;
+                }
+                let ov = one[j].values[step];
+                let (l, r) = if one_to_many { (ov, fv) } else { (fv, ov) };
+                let Some(value) = outcome(op, l, r, comparison, return_bool) else {
+                    continue;
+                };
+                let k = match lone_labels.get(&j) {
+                    Some(&k) => k,
+                    None => {
+                        let labels = signature_labels(&one[j].labels, on, names);
+                        let k = output(&mut out, &mut out_index, labels, steps);
+                        lone_labels.insert(j, k);
+                        k
+                    }
+                };
+                out[k].values[step] = value;
+                out[k].drop_name |= return_bool;
+            }
+        }
+    }
+    out.retain(Series::any_present);
+    Ok(out)
+}
+
+/// The value of `l op r` in the result: arithmetic and `bool` comparisons always give one, a
+/// filtering comparison the left value where it holds and nothing where it does not.
+fn outcome(op: TokenId, l: f64, r: f64, comparison: bool, return_bool: bool) -> Option<f64> {
+    let result = apply(op, l, r);
+    if !comparison || return_bool {
+        Some(result)
+    } else {
+        (result == 1.0).then_some(l)
+    }
+}
+
+/// The index of the output series with `labels`, added if new.
+fn output(
+    out: &mut Vec<Series>,
+    index: &mut HashMap<Labels, usize>,
+    labels: Labels,
+    steps: Steps,
+) -> usize {
+    *index.entry(labels.clone()).or_insert_with(|| {
+        out.push(Series {
+            labels,
+            drop_name: false,
+            values: vec![ABSENT; steps.n],
+        });
+        out.len() - 1
+    })
+}
+
+/// The labels of a matched pair's result: the "many" side's, without the metric name for
+/// arithmetic (`arithmetic`: the value means something else now), reduced to the matching
+/// labels for one-to-one `on`, without the ignored ones for one-to-one `ignoring`, and with
+/// the `group_x` labels taken from the "one" side.
+fn result_metric(
+    many: &Labels,
+    one: &Labels,
+    arithmetic: bool,
+    (on, names): (bool, &[String]),
+    one_to_one: bool,
+    include: &[String],
+) -> Labels {
+    let mut labels = if arithmetic {
+        edit::without_name(many)
+    } else {
+        many.clone()
+    };
+    if one_to_one {
+        labels = if on {
+            edit::keep(&labels, names)
+        } else {
+            edit::remove(&labels, names, false)
+        };
+    }
+    for name in include {
+        labels = edit::set(&labels, name, one.get(name).unwrap_or(""));
+    }
+    labels
+}

@@ -1,0 +1,226 @@
+//! A bounded cache of decoded block chunks, so queries that read the same data again (a
+//! dashboard refreshing, a range query re-run with a moved end) reuse the samples instead of
+//! decoding the chunk stream again.
+//!
+//! Only chunks of blocks are cached: a block never changes after it is published, so a
+//! decoded chunk stays right for as long as the block is open. Keys are a process-wide
+//! number given to each opened [`Block`](crate::block::Block) and the chunk's reference, so a
+//! removed block's entries can never be mistaken for a new block's; they just age out.
+//!
+//! Eviction is CLOCK (second chance): entries sit in a ring with a "used" bit set on every
+//! hit; to make room the hand clears set bits and evicts the first entry whose bit is clear.
+//! Hits cost a hash lookup and a bit, under one mutex held for that long only; decoding
+//! happens outside it. The budget counts 16 bytes a sample plus a fixed overhead per entry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use strata_core::sample::Sample;
+
+/// Bytes counted per entry besides its samples (key, slot, map entry, allocation header).
+const ENTRY_OVERHEAD_BYTES: usize = 96;
+
+/// Which chunk: the opened block's number and the chunk's reference in it.
+pub(crate) type ChunkKey = (u64, u64);
+
+/// The cache. With a budget of 0 it holds nothing.
+#[derive(Debug)]
+pub(crate) struct DecodedCache {
+    budget_bytes: usize,
+    inner: Mutex<Ring>,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    index: HashMap<ChunkKey, usize>,
+    hand: usize,
+    // Invariant: the sum of `cost` over the occupied slots.
+    bytes: usize,
+    hits: u64,
+    misses: u64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    key: ChunkKey,
+    samples: Arc<[Sample]>,
+    used: bool,
+}
+
+fn cost(samples: &[Sample]) -> usize {
+    std::mem::size_of_val(samples) + ENTRY_OVERHEAD_BYTES
+}
+
+/// Counts for `/metrics` and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DecodedCacheStats {
+    pub entries: usize,
+    pub bytes: usize,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl DecodedCache {
+    pub(crate) fn new(budget_bytes: usize) -> DecodedCache {
+        DecodedCache {
+            budget_bytes,
+            inner: Mutex::new(Ring::default()),
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.budget_bytes > 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        // The ring's invariant holds between statements that can panic, so a poisoned lock
+        // still guards a consistent ring.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached samples of `key`, or those `decode` gives, which are then cached.
+    pub(crate) fn get_or_insert(
+        &self,
+        key: ChunkKey,
+        decode: impl FnOnce() -> Vec<Sample>,
+    ) -> Arc<[Sample]> {
+        {
+            let mut ring = self.lock();
+            if let Some(&i) = ring.index.get(&key) {
+                ring.hits += 1;
+                let slot = ring.slots[i].as_mut().expect("indexed slots are occupied");
+                slot.used = true;
+                return Arc::clone(&slot.samples);
+            }
+            ring.misses += 1;
+        }
+        let samples: Arc<[Sample]> = decode().into();
+        let size = cost(&samples);
+        if size <= self.budget_bytes {
+            self.lock()
+                .insert(key, Arc::clone(&samples), size, self.budget_bytes);
+        }
+        samples
+    }
+
+    pub(crate) fn stats(&self) -> DecodedCacheStats {
+        let ring = self.lock();
+        DecodedCacheStats {
+            entries: ring.index.len(),
+            bytes: ring.bytes,
+            hits: ring.hits,
+            misses: ring.misses,
+        }
+    }
+}
+
+impl Ring {
+    fn insert(&mut self, key: ChunkKey, samples: Arc<[Sample]>, size: usize, budget: usize) {
+        if self.index.contains_key(&key) {
+            // Decoded by two queries at once: the first one in stays.
+            return;
+        }
+        while self.bytes + size > budget && !self.index.is_empty() {
+            self.evict_one();
+        }
+        let slot = Slot {
+            key,
+            samples,
+            used: false,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key, i);
+        self.bytes += size;
+    }
+
+    /// Moves the hand until it evicts one entry; at most two turns of the ring.
+    fn evict_one(&mut self) {
+        let n = self.slots.len();
+        for _ in 0..2 * n {
+            let i = self.hand;
+            self.hand = (self.hand + 1) % n;
+            let Some(slot) = &mut self.slots[i] else {
+                continue;
+            };
+            if slot.used {
+                slot.used = false;
+                continue;
+            }
+            let slot = self.slots[i].take().expect("checked above");
+            self.index.remove(&slot.key);
+            self.bytes -= cost(&slot.samples);
+            self.free.push(i);
+            return;
+        }
+        unreachable!("a non-empty ring always has an entry to evict within two turns");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(n: usize, v: f64) -> Vec<Sample> {
+        (0..n).map(|i| Sample::new(i as i64, v)).collect()
+    }
+
+    #[test]
+    fn a_hit_returns_what_was_decoded_without_decoding_again() {
+        let cache = DecodedCache::new(1 << 20);
+        let a = cache.get_or_insert((1, 10), || samples(100, 1.0));
+        let b = cache.get_or_insert((1, 10), || panic!("decoded twice"));
+        assert!(Arc::ptr_eq(&a, &b));
+        // Same chunk reference, another block: another entry.
+        let c = cache.get_or_insert((2, 10), || samples(3, 2.0));
+        assert_eq!(c[0].v, 2.0);
+        let s = cache.stats();
+        assert_eq!((s.entries, s.hits, s.misses), (2, 1, 2));
+        assert_eq!(s.bytes, cost(&a) + cost(&c));
+    }
+
+    #[test]
+    fn the_budget_holds_and_used_entries_get_a_second_chance() {
+        let one = cost(&samples(100, 0.0));
+        let cache = DecodedCache::new(3 * one);
+        for k in 0..3 {
+            cache.get_or_insert((0, k), || samples(100, 0.0));
+        }
+        // Entry 0 is used again; inserting a fourth evicts 1, the oldest unused one.
+        cache.get_or_insert((0, 0), || panic!("0 is cached"));
+        cache.get_or_insert((0, 3), || samples(100, 0.0));
+        let s = cache.stats();
+        assert_eq!(s.entries, 3);
+        assert!(s.bytes <= 3 * one);
+        cache.get_or_insert((0, 0), || panic!("0 kept its second chance"));
+        let mut decoded = false;
+        cache.get_or_insert((0, 1), || {
+            decoded = true;
+            samples(100, 0.0)
+        });
+        assert!(decoded, "1 was the one evicted");
+        // Many more entries than fit: the budget still holds.
+        for k in 10..200 {
+            cache.get_or_insert((0, k), || samples(100, 0.0));
+            assert!(cache.stats().bytes <= 3 * one);
+        }
+    }
+
+    #[test]
+    fn entries_larger_than_the_budget_and_a_zero_budget_cache_nothing() {
+        let cache = DecodedCache::new(10);
+        assert_eq!(cache.get_or_insert((0, 0), || samples(5, 1.0)).len(), 5);
+        assert_eq!(cache.stats().entries, 0);
+        assert!(!DecodedCache::new(0).enabled());
+    }
+}
