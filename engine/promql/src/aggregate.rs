@@ -9,25 +9,87 @@ use std::collections::HashMap;
 
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN,
-    T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
+    T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK, TokenId,
 };
-use promql_parser::parser::{AggregateExpr, LabelModifier};
-
-use super::PromqlError;
-use super::eval::Ctx;
-use super::value::{ABSENT, Series, Steps, Val, edit, present};
 use strata_core::labels::Labels;
 
-pub(super) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, steps: Steps) -> Result<Val, PromqlError> {
-    let op = a.op.id();
-    // The parameter is evaluated first, as Prometheus does.
-    let param = match &a.param {
-        Some(p) => Some(ctx.eval(p, steps)?),
-        None => None,
-    };
-    let input = ctx.eval_vector(&a.expr, steps)?;
-    let param_at = a.param.as_ref().map_or(String::new(), |p| ctx.at(p));
-    let groups = group(&input, a.modifier.as_ref());
+use crate::annotations::Annotations;
+use crate::error::PromqlError;
+use crate::format::{format_go, format_value};
+use crate::numeric::{average, cmp_nan_last, kahan_sum, quantile, variance};
+use crate::value::{ABSENT, Series, Steps, Val, edit, present};
+
+/// An aggregation operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AggregateOp {
+    Sum,
+    Avg,
+    Count,
+    Group,
+    Min,
+    Max,
+    Stddev,
+    Stdvar,
+    /// `quantile(φ, v)`.
+    Quantile,
+    /// `topk(k, v)`.
+    Topk,
+    /// `bottomk(k, v)`.
+    Bottomk,
+    /// `limitk(k, v)`.
+    Limitk,
+    /// `limit_ratio(r, v)`.
+    LimitRatio,
+    /// `count_values("label", v)`.
+    CountValues,
+}
+
+impl AggregateOp {
+    /// The operator of a parsed PromQL aggregation; `None` for one Strata does not know.
+    pub(crate) fn from_token(id: TokenId) -> Option<AggregateOp> {
+        Some(match id {
+            T_SUM => AggregateOp::Sum,
+            T_AVG => AggregateOp::Avg,
+            T_COUNT => AggregateOp::Count,
+            T_GROUP => AggregateOp::Group,
+            T_MIN => AggregateOp::Min,
+            T_MAX => AggregateOp::Max,
+            T_STDDEV => AggregateOp::Stddev,
+            T_STDVAR => AggregateOp::Stdvar,
+            T_QUANTILE => AggregateOp::Quantile,
+            T_TOPK => AggregateOp::Topk,
+            T_BOTTOMK => AggregateOp::Bottomk,
+            T_LIMITK => AggregateOp::Limitk,
+            T_LIMIT_RATIO => AggregateOp::LimitRatio,
+            T_COUNT_VALUES => AggregateOp::CountValues,
+            _ => return None,
+        })
+    }
+}
+
+/// Which labels an aggregation's groups keep.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Grouping<'a> {
+    /// No `by` or `without`: one group of everything, without labels.
+    All,
+    /// `by (names)`.
+    By(&'a [String]),
+    /// `without (names)`.
+    Without(&'a [String]),
+}
+
+/// Aggregates the evaluated `input` with `op` at every step. `param` is the evaluated
+/// parameter (`k`, `φ`, the label of `count_values`), `param_at` its position for warnings.
+pub(crate) fn apply(
+    op: AggregateOp,
+    param: Option<Val>,
+    input: Vec<Series>,
+    grouping: Grouping<'_>,
+    steps: Steps,
+    notes: &mut Annotations,
+    param_at: &str,
+) -> Result<Vec<Series>, PromqlError> {
+    let groups = group(&input, grouping);
     let scalar_param = |name: &str| -> Result<Vec<f64>, PromqlError> {
         match &param {
             Some(Val::Scalar(v)) => Ok(v.clone()),
@@ -37,7 +99,7 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, steps: Steps) -> Result
         }
     };
     let out = match op {
-        T_TOPK | T_BOTTOMK | T_LIMITK => {
+        AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk => {
             let k = scalar_param("topk")?;
             for &v in &k {
                 if v.is_nan() {
@@ -46,22 +108,22 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, steps: Steps) -> Result
                 if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
                     return Err(PromqlError::Execution(format!(
                         "Scalar value {} overflows int64",
-                        super::functions::format_go(v)
+                        format_go(v)
                     )));
                 }
             }
             select_k(op, input, &groups, &k, steps)
         }
-        T_LIMIT_RATIO => {
+        AggregateOp::LimitRatio => {
             let r = scalar_param("limit_ratio")?;
             for &v in &r {
                 if v.is_nan() {
                     return Err(PromqlError::Execution("Ratio value is NaN".into()));
                 }
                 if !(-1.0..=1.0).contains(&v) {
-                    ctx.annotations.warn(format!(
+                    notes.warn(format!(
                         "ratio value should be between -1 and 1, got {}, capping to {}{param_at}",
-                        super::functions::format_go(v),
+                        format_go(v),
                         if v > 0.0 { 1 } else { -1 }
                     ));
                 }
@@ -69,7 +131,7 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, steps: Steps) -> Result
             let r: Vec<f64> = r.into_iter().map(|v| v.clamp(-1.0, 1.0)).collect();
             limit_ratio(input, &r)
         }
-        T_COUNT_VALUES => {
+        AggregateOp::CountValues => {
             let Some(Val::String(label)) = &param else {
                 return Err(PromqlError::Execution(
                     "expected a string parameter for count_values".into(),
@@ -82,13 +144,13 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, steps: Steps) -> Result
             }
             count_values(label, &input, &groups, steps)
         }
-        T_QUANTILE => {
+        AggregateOp::Quantile => {
             let q = scalar_param("quantile")?;
             for &v in &q {
                 if !(0.0..=1.0).contains(&v) {
-                    ctx.annotations.warn(format!(
+                    notes.warn(format!(
                         "quantile value should be between 0 and 1, got {}{param_at}",
-                        super::functions::format_go(v)
+                        format_go(v)
                     ));
                 }
             }
@@ -96,30 +158,24 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, a: &AggregateExpr, steps: Steps) -> Result
                 quantile(q[i], &mut values.to_vec())
             })
         }
-        T_SUM => combine(&input, groups, steps, |_, v| kahan_sum(v.iter().copied())),
-        T_AVG => combine(&input, groups, steps, |_, v| average(v)),
-        T_COUNT => combine(&input, groups, steps, |_, v| v.len() as f64),
-        T_GROUP => combine(&input, groups, steps, |_, _| 1.0),
-        T_MIN => combine(&input, groups, steps, |_, v| {
+        AggregateOp::Sum => combine(&input, groups, steps, |_, v| kahan_sum(v.iter().copied())),
+        AggregateOp::Avg => combine(&input, groups, steps, |_, v| average(v)),
+        AggregateOp::Count => combine(&input, groups, steps, |_, v| v.len() as f64),
+        AggregateOp::Group => combine(&input, groups, steps, |_, _| 1.0),
+        AggregateOp::Min => combine(&input, groups, steps, |_, v| {
             v.iter()
                 .copied()
                 .fold(f64::NAN, |m, x| if m > x || m.is_nan() { x } else { m })
         }),
-        T_MAX => combine(&input, groups, steps, |_, v| {
+        AggregateOp::Max => combine(&input, groups, steps, |_, v| {
             v.iter()
                 .copied()
                 .fold(f64::NAN, |m, x| if m < x || m.is_nan() { x } else { m })
         }),
-        T_STDDEV => combine(&input, groups, steps, |_, v| variance(v).sqrt()),
-        T_STDVAR => combine(&input, groups, steps, |_, v| variance(v)),
-        _ => {
-            return Err(PromqlError::Execution(format!(
-                "unknown aggregation {}",
-                a.op
-            )));
-        }
+        AggregateOp::Stddev => combine(&input, groups, steps, |_, v| variance(v).sqrt()),
+        AggregateOp::Stdvar => combine(&input, groups, steps, |_, v| variance(v)),
     };
-    Ok(Val::Vector(out))
+    Ok(out)
 }
 
 /// Whether `name` is a label name Prometheus accepts (any non-empty UTF-8 text).
@@ -138,14 +194,14 @@ struct Group {
 
 /// Groups the input by the modifier, in order of first appearance. A name that is only
 /// marked for removal still groups (as Prometheus's delayed removal does).
-fn group(input: &[Series], modifier: Option<&LabelModifier>) -> Vec<Group> {
+fn group(input: &[Series], grouping: Grouping<'_>) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for (i, s) in input.iter().enumerate() {
-        let labels = match modifier {
-            None => Labels::default(),
-            Some(LabelModifier::Include(l)) => edit::keep(&s.labels, &l.labels),
-            Some(LabelModifier::Exclude(l)) => edit::remove(&s.labels, &l.labels, true),
+        let labels = match grouping {
+            Grouping::All => Labels::default(),
+            Grouping::By(names) => edit::keep(&s.labels, names),
+            Grouping::Without(names) => edit::remove(&s.labels, names, true),
         };
         let drop_name = s.drop_name && labels.metric_name().is_some();
         match index.get(&labels) {
@@ -201,114 +257,16 @@ fn combine(
     out
 }
 
-/// Kahan-Neumaier summation, as Prometheus sums: the running compensation keeps small terms
-/// that a plain sum of large ones loses.
-pub(super) fn kahan_sum(values: impl Iterator<Item = f64>) -> f64 {
-    let (mut sum, mut c) = (0.0f64, 0.0f64);
-    for x in values {
-        (sum, c) = kahan_inc(x, sum, c);
-    }
-    if sum.is_infinite() { sum } else { sum + c }
-}
-
-/// One step of Kahan-Neumaier summation.
-#[inline]
-pub(super) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    // Both choices are computed and one is selected, with no branch to mispredict (the
-    // larger magnitude alternates in some sums): the values are those of the branching form.
-    let (big, small) = if sum.abs() >= inc.abs() {
-        (sum, inc)
-    } else {
-        (inc, sum)
-    };
-    let compensated = c + ((big - t) + small);
-    (t, if t.is_infinite() { 0.0 } else { compensated })
-}
-
-/// The mean of `values`: a compensated sum divided by the count while the sum is finite, an
-/// incremental mean where the sum would overflow.
-pub(super) fn average(values: &[f64]) -> f64 {
-    let n = values.len() as f64;
-    let (mut sum, mut c) = (0.0f64, 0.0f64);
-    let mut overflowed = false;
-    for &x in values {
-        let (s, k) = kahan_inc(x, sum, c);
-        if s.is_infinite() && !x.is_infinite() && !sum.is_infinite() {
-            overflowed = true;
-            break;
-        }
-        (sum, c) = (s, k);
-    }
-    if !overflowed {
-        return if sum.is_infinite() {
-            sum
-        } else {
-            sum / n + c / n
-        };
-    }
-    let mut mean = 0.0f64;
-    let mut c = 0.0f64;
-    for (i, &x) in values.iter().enumerate() {
-        let count = (i + 1) as f64;
-        if mean.is_infinite() {
-            if x.is_infinite() && (mean > 0.0) != (x > 0.0) {
-                return f64::NAN;
-            }
-            continue;
-        }
-        if x.is_infinite() {
-            mean = x;
-            continue;
-        }
-        let q = (count - 1.0) / count;
-        (mean, c) = kahan_inc(x / count, q * mean, q * c);
-    }
-    mean + c
-}
-
-/// Population variance by Welford's method.
-pub(super) fn variance(values: &[f64]) -> f64 {
-    let (mut mean, mut m2, mut n) = (0.0f64, 0.0f64, 0.0f64);
-    for &x in values {
-        n += 1.0;
-        let delta = x - mean;
-        mean += delta / n;
-        m2 += delta * (x - mean);
-    }
-    m2 / n
-}
-
-/// The φ-quantile of `values` with linear interpolation between the two closest ranks;
-/// NaN sorts first. −Inf below 0, +Inf above 1.
-pub(super) fn quantile(q: f64, values: &mut [f64]) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Less,
-        (false, true) => std::cmp::Ordering::Greater,
-        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
-    });
-    let n = values.len() as f64;
-    let rank = q * (n - 1.0);
-    let lower = rank.floor().max(0.0);
-    let upper = (lower + 1.0).min(n - 1.0);
-    let weight = rank - rank.floor();
-    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
-}
-
 /// `topk`, `bottomk` and `limitk`: per step and group, the chosen `k` series keep their
 /// value; the output is the input series, in the order Prometheus returns them for an instant
 /// query (topk descending, bottomk ascending, limitk in input order).
-fn select_k(op: u16, input: Vec<Series>, groups: &[Group], k: &[f64], steps: Steps) -> Vec<Series> {
+fn select_k(
+    op: AggregateOp,
+    input: Vec<Series>,
+    groups: &[Group],
+    k: &[f64],
+    steps: Steps,
+) -> Vec<Series> {
     let mut keep = vec![vec![false; steps.n]; input.len()];
     // For an instant query, the order of the chosen series.
     let mut order: Vec<usize> = Vec::new();
@@ -326,12 +284,12 @@ fn select_k(op: u16, input: Vec<Series>, groups: &[Group], k: &[f64], steps: Ste
                 .filter(|&m| present(input[m].values[i]))
                 .collect();
             match op {
-                T_LIMITK => chosen.truncate(k),
+                AggregateOp::Limitk => chosen.truncate(k),
                 _ => {
-                    let top = op == T_TOPK;
+                    let top = op == AggregateOp::Topk;
                     // NaN is the least value for topk and the greatest for bottomk.
                     chosen.sort_by(|&a, &b| {
-                        super::functions::cmp_nan_last(input[a].values[i], input[b].values[i], top)
+                        cmp_nan_last(input[a].values[i], input[b].values[i], top)
                     });
                     chosen.truncate(k);
                 }
@@ -410,7 +368,7 @@ fn count_values(label: &str, input: &[Series], groups: &[Group], steps: Steps) -
                 if !present(v) {
                     continue;
                 }
-                let text = super::functions::format_value(v);
+                let text = format_value(v);
                 match counts.iter_mut().find(|(t, _)| *t == text) {
                     Some((_, c)) => *c += 1.0,
                     None => counts.push((text, 1.0)),
@@ -431,27 +389,4 @@ fn count_values(label: &str, input: &[Series], groups: &[Group], steps: Steps) -
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_interpolate_between_ranks() {
-        let mut v = [4.0, 1.0, 3.0, 2.0];
-        assert_eq!(quantile(0.5, &mut v), 2.5);
-        assert_eq!(quantile(0.0, &mut v), 1.0);
-        assert_eq!(quantile(1.0, &mut v), 4.0);
-        assert_eq!(quantile(-0.1, &mut v), f64::NEG_INFINITY);
-        assert!(quantile(0.5, &mut []).is_nan());
-    }
-
-    #[test]
-    fn compensated_sums_keep_small_terms() {
-        assert_eq!(kahan_sum([1e100, 1.0, -1e100].into_iter()), 1.0);
-        assert_eq!(average(&[f64::MAX, f64::MAX]), f64::MAX);
-        assert!(average(&[f64::INFINITY, f64::NEG_INFINITY]).is_nan());
-        assert_eq!(variance(&[1.0, 3.0]), 1.0);
-    }
 }

@@ -13,47 +13,166 @@ use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
     T_MUL, T_NEQ, T_POW, T_SUB, TokenId,
 };
-use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
-
-use super::PromqlError;
-use super::eval::Ctx;
-use super::value::{ABSENT, Series, Steps, Val, edit, labels_string, present};
+use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
 use strata_core::labels::{Labels, METRIC_NAME};
 
-/// Whether the operator compares (and so filters, unless `bool`).
-fn is_comparison(op: TokenId) -> bool {
-    matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
+use crate::error::PromqlError;
+use crate::value::{ABSENT, Series, Steps, Val, edit, labels_string, present};
+
+/// A binary operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+    Atan2,
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    And,
+    Or,
+    Unless,
 }
 
-/// `lhs op rhs` for arithmetic; for comparisons, whether it holds (1 or 0).
-pub(super) fn apply(op: TokenId, lhs: f64, rhs: f64) -> f64 {
-    let truth = |b: bool| if b { 1.0 } else { 0.0 };
-    match op {
-        T_ADD => lhs + rhs,
-        T_SUB => lhs - rhs,
-        T_MUL => lhs * rhs,
-        T_DIV => lhs / rhs,
-        T_MOD => lhs % rhs,
-        T_POW => lhs.powf(rhs),
-        T_ATAN2 => lhs.atan2(rhs),
-        T_EQLC => truth(lhs == rhs),
-        T_NEQ => truth(lhs != rhs),
-        T_GTR => truth(lhs > rhs),
-        T_LSS => truth(lhs < rhs),
-        T_GTE => truth(lhs >= rhs),
-        T_LTE => truth(lhs <= rhs),
-        _ => f64::NAN,
+impl BinaryOp {
+    /// The operator of a parsed PromQL binary expression; `None` for one Strata does not
+    /// know.
+    pub(crate) fn from_token(id: TokenId) -> Option<BinaryOp> {
+        Some(match id {
+            T_ADD => BinaryOp::Add,
+            T_SUB => BinaryOp::Sub,
+            T_MUL => BinaryOp::Mul,
+            T_DIV => BinaryOp::Div,
+            T_MOD => BinaryOp::Mod,
+            T_POW => BinaryOp::Pow,
+            T_ATAN2 => BinaryOp::Atan2,
+            T_EQLC => BinaryOp::Eq,
+            T_NEQ => BinaryOp::Ne,
+            T_GTR => BinaryOp::Gt,
+            T_LSS => BinaryOp::Lt,
+            T_GTE => BinaryOp::Ge,
+            T_LTE => BinaryOp::Le,
+            T_LAND => BinaryOp::And,
+            T_LOR => BinaryOp::Or,
+            T_LUNLESS => BinaryOp::Unless,
+            _ => return None,
+        })
+    }
+
+    /// Whether the operator compares (and so filters, unless `bool`).
+    fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Gt | BinaryOp::Lt | BinaryOp::Ge | BinaryOp::Le
+        )
     }
 }
 
-pub(super) fn eval(ctx: &mut Ctx<'_>, b: &BinaryExpr, steps: Steps) -> Result<Val, PromqlError> {
-    let op = b.op.id();
-    let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
-    let lhs = ctx.eval(&b.lhs, steps)?;
-    let rhs = ctx.eval(&b.rhs, steps)?;
+/// `lhs op rhs` for arithmetic; for comparisons, whether it holds (1 or 0); NaN for the set
+/// operators, which have no value of their own.
+pub(crate) fn arith(op: BinaryOp, lhs: f64, rhs: f64) -> f64 {
+    let truth = |b: bool| if b { 1.0 } else { 0.0 };
+    match op {
+        BinaryOp::Add => lhs + rhs,
+        BinaryOp::Sub => lhs - rhs,
+        BinaryOp::Mul => lhs * rhs,
+        BinaryOp::Div => lhs / rhs,
+        BinaryOp::Mod => lhs % rhs,
+        BinaryOp::Pow => lhs.powf(rhs),
+        BinaryOp::Atan2 => lhs.atan2(rhs),
+        BinaryOp::Eq => truth(lhs == rhs),
+        BinaryOp::Ne => truth(lhs != rhs),
+        BinaryOp::Gt => truth(lhs > rhs),
+        BinaryOp::Lt => truth(lhs < rhs),
+        BinaryOp::Ge => truth(lhs >= rhs),
+        BinaryOp::Le => truth(lhs <= rhs),
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Unless => f64::NAN,
+    }
+}
+
+/// Which series of two vectors match, and what their results are labelled with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Matching<'a> {
+    /// `on` (match on `names`) rather than `ignoring` (match on all but `names`).
+    pub on: bool,
+    pub names: &'a [String],
+    pub card: Card,
+    /// The `group_left`/`group_right` labels taken from the "one" side.
+    pub include: &'a [String],
+    /// `bool`: comparisons give 0 or 1 instead of filtering.
+    pub return_bool: bool,
+    /// `fill_left`/`fill_right`: the value a missing left (right) side stands in with.
+    pub fill_lhs: Option<f64>,
+    pub fill_rhs: Option<f64>,
+}
+
+/// How many series of each side may match one another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Card {
+    OneToOne,
+    /// `group_left`.
+    ManyToOne,
+    /// `group_right`.
+    OneToMany,
+    /// The set operators.
+    ManyToMany,
+}
+
+impl<'a> Matching<'a> {
+    /// The matching a parsed PromQL modifier asks for (none: one-to-one on all labels).
+    pub(crate) fn from_modifier(modifier: Option<&'a BinModifier>) -> Matching<'a> {
+        let Some(m) = modifier else {
+            return Matching {
+                on: false,
+                names: &[],
+                card: Card::OneToOne,
+                include: &[],
+                return_bool: false,
+                fill_lhs: None,
+                fill_rhs: None,
+            };
+        };
+        let (on, names): (bool, &[String]) = match &m.matching {
+            Some(LabelModifier::Include(l)) => (true, &l.labels),
+            Some(LabelModifier::Exclude(l)) => (false, &l.labels),
+            None => (false, &[]),
+        };
+        let (card, include): (Card, &[String]) = match &m.card {
+            VectorMatchCardinality::OneToOne => (Card::OneToOne, &[]),
+            VectorMatchCardinality::ManyToOne(l) => (Card::ManyToOne, &l.labels),
+            VectorMatchCardinality::OneToMany(l) => (Card::OneToMany, &l.labels),
+            VectorMatchCardinality::ManyToMany => (Card::ManyToMany, &[]),
+        };
+        Matching {
+            on,
+            names,
+            card,
+            include,
+            return_bool: m.return_bool,
+            fill_lhs: m.fill_values.lhs,
+            fill_rhs: m.fill_values.rhs,
+        }
+    }
+}
+
+/// `lhs op rhs` of evaluated operands at every step.
+pub(crate) fn apply(
+    op: BinaryOp,
+    matching: &Matching<'_>,
+    lhs: Val,
+    rhs: Val,
+    steps: Steps,
+) -> Result<Val, PromqlError> {
+    let return_bool = matching.return_bool;
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
-            l.into_iter().zip(r).map(|(l, r)| apply(op, l, r)).collect(),
+            l.into_iter().zip(r).map(|(l, r)| arith(op, l, r)).collect(),
         )),
         (Val::Vector(v), Val::Scalar(s)) => {
             Ok(Val::Vector(vector_scalar(op, v, &s, false, return_bool)))
@@ -61,16 +180,12 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, b: &BinaryExpr, steps: Steps) -> Result<Va
         (Val::Scalar(s), Val::Vector(v)) => {
             Ok(Val::Vector(vector_scalar(op, v, &s, true, return_bool)))
         }
-        (Val::Vector(l), Val::Vector(r)) => {
-            let default = BinModifier::default();
-            let modifier = b.modifier.as_ref().unwrap_or(&default);
-            match op {
-                T_LAND | T_LOR | T_LUNLESS => {
-                    Ok(Val::Vector(set_operation(op, l, r, modifier, steps)))
-                }
-                _ => vector_vector(op, l, r, modifier, steps).map(Val::Vector),
+        (Val::Vector(l), Val::Vector(r)) => match op {
+            BinaryOp::And | BinaryOp::Or | BinaryOp::Unless => {
+                Ok(Val::Vector(set_operation(op, l, r, matching, steps)))
             }
-        }
+            _ => vector_vector(op, l, r, matching, steps).map(Val::Vector),
+        },
         (l, r) => Err(PromqlError::Execution(format!(
             "binary expression must contain only scalar and instant vector types, got {} and {}",
             l.type_name(),
@@ -81,20 +196,20 @@ pub(super) fn eval(ctx: &mut Ctx<'_>, b: &BinaryExpr, steps: Steps) -> Result<Va
 
 /// A vector and a scalar (`swapped`: the scalar is on the left).
 fn vector_scalar(
-    op: TokenId,
+    op: BinaryOp,
     mut series: Vec<Series>,
     scalar: &[f64],
     swapped: bool,
     return_bool: bool,
 ) -> Vec<Series> {
-    let comparison = is_comparison(op);
+    let comparison = op.is_comparison();
     for s in &mut series {
         for (v, &k) in s.values.iter_mut().zip(scalar) {
             if !present(*v) {
                 continue;
             }
             let (l, r) = if swapped { (k, *v) } else { (*v, k) };
-            let result = apply(op, l, r);
+            let result = arith(op, l, r);
             *v = if !comparison || return_bool {
                 result
             } else if result == 1.0 {
@@ -109,16 +224,6 @@ fn vector_scalar(
     }
     series.retain(Series::any_present);
     series
-}
-
-/// The label names a modifier matches on, and whether they are the ones kept (`on`) or the
-/// ones ignored.
-fn matching(modifier: &BinModifier) -> (bool, &[String]) {
-    match &modifier.matching {
-        Some(LabelModifier::Include(l)) => (true, &l.labels),
-        Some(LabelModifier::Exclude(l)) => (false, &l.labels),
-        None => (false, &[]),
-    }
 }
 
 /// The signature a series is matched by: its labels on (or without) the matching names, as
@@ -152,13 +257,13 @@ fn signature_labels(labels: &Labels, on: bool, names: &[String]) -> Labels {
 }
 
 fn set_operation(
-    op: TokenId,
+    op: BinaryOp,
     lhs: Vec<Series>,
     rhs: Vec<Series>,
-    modifier: &BinModifier,
+    matching: &Matching<'_>,
     steps: Steps,
 ) -> Vec<Series> {
-    let (on, names) = matching(modifier);
+    let (on, names) = (matching.on, matching.names);
     let lsig: Vec<String> = lhs
         .iter()
         .map(|s| signature(&s.labels, on, names))
@@ -185,8 +290,8 @@ fn set_operation(
         at
     }
     match op {
-        T_LAND | T_LUNLESS => {
-            let keep_matched = op == T_LAND;
+        BinaryOp::And | BinaryOp::Unless => {
+            let keep_matched = op == BinaryOp::And;
             let rights = presence(&rhs, &rsig, steps);
             let mut out = lhs;
             for (s, sig) in out.iter_mut().zip(&lsig) {
@@ -247,23 +352,18 @@ const NONE: usize = usize::MAX;
 /// "one"-side series is present, what the "many" side produced), reset only where touched,
 /// and each "many"-side series remembers the result series its last match went to.
 fn vector_vector(
-    op: TokenId,
+    op: BinaryOp,
     lhs: Vec<Series>,
     rhs: Vec<Series>,
-    modifier: &BinModifier,
+    matching: &Matching<'_>,
     steps: Steps,
 ) -> Result<Vec<Series>, PromqlError> {
-    let (on, names) = matching(modifier);
-    let comparison = is_comparison(op);
-    let return_bool = modifier.return_bool;
-    let (card, include): (&VectorMatchCardinality, &[String]) = match &modifier.card {
-        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => {
-            (&modifier.card, &l.labels)
-        }
-        other => (other, &[]),
-    };
-    let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
-    let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
+    let (on, names) = (matching.on, matching.names);
+    let comparison = op.is_comparison();
+    let return_bool = matching.return_bool;
+    let include = matching.include;
+    let one_to_many = matching.card == Card::OneToMany;
+    let one_to_one = matching.card == Card::OneToOne;
     // Prometheus matches from the "many" side: swap so that it is on the left.
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
     let (many_sig, one_sig, sigs) = signature_ids(&many, &one, on, names);
@@ -277,7 +377,6 @@ fn vector_vector(
     // Per "many" series: the one-side match and result series of its last match.
     let mut last_result: Vec<(usize, usize)> = vec![(NONE, NONE); many.len()];
     let mut lone_labels: HashMap<usize, usize> = HashMap::new();
-    let fill = &modifier.fill_values;
     // Per signature, for the current step: the present one-side series, and the result
     // series the many side produced (one-to-one: at most one).
     let mut one_at: Vec<usize> = vec![NONE; sigs];
@@ -317,7 +416,7 @@ fn vector_vector(
                 Some(j) => (j, one[j].values[step]),
                 // No match: the missing side's fill value, if the query gives one. (With
                 // `group_right` the sides are swapped, and so are what the fills refer to.)
-                None => match fill.rhs {
+                None => match matching.fill_rhs {
                     Some(v) => (NONE, v),
                     None => continue,
                 },
@@ -367,7 +466,7 @@ fn vector_vector(
             }
         }
         // The "one" side's series that matched nothing, with the other side's fill value.
-        if let Some(fv) = fill.lhs {
+        if let Some(fv) = matching.fill_lhs {
             for &g in &one_sigs {
                 let j = one_at[g];
                 if j == NONE || !produced[g].is_empty() {
@@ -398,8 +497,8 @@ fn vector_vector(
 
 /// The value of `l op r` in the result: arithmetic and `bool` comparisons always give one, a
 /// filtering comparison the left value where it holds and nothing where it does not.
-fn outcome(op: TokenId, l: f64, r: f64, comparison: bool, return_bool: bool) -> Option<f64> {
-    let result = apply(op, l, r);
+fn outcome(op: BinaryOp, l: f64, r: f64, comparison: bool, return_bool: bool) -> Option<f64> {
+    let result = arith(op, l, r);
     if !comparison || return_bool {
         Some(result)
     } else {

@@ -1,98 +1,35 @@
-//! The evaluator: walks the expression tree once for all steps, reads selectors from
-//! storage, and turns the root's value into the query's result.
+//! The evaluator: walks the expression tree once for all steps, evaluates each node's
+//! operands, and hands them to the operator that computes the node's value (`aggregate`,
+//! `binary`, the function table in `functions`); selectors are read through the context
+//! (`selector`). The root's value becomes the query's result in `result`.
 
-use std::time::{Duration, SystemTime};
-
-use promql_parser::label::MatchOp;
-use promql_parser::parser::{
-    AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector,
-};
-
-use super::value::{
-    Annotations, RangeData, RangeVal, Series, Steps, Val, Windows, canonical, edit, present,
-};
-use super::{
-    EachSeries, EngineOptions, InstantSample, PromqlError, Query, QueryOutput, RangeSeries, Stop,
-    Storage, Value, aggregate, binary, functions, position::Positions,
-};
+use promql_parser::parser::{AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, SubqueryExpr};
 use strata_core::labels::Labels;
-use strata_core::labels::matcher::{MatchKind, Matcher};
-use strata_core::sample::{Sample, is_stale_marker};
+use strata_core::sample::Sample;
 
-/// What [`Ctx::range_series`] calls for each series of a range vector: the windows, its
-/// labels, whether its name is to be dropped, and its samples.
-pub(super) type EachRangeSeries<'a> =
-    dyn FnMut(&Windows, &Labels, bool, &[Sample]) -> Result<(), PromqlError> + 'a;
+use crate::aggregate::{self, AggregateOp, Grouping};
+use crate::binary::{self, BinaryOp, Matching};
+use crate::ctx::{Ctx, millis};
+use crate::error::PromqlError;
+use crate::functions::absent;
+use crate::functions::instant::{self, CallSite, map_indexed};
+use crate::functions::labels::LabelEdit;
+use crate::functions::range::{self, note_non_counter};
+use crate::functions::{self, Function, QueryValue};
+use crate::options::EngineOptions;
+use crate::result::{self, QueryOutput};
+use crate::stop::Stop;
+use crate::storage::Storage;
+use crate::value::{EachRangeSeries, RangeData, RangeVal, Series, Steps, Val, Windows, present};
 
-/// State shared by the nodes of one query.
-pub(super) struct Ctx<'a> {
-    pub opts: &'a EngineOptions,
-    storage: &'a dyn Storage,
-    stop: &'a Stop,
-    /// The query's first and last evaluation times (`@ start()`, `@ end()`).
-    pub query_start: i64,
-    pub query_end: i64,
-    /// The query's step, milliseconds (0 for an instant query).
-    pub query_step: i64,
-    pub annotations: Annotations,
-    /// Where the query's nodes start, for annotations.
-    positions: Positions,
-    /// Samples read from storage so far, against `opts.samples_max`.
-    samples_loaded: usize,
-}
-
-/// Checks what the parser lets through but Prometheus rejects.
-pub(super) fn check(expr: &Expr) -> Result<(), PromqlError> {
-    let mut err = None;
-    walk(expr, &mut |e| {
-        if let Expr::VectorSelector(vs) = e
-            && !vs.matchers.or_matchers.is_empty()
-        {
-            err = Some(PromqlError::Parse(
-                "\"or\" is not allowed inside a vector selector".into(),
-            ));
-        }
-    });
-    err.map_or(Ok(()), Err)
-}
-
-/// Calls `f` on `expr` and every expression below it.
-pub(super) fn walk(expr: &Expr, f: &mut impl FnMut(&Expr)) {
-    f(expr);
-    match expr {
-        Expr::Aggregate(a) => {
-            if let Some(p) = &a.param {
-                walk(p, f);
-            }
-            walk(&a.expr, f);
-        }
-        Expr::Unary(u) => walk(&u.expr, f),
-        Expr::Binary(b) => {
-            walk(&b.lhs, f);
-            walk(&b.rhs, f);
-        }
-        Expr::Paren(p) => walk(&p.expr, f),
-        Expr::Subquery(s) => walk(&s.expr, f),
-        Expr::MatrixSelector(m) => f(&Expr::VectorSelector(m.vs.clone())),
-        Expr::Call(c) => {
-            for a in &c.args.args {
-                walk(a, f);
-            }
-        }
-        Expr::NumberLiteral(_)
-        | Expr::StringLiteral(_)
-        | Expr::VectorSelector(_)
-        | Expr::Extension(_) => {}
-    }
-}
-
-/// Evaluates `expr` at `start`, `start + step`, … `end` and shapes the result: an instant
-/// query (`instant`) returns its value at `start`, a range query a matrix.
+/// Evaluates `expr` (parsed from `text`) at `start`, `start + step`, … `end` and shapes the
+/// result: an instant query (`instant`) returns its value at `start`, a range query a matrix.
 #[allow(clippy::too_many_arguments)] // reason: the query's whole description, passed once
-pub(super) fn run(
+pub(crate) fn run(
     opts: &EngineOptions,
     storage: &dyn Storage,
-    query: &Query,
+    expr: &Expr,
+    text: &str,
     start: i64,
     end: i64,
     step: i64,
@@ -104,83 +41,10 @@ pub(super) fn run(
         step,
         n: ((end - start) / step + 1) as usize,
     };
-    let mut ctx = Ctx {
-        opts,
-        storage,
-        stop,
-        query_start: start,
-        query_end: end,
-        query_step: if instant { 0 } else { step },
-        annotations: Annotations::default(),
-        positions: Positions::new(&query.text, &query.expr),
-        samples_loaded: 0,
-    };
-    let val = ctx.eval(&query.expr, steps)?;
-    let value = match val {
-        Val::Scalar(v) if instant => Value::Scalar { t: start, v: v[0] },
-        Val::Scalar(v) => Value::Matrix(vec![RangeSeries {
-            labels: Labels::default(),
-            samples: steps
-                .times()
-                .zip(v)
-                .map(|(t, v)| Sample::new(t, v))
-                .collect(),
-        }]),
-        Val::String(s) if instant => Value::String { t: start, s },
-        Val::Vector(series) => {
-            let series = finish_names(series, steps)?;
-            if instant {
-                Value::Vector(
-                    series
-                        .into_iter()
-                        .filter(|s| present(s.values[0]))
-                        .map(|s| InstantSample {
-                            labels: s.labels,
-                            t: start,
-                            v: s.values[0],
-                        })
-                        .collect(),
-                )
-            } else {
-                let mut out: Vec<RangeSeries> = series
-                    .into_iter()
-                    .filter(Series::any_present)
-                    .map(|s| RangeSeries {
-                        labels: s.labels,
-                        samples: steps
-                            .times()
-                            .zip(s.values)
-                            .filter(|&(_, v)| present(v))
-                            .map(|(t, v)| Sample::new(t, v))
-                            .collect(),
-                    })
-                    .collect();
-                out.sort_by(|a, b| a.labels.cmp(&b.labels));
-                Value::Matrix(out)
-            }
-        }
-        Val::Range(r) if instant => {
-            let mut out = Vec::new();
-            for s in &r.series {
-                let mut window: &[Sample] = &[];
-                r.windows.windows(&s.samples, |_, w| window = w);
-                if !window.is_empty() {
-                    out.push(RangeSeries {
-                        labels: s.labels.clone(),
-                        samples: window.to_vec(),
-                    });
-                }
-            }
-            out.sort_by(|a, b| a.labels.cmp(&b.labels));
-            Value::Matrix(out)
-        }
-        other => {
-            return Err(PromqlError::BadData(format!(
-                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
-                other.type_name()
-            )));
-        }
-    };
+    let query_step = if instant { 0 } else { step };
+    let mut ctx = Ctx::new(opts, storage, stop, start, end, query_step, text, expr);
+    let val = ctx.eval(expr, steps)?;
+    let value = result::shape(val, steps, instant)?;
     Ok(QueryOutput {
         value,
         warnings: ctx.annotations.warnings,
@@ -188,96 +52,10 @@ pub(super) fn run(
     })
 }
 
-/// Removes the metric name where an operation asked for it, then merges series that are left
-/// with equal labels (an error where two have a value at the same step).
-fn finish_names(series: Vec<Series>, steps: Steps) -> Result<Vec<Series>, PromqlError> {
-    if !series.iter().any(|s| s.drop_name) {
-        return Ok(series);
-    }
-    let mut out: Vec<Series> = Vec::with_capacity(series.len());
-    let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
-    for mut s in series {
-        if s.drop_name {
-            s.labels = edit::without_name(&s.labels);
-            s.drop_name = false;
-        }
-        match index.get(&s.labels) {
-            None => {
-                index.insert(s.labels.clone(), out.len());
-                out.push(s);
-            }
-            Some(&i) => {
-                let into = &mut out[i];
-                for k in 0..steps.n {
-                    if present(s.values[k]) {
-                        if present(into.values[k]) {
-                            return Err(PromqlError::Execution(
-                                "vector cannot contain metrics with the same labelset".into(),
-                            ));
-                        }
-                        into.values[k] = s.values[k];
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Milliseconds of a parsed duration.
-pub(super) fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Milliseconds since the epoch of a parsed time (which may be before it).
-fn time_millis(t: SystemTime) -> i64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => millis(d),
-        Err(e) => -millis(e.duration()),
-    }
-}
-
-/// The engine's matchers for a parsed selector: the name of `foo{…}` becomes a matcher on
-/// `__name__`. The parser's `or` inside braces, which is not PromQL, is refused.
-pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, PromqlError> {
-    if !vs.matchers.or_matchers.is_empty() {
-        return Err(PromqlError::Parse(
-            "\"or\" is not allowed inside a vector selector".into(),
-        ));
-    }
-    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
-    if let Some(name) = &vs.name {
-        out.push(Matcher::equal(strata_core::labels::METRIC_NAME, name));
-    }
-    for m in &vs.matchers.matchers {
-        let kind = match m.op {
-            MatchOp::Equal => MatchKind::Equal,
-            MatchOp::NotEqual => MatchKind::NotEqual,
-            MatchOp::Re(_) => MatchKind::Regex,
-            MatchOp::NotRe(_) => MatchKind::NotRegex,
-        };
-        out.push(
-            Matcher::new(kind, &m.name, &m.value)
-                .map_err(|e| PromqlError::BadData(e.to_string()))?,
-        );
-    }
-    Ok(out)
-}
-
 impl Ctx<'_> {
-    /// ` (line:column)` of `e` in the query text, for an annotation about it.
-    pub fn at(&self, e: &Expr) -> String {
-        self.positions.suffix(e)
-    }
-
-    /// Ends the query if its caller stopped it.
-    pub fn check_stop(&self) -> Result<(), PromqlError> {
-        self.stop.check()
-    }
-
     /// Evaluates `expr` at every step of `steps`.
     pub fn eval(&mut self, expr: &Expr, steps: Steps) -> Result<Val, PromqlError> {
-        self.stop.check()?;
+        self.check_stop()?;
         match expr {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; steps.n])),
             Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
@@ -301,11 +79,23 @@ impl Ctx<'_> {
                 ))),
             },
             Expr::VectorSelector(vs) => self.vector_selector(vs, steps, false),
-            Expr::MatrixSelector(ms) => self.matrix_selector(ms, steps),
+            Expr::MatrixSelector(ms) => {
+                let mut series = Vec::new();
+                let windows =
+                    self.matrix_series(ms, steps, &mut |_, labels, drop_name, samples| {
+                        series.push(RangeData {
+                            labels: labels.clone(),
+                            drop_name,
+                            samples: samples.to_vec(),
+                        });
+                        Ok(())
+                    })?;
+                Ok(Val::Range(RangeVal { series, windows }))
+            }
             Expr::Subquery(sq) => self.subquery(sq, steps),
-            Expr::Binary(b) => binary::eval(self, b, steps),
-            Expr::Aggregate(a) => aggregate::eval(self, a, steps),
-            Expr::Call(c) => functions::eval(self, expr, c, steps),
+            Expr::Binary(b) => self.binary(b, steps),
+            Expr::Aggregate(a) => self.aggregate(a, steps),
+            Expr::Call(c) => self.call(expr, c, steps),
             Expr::Extension(_) => Err(PromqlError::Execution(
                 "extension expressions are not supported".into(),
             )),
@@ -313,7 +103,7 @@ impl Ctx<'_> {
     }
 
     /// Evaluates `expr`, which must be an instant vector.
-    pub fn eval_vector(&mut self, expr: &Expr, steps: Steps) -> Result<Vec<Series>, PromqlError> {
+    fn eval_vector(&mut self, expr: &Expr, steps: Steps) -> Result<Vec<Series>, PromqlError> {
         match self.eval(expr, steps)? {
             Val::Vector(v) => Ok(v),
             other => Err(PromqlError::Execution(format!(
@@ -324,7 +114,7 @@ impl Ctx<'_> {
     }
 
     /// Evaluates `expr`, which must be a scalar.
-    pub fn eval_scalar(&mut self, expr: &Expr, steps: Steps) -> Result<Vec<f64>, PromqlError> {
+    fn eval_scalar(&mut self, expr: &Expr, steps: Steps) -> Result<Vec<f64>, PromqlError> {
         match self.eval(expr, steps)? {
             Val::Scalar(v) => Ok(v),
             other => Err(PromqlError::Execution(format!(
@@ -334,159 +124,166 @@ impl Ctx<'_> {
         }
     }
 
-    /// The evaluation time of each step: the `@` time if there is one, else the step's.
-    fn eval_times(&self, at: &Option<AtModifier>, steps: Steps) -> Vec<i64> {
-        let fixed = match at {
+    fn binary(&mut self, b: &BinaryExpr, steps: Steps) -> Result<Val, PromqlError> {
+        let lhs = self.eval(&b.lhs, steps)?;
+        let rhs = self.eval(&b.rhs, steps)?;
+        let op = BinaryOp::from_token(b.op.id())
+            .ok_or_else(|| PromqlError::Execution(format!("unknown binary operator {}", b.op)))?;
+        binary::apply(
+            op,
+            &Matching::from_modifier(b.modifier.as_ref()),
+            lhs,
+            rhs,
+            steps,
+        )
+    }
+
+    fn aggregate(&mut self, a: &AggregateExpr, steps: Steps) -> Result<Val, PromqlError> {
+        // The parameter is evaluated first, as Prometheus does.
+        let param = match &a.param {
+            Some(p) => Some(self.eval(p, steps)?),
             None => None,
-            Some(AtModifier::Start) => Some(self.query_start),
-            Some(AtModifier::End) => Some(self.query_end),
-            Some(AtModifier::At(t)) => Some(time_millis(*t)),
         };
-        steps.times().map(|t| fixed.unwrap_or(t)).collect()
+        let input = self.eval_vector(&a.expr, steps)?;
+        let param_at = a.param.as_ref().map_or(String::new(), |p| self.at(p));
+        let op = AggregateOp::from_token(a.op.id())
+            .ok_or_else(|| PromqlError::Execution(format!("unknown aggregation {}", a.op)))?;
+        let grouping = match &a.modifier {
+            None => Grouping::All,
+            Some(LabelModifier::Include(l)) => Grouping::By(&l.labels),
+            Some(LabelModifier::Exclude(l)) => Grouping::Without(&l.labels),
+        };
+        aggregate::apply(
+            op,
+            param,
+            input,
+            grouping,
+            steps,
+            &mut self.annotations,
+            &param_at,
+        )
+        .map(Val::Vector)
     }
 
-    /// The time each step reads data at, after `@` and `offset`: never decreasing.
-    fn read_times(
-        &self,
-        at: &Option<AtModifier>,
-        offset: &Option<Offset>,
-        steps: Steps,
-    ) -> Vec<i64> {
-        let shift = match offset {
-            None => 0,
-            Some(Offset::Pos(d)) => millis(*d),
-            Some(Offset::Neg(d)) => -millis(*d),
+    /// A function call: its operands evaluated as the function table says it needs them.
+    fn call(&mut self, expr: &Expr, call: &Call, steps: Steps) -> Result<Val, PromqlError> {
+        let name = call.func.name;
+        let args = &call.args.args;
+        let Some(function) = functions::lookup(name) else {
+            // Every argument is evaluated first, as for any function.
+            for a in args {
+                self.eval(a, steps)?;
+            }
+            return Err(PromqlError::Execution(format!(
+                "function {name}() is not supported"
+            )));
         };
-        self.eval_times(at, steps)
-            .into_iter()
-            .map(|t| t.saturating_sub(shift))
-            .collect()
-    }
-
-    /// Calls `each(labels, samples)` for the series matching `matchers` with samples in
-    /// `[mint, maxt]`, counting them against the query's budget.
-    fn select_each(
-        &mut self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-        each: &mut EachSeries<'_>,
-    ) -> Result<(), PromqlError> {
-        self.select_counted(false, matchers, mint, maxt, each)
-    }
-
-    /// [`Ctx::select_each`]; with `newest`, `samples` may hold only each series' newest
-    /// sample in range ([`Storage::select_newest_each`]).
-    fn select_counted(
-        &mut self,
-        newest: bool,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-        each: &mut EachSeries<'_>,
-    ) -> Result<(), PromqlError> {
-        let budget = self.opts.samples_max.saturating_sub(self.samples_loaded);
-        let mut loaded = 0usize;
-        let stop = self.stop;
-        let mut counted = |labels: &Labels, samples: &[Sample]| {
-            loaded += samples.len();
-            stop.check()?;
-            each(labels, samples)
-        };
-        if newest {
-            self.storage
-                .select_newest_each(mint, maxt, matchers, budget, &mut counted)?;
-        } else {
-            self.storage
-                .select_each(mint, maxt, matchers, budget, &mut counted)?;
+        match function {
+            Function::Query(q) => {
+                let seconds = |ms: i64| ms as f64 / 1000.0;
+                let constant = match q {
+                    QueryValue::Time => {
+                        return Ok(Val::Scalar(steps.times().map(seconds).collect()));
+                    }
+                    QueryValue::Pi => std::f64::consts::PI,
+                    QueryValue::Step => seconds(self.query_step),
+                    QueryValue::Range => seconds(self.query_end - self.query_start),
+                    QueryValue::Start => seconds(self.query_start),
+                    QueryValue::End => seconds(self.query_end),
+                };
+                Ok(Val::Scalar(vec![constant; steps.n]))
+            }
+            Function::Timestamp => self.timestamp(&args[0], steps),
+            Function::Absent => {
+                let v = self.eval_vector(&args[0], steps)?;
+                Ok(absent::absent(&args[0], &v, steps.n))
+            }
+            Function::AbsentOverTime => {
+                let mut any = vec![false; steps.n];
+                self.range_series(&args[0], steps, &mut |windows, _, _, samples| {
+                    windows.windows(samples, |i, w| any[i] |= !w.is_empty());
+                    Ok(())
+                })?;
+                Ok(absent::absent_over_time(&args[0], any))
+            }
+            Function::LabelReplace | Function::LabelJoin => {
+                let edit = if matches!(function, Function::LabelReplace) {
+                    LabelEdit::replace(args)?
+                } else {
+                    LabelEdit::join(args)?
+                };
+                let series = self.eval_vector(&args[0], steps)?;
+                edit.apply(series, steps).map(Val::Vector)
+            }
+            Function::Range(spec) => {
+                // The range vector is one argument; the others are scalars, evaluated per step
+                // (`predict_linear`, smoothing factors, `quantile_over_time`'s φ).
+                let mut scalars: Vec<Vec<f64>> = Vec::new();
+                for (i, a) in args.iter().enumerate() {
+                    if i != spec.range_arg {
+                        scalars.push(self.eval_scalar(a, steps)?);
+                    }
+                }
+                let first_at = self.at(&args[0]);
+                spec.check_params(&scalars, &mut self.annotations, &first_at)?;
+                let arg = &args[spec.range_arg];
+                let out = range::eval(&spec, &scalars, steps, |each| {
+                    self.range_series(arg, steps, each)
+                })?;
+                let position = self.at(arg);
+                for labels in &out.not_counters {
+                    note_non_counter(&mut self.annotations, labels, &position);
+                }
+                self.check_stop()?;
+                Ok(Val::Vector(out.series))
+            }
+            Function::Instant(f) => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.eval(a, steps)?);
+                }
+                let site = CallSite {
+                    call: expr,
+                    args,
+                    positions: &self.positions,
+                    range_query: self.query_step > 0,
+                };
+                instant::apply(f, vals, steps, &site, &mut self.annotations)
+            }
         }
-        self.samples_loaded += loaded;
-        Ok(())
     }
 
-    /// A vector selector's value at every step: each series' newest sample in
-    /// `(t - lookback, t]`, unless that is a stale marker. With `timestamps`, the value is
-    /// the sample's time in seconds instead (for `timestamp()`).
-    pub fn vector_selector(
-        &mut self,
-        vs: &VectorSelector,
-        steps: Steps,
-        timestamps: bool,
-    ) -> Result<Val, PromqlError> {
-        let matchers = selector_matchers(vs)?;
-        let times = self.read_times(&vs.at, &vs.offset, steps);
-        let (Some(&lo), Some(&hi)) = (times.first(), times.last()) else {
-            return Ok(Val::Vector(Vec::new()));
+    /// `timestamp(v)`: the time of each value in seconds; for a selector, the time of the
+    /// sample it selected.
+    fn timestamp(&mut self, arg: &Expr, steps: Steps) -> Result<Val, PromqlError> {
+        let mut inner = arg;
+        while let Expr::Paren(p) = inner {
+            inner = &p.expr;
+        }
+        let series = if let Expr::VectorSelector(vs) = inner {
+            match self.vector_selector(vs, steps, true)? {
+                Val::Vector(v) => v,
+                _ => Vec::new(),
+            }
+        } else {
+            let v = self.eval_vector(arg, steps)?;
+            map_indexed(v, false, |i, _| steps.at(i) as f64 / 1000.0)
         };
-        let lookback = self.opts.lookback_delta_ms;
-        // The first time a window reaches back to: its start, or just after it.
-        let open = i64::from(!self.opts.left_closed_windows);
-        let mut out = Vec::new();
-        // At one time only each series' newest sample matters.
-        self.select_counted(
-            times.len() == 1,
-            &matchers,
-            lo.saturating_sub(lookback) + open,
-            hi,
-            &mut |labels, samples| {
-                let mut values = vec![super::value::ABSENT; steps.n];
-                let mut next = 0;
-                let mut any = false;
-                for (i, &t) in times.iter().enumerate() {
-                    while next < samples.len() && samples[next].t <= t {
-                        next += 1;
-                    }
-                    if next == 0 {
-                        continue;
-                    }
-                    let last = samples[next - 1];
-                    if last.t >= t - lookback + open && !is_stale_marker(last.v) {
-                        values[i] = if timestamps {
-                            last.t as f64 / 1000.0
-                        } else {
-                            canonical(last.v)
-                        };
-                        any = true;
-                    }
-                }
-                if any {
-                    out.push(Series {
-                        labels: labels.clone(),
-                        drop_name: false,
-                        values,
-                    });
-                }
-                Ok(())
-            },
-        )?;
-        Ok(Val::Vector(out))
-    }
-
-    /// Where a matrix selector's windows lie, its matchers and the time range to read.
-    fn matrix_windows(
-        &self,
-        ms: &MatrixSelector,
-        steps: Steps,
-    ) -> Result<(Windows, Vec<Matcher>, i64, i64), PromqlError> {
-        let matchers = selector_matchers(&ms.vs)?;
-        let ends = self.read_times(&ms.vs.at, &ms.vs.offset, steps);
-        let range_ms = millis(ms.range);
-        let lo = ends.first().copied().unwrap_or(0);
-        let hi = ends.last().copied().unwrap_or(-1);
-        let open = i64::from(!self.opts.left_closed_windows);
-        let windows = Windows {
-            range_ms,
-            ends,
-            ts: steps.times().collect(),
-            left_closed: self.opts.left_closed_windows,
-        };
-        Ok((windows, matchers, lo.saturating_sub(range_ms) + open, hi))
+        Ok(Val::Vector(
+            series
+                .into_iter()
+                .map(|mut s| {
+                    s.drop_name = true;
+                    s
+                })
+                .collect(),
+        ))
     }
 
     /// Calls `each(windows, labels, drop_name, samples)` for every series of the range
     /// vector `expr` (stale markers removed). A matrix selector is read a series at a time,
     /// never held whole; anything else is evaluated first.
-    pub fn range_series(
+    fn range_series(
         &mut self,
         expr: &Expr,
         steps: Steps,
@@ -497,33 +294,7 @@ impl Ctx<'_> {
             inner = &p.expr;
         }
         if let Expr::MatrixSelector(ms) = inner {
-            let (windows, matchers, mint, maxt) = self.matrix_windows(ms, steps)?;
-            if mint > maxt {
-                return Ok(windows);
-            }
-            let mut scratch: Vec<Sample> = Vec::new();
-            self.select_each(&matchers, mint, maxt, &mut |labels, samples| {
-                let samples = if samples
-                    .iter()
-                    .any(|s| is_stale_marker(s.v) || !present(s.v))
-                {
-                    scratch.clear();
-                    scratch.extend(
-                        samples
-                            .iter()
-                            .filter(|s| !is_stale_marker(s.v))
-                            .map(|s| Sample::new(s.t, canonical(s.v))),
-                    );
-                    &scratch[..]
-                } else {
-                    samples
-                };
-                if samples.is_empty() {
-                    return Ok(());
-                }
-                each(&windows, labels, false, samples)
-            })?;
-            return Ok(windows);
+            return self.matrix_series(ms, steps, each);
         }
         match self.eval(expr, steps)? {
             Val::Range(r) => {
@@ -537,23 +308,6 @@ impl Ctx<'_> {
                 other.type_name()
             ))),
         }
-    }
-
-    fn matrix_selector(&mut self, ms: &MatrixSelector, steps: Steps) -> Result<Val, PromqlError> {
-        let mut series = Vec::new();
-        let windows = self.range_series(
-            &Expr::MatrixSelector(ms.clone()),
-            steps,
-            &mut |_, labels, drop_name, samples| {
-                series.push(RangeData {
-                    labels: labels.clone(),
-                    drop_name,
-                    samples: samples.to_vec(),
-                });
-                Ok(())
-            },
-        )?;
-        Ok(Val::Range(RangeVal { series, windows }))
     }
 
     /// A subquery: the inner expression at every multiple of the subquery's step that falls in

@@ -7,11 +7,13 @@
 
 use std::collections::HashMap;
 
-use super::PromqlError;
-use super::eval::Ctx;
-use super::functions::{almost_equal, format_go, format_value, parse_go_float};
-use super::value::{ABSENT, Series, Steps, Val, edit, present};
 use strata_core::labels::Labels;
+
+use crate::annotations::Annotations;
+use crate::error::PromqlError;
+use crate::format::{format_go, format_value, parse_go_float};
+use crate::numeric::almost_equal;
+use crate::value::{ABSENT, Series, Steps, Val, edit, present};
 
 /// A classic histogram: its labels (without `le`), buckets as (upper bound, input series)
 /// and its metric name (for messages).
@@ -22,13 +24,13 @@ struct Histogram {
 }
 
 /// The input's histograms; series without a usable `le` are warned about and left out.
-fn histograms(ctx: &mut Ctx<'_>, series: &[Series], v_at: &str) -> Vec<Histogram> {
+fn histograms(notes: &mut Annotations, series: &[Series], v_at: &str) -> Vec<Histogram> {
     let mut out: Vec<Histogram> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for (i, s) in series.iter().enumerate() {
         let name = s.labels.metric_name().unwrap_or("").to_owned();
         let Some(bound) = s.labels.get("le").and_then(parse_go_float) else {
-            ctx.annotations.warn(format!(
+            notes.warn(format!(
                 "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}{v_at}",
                 s.labels.get("le").unwrap_or(""),
                 name
@@ -50,10 +52,10 @@ fn histograms(ctx: &mut Ctx<'_>, series: &[Series], v_at: &str) -> Vec<Histogram
 }
 
 /// Warns about φ outside [0, 1].
-fn check_quantiles(ctx: &mut Ctx<'_>, q: &[f64], at: &str) {
+fn check_quantiles(notes: &mut Annotations, q: &[f64], at: &str) {
     for &v in q {
         if !(0.0..=1.0).contains(&v) {
-            ctx.annotations.warn(format!(
+            notes.warn(format!(
                 "quantile value should be between 0 and 1, got {}{at}",
                 format_go(v)
             ));
@@ -97,23 +99,23 @@ fn push(out: &mut Vec<Series>, labels: Labels, values: Vec<f64>) {
     }
 }
 
-fn note_monotonicity(ctx: &mut Ctx<'_>, name: &str, at: &str) {
-    ctx.annotations.info(format!(
+fn note_monotonicity(notes: &mut Annotations, name: &str, at: &str) {
+    notes.info(format!(
         "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}{at}"
     ));
 }
 
 /// `histogram_quantile(φ, buckets)`.
-pub(super) fn quantile(
-    ctx: &mut Ctx<'_>,
+pub(crate) fn quantile(
+    notes: &mut Annotations,
     q: &[f64],
     series: Vec<Series>,
     steps: Steps,
     (q_at, v_at): (String, String),
 ) -> Result<Val, PromqlError> {
-    check_quantiles(ctx, q, &q_at);
+    check_quantiles(notes, q, &q_at);
     let mut out = Vec::new();
-    for h in histograms(ctx, &series, &v_at) {
+    for h in histograms(notes, &series, &v_at) {
         let mut forced = false;
         let values = per_step(&h, &series, steps, |i, b| {
             let (r, f) = bucket_quantile(q[i], b);
@@ -121,7 +123,7 @@ pub(super) fn quantile(
             r
         });
         if forced {
-            note_monotonicity(ctx, &h.name, &v_at);
+            note_monotonicity(notes, &h.name, &v_at);
         }
         push(&mut out, h.labels, values);
     }
@@ -130,8 +132,8 @@ pub(super) fn quantile(
 
 /// `histogram_quantiles(buckets, "label", φ1, φ2, …)`: one series per φ, told apart by
 /// `label`.
-pub(super) fn quantiles(
-    ctx: &mut Ctx<'_>,
+pub(crate) fn quantiles(
+    notes: &mut Annotations,
     label: &str,
     qs: &[(Vec<f64>, String)],
     series: Vec<Series>,
@@ -139,10 +141,10 @@ pub(super) fn quantiles(
     v_at: &str,
 ) -> Result<Val, PromqlError> {
     for (q, at) in qs {
-        check_quantiles(ctx, q, at);
+        check_quantiles(notes, q, at);
     }
     let mut out = Vec::new();
-    for h in histograms(ctx, &series, v_at) {
+    for h in histograms(notes, &series, v_at) {
         let mut forced = false;
         for (q, _) in qs {
             let values = per_step(&h, &series, steps, |i, b| {
@@ -160,7 +162,7 @@ pub(super) fn quantiles(
             push(&mut out, labels, values);
         }
         if forced {
-            note_monotonicity(ctx, &h.name, v_at);
+            note_monotonicity(notes, &h.name, v_at);
         }
     }
     Ok(Val::Vector(out))
@@ -168,8 +170,8 @@ pub(super) fn quantiles(
 
 /// `histogram_fraction(lower, upper, buckets)`: the share of observations in [lower, upper],
 /// interpolated linearly within a bucket (never within one of infinite width).
-pub(super) fn fraction(
-    ctx: &mut Ctx<'_>,
+pub(crate) fn fraction(
+    notes: &mut Annotations,
     lower: &[f64],
     upper: &[f64],
     series: Vec<Series>,
@@ -177,7 +179,7 @@ pub(super) fn fraction(
     v_at: &str,
 ) -> Result<Val, PromqlError> {
     let mut out = Vec::new();
-    for h in histograms(ctx, &series, v_at) {
+    for h in histograms(notes, &series, v_at) {
         let values = per_step(&h, &series, steps, |i, b| {
             bucket_fraction(lower[i], upper[i], b)
         });

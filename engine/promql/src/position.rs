@@ -356,7 +356,7 @@ mod tests {
         let expr = promql_parser::parser::parse(query).unwrap();
         let p = Positions::new(query, &expr);
         let mut found = String::new();
-        super::super::eval::walk(&expr, &mut |e| {
+        crate::syntax::walk(&expr, &mut |e| {
             if let Some(n) = find(e) {
                 found = p.suffix(n);
             }

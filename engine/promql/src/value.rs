@@ -9,27 +9,29 @@
 use strata_core::labels::Labels;
 use strata_core::sample::Sample;
 
+use crate::error::PromqlError;
+
 /// The bits of [`ABSENT`].
 const ABSENT_BITS: u64 = 0x7ff4_5354_5241_5441;
 
 /// "No value at this step."
-pub(super) const ABSENT: f64 = f64::from_bits(ABSENT_BITS);
+pub(crate) const ABSENT: f64 = f64::from_bits(ABSENT_BITS);
 
 /// Whether `v` is a value, not [`ABSENT`].
 #[inline]
-pub(super) fn present(v: f64) -> bool {
+pub(crate) fn present(v: f64) -> bool {
     v.to_bits() != ABSENT_BITS
 }
 
 /// `v` as data: [`ABSENT`]'s bits, if a sample has them, become the ordinary NaN.
 #[inline]
-pub(super) fn canonical(v: f64) -> f64 {
+pub(crate) fn canonical(v: f64) -> f64 {
     if present(v) { v } else { f64::NAN }
 }
 
 /// The evaluation times of a node: `start`, `start + step`, …, `n` of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Steps {
+pub(crate) struct Steps {
     pub start: i64,
     pub step: i64,
     pub n: usize,
@@ -50,7 +52,7 @@ impl Steps {
 
 /// A series across the steps of a node.
 #[derive(Debug, Clone)]
-pub(super) struct Series {
+pub(crate) struct Series {
     pub labels: Labels,
     /// The metric name is to be removed from the result (delayed removal, see the module
     /// docs of `promql`).
@@ -68,7 +70,7 @@ impl Series {
 
 /// A series' samples, read once for every window of a range vector.
 #[derive(Debug, Clone)]
-pub(super) struct RangeData {
+pub(crate) struct RangeData {
     pub labels: Labels,
     pub drop_name: bool,
     /// In time order, without stale markers.
@@ -77,7 +79,7 @@ pub(super) struct RangeData {
 
 /// Where a range vector's windows lie: at step `i`, `(ends[i] - range_ms, ends[i]]`.
 #[derive(Debug, Clone)]
-pub(super) struct Windows {
+pub(crate) struct Windows {
     pub range_ms: i64,
     /// The window's inclusive right end per step (the step's time after `@` and `offset`);
     /// never decreasing.
@@ -88,9 +90,14 @@ pub(super) struct Windows {
     pub left_closed: bool,
 }
 
+/// What a walk over a range vector calls for each series: the windows, its labels, whether
+/// its name is to be dropped, and its samples.
+pub(crate) type EachRangeSeries<'a> =
+    dyn FnMut(&Windows, &Labels, bool, &[Sample]) -> Result<(), PromqlError> + 'a;
+
 /// A range vector: each series' samples, and its windows.
 #[derive(Debug, Clone)]
-pub(super) struct RangeVal {
+pub(crate) struct RangeVal {
     pub series: Vec<RangeData>,
     pub windows: Windows,
 }
@@ -123,7 +130,7 @@ impl Windows {
 
 /// A node's value.
 #[derive(Debug, Clone)]
-pub(super) enum Val {
+pub(crate) enum Val {
     /// One number a step.
     Scalar(Vec<f64>),
     /// An instant vector per step.
@@ -146,31 +153,38 @@ impl Val {
     }
 }
 
-/// Warnings and infos, each kept once in the order first raised.
-#[derive(Debug, Default)]
-pub(super) struct Annotations {
-    pub warnings: Vec<String>,
-    pub infos: Vec<String>,
-}
-
-impl Annotations {
-    pub fn warn(&mut self, text: String) {
-        let text = format!("PromQL warning: {text}");
-        if !self.warnings.contains(&text) {
-            self.warnings.push(text);
+/// Series whose labels became equal are one series, unless both have a value at one step.
+pub(crate) fn merge_equal_labels(
+    series: Vec<Series>,
+    steps: Steps,
+) -> Result<Vec<Series>, PromqlError> {
+    let mut out: Vec<Series> = Vec::with_capacity(series.len());
+    let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
+    for s in series {
+        match index.get(&s.labels) {
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+            Some(&k) => {
+                for i in 0..steps.n {
+                    if present(s.values[i]) {
+                        if present(out[k].values[i]) {
+                            return Err(PromqlError::Execution(
+                                "vector cannot contain metrics with the same labelset".into(),
+                            ));
+                        }
+                        out[k].values[i] = s.values[i];
+                    }
+                }
+            }
         }
     }
-
-    pub fn info(&mut self, text: String) {
-        let text = format!("PromQL info: {text}");
-        if !self.infos.contains(&text) {
-            self.infos.push(text);
-        }
-    }
+    Ok(out)
 }
 
 /// A label set as Prometheus writes it in messages: `{__name__="up", job="node"}`.
-pub(super) fn labels_string(labels: &Labels) -> String {
+pub(crate) fn labels_string(labels: &Labels) -> String {
     let pairs: Vec<String> = labels
         .iter()
         .map(|l| format!("{}={:?}", l.name(), l.value().as_str()))
@@ -179,7 +193,7 @@ pub(super) fn labels_string(labels: &Labels) -> String {
 }
 
 /// Label-set edits, each keeping the set canonical.
-pub(super) mod edit {
+pub(crate) mod edit {
     use strata_core::labels::{Label, Labels, METRIC_NAME};
 
     /// Only the labels named in `names`.

@@ -3,12 +3,12 @@
 //! and counting functions. Each takes one window's samples (in time order, stale markers
 //! already removed) and returns the step's value, or `None` where Prometheus gives none.
 
-use super::aggregate::{kahan_inc, quantile};
+use crate::numeric::{average, kahan_inc, quantile};
 use strata_core::sample::Sample;
 
 /// A window and where it lies.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Window<'a> {
+pub(crate) struct Window<'a> {
     pub samples: &'a [Sample],
     /// The window is `(end - range, end]`, milliseconds.
     pub end: i64,
@@ -23,7 +23,7 @@ pub(super) struct Window<'a> {
 /// `rate`, `increase` (`counter`) and `delta`: the change over the window, extrapolated
 /// towards its ends when the samples reach them, per second for `rate`. A window known to
 /// hold no reset ([`Window::no_resets`]) is not walked for them.
-pub(super) fn extrapolated_rate(w: Window<'_>, counter: bool, per_second: bool) -> Option<f64> {
+pub(crate) fn extrapolated_rate(w: Window<'_>, counter: bool, per_second: bool) -> Option<f64> {
     let no_resets = w.no_resets;
     let s = w.samples;
     if s.len() < 2 {
@@ -67,7 +67,7 @@ pub(super) fn extrapolated_rate(w: Window<'_>, counter: bool, per_second: bool) 
 }
 
 /// `irate` (`per_second`) and `idelta`: from the last two samples.
-pub(super) fn instant_delta(w: Window<'_>, per_second: bool) -> Option<f64> {
+pub(crate) fn instant_delta(w: Window<'_>, per_second: bool) -> Option<f64> {
     let s = w.samples;
     if s.len() < 2 {
         return None;
@@ -90,7 +90,7 @@ pub(super) fn instant_delta(w: Window<'_>, per_second: bool) -> Option<f64> {
 
 /// Least squares over `(seconds from intercept_t, value)`, with compensated sums; a constant
 /// series has slope 0 (NaN, NaN when the constant is infinite).
-pub(super) fn linear_regression(s: &[Sample], intercept_t: i64) -> (f64, f64) {
+pub(crate) fn linear_regression(s: &[Sample], intercept_t: i64) -> (f64, f64) {
     let (mut n, mut sx, mut cx, mut sy, mut cy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut sxy, mut cxy, mut sx2, mut cx2) = (0.0, 0.0, 0.0, 0.0);
     let init_y = s[0].v;
@@ -120,11 +120,11 @@ pub(super) fn linear_regression(s: &[Sample], intercept_t: i64) -> (f64, f64) {
     (slope, intercept)
 }
 
-pub(super) fn deriv(w: Window<'_>) -> Option<f64> {
+pub(crate) fn deriv(w: Window<'_>) -> Option<f64> {
     (w.samples.len() >= 2).then(|| linear_regression(w.samples, w.samples[0].t).0)
 }
 
-pub(super) fn predict_linear(w: Window<'_>, seconds: f64) -> Option<f64> {
+pub(crate) fn predict_linear(w: Window<'_>, seconds: f64) -> Option<f64> {
     if w.samples.len() < 2 {
         return None;
     }
@@ -134,7 +134,7 @@ pub(super) fn predict_linear(w: Window<'_>, seconds: f64) -> Option<f64> {
 
 /// `double_exponential_smoothing` (`holt_winters` before Prometheus 3): factors already
 /// checked to lie in (0, 1).
-pub(super) fn double_exponential_smoothing(w: Window<'_>, sf: f64, tf: f64) -> Option<f64> {
+pub(crate) fn double_exponential_smoothing(w: Window<'_>, sf: f64, tf: f64) -> Option<f64> {
     let s = w.samples;
     if s.len() < 2 {
         return None;
@@ -153,7 +153,7 @@ pub(super) fn double_exponential_smoothing(w: Window<'_>, sf: f64, tf: f64) -> O
     Some(s1)
 }
 
-pub(super) fn changes(w: Window<'_>) -> Option<f64> {
+pub(crate) fn changes(w: Window<'_>) -> Option<f64> {
     let s = w.samples;
     let first = s.first()?;
     let mut n = 0.0;
@@ -167,7 +167,7 @@ pub(super) fn changes(w: Window<'_>) -> Option<f64> {
     Some(n)
 }
 
-pub(super) fn resets(w: Window<'_>) -> Option<f64> {
+pub(crate) fn resets(w: Window<'_>) -> Option<f64> {
     let s = w.samples;
     let first = s.first()?;
     let mut n = 0.0;
@@ -181,7 +181,7 @@ pub(super) fn resets(w: Window<'_>) -> Option<f64> {
     Some(n)
 }
 
-pub(super) fn sum_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn sum_over_time(w: Window<'_>) -> Option<f64> {
     if w.samples.is_empty() {
         return None;
     }
@@ -192,19 +192,19 @@ pub(super) fn sum_over_time(w: Window<'_>) -> Option<f64> {
     Some(if sum.is_infinite() { sum } else { sum + c })
 }
 
-pub(super) fn avg_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn avg_over_time(w: Window<'_>) -> Option<f64> {
     if w.samples.is_empty() {
         return None;
     }
     let values: Vec<f64> = w.samples.iter().map(|p| p.v).collect();
-    Some(super::aggregate::average(&values))
+    Some(average(&values))
 }
 
-pub(super) fn count_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn count_over_time(w: Window<'_>) -> Option<f64> {
     (!w.samples.is_empty()).then_some(w.samples.len() as f64)
 }
 
-pub(super) fn min_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn min_over_time(w: Window<'_>) -> Option<f64> {
     let first = w.samples.first()?;
     Some(
         w.samples
@@ -213,7 +213,7 @@ pub(super) fn min_over_time(w: Window<'_>) -> Option<f64> {
     )
 }
 
-pub(super) fn max_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn max_over_time(w: Window<'_>) -> Option<f64> {
     let first = w.samples.first()?;
     Some(
         w.samples
@@ -224,7 +224,7 @@ pub(super) fn max_over_time(w: Window<'_>) -> Option<f64> {
 
 /// The time (seconds) of the window's least (`min`) or greatest value, the last such if
 /// several; NaN counts only where every value is NaN.
-pub(super) fn ts_of_extreme_over_time(w: Window<'_>, min: bool) -> Option<f64> {
+pub(crate) fn ts_of_extreme_over_time(w: Window<'_>, min: bool) -> Option<f64> {
     let first = w.samples.first()?;
     let mut best = *first;
     for p in &w.samples[1..] {
@@ -236,27 +236,27 @@ pub(super) fn ts_of_extreme_over_time(w: Window<'_>, min: bool) -> Option<f64> {
     Some(best.t as f64 / 1000.0)
 }
 
-pub(super) fn last_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn last_over_time(w: Window<'_>) -> Option<f64> {
     w.samples.last().map(|p| p.v)
 }
 
-pub(super) fn first_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn first_over_time(w: Window<'_>) -> Option<f64> {
     w.samples.first().map(|p| p.v)
 }
 
-pub(super) fn ts_of_last_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn ts_of_last_over_time(w: Window<'_>) -> Option<f64> {
     w.samples.last().map(|p| p.t as f64 / 1000.0)
 }
 
-pub(super) fn ts_of_first_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn ts_of_first_over_time(w: Window<'_>) -> Option<f64> {
     w.samples.first().map(|p| p.t as f64 / 1000.0)
 }
 
-pub(super) fn present_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn present_over_time(w: Window<'_>) -> Option<f64> {
     (!w.samples.is_empty()).then_some(1.0)
 }
 
-pub(super) fn quantile_over_time(w: Window<'_>, q: f64) -> Option<f64> {
+pub(crate) fn quantile_over_time(w: Window<'_>, q: f64) -> Option<f64> {
     if w.samples.is_empty() {
         return None;
     }
@@ -265,7 +265,7 @@ pub(super) fn quantile_over_time(w: Window<'_>, q: f64) -> Option<f64> {
 }
 
 /// The population variance of the window, with compensated sums as Prometheus computes it.
-pub(super) fn variance_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn variance_over_time(w: Window<'_>) -> Option<f64> {
     if w.samples.is_empty() {
         return None;
     }
@@ -280,7 +280,7 @@ pub(super) fn variance_over_time(w: Window<'_>) -> Option<f64> {
 }
 
 /// The median absolute deviation from the median.
-pub(super) fn mad_over_time(w: Window<'_>) -> Option<f64> {
+pub(crate) fn mad_over_time(w: Window<'_>) -> Option<f64> {
     if w.samples.is_empty() {
         return None;
     }
