@@ -7,11 +7,11 @@
 //! reference). Each series has its own lock for its chunks ([`series`]). The index ([`postings`]) is one structure behind a read-write lock: it only
 //! changes when a series is created.
 //!
-//! The head also receives the WAL's replay ([`replay`]), applying records with the same
+//! The head also receives the WAL's replay ([`wal`]), applying records with the same
 //! infallible `apply` that commits use, so a replayed head equals the head that was lost.
 
-mod replay;
 pub mod series;
+pub(crate) mod wal;
 
 use hashbrown::HashTable;
 use std::sync::RwLock;

@@ -1,6 +1,6 @@
-//! The head's side of the write-ahead log: replaying the metrics records ([`crate::record`])
-//! into the head with the same infallible apply that commits use, so a replayed head equals
-//! the head that was lost.
+//! The head's side of the write-ahead log: its series as `Series` record payloads, and
+//! replaying the metrics records ([`crate::record`]) into the head with the same infallible
+//! apply that commits use, so a replayed head equals the head that was lost.
 
 use std::sync::atomic::Ordering;
 
@@ -8,8 +8,28 @@ use strata_core::codec::DecodeError;
 use strata_wal::frame::RecordType;
 use strata_wal::replay::{ReplayHandler, Source};
 
+use super::series::SeriesArc;
 use super::{Head, REPLAY_INDEX_GROWTH_MAX, Tally};
-use crate::record::{self, ChunkEntry, RefSample, SeriesEntry};
+use crate::record::{self, ChunkEntry, RefSample, SeriesEntry, encode_series};
+
+/// Encodes a `Series` record payload naming `series` with their labels.
+pub(crate) fn encode_series_record(
+    out: &mut Vec<u8>,
+    series: &[impl std::borrow::Borrow<SeriesArc>],
+) {
+    encode_series(
+        out,
+        series.iter().map(|s| {
+            let s = s.borrow();
+            (
+                s.series_ref(),
+                s.labels()
+                    .iter()
+                    .map(|l| (l.name().as_str(), l.value().as_str())),
+            )
+        }),
+    );
+}
 
 impl ReplayHandler for Head {
     fn on_record(
