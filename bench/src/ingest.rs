@@ -15,14 +15,13 @@
 //!    sender (no coordinated omission).
 //!
 //! The data is the node_exporter-like dataset of the engine's benchmarks
-//! (`engine/benches/support/dataset.rs`, included as [`dataset`], not copied), sent as
+//! (`strata_testkit::dataset`, shared, not copied), sent as
 //! Prometheus 2.42 sends it: series spread over shards (one connection each) by a hash,
 //! time-major, 2,000 samples a request, one sample per series per request, snappy block
 //! compression. Every body is encoded and compressed before the first request
 //! ([`workload`]), so the generator is not what is measured.
 
-#[path = "../../engine/benches/support/dataset.rs"]
-pub(crate) mod dataset;
+pub(crate) use strata_testkit::dataset;
 
 pub mod process;
 pub mod report;

@@ -3,7 +3,7 @@
 //! with the same data.
 //!
 //! [`load`] writes the node_exporter-like dataset of the engine's benchmarks
-//! (`engine/benches/support/dataset.rs`) over a span of hours, time-major, through remote
+//! (`strata_testkit::dataset`) over a span of hours, time-major, through remote
 //! write: one thread and connection per shard, each request sent when the one before it
 //! returned. [`run`] then sends each query of [`QUERIES`] a few times, one at a time, and keeps
 //! every latency (the median is the figure); it also keeps each answer's series count, so the
@@ -13,7 +13,6 @@ pub mod load;
 pub mod report;
 pub mod run;
 
-#[path = "../../engine/benches/support/dashboard_queries.rs"]
-mod dashboard_queries;
+use strata_testkit::dashboard as dashboard_queries;
 
 pub use dashboard_queries::{QUERIES, QuerySpec};

@@ -17,10 +17,8 @@
 //! Run with
 //! `cargo bench -p strata-engine --bench append -- --measurement-time 5 --warm-up-time 1`.
 
-#[path = "support/dataset.rs"]
-mod dataset;
-#[path = "support/host.rs"]
-mod host;
+use strata_testkit::dataset;
+use strata_testkit::host;
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};

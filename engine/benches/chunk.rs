@@ -10,8 +10,7 @@
 //!
 //! Run with `cargo bench -p strata-engine --bench chunk -- --measurement-time 3 --warm-up-time 1`.
 
-#[path = "support/dataset.rs"]
-mod dataset;
+use strata_testkit::dataset;
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -1,12 +1,12 @@
 //! Cold-data encoding study: how sealed on-disk blocks should store their chunks.
 //!
-//! Generates node_exporter-like data (`support/dataset.rs`: by default 100 hosts × 24 h of
+//! Generates node_exporter-like data (`strata_testkit::dataset`: by default 100 hosts × 24 h of
 //! 15 s scrapes, about 298M samples), one series at a time in the order a block writes them
 //! (series sorted by labels), and stores every series in each of these ways:
 //!
 //! - plain Gorilla (the codec's first version: delta-of-delta timestamps, XOR values) in chunks
 //!   of 120 samples (the baseline), 240 samples and 24 h, sized by a bit model
-//!   (`support/gorilla.rs`) without being written or decoded;
+//!   (`strata_testkit::gorilla`) without being written or decoded;
 //! - the chunk codec (`chunk::xor`, "v2") in chunks of 240 samples (what the head cuts), 2 h,
 //!   6 h and 24 h (the whole series of a day, at most `u16::MAX` samples);
 //! - pages of about 64 KiB of consecutive v2 chunks (240-sample and 24 h chunks), each page
@@ -34,10 +34,8 @@
 //! (default 100) and `STRATA_COLD_HOURS` (default 24) change the size, e.g.
 //! `STRATA_COLD_HOSTS=5 STRATA_COLD_HOURS=4` for a quick run. Progress goes to stderr.
 
-#[path = "support/dataset.rs"]
-mod dataset;
-#[path = "support/gorilla.rs"]
-mod gorilla;
+use strata_testkit::dataset;
+use strata_testkit::gorilla;
 
 use std::time::{Duration, Instant};
 

@@ -14,8 +14,7 @@
 //!
 //! Run with `cargo bench -p strata-engine --bench head_memory`.
 
-#[path = "support/host.rs"]
-mod host;
+use strata_testkit::host;
 
 use arcstr::ArcStr;
 use std::time::{Duration, Instant};

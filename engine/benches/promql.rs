@@ -1,4 +1,4 @@
-//! PromQL evaluation in process: the dashboard queries of `support/dashboard_queries.rs`
+//! PromQL evaluation in process: the dashboard queries of `strata_testkit::dashboard`
 //! against a database holding hours of the node_exporter-like dataset, each evaluated a few
 //! times; the median per query and their total are printed. This is the engine's part of the
 //! latency `scripts/query-compare.sh` measures over HTTP against Prometheus and
@@ -14,10 +14,8 @@
 //!
 //! Run with `cargo bench -p strata-engine --bench promql`.
 
-#[path = "support/dashboard_queries.rs"]
-mod dashboard_queries;
-#[path = "support/dataset.rs"]
-mod dataset;
+use strata_testkit::dashboard as dashboard_queries;
+use strata_testkit::dataset;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,10 +11,8 @@
 //!
 //! Run with `cargo bench -p strata-engine --bench replay`.
 
-#[path = "support/dataset.rs"]
-mod dataset;
-#[path = "support/host.rs"]
-mod host;
+use strata_testkit::dataset;
+use strata_testkit::host;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //!
 //! A writer process opens a database with `Options::default()` (real file system, system
 //! clock, `FsyncMode::Always`, background checkpoints and maintenance on) and appends one hour
-//! of 15 s scrapes of the node_exporter-like fleet of `support/dataset.rs` (about 517 series
+//! of 15 s scrapes of the node_exporter-like fleet of `strata_testkit::dataset` (about 517 series
 //! per host, so 1,935 hosts for 1,000,000 series: 240 million samples), shifted so that the
 //! hour ends now: no block is due yet and nothing is too far in the future. Once every commit
 //! is acknowledged it prints `READY <samples>` and waits. Then:
@@ -36,16 +36,15 @@
 //!
 //! `STRATA_RESTART_ROLE` (`writer` or `open`) is how the bench runs its own children.
 
-#[path = "support/dataset.rs"]
-mod dataset;
-#[path = "support/host.rs"]
-mod host;
+use strata_testkit::dataset;
+use strata_testkit::host;
+use strata_testkit::time::now_ms;
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use dataset::{Dataset, SCRAPE_INTERVAL_MS, START_MS};
 use strata_engine::labels::Labels;
@@ -121,13 +120,6 @@ fn env_i64(name: &str) -> i64 {
     let s = std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent"));
     s.parse()
         .unwrap_or_else(|_| panic!("{name}={s:?}: expected an integer"))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_millis() as i64
 }
 
 fn mib(bytes: u64) -> String {

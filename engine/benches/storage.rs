@@ -2,7 +2,7 @@
 //! sample of the blocks against plain Gorilla, a lossless check of everything the blocks hold,
 //! select + decode throughput, and what compaction costs in time and memory.
 //!
-//! The data is the node_exporter-like fleet of `support/dataset.rs` (517 series a host, one
+//! The data is the node_exporter-like fleet of `strata_testkit::dataset` (517 series a host, one
 //! scrape every 15 s), by default 100 hosts × 26 h: 51,700 series, 322.6M samples. 26 hours so
 //! that the first 24 h window completes (the head keeps up to 1.5 × 2 h, so the 2 h block
 //! ending at hour 24 is cut once data reaches hour 25) and is compacted into one 24 h block.
@@ -19,7 +19,7 @@
 //!    timed too and counted in neither.
 //! 2. **Size**: `Stats::block_bytes / Stats::block_samples`, every file under `<db>/blocks`
 //!    counted from the file system (chunk files, index, meta.json), and plain Gorilla in
-//!    120-sample chunks (the Prometheus baseline, sized by the model in `support/gorilla.rs`,
+//!    120-sample chunks (the Prometheus baseline, sized by the model in `strata_testkit::gorilla`,
 //!    plus the chunk frame's header and CRC per chunk, as in the `cold_encoding` study) over
 //!    exactly the samples the blocks hold. Target: the blocks at least 2× smaller, counting
 //!    every block file. The head and the WAL are reported apart.
@@ -45,12 +45,9 @@
 //! to stderr, the report to stdout. The full size needs about 2 GB of disk and 1 GB of memory
 //! and runs for a few minutes.
 
-#[path = "support/dataset.rs"]
-mod dataset;
-#[path = "support/gorilla.rs"]
-mod gorilla;
-#[path = "support/host.rs"]
-mod host;
+use strata_testkit::dataset;
+use strata_testkit::gorilla;
+use strata_testkit::host;
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};

@@ -7,9 +7,7 @@
 //! process (every thread, including threads that have exited) in clock ticks of 10 ms, which
 //! is precise enough for measurements that last seconds.
 
-#![allow(dead_code)] // reason: each bench includes this file and uses a different part of it
-
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Clock ticks per second in `/proc` times (`USER_HZ`): part of the kernel's userspace ABI,
 /// 100 on every architecture Strata builds for.
@@ -67,10 +65,7 @@ fn status_bytes(field: &str) -> u64 {
 /// shift the dataset's fixed timeline to end in the past: `back` must exceed the span of the
 /// scrapes they append.
 pub fn now_ms_minus(back: Duration) -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970");
-    (now.saturating_sub(back)).as_millis() as i64
+    crate::time::now_ms() - back.as_millis() as i64
 }
 
 /// `n` with thousands separators: `12,345,678`.

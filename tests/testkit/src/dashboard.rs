@@ -2,8 +2,6 @@
 //! (in-process) and `query-compare` (over HTTP, against every system): what node_exporter
 //! dashboards ask, over a day at a minute's step and over shorter ranges at finer steps.
 
-#![allow(dead_code)] // reason: each includer uses a different part
-
 /// One benchmark query: an instant query at the end of the data, or a range query over the
 /// last `range_s` seconds at `step_s`.
 #[derive(Debug, Clone, Copy)]

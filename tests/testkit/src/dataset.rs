@@ -44,8 +44,6 @@
 //! Everything is random access: [`Dataset::value`] and [`Dataset::timestamp`] compute scrape
 //! `k` directly from the seed, so generating scrape 1,000 does not need scrapes 0 to 999.
 
-#![allow(dead_code)] // reason: each bench includes this file and uses a different part of it
-
 use std::ops::Range;
 
 /// Interval between two scrapes of a host.
