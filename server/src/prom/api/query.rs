@@ -13,72 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use strata_engine::Db;
 use strata_engine::promql::{Engine, EngineOptions, PromqlError, Query, QueryOutput, Stop, Value};
 
-use super::params::Params;
-use super::{ApiError, db};
-use crate::http::AppState;
-
-/// Limits of PromQL queries (`query:` in the configuration).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct QueryLimits {
-    /// The longest a query may run, waiting for a turn included.
-    pub timeout: Duration,
-    /// Queries evaluated at once (fixed at start).
-    pub max_concurrency: usize,
-    /// Samples a query may hold in memory.
-    pub max_samples: usize,
-    pub lookback_delta_ms: i64,
-    /// The longest query text, in bytes.
-    pub max_query_bytes: usize,
-}
-
-impl Default for QueryLimits {
-    fn default() -> QueryLimits {
-        QueryLimits {
-            timeout: Duration::from_secs(120),
-            max_concurrency: 20,
-            max_samples: 50_000_000,
-            lookback_delta_ms: 5 * 60 * 1000,
-            max_query_bytes: 256 << 10,
-        }
-    }
-}
-
-impl ApiError {
-    fn of(status: StatusCode, error_type: &'static str, message: String) -> ApiError {
-        ApiError {
-            status,
-            error_type,
-            message,
-        }
-    }
-}
-
-impl From<PromqlError> for ApiError {
-    fn from(e: PromqlError) -> ApiError {
-        let message = e.to_string();
-        match e {
-            PromqlError::Parse(_) => {
-                ApiError::bad_data(format!("invalid parameter \"query\": {message}"))
-            }
-            PromqlError::BadData(_) => ApiError::bad_data(message),
-            PromqlError::Timeout => {
-                ApiError::of(StatusCode::SERVICE_UNAVAILABLE, "timeout", message)
-            }
-            PromqlError::Canceled => ApiError::of(
-                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-                "canceled",
-                message,
-            ),
-            PromqlError::Storage(_) => ApiError::internal(message),
-            _ => ApiError::of(StatusCode::UNPROCESSABLE_ENTITY, "execution", message),
-        }
-    }
-}
+use crate::prom::api::params::Params;
+use crate::prom::error::ApiError;
+use crate::prom::json::{query_answer, success};
+use crate::prom::limits::QueryLimits;
+use crate::state::AppState;
 
 /// The query text, checked against the length limit and parsed.
 fn parse_query(params: &Params, limits: &QueryLimits) -> Result<Query, ApiError> {
@@ -177,19 +120,13 @@ async fn evaluate(
     inline: bool,
     work: impl Fn(&Engine, &Db, &Stop) -> Result<QueryOutput, PromqlError> + Send + Sync + 'static,
 ) -> Result<QueryOutput, ApiError> {
-    let db = db(state)?;
-    let limits = state.query_limits();
+    let db = state.db().ok_or_else(ApiError::not_ready)?;
+    let limits = state.prom.query_limits();
     let timeout = options.timeout;
     let deadline = tokio::time::Instant::now() + timeout;
-    let _turn = tokio::time::timeout_at(deadline, state.queries.acquire())
+    let _turn = tokio::time::timeout_at(deadline, state.prom.queries.acquire())
         .await
-        .map_err(|_| {
-            ApiError::of(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                "query timed out in query queue".into(),
-            )
-        })?
+        .map_err(|_| ApiError::timeout("query timed out in query queue"))?
         .map_err(|_| ApiError::unavailable("shutting down"))?;
     let engine = |samples_max: usize| {
         Engine::new(EngineOptions {
@@ -262,7 +199,7 @@ fn request_timeout(params: &Params, limits: &QueryLimits) -> Result<Duration, Ap
 /// `/api/v1/query`: an instant query at `time` (default now).
 pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Response {
     let run = async {
-        let limits = state.query_limits();
+        let limits = state.prom.query_limits();
         let query = parse_query(&params, &limits)?;
         let t = params.time("time", now_ms())?;
         let options = request_options(&params, &limits)?;
@@ -270,7 +207,7 @@ pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Resp
             engine.instant_query(db, &query, t, stop)
         })
         .await?;
-        Ok::<_, ApiError>(answer(&out))
+        Ok::<_, ApiError>(query_answer(&out))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -278,7 +215,7 @@ pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Resp
 /// `/api/v1/query_range`: a query at every `step` from `start` to `end`.
 pub async fn range(State(state): State<Arc<AppState>>, params: Params) -> Response {
     let run = async {
-        let limits = state.query_limits();
+        let limits = state.prom.query_limits();
         let query = parse_query(&params, &limits)?;
         let required = |name: &str| -> Result<i64, ApiError> {
             if params.get(name).is_none() {
@@ -308,7 +245,7 @@ pub async fn range(State(state): State<Arc<AppState>>, params: Params) -> Respon
             engine.range_query(db, &query, start, end, step_ms, stop)
         })
         .await?;
-        Ok::<_, ApiError>(answer(&out))
+        Ok::<_, ApiError>(query_answer(&out))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -316,8 +253,8 @@ pub async fn range(State(state): State<Arc<AppState>>, params: Params) -> Respon
 /// `/api/v1/format_query`: the query pretty-printed.
 pub async fn format(State(state): State<Arc<AppState>>, params: Params) -> Response {
     let run = || {
-        let query = parse_query(&params, &state.query_limits())?;
-        Ok::<_, ApiError>(super::success(query.expr().prettify(), Vec::new()))
+        let query = parse_query(&params, &state.prom.query_limits())?;
+        Ok::<_, ApiError>(success(query.expr().prettify(), Vec::new()))
     };
     run().unwrap_or_else(IntoResponse::into_response)
 }
@@ -325,246 +262,10 @@ pub async fn format(State(state): State<Arc<AppState>>, params: Params) -> Respo
 /// `/api/v1/parse_query`: the query's syntax tree as JSON.
 pub async fn parse(State(state): State<Arc<AppState>>, params: Params) -> Response {
     let run = || {
-        let query = parse_query(&params, &state.query_limits())?;
+        let query = parse_query(&params, &state.prom.query_limits())?;
         let tree = serde_json::to_value(query.expr())
             .map_err(|e| ApiError::internal(format!("encoding the syntax tree: {e}")))?;
-        Ok::<_, ApiError>(super::success(tree, Vec::new()))
+        Ok::<_, ApiError>(success(tree, Vec::new()))
     };
     run().unwrap_or_else(IntoResponse::into_response)
-}
-
-/// The success envelope of a query: `data` with `resultType` then `result`, and the
-/// warnings and infos when there are any.
-///
-/// Written directly rather than through serde: a range query's answer is mostly points, and
-/// each is a timestamp written as Prometheus writes it (whole seconds, then up to three
-/// decimals, no float formatting) and a value string (an integer's digits, or the shortest
-/// decimal; `+Inf`, `-Inf`, `NaN`). The buffer is sized from the point count up front.
-fn answer(out: &QueryOutput) -> Response {
-    let points = match &out.value {
-        Value::Matrix(m) => m.iter().map(|s| s.samples.len()).sum(),
-        Value::Vector(v) => v.len(),
-        _ => 1,
-    };
-    let mut body = Vec::with_capacity(128 + points * 28);
-    body.extend_from_slice(b"{\"status\":\"success\",\"data\":{\"resultType\":\"");
-    body.extend_from_slice(match out.value {
-        Value::Scalar { .. } => b"scalar",
-        Value::String { .. } => b"string",
-        Value::Vector(_) => b"vector",
-        Value::Matrix(_) => b"matrix",
-    });
-    body.extend_from_slice(b"\",\"result\":");
-    match &out.value {
-        Value::Scalar { t, v } => point(&mut body, *t, *v),
-        Value::String { t, s } => {
-            body.push(b'[');
-            timestamp(&mut body, *t);
-            body.push(b',');
-            json_string(&mut body, s);
-            body.push(b']');
-        }
-        Value::Vector(samples) => {
-            body.push(b'[');
-            for (i, sample) in samples.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                body.extend_from_slice(b"{\"metric\":");
-                labels(&mut body, &sample.labels);
-                body.extend_from_slice(b",\"value\":");
-                point(&mut body, sample.t, sample.v);
-                body.push(b'}');
-            }
-            body.push(b']');
-        }
-        Value::Matrix(series) => {
-            body.push(b'[');
-            for (i, one) in series.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                body.extend_from_slice(b"{\"metric\":");
-                labels(&mut body, &one.labels);
-                body.extend_from_slice(b",\"values\":[");
-                for (k, p) in one.samples.iter().enumerate() {
-                    if k > 0 {
-                        body.push(b',');
-                    }
-                    point(&mut body, p.t, p.v);
-                }
-                body.extend_from_slice(b"]}");
-            }
-            body.push(b']');
-        }
-    }
-    body.push(b'}');
-    for (key, list) in [("warnings", &out.warnings), ("infos", &out.infos)] {
-        if list.is_empty() {
-            continue;
-        }
-        body.extend_from_slice(b",\"");
-        body.extend_from_slice(key.as_bytes());
-        body.extend_from_slice(b"\":[");
-        for (i, text) in list.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            json_string(&mut body, text);
-        }
-        body.push(b']');
-    }
-    body.push(b'}');
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
-}
-
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    // serde_json's escaping; writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
-fn labels(out: &mut Vec<u8>, labels: &strata_engine::labels::Labels) {
-    out.push(b'{');
-    for (i, l) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json_string(out, l.name());
-        out.push(b':');
-        json_string(out, l.value());
-    }
-    out.push(b'}');
-}
-
-/// `[seconds,"value"]`.
-fn point(out: &mut Vec<u8>, t: i64, v: f64) {
-    out.push(b'[');
-    timestamp(out, t);
-    out.extend_from_slice(b",\"");
-    value(out, v);
-    out.extend_from_slice(b"\"]");
-}
-
-/// Milliseconds as Prometheus writes them: seconds, and `.` with three digits when there
-/// is a fraction (`1435781451.781`, `10.050`, `4`).
-fn timestamp(out: &mut Vec<u8>, t: i64) {
-    let mut digits = itoa::Buffer::new();
-    if t < 0 {
-        out.push(b'-');
-    }
-    let abs = t.unsigned_abs();
-    out.extend_from_slice(digits.format(abs / 1000).as_bytes());
-    let fraction = abs % 1000;
-    if fraction != 0 {
-        out.push(b'.');
-        out.extend_from_slice(&[
-            b'0' + (fraction / 100) as u8,
-            b'0' + (fraction / 10 % 10) as u8,
-            b'0' + (fraction % 10) as u8,
-        ]);
-    }
-}
-
-/// A value as Prometheus writes it: the shortest decimal that reads back as the same
-/// number, never with an exponent (Go's `strconv.FormatFloat(v, 'f', -1, 64)`).
-fn value(out: &mut Vec<u8>, v: f64) {
-    if v.is_nan() {
-        out.extend_from_slice(b"NaN");
-    } else if v.is_infinite() {
-        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
-    } else if v == v.trunc() && v.abs() < 9.0e15 {
-        // Whole numbers (most counters and gauges): integer digits.
-        if v == 0.0 && v.is_sign_negative() {
-            out.push(b'-');
-        }
-        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
-    } else {
-        let mut shortest = ryu::Buffer::new();
-        fixed_notation(out, shortest.format_finite(v));
-    }
-}
-
-/// Rewrites ryu's shortest form (`1.5e-7`, `2e21`, `0.25`, `1.0`) without an exponent and
-/// without a trailing `.0`.
-fn fixed_notation(out: &mut Vec<u8>, text: &str) {
-    let (negative, text) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (mantissa, exponent) = match text.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (text, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let frac = frac.trim_end_matches('0');
-    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
-    // The decimal point sits after `point` of `digits`.
-    let point = int.len() as i32 + exponent;
-    if negative {
-        out.push(b'-');
-    }
-    if point <= 0 {
-        out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', (-point) as usize));
-        out.extend_from_slice(&digits);
-    } else if point as usize >= digits.len() {
-        out.extend_from_slice(&digits);
-        out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
-    } else {
-        out.extend_from_slice(&digits[..point as usize]);
-        out.push(b'.');
-        out.extend_from_slice(&digits[point as usize..]);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn text(v: f64) -> String {
-        let mut out = Vec::new();
-        value(&mut out, v);
-        String::from_utf8(out).unwrap()
-    }
-
-    /// Values and timestamps as Prometheus writes them (Go's 'f' format, shortest digits),
-    /// the same as Rust's `Display` for every finite value.
-    #[test]
-    fn values_and_times_are_written_as_prometheus_writes_them() {
-        for v in [
-            0.0,
-            -0.0,
-            1.0,
-            -17.0,
-            0.1,
-            0.25,
-            1.5e-7,
-            2e21,
-            123456789.125,
-            3.9999999999999996,
-            1e-300,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            -5e-324,
-            9.0e15,
-            12345678901234567.0,
-        ] {
-            assert_eq!(text(v), format!("{v}"), "{v:e}");
-        }
-        assert_eq!(text(f64::NAN), "NaN");
-        assert_eq!(text(f64::NEG_INFINITY), "-Inf");
-        let ts = |t: i64| {
-            let mut out = Vec::new();
-            timestamp(&mut out, t);
-            String::from_utf8(out).unwrap()
-        };
-        assert_eq!(ts(1_435_781_451_781), "1435781451.781");
-        assert_eq!(ts(10_050), "10.050");
-        assert_eq!(ts(4_000), "4");
-        assert_eq!(ts(-1_500), "-1.500");
-    }
 }

@@ -36,12 +36,43 @@ pub enum Fields {
 
 /// A series' labels encoded as `TimeSeries` field 1 entries, to be copied into every series
 /// entry that carries them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedLabels {
+    fields: Fields,
     bytes: Vec<u8>,
 }
 
 impl EncodedLabels {
+    /// No labels yet, to be written as `fields` says.
+    pub fn new(fields: Fields) -> EncodedLabels {
+        EncodedLabels {
+            fields,
+            bytes: Vec::new(),
+        }
+    }
+
+    /// `pairs` encoded (in the order given: sort them first if the receiver should not have
+    /// to).
+    pub fn of<'a>(
+        fields: Fields,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> EncodedLabels {
+        let mut labels = EncodedLabels::new(fields);
+        labels.encode(pairs);
+        labels
+    }
+
+    /// Replaces the labels with `pairs`, keeping the buffer.
+    pub fn encode<'a>(&mut self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        self.bytes.clear();
+        for (name, value) in pairs {
+            let len = string_len(self.fields, name) + string_len(self.fields, value);
+            put_len_key(1, len, &mut self.bytes);
+            string(self.fields, 1, name, &mut self.bytes);
+            string(self.fields, 2, value, &mut self.bytes);
+        }
+    }
+
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
@@ -76,22 +107,6 @@ impl RequestEncoder {
         }
     }
 
-    /// Encodes `pairs` (in the order given: sort them first if the receiver should not have to)
-    /// into `out`, replacing what it held and keeping its buffer.
-    pub fn labels<'a>(
-        &self,
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-        out: &mut EncodedLabels,
-    ) {
-        out.bytes.clear();
-        for (name, value) in pairs {
-            let len = self.string_len(name) + self.string_len(value);
-            put_len_key(1, len, &mut out.bytes);
-            self.string(1, name, &mut out.bytes);
-            self.string(2, value, &mut out.bytes);
-        }
-    }
-
     /// Appends one `TimeSeries` of `labels` with `samples` (`(timestamp ms, value)`).
     #[inline]
     pub fn series(&mut self, labels: &EncodedLabels, samples: &[(i64, f64)]) {
@@ -107,6 +122,10 @@ impl RequestEncoder {
         samples: &[(i64, f64)],
         histograms: usize,
     ) {
+        debug_assert_eq!(
+            labels.fields, self.fields,
+            "labels encoded for another form"
+        );
         let mut len = labels.bytes.len() + 2 * histograms;
         for &(t, v) in samples {
             len += len_field_len(self.sample_len(t, v));
@@ -141,12 +160,11 @@ impl RequestEncoder {
             ts.exemplars.is_empty(),
             "exemplars are not written by this encoder: encode the prost message"
         );
-        let mut labels = EncodedLabels::default();
-        self.labels(
+        let labels = EncodedLabels::of(
+            self.fields,
             ts.labels
                 .iter()
                 .map(|l| (l.name.as_str(), l.value.as_str())),
-            &mut labels,
         );
         let samples: Vec<(i64, f64)> = ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
         self.series_with_histograms(&labels, &samples, ts.histograms.len());
@@ -189,20 +207,20 @@ impl RequestEncoder {
         };
         value + timestamp
     }
+}
 
-    fn string_len(&self, s: &str) -> usize {
-        if self.fields == Fields::Canonical && s.is_empty() {
-            0
-        } else {
-            len_field_len(s.len())
-        }
+fn string_len(fields: Fields, s: &str) -> usize {
+    if fields == Fields::Canonical && s.is_empty() {
+        0
+    } else {
+        len_field_len(s.len())
     }
+}
 
-    fn string(&self, tag: u8, s: &str, out: &mut Vec<u8>) {
-        if self.fields == Fields::Every || !s.is_empty() {
-            put_len_key(tag, s.len(), out);
-            out.extend_from_slice(s.as_bytes());
-        }
+fn string(fields: Fields, tag: u8, s: &str, out: &mut Vec<u8>) {
+    if fields == Fields::Every || !s.is_empty() {
+        put_len_key(tag, s.len(), out);
+        out.extend_from_slice(s.as_bytes());
     }
 }
 
@@ -315,8 +333,7 @@ mod tests {
     #[test]
     fn cached_labels_and_clear_give_the_same_bytes() {
         let mut e = RequestEncoder::new(Fields::Every);
-        let mut labels = EncodedLabels::default();
-        e.labels([("__name__", "up"), ("job", "node")], &mut labels);
+        let labels = EncodedLabels::of(Fields::Every, [("__name__", "up"), ("job", "node")]);
         e.series(&labels, &[(1_000, 1.0)]);
         e.series(&labels, &[(2_000, 0.0)]);
         let first = e.raw().to_vec();
@@ -346,9 +363,9 @@ mod tests {
             )
         ) {
             let mut e = RequestEncoder::new(Fields::Every);
-            let mut labels = EncodedLabels::default();
+            let mut labels = EncodedLabels::new(Fields::Every);
             for (pairs, samples, histograms) in &series {
-                e.labels(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())), &mut labels);
+                labels.encode(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
                 let samples: Vec<(i64, f64)> =
                     samples.iter().map(|&(t, v)| (t, f64::from_bits(v))).collect();
                 e.series_with_histograms(&labels, &samples, *histograms);
