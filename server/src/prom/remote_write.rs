@@ -190,3 +190,40 @@ fn written_headers(mut response: Response, written: Written) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(content_type: &str, want: Result<Version, NegotiationError>) {
+        assert_eq!(version(content_type), want, "{content_type:?}");
+    }
+
+    #[test]
+    fn the_content_type_names_the_version() {
+        check("application/x-protobuf", Ok(Version::V1));
+        check(
+            "Application/X-Protobuf; proto=prometheus.WriteRequest",
+            Ok(Version::V1),
+        );
+        check(
+            "application/x-protobuf;proto=\"io.prometheus.write.v2.Request\"",
+            Ok(Version::V2),
+        );
+        check(
+            "text/plain",
+            Err(NegotiationError::NotProtobuf("text/plain".into())),
+        );
+        check("", Err(NegotiationError::NotProtobuf(String::new())));
+        check(
+            "application/x-protobuf;proto=io.prometheus.write.v3.Request",
+            Err(NegotiationError::UnknownMessage(
+                "io.prometheus.write.v3.Request".into(),
+            )),
+        );
+        assert_eq!(
+            NegotiationError::NotProtobuf("text/plain".into()).to_string(),
+            "Content-Type \"text/plain\" is not remote write: send application/x-protobuf"
+        );
+    }
+}

@@ -277,7 +277,7 @@ mod tests {
         for ts in &mut r.timeseries {
             ts.exemplars.clear();
         }
-        if seed % 3 == 0 {
+        if seed.is_multiple_of(3) {
             r.timeseries.push(TimeSeries {
                 labels: vec![
                     Label::default(),
