@@ -92,8 +92,8 @@ struct ShardPhase {
 }
 
 impl Batcher<'_> {
-    fn push(&mut self, labels: &EncodedLabels, sample: (i64, f64)) {
-        self.request.series(labels, &[sample]);
+    fn push(&mut self, labels: &EncodedLabels, t: i64, v: f64) {
+        self.request.sample(labels, t, v);
         if self.request.series_count() == self.batch_samples {
             self.flush();
         }
@@ -252,7 +252,7 @@ fn build_shard(
                     host = *member_host;
                     timestamp = data.timestamp(host, k) + offset_ms;
                 }
-                batcher.push(labels, (timestamp, data.value(*index, k)));
+                batcher.push(labels, timestamp, data.value(*index, k));
             }
         }
         batcher.flush();

@@ -38,7 +38,7 @@ fn series(out: &mut RequestEncoder, name: &str, labels: &[(&str, &str)], t_ms: i
     let mut all: Vec<(&str, &str)> = vec![("__name__", name), ("job", "strata-bench")];
     all.extend_from_slice(labels);
     all.sort();
-    out.series(&EncodedLabels::of(Fields::Canonical, all), &[(t_ms, v)]);
+    out.sample(&EncodedLabels::of(Fields::Canonical, all), t_ms, v);
 }
 
 impl SelfMetrics {

@@ -115,7 +115,7 @@ pub fn load(options: &LoadOptions) -> anyhow::Result<LoadResult> {
                         if failed.is_none() {
                             for (index, host, labels) in shard {
                                 let t = data.timestamp(*host, k) + offset_ms;
-                                request.series(labels, &[(t, data.value(*index, k))]);
+                                request.sample(labels, t, data.value(*index, k));
                                 if request.series_count() == options.batch_samples
                                     && let Err(e) = flush(&mut request)
                                 {

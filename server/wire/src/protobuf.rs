@@ -11,7 +11,8 @@ pub const FIXED64: u8 = 1;
 /// Wire type 2: a length, then that many bytes (strings, messages, packed fields).
 pub const LEN: u8 = 2;
 
-/// The key byte of field `tag` (1 to 15, which fit one byte) of wire type `wire`.
+/// The key byte of field `tag` (1 to 15, which fit one byte) of wire type `wire`; meant for
+/// constants, so the check costs nothing at run time.
 pub const fn key(tag: u8, wire: u8) -> u8 {
     assert!(tag >= 1 && tag <= 15 && wire <= 5);
     (tag << 3) | wire
@@ -33,10 +34,12 @@ pub fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// Appends a length-delimited field's key and length; the caller appends the `len` bytes.
+/// Appends a length-delimited field's key (a [`key`] of wire type [`LEN`]) and length; the
+/// caller appends the `len` bytes.
 #[inline]
-pub fn put_len_key(tag: u8, len: usize, out: &mut Vec<u8>) {
-    out.push(key(tag, LEN));
+pub fn put_len_key(key: u8, len: usize, out: &mut Vec<u8>) {
+    debug_assert_eq!(key & 7, LEN);
+    out.push(key);
     put_varint(len as u64, out);
 }
 

@@ -393,7 +393,7 @@ impl Generator for WriteGenerator {
                 member.encoded.encode(with_pod(&def.labels, pod.as_deref()));
                 member.generation = generation;
             }
-            self.request.series(&member.encoded, &[(ts, value)]);
+            self.request.sample(&member.encoded, ts, value);
             self.pending.push(Pending {
                 member: slot as u32,
                 generation,

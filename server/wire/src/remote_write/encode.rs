@@ -2,9 +2,9 @@
 //! encoder the load generator sends with and the tests build requests with.
 //!
 //! A series' labels are encoded once ([`EncodedLabels`]) and copied into every series entry
-//! that carries them; a sample then costs that copy and a dozen bytes for its value and
-//! timestamp. No prost struct is built, so a generator writes millions of samples a second
-//! on one core. The layout (every length is known before its bytes are written):
+//! that carries them; a sample ([`RequestEncoder::sample`]) then costs that copy and a dozen
+//! bytes for its value and timestamp. No prost struct is built, so a generator writes millions
+//! of samples a second on one core. The layout (every length is known before its bytes are written):
 //!
 //! ```text
 //! WriteRequest  = { 0x0a len TimeSeries }*                       field 1, repeated
@@ -19,10 +19,22 @@
 //! written (a -0.0 arrives as -0.0: what a bit-exact test needs). Exemplars and metadata are
 //! not written here; tests that need them encode prost's [`super::v1`] messages.
 
-use crate::protobuf::{FIXED64, VARINT, key, len_field_len, put_len_key, put_varint, varint_len};
+use crate::protobuf::{
+    FIXED64, LEN, VARINT, key, len_field_len, put_len_key, put_varint, varint_len,
+};
 use crate::snappy;
 
 use super::v1::TimeSeries;
+
+// Field keys of the messages written, as bytes.
+const REQUEST_SERIES: u8 = key(1, LEN);
+const SERIES_LABEL: u8 = key(1, LEN);
+const SERIES_SAMPLE: u8 = key(2, LEN);
+const SERIES_HISTOGRAM: u8 = key(4, LEN);
+const LABEL_NAME: u8 = key(1, LEN);
+const LABEL_VALUE: u8 = key(2, LEN);
+const SAMPLE_VALUE: u8 = key(1, FIXED64);
+const SAMPLE_TIMESTAMP: u8 = key(2, VARINT);
 
 /// Which fields are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,9 +79,9 @@ impl EncodedLabels {
         self.bytes.clear();
         for (name, value) in pairs {
             let len = string_len(self.fields, name) + string_len(self.fields, value);
-            put_len_key(1, len, &mut self.bytes);
-            string(self.fields, 1, name, &mut self.bytes);
-            string(self.fields, 2, value, &mut self.bytes);
+            put_len_key(SERIES_LABEL, len, &mut self.bytes);
+            string(self.fields, LABEL_NAME, name, &mut self.bytes);
+            string(self.fields, LABEL_VALUE, value, &mut self.bytes);
         }
     }
 
@@ -89,9 +101,6 @@ pub struct RequestEncoder {
     series: usize,
 }
 
-const SAMPLE_VALUE: u8 = key(1, FIXED64);
-const SAMPLE_TIMESTAMP: u8 = key(2, VARINT);
-
 impl RequestEncoder {
     /// An empty request whose fields are written as `fields` says.
     pub fn new(fields: Fields) -> RequestEncoder {
@@ -105,6 +114,23 @@ impl RequestEncoder {
             raw: Vec::with_capacity(bytes),
             series: 0,
         }
+    }
+
+    /// Appends one `TimeSeries` of `labels` with one sample at `t` (ms): what a generator
+    /// writes for every sample, each length computed once.
+    #[inline]
+    pub fn sample(&mut self, labels: &EncodedLabels, t: i64, v: f64) {
+        debug_assert_eq!(
+            labels.fields, self.fields,
+            "labels encoded for another form"
+        );
+        let sample_len = self.sample_len(t, v);
+        let len = labels.bytes.len() + len_field_len(sample_len);
+        put_len_key(REQUEST_SERIES, len, &mut self.raw);
+        self.raw.extend_from_slice(&labels.bytes);
+        put_len_key(SERIES_SAMPLE, sample_len, &mut self.raw);
+        self.sample_fields(t, v);
+        self.series += 1;
     }
 
     /// Appends one `TimeSeries` of `labels` with `samples` (`(timestamp ms, value)`).
@@ -130,21 +156,14 @@ impl RequestEncoder {
         for &(t, v) in samples {
             len += len_field_len(self.sample_len(t, v));
         }
-        put_len_key(1, len, &mut self.raw);
+        put_len_key(REQUEST_SERIES, len, &mut self.raw);
         self.raw.extend_from_slice(&labels.bytes);
         for &(t, v) in samples {
-            put_len_key(2, self.sample_len(t, v), &mut self.raw);
-            if self.fields == Fields::Every || v != 0.0 {
-                self.raw.push(SAMPLE_VALUE);
-                self.raw.extend_from_slice(&v.to_le_bytes());
-            }
-            if self.fields == Fields::Every || t != 0 {
-                self.raw.push(SAMPLE_TIMESTAMP);
-                put_varint(t as u64, &mut self.raw);
-            }
+            put_len_key(SERIES_SAMPLE, self.sample_len(t, v), &mut self.raw);
+            self.sample_fields(t, v);
         }
         for _ in 0..histograms {
-            put_len_key(4, 0, &mut self.raw);
+            put_len_key(SERIES_HISTOGRAM, 0, &mut self.raw);
         }
         self.series += 1;
     }
@@ -196,6 +215,19 @@ impl RequestEncoder {
         self.series = 0;
     }
 
+    /// A `Sample`'s fields (its key and length written by the caller).
+    #[inline]
+    fn sample_fields(&mut self, t: i64, v: f64) {
+        if self.fields == Fields::Every || v != 0.0 {
+            self.raw.push(SAMPLE_VALUE);
+            self.raw.extend_from_slice(&v.to_le_bytes());
+        }
+        if self.fields == Fields::Every || t != 0 {
+            self.raw.push(SAMPLE_TIMESTAMP);
+            put_varint(t as u64, &mut self.raw);
+        }
+    }
+
     #[inline]
     fn sample_len(&self, t: i64, v: f64) -> usize {
         let every = self.fields == Fields::Every;
@@ -217,9 +249,9 @@ fn string_len(fields: Fields, s: &str) -> usize {
     }
 }
 
-fn string(fields: Fields, tag: u8, s: &str, out: &mut Vec<u8>) {
+fn string(fields: Fields, key: u8, s: &str, out: &mut Vec<u8>) {
     if fields == Fields::Every || !s.is_empty() {
-        put_len_key(tag, s.len(), out);
+        put_len_key(key, s.len(), out);
         out.extend_from_slice(s.as_bytes());
     }
 }
@@ -332,21 +364,40 @@ mod tests {
 
     #[test]
     fn cached_labels_and_clear_give_the_same_bytes() {
-        let mut e = RequestEncoder::new(Fields::Every);
-        let labels = EncodedLabels::of(Fields::Every, [("__name__", "up"), ("job", "node")]);
-        e.series(&labels, &[(1_000, 1.0)]);
-        e.series(&labels, &[(2_000, 0.0)]);
-        let first = e.raw().to_vec();
-        let body = e.compress();
-        e.clear();
-        assert!(e.is_empty() && e.series_count() == 0);
-        e.series(&labels, &[(1_000, 1.0)]);
-        e.series(&labels, &[(2_000, 0.0)]);
-        assert_eq!(e.raw(), first);
-        assert_eq!(crate::snappy::decompress(&body, 1 << 20).unwrap(), first);
-        let request = WriteRequest::decode(first.as_slice()).unwrap();
-        assert_eq!(request.timeseries.len(), 2);
-        assert_eq!(request.timeseries[1].samples[0].timestamp, 2_000);
+        for fields in [Fields::Every, Fields::Canonical] {
+            let mut e = RequestEncoder::new(fields);
+            let labels = EncodedLabels::of(fields, [("__name__", "up"), ("job", ""), ("", "x")]);
+            e.series(&labels, &[(1_000, 1.0)]);
+            e.series(&labels, &[(0, -0.0)]);
+            let first = e.raw().to_vec();
+            let body = e.compress();
+            e.clear();
+            assert!(e.is_empty() && e.series_count() == 0);
+            e.sample(&labels, 1_000, 1.0);
+            e.sample(&labels, 0, -0.0);
+            assert_eq!(
+                e.raw(),
+                first,
+                "{fields:?}: one sample at a time writes what a slice of one writes"
+            );
+            assert_eq!(crate::snappy::decompress(&body, 1 << 20).unwrap(), first);
+            let request = WriteRequest::decode(first.as_slice()).unwrap();
+            assert_eq!(request.timeseries.len(), 2);
+            assert_eq!(request.timeseries[0].samples[0].timestamp, 1_000);
+            let zero = request.timeseries[1].samples[0].value;
+            assert_eq!(
+                zero.is_sign_negative(),
+                fields == Fields::Every,
+                "{fields:?}"
+            );
+            if fields == Fields::Canonical {
+                let prost = WriteRequest {
+                    timeseries: request.timeseries.clone(),
+                    metadata: Vec::new(),
+                };
+                assert_eq!(prost.encode_to_vec(), first);
+            }
+        }
     }
 
     proptest! {
