@@ -43,8 +43,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use strata_engine::FsyncMode;
 
-use crate::api::query::QueryLimits;
-use crate::remote_write::Limits;
+use crate::prom::limits::{QueryLimits, WriteLimits};
 
 /// The YAML file, as written (everything optional).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -201,7 +200,7 @@ pub struct Settings {
     pub fsync: FsyncMode,
     pub max_series: u64,
     pub out_of_order_window_ms: i64,
-    pub write_limits: Limits,
+    pub write_limits: WriteLimits,
     /// Remote-write requests handled at once (more wait, then get 503).
     pub max_inflight_writes: usize,
     pub max_exemplars: usize,
@@ -227,7 +226,7 @@ impl Settings {
 
     /// Merges defaults, `file` and `flags` (flags win), and checks the result.
     pub fn resolve(file: &FileConfig, flags: &FlagOverrides) -> Result<Settings, String> {
-        let defaults = Limits::default();
+        let defaults = WriteLimits::default();
         let rw = &file.remote_write;
         let retention_time = flags
             .retention_time
@@ -272,7 +271,7 @@ impl Settings {
             out_of_order_window_ms: millis(
                 parse_duration(ooo).map_err(|e| format!("out_of_order_window: {e}"))?,
             ),
-            write_limits: Limits {
+            write_limits: WriteLimits {
                 body_bytes_max: rw
                     .max_body_size
                     .map_or(defaults.body_bytes_max, |b| b.0 as usize),

@@ -7,16 +7,16 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use strata_engine::{Db, Options};
 use strata_server::config::{FileConfig, FlagOverrides, Settings};
-use strata_server::exemplars::ExemplarStore;
-use strata_server::http::{AppState, Backpressure, router};
-use strata_server::metadata::{MetadataLimits, MetadataStore};
+use strata_server::http::router;
+use strata_server::prom::metadata::{MetadataLimits, MetadataStore};
+use strata_server::prom::state::PromState;
+use strata_server::state::AppState;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, reload};
@@ -160,19 +160,8 @@ async fn serve(
             tracing::warn!(path = %metadata_path.display(), error = %e, "metric metadata not loaded; senders resend it");
             MetadataStore::new(MetadataLimits::default())
         });
-    let state = AppState::with_stores(
-        settings.write_limits,
-        metadata,
-        ExemplarStore::new(settings.max_exemplars),
-        Backpressure {
-            in_flight_max: settings.max_inflight_writes,
-            ..Backpressure::default()
-        },
-        settings.query,
-    );
-    state
-        .admin_api
-        .store(settings.enable_admin_api, Ordering::Relaxed);
+    let state = AppState::new(PromState::from_settings(&settings, metadata));
+    state.apply(&settings);
 
     // Listen first, so health checks answer (and readiness says "not yet") while the WAL
     // replays.
@@ -230,20 +219,7 @@ async fn serve(
             })?;
             let state = state.upgrade().ok_or("shutting down")?;
             set_log_level(&new.log_level)?;
-            *state
-                .write_limits
-                .write()
-                .unwrap_or_else(|p| p.into_inner()) = new.write_limits;
-            state
-                .admin_api
-                .store(new.enable_admin_api, Ordering::Relaxed);
-            *state
-                .query_limits
-                .write()
-                .unwrap_or_else(|p| p.into_inner()) = new.query;
-            if let Some(db) = state.db.get() {
-                db.set_limits(new.retention_ms, new.retention_bytes, new.max_series);
-            }
+            state.apply(&new);
             let mut current = current.lock().unwrap_or_else(|p| p.into_inner());
             let waiting = current.restart_needed(&new);
             if !waiting.is_empty() {
@@ -274,7 +250,7 @@ async fn serve(
 
     server.await?.context("serving HTTP")?;
     tracing::info!("shutting down: closing the database");
-    if let Err(e) = state.metadata.save(&metadata_path) {
+    if let Err(e) = state.prom.metadata.save(&metadata_path) {
         tracing::warn!(path = %metadata_path.display(), error = %e, "metric metadata not saved");
     }
     drop(state);

@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime};
 use strata_engine::Stats;
 use strata_engine::wal::SYNC_BUCKETS_SECONDS;
 
+use crate::prom::json::format_value;
+
 /// Upper bounds of the request-duration histogram, in seconds.
 const REQUEST_BUCKETS_SECONDS: [f64; 13] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -381,7 +383,7 @@ impl Exposition {
     }
 
     fn sample(&mut self, name: &str, labels: &str, v: f64) {
-        let value = crate::api::format_value(v);
+        let value = format_value(v);
         if labels.is_empty() {
             let _ = writeln!(self.text, "{name} {value}");
         } else {

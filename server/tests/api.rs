@@ -5,30 +5,30 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use prost::Message;
 use serde_json::json;
-use strata_server::api::query::QueryLimits;
-use strata_server::exemplars::ExemplarStore;
-use strata_server::http::{AppState, Backpressure};
-use strata_server::metadata::{MetadataLimits, MetadataStore};
-use strata_server::remote_write::v2;
-use strata_server::remote_write::{Limits, MetricMetadata, Sample, WriteRequest};
+use strata_server::prom::exemplars::ExemplarStore;
+use strata_server::prom::limits::{Backpressure, QueryLimits, WriteLimits};
+use strata_server::prom::metadata::{MetadataLimits, MetadataStore};
+use strata_server::prom::state::PromState;
+use strata_server::state::AppState;
+use strata_wire::remote_write::v1::{MetricMetadata, Sample, WriteRequest};
+use strata_wire::remote_write::v2;
 use support::{Server, encode, now_ms, series};
 
 /// Writes three series of two metrics, the `up` ones an hour apart.
 async fn populated() -> (Server, i64) {
-    let state = AppState::with_stores(
-        Limits::default(),
+    let state = AppState::new(PromState::new(
+        WriteLimits::default(),
         MetadataStore::new(MetadataLimits::default()),
         ExemplarStore::new(1000),
         Backpressure::default(),
         QueryLimits::default(),
-    );
-    state.admin_api.store(true, Ordering::Relaxed);
+    ));
+    state.set_admin_api(true);
     let s = Server::start_with(state);
     let t = now_ms() - 2 * 3_600_000;
     let body = encode(vec![
@@ -155,7 +155,7 @@ async fn bad_parameters_get_bad_data_errors() {
 /// Before the engine is open every data endpoint answers 503 `unavailable`.
 #[tokio::test]
 async fn not_ready_is_unavailable() {
-    let state = AppState::new(Limits::default());
+    let state = AppState::new(PromState::default());
     let response = tower::ServiceExt::oneshot(
         strata_server::http::router(state),
         Request::get("/api/v1/series?match[]=up")
@@ -265,7 +265,7 @@ async fn remote_write_2_stores_samples_metadata_and_exemplars() {
             )
             .header("content-encoding", "snappy")
             .header("x-prometheus-remote-write-version", "2.0.0")
-            .body(Body::from(snappy(&body)))
+            .body(Body::from(strata_wire::snappy::compress(&body)))
             .unwrap()
     };
     let response = tower::ServiceExt::oneshot(
@@ -347,7 +347,9 @@ async fn remote_write_1_metadata_is_served() {
         metadata: vec![meta("up", 2), meta("http_requests_total", 1)],
     };
     assert_eq!(
-        s.write(snappy(&request.encode_to_vec())).await.0,
+        s.write(strata_wire::snappy::compress(&request.encode_to_vec()))
+            .await
+            .0,
         StatusCode::NO_CONTENT
     );
     let (_, body) = s.api("/api/v1/metadata?metric=up", false).await;
@@ -410,8 +412,4 @@ async fn admin_delete_series_and_snapshot() {
 
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-fn snappy(raw: &[u8]) -> Vec<u8> {
-    snap::raw::Encoder::new().compress_vec(raw).unwrap()
 }

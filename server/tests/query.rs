@@ -6,11 +6,11 @@ mod support;
 
 use axum::http::StatusCode;
 use serde_json::json;
-use strata_server::api::query::QueryLimits;
-use strata_server::exemplars::ExemplarStore;
-use strata_server::http::{AppState, Backpressure};
-use strata_server::metadata::{MetadataLimits, MetadataStore};
-use strata_server::remote_write::Limits;
+use strata_server::prom::exemplars::ExemplarStore;
+use strata_server::prom::limits::{Backpressure, QueryLimits, WriteLimits};
+use strata_server::prom::metadata::{MetadataLimits, MetadataStore};
+use strata_server::prom::state::PromState;
+use strata_server::state::AppState;
 use support::{Server, encode, now_ms, series};
 
 fn urlencode(s: &str) -> String {
@@ -41,13 +41,13 @@ fn assert_points(got: &serde_json::Value, want: &[(i64, f64)]) {
 /// A server holding two counters of one job, sampled every 15 s for ten minutes, ending at
 /// the returned time.
 async fn populated(limits: QueryLimits) -> (Server, i64) {
-    let state = AppState::with_stores(
-        Limits::default(),
+    let state = AppState::new(PromState::new(
+        WriteLimits::default(),
         MetadataStore::new(MetadataLimits::default()),
         ExemplarStore::new(0),
         Backpressure::default(),
         limits,
-    );
+    ));
     let s = Server::start_with(state);
     let end = (now_ms() - 3_600_000) / 15_000 * 15_000;
     let start = end - 600_000;
@@ -297,7 +297,7 @@ async fn limits_answer_422_and_503() {
         "{body}"
     );
 
-    let turn = s.state.queries.acquire().await.unwrap();
+    let turn = s.state.prom.queries.acquire().await.unwrap();
     let uri = format!("/api/v1/query?query=up&time={}&timeout=50ms", secs(end));
     let (status, body) = s.api(&uri, false).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -330,8 +330,8 @@ async fn instant_queries_beyond_the_inline_budget_answer_in_full() {
     let q = urlencode("sum(count_over_time(bulk[2h]))");
     let uri = format!("/api/v1/query?query={q}&time={}", secs(end));
     for (max_samples, want) in [(50_000_000, Some("12000")), (11_000, None)] {
-        let state = AppState::with_stores(
-            Limits::default(),
+        let state = AppState::new(PromState::new(
+            WriteLimits::default(),
             MetadataStore::new(MetadataLimits::default()),
             ExemplarStore::new(0),
             Backpressure::default(),
@@ -339,7 +339,7 @@ async fn instant_queries_beyond_the_inline_budget_answer_in_full() {
                 max_samples,
                 ..QueryLimits::default()
             },
-        );
+        ));
         let s = Server::start_with(state);
         assert_eq!(s.write(body.clone()).await.0, StatusCode::NO_CONTENT);
         let (status, answer) = s.api(&uri, false).await;

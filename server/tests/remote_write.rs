@@ -9,11 +9,13 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use prost::Message;
-use strata_server::api::query::QueryLimits;
-use strata_server::exemplars::ExemplarStore;
-use strata_server::http::{AppState, Backpressure, router};
-use strata_server::metadata::{MetadataLimits, MetadataStore};
-use strata_server::remote_write::{Limits, WriteRequest};
+use strata_server::http::router;
+use strata_server::prom::exemplars::ExemplarStore;
+use strata_server::prom::limits::{Backpressure, QueryLimits, WriteLimits};
+use strata_server::prom::metadata::{MetadataLimits, MetadataStore};
+use strata_server::prom::state::PromState;
+use strata_server::state::AppState;
+use strata_wire::remote_write::v1::WriteRequest;
 use support::{STALE, Server, encode, now_ms, series};
 use tower::ServiceExt;
 
@@ -99,9 +101,7 @@ async fn malformed_requests_get_the_status_and_message_they_deserve_and_lose_not
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
         (
             "truncated protobuf",
-            snap::raw::Encoder::new()
-                .compress_vec(&raw[..raw.len() - 3])
-                .unwrap(),
+            strata_wire::snappy::compress(&raw[..raw.len() - 3]),
             StatusCode::BAD_REQUEST,
             "not a valid remote-write protobuf",
         ),
@@ -235,7 +235,7 @@ async fn valid_series_of_a_partly_bad_request_are_kept_and_the_sender_told() {
 
 #[tokio::test]
 async fn not_ready_until_the_database_is_open() {
-    let state = AppState::new(Limits::default());
+    let state = AppState::new(PromState::default());
     let app = router(Arc::clone(&state));
     let ready = app
         .clone()
@@ -270,8 +270,8 @@ async fn not_ready_until_the_database_is_open() {
 /// turn is free the same write is stored.
 #[tokio::test]
 async fn writes_beyond_the_in_flight_limit_wait_then_get_503() {
-    let state = AppState::with_stores(
-        Limits::default(),
+    let state = AppState::new(PromState::new(
+        WriteLimits::default(),
         MetadataStore::new(MetadataLimits::default()),
         ExemplarStore::new(0),
         Backpressure {
@@ -279,10 +279,10 @@ async fn writes_beyond_the_in_flight_limit_wait_then_get_503() {
             queue_wait: Duration::from_millis(50),
         },
         QueryLimits::default(),
-    );
+    ));
     let s = Server::start_with(state);
     let body = encode(vec![series(&[("__name__", "up")], &[(now_ms(), 1.0)])]);
-    let busy = s.state.writes.acquire().await.unwrap();
+    let busy = s.state.prom.writes.acquire().await.unwrap();
     let request = || {
         Request::post("/api/v1/write")
             .header("content-type", "application/x-protobuf")

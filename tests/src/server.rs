@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use strata_server::remote_write::{TimeSeries, WriteRequest};
+use strata_wire::remote_write::encode::{Fields, RequestEncoder};
+use strata_wire::remote_write::v1::{TimeSeries, WriteRequest};
 
 /// The `strata` binary cargo built beside this test binary (`target/<profile>/strata`).
 pub fn strata_binary() -> PathBuf {
@@ -196,9 +197,7 @@ pub fn remote_write(agent: &ureq::Agent, url: &str, request: &WriteRequest) -> R
         request.metadata.is_empty(),
         "metadata is not encoded here; send it with post_raw"
     );
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&encode_exact(&request.timeseries))
-        .expect("snappy compresses any input");
+    let body = strata_wire::snappy::compress(&encode_exact(&request.timeseries));
     post_raw(
         agent,
         &format!("{url}/api/v1/write"),
@@ -212,32 +211,15 @@ pub fn remote_write(agent: &ureq::Agent, url: &str, request: &WriteRequest) -> R
 ///
 /// prost, like the gogo-protobuf code Prometheus sends with, leaves out a proto3 `double` that
 /// compares equal to 0.0, and -0.0 does: a negative zero would arrive as +0.0 before the server
-/// ever saw it. Writing the field explicitly checks the server's side of the bit-exact promise.
-/// Native histograms are written as empty messages (enough for the server to count them).
+/// ever saw it. Writing every field (`strata_wire`'s encoder with [`Fields::Every`]) checks the
+/// server's side of the bit-exact promise. Native histograms are written as empty messages
+/// (enough for the server to count them); exemplars are not written.
 pub fn encode_exact(series: &[TimeSeries]) -> Vec<u8> {
-    use prost::encoding::{bytes, double, int64, string};
-    let mut body = Vec::new();
+    let mut request = RequestEncoder::new(Fields::Every);
     for ts in series {
-        let mut out = Vec::new();
-        for l in &ts.labels {
-            let mut label = Vec::new();
-            string::encode(1, &l.name, &mut label);
-            string::encode(2, &l.value, &mut label);
-            bytes::encode(1, &label, &mut out);
-        }
-        for s in &ts.samples {
-            let mut sample = Vec::new();
-            double::encode(1, &s.value, &mut sample);
-            int64::encode(2, &s.timestamp, &mut sample);
-            bytes::encode(2, &sample, &mut out);
-        }
-        for _ in &ts.histograms {
-            bytes::encode(4, &Vec::new(), &mut out);
-        }
-        assert!(ts.exemplars.is_empty(), "exemplars are not encoded here");
-        bytes::encode(1, &out, &mut body);
+        request.time_series(ts);
     }
-    body
+    request.raw().to_vec()
 }
 
 /// POSTs `body` with the given content type (and encoding), returning status and body text.

@@ -17,10 +17,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use strata_server::remote_write::{Label, Sample, TimeSeries, WriteRequest};
 use strata_tests::server::{
     Guard, Server, agent, free_port, remote_write, require_program, try_get_json, urlencode,
 };
+use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 
 /// A deterministic hash of a few numbers, for jitter and noise.
 fn mix(a: u64, b: u64) -> u64 {

@@ -4,8 +4,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use strata_server::remote_write::{Label, Sample, TimeSeries, WriteRequest};
 use strata_tests::server::{Reply, Server, agent, remote_write};
+use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 
 /// One series with `labels` labels besides its name, and one sample.
 fn request(labels: usize, t: i64) -> WriteRequest {

@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strata_engine::labels::matcher::Matcher;
 use strata_engine::{Db, Options};
-use strata_server::remote_write::{Label, Sample, TimeSeries, WriteRequest};
 use strata_tests::server::{self, Reply, Server};
+use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 
 const METRIC: &str = "disk_full_value";
 const SERIES_PER_REQUEST: u64 = 100;

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use strata_engine::fs::sim::SplitMix64;
 use strata_engine::labels::matcher::Matcher;
 use strata_engine::{Db, Options};
-use strata_server::remote_write::{Label, Sample, TimeSeries, WriteRequest};
 use strata_tests::server::{self, Server};
+use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 
 const METRIC: &str = "server_kill9_value";
 const WRITERS: u64 = 2;

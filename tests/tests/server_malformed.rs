@@ -14,10 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strata_engine::labels::Labels;
 use strata_engine::labels::matcher::Matcher;
 use strata_engine::{Db, Options};
-use strata_server::remote_write::{
-    HistogramStub, Label, MetricMetadata, Sample, TimeSeries, WriteRequest, v2,
-};
 use strata_tests::server::{self, Server};
+use strata_wire::protobuf::put_varint;
+use strata_wire::remote_write::v1::{
+    HistogramStub, Label, MetricMetadata, Sample, TimeSeries, WriteRequest,
+};
+use strata_wire::remote_write::v2;
 
 /// Prometheus's stale marker: a NaN with a payload that must survive bit for bit.
 const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -119,9 +121,7 @@ fn series(case: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSe
 }
 
 fn snappy(raw: &[u8]) -> Vec<u8> {
-    snap::raw::Encoder::new()
-        .compress_vec(raw)
-        .expect("snappy compresses any input")
+    strata_wire::snappy::compress(raw)
 }
 
 /// A remote-write 1.0 POST carrying `body` as is.
@@ -137,17 +137,6 @@ fn raw(body: Vec<u8>) -> Req {
 /// A well-formed remote-write 1.0 POST of `series`.
 fn write(series: &[TimeSeries]) -> Req {
     raw(snappy(&server::encode_exact(series)))
-}
-
-/// The unsigned LEB128 varint snappy's header uses for the decompressed length.
-fn varint(mut n: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-    out
 }
 
 fn send(agent: &ureq::Agent, url: &str, req: &Req) -> Answer {
@@ -209,8 +198,10 @@ fn body_rows(t: i64) -> Vec<Row> {
         &[("__name__", "m")],
         &[(t, 1.0)],
     )]);
+    // Snappy's header: the decompressed length as an unsigned LEB128 varint.
     let declaring = |n: u64| {
-        let mut b = varint(n);
+        let mut b = Vec::new();
+        put_varint(n, &mut b);
         b.extend_from_slice(&[0x00, 0x01, 0x02, 0x03]);
         b
     };

@@ -8,13 +8,14 @@
 //! arrive in order, and a request mixes series of many hosts. A phase's last request per shard
 //! may be short: phases do not share requests.
 //!
-//! Bodies are the bytes `WriteRequest { timeseries }.encode_to_vec()` would give, built one
-//! `TimeSeries` at a time with the server's own prost structs (`strata_server::remote_write`)
-//! so a million series need not be cloned per request, then snappy-compressed (block format).
+//! Bodies are the bytes prost's `WriteRequest { timeseries }.encode_to_vec()` would give (the
+//! canonical form Prometheus sends too), written one `TimeSeries` at a time by `strata_wire`'s
+//! streaming encoder from each series' labels encoded once, so a million series need not be
+//! cloned per request, then snappy-compressed (block format).
 
 use std::ops::Range;
 
-use strata_server::remote_write::{Label, Sample, TimeSeries};
+use strata_wire::remote_write::encode::{EncodedLabels, Fields, RequestEncoder};
 
 use super::dataset::{self, Dataset, SplitMix64};
 
@@ -70,16 +71,15 @@ pub struct Workload {
     pub latency: Phase,
 }
 
-/// One shard's series: their dataset index, host, and a reusable message with their labels.
+/// One shard's series: their dataset index, host, and their labels encoded.
 struct ShardSeries {
-    members: Vec<(usize, usize, TimeSeries)>,
+    members: Vec<(usize, usize, EncodedLabels)>,
 }
 
 /// Accumulates one shard's samples into requests of `batch_samples`.
 struct Batcher<'a> {
     batch_samples: usize,
-    raw: Vec<u8>,
-    in_batch: usize,
+    request: RequestEncoder,
     phase: &'a mut ShardPhase,
 }
 
@@ -92,27 +92,20 @@ struct ShardPhase {
 }
 
 impl Batcher<'_> {
-    fn push(&mut self, series: &TimeSeries) {
-        // A `WriteRequest` is its repeated field 1, so its encoding is the concatenation of
-        // each series encoded as field 1.
-        prost::encoding::message::encode(1, series, &mut self.raw);
-        self.in_batch += 1;
-        if self.in_batch == self.batch_samples {
+    fn push(&mut self, labels: &EncodedLabels, t: i64, v: f64) {
+        self.request.sample(labels, t, v);
+        if self.request.series_count() == self.batch_samples {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
-        if self.in_batch == 0 {
+        if self.request.is_empty() {
             return;
         }
-        let body = snap::raw::Encoder::new()
-            .compress_vec(&self.raw)
-            .expect("snappy compresses any input below 4 GiB");
-        self.phase.counts.push(self.in_batch as u64);
-        self.phase.bodies.push(body);
-        self.raw.clear();
-        self.in_batch = 0;
+        self.phase.counts.push(self.request.series_count() as u64);
+        self.phase.bodies.push(self.request.compress());
+        self.request.clear();
     }
 }
 
@@ -167,7 +160,7 @@ impl Workload {
     }
 }
 
-/// Spreads the dataset's series over the shards, each with its labels as a reusable message.
+/// Spreads the dataset's series over the shards, each with its labels encoded.
 fn assign_shards(data: &Dataset, config: &WorkloadConfig) -> Vec<ShardSeries> {
     let mut shards: Vec<ShardSeries> = (0..config.shards)
         .map(|_| ShardSeries {
@@ -179,26 +172,18 @@ fn assign_shards(data: &Dataset, config: &WorkloadConfig) -> Vec<ShardSeries> {
         let shard = SplitMix64::new(config.seed ^ index as u64).next_u64() % config.shards as u64;
         shards[shard as usize]
             .members
-            .push((index, series.host, series_message(series)));
+            .push((index, series.host, series_labels(series)));
     }
     shards
 }
 
-/// A remote-write message with the series' labels and one sample slot, reused for every
-/// request the series is in.
-pub(crate) fn series_message(series: &dataset::GenSeries) -> TimeSeries {
-    TimeSeries {
-        labels: series
-            .labels
-            .iter()
-            .map(|(name, value)| Label {
-                name: name.clone(),
-                value: value.clone(),
-            })
-            .collect(),
-        samples: vec![Sample::default()],
-        ..TimeSeries::default()
-    }
+/// The series' labels encoded in the canonical form, copied into every request the series is
+/// in.
+pub(crate) fn series_labels(series: &dataset::GenSeries) -> EncodedLabels {
+    EncodedLabels::of(
+        Fields::Canonical,
+        series.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+    )
 }
 
 /// Encodes every shard's requests for each range of scrapes, shards spread over `threads`
@@ -255,24 +240,19 @@ fn build_shard(
     for (range, phase) in ranges.iter().zip(out.iter_mut()) {
         let mut batcher = Batcher {
             batch_samples: config.batch_samples,
-            raw: Vec::with_capacity(config.batch_samples * 160),
-            in_batch: 0,
+            request: RequestEncoder::with_capacity(Fields::Canonical, config.batch_samples * 160),
             phase,
         };
         for k in range.clone() {
             // Members are in dataset order, host by host: compute each host's timestamp once.
             let mut host = usize::MAX;
             let mut timestamp = 0;
-            for (index, member_host, message) in &mut shard.members {
+            for (index, member_host, labels) in &shard.members {
                 if *member_host != host {
                     host = *member_host;
                     timestamp = data.timestamp(host, k) + offset_ms;
                 }
-                message.samples[0] = Sample {
-                    value: data.value(*index, k),
-                    timestamp,
-                };
-                batcher.push(message);
+                batcher.push(labels, timestamp, data.value(*index, k));
             }
         }
         batcher.flush();
@@ -284,7 +264,11 @@ fn build_shard(
 mod tests {
     use super::*;
     use prost::Message;
-    use strata_server::remote_write::{Limits, WriteRequest, decode};
+    use strata_wire::remote_write::v1::{WriteRequest, decode_body};
+
+    fn decode(body: &[u8]) -> WriteRequest {
+        decode_body(body, 128 << 20).expect("strata decodes the body")
+    }
 
     fn config() -> WorkloadConfig {
         WorkloadConfig {
@@ -302,9 +286,9 @@ mod tests {
     fn bodies_are_what_prost_encodes_and_strata_decodes() {
         let w = Workload::build(&config(), 2);
         let body = &w.create.shards[0][0];
-        let request = decode(body, &Limits::default()).expect("strata decodes the body");
+        let request = decode(body);
         assert_eq!(request.timeseries.len(), 100);
-        let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+        let raw = strata_wire::snappy::decompress(body, 128 << 20).unwrap();
         assert_eq!(
             WriteRequest::decode(raw.as_slice())
                 .unwrap()
@@ -335,7 +319,7 @@ mod tests {
             let mut last = std::collections::HashMap::new();
             let phases = [&w.create, &w.throughput, &w.latency];
             for body in phases.iter().flat_map(|p| &p.shards[shard]) {
-                for ts in decode(body, &Limits::default()).unwrap().timeseries {
+                for ts in decode(body).timeseries {
                     let key: Vec<_> = ts.labels.iter().map(|l| l.value.clone()).collect();
                     let t = ts.samples[0].timestamp;
                     if let Some(prev) = last.insert(key, t) {
@@ -351,7 +335,7 @@ mod tests {
         let c = config();
         let w = Workload::build(&c, 1);
         for body in w.create.shards.iter().flatten() {
-            for ts in decode(body, &Limits::default()).unwrap().timeseries {
+            for ts in decode(body).timeseries {
                 let t = ts.samples[0].timestamp;
                 assert!((c.start_ms..c.start_ms + 15_010).contains(&t), "{t}");
             }

@@ -82,7 +82,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if text == "0" {
         return Ok(Duration::ZERO);
     }
-    strata_server::config::parse_duration(text)
+    promql_parser::util::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration (write e.g. 15d, 2h, 30s): {e}"))
 }
 
 impl Schedule {

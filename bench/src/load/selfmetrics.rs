@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use prost::Message;
-use strata_server::remote_write::{Label, Sample, TimeSeries, WriteRequest};
+use strata_wire::remote_write::encode::{EncodedLabels, Fields, RequestEncoder};
 
 use super::client::{Connection, Endpoint};
 use super::stats::Second;
@@ -34,24 +33,12 @@ pub struct SelfMetrics {
     pub failures: Arc<AtomicU64>,
 }
 
-fn series(name: &str, labels: &[(&str, &str)], t_ms: i64, v: f64) -> TimeSeries {
+/// Writes one series of metric `name` with `labels` (and `job`) and one sample.
+fn series(out: &mut RequestEncoder, name: &str, labels: &[(&str, &str)], t_ms: i64, v: f64) {
     let mut all: Vec<(&str, &str)> = vec![("__name__", name), ("job", "strata-bench")];
     all.extend_from_slice(labels);
     all.sort();
-    TimeSeries {
-        labels: all
-            .into_iter()
-            .map(|(n, v)| Label {
-                name: n.into(),
-                value: v.into(),
-            })
-            .collect(),
-        samples: vec![Sample {
-            value: v,
-            timestamp: t_ms,
-        }],
-        ..TimeSeries::default()
-    }
+    out.sample(&EncodedLabels::of(Fields::Canonical, all), t_ms, v);
 }
 
 impl SelfMetrics {
@@ -74,7 +61,7 @@ impl SelfMetrics {
         t_ms: i64,
         seconds: &[(&str, &Second, &BTreeMap<String, u64>)],
     ) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = RequestEncoder::new(Fields::Canonical);
         let run = self.run.clone();
         for (scenario, s, outcomes) in seconds {
             for (outcome, n) in *outcomes {
@@ -83,27 +70,30 @@ impl SelfMetrics {
                     .entry((scenario.to_string(), outcome.clone()))
                     .or_default();
                 *total += n;
-                out.push(series(
+                series(
+                    &mut out,
                     "strata_bench_requests_total",
                     &[("scenario", scenario), ("outcome", outcome), ("run", &run)],
                     t_ms,
                     *total as f64,
-                ));
+                );
             }
             let samples = self.samples.entry(scenario.to_string()).or_default();
             *samples += s.samples;
-            out.push(series(
+            series(
+                &mut out,
                 "strata_bench_samples_total",
                 &[("scenario", scenario), ("run", &run)],
                 t_ms,
                 *samples as f64,
-            ));
-            out.push(series(
+            );
+            series(
+                &mut out,
                 "strata_bench_target_rate",
                 &[("scenario", scenario), ("run", &run)],
                 t_ms,
                 s.target,
-            ));
+            );
             if s.requests > 0 {
                 for (q, ms) in [
                     ("0.5", s.p50_ms),
@@ -111,31 +101,26 @@ impl SelfMetrics {
                     ("0.99", s.p99_ms),
                     ("1", s.max_ms),
                 ] {
-                    out.push(series(
+                    series(
+                        &mut out,
                         "strata_bench_latency_seconds",
                         &[("scenario", scenario), ("quantile", q), ("run", &run)],
                         t_ms,
                         ms / 1000.0,
-                    ));
+                    );
                 }
             }
             if let Some(rss) = s.target_rss_bytes {
-                out.push(series(
+                series(
+                    &mut out,
                     "strata_bench_target_resident_memory_bytes",
                     &[("scenario", scenario), ("run", &run)],
                     t_ms,
                     rss as f64,
-                ));
+                );
             }
         }
-        let raw = WriteRequest {
-            timeseries: out,
-            ..WriteRequest::default()
-        }
-        .encode_to_vec();
-        snap::raw::Encoder::new()
-            .compress_vec(&raw)
-            .expect("snappy compresses any input below 4 GiB")
+        out.compress()
     }
 
     /// Sends `body` in the background; a failure is only counted.
@@ -171,7 +156,7 @@ impl SelfMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_server::remote_write::{Limits, decode};
+    use strata_wire::remote_write::v1::decode_body;
 
     #[test]
     fn counters_accumulate_across_seconds_and_bodies_decode() {
@@ -196,7 +181,7 @@ mod tests {
         let outcomes: BTreeMap<String, u64> = [("ok".to_owned(), 8), ("503".to_owned(), 2)].into();
         m.encode(1000, &[("write", &second, &outcomes)]);
         let body = m.encode(2000, &[("write", &second, &outcomes)]);
-        let req = decode(&body, &Limits::default()).unwrap();
+        let req = decode_body(&body, 128 << 20).unwrap();
         let find = |name: &str, extra: Option<(&str, &str)>| {
             req.timeseries
                 .iter()

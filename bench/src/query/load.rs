@@ -11,11 +11,11 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use strata_server::remote_write::{Sample, TimeSeries};
+use anyhow::bail;
+use strata_wire::remote_write::encode::{EncodedLabels, Fields, RequestEncoder};
 
 use crate::ingest::dataset::{self, Dataset};
-use crate::ingest::workload::series_message;
+use crate::ingest::workload::series_labels;
 
 /// What to load.
 #[derive(Debug, Clone)]
@@ -79,18 +79,18 @@ pub fn load(options: &LoadOptions) -> anyhow::Result<LoadResult> {
     let data = Dataset::new(options.hosts, options.seed);
     let offset_ms = options.start_ms - dataset::START_MS;
     let shards = options.shards.max(1);
-    // A shard's series: dataset index, host, and a reusable message with their labels.
-    let mut members: Vec<Vec<(usize, usize, TimeSeries)>> =
+    // A shard's series: dataset index, host, and their labels encoded.
+    let mut members: Vec<Vec<(usize, usize, EncodedLabels)>> =
         (0..shards).map(|_| Vec::new()).collect();
     for (index, s) in data.series().iter().enumerate() {
-        members[index % shards].push((index, s.host, series_message(s)));
+        members[index % shards].push((index, s.host, series_labels(s)));
     }
     let barrier = Barrier::new(shards);
     let (requests, samples, retries) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let started = Instant::now();
     std::thread::scope(|scope| {
         let handles: Vec<_> = members
-            .iter_mut()
+            .iter()
             .map(|shard| {
                 let (data, barrier) = (&data, &barrier);
                 let (requests, samples, retries) = (&requests, &samples, &retries);
@@ -99,34 +99,25 @@ pub fn load(options: &LoadOptions) -> anyhow::Result<LoadResult> {
                         .max_idle_connections_per_host(1)
                         .build()
                         .into();
-                    let mut raw = Vec::new();
-                    let mut in_batch = 0;
-                    let flush = |raw: &mut Vec<u8>, in_batch: &mut usize| -> anyhow::Result<()> {
-                        if *in_batch == 0 {
+                    let mut request = RequestEncoder::new(Fields::Canonical);
+                    let flush = |request: &mut RequestEncoder| -> anyhow::Result<()> {
+                        if request.is_empty() {
                             return Ok(());
                         }
-                        let body = snap::raw::Encoder::new()
-                            .compress_vec(raw)
-                            .context("snappy")?;
-                        send(&agent, &options.write_url, &body, retries)?;
+                        send(&agent, &options.write_url, &request.compress(), retries)?;
                         requests.fetch_add(1, Ordering::Relaxed);
-                        samples.fetch_add(*in_batch as u64, Ordering::Relaxed);
-                        raw.clear();
-                        *in_batch = 0;
+                        samples.fetch_add(request.series_count() as u64, Ordering::Relaxed);
+                        request.clear();
                         Ok(())
                     };
                     let mut failed = None;
                     for k in 0..options.scrapes {
                         if failed.is_none() {
-                            for (index, host, message) in shard.iter_mut() {
-                                message.samples[0] = Sample {
-                                    value: data.value(*index, k),
-                                    timestamp: data.timestamp(*host, k) + offset_ms,
-                                };
-                                prost::encoding::message::encode(1, &*message, &mut raw);
-                                in_batch += 1;
-                                if in_batch == options.batch_samples
-                                    && let Err(e) = flush(&mut raw, &mut in_batch)
+                            for (index, host, labels) in shard {
+                                let t = data.timestamp(*host, k) + offset_ms;
+                                request.sample(labels, t, data.value(*index, k));
+                                if request.series_count() == options.batch_samples
+                                    && let Err(e) = flush(&mut request)
                                 {
                                     failed = Some(e);
                                     break;
@@ -135,7 +126,7 @@ pub fn load(options: &LoadOptions) -> anyhow::Result<LoadResult> {
                         }
                         if (k + 1) % options.lockstep_scrapes.max(1) == 0 {
                             if failed.is_none()
-                                && let Err(e) = flush(&mut raw, &mut in_batch)
+                                && let Err(e) = flush(&mut request)
                             {
                                 failed = Some(e);
                             }
@@ -144,7 +135,7 @@ pub fn load(options: &LoadOptions) -> anyhow::Result<LoadResult> {
                         }
                     }
                     if failed.is_none() {
-                        flush(&mut raw, &mut in_batch)?;
+                        flush(&mut request)?;
                     }
                     failed.map_or(Ok(()), Err)
                 })

@@ -10,8 +10,10 @@ use http_body_util::BodyExt;
 use prost::Message;
 use strata_engine::labels::matcher::Matcher;
 use strata_engine::{Db, Options};
-use strata_server::http::{AppState, router};
-use strata_server::remote_write::{Label, Limits, Sample, TimeSeries, WriteRequest};
+use strata_server::http::router;
+use strata_server::prom::state::PromState;
+use strata_server::state::AppState;
+use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 use tower::ServiceExt;
 
 pub const STALE: u64 = 0x7ff0_0000_0000_0002;
@@ -30,7 +32,7 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
-        Server::start_with(AppState::new(Limits::default()))
+        Server::start_with(AppState::new(PromState::default()))
     }
 
     /// Opens a database in a fresh directory for `state`.
@@ -132,5 +134,5 @@ pub fn encode(series: Vec<TimeSeries>) -> Vec<u8> {
         metadata: vec![],
     }
     .encode_to_vec();
-    snap::raw::Encoder::new().compress_vec(&raw).unwrap()
+    strata_wire::snappy::compress(&raw)
 }

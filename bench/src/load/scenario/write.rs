@@ -24,15 +24,16 @@
 //! round up to `end` was sent. Jitter: one scrape in ten is late by 1 ms to `jitter_ms`, as
 //! real scrapes are.
 //!
-//! Bodies are protobuf written directly: each series' labels are encoded once, and a sample
-//! costs a copy of those bytes and a few for the value and timestamp, then snappy (block
-//! format) compresses the request.
+//! Bodies are written by `strata_wire`'s streaming encoder, every field on the wire: each
+//! series' labels are encoded once, and a sample costs a copy of those bytes and a few for the
+//! value and timestamp, then snappy (block format) compresses the request.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::Method;
 use hyper::header::{HeaderName, HeaderValue};
+use strata_wire::remote_write::encode::{EncodedLabels, Fields, RequestEncoder};
 
 use super::{Generator, Request, Scenario};
 use crate::ingest::dataset::{Dataset, SplitMix64};
@@ -207,7 +208,7 @@ impl Scenario for WriteScenario {
                 members.push(Member {
                     def: i,
                     generation: u64::MAX,
-                    encoded: Vec::new(),
+                    encoded: EncodedLabels::new(Fields::Every),
                     acked_generation: u64::MAX,
                     last_ts: i64::MIN,
                     kept: self.verified(i).then(Vec::new),
@@ -229,7 +230,7 @@ impl Scenario for WriteScenario {
             position: 0,
             rounds,
             uri: self.endpoint.uri(),
-            raw: Vec::new(),
+            request: RequestEncoder::new(Fields::Every),
             pending: Vec::new(),
             ledger: Ledger::default(),
         })
@@ -242,8 +243,8 @@ struct Member {
     def: usize,
     /// The churn generation `encoded` holds the labels of.
     generation: u64,
-    /// The series' labels encoded as `TimeSeries` field 1 entries.
-    encoded: Vec<u8>,
+    /// The series' labels, encoded.
+    encoded: EncodedLabels,
     /// The newest generation a request that was acknowledged carried.
     acked_generation: u64,
     /// The timestamp of the series' last sample generated.
@@ -287,53 +288,27 @@ struct WriteGenerator {
     /// Rounds to send (backfill), or `u64::MAX`.
     rounds: u64,
     uri: hyper::Uri,
-    raw: Vec<u8>,
+    request: RequestEncoder,
     pending: Vec<Pending>,
     ledger: Ledger,
 }
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-fn encode_labels(labels: &[(String, String)], pod: Option<&str>, out: &mut Vec<u8>) {
-    out.clear();
-    let mut one = |name: &str, value: &str| {
-        // Label { name = 1, value = 2 } as field 1 of TimeSeries.
-        let len = 1
-            + varint_len(name.len() as u64)
-            + name.len()
-            + 1
-            + varint_len(value.len() as u64)
-            + value.len();
-        out.push(0x0a);
-        varint(len as u64, out);
-        out.push(0x0a);
-        varint(name.len() as u64, out);
-        out.extend_from_slice(name.as_bytes());
-        out.push(0x12);
-        varint(value.len() as u64, out);
-        out.extend_from_slice(value.as_bytes());
+/// A series' labels (sorted by name) with `pod`, when there is one, in its sorted place.
+fn with_pod<'a>(
+    labels: &'a [(String, String)],
+    pod: Option<&'a str>,
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    let split = match pod {
+        Some(_) => labels.partition_point(|(name, _)| name.as_str() <= "pod"),
+        None => labels.len(),
     };
-    let mut pod_done = pod.is_none();
-    for (name, value) in labels {
-        if !pod_done && name.as_str() > "pod" {
-            one("pod", pod.unwrap_or_default());
-            pod_done = true;
-        }
-        one(name, value);
-    }
-    if !pod_done {
-        one("pod", pod.unwrap_or_default());
-    }
+    let (before, after) = labels.split_at(split);
+    let pair = |(n, v): &'a (String, String)| (n.as_str(), v.as_str());
+    before
+        .iter()
+        .map(pair)
+        .chain(pod.map(|p| ("pod", p)))
+        .chain(after.iter().map(pair))
 }
 
 impl WriteGenerator {
@@ -386,7 +361,7 @@ impl Generator for WriteGenerator {
         if len == 0 || self.position >= self.rounds.saturating_mul(len) {
             return None;
         }
-        self.raw.clear();
+        self.request.clear();
         self.pending.clear();
         let mut samples = 0;
         // A request may hold several rounds when the worker has fewer series than the batch
@@ -415,22 +390,10 @@ impl Generator for WriteGenerator {
                     .config
                     .churn_ms
                     .map(|_| format!("{}-{generation}", def.host));
-                encode_labels(&def.labels, pod.as_deref(), &mut member.encoded);
+                member.encoded.encode(with_pod(&def.labels, pod.as_deref()));
                 member.generation = generation;
             }
-            // TimeSeries { labels = 1, samples = 2 } as field 1 of WriteRequest; the
-            // sample is Sample { value = 1 (double), timestamp = 2 (int64) }.
-            let sample_len = 1 + 8 + 1 + varint_len(ts as u64);
-            let series_len = member.encoded.len() + 1 + varint_len(sample_len as u64) + sample_len;
-            self.raw.push(0x0a);
-            varint(series_len as u64, &mut self.raw);
-            self.raw.extend_from_slice(&member.encoded);
-            self.raw.push(0x12);
-            varint(sample_len as u64, &mut self.raw);
-            self.raw.push(0x09);
-            self.raw.extend_from_slice(&value.to_le_bytes());
-            self.raw.push(0x10);
-            varint(ts as u64, &mut self.raw);
+            self.request.sample(&member.encoded, ts, value);
             self.pending.push(Pending {
                 member: slot as u32,
                 generation,
@@ -440,9 +403,7 @@ impl Generator for WriteGenerator {
             samples += 1;
             self.position += 1;
         }
-        let body = snap::raw::Encoder::new()
-            .compress_vec(&self.raw)
-            .expect("snappy compresses any input below 4 GiB");
+        let body = self.request.compress();
         Some(Request {
             method: Method::POST,
             uri: self.uri.clone(),
@@ -502,7 +463,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use strata_server::remote_write::{Limits, decode};
+    use strata_wire::remote_write::v1::decode_body;
 
     fn config(timing: Timing) -> WriteConfig {
         WriteConfig {
@@ -540,8 +501,7 @@ mod tests {
                 let Some(r) = g.next(j as u64, due(j)) else {
                     break;
                 };
-                let decoded =
-                    decode(&r.body, &Limits::default()).expect("a valid remote-write body");
+                let decoded = decode_body(&r.body, 128 << 20).expect("a valid remote-write body");
                 assert_eq!(decoded.timeseries.len() as u64, r.samples);
                 for ts in decoded.timeseries {
                     let key: Vec<String> = ts

@@ -7,7 +7,7 @@ use axum::http::{Method, header};
 use promql_parser::parser::{self, Expr, VectorSelector};
 use strata_engine::labels::matcher::Matcher;
 
-use super::ApiError;
+use crate::prom::error::ApiError;
 
 /// The most bytes a form-encoded POST body may have.
 const FORM_BYTES_MAX: usize = 4 << 20;

@@ -1,148 +1,28 @@
-//! Prometheus remote write 1.0 and 2.0: the request messages, decoding them within limits, and
-//! appending their samples to the engine.
-//!
-//! The messages are declared here with `prost` by hand (no `protoc`); field numbers are the
-//! wire contract of `prometheus/prompb` (`WriteRequest`, `TimeSeries`, `Label`, `Sample`, and
-//! the extensions real senders emit: exemplars, metadata, native histograms). Decoding is
-//! bounded before anything is allocated by size: snappy's declared length is checked against
-//! the cap first (an 8-byte body can declare gigabytes).
+//! Remote write 1.0 and 2.0 requests into the engine: decompressed and decoded within the
+//! limits (snappy's declared length checked against the cap before anything is allocated, then
+//! the series count), 2.0's symbols resolved into 1.0's shape, labels checked, and every
+//! sample appended in one commit per request.
 //!
 //! What a sender gets back (`docs/reference` of the remote-write spec and Prometheus's own
 //! receiver): 204 when every sample is durable; 400 with a readable message for what a retry
 //! cannot fix (undecodable body, invalid labels, out-of-order or conflicting samples — the
 //! valid samples of the request are kept); 429 when the active-series limit is reached; 503
 //! when the disk is full or the engine cannot write, so the sender retries and nothing is lost.
+//! The handler (`super`) turns a [`Rejection`] into that status.
 
 use std::fmt;
 
 use prost::Message;
 use strata_engine::labels::Labels;
 use strata_engine::{AppendError, CommitError, Db};
+use strata_wire::remote_write::decode;
+use strata_wire::remote_write::v1::{Exemplar, Label, MetricMetadata, TimeSeries, WriteRequest};
+use strata_wire::remote_write::v2;
+use strata_wire::snappy;
 
-use crate::exemplars::ExemplarStore;
-use crate::metadata::{Metadata, MetadataStore};
-
-pub mod wire;
-
-/// `prometheus.WriteRequest`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<TimeSeries>,
-    #[prost(message, repeated, tag = "3")]
-    pub metadata: Vec<MetricMetadata>,
-}
-
-/// `prometheus.TimeSeries`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    #[prost(message, repeated, tag = "2")]
-    pub samples: Vec<Sample>,
-    #[prost(message, repeated, tag = "3")]
-    pub exemplars: Vec<Exemplar>,
-    /// Native histograms: only counted (not stored yet); their fields are skipped.
-    #[prost(message, repeated, tag = "4")]
-    pub histograms: Vec<HistogramStub>,
-}
-
-/// `prometheus.Label`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Label {
-    #[prost(string, tag = "1")]
-    pub name: String,
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-/// `prometheus.Sample`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Sample {
-    #[prost(double, tag = "1")]
-    pub value: f64,
-    #[prost(int64, tag = "2")]
-    pub timestamp: i64,
-}
-
-/// `prometheus.Exemplar`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Exemplar {
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    #[prost(double, tag = "2")]
-    pub value: f64,
-    #[prost(int64, tag = "3")]
-    pub timestamp: i64,
-}
-
-/// `prometheus.MetricMetadata`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct MetricMetadata {
-    #[prost(int32, tag = "1")]
-    pub r#type: i32,
-    #[prost(string, tag = "2")]
-    pub metric_family_name: String,
-    #[prost(string, tag = "4")]
-    pub help: String,
-    #[prost(string, tag = "5")]
-    pub unit: String,
-}
-
-/// A native histogram, decoded only far enough to know it is there.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct HistogramStub {}
-
-/// Remote write 2.0 (`io.prometheus.write.v2`): every string lives once in a symbol table
-/// and is referenced by index; metadata travels with each series.
-pub mod v2 {
-    /// `io.prometheus.write.v2.Request`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Request {
-        #[prost(string, repeated, tag = "4")]
-        pub symbols: Vec<String>,
-        #[prost(message, repeated, tag = "5")]
-        pub timeseries: Vec<TimeSeries>,
-    }
-
-    /// `io.prometheus.write.v2.TimeSeries`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TimeSeries {
-        /// Pairs of symbol references: name, value, name, value, ...
-        #[prost(uint32, repeated, tag = "1")]
-        pub labels_refs: Vec<u32>,
-        #[prost(message, repeated, tag = "2")]
-        pub samples: Vec<super::Sample>,
-        #[prost(message, repeated, tag = "3")]
-        pub histograms: Vec<super::HistogramStub>,
-        #[prost(message, repeated, tag = "4")]
-        pub exemplars: Vec<Exemplar>,
-        #[prost(message, optional, tag = "5")]
-        pub metadata: Option<Metadata>,
-    }
-
-    /// `io.prometheus.write.v2.Exemplar`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Exemplar {
-        #[prost(uint32, repeated, tag = "1")]
-        pub labels_refs: Vec<u32>,
-        #[prost(double, tag = "2")]
-        pub value: f64,
-        #[prost(int64, tag = "3")]
-        pub timestamp: i64,
-    }
-
-    /// `io.prometheus.write.v2.Metadata`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Metadata {
-        #[prost(int32, tag = "1")]
-        pub r#type: i32,
-        #[prost(uint32, tag = "3")]
-        pub help_ref: u32,
-        #[prost(uint32, tag = "4")]
-        pub unit_ref: u32,
-    }
-}
+use crate::prom::exemplars::ExemplarStore;
+use crate::prom::limits::WriteLimits;
+use crate::prom::metadata::{Metadata, MetadataStore};
 
 /// Which remote-write protocol a request speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,40 +31,6 @@ pub enum Version {
     V1,
     /// `io.prometheus.write.v2.Request`.
     V2,
-}
-
-/// Bounds on what one request may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// The most bytes a request body may take (compressed).
-    pub body_bytes_max: usize,
-    /// The most bytes the body may decompress to.
-    pub decoded_bytes_max: usize,
-    /// The most series one request may carry.
-    pub series_per_request_max: usize,
-    /// The most labels one series may have.
-    pub labels_per_series_max: usize,
-    /// The longest label name, in bytes.
-    pub label_name_bytes_max: usize,
-    /// The longest label value, in bytes.
-    pub label_value_bytes_max: usize,
-    /// Samples older than this (behind the wall clock, in milliseconds) are refused: retention
-    /// would delete them at once. 0 accepts any age.
-    pub sample_age_max_ms: i64,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            body_bytes_max: 32 << 20,
-            decoded_bytes_max: 128 << 20,
-            series_per_request_max: 1_000_000,
-            labels_per_series_max: 64,
-            label_name_bytes_max: 1024,
-            label_value_bytes_max: 16 * 1024,
-            sample_age_max_ms: 0,
-        }
-    }
 }
 
 /// Why a request was not (wholly) stored, and so which status the sender gets.
@@ -216,15 +62,15 @@ pub fn receive(
     db: &Db,
     body: &[u8],
     version: Version,
-    limits: &Limits,
+    limits: &WriteLimits,
     sinks: Sinks<'_>,
 ) -> (Written, Result<(), Rejection>) {
-    let raw = match decompress(body, limits) {
+    let raw = match snappy::decompress(body, limits.decoded_bytes_max) {
         Ok(raw) => raw,
-        Err(rejection) => return (Written::default(), Err(rejection)),
+        Err(e) => return (Written::default(), Err(Rejection::BadData(e.to_string()))),
     };
     match version {
-        Version::V1 => match wire::decode(&raw) {
+        Version::V1 => match decode::decode(&raw) {
             Ok(request) => match check_series_count(request.series.len(), limits) {
                 Ok(()) => ingest(db, &request, limits, sinks),
                 Err(rejection) => (Written::default(), Err(rejection)),
@@ -248,7 +94,7 @@ pub fn receive(
                     from_v2(request).map_err(Rejection::BadData)
                 });
             match owned {
-                Ok(owned) => ingest(db, &wire::Request::view(&owned), limits, sinks),
+                Ok(owned) => ingest(db, &decode::Request::view(&owned), limits, sinks),
                 Err(rejection) => (Written::default(), Err(rejection)),
             }
         }
@@ -320,7 +166,7 @@ fn from_v2(request: v2::Request) -> Result<WriteRequest, String> {
     Ok(out)
 }
 
-fn check_series_count(n: usize, limits: &Limits) -> Result<(), Rejection> {
+fn check_series_count(n: usize, limits: &WriteLimits) -> Result<(), Rejection> {
     if n > limits.series_per_request_max {
         return Err(Rejection::BadData(format!(
             "the request carries {n} series, more than the {} allowed",
@@ -328,37 +174,6 @@ fn check_series_count(n: usize, limits: &Limits) -> Result<(), Rejection> {
         )));
     }
     Ok(())
-}
-
-/// Decompresses a snappy block body, its declared size checked against the cap first.
-fn decompress(body: &[u8], limits: &Limits) -> Result<Vec<u8>, Rejection> {
-    let bad = |m: String| Rejection::BadData(m);
-    let declared = snap::raw::decompress_len(body).map_err(|e| {
-        bad(format!(
-            "the body is not snappy-compressed (block format): {e}"
-        ))
-    })?;
-    if declared > limits.decoded_bytes_max {
-        return Err(bad(format!(
-            "the body declares {declared} bytes once decompressed, more than the {} allowed",
-            limits.decoded_bytes_max
-        )));
-    }
-    snap::raw::Decoder::new()
-        .decompress_vec(body)
-        .map_err(|e| bad(format!("the body is not valid snappy (block format): {e}")))
-}
-
-/// Decompresses (snappy block format) and decodes a remote-write 1.0 body, within `limits`.
-pub fn decode(body: &[u8], limits: &Limits) -> Result<WriteRequest, Rejection> {
-    let raw = decompress(body, limits)?;
-    let request = WriteRequest::decode(raw.as_slice()).map_err(|e| {
-        Rejection::BadData(format!(
-            "the body is not a valid remote-write protobuf: {e}"
-        ))
-    })?;
-    check_series_count(request.timeseries.len(), limits)?;
-    Ok(request)
 }
 
 /// Where a request's exemplars and metadata go.
@@ -384,7 +199,7 @@ pub struct Written {
 /// Checks the labels of a series against `limits` and the data model: a metric name, no
 /// empty or duplicate names. Unsorted labels and empty values are fine (the engine sorts and
 /// drops them). Allocates only to describe a failure or to check an unusual set.
-fn check_labels(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), String> {
+fn check_labels(pairs: &[(&str, &str)], limits: &WriteLimits) -> Result<(), String> {
     if pairs.len() > limits.labels_per_series_max {
         return Err(format!(
             "a series has {} labels, more than the {} allowed",
@@ -434,8 +249,8 @@ fn describe(pairs: &[(&str, &str)]) -> String {
 /// what was stored either way.
 pub fn ingest(
     db: &Db,
-    request: &wire::Request<'_>,
-    limits: &Limits,
+    request: &decode::Request<'_>,
+    limits: &WriteLimits,
     sinks: Sinks<'_>,
 ) -> (Written, Result<(), Rejection>) {
     let mut app = db.appender();
@@ -443,7 +258,7 @@ pub fn ingest(
     let mut dropped_samples = 0u64;
     let mut too_many: Option<String> = None;
     let mut histograms = 0u64;
-    let mut exemplars: Vec<(Labels, crate::exemplars::Exemplar)> = Vec::new();
+    let mut exemplars: Vec<(Labels, crate::prom::exemplars::Exemplar)> = Vec::new();
     let oldest = if limits.sample_age_max_ms > 0 {
         wall_clock_ms().saturating_sub(limits.sample_age_max_ms)
     } else {
@@ -474,7 +289,7 @@ pub fn ingest(
                     .collect();
                 exemplars.push((
                     labels.clone(),
-                    crate::exemplars::Exemplar {
+                    crate::prom::exemplars::Exemplar {
                         labels: pairs,
                         value: e.value,
                         t: e.timestamp,

@@ -3,14 +3,13 @@
 //! endpoints. Every read endpoint takes GET with a query string or POST with a form body, and
 //! answers in Prometheus's envelope: `{"status":"success","data":...}` or
 //! `{"status":"error","errorType":...,"error":...}` with the status code Prometheus pairs
-//! with the error type.
+//! with the error type ([`crate::prom::error`]).
 
 pub mod params;
 pub mod query;
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -19,118 +18,14 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use strata_engine::labels::Labels;
 use strata_engine::labels::matcher::Matcher;
 
-use crate::exemplars::Exemplar;
-use crate::http::AppState;
-use params::{MAX_TIME, MIN_TIME, Params};
-
-/// An error answer: its type (Prometheus's `errorType`), status code and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub error_type: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    /// 400 `bad_data`: a parameter the client must fix.
-    pub fn bad_data(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            error_type: "bad_data",
-            message: message.into(),
-        }
-    }
-
-    /// 503 `unavailable`: not ready yet, or switched off.
-    pub fn unavailable(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            error_type: "unavailable",
-            message: message.into(),
-        }
-    }
-
-    /// 500 `internal`: the storage failed.
-    pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            error_type: "internal",
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            status: &'static str,
-            #[serde(rename = "errorType")]
-            error_type: &'a str,
-            error: &'a str,
-        }
-        let body = Body {
-            status: "error",
-            error_type: self.error_type,
-            error: &self.message,
-        };
-        (self.status, Json(body)).into_response()
-    }
-}
-
-/// A success answer: `data`, and `warnings` when there are any.
-fn success<T: Serialize>(data: T, warnings: Vec<String>) -> Response {
-    #[derive(Serialize)]
-    struct Body<T> {
-        status: &'static str,
-        data: T,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        warnings: Vec<String>,
-    }
-    Json(Body {
-        status: "success",
-        data,
-        warnings,
-    })
-    .into_response()
-}
-
-/// Serialises a label set as a JSON object, in label order.
-struct LabelsJson<'a>(&'a Labels);
-
-impl Serialize for LabelsJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for l in self.0.iter() {
-            map.serialize_entry(l.name().as_str(), l.value().as_str())?;
-        }
-        map.end()
-    }
-}
-
-/// A float as Prometheus writes sample values: shortest round-trip decimal, `+Inf`, `-Inf`,
-/// `NaN`.
-pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        v.to_string()
-    }
-}
-
-/// Milliseconds as the float seconds Prometheus's JSON uses for timestamps.
-fn seconds(t: i64) -> f64 {
-    t as f64 / 1000.0
-}
+use crate::prom::api::params::{MAX_TIME, MIN_TIME, Params};
+use crate::prom::error::ApiError;
+use crate::prom::exemplars::Exemplar;
+use crate::prom::json::{LabelsJson, format_value, seconds, success};
+use crate::state::AppState;
 
 fn db(state: &AppState) -> Result<Arc<strata_engine::Db>, ApiError> {
-    state.db.get().cloned().ok_or_else(|| {
-        ApiError::unavailable("Strata is not ready: the write-ahead log is being replayed")
-    })
+    state.db().ok_or_else(ApiError::not_ready)
 }
 
 /// Runs storage work on the blocking pool (it reads files and takes CPU).
@@ -253,6 +148,7 @@ pub async fn metadata(State(state): State<Arc<AppState>>, params: Params) -> Res
         let limit = params.limit("limit")?;
         let per_metric = params.limit("limit_per_metric")?;
         let found = state
+            .prom
             .metadata
             .query(params.get("metric"), limit, per_metric);
         Ok::<_, ApiError>(success(found, Vec::new()))
@@ -272,7 +168,7 @@ pub async fn query_exemplars(State(state): State<Arc<AppState>>, params: Params)
             .map_err(|e| ApiError::bad_data(format!("invalid query {query:?}: {e}")))?;
         let mut selectors = Vec::new();
         collect_selectors(&expr, &mut selectors).map_err(ApiError::bad_data)?;
-        let found = state.exemplars.query(&selectors, start, end);
+        let found = state.prom.exemplars.query(&selectors, start, end);
         let groups: Vec<ExemplarGroup<'_>> = found
             .iter()
             .map(|(labels, exemplars)| ExemplarGroup {
@@ -450,7 +346,7 @@ pub async fn tsdb_status(State(state): State<Arc<AppState>>, params: Params) -> 
 }
 
 fn admin_enabled(state: &AppState) -> Result<(), ApiError> {
-    if state.admin_api.load(std::sync::atomic::Ordering::Relaxed) {
+    if state.admin_api() {
         Ok(())
     } else {
         Err(ApiError::unavailable(
@@ -540,21 +436,4 @@ fn snapshot_nonce() -> u64 {
             .unwrap_or(0),
     );
     h.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_are_written_as_prometheus_writes_them() {
-        assert_eq!(format_value(1.0), "1");
-        assert_eq!(format_value(0.1), "0.1");
-        assert_eq!(format_value(-2.5e-7), "-0.00000025");
-        assert_eq!(format_value(1e21), "1000000000000000000000");
-        assert_eq!(format_value(f64::INFINITY), "+Inf");
-        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(format_value(f64::NAN), "NaN");
-        assert_eq!(seconds(1_700_000_000_123), 1_700_000_000.123);
-    }
 }

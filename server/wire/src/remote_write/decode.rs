@@ -3,8 +3,8 @@
 //! request costs a handful of allocations instead of several per series (decoding into
 //! prost's owned structs, and freeing them, was half of ingestion's CPU time).
 //!
-//! It reads exactly the messages [`super::WriteRequest`] declares and accepts and refuses what
-//! prost's decoding of them does (a differential test and the `remote_write` fuzz target
+//! It reads exactly the messages [`super::v1::WriteRequest`] declares and accepts and refuses
+//! what prost's decoding of them does (a differential test and the `remote_write` fuzz target
 //! compare the two): unknown fields skipped, wire types checked for known ones, UTF-8
 //! checked for strings, the last value of a repeated scalar field kept. Exemplars and
 //! metadata, rare, are decoded by prost from their slices.
@@ -14,7 +14,7 @@ use std::ops::Range;
 use prost::Message;
 use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
 
-use super::{Exemplar, MetricMetadata};
+use super::v1::{Exemplar, HistogramStub, MetricMetadata, WriteRequest};
 
 /// One series of a [`Request`]: ranges into its flat vectors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl<'a> Request<'a> {
     }
 
     /// A view of a request decoded by prost (remote write 2.0 arrives that way).
-    pub fn view(owned: &'a super::WriteRequest) -> Request<'a> {
+    pub fn view(owned: &'a WriteRequest) -> Request<'a> {
         let mut out = Request {
             metadata: owned.metadata.clone(),
             ..Request::default()
@@ -84,51 +84,54 @@ impl<'a> Request<'a> {
 }
 
 /// Why a body is not a remote-write 1.0 request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireError(pub String);
-
-impl std::fmt::Display for WireError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn err(e: impl std::fmt::Display) -> WireError {
-    WireError(e.to_string())
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A varint, key or unknown field prost's primitives refused.
+    #[error("{0}")]
+    Protobuf(#[from] prost::DecodeError),
+    #[error("a field's length runs past the end of the message")]
+    LengthPastEnd,
+    /// A known field with the wrong wire type.
+    #[error("{field}: wire type {got:?}, expected {want:?}")]
+    WireType {
+        field: &'static str,
+        got: WireType,
+        want: WireType,
+    },
+    #[error("a label is not valid UTF-8")]
+    NotUtf8,
+    #[error("a sample's value is cut short")]
+    ValueCutShort,
 }
 
 /// Reads a length-delimited field's bytes.
-fn delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], WireError> {
-    let len = decode_varint(buf).map_err(err)?;
+fn delimited<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
+    let len = decode_varint(buf)?;
     if len > buf.len() as u64 {
-        return Err(WireError(
-            "a field's length runs past the end of the message".into(),
-        ));
+        return Err(DecodeError::LengthPastEnd);
     }
     let (field, rest) = buf.split_at(len as usize);
     *buf = rest;
     Ok(field)
 }
 
-fn expect(wire: WireType, want: WireType, what: &str) -> Result<(), WireError> {
-    if wire == want {
+fn expect(got: WireType, want: WireType, field: &'static str) -> Result<(), DecodeError> {
+    if got == want {
         Ok(())
     } else {
-        Err(WireError(format!(
-            "{what}: wire type {wire:?}, expected {want:?}"
-        )))
+        Err(DecodeError::WireType { field, got, want })
     }
 }
 
-fn skip(wire: WireType, tag: u32, buf: &mut &[u8]) -> Result<(), WireError> {
-    skip_field(wire, tag, buf, DecodeContext::default()).map_err(err)
+fn skip(wire: WireType, tag: u32, buf: &mut &[u8]) -> Result<(), DecodeError> {
+    Ok(skip_field(wire, tag, buf, DecodeContext::default())?)
 }
 
 /// Decodes a `prometheus.WriteRequest`.
-pub fn decode(mut buf: &[u8]) -> Result<Request<'_>, WireError> {
+pub fn decode(mut buf: &[u8]) -> Result<Request<'_>, DecodeError> {
     let mut out = Request::default();
     while !buf.is_empty() {
-        let (tag, wire) = decode_key(&mut buf).map_err(err)?;
+        let (tag, wire) = decode_key(&mut buf)?;
         match tag {
             1 => {
                 expect(wire, WireType::LengthDelimited, "WriteRequest.timeseries")?;
@@ -138,7 +141,7 @@ pub fn decode(mut buf: &[u8]) -> Result<Request<'_>, WireError> {
             3 => {
                 expect(wire, WireType::LengthDelimited, "WriteRequest.metadata")?;
                 let m = delimited(&mut buf)?;
-                out.metadata.push(MetricMetadata::decode(m).map_err(err)?);
+                out.metadata.push(MetricMetadata::decode(m)?);
             }
             _ => skip(wire, tag, &mut buf)?,
         }
@@ -146,13 +149,13 @@ pub fn decode(mut buf: &[u8]) -> Result<Request<'_>, WireError> {
     Ok(out)
 }
 
-fn time_series<'a>(mut buf: &'a [u8], out: &mut Request<'a>) -> Result<(), WireError> {
+fn time_series<'a>(mut buf: &'a [u8], out: &mut Request<'a>) -> Result<(), DecodeError> {
     let labels = out.labels.len();
     let samples = out.samples.len();
     let exemplars = out.exemplars.len();
     let mut histograms = 0;
     while !buf.is_empty() {
-        let (tag, wire) = decode_key(&mut buf).map_err(err)?;
+        let (tag, wire) = decode_key(&mut buf)?;
         match tag {
             1 => {
                 expect(wire, WireType::LengthDelimited, "TimeSeries.labels")?;
@@ -167,13 +170,13 @@ fn time_series<'a>(mut buf: &'a [u8], out: &mut Request<'a>) -> Result<(), WireE
             3 => {
                 expect(wire, WireType::LengthDelimited, "TimeSeries.exemplars")?;
                 let e = delimited(&mut buf)?;
-                out.exemplars.push(Exemplar::decode(e).map_err(err)?);
+                out.exemplars.push(Exemplar::decode(e)?);
             }
             4 => {
                 expect(wire, WireType::LengthDelimited, "TimeSeries.histograms")?;
                 let h = delimited(&mut buf)?;
                 // Checked like prost checks the (fieldless) stub: a well-formed message.
-                super::HistogramStub::decode(h).map_err(err)?;
+                HistogramStub::decode(h)?;
                 histograms += 1;
             }
             _ => skip(wire, tag, &mut buf)?,
@@ -188,16 +191,15 @@ fn time_series<'a>(mut buf: &'a [u8], out: &mut Request<'a>) -> Result<(), WireE
     Ok(())
 }
 
-fn label(mut buf: &[u8]) -> Result<(&str, &str), WireError> {
+fn label(mut buf: &[u8]) -> Result<(&str, &str), DecodeError> {
     let (mut name, mut value) = ("", "");
     while !buf.is_empty() {
-        let (tag, wire) = decode_key(&mut buf).map_err(err)?;
+        let (tag, wire) = decode_key(&mut buf)?;
         match tag {
             1 | 2 => {
                 expect(wire, WireType::LengthDelimited, "Label.name/value")?;
                 let bytes = delimited(&mut buf)?;
-                let s = std::str::from_utf8(bytes)
-                    .map_err(|_| WireError("a label is not valid UTF-8".into()))?;
+                let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?;
                 if tag == 1 {
                     name = s;
                 } else {
@@ -210,22 +212,22 @@ fn label(mut buf: &[u8]) -> Result<(&str, &str), WireError> {
     Ok((name, value))
 }
 
-fn sample(mut buf: &[u8]) -> Result<(i64, f64), WireError> {
+fn sample(mut buf: &[u8]) -> Result<(i64, f64), DecodeError> {
     let (mut t, mut v) = (0i64, 0f64);
     while !buf.is_empty() {
-        let (tag, wire) = decode_key(&mut buf).map_err(err)?;
+        let (tag, wire) = decode_key(&mut buf)?;
         match tag {
             1 => {
                 expect(wire, WireType::SixtyFourBit, "Sample.value")?;
                 let Some((bytes, rest)) = buf.split_first_chunk::<8>() else {
-                    return Err(WireError("a sample's value is cut short".into()));
+                    return Err(DecodeError::ValueCutShort);
                 };
                 v = f64::from_le_bytes(*bytes);
                 buf = rest;
             }
             2 => {
                 expect(wire, WireType::Varint, "Sample.timestamp")?;
-                t = decode_varint(&mut buf).map_err(err)? as i64;
+                t = decode_varint(&mut buf)? as i64;
             }
             _ => skip(wire, tag, &mut buf)?,
         }
@@ -235,70 +237,8 @@ fn sample(mut buf: &[u8]) -> Result<(i64, f64), WireError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Label, Sample, TimeSeries, WriteRequest};
     use super::*;
-
-    /// A deterministic pseudo-random request: labels, samples (NaN payloads, -0.0, extreme
-    /// timestamps), exemplars, histograms, metadata.
-    fn request(seed: u64) -> WriteRequest {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let mut req = WriteRequest::default();
-        for s in 0..(next() % 6) {
-            let mut ts = TimeSeries::default();
-            for l in 0..(next() % 5) {
-                ts.labels.push(Label {
-                    name: format!("n{l}"),
-                    value: if next() % 4 == 0 {
-                        String::new()
-                    } else {
-                        format!("v{s}é{}", next() % 100)
-                    },
-                });
-            }
-            for _ in 0..(next() % 4) {
-                let value = match next() % 4 {
-                    0 => f64::from_bits(0x7ff0_0000_0000_0002),
-                    1 => -0.0,
-                    _ => f64::from_bits(next()),
-                };
-                let timestamp = match next() % 3 {
-                    0 => i64::MIN,
-                    1 => -(next() as i64 >> 3),
-                    _ => next() as i64,
-                };
-                ts.samples.push(Sample { value, timestamp });
-            }
-            if next() % 3 == 0 {
-                ts.exemplars.push(Exemplar {
-                    labels: vec![Label {
-                        name: "trace_id".into(),
-                        value: format!("{:x}", next()),
-                    }],
-                    value: 1.5,
-                    timestamp: 7,
-                });
-            }
-            if next() % 4 == 0 {
-                ts.histograms.push(super::super::HistogramStub {});
-            }
-            req.timeseries.push(ts);
-        }
-        if next() % 2 == 0 {
-            req.metadata.push(MetricMetadata {
-                r#type: 1,
-                metric_family_name: "m".into(),
-                help: "h".into(),
-                unit: String::new(),
-            });
-        }
-        req
-    }
+    use crate::remote_write::v1::arbitrary_request as request;
 
     /// A request's series, labels and samples (values as bits), to compare decodings.
     type Contents = (Vec<Series>, Vec<(String, String)>, Vec<(i64, u64)>);

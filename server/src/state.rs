@@ -1,0 +1,87 @@
+//! The state every handler shares, built from one part per protocol family (today
+//! [`PromState`]) and the parts they have in common: the engine once it has opened, the
+//! server's own metrics, the reloader and the admin switch.
+//!
+//! Settings reach the running server through [`AppState::apply`], at start and on every
+//! reload; each part applies what concerns it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use strata_engine::Db;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::prom::state::PromState;
+
+/// What readiness and every data endpoint answer while the engine opens (its WAL replays).
+pub const NOT_READY: &str = "Strata is not ready: the write-ahead log is being replayed";
+
+/// Re-reads the configuration and applies it; `Err` says why nothing changed.
+pub type Reloader = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// What every handler shares.
+pub struct AppState {
+    /// Set once the engine has opened (its WAL replayed); until then the server is not ready.
+    pub db: OnceLock<Arc<Db>>,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// What `POST /-/reload` runs (set by the binary when it has a configuration to re-read).
+    pub reloader: OnceLock<Reloader>,
+    /// Whether admin endpoints (`/api/v1/admin/*`) may be used (changed on reload).
+    admin_api: AtomicBool,
+    /// The Prometheus protocols: remote write and the HTTP API.
+    pub prom: PromState,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("ready", &self.db.get().is_some())
+            .field("admin_api", &self.admin_api)
+            .field("prom", &self.prom)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// A state whose engine is still opening, with the admin API off.
+    pub fn new(prom: PromState) -> Arc<AppState> {
+        Arc::new(AppState {
+            db: OnceLock::new(),
+            metrics: Metrics::default(),
+            reloader: OnceLock::new(),
+            admin_api: AtomicBool::new(false),
+            prom,
+        })
+    }
+
+    /// Applies what of `settings` can change while running: the admin switch, each protocol's
+    /// limits, and the engine's retention and series limit once it is open.
+    pub fn apply(&self, settings: &Settings) {
+        self.set_admin_api(settings.enable_admin_api);
+        self.prom.apply(settings);
+        if let Some(db) = self.db.get() {
+            db.set_limits(
+                settings.retention_ms,
+                settings.retention_bytes,
+                settings.max_series,
+            );
+        }
+    }
+
+    /// The engine, once it has opened.
+    pub fn db(&self) -> Option<Arc<Db>> {
+        self.db.get().cloned()
+    }
+
+    /// Whether admin endpoints may be used.
+    pub fn admin_api(&self) -> bool {
+        self.admin_api.load(Ordering::Relaxed)
+    }
+
+    /// Turns the admin endpoints on or off.
+    pub fn set_admin_api(&self, enabled: bool) {
+        self.admin_api.store(enabled, Ordering::Relaxed);
+    }
+}
