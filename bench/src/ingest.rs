@@ -21,8 +21,6 @@
 //! compression. Every body is encoded and compressed before the first request
 //! ([`workload`]), so the generator is not what is measured.
 
-pub(crate) use strata_testkit::dataset;
-
 pub mod process;
 pub mod report;
 pub mod run;

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -21,6 +21,7 @@ use strata_bench::load::schedule::{Profile, Schedule, ShapeOptions, parse_durati
 use strata_bench::load::selfmetrics::SelfMetrics;
 use strata_bench::load::target::TargetWatch;
 use strata_bench::load::{null, report, verify};
+use strata_testkit::time::now_ms;
 
 /// Load tests for metrics pipelines (Prometheus remote write, PromQL) and any HTTP service.
 ///
@@ -377,13 +378,6 @@ fn base_of(url: &str) -> String {
         Some(i) => url[..after + i].to_owned(),
         None => url.to_owned(),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64
 }
 
 fn write_config(w: &WriteArgs) -> anyhow::Result<WriteConfig> {

@@ -13,6 +13,4 @@ pub mod load;
 pub mod report;
 pub mod run;
 
-use strata_testkit::dashboard as dashboard_queries;
-
-pub use dashboard_queries::{QUERIES, QuerySpec};
+pub use strata_testkit::dashboard::{QUERIES, QuerySpec};

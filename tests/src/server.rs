@@ -300,24 +300,8 @@ pub fn require_program(name: &str, package: &str) -> Option<PathBuf> {
     }
 }
 
-/// A child process killed when the test ends, however it ends.
-#[derive(Debug)]
-pub struct Guard(pub std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A loopback port that was free a moment ago (the program given it binds it right after).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
+pub use strata_testkit::child::Guard;
+pub use strata_testkit::net::free_port;
 
 /// `s` encoded for a URL's query string.
 pub use strata_bench::urlencode;

@@ -4,6 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use strata_testkit::time::now_ms;
 use strata_tests::server::{Reply, Server, agent, remote_write};
 use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 
@@ -29,13 +30,6 @@ fn request(labels: usize, t: i64) -> WriteRequest {
         }],
         metadata: vec![],
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 fn post(http: &ureq::Agent, url: &str) -> Reply {

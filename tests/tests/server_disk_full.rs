@@ -16,10 +16,11 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use strata_engine::labels::matcher::Matcher;
 use strata_engine::{Db, Options};
+use strata_testkit::time::now_ms;
 use strata_tests::server::{self, Reply, Server};
 use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 
@@ -139,13 +140,6 @@ fn fill_with_ballast(path: &Path, margin: u64) -> u64 {
     file.set_len(kept).expect("shrink the ballast");
     file.sync_all().expect("sync the ballast");
     kept
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_millis() as i64
 }
 
 fn assert_disk_full(reply: &Reply, what: &str) {

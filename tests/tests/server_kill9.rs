@@ -15,11 +15,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use strata_engine::fs::sim::SplitMix64;
 use strata_engine::labels::matcher::Matcher;
 use strata_engine::{Db, Options};
+use strata_testkit::time::now_ms;
 use strata_tests::server::{self, Server};
 use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 
@@ -206,13 +207,6 @@ fn verify(dir: &Path, base_t: i64, acked: &[Vec<u64>], sent_end: &[u64], cycle: 
     db.close()
         .unwrap_or_else(|e| panic!("cycle {cycle}: close: {e}"));
     (checked, total - checked)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_millis() as i64
 }
 
 /// Kills the server with SIGKILL at a seeded random point under load from two writers, cycle

@@ -9,11 +9,12 @@
 //! carries the label `case="<row name>"`, so what a row stored is found by that label alone.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use strata_engine::labels::Labels;
 use strata_engine::labels::matcher::Matcher;
 use strata_engine::{Db, Options};
+use strata_testkit::time::now_ms;
 use strata_tests::server::{self, Server};
 use strata_wire::protobuf::put_varint;
 use strata_wire::remote_write::v1::{
@@ -182,13 +183,6 @@ fn send(agent: &ureq::Agent, url: &str, req: &Req) -> Answer {
             connection: None,
         },
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_millis() as i64
 }
 
 /// Rows whose body cannot be decoded at all, or is too big to be.

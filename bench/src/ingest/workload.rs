@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use strata_wire::remote_write::encode::{EncodedLabels, Fields, RequestEncoder};
 
-use super::dataset::{self, Dataset, SplitMix64};
+use strata_testkit::dataset::{self, Dataset, SplitMix64};
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]

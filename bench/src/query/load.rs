@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use strata_wire::remote_write::encode::{EncodedLabels, Fields, RequestEncoder};
 
-use crate::ingest::dataset::{self, Dataset};
 use crate::ingest::workload::series_labels;
+use strata_testkit::dataset::{self, Dataset};
 
 /// What to load.
 #[derive(Debug, Clone)]

@@ -18,12 +18,7 @@ use tower::ServiceExt;
 
 pub const STALE: u64 = 0x7ff0_0000_0000_0002;
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use strata_testkit::time::now_ms;
 
 pub struct Server {
     pub dir: tempfile::TempDir,

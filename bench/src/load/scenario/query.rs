@@ -2,7 +2,7 @@
 //! VictoriaMetrics and anything else that speaks `/api/v1/query` and `/api/v1/query_range`).
 //!
 //! The queries come from a file or from a built-in mix: the dashboard queries of the engine's
-//! benchmark (`engine/benches/support/dashboard_queries.rs`), or, for `mixed` runs, a few
+//! benchmark (`strata_testkit::dashboard`), or, for `mixed` runs, a few
 //! heavy ones (regex selectors over every series, long ranges). Request `i` of the run sends
 //! query `i mod n`, ending at the moment it is due, so the mix is the same whatever the number
 //! of workers. A query file has one query a line; a line may start with `range=DURATION` and

@@ -1,7 +1,7 @@
 //! Prometheus remote write 1.0 of node_exporter-like hosts, generated as it is sent.
 //!
 //! The series and their values are the dataset of the engine's benchmarks
-//! (`engine/benches/support/dataset.rs`): about 517 series a host (counters,
+//! (`strata_testkit::dataset`): about 517 series a host (counters,
 //! `*_seconds_total`, gauges that stay constant or random-walk, histogram buckets), every
 //! value computed directly from the seed, the series and the scrape number. On top of it:
 //!
@@ -36,8 +36,8 @@ use hyper::header::{HeaderName, HeaderValue};
 use strata_wire::remote_write::encode::{EncodedLabels, Fields, RequestEncoder};
 
 use super::{Generator, Request, Scenario};
-use crate::ingest::dataset::{Dataset, SplitMix64};
 use crate::load::client::Endpoint;
+use strata_testkit::dataset::{Dataset, SplitMix64};
 
 /// Where the timestamps come from.
 #[derive(Debug, Clone, Copy, PartialEq)]
