@@ -63,7 +63,7 @@ struct ServeArgs {
     #[arg(long, value_name = "DIR", env = "STRATA_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Log level: error, warn, info, debug or trace, or a filter such as
-    /// `info,strata_engine=debug` [default: info].
+    /// `info,strata_tsdb=debug` [default: info].
     #[arg(long, value_name = "LEVEL", env = "STRATA_LOG")]
     log_level: Option<String>,
     /// How long to keep data, e.g. 15d, 90d, 1y; 0 keeps everything [default: 15d].

@@ -34,7 +34,7 @@
 //! file and the byte offset, never wrong data and never a panic.
 //!
 //! [`IndexReader::select`] evaluates label matchers with the head's semantics
-//! (`head/postings.rs`): a missing label has the value `""`, matchers that accept `""`
+//! (`strata_core::postings`): a missing label has the value `""`, matchers that accept `""`
 //! subtract the series whose value they reject, and exact sets and literal prefixes look up or
 //! narrow the sorted values instead of scanning them.
 
