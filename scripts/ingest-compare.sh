@@ -27,12 +27,13 @@ usage: scripts/ingest-compare.sh [options]
   --latency-seconds S     length of the fixed-load phase in seconds (default 60)
   --shards N              connections, as Prometheus's remote-write shards (default 8)
   --batch-samples N       samples per request (default 2000, Prometheus 2.42's default)
-  --systems LIST          comma-separated subset of strata,victoriametrics,prometheus
+  --systems LIST          comma-separated subset of strata,strata-base,victoriametrics,prometheus
   --results DIR           keep the JSON results, the table and the server logs in DIR
   --no-pin                do not pin the server and the generator to separate CPUs
   -h, --help              this text
 
 environment: PROMETHEUS, VICTORIA_METRICS (binaries; default: found on PATH),
+             STRATA_BASE (another strata binary, for the system strata-base),
              CARGO_TARGET_DIR (where cargo builds; default: target/ in the workspace)
 EOF
 }

@@ -21,10 +21,13 @@ usage: scripts/query-compare.sh [options]
   --hosts N        hosts in the dataset, ~517 series each (default 30)
   --hours H        hours of data (default 26; the longest query reads 24)
   --repeats N      timed runs of each query after a warm-up (default 7)
-  --systems LIST   comma-separated subset of strata,victoriametrics,prometheus
+  --systems LIST   comma-separated subset of strata,strata-base,victoriametrics,prometheus
   --results DIR    keep the JSON results, the table and the server logs in DIR
   --no-pin         do not pin the server and the generator to separate CPUs
   -h, --help       this text
+
+environment: PROMETHEUS, VICTORIA_METRICS (binaries; default: found on PATH),
+             STRATA_BASE (another strata binary, for the system strata-base)
 USAGE
 }
 

@@ -1,5 +1,7 @@
 # Shared by the comparison scripts (sourced, not run): finding the three systems, starting one
 # pinned to the last CPU in a fresh data directory on a free loopback port, and stopping it.
+# A fourth, `strata-base`, is another build of Strata (the binary $STRATA_BASE names, say one
+# built at an earlier commit), so a change is measured against the code before it in one run.
 #
 # Expects: $root (the workspace). `build_binaries` sets $strata and $bench (a binary with a
 # `free-port` command); `make_work_dir` sets $work. Sets $server_pid, $server_url and
@@ -29,6 +31,7 @@ make_work_dir() {
 }
 
 prometheus=${PROMETHEUS:-prometheus}
+strata_base=${STRATA_BASE:-}
 victoria_metrics=${VICTORIA_METRICS:-victoria-metrics}
 missing=0
 
@@ -48,11 +51,13 @@ require_systems() {
     for system in "$@"; do
         case "$system" in
             strata) ;;
+            strata-base)
+                [ -x "$strata_base" ] || die "strata-base needs STRATA_BASE=/path/to/a strata binary (another build)" ;;
             prometheus)
                 require "$prometheus" "Prometheus 2.42: apt-get install prometheus, or PROMETHEUS=/path/to/prometheus" ;;
             victoriametrics)
                 require "$victoria_metrics" "VictoriaMetrics 1.79: apt-get install victoria-metrics, or VICTORIA_METRICS=/path/to/victoria-metrics" ;;
-            *) die "unknown system $system: choose from strata, victoriametrics, prometheus" ;;
+            *) die "unknown system $system: choose from strata, strata-base, victoriametrics, prometheus" ;;
         esac
     done
     [ "$missing" = 0 ] || die "install what is missing above and run again"
@@ -100,6 +105,7 @@ stop_server() {
 version_of() {
     case "$1" in
         strata) "$strata" --version 2>/dev/null | head -n1 ;;
+        strata-base) echo "$("$strata_base" --version 2>/dev/null | head -n1) ($strata_base)" ;;
         prometheus) "$prometheus" --version 2>&1 | head -n1 ;;
         victoriametrics)
             # Debian's build prints an empty version; its package knows.
@@ -120,8 +126,10 @@ start_system() {
     local port cmd
     port=$("$bench" free-port)
     case "$system" in
-        strata)
-            cmd=("$strata" serve --listen "127.0.0.1:$port" --data-dir "$data")
+        strata | strata-base)
+            local binary=$strata
+            [ "$system" = strata ] || binary=$strata_base
+            cmd=("$binary" serve --listen "127.0.0.1:$port" --data-dir "$data")
             ready_path=/-/ready ;;
         victoriametrics)
             cmd=("$victoria_metrics" "-storageDataPath=$data" "-httpListenAddr=127.0.0.1:$port" "$@")
