@@ -21,6 +21,7 @@ use strata_bench::load::schedule::{Profile, Schedule, ShapeOptions, parse_durati
 use strata_bench::load::selfmetrics::SelfMetrics;
 use strata_bench::load::target::TargetWatch;
 use strata_bench::load::{null, report, verify};
+use strata_testkit::dataset::DatasetSpec;
 use strata_testkit::time::now_ms;
 
 /// Load tests for metrics pipelines (Prometheus remote write, PromQL) and any HTTP service.
@@ -188,6 +189,11 @@ struct WriteArgs {
     /// Hosts to simulate, about 517 series each.
     #[arg(long, default_value_t = 10)]
     hosts: usize,
+    /// The data: `generated` (the node_exporter-like fleet of the engine's benches) or
+    /// `template:PATH` (every line of a real scrape, such as `node_exporter-1.5-scrape.txt`,
+    /// on every host).
+    #[arg(long, default_value = "generated")]
+    dataset: DatasetSpec,
     /// Samples per request (Prometheus sends up to 2,000).
     #[arg(long, default_value_t = 2000)]
     batch: usize,
@@ -400,6 +406,7 @@ fn write_config(w: &WriteArgs) -> anyhow::Result<WriteConfig> {
     };
     Ok(WriteConfig {
         hosts: w.hosts,
+        dataset: w.dataset.clone(),
         seed: w.seed,
         batch: w.batch,
         interval_ms,

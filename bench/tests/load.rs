@@ -15,6 +15,7 @@ use strata_bench::load::scenario::write::{Timing, WriteConfig, WriteScenario};
 use strata_bench::load::schedule::{Profile, Schedule, ShapeOptions};
 use strata_bench::load::target::TargetWatch;
 use strata_bench::load::{report, scenario::Scenario};
+use strata_testkit::dataset::DatasetSpec;
 
 const OBJECTIVE: Objective = Objective {
     p99_ms: 100.0,
@@ -218,6 +219,7 @@ fn write_load_reaches_the_receiver_as_valid_remote_write() {
         Endpoint::parse(&format!("{}/api/v1/write", receiver.url()), false).unwrap(),
         WriteConfig {
             hosts: 4,
+            dataset: DatasetSpec::Generated,
             seed: 1,
             batch: 1000,
             interval_ms: 15_000,

@@ -14,15 +14,21 @@ use strata_bench::load::scenario::write::{Timing, WriteConfig, WriteScenario};
 use strata_bench::load::schedule::{Profile, Schedule, ShapeOptions};
 use strata_bench::load::target::TargetWatch;
 use strata_bench::load::verify;
+use strata_testkit::dataset::DatasetSpec;
 use strata_tests::server::Server;
 
 fn write_scenario(url: &str, run_id: &str) -> Arc<WriteScenario> {
+    write_scenario_of(url, run_id, 1000)
+}
+
+fn write_scenario_of(url: &str, run_id: &str, batch: usize) -> Arc<WriteScenario> {
     Arc::new(WriteScenario::new(
         Endpoint::parse(&format!("{url}/api/v1/write"), false).unwrap(),
         WriteConfig {
             hosts: 6,
+            dataset: DatasetSpec::Generated,
             seed: 3,
-            batch: 1000,
+            batch,
             interval_ms: 15_000,
             jitter_ms: 5,
             timing: Timing::RealTime,
@@ -106,9 +112,11 @@ fn a_stress_run_finds_where_a_one_write_at_a_time_strata_breaks_and_its_recovery
     let data = dir.path().join("data");
     let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
     server.wait_ready(Duration::from_secs(30));
-    let scenario = write_scenario(&server.url, "stress-1");
-    // 40 requests (40,000 samples) a second more at every step, up to 800: one write at a
-    // time, each synced to disk, cannot keep up with the higher steps on any machine here.
+    // 40 requests of 4,000 samples a second more at every step, up to 800 (3.2 million
+    // samples a second): one write at a time, each synced to disk, cannot keep up with the
+    // higher steps on any machine (this one breaks near 200; at 1,000 samples a request a
+    // fast one held all the way to 800, so the steps carry four times that).
+    let scenario = write_scenario_of(&server.url, "stress-1", 4000);
     let schedule =
         Profile::Stress.schedule(40.0, Duration::ZERO, &options(Vec::new(), None, 0).shape);
     let lane = Lane {

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use strata_testkit::dataset::DatasetSpec;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -60,6 +61,11 @@ struct RunArgs {
     /// Hosts in the dataset, ~517 series each.
     #[arg(long, default_value_t = 2000)]
     hosts: usize,
+    /// The data: `generated` (the node_exporter-like fleet of the engine's benches) or
+    /// `template:PATH` (every line of a real scrape, such as `node_exporter-1.5-scrape.txt`,
+    /// on every host).
+    #[arg(long, default_value = "generated")]
+    dataset: DatasetSpec,
     /// Dataset seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -142,6 +148,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
         ready_url: args.ready_url,
         workload: WorkloadConfig {
             hosts: args.hosts,
+            dataset: args.dataset,
             seed: args.seed,
             start_ms,
             shards: args.shards,

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
+use strata_testkit::dataset::DatasetSpec;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -39,6 +40,10 @@ enum Command {
         /// Hosts of the dataset (about 517 series each).
         #[arg(long, default_value_t = 30)]
         hosts: usize,
+        /// The data: `generated` or `template:PATH` (every line of a real scrape on every
+        /// host).
+        #[arg(long, default_value = "generated")]
+        dataset: DatasetSpec,
         /// Hours of data, ending at --end-ms.
         #[arg(long, default_value_t = 26)]
         hours: u64,
@@ -145,6 +150,7 @@ fn main() -> anyhow::Result<()> {
             write_url,
             ready_url,
             hosts,
+            dataset,
             hours,
             end_ms,
             shards,
@@ -159,6 +165,7 @@ fn main() -> anyhow::Result<()> {
             let options = load::LoadOptions {
                 write_url: write_url.unwrap_or_else(|| format!("{url}/api/v1/write")),
                 hosts,
+                dataset,
                 seed: 1,
                 start_ms,
                 scrapes,

@@ -17,13 +17,15 @@ use std::ops::Range;
 
 use strata_wire::remote_write::encode::{EncodedLabels, Fields, RequestEncoder};
 
-use strata_testkit::dataset::{self, Dataset, SplitMix64};
+use strata_testkit::dataset::{self, Dataset, DatasetSpec, SplitMix64};
 
 /// What to generate.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WorkloadConfig {
     /// Hosts of the dataset (about 517 series each).
     pub hosts: usize,
+    /// Which fleet.
+    pub dataset: DatasetSpec,
     /// Seed of the dataset.
     pub seed: u64,
     /// Timestamp of scrape 0 (before each host's phase of up to 15 s), in ms since the epoch.
@@ -113,7 +115,7 @@ impl Workload {
     /// Generates the dataset and encodes every request, on up to `threads` threads.
     pub fn build(config: &WorkloadConfig, threads: usize) -> Workload {
         assert!(config.shards > 0 && config.batch_samples > 0 && config.hosts > 0);
-        let data = Dataset::new(config.hosts, config.seed);
+        let data = config.dataset.build(config.hosts, config.seed);
         let mut shards = assign_shards(&data, config);
 
         let throughput_end = 1 + config.throughput_scrapes;
@@ -273,6 +275,7 @@ mod tests {
     fn config() -> WorkloadConfig {
         WorkloadConfig {
             hosts: 3,
+            dataset: DatasetSpec::Generated,
             seed: 7,
             start_ms: 1_800_000_000_000,
             shards: 4,

@@ -67,7 +67,6 @@ pub struct Record {
 pub const LATE_THRESHOLD: Duration = Duration::from_millis(10);
 
 /// Everything recorded since the window was last taken.
-#[derive(Debug)]
 pub struct Window {
     pub latency_us: Histogram<u64>,
     pub outcomes: BTreeMap<Outcome, u64>,
@@ -77,6 +76,24 @@ pub struct Window {
     pub late: u64,
     /// One error message per outcome kind, as an example.
     pub examples: BTreeMap<Outcome, String>,
+}
+
+/// The histogram's buckets would fill a screen; its summary is what a reader wants.
+impl std::fmt::Debug for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Window")
+            .field("requests", &self.latency_us.len())
+            .field("p50_us", &self.latency_us.value_at_quantile(0.5))
+            .field("p99_us", &self.latency_us.value_at_quantile(0.99))
+            .field("max_us", &self.latency_us.max())
+            .field("outcomes", &self.outcomes)
+            .field("samples_ok", &self.samples_ok)
+            .field("bytes_sent", &self.bytes_sent)
+            .field("bytes_received", &self.bytes_received)
+            .field("late", &self.late)
+            .field("examples", &self.examples)
+            .finish()
+    }
 }
 
 impl Default for Window {

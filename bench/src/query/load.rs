@@ -15,13 +15,15 @@ use anyhow::bail;
 use strata_wire::remote_write::encode::{EncodedLabels, Fields, RequestEncoder};
 
 use crate::ingest::workload::series_labels;
-use strata_testkit::dataset::{self, Dataset};
+use strata_testkit::dataset::{self, DatasetSpec};
 
 /// What to load.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
     pub write_url: String,
     pub hosts: usize,
+    /// Which fleet.
+    pub dataset: DatasetSpec,
     pub seed: u64,
     /// Time of scrape 0, ms since the epoch.
     pub start_ms: i64,
@@ -76,7 +78,7 @@ fn send(agent: &ureq::Agent, url: &str, body: &[u8], retries: &AtomicU64) -> any
 
 /// Loads the dataset into the server at `options.write_url`.
 pub fn load(options: &LoadOptions) -> anyhow::Result<LoadResult> {
-    let data = Dataset::new(options.hosts, options.seed);
+    let data = options.dataset.build(options.hosts, options.seed);
     let offset_ms = options.start_ms - dataset::START_MS;
     let shards = options.shards.max(1);
     // A shard's series: dataset index, host, and their labels encoded.

@@ -44,7 +44,11 @@
 //! Everything is random access: [`Dataset::value`] and [`Dataset::timestamp`] compute scrape
 //! `k` directly from the seed, so generating scrape 1,000 does not need scrapes 0 to 999.
 
+mod template;
+
 use std::ops::Range;
+
+pub use template::{DatasetSpec, Template, TemplateLine};
 
 /// Interval between two scrapes of a host.
 pub const SCRAPE_INTERVAL_MS: i64 = 15_000;
@@ -233,6 +237,10 @@ pub struct Dataset {
     seed: u64,
     hosts: usize,
     series: Vec<GenSeries>,
+    /// Share of scrapes whose timestamp is late, in percent.
+    jitter_percent: u64,
+    /// The most a late scrape is late by, in milliseconds (at least 1).
+    jitter_ms_max: u64,
 }
 
 impl Dataset {
@@ -246,6 +254,8 @@ impl Dataset {
             seed,
             hosts,
             series,
+            jitter_percent: JITTERED_SCRAPES_PERCENT,
+            jitter_ms_max: 5,
         }
     }
 
@@ -263,8 +273,8 @@ impl Dataset {
     pub fn timestamp(&self, host: usize, k: u64) -> i64 {
         let phase = (hash(self.seed, host as u64, u64::MAX) % SCRAPE_INTERVAL_MS as u64) as i64;
         let roll = hash(self.seed, host as u64, k);
-        let jitter = if roll % 100 < JITTERED_SCRAPES_PERCENT {
-            1 + (roll >> 32) % 5
+        let jitter = if roll % 100 < self.jitter_percent {
+            1 + (roll >> 32) % self.jitter_ms_max
         } else {
             0
         };

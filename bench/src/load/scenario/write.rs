@@ -37,7 +37,7 @@ use strata_wire::remote_write::encode::{EncodedLabels, Fields, RequestEncoder};
 
 use super::{Generator, Request, Scenario};
 use crate::load::client::Endpoint;
-use strata_testkit::dataset::{Dataset, SplitMix64};
+use strata_testkit::dataset::{Dataset, DatasetSpec, SplitMix64};
 
 /// Where the timestamps come from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,6 +52,8 @@ pub enum Timing {
 #[derive(Debug, Clone)]
 pub struct WriteConfig {
     pub hosts: usize,
+    /// Which fleet.
+    pub dataset: DatasetSpec,
     pub seed: u64,
     /// Samples per request.
     pub batch: usize,
@@ -102,7 +104,7 @@ impl WriteScenario {
     /// The scenario: builds the labels of every series (the values are computed as sent).
     pub fn new(endpoint: Endpoint, config: WriteConfig) -> WriteScenario {
         assert!(config.batch > 0 && config.hosts > 0 && config.interval_ms > 0);
-        let data = Dataset::new(config.hosts, config.seed);
+        let data = config.dataset.build(config.hosts, config.seed);
         let mut series =
             Vec::with_capacity(data.series().len() + config.hosts * config.extra_series);
         for (index, s) in data.series().iter().enumerate() {
@@ -468,6 +470,7 @@ mod tests {
     fn config(timing: Timing) -> WriteConfig {
         WriteConfig {
             hosts: 3,
+            dataset: DatasetSpec::Generated,
             seed: 7,
             batch: 500,
             interval_ms: 15_000,
