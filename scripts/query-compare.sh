@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# PromQL query latency, side by side: Strata, VictoriaMetrics 1.79 and Prometheus 2.42 each
-# loaded with the same hours of node_exporter-like data through remote write, then timed on
-# the same dashboard queries (bench/src/query.rs lists them; the method is there too).
+# What a user sees, side by side: Strata, VictoriaMetrics 1.79 and Prometheus 2.42 each sent
+# the same catch-up of hours of node_exporter data through remote write (time-major, as a
+# Prometheus that was cut off sends it), then live remote write at a fixed rate, then the same
+# dashboard queries (bench/src/query.rs lists them; the method is there too).
 #
 # For each system: start it (pinned to the last CPU when there are two or more) in a fresh
-# data directory on a free loopback port, run `query-compare run` (pinned to CPU 0) against it
-# (it loads, waits until the server has been idle for 65 s, then times), stop it; then print one table with the medians side by side. VictoriaMetrics runs with its
-# result cache off (-search.disableCache), since every query is repeated.
+# data directory on a free loopback port, run `query-compare run` (pinned to CPU 0) against it,
+# stop it. `run` loads (server CPU measured), waits until the server has been idle for 65 s
+# (RSS measured: settled), sends the live phase (latency of every request from when it was
+# due), times every query (first run and median of the repeats; RSS measured again), has the
+# system persist and merge its data its own way (Strata and Prometheus: a snapshot;
+# VictoriaMetrics: force_flush and force_merge) and measures the bytes, and probes the disk's
+# fdatasync latency beside the data. Then one table of query medians and one of what each
+# server cost, side by side. VictoriaMetrics runs with its result cache off
+# (-search.disableCache), since every query is repeated.
+#
+# The datasets: `generated` (the project's own node_exporter-like fleet) and
+# `template:PATH` (every sample line of a real exposition, such as
+# ../shared/data/node_exporter-1.5-scrape.txt, on every host: counters advancing by random
+# amounts at the decimals the exporter wrote, gauges with noise, 20% of scrapes 1-3 ms late).
 #
 # Needs: cargo, and for the other systems Debian's `prometheus` and `victoria-metrics` (or
 # $PROMETHEUS, $VICTORIA_METRICS). Everything talks to 127.0.0.1 only. With the defaults
@@ -21,6 +33,11 @@ usage: scripts/query-compare.sh [options]
   --hosts N        hosts in the dataset, ~517 series each (default 30)
   --hours H        hours of data (default 26; the longest query reads 24)
   --repeats N      timed runs of each query after a warm-up (default 7)
+  --dataset D      generated (default) or template:PATH (a Prometheus text exposition)
+  --shards N       requests in flight during the catch-up (default 4)
+  --batch-samples N  samples per request (default 2000)
+  --live-seconds S   live remote write after the catch-up (default 60; 0 for none)
+  --live-rate R      samples per second of the live phase (default 50000)
   --systems LIST   comma-separated subset of strata,strata-base,victoriametrics,prometheus
   --results DIR    keep the JSON results, the table and the server logs in DIR
   --no-pin         do not pin the server and the generator to separate CPUs
@@ -34,6 +51,11 @@ USAGE
 hosts=30
 hours=26
 repeats=7
+dataset=generated
+shards=4
+batch_samples=2000
+live_seconds=60
+live_rate=50000
 systems="strata,victoriametrics,prometheus"
 results_dir=""
 pin=1
@@ -42,6 +64,11 @@ while [ $# -gt 0 ]; do
         --hosts) hosts=$2; shift 2 ;;
         --hours) hours=$2; shift 2 ;;
         --repeats) repeats=$2; shift 2 ;;
+        --dataset) dataset=$2; shift 2 ;;
+        --shards) shards=$2; shift 2 ;;
+        --batch-samples) batch_samples=$2; shift 2 ;;
+        --live-seconds) live_seconds=$2; shift 2 ;;
+        --live-rate) live_rate=$2; shift 2 ;;
         --systems) systems=$2; shift 2 ;;
         --results) results_dir=$2; shift 2 ;;
         --no-pin) pin=0; shift ;;
@@ -62,8 +89,10 @@ say "pinning: $pinning"
 
 make_work_dir query-compare
 
-# Every system gets the same data, ending five minutes ago on a whole minute.
-end_ms=$(( ($(date +%s) - 300) / 60 * 60 * 1000 ))
+# Every system gets the same data, ending two hours ago on a whole minute: the live phase
+# continues it from there (at 50,000 samples/s over 15,000 series, 48 minutes of scrapes), and
+# stays in the past.
+end_ms=$(( ($(date +%s) - 7200) / 60 * 60 * 1000 ))
 failed=()
 results=()
 for system in "${system_list[@]}"; do
@@ -75,6 +104,8 @@ for system in "${system_list[@]}"; do
     if "${generator_pin[@]}" "$bench" run --system "$system" --version "$version" \
         --url "$server_url" --ready-url "$server_url$ready_path" --hosts "$hosts" \
         --hours "$hours" --end-ms "$end_ms" --repeats "$repeats" --server-pid "$server_pid" \
+        --dataset "$dataset" --shards "$shards" --batch-samples "$batch_samples" \
+        --live-seconds "$live_seconds" --live-rate "$live_rate" --data-dir "$dir/data" \
         --out "$dir/result.json"; then
         :
     else

@@ -129,7 +129,7 @@ start_system() {
         strata | strata-base)
             local binary=$strata
             [ "$system" = strata ] || binary=$strata_base
-            cmd=("$binary" serve --listen "127.0.0.1:$port" --data-dir "$data")
+            cmd=("$binary" serve --listen "127.0.0.1:$port" --data-dir "$data" --enable-admin-api)
             ready_path=/-/ready ;;
         victoriametrics)
             cmd=("$victoria_metrics" "-storageDataPath=$data" "-httpListenAddr=127.0.0.1:$port" "$@")
@@ -139,7 +139,8 @@ start_system() {
             # which Prometheus rejects older benchmark samples as out of bounds.
             printf 'global:\n  scrape_interval: 15s\n' >"$data.yml"
             cmd=("$prometheus" "--config.file=$data.yml" "--storage.tsdb.path=$data"
-                "--web.listen-address=127.0.0.1:$port" --web.enable-remote-write-receiver)
+                "--web.listen-address=127.0.0.1:$port" --web.enable-remote-write-receiver
+                --web.enable-admin-api)
             ready_path=/-/ready ;;
     esac
     "${server_pin[@]}" "${cmd[@]}" >"$log" 2>&1 &

@@ -9,6 +9,7 @@
 //! every latency (the median is the figure); it also keeps each answer's series count, so the
 //! report shows that every system did the same work. [`report`] puts the systems side by side.
 
+pub mod footprint;
 pub mod load;
 pub mod report;
 pub mod run;

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use strata_engine::Stats;
@@ -201,7 +201,60 @@ impl Metrics {
             render_storage(&mut out, s);
         }
         render_process(&mut out, self.started);
+        render_allocator(&mut out);
         out.text
+    }
+}
+
+/// What the process's allocator says of its heap: the binary installs an allocator that can
+/// tell (see `main.rs`); the library's own tests run on the system allocator and show none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocatorStats {
+    /// Bytes the program holds.
+    pub allocated: u64,
+    /// Bytes in the pages those allocations touch (allocated plus fragmentation).
+    pub active: u64,
+    /// Bytes the allocator has in physical memory, its own metadata and unpurged pages included.
+    pub resident: u64,
+    /// Bytes of address space kept mapped for reuse but given back to the kernel.
+    pub retained: u64,
+}
+
+static ALLOCATOR_STATS: OnceLock<fn() -> Option<AllocatorStats>> = OnceLock::new();
+
+/// Registers how to read the allocator's figures for `/metrics` (once per process).
+pub fn report_allocator(read: fn() -> Option<AllocatorStats>) {
+    // A second registration is the same function again; the first stays.
+    let _ = ALLOCATOR_STATS.set(read);
+}
+
+fn render_allocator(out: &mut Exposition) {
+    let Some(stats) = ALLOCATOR_STATS.get().and_then(|read| read()) else {
+        return;
+    };
+    for (name, help, v) in [
+        (
+            "strata_allocator_allocated_bytes",
+            "Heap bytes the program holds.",
+            stats.allocated,
+        ),
+        (
+            "strata_allocator_active_bytes",
+            "Bytes in the heap's pages in use: held bytes plus fragmentation.",
+            stats.active,
+        ),
+        (
+            "strata_allocator_resident_bytes",
+            "Bytes the allocator keeps in physical memory, unpurged free pages included.",
+            stats.resident,
+        ),
+        (
+            "strata_allocator_retained_bytes",
+            "Address space the allocator keeps mapped for reuse, returned to the kernel.",
+            stats.retained,
+        ),
+    ] {
+        out.gauge(name, help, v as f64);
     }
 }
 

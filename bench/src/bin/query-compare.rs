@@ -8,6 +8,7 @@ use strata_testkit::dataset::DatasetSpec;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use strata_bench::query::footprint::{self, Footprint};
 use strata_bench::query::{load, report, run};
 
 #[derive(Parser)]
@@ -19,6 +20,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Load the data, then time the queries; write the result as JSON.
@@ -62,9 +65,21 @@ enum Command {
         settle_seconds: f64,
         /// The server's process: after the settling time, wait (up to five minutes) until
         /// it has been idle for 65 s, so that no compaction after the load runs while the
-        /// queries are timed.
+        /// queries are timed; and measure its CPU and memory (see --data-dir).
         #[arg(long)]
         server_pid: Option<u32>,
+        /// The server's data directory: with --server-pid, measure its bytes on disk once
+        /// settled and after the system's own persist and merge, and the disk's fdatasync
+        /// latency beside it.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Seconds of live remote write after the catch-up, at --live-rate (0: none). Its
+        /// samples continue the data after --end-ms.
+        #[arg(long, default_value_t = 0.0)]
+        live_seconds: f64,
+        /// Samples per second of the live phase.
+        #[arg(long, default_value_t = 50_000.0)]
+        live_rate: f64,
         #[arg(long)]
         out: PathBuf,
     },
@@ -158,6 +173,9 @@ fn main() -> anyhow::Result<()> {
             repeats,
             settle_seconds,
             server_pid,
+            data_dir,
+            live_seconds,
+            live_rate,
             out,
         } => {
             let scrapes = hours * 240;
@@ -174,9 +192,25 @@ fn main() -> anyhow::Result<()> {
                 lockstep_scrapes: 20,
                 request_timeout: Duration::from_secs(60),
             };
+            let process = server_pid.map(strata_bench::ingest::process::Process::new);
+            let mut footprint = process.as_ref().map(|_| Footprint::default());
+            let cpu_s = || -> anyhow::Result<f64> {
+                process
+                    .as_ref()
+                    .map_or(Ok(0.0), |p| Ok(p.cpu()?.as_secs_f64()))
+            };
+            let dataset_name = options.dataset.describe();
+            // The live phase's requests are built before anything is timed.
+            let live_bodies = (live_seconds > 0.0).then(|| {
+                let series = options.dataset.build(hosts, options.seed).series().len();
+                let scrapes = (live_rate * live_seconds / series as f64).ceil() as u64;
+                load::continuation(&options, scrapes.max(1))
+            });
             wait_ready(&ready_url)?;
-            eprintln!("{system}: loading {hosts} hosts × {hours} h");
+            eprintln!("{system}: loading {hosts} hosts × {hours} h of {dataset_name}");
+            let cpu_before = cpu_s()?;
             let loaded = load::load(&options)?;
+            let cpu_loaded = cpu_s()?;
             eprintln!(
                 "{system}: loaded {} samples in {:.1} s ({:.0}/s, {} retries)",
                 loaded.samples,
@@ -188,11 +222,51 @@ fn main() -> anyhow::Result<()> {
             if let Some(pid) = server_pid {
                 wait_idle(&system, pid)?;
             }
+            if let (Some(f), Some(p)) = (footprint.as_mut(), process.as_ref()) {
+                f.load_cpu_s = cpu_loaded - cpu_before;
+                f.settle_cpu_s = cpu_s()? - cpu_loaded;
+                f.settled = p.memory()?;
+                f.settled_disk_bytes = data_dir.as_deref().map_or(0, footprint::disk_bytes);
+            }
+            if let Some((bodies, samples)) = &live_bodies {
+                eprintln!(
+                    "{system}: live remote write, {live_rate} samples/s for {live_seconds} s"
+                );
+                let live = footprint::live(
+                    &options.write_url,
+                    bodies,
+                    *samples,
+                    batch_samples,
+                    live_rate,
+                );
+                eprintln!(
+                    "{system}: live p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                    live.latency.p50_ms, live.latency.p99_ms, live.errors
+                );
+                if let Some(f) = footprint.as_mut() {
+                    f.live = Some(live);
+                }
+            }
             let queries = run::run(&url, end_ms, repeats, "", Duration::from_secs(300));
+            if let (Some(f), Some(p), Some(pid)) =
+                (footprint.as_mut(), process.as_ref(), server_pid)
+            {
+                f.after_queries = p.memory()?;
+                if let Some(dir) = &data_dir {
+                    let (how, persisted) = footprint::persist(&system, &url, dir)?;
+                    wait_idle(&system, pid)?;
+                    f.persist = how;
+                    f.persisted_disk_bytes = footprint::disk_bytes(&persisted);
+                    let probe_dir = dir.parent().unwrap_or(dir);
+                    f.fsync = Some(footprint::fdatasync_probe(probe_dir, 500)?);
+                }
+            }
             let result = run::RunResult {
                 system,
                 version,
+                dataset: dataset_name,
                 load: loaded,
+                footprint,
                 end_ms,
                 queries,
             };
@@ -214,6 +288,10 @@ fn main() -> anyhow::Result<()> {
         Command::Report { results } => {
             let runs: Vec<run::RunResult> = strata_bench::read_results(&results)?;
             print!("{}", report::table(&runs));
+            let footprint = report::footprint_table(&runs);
+            if !footprint.is_empty() {
+                print!("\n{footprint}");
+            }
             Ok(())
         }
         Command::FreePort => strata_bench::print_free_port(),

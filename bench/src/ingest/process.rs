@@ -27,6 +27,10 @@ pub struct Memory {
     pub rss_bytes: u64,
     /// Peak resident set so far (`VmHWM`).
     pub hwm_bytes: u64,
+    /// The anonymous part of the resident set (`RssAnon`): the heap and stacks, without the
+    /// file pages (binary, mapped files) the kernel can drop and read again.
+    #[serde(default)]
+    pub rss_anon_bytes: u64,
 }
 
 impl Process {
@@ -93,6 +97,7 @@ impl Process {
         Ok(Memory {
             rss_bytes: field("VmRSS:")?,
             hwm_bytes: field("VmHWM:")?,
+            rss_anon_bytes: field("RssAnon:")?,
         })
     }
 }
@@ -138,5 +143,6 @@ mod tests {
         assert!(machine_busy_cpu().unwrap() >= me.cpu().unwrap());
         let m = me.memory().unwrap();
         assert!(m.rss_bytes > 0 && m.hwm_bytes >= m.rss_bytes);
+        assert!(m.rss_anon_bytes > 0 && m.rss_anon_bytes <= m.rss_bytes);
     }
 }

@@ -76,17 +76,56 @@ fn send(agent: &ureq::Agent, url: &str, body: &[u8], retries: &AtomicU64) -> any
     unreachable!("the loop returns or bails")
 }
 
+/// A shard's series: dataset index, host, and their labels encoded.
+type Members = Vec<(usize, usize, EncodedLabels)>;
+
+/// Every series dealt to `shards` shards, round robin.
+fn deal(data: &dataset::Dataset, shards: usize) -> Vec<Members> {
+    let mut members: Vec<Members> = (0..shards.max(1)).map(|_| Vec::new()).collect();
+    let n = members.len();
+    for (index, s) in data.series().iter().enumerate() {
+        members[index % n].push((index, s.host, series_labels(s)));
+    }
+    members
+}
+
+/// The requests that carry on after the load: the `scrapes` scrapes of every series after
+/// the last one loaded, in the same shards and batches, compressed and ready to send at a
+/// fixed rate (the live traffic that follows a catch-up); and the samples in them.
+pub fn continuation(options: &LoadOptions, scrapes: u64) -> (Vec<Vec<Vec<u8>>>, u64) {
+    let data = options.dataset.build(options.hosts, options.seed);
+    let offset_ms = options.start_ms - dataset::START_MS;
+    let samples = data.series().len() as u64 * scrapes;
+    let bodies = deal(&data, options.shards)
+        .iter()
+        .map(|shard| {
+            let mut bodies = Vec::new();
+            let mut request = RequestEncoder::new(Fields::Canonical);
+            for k in options.scrapes..options.scrapes + scrapes {
+                for (index, host, labels) in shard {
+                    let t = data.timestamp(*host, k) + offset_ms;
+                    request.sample(labels, t, data.value(*index, k));
+                    if request.series_count() == options.batch_samples {
+                        bodies.push(request.compress());
+                        request.clear();
+                    }
+                }
+            }
+            if !request.is_empty() {
+                bodies.push(request.compress());
+            }
+            bodies
+        })
+        .collect();
+    (bodies, samples)
+}
+
 /// Loads the dataset into the server at `options.write_url`.
 pub fn load(options: &LoadOptions) -> anyhow::Result<LoadResult> {
     let data = options.dataset.build(options.hosts, options.seed);
     let offset_ms = options.start_ms - dataset::START_MS;
-    let shards = options.shards.max(1);
-    // A shard's series: dataset index, host, and their labels encoded.
-    let mut members: Vec<Vec<(usize, usize, EncodedLabels)>> =
-        (0..shards).map(|_| Vec::new()).collect();
-    for (index, s) in data.series().iter().enumerate() {
-        members[index % shards].push((index, s.host, series_labels(s)));
-    }
+    let members = deal(&data, options.shards);
+    let shards = members.len();
     let barrier = Barrier::new(shards);
     let (requests, samples, retries) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let started = Instant::now();

@@ -43,7 +43,14 @@ impl QueryTiming {
 pub struct RunResult {
     pub system: String,
     pub version: String,
+    /// The data, as `DatasetSpec::describe` tells it.
+    #[serde(default)]
+    pub dataset: String,
     pub load: super::load::LoadResult,
+    /// What the load, the live phase and the queries cost the server (when its process was
+    /// given).
+    #[serde(default)]
+    pub footprint: Option<super::footprint::Footprint>,
     /// The data's last sample time the queries end at, ms.
     pub end_ms: i64,
     pub queries: Vec<QueryTiming>,
