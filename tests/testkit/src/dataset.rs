@@ -44,10 +44,12 @@
 //! Everything is random access: [`Dataset::value`] and [`Dataset::timestamp`] compute scrape
 //! `k` directly from the seed, so generating scrape 1,000 does not need scrapes 0 to 999.
 
+mod recorded;
 mod template;
 
 use std::ops::Range;
 
+pub use recorded::Recording;
 pub use template::{DatasetSpec, Template, TemplateLine};
 
 /// Interval between two scrapes of a host.
@@ -166,6 +168,8 @@ enum Model {
         fraction: f64,
         sum_of: f64,
     },
+    /// Line `line` of the fleet's recording, `offset` scrapes in.
+    Recorded { line: usize, offset: u64 },
 }
 
 /// The SplitMix64 generator: a 64-bit counter through a strong mixing function.
@@ -241,6 +245,8 @@ pub struct Dataset {
     jitter_percent: u64,
     /// The most a late scrape is late by, in milliseconds (at least 1).
     jitter_ms_max: u64,
+    /// The scrapes a recorded fleet replays.
+    recording: Option<std::sync::Arc<Recording>>,
 }
 
 impl Dataset {
@@ -256,6 +262,7 @@ impl Dataset {
             series,
             jitter_percent: JITTERED_SCRAPES_PERCENT,
             jitter_ms_max: 5,
+            recording: None,
         }
     }
 
@@ -334,6 +341,10 @@ impl Dataset {
                     (observations * fraction).floor()
                 }
             }
+            Model::Recorded { line, offset } => self
+                .recording
+                .as_ref()
+                .map_or(f64::NAN, |r| r.value(line, k + offset)),
         }
     }
 

@@ -12,6 +12,9 @@
 //! So the shapes are the scrape's: its names, label sets, proportions of types and the
 //! precision the exporter prints; nothing here is tuned to how Strata compresses.
 
+use std::sync::Arc;
+
+use super::recorded::Recording;
 use super::{Dataset, GenSeries, Model, Quantum, SeriesClass, SplitMix64, hash};
 
 /// Share of a template fleet's scrapes whose timestamp is late, in percent.
@@ -19,9 +22,10 @@ pub const TEMPLATE_JITTERED_SCRAPES_PERCENT: u64 = 20;
 /// The most a template fleet's late scrape is late by, in milliseconds.
 pub const TEMPLATE_JITTER_MS_MAX: u64 = 3;
 
-/// Which fleet a benchmark sends: the generated one ([`Dataset::new`]) or one made from a
-/// scrape ([`Dataset::from_template`]). Written `generated` or `template:PATH` on command
-/// lines.
+/// Which fleet a benchmark sends: the generated one ([`Dataset::new`]), one made from a
+/// scrape ([`Dataset::from_template`]) or one replaying recorded scrapes
+/// ([`Dataset::from_recording`]). Written `generated`, `template:PATH` or `scrapes:PATH` on
+/// command lines.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum DatasetSpec {
     /// The tables' fleet.
@@ -34,6 +38,12 @@ pub enum DatasetSpec {
         /// The scrape.
         template: Template,
     },
+    /// The recorded scrapes in `path` replayed on every host.
+    Scrapes {
+        /// Where the recording was read from (for reports).
+        path: String,
+        recording: Arc<Recording>,
+    },
 }
 
 impl DatasetSpec {
@@ -42,6 +52,9 @@ impl DatasetSpec {
         match self {
             DatasetSpec::Generated => Dataset::new(hosts, seed),
             DatasetSpec::Template { template, .. } => Dataset::from_template(template, hosts, seed),
+            DatasetSpec::Scrapes { recording, .. } => {
+                Dataset::from_recording(recording, hosts, seed)
+            }
         }
     }
 
@@ -55,6 +68,11 @@ impl DatasetSpec {
                     template.lines.len()
                 )
             }
+            DatasetSpec::Scrapes { path, recording } => format!(
+                "{} series a host replaying {} real scrapes recorded in {path}",
+                recording.labels.len(),
+                recording.scrapes()
+            ),
         }
     }
 }
@@ -66,9 +84,16 @@ impl std::str::FromStr for DatasetSpec {
         if s == "generated" {
             return Ok(DatasetSpec::Generated);
         }
+        if let Some(path) = s.strip_prefix("scrapes:") {
+            return Ok(DatasetSpec::Scrapes {
+                path: path.to_owned(),
+                recording: Arc::new(Recording::read(path)?),
+            });
+        }
         let Some(path) = s.strip_prefix("template:") else {
             return Err(format!(
-                "unknown dataset {s:?}: use `generated` or `template:PATH` (a Prometheus text exposition)"
+                "unknown dataset {s:?}: use `generated`, `template:PATH` (a Prometheus text \
+                 exposition) or `scrapes:PATH` (a recording of scripts/record-node-exporter.sh)"
             ));
         };
         let text = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
@@ -317,12 +342,23 @@ impl Dataset {
                 });
             }
         }
+        Dataset::jittered_like_a_template(seed, hosts, series, None)
+    }
+
+    /// A fleet of `series` whose scrapes are late like a template fleet's (20% by 1-3 ms).
+    pub(super) fn jittered_like_a_template(
+        seed: u64,
+        hosts: usize,
+        series: Vec<GenSeries>,
+        recording: Option<Arc<Recording>>,
+    ) -> Dataset {
         Dataset {
             seed,
             hosts,
             series,
             jitter_percent: TEMPLATE_JITTERED_SCRAPES_PERCENT,
             jitter_ms_max: TEMPLATE_JITTER_MS_MAX,
+            recording,
         }
     }
 }
