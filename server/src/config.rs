@@ -33,7 +33,7 @@
 //!   max_samples: 50000000      # in memory at once; more is 422 `execution`
 //!   lookback_delta: 5m
 //!   max_query_length: 256KB    # longer query texts are 400 `bad_data`
-//!   decoded_cache_size: 256MB  # decoded block chunks kept for repeated queries; 0 = off
+//!   decoded_cache_size: 64MB   # decoded block chunks kept for repeated queries; 0 = off
 //! ```
 
 use std::net::SocketAddr;
@@ -298,7 +298,9 @@ impl Settings {
             decoded_cache_bytes: file
                 .query
                 .decoded_cache_size
-                .map_or(256 << 20, |b| b.0 as usize),
+                .map_or(strata_engine::Options::default().decoded_cache_bytes, |b| {
+                    b.0 as usize
+                }),
         };
         let mut settings = settings;
         // Samples retention would delete at once are refused rather than acknowledged.
