@@ -168,8 +168,15 @@ enum Model {
         fraction: f64,
         sum_of: f64,
     },
-    /// Line `line` of the fleet's recording, `offset` scrapes in.
-    Recorded { line: usize, offset: u64 },
+    /// Line `line` of the fleet's recording: scrape `k` is recorded scrape
+    /// `offset + k × stride` moved by up to `wobble` either way (by the hash of `key` and `k`).
+    Recorded {
+        line: usize,
+        offset: u64,
+        stride: u64,
+        wobble: u64,
+        key: u64,
+    },
 }
 
 /// The SplitMix64 generator: a 64-bit counter through a strong mixing function.
@@ -341,10 +348,21 @@ impl Dataset {
                     (observations * fraction).floor()
                 }
             }
-            Model::Recorded { line, offset } => self
-                .recording
-                .as_ref()
-                .map_or(f64::NAN, |r| r.value(line, k + offset)),
+            Model::Recorded {
+                line,
+                offset,
+                stride,
+                wobble,
+                key,
+            } => {
+                // offset >= wobble, so this never goes below 0; 2 × wobble < stride, so the
+                // recorded scrapes a host replays only move forward.
+                let moved = hash(key, k, 0x3a11) % (2 * wobble + 1);
+                let j = offset + k * stride + moved - wobble;
+                self.recording
+                    .as_ref()
+                    .map_or(f64::NAN, |r| r.value(line, j))
+            }
         }
     }
 

@@ -11,6 +11,13 @@
 //! hit; to make room the hand clears set bits and evicts the first entry whose bit is clear.
 //! Hits cost a hash lookup and a bit, under one mutex held for that long only; decoding
 //! happens outside it. The budget counts 16 bytes a sample plus a fixed overhead per entry.
+//!
+//! A query that reads more than the cache holds would, repeated, evict each of its entries
+//! before reading it again, and never hit (CLOCK evicts unused entries in the order they came
+//! in). So the ring watches its evictions: while most of the latest ones were never hit (the
+//! cache is thrashing), a miss that has to evict is cached only one time in eight, and the
+//! entries already in stay long enough to be hit. A dashboard whose data fits keeps being
+//! admitted: evicting entries that were hit lifts the throttle.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +26,13 @@ use strata_core::sample::Sample;
 
 /// Bytes counted per entry besides its samples (key, slot, map entry, allocation header).
 const ENTRY_OVERHEAD_BYTES: usize = 96;
+/// The share of the latest evictions that were never hit is a moving average over about this
+/// many evictions, kept in 256ths.
+const EVICTIONS_WINDOW: u32 = 16;
+/// Above this share (in 256ths) of never-hit evictions the cache counts as thrashing.
+const THRASHING_SHARE: u32 = 192;
+/// While thrashing, one miss in this many that has to evict is cached.
+const ADMIT_ONE_IN: u64 = 8;
 
 /// Which chunk: the opened block's number and the chunk's reference in it.
 pub(crate) type ChunkKey = (u64, u64);
@@ -40,13 +54,20 @@ struct Ring {
     bytes: usize,
     hits: u64,
     misses: u64,
+    /// Of the latest evictions, the share (in 256ths) whose entry was never hit.
+    unhit_evictions: u32,
+    /// Misses that would have had to evict while the cache was thrashing.
+    crowded_misses: u64,
 }
 
 #[derive(Debug)]
 struct Slot {
     key: ChunkKey,
     samples: Arc<[Sample]>,
+    /// Hit since the hand last passed (CLOCK's bit).
     used: bool,
+    /// Hit at all since it was cached.
+    hit: bool,
 }
 
 fn cost(samples: &[Sample]) -> usize {
@@ -92,6 +113,7 @@ impl DecodedCache {
                 ring.hits += 1;
                 let slot = ring.slots[i].as_mut().expect("indexed slots are occupied");
                 slot.used = true;
+                slot.hit = true;
                 return Arc::clone(&slot.samples);
             }
             ring.misses += 1;
@@ -122,6 +144,12 @@ impl Ring {
             // Decoded by two queries at once: the first one in stays.
             return;
         }
+        if self.bytes + size > budget && self.unhit_evictions > THRASHING_SHARE {
+            self.crowded_misses += 1;
+            if !self.crowded_misses.is_multiple_of(ADMIT_ONE_IN) {
+                return;
+            }
+        }
         while self.bytes + size > budget && !self.index.is_empty() {
             self.evict_one();
         }
@@ -129,6 +157,7 @@ impl Ring {
             key,
             samples,
             used: false,
+            hit: false,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -161,6 +190,9 @@ impl Ring {
             self.index.remove(&slot.key);
             self.bytes -= cost(&slot.samples);
             self.free.push(i);
+            let unhit = if slot.hit { 0 } else { 256 / EVICTIONS_WINDOW };
+            self.unhit_evictions += unhit;
+            self.unhit_evictions -= self.unhit_evictions / EVICTIONS_WINDOW;
             return;
         }
         unreachable!("a non-empty ring always has an entry to evict within two turns");
@@ -214,6 +246,52 @@ mod tests {
             cache.get_or_insert((0, k), || samples(100, 0.0));
             assert!(cache.stats().bytes <= 3 * one);
         }
+    }
+
+    /// Hits over `passes` reads of keys `keys` in order, the last `counted` passes counted.
+    fn hits_reading_in_a_loop(
+        cache: &DecodedCache,
+        keys: std::ops::Range<u64>,
+        passes: usize,
+        counted: usize,
+    ) -> u64 {
+        let mut hits = 0;
+        for pass in 0..passes {
+            for k in keys.clone() {
+                let mut decoded = false;
+                cache.get_or_insert((0, k), || {
+                    decoded = true;
+                    samples(100, 0.0)
+                });
+                if pass >= passes - counted && !decoded {
+                    hits += 1;
+                }
+            }
+        }
+        hits
+    }
+
+    #[test]
+    fn a_loop_larger_than_the_cache_still_hits_once_it_thrashes() {
+        let one = cost(&samples(100, 0.0));
+        // 10 entries fit; a query reads 25 again and again. Plain CLOCK would never hit.
+        let cache = DecodedCache::new(10 * one);
+        let hits = hits_reading_in_a_loop(&cache, 0..25, 40, 10);
+        assert!(
+            hits >= 10 * 5,
+            "{hits} hits in the last 10 passes of 25 reads: fewer than half of what fits"
+        );
+        assert!(cache.stats().bytes <= 10 * one);
+    }
+
+    #[test]
+    fn a_working_set_that_fits_is_admitted_after_a_thrashing_loop() {
+        let one = cost(&samples(100, 0.0));
+        let cache = DecodedCache::new(10 * one);
+        hits_reading_in_a_loop(&cache, 0..25, 20, 0);
+        // Another dashboard, 8 chunks: within a few refreshes every read hits.
+        let hits = hits_reading_in_a_loop(&cache, 100..108, 12, 2);
+        assert_eq!(hits, 2 * 8, "the new working set was not all cached");
     }
 
     #[test]

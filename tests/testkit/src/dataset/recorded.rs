@@ -6,7 +6,7 @@
 //! | the recording | the fleet |
 //! |---|---|
 //! | the series | every sample line of the first scrape, on every host (`instance` and `job` set per host); a line missing from a later scrape keeps the value it had |
-//! | scrape `k` of host `h` | recorded scrape `(k + h × 977) mod n` of the `n` recorded: each host starts at another point of the recording |
+//! | scrape `k` of host `h` | recorded scrape `(h × 977 + k × s_h ± w) mod n` of the `n` recorded: each host starts at another point of the recording and steps about the 15 s a scrape stands for (`s_h` = 15 recorded scrapes at a 1 s interval, between 3 less and 3 more by host, so hosts run at different speeds), each step moved by up to `w` = 3 either way at random (so no host, and no lap of one, replays a sequence another did: replaying the same runs of the recording would hand a block compressor the same bytes again and again) |
 //! | past the recording's end | it starts over; a counter carries on from where it got to (its whole recorded increase added per lap, rounded back to the decimals it was printed with), so it never goes down |
 //! | timestamps | the 15 s grid of the other fleets, 20% of scrapes late by 1 to 3 ms (the recording's own interval, often 1 s, is not kept: its values are) |
 
@@ -20,6 +20,10 @@ use super::{Dataset, GenSeries, Model, SeriesClass, SplitMix64, hash};
 pub const SCRAPE_MARKER: &str = "# SCRAPE ";
 /// How far apart hosts start in the recording, in scrapes.
 const HOST_OFFSET_SCRAPES: u64 = 977;
+/// How far hosts' strides through the recording spread around the scrape interval's.
+const STRIDE_SPREAD: u64 = 3;
+/// How far each step through the recording moves either way at most.
+const WOBBLE_MAX: u64 = 3;
 /// Values printed with more decimals than this are kept as they are when a lap is added.
 const ROUNDED_DECIMALS_MAX: i32 = 12;
 
@@ -35,6 +39,8 @@ pub struct Recording {
     /// Scrape-major: the value of series `i` in scrape `j` is `values[j × series + i]`.
     values: Vec<f64>,
     scrapes: usize,
+    /// The median time between two recorded scrapes, in milliseconds (1,000 if unknown).
+    pub interval_ms: i64,
 }
 
 impl std::fmt::Debug for Recording {
@@ -42,6 +48,7 @@ impl std::fmt::Debug for Recording {
         f.debug_struct("Recording")
             .field("series", &self.labels.len())
             .field("scrapes", &self.scrapes)
+            .field("interval_ms", &self.interval_ms)
             .finish()
     }
 }
@@ -68,6 +75,7 @@ impl Recording {
             decimals: Vec::with_capacity(first.lines.len()),
             values: Vec::new(),
             scrapes: 1,
+            interval_ms: median_interval_ms(text),
         };
         for line in first.lines {
             index.insert(line.labels.clone(), recording.labels.len());
@@ -121,6 +129,33 @@ impl Recording {
     }
 }
 
+/// The median time between consecutive `# SCRAPE <unix ms>` markers (1,000 ms when the
+/// recording has fewer than two readable times).
+fn median_interval_ms(text: &str) -> i64 {
+    let times: Vec<i64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(SCRAPE_MARKER)?.trim().parse().ok())
+        .collect();
+    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    if gaps.is_empty() {
+        return 1000;
+    }
+    gaps.sort_unstable();
+    gaps[gaps.len() / 2].max(1)
+}
+
+/// Host `host`'s stride through recorded scrapes taken `interval_ms` apart (about a scrape
+/// interval of them, spread by host), and how far each step may move either way (less than
+/// half the stride, so steps never go back).
+fn stride(host: usize, interval_ms: i64) -> (u64, u64) {
+    let base = (super::SCRAPE_INTERVAL_MS as f64 / interval_ms.max(1) as f64).round() as u64;
+    let spread = 2 * STRIDE_SPREAD + 1;
+    let s = (base + host as u64 % spread)
+        .saturating_sub(STRIDE_SPREAD)
+        .max(1);
+    (s, WOBBLE_MAX.min((s - 1) / 2))
+}
+
 /// A scrape's text after its `# SCRAPE` marker: the rest of the marker's line is its time.
 fn skip_marker_rest(scrape: &str) -> &str {
     scrape.split_once('\n').map_or("", |(_, rest)| rest)
@@ -133,7 +168,9 @@ impl Dataset {
         for host in 0..hosts {
             let mut rng = SplitMix64::new(hash(seed, host as u64, 0x5eed));
             let instance = format!("host-{host}:9100");
-            let offset = host as u64 * HOST_OFFSET_SCRAPES;
+            let (stride, wobble) = stride(host, recording.interval_ms);
+            let offset = host as u64 * HOST_OFFSET_SCRAPES + wobble;
+            let key = rng.next_u64();
             for (line, labels) in recording.labels.iter().enumerate() {
                 let mut labels = labels.clone();
                 labels.retain(|(name, _)| name != "instance" && name != "job");
@@ -150,7 +187,13 @@ impl Dataset {
                     class,
                     host,
                     key: rng.next_u64(),
-                    model: Model::Recorded { line, offset },
+                    model: Model::Recorded {
+                        line,
+                        offset,
+                        stride,
+                        wobble,
+                        key,
+                    },
                 });
             }
         }
@@ -224,8 +267,56 @@ mod tests {
                 .labels
                 .contains(&("instance".into(), "host-1:9100".into()))
         );
-        // Host 1 starts 977 scrapes in: 977 mod 3 = 2.
-        assert_eq!(d.value(0, 0), 100.25);
-        assert_eq!(d.value(2, 0), r.value(0, 977));
+        // Host 1 starts 977 scrapes in, give or take its first step's move.
+        let near: Vec<f64> = (977 - 3..=977 + 3).map(|j| r.value(0, j)).collect();
+        assert!(
+            near.contains(&d.value(2, 0)),
+            "{} is not near 977",
+            d.value(2, 0)
+        );
+    }
+
+    #[test]
+    fn hosts_step_about_a_scrape_interval_through_the_recording_at_different_speeds() {
+        assert_eq!(Recording::parse(&recording()).unwrap().interval_ms, 1000);
+        // 15 s over a 1 s recording: strides 12 to 18 by host, each step moved by up to 3.
+        let strides: Vec<(u64, u64)> = (0..8).map(|h| stride(h, 1000)).collect();
+        assert_eq!(strides[0], (12, 3));
+        assert_eq!(strides[6], (18, 3));
+        assert_eq!(strides[7], (12, 3));
+        assert_eq!(
+            stride(0, 15_000),
+            (1, 0),
+            "a 15 s recording is replayed scrape by scrape"
+        );
+        assert_eq!(stride(3, 5_000), (3, 1));
+    }
+
+    #[test]
+    fn a_replayed_counter_never_goes_down_and_no_two_hosts_step_alike() {
+        // A counter that counts the recorded scrapes: a replayed value tells which was replayed
+        // (less one per lap, the flat step where a lap starts over).
+        let text: String = (0..50u64)
+            .map(|j| format!("{SCRAPE_MARKER}{}\n# TYPE c counter\nc {j}\n", 1000 * j))
+            .collect();
+        let r = Arc::new(Recording::parse(&text).unwrap());
+        let d = Dataset::from_recording(&r, 8, 1);
+        let steps = |host: usize| -> Vec<f64> {
+            (1..400)
+                .map(|k| d.value(host, k) - d.value(host, k - 1))
+                .collect()
+        };
+        for host in 0..8 {
+            assert!(
+                steps(host).iter().all(|&s| s > 0.0),
+                "host {host} went back"
+            );
+        }
+        // Hosts 0 and 7 both stride 12, each replayed scrape moved by up to 3: steps of 6 to 18
+        // (one less where a lap starts over), varying, and not alike.
+        let (a, b) = (steps(0), steps(7));
+        assert!(a.iter().all(|&s| (5.0..=18.0).contains(&s)), "{a:?}");
+        assert!(a.iter().any(|&s| s != a[0]), "host 0 steps evenly");
+        assert_ne!(a, b, "hosts 0 and 7 step alike");
     }
 }
