@@ -156,6 +156,13 @@ fn old_head_data_moves_into_a_block_and_queries_span_both() {
     assert_eq!(after.block_bytes, on_disk("/db/blocks") - meta_bytes(&fs));
     assert_eq!(after.block_samples, SERIES as u64 * 120);
     assert_eq!(after.samples, before.samples - after.block_samples);
+    // The head's 40-sample chunks went into the block as one 120-sample chunk a series.
+    let blocks = fs.list(&db.dir().join("blocks")).unwrap();
+    let meta = fs
+        .read(&db.dir().join("blocks").join(&blocks[0]).join("meta.json"))
+        .unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+    assert_eq!(meta["chunks"].as_u64(), Some(SERIES as u64));
     assert_eq!(read_all(&db), model);
     // Every range reads the same across the boundary.
     let q = db.querier(T0 + 2 * HOUR - 3 * STEP, T0 + 2 * HOUR + 2 * STEP);

@@ -98,7 +98,7 @@ impl Inner {
                 &self.blocks.new_id(),
                 &self.head,
                 hi,
-                self.options.chunk_samples_max,
+                self.options.block_chunk_samples_max,
             )?;
             if let Some((meta, taken)) = written {
                 tracing::info!(block = %meta.id, min_t = meta.min_t, max_t = meta.max_t, series = meta.series, samples = meta.samples, "block cut from the head");

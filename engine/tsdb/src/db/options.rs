@@ -29,8 +29,8 @@ pub struct Options {
     pub future_tolerance_ms: i64,
     /// A head chunk is closed after this many samples. Default 240.
     pub chunk_samples_max: u16,
-    /// Compaction re-encodes a series' chunks into chunks of up to this many samples when that
-    /// makes fewer of them: longer chunks are denser on disk (0.51 instead of 0.66 bytes per
+    /// Blocks cut from the head, and compaction, re-encode a series' chunks into chunks of up to
+    /// this many samples when that makes fewer of them: longer chunks are denser on disk (0.51 instead of 0.66 bytes per
     /// sample at 24 h instead of 240 samples on node_exporter-like data), while a short query
     /// decodes at most one chunk's worth it does not need. Default 1440 (6 h at 15 s).
     pub block_chunk_samples_max: u16,

@@ -40,7 +40,7 @@ impl Inner {
                 &self.blocks.new_id(),
                 &self.head,
                 i64::MAX,
-                self.options.chunk_samples_max,
+                self.options.block_chunk_samples_max,
             )?;
             if let Some((meta, _)) = written {
                 stats.head_samples = meta.samples;

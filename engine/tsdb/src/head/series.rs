@@ -534,8 +534,26 @@ impl MemSeries {
             return None;
         }
         if ooo.is_empty() {
+            let whole: usize = out.iter().map(|c| usize::from(c.stream().1)).sum();
+            let samples = whole + prefix.len();
+            let chunks = out.len() + usize::from(!prefix.is_empty());
+            if chunks <= samples.div_ceil(usize::from(chunk_samples_max)) {
+                out.extend(
+                    encode_chunks(prefix, chunk_samples_max)
+                        .into_iter()
+                        .map(BlockChunk::Owned),
+                );
+                return Some((out, taken));
+            }
+            // The head's short chunks fit in fewer, longer ones: a block keeps the longer.
+            let mut all: Vec<(i64, f64)> = Vec::with_capacity(samples);
+            for c in out.drain(..) {
+                let (data, n) = c.stream();
+                all.extend(XorIter::new(data, n));
+            }
+            all.extend(prefix);
             out.extend(
-                encode_chunks(prefix, chunk_samples_max)
+                encode_chunks(all, chunk_samples_max)
                     .into_iter()
                     .map(BlockChunk::Owned),
             );
