@@ -15,10 +15,16 @@
 # server cost, side by side. VictoriaMetrics runs with its result cache off
 # (-search.disableCache), since every query is repeated.
 #
-# The datasets: `generated` (the project's own node_exporter-like fleet) and
+# The datasets: `generated` (the project's own node_exporter-like fleet),
 # `template:PATH` (every sample line of a real exposition, such as
 # ../shared/data/node_exporter-1.5-scrape.txt, on every host: counters advancing by random
-# amounts at the decimals the exporter wrote, gauges with noise, 20% of scrapes 1-3 ms late).
+# amounts at the decimals the exporter wrote, gauges with noise, 20% of scrapes 1-3 ms late)
+# and `scrapes:PATH` (real scrapes replayed, such as bench/data/node-exporter-debian-1s.prom.zst
+# recorded by scripts/record-node-exporter.sh: nothing generated but the timestamps).
+#
+# docs/perf.md (issue 23) runs it as
+#   scripts/query-compare.sh --hosts 100 --hours 24 --systems strata,victoriametrics \
+#       --dataset scrapes:bench/data/node-exporter-debian-1s.prom.zst --results DIR
 #
 # Needs: cargo, and for the other systems Debian's `prometheus` and `victoria-metrics` (or
 # $PROMETHEUS, $VICTORIA_METRICS). Everything talks to 127.0.0.1 only. With the defaults
@@ -33,7 +39,8 @@ usage: scripts/query-compare.sh [options]
   --hosts N        hosts in the dataset, ~517 series each (default 30)
   --hours H        hours of data (default 26; the longest query reads 24)
   --repeats N      timed runs of each query after a warm-up (default 7)
-  --dataset D      generated (default) or template:PATH (a Prometheus text exposition)
+  --dataset D      generated (default), template:PATH (a Prometheus text exposition) or
+                   scrapes:PATH (a recording of scripts/record-node-exporter.sh)
   --shards N       requests in flight during the catch-up (default 4)
   --batch-samples N  samples per request (default 2000)
   --live-seconds S   live remote write after the catch-up (default 60; 0 for none)
