@@ -45,12 +45,14 @@
 //! `k` directly from the seed, so generating scrape 1,000 does not need scrapes 0 to 999.
 
 mod recorded;
+mod spec;
 mod template;
 
 use std::ops::Range;
 
 pub use recorded::Recording;
-pub use template::{DatasetSpec, Template, TemplateLine};
+pub use spec::DatasetSpec;
+pub use template::{Template, TemplateLine};
 
 /// Interval between two scrapes of a host.
 pub const SCRAPE_INTERVAL_MS: i64 = 15_000;
@@ -257,6 +259,24 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A fleet of `series` whose scrapes are late like a template fleet's (20% by 1-3 ms), with
+    /// the recording it replays, if any.
+    fn jittered_like_a_template(
+        seed: u64,
+        hosts: usize,
+        series: Vec<GenSeries>,
+        recording: Option<std::sync::Arc<Recording>>,
+    ) -> Dataset {
+        Dataset {
+            seed,
+            hosts,
+            series,
+            jitter_percent: template::TEMPLATE_JITTERED_SCRAPES_PERCENT,
+            jitter_ms_max: template::TEMPLATE_JITTER_MS_MAX,
+            recording,
+        }
+    }
+
     /// The series of `hosts` hosts, all derived from `seed`.
     pub fn new(hosts: usize, seed: u64) -> Self {
         let mut series = Vec::new();

@@ -12,98 +12,12 @@
 //! So the shapes are the scrape's: its names, label sets, proportions of types and the
 //! precision the exporter prints; nothing here is tuned to how Strata compresses.
 
-use std::sync::Arc;
-
-use super::recorded::Recording;
 use super::{Dataset, GenSeries, Model, Quantum, SeriesClass, SplitMix64, hash};
 
 /// Share of a template fleet's scrapes whose timestamp is late, in percent.
 pub const TEMPLATE_JITTERED_SCRAPES_PERCENT: u64 = 20;
 /// The most a template fleet's late scrape is late by, in milliseconds.
 pub const TEMPLATE_JITTER_MS_MAX: u64 = 3;
-
-/// Which fleet a benchmark sends: the generated one ([`Dataset::new`]), one made from a
-/// scrape ([`Dataset::from_template`]) or one replaying recorded scrapes
-/// ([`Dataset::from_recording`]). Written `generated`, `template:PATH` or `scrapes:PATH` on
-/// command lines.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum DatasetSpec {
-    /// The tables' fleet.
-    #[default]
-    Generated,
-    /// Every line of the scrape in `path` on every host.
-    Template {
-        /// Where the scrape was read from (for reports).
-        path: String,
-        /// The scrape.
-        template: Template,
-    },
-    /// The recorded scrapes in `path` replayed on every host.
-    Scrapes {
-        /// Where the recording was read from (for reports).
-        path: String,
-        recording: Arc<Recording>,
-    },
-}
-
-impl DatasetSpec {
-    /// The fleet of `hosts` hosts from `seed`.
-    pub fn build(&self, hosts: usize, seed: u64) -> Dataset {
-        match self {
-            DatasetSpec::Generated => Dataset::new(hosts, seed),
-            DatasetSpec::Template { template, .. } => Dataset::from_template(template, hosts, seed),
-            DatasetSpec::Scrapes { recording, .. } => {
-                Dataset::from_recording(recording, hosts, seed)
-            }
-        }
-    }
-
-    /// How reports name it.
-    pub fn describe(&self) -> String {
-        match self {
-            DatasetSpec::Generated => "generated node_exporter-like fleet".into(),
-            DatasetSpec::Template { path, template } => {
-                format!(
-                    "{} series a host from the scrape {path}",
-                    template.lines.len()
-                )
-            }
-            DatasetSpec::Scrapes { path, recording } => format!(
-                "{} series a host replaying {} real scrapes recorded in {path}",
-                recording.labels.len(),
-                recording.scrapes()
-            ),
-        }
-    }
-}
-
-impl std::str::FromStr for DatasetSpec {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<DatasetSpec, String> {
-        if s == "generated" {
-            return Ok(DatasetSpec::Generated);
-        }
-        if let Some(path) = s.strip_prefix("scrapes:") {
-            return Ok(DatasetSpec::Scrapes {
-                path: path.to_owned(),
-                recording: Arc::new(Recording::read(path)?),
-            });
-        }
-        let Some(path) = s.strip_prefix("template:") else {
-            return Err(format!(
-                "unknown dataset {s:?}: use `generated`, `template:PATH` (a Prometheus text \
-                 exposition) or `scrapes:PATH` (a recording of scripts/record-node-exporter.sh)"
-            ));
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
-        let template = Template::parse(&text).map_err(|e| format!("{path}: {e}"))?;
-        Ok(DatasetSpec::Template {
-            path: path.to_owned(),
-            template,
-        })
-    }
-}
 
 /// Scrapes in a day: a counter's template value is what it counted over about this many.
 const UPTIME_SCRAPES: f64 = 86_400.0 / 15.0;
@@ -344,23 +258,6 @@ impl Dataset {
         }
         Dataset::jittered_like_a_template(seed, hosts, series, None)
     }
-
-    /// A fleet of `series` whose scrapes are late like a template fleet's (20% by 1-3 ms).
-    pub(super) fn jittered_like_a_template(
-        seed: u64,
-        hosts: usize,
-        series: Vec<GenSeries>,
-        recording: Option<Arc<Recording>>,
-    ) -> Dataset {
-        Dataset {
-            seed,
-            hosts,
-            series,
-            jitter_percent: TEMPLATE_JITTERED_SCRAPES_PERCENT,
-            jitter_ms_max: TEMPLATE_JITTER_MS_MAX,
-            recording,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -464,7 +361,5 @@ node_errors_total 0
         assert_eq!(t.lines.len(), 507);
         let counters = t.lines.iter().filter(|l| l.counter).count();
         assert!((100..300).contains(&counters), "{counters} counters");
-        let spec: DatasetSpec = format!("template:{path}").parse().unwrap();
-        assert_eq!(spec.build(3, 1).series().len(), 3 * 507);
     }
 }
