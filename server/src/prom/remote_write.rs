@@ -98,12 +98,10 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
         ));
     };
     let limits = state.prom.write_limits();
-    let body = match axum::body::to_bytes(request.into_body(), limits.body_bytes_max).await {
+    let body = match read_body(request.into_body(), limits.body_bytes_max).await {
         Ok(body) => body,
-        Err(e) => {
-            let too_big = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            let (status, message) = if too_big {
+        Err(BodyError::TooBig) => {
+            return body_unread(written_headers(
                 (
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
@@ -111,14 +109,17 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
                         limits.body_bytes_max
                     ),
                 )
-            } else {
+                    .into_response(),
+                Written::default(),
+            ));
+        }
+        Err(BodyError::Read(e)) => {
+            return body_unread(written_headers(
                 (
                     StatusCode::BAD_REQUEST,
                     format!("reading the body failed: {e}\n"),
                 )
-            };
-            return body_unread(written_headers(
-                (status, message).into_response(),
+                    .into_response(),
                 Written::default(),
             ));
         }
@@ -160,6 +161,53 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
         }
     }
+}
+
+/// How long an oversized body is read on and thrown away (at most as much again as the cap) so
+/// its sender gets to read the 413.
+///
+/// Most HTTP clients write the whole body before they read an answer. Were the connection
+/// closed with part of the body still unread, the kernel would reset it and the sender would
+/// see a broken pipe instead of the status that tells it not to retry. Past these bounds the
+/// server stops reading and closes anyway.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why a request body was not read whole.
+enum BodyError {
+    /// It is larger than the cap.
+    TooBig,
+    /// The connection failed while it was being read.
+    Read(axum::Error),
+}
+
+/// Reads `body` whole if it holds at most `max` bytes. A larger body is read on and discarded,
+/// up to `max` bytes more and for at most [`DRAIN_TIME`], before [`BodyError::TooBig`].
+async fn read_body(body: axum::body::Body, max: usize) -> Result<bytes::Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut whole = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if whole.len() + data.len() > max {
+            let mut drained = whole.len() + data.len();
+            drop(whole);
+            let drain = async {
+                while let Some(Ok(frame)) = body.frame().await {
+                    drained += frame.data_ref().map_or(0, |d| d.len());
+                    if drained > max.saturating_mul(2) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+            return Err(BodyError::TooBig);
+        }
+        whole.extend_from_slice(&data);
+    }
+    Ok(whole.freeze())
 }
 
 /// Marks a response sent before the request body was read: the connection closes after it
