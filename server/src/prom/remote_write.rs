@@ -100,26 +100,22 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     let limits = state.prom.write_limits();
     let body = match read_body(request.into_body(), limits.body_bytes_max).await {
         Ok(body) => body,
-        Err(BodyError::TooBig) => {
-            return body_unread(written_headers(
-                (
+        Err(e) => {
+            let (status, message) = match e {
+                BodyError::TooBig => (
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
                         "the body is larger than the {} bytes allowed\n",
                         limits.body_bytes_max
                     ),
-                )
-                    .into_response(),
-                Written::default(),
-            ));
-        }
-        Err(BodyError::Read(e)) => {
-            return body_unread(written_headers(
-                (
+                ),
+                BodyError::Read(e) => (
                     StatusCode::BAD_REQUEST,
                     format!("reading the body failed: {e}\n"),
-                )
-                    .into_response(),
+                ),
+            };
+            return body_unread(written_headers(
+                (status, message).into_response(),
                 Written::default(),
             ));
         }
@@ -177,37 +173,30 @@ enum BodyError {
     /// It is larger than the cap.
     TooBig,
     /// The connection failed while it was being read.
-    Read(axum::Error),
+    Read(axum::BoxError),
 }
 
 /// Reads `body` whole if it holds at most `max` bytes. A larger body is read on and discarded,
 /// up to `max` bytes more and for at most [`DRAIN_TIME`], before [`BodyError::TooBig`].
-async fn read_body(body: axum::body::Body, max: usize) -> Result<bytes::Bytes, BodyError> {
-    use http_body_util::BodyExt;
-    let mut body = body;
-    let mut whole = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(BodyError::Read)?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        if whole.len() + data.len() > max {
-            let mut drained = whole.len() + data.len();
-            drop(whole);
+async fn read_body(mut body: axum::body::Body, max: usize) -> Result<axum::body::Bytes, BodyError> {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    match Limited::new(&mut body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => {
             let drain = async {
+                let mut drained = 0usize;
                 while let Some(Ok(frame)) = body.frame().await {
                     drained += frame.data_ref().map_or(0, |d| d.len());
-                    if drained > max.saturating_mul(2) {
+                    if drained > max {
                         break;
                     }
                 }
             };
             let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
-            return Err(BodyError::TooBig);
+            Err(BodyError::TooBig)
         }
-        whole.extend_from_slice(&data);
+        Err(e) => Err(BodyError::Read(e)),
     }
-    Ok(whole.freeze())
 }
 
 /// Marks a response sent before the request body was read: the connection closes after it
