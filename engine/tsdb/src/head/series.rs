@@ -103,9 +103,9 @@ pub(crate) enum Applied {
     Conflict,
 }
 
-/// A series' data, 32 bytes: a head holds millions. The closed list is a `ThinVec` (one
+/// A series' data, 40 bytes: a head holds millions. The closed list is a `ThinVec` (one
 /// pointer, no allocation while empty), the out-of-order data is boxed (most series never
-/// have any), and the newest in-order timestamp lives in the active chunk while there is one.
+/// have any).
 #[derive(Debug, Default)]
 struct SeriesData {
     /// Invariant: sorted by time, not overlapping, all older than the active chunk.
@@ -115,19 +115,25 @@ struct SeriesData {
     ooo: Option<Box<OutOfOrder>>,
 }
 
-/// The in-order end of a series: the active chunk (packed between appends, so a series costs
-/// its state's few bytes, not a whole encoder), or, while there is none, the newest in-order
-/// timestamp the series had (`i64::MIN` for none), which later appends are ordered against.
+/// The in-order end of a series: its newest in-order timestamp, kept beside the lock so that
+/// checking a sample does not read the chunk's buffer (in a time-major catch-up every sample
+/// is the first touch of its series in a request, and that read was a cache miss each), and
+/// the active chunk (packed between appends, so a series costs its state's few bytes, not a
+/// whole encoder).
 #[derive(Debug)]
-enum Tail {
-    Idle { max_t: i64 },
-    // Invariant: the series' newest in-order timestamp is this chunk's last.
-    Active(PackedEncoder),
+struct Tail {
+    /// `i64::MIN` while the series had no in-order sample.
+    max_t: i64,
+    /// Invariant: when present, not empty, and its last timestamp is `max_t`.
+    active: Option<PackedEncoder>,
 }
 
 impl Default for Tail {
     fn default() -> Tail {
-        Tail::Idle { max_t: i64::MIN }
+        Tail {
+            max_t: i64::MIN,
+            active: None,
+        }
     }
 }
 
@@ -199,8 +205,8 @@ impl std::fmt::Debug for SeriesArc {
 #[derive(Debug)]
 pub(crate) struct MemSeries {
     /// The series' reference in the low 62 bits ([`SERIES_REF_MAX`]), and two flags above
-    /// it, so that a series is 48 bytes (with its count, length and a typical three or four
-    /// labels, the allocation fits glibc's 96- or 112-byte class):
+    /// it, so that a series is 56 bytes (with its count, length and a typical three to five
+    /// labels, the allocation fits jemalloc's 96- or 112-byte class):
     ///
     /// - [`LOGGED`]: a record naming this series is durable in the WAL or in a checkpoint
     ///   (invariant: set only then); commits log the series until it is set.
@@ -445,7 +451,10 @@ impl MemSeries {
                     max_t: c.max_t,
                     num_samples: c.num_samples,
                 }));
-                d.tail = Tail::Idle { max_t: c.max_t };
+                d.tail = Tail {
+                    max_t: c.max_t,
+                    active: None,
+                };
                 return Ok(u64::from(c.num_samples));
             }
             ChunkKind::Active if continues && d.active().is_none() => {
@@ -454,7 +463,10 @@ impl MemSeries {
                 if enc.first_t() != Some(c.min_t) || enc.last().map(|l| l.0) != Some(c.max_t) {
                     return Err(mismatch());
                 }
-                d.tail = Tail::Active(enc.pack());
+                d.tail = Tail {
+                    max_t: c.max_t,
+                    active: Some(enc.pack()),
+                };
                 return Ok(u64::from(c.num_samples));
             }
             _ => {}
@@ -784,41 +796,32 @@ fn reencode_after(data: &[u8], num_samples: u16, n: u16) -> Option<XorEncoder> {
 impl SeriesData {
     /// The newest in-order timestamp, `i64::MIN` while there was none.
     fn max_t(&self) -> i64 {
-        match &self.tail {
-            Tail::Idle { max_t } => *max_t,
-            Tail::Active(enc) => enc.last_t().unwrap_or(i64::MIN),
-        }
+        self.tail.max_t
     }
 
     fn active(&self) -> Option<&PackedEncoder> {
-        match &self.tail {
-            Tail::Active(enc) => Some(enc),
-            Tail::Idle { .. } => None,
-        }
+        self.tail.active.as_ref()
     }
 
     /// Takes the active chunk out, leaving its last timestamp as the newest.
     fn take_active(&mut self) -> Option<PackedEncoder> {
-        let max_t = self.max_t();
-        match std::mem::replace(&mut self.tail, Tail::Idle { max_t }) {
-            Tail::Active(enc) => Some(enc),
-            Tail::Idle { .. } => None,
-        }
+        self.tail.active.take()
     }
 
     /// Makes `rest` (what is left of the active chunk after a removal) the active chunk, for
     /// a series whose newest in-order timestamp stays `max_t`. A chunk whose newest samples
     /// were removed is closed, so the next append starts a chunk after `max_t`.
     fn set_tail(&mut self, rest: Option<PackedEncoder>, max_t: i64) {
-        self.tail = match rest {
-            Some(enc) if enc.last_t() == Some(max_t) => Tail::Active(enc),
+        let active = match rest {
+            Some(enc) if enc.last_t() == Some(max_t) => Some(enc),
             Some(enc) => {
                 self.closed
                     .push(Arc::new(ClosedChunk::from_encoder(enc.unpack())));
-                Tail::Idle { max_t }
+                None
             }
-            None => Tail::Idle { max_t },
+            None => None,
         };
+        self.tail = Tail { max_t, active };
     }
 
     fn ooo_samples(&self) -> &[Sample] {
@@ -881,7 +884,10 @@ impl SeriesData {
             .take_active()
             .map_or_else(XorEncoder::new, PackedEncoder::unpack);
         enc.append(t, v);
-        self.tail = Tail::Active(enc.pack());
+        self.tail = Tail {
+            max_t: t,
+            active: Some(enc.pack()),
+        };
     }
 
     /// The stored value at `t`, if any.
@@ -923,17 +929,17 @@ mod tests {
 
     /// The head holds one `MemSeries` per series, in one allocation with its labels (a
     /// `triomphe::ThinArc`: 8 bytes of count, the series, 8 bytes of length, 8 bytes a
-    /// label). At 48 bytes, a series of three labels takes 88 bytes, glibc's 96-byte class,
-    /// and one of four or five 96 or 104, the 112-byte class. A field added here costs a
+    /// label). At 56 bytes, a series of three labels takes 96 bytes, jemalloc's 96-byte class,
+    /// and one of four or five 104 or 112, the 112-byte class. A field added here costs a
     /// million times its size, so growing it must be a decision. The encoder itself is only
     /// unpacked for an append.
     #[test]
     fn a_series_fits_its_allocation_class() {
         assert_eq!(size_of::<XorEncoder>(), 96);
-        assert_eq!(size_of::<Tail>(), 16);
-        assert_eq!(size_of::<SeriesData>(), 32);
+        assert_eq!(size_of::<Tail>(), 24);
+        assert_eq!(size_of::<SeriesData>(), 40);
         assert_eq!(size_of::<Labels>(), 8);
-        assert_eq!(size_of::<MemSeries>(), 48);
+        assert_eq!(size_of::<MemSeries>(), 56);
         assert_eq!(size_of::<SeriesArc>(), 8);
     }
 }
