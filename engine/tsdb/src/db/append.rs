@@ -48,6 +48,15 @@ impl<'a> Appender<'a> {
         }
     }
 
+    /// Makes room for a batch of `samples` samples over `series` series, so that a large
+    /// batch (a remote-write request of thousands of series) does not grow its tables step by
+    /// step, copying and rehashing each time.
+    pub fn reserve(&mut self, series: usize, samples: usize) {
+        self.series.reserve(series);
+        self.index.reserve(series);
+        self.samples.reserve(samples);
+    }
+
     /// Appends a sample to the series with `labels` (created if new). Returns the series'
     /// reference, which [`Appender::append_ref`] accepts to skip the label lookup.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef, AppendError> {

@@ -254,6 +254,7 @@ pub fn ingest(
     sinks: Sinks<'_>,
 ) -> (Written, Result<(), Rejection>) {
     let mut app = db.appender();
+    app.reserve(request.series.len(), request.samples.len());
     let mut dropped: Vec<String> = Vec::new();
     let mut dropped_samples = 0u64;
     let mut too_many: Option<String> = None;
