@@ -324,6 +324,43 @@ impl Head {
             .cloned()
     }
 
+    /// For each of the canonical label sets `keys` (each with its
+    /// [`stable_hash_pairs`](strata_core::labels::stable_hash_pairs)), the series it names,
+    /// if that exists, pushed to `out`.
+    ///
+    /// Looking series up one by one costs a cache miss or three each (the table, the series,
+    /// its labels) when the head is larger than the cache, as in a catch-up that sends one
+    /// sample of each of thousands of series per request. Those misses cannot overlap: the
+    /// shard's lock and the reference count are atomic operations, and one waits for every
+    /// load before it. Here every shard is read-locked once for the whole batch (in index
+    /// order, as no other path holds two shard locks, so it cannot deadlock; a writer waits
+    /// at most for this batch), and keys go in groups: first each key's probe touches the
+    /// table and the series it finds without using what it reads, so the group's misses
+    /// overlap, then the real probes run from cache and the found series are cloned.
+    pub fn get_many_by_pairs(
+        &self,
+        keys: &[(u64, &[(&str, &str)])],
+        out: &mut Vec<Option<SeriesArc>>,
+    ) {
+        const GROUP: usize = 8;
+        let tables: Vec<_> = self.by_hash.iter().map(read).collect();
+        for group in keys.chunks(GROUP) {
+            for &(hash, _) in group {
+                tables[Head::hash_shard(hash)].find(Head::table_hash(hash), |s| {
+                    std::hint::black_box(s.labels().first().map(|l| l.name().len()));
+                    false
+                });
+            }
+            out.extend(group.iter().map(|&(hash, pairs)| {
+                tables[Head::hash_shard(hash)]
+                    .find(Head::table_hash(hash), |s| {
+                        eq_pairs_slice(s.labels(), pairs)
+                    })
+                    .cloned()
+            }));
+        }
+    }
+
     /// The series with this reference, if it exists.
     pub fn get(&self, r: SeriesRef) -> Option<SeriesArc> {
         let found = read(&self.by_ref).get(r.0).cloned();

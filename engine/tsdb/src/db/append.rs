@@ -13,7 +13,7 @@ use super::Inner;
 use super::report::CommitStats;
 use crate::error::{AppendError, CommitError};
 use crate::head::Tally;
-use crate::head::series::{SeriesArc, Verdict};
+use crate::head::series::{SeriesArc, SeriesGuard, Verdict};
 use crate::head::wal::encode_series_record;
 use crate::record::{self, RefSample, encode_samples};
 
@@ -92,6 +92,37 @@ impl<'a> Appender<'a> {
         }
         let labels = Labels::new(pairs.iter().copied())?;
         self.append(&labels, t, v)
+    }
+
+    /// Looks up the series that each of the label sets `sets` names, all at once (faster than
+    /// one by one when the series are many and out of cache: see `Head::get_many_by_pairs`),
+    /// and adds those that exist to the batch. Returns each set's series reference, for
+    /// [`Appender::append_ref`], or `None` where the set names no series yet or is not
+    /// canonical (sorted by name, no empty value); append those with
+    /// [`Appender::append_pairs`], which creates the series.
+    pub fn resolve(
+        &mut self,
+        sets: &[&[(&str, &str)]],
+    ) -> Result<Vec<Option<SeriesRef>>, AppendError> {
+        self.check_open()?;
+        let mut wanted = Vec::with_capacity(sets.len());
+        let mut keys = Vec::with_capacity(sets.len());
+        for (i, &pairs) in sets.iter().enumerate() {
+            if !pairs.is_empty() && strata_core::labels::is_canonical(pairs) {
+                wanted.push(i);
+                keys.push((strata_core::labels::stable_hash_pairs(pairs), pairs));
+            }
+        }
+        let mut found = Vec::with_capacity(keys.len());
+        self.db.head.get_many_by_pairs(&keys, &mut found);
+        let mut refs = vec![None; sets.len()];
+        for (i, series) in wanted.into_iter().zip(found) {
+            if let Some(series) = series {
+                refs[i] = Some(series.series_ref());
+                self.slot(series);
+            }
+        }
+        Ok(refs)
     }
 
     /// Appends a sample to a series known by reference.
@@ -199,23 +230,7 @@ impl<'a> Appender<'a> {
         for s in &new_series {
             s.set_logged();
         }
-        let limits = &db.head.limits;
-        let mut tally = Tally::default();
-        let mut k = 0;
-        while k < self.samples.len() {
-            let i = self.samples[k].0;
-            let run = self.samples[k..]
-                .iter()
-                .take_while(|(j, _)| *j == i)
-                .count();
-            let series = &self.series[i as usize].0;
-            series.apply_many(
-                self.samples[k..k + run].iter().map(|(_, s)| (s.t, s.v)),
-                limits,
-                &mut tally,
-            );
-            k += run;
-        }
+        let tally = self.apply();
         db.head.record(&tally);
         db.duplicates.fetch_add(stats.duplicates, Ordering::Relaxed);
         stats.samples = self.samples.len() as u64;
@@ -223,6 +238,55 @@ impl<'a> Appender<'a> {
         drop(_gate);
         db.maybe_request_checkpoint();
         Ok(stats)
+    }
+
+    /// Applies the logged samples to their series, series by series in the order appended.
+    ///
+    /// When the head is larger than the cache (a catch-up sends one sample of each of
+    /// thousands of series per request), each series' open chunk is a cache miss. The series
+    /// go in groups: the group's series that are free are locked, then touched (an atomic
+    /// operation waits for every load before it, so locking comes first), so their misses
+    /// overlap, then applied; from the first series that is busy on, the rest of the group
+    /// waits for its lock as usual, after the group's locks are released (so no thread waits
+    /// while holding one, and each series' runs apply in order).
+    fn apply(&self) -> Tally {
+        const GROUP: usize = 8;
+        let limits = &self.db.head.limits;
+        let mut tally = Tally::default();
+        // The runs of samples of one series: (index in `series`, range in `samples`).
+        let mut runs = Vec::new();
+        let mut k = 0;
+        while k < self.samples.len() {
+            let i = self.samples[k].0;
+            let run = self.samples[k..]
+                .iter()
+                .take_while(|(j, _)| *j == i)
+                .count();
+            runs.push((i as usize, k..k + run));
+            k += run;
+        }
+        let samples = |range: &std::ops::Range<usize>| {
+            self.samples[range.clone()].iter().map(|(_, s)| (s.t, s.v))
+        };
+        for group in runs.chunks(GROUP) {
+            let guards: Vec<_> = group
+                .iter()
+                .map_while(|(i, _)| self.series[*i].0.try_lock())
+                .collect();
+            guards.iter().for_each(SeriesGuard::touch);
+            let locked = guards.len();
+            for (guard, (i, range)) in guards.into_iter().zip(group) {
+                self.series[*i]
+                    .0
+                    .apply_many_locked(guard, samples(range), limits, &mut tally);
+            }
+            for (i, range) in &group[locked..] {
+                self.series[*i]
+                    .0
+                    .apply_many(samples(range), limits, &mut tally);
+            }
+        }
+        tally
     }
 
     /// The batch's WAL frames: its unlogged series, then its samples, each record within the

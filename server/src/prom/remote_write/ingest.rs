@@ -255,6 +255,19 @@ pub fn ingest(
 ) -> (Written, Result<(), Rejection>) {
     let mut app = db.appender();
     app.reserve(request.series.len(), request.samples.len());
+    // The series that exist, looked up together (faster than one at a time); new ones are
+    // created as their first sample is appended.
+    let sets: Vec<&[(&str, &str)]> = request
+        .series
+        .iter()
+        .map(|ts| match ts.samples.is_empty() {
+            true => &[][..],
+            false => request.labels_of(ts),
+        })
+        .collect();
+    let Ok(resolved) = app.resolve(&sets) else {
+        return closed(request);
+    };
     let mut dropped: Vec<String> = Vec::new();
     let mut dropped_samples = 0u64;
     let mut too_many: Option<String> = None;
@@ -265,7 +278,7 @@ pub fn ingest(
     } else {
         i64::MIN
     };
-    for ts in &request.series {
+    for (ts, resolved) in request.series.iter().zip(resolved) {
         histograms += ts.histograms as u64;
         let samples = request.samples_of(ts);
         let series_exemplars = request.exemplars_of(ts);
@@ -298,7 +311,7 @@ pub fn ingest(
                 ));
             }
         }
-        let mut series_ref = None;
+        let mut series_ref = resolved;
         for &(t, v) in samples {
             if t < oldest {
                 dropped_samples += 1;
@@ -319,18 +332,7 @@ pub fn ingest(
                     dropped_samples += 1;
                     too_many.get_or_insert_with(|| e.to_string());
                 }
-                Err(AppendError::Closed) => {
-                    let nothing = Written {
-                        rejected_samples: request.samples.len() as u64,
-                        ..Written::default()
-                    };
-                    return (
-                        nothing,
-                        Err(Rejection::Unavailable(
-                            "the database is shutting down; retry".into(),
-                        )),
-                    );
-                }
+                Err(AppendError::Closed) => return closed(request),
                 Err(e) => {
                     dropped_samples += 1;
                     dropped.push(format!("{}: {e}", describe(pairs)));
@@ -401,6 +403,20 @@ pub fn ingest(
         return (written, Err(Rejection::BadData(problems.join("; "))));
     }
     (written, Ok(()))
+}
+
+/// What a request gets when the database is shutting down: nothing stored, retry.
+fn closed(request: &decode::Request<'_>) -> (Written, Result<(), Rejection>) {
+    let nothing = Written {
+        rejected_samples: request.samples.len() as u64,
+        ..Written::default()
+    };
+    (
+        nothing,
+        Err(Rejection::Unavailable(
+            "the database is shutting down; retry".into(),
+        )),
+    )
 }
 
 fn wall_clock_ms() -> i64 {
