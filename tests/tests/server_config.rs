@@ -137,7 +137,9 @@ fn reload_applies_the_file_and_refuses_a_broken_one() {
     assert_eq!(value("strata_remote_write_samples_ingested_total"), 2.0);
     assert!(value("strata_http_requests_total{handler=\"/api/v1/write\",code=\"204\"}") >= 2.0);
     // The binary's allocator reports its heap: what the program holds fits in the pages in
-    // use, which fit in what is resident, which the kernel counts in the process's RSS.
+    // use, which fit in what is resident. jemalloc's "resident" is a maximum (pages it mapped
+    // and never touched count), so it is not compared with the kernel's RSS, which it exceeded
+    // on some machines.
     let allocated = value("strata_allocator_allocated_bytes");
     let active = value("strata_allocator_active_bytes");
     let resident = value("strata_allocator_resident_bytes");
@@ -146,7 +148,7 @@ fn reload_applies_the_file_and_refuses_a_broken_one() {
         allocated <= active && active <= resident,
         "{allocated} {active} {resident}"
     );
-    assert!(resident <= value("process_resident_memory_bytes"), "{text}");
+    assert!(value("process_resident_memory_bytes") > 0.0, "{text}");
     server.stop();
 }
 
