@@ -10,6 +10,7 @@
 //! The head also receives the WAL's replay ([`wal`]), applying records with the same
 //! infallible `apply` that commits use, so a replayed head equals the head that was lost.
 
+mod pages;
 pub mod series;
 pub(crate) mod wal;
 

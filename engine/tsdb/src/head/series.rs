@@ -18,12 +18,15 @@ mod read;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
 use thin_vec::ThinVec;
 
 use crate::chunk::ChunkMeta;
 use crate::chunk::xor::{PackedEncoder, XorEncoder, XorIter, encode_chunks};
 use crate::error::AppendError;
 use crate::head::Tally;
+use crate::head::pages;
 use crate::record::{ChunkEntry, ChunkKind};
 use strata_core::codec::DecodeError;
 use strata_core::labels::{Label, Labels};
@@ -53,7 +56,8 @@ pub(crate) struct SeriesLimits {
 /// An immutable, encoded chunk.
 #[derive(Debug)]
 pub(crate) struct ClosedChunk {
-    pub data: Box<[u8]>,
+    /// On a page shared with the chunks closed just before and after it ([`pages`]).
+    pub data: Bytes,
     pub min_t: i64,
     pub max_t: i64,
     pub num_samples: u16,
@@ -65,7 +69,7 @@ impl ClosedChunk {
         let (max_t, _) = enc.last().expect("closed chunks are not empty");
         let num_samples = enc.num_samples();
         ClosedChunk {
-            data: enc.into_data().into_boxed_slice(),
+            data: pages::store(&enc.into_data()),
             min_t,
             max_t,
             num_samples,
@@ -475,7 +479,7 @@ impl MemSeries {
                     return Err(mismatch());
                 }
                 d.closed.push(Arc::new(ClosedChunk {
-                    data: c.data.into(),
+                    data: pages::store(c.data),
                     min_t: c.min_t,
                     max_t: c.max_t,
                     num_samples: c.num_samples,
