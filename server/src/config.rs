@@ -33,7 +33,7 @@
 //!   max_samples: 50000000      # in memory at once; more is 422 `execution`
 //!   lookback_delta: 5m
 //!   max_query_length: 256KB    # longer query texts are 400 `bad_data`
-//!   decoded_cache_size: 64MB   # decoded block chunks kept for repeated queries; 0 = off
+//!   decoded_cache_size: 32MB   # decoded block chunks kept for repeated queries; 0 = off
 //! ```
 
 use std::net::SocketAddr;

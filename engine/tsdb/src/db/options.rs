@@ -62,11 +62,11 @@ pub struct Options {
     /// Whether [`Db::close`] writes a checkpoint, so the next open replays almost nothing.
     pub checkpoint_on_close: bool,
     /// Bytes of decoded block chunks kept for queries that read them again (a dashboard
-    /// refreshing). 0 turns the cache off. Default 64 MiB: a decoded sample takes 16 bytes
+    /// refreshing). 0 turns the cache off. Default 32 MiB: a decoded sample takes 16 bytes
     /// where its chunk took about one, so a large cache soon outweighs the head itself
     /// (docs/perf.md, issue 23: after a dashboard's queries over 50,700 series the server's
-    /// resident set was 401 MB with 256 MiB, 165 MB with 64 MiB, for warm totals within the
-    /// run-to-run noise).
+    /// resident set was 401 MB with 256 MiB, 165 MB with 64 MiB; 152 MB with 64 MiB and
+    /// 114 MB with 32 MiB on another day, for warm totals within the run-to-run noise).
     pub decoded_cache_bytes: usize,
 }
 
@@ -91,7 +91,7 @@ impl Default for Options {
             maintenance_interval: Duration::from_secs(60),
             background_maintenance: true,
             checkpoint_on_close: true,
-            decoded_cache_bytes: 64 << 20,
+            decoded_cache_bytes: 32 << 20,
         }
     }
 }
