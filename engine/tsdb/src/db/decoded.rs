@@ -101,30 +101,39 @@ impl DecodedCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The cached samples of `key`, or those `decode` gives, which are then cached.
-    pub(crate) fn get_or_insert(
-        &self,
-        key: ChunkKey,
-        decode: impl FnOnce() -> Vec<Sample>,
-    ) -> Arc<[Sample]> {
-        {
-            let mut ring = self.lock();
-            if let Some(&i) = ring.index.get(&key) {
-                ring.hits += 1;
-                let slot = ring.slots[i].as_mut().expect("indexed slots are occupied");
-                slot.used = true;
-                slot.hit = true;
-                return Arc::clone(&slot.samples);
-            }
-            ring.misses += 1;
+    /// The cached samples of `key` (counted as a hit), or `None` (a miss).
+    pub(crate) fn get(&self, key: ChunkKey) -> Option<Arc<[Sample]>> {
+        let mut ring = self.lock();
+        if let Some(&i) = ring.index.get(&key) {
+            ring.hits += 1;
+            let slot = ring.slots[i].as_mut().expect("indexed slots are occupied");
+            slot.used = true;
+            slot.hit = true;
+            return Some(Arc::clone(&slot.samples));
         }
-        let samples: Arc<[Sample]> = decode().into();
-        let size = cost(&samples);
+        ring.misses += 1;
+        None
+    }
+
+    /// Offers the decoded samples of `key` after a miss; they are copied in only if the cache
+    /// takes them (not while it is thrashing, but one time in eight; never when larger than
+    /// the whole budget).
+    pub(crate) fn admit(&self, key: ChunkKey, samples: &[Sample]) {
+        let size = cost(samples);
         if size <= self.budget_bytes {
-            self.lock()
-                .insert(key, Arc::clone(&samples), size, self.budget_bytes);
+            self.lock().insert(key, samples, size, self.budget_bytes);
         }
-        samples
+    }
+
+    /// The cached samples of `key`, or those `decode` gives, which are then offered.
+    #[cfg(test)]
+    fn get_or_insert(&self, key: ChunkKey, decode: impl FnOnce() -> Vec<Sample>) -> Arc<[Sample]> {
+        if let Some(samples) = self.get(key) {
+            return samples;
+        }
+        let samples = decode();
+        self.admit(key, &samples);
+        samples.into()
     }
 
     pub(crate) fn stats(&self) -> DecodedCacheStats {
@@ -139,7 +148,7 @@ impl DecodedCache {
 }
 
 impl Ring {
-    fn insert(&mut self, key: ChunkKey, samples: Arc<[Sample]>, size: usize, budget: usize) {
+    fn insert(&mut self, key: ChunkKey, samples: &[Sample], size: usize, budget: usize) {
         if self.index.contains_key(&key) {
             // Decoded by two queries at once: the first one in stays.
             return;
@@ -155,7 +164,7 @@ impl Ring {
         }
         let slot = Slot {
             key,
-            samples,
+            samples: samples.into(),
             used: false,
             hit: false,
         };
@@ -212,7 +221,7 @@ mod tests {
         let cache = DecodedCache::new(1 << 20);
         let a = cache.get_or_insert((1, 10), || samples(100, 1.0));
         let b = cache.get_or_insert((1, 10), || panic!("decoded twice"));
-        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a[..], b[..]);
         // Same chunk reference, another block: another entry.
         let c = cache.get_or_insert((2, 10), || samples(3, 2.0));
         assert_eq!(c[0].v, 2.0);

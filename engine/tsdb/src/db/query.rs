@@ -105,39 +105,36 @@ impl SelectedSeries {
                         let frame = block.chunks().read_checked_before(r);
                         let n = frame.meta.num_samples;
                         let whole = frame.meta.min_t >= mint && frame.meta.max_t <= maxt;
-                        if let Some(cache) = &self.cache {
-                            let decoded = cache.get_or_insert((block.uid(), r.0), || {
-                                crate::chunk::xor::XorIter::new(frame.data, n)
-                                    .map(|(t, v)| Sample::new(t, v))
-                                    .collect()
-                            });
+                        let key = (block.uid(), r.0);
+                        let keep = |s: &Sample| {
+                            s.t >= mint && s.t <= maxt && !tombstones::deleted(deleted, s.t)
+                        };
+                        let cached = self.cache.as_ref().and_then(|c| c.get(key));
+                        if let Some(decoded) = cached {
                             if whole && deleted.is_empty() {
                                 out.extend_from_slice(&decoded);
                             } else {
-                                out.extend(decoded.iter().copied().filter(|s| {
-                                    s.t >= mint && s.t <= maxt && !tombstones::deleted(deleted, s.t)
-                                }));
+                                out.extend(decoded.iter().copied().filter(keep));
                             }
                             continue;
                         }
-                        let decoded = crate::chunk::xor::XorIter::new(frame.data, n)
-                            .map(|(t, v)| Sample::new(t, v));
-                        if whole && deleted.is_empty() {
-                            // Into slots made up front: no capacity check per sample. A chunk
-                            // that decodes short (checked at select, so never) keeps what it
-                            // gave.
-                            let at = out.len();
-                            out.resize(at + usize::from(n), Sample::new(0, 0.0));
-                            let mut filled = 0;
-                            for (slot, s) in out[at..].iter_mut().zip(decoded) {
-                                *slot = s;
-                                filled += 1;
+                        let at = out.len();
+                        if let Some(cache) = &self.cache {
+                            // The whole chunk, straight into `out`; the cache copies it only if
+                            // it takes it in (a query larger than the cache mostly does not).
+                            decode_into(out, frame.data, n);
+                            cache.admit(key, &out[at..]);
+                            if !(whole && deleted.is_empty()) {
+                                retain_tail(out, at, keep);
                             }
-                            out.truncate(at + filled);
+                        } else if whole && deleted.is_empty() {
+                            decode_into(out, frame.data, n);
                         } else {
-                            out.extend(decoded.filter(|s| {
-                                s.t >= mint && s.t <= maxt && !tombstones::deleted(deleted, s.t)
-                            }));
+                            out.extend(
+                                crate::chunk::xor::XorIter::new(frame.data, n)
+                                    .map(|(t, v)| Sample::new(t, v))
+                                    .filter(keep),
+                            );
                         }
                     }
                 }
@@ -453,4 +450,32 @@ impl Querier<'_> {
         values.dedup();
         Ok(values)
     }
+}
+
+/// Decodes a chunk of `n` samples onto the end of `out`, into slots made up front: no capacity
+/// check per sample. A chunk that decodes short (checked at select, so never) keeps what it
+/// gave.
+fn decode_into(out: &mut Vec<Sample>, data: &[u8], n: u16) {
+    let at = out.len();
+    out.resize(at + usize::from(n), Sample::new(0, 0.0));
+    let mut filled = 0;
+    let decoded = crate::chunk::xor::XorIter::new(data, n).map(|(t, v)| Sample::new(t, v));
+    for (slot, s) in out[at..].iter_mut().zip(decoded) {
+        *slot = s;
+        filled += 1;
+    }
+    out.truncate(at + filled);
+}
+
+/// Keeps, of `out[at..]`, the samples `keep` accepts, in order.
+fn retain_tail(out: &mut Vec<Sample>, at: usize, keep: impl Fn(&Sample) -> bool) {
+    let mut w = at;
+    for r in at..out.len() {
+        let s = out[r];
+        if keep(&s) {
+            out[w] = s;
+            w += 1;
+        }
+    }
+    out.truncate(w);
 }
