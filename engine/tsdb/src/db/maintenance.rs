@@ -28,22 +28,34 @@ impl Inner {
         std::thread::Builder::new()
             .name("strata-maintenance".into())
             .spawn(move || {
+                // Maintenance runs once an interval has passed since it last ran, whatever
+                // woke the thread: a catch-up asks for checkpoints more often than the
+                // interval, and when only a timed-out wait ran it, no block was cut for as
+                // long as the load lasted (the head grew to 250 M samples, docs/perf.md).
+                let mut maintained = std::time::Instant::now();
                 loop {
                     let Some(inner) = weak.upgrade() else { return };
                     {
+                        let interval = inner.options.maintenance_interval;
                         let m = inner.maintenance.lock().unwrap_or_else(|p| p.into_inner());
-                        let (mut m, timeout) = inner
+                        let (mut m, _) = inner
                             .maintenance_cond
-                            .wait_timeout_while(m, inner.options.maintenance_interval, |m| {
-                                !m.wanted && !m.stop
-                            })
+                            .wait_timeout_while(
+                                m,
+                                interval.saturating_sub(maintained.elapsed()),
+                                |m| !m.wanted && !m.stop,
+                            )
                             .unwrap_or_else(|p| p.into_inner());
                         if m.stop {
                             return;
                         }
                         let checkpoint_wanted = std::mem::take(&mut m.wanted);
                         drop(m);
-                        if timeout.timed_out()
+                        let due = maintained.elapsed() >= interval;
+                        if due {
+                            maintained = std::time::Instant::now();
+                        }
+                        if due
                             && let Err(e) = inner.maintain()
                         {
                             tracing::error!(error = %e, "background maintenance failed; it is retried at the next interval");
