@@ -228,6 +228,8 @@ mod tests {
         let s = cache.stats();
         assert_eq!((s.entries, s.hits, s.misses), (2, 1, 2));
         assert_eq!(s.bytes, cost(&a) + cost(&c));
+        // Every hit shares the one cached copy.
+        assert!(Arc::ptr_eq(&b, &cache.get((1, 10)).expect("cached")));
     }
 
     #[test]

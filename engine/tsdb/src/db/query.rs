@@ -109,32 +109,26 @@ impl SelectedSeries {
                         let keep = |s: &Sample| {
                             s.t >= mint && s.t <= maxt && !tombstones::deleted(deleted, s.t)
                         };
+                        let all = whole && deleted.is_empty();
                         let cached = self.cache.as_ref().and_then(|c| c.get(key));
                         if let Some(decoded) = cached {
-                            if whole && deleted.is_empty() {
+                            if all {
                                 out.extend_from_slice(&decoded);
                             } else {
                                 out.extend(decoded.iter().copied().filter(keep));
                             }
                             continue;
                         }
+                        // The whole chunk, straight into `out`; the cache copies it only if it
+                        // takes it in (a query larger than the cache mostly does not); then
+                        // what the query does not want is dropped.
                         let at = out.len();
+                        decode_into(out, frame.data, n);
                         if let Some(cache) = &self.cache {
-                            // The whole chunk, straight into `out`; the cache copies it only if
-                            // it takes it in (a query larger than the cache mostly does not).
-                            decode_into(out, frame.data, n);
                             cache.admit(key, &out[at..]);
-                            if !(whole && deleted.is_empty()) {
-                                retain_tail(out, at, keep);
-                            }
-                        } else if whole && deleted.is_empty() {
-                            decode_into(out, frame.data, n);
-                        } else {
-                            out.extend(
-                                crate::chunk::xor::XorIter::new(frame.data, n)
-                                    .map(|(t, v)| Sample::new(t, v))
-                                    .filter(keep),
-                            );
+                        }
+                        if !all {
+                            retain_tail(out, at, keep);
                         }
                     }
                 }

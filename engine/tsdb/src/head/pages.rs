@@ -6,8 +6,9 @@
 //! allocation per chunk, the allocator interleaved chunks of different ages in its small-size
 //! slabs, and once a cut freed the older ones the newer kept every slab resident: after a
 //! 6-hour recorded-scrapes catch-up and its cut the allocator held 78 MB of pages for 47 MB
-//! allocated; with pages, 60 MB for 47 (`docs/perf.md`). On a page, chunks closed together are freed together, and the
-//! page (a large allocation of whole memory pages) goes back to the allocator at once.
+//! allocated; with pages, 60 MB for 47 (`docs/perf.md`). On a page, chunks closed together
+//! are freed together, and the page (a large allocation of whole memory pages) goes back to
+//! the allocator at once.
 //!
 //! A page is freed when its last chunk goes; one long-lived chunk keeps its page resident.
 //! Closed chunks live until the head cut after their time, so a page outlives its chunks by
