@@ -151,16 +151,20 @@ mod tests {
 
     const T0: i64 = 1_700_000_000_000;
 
-    /// Writes `series` series × 3 chunks of 120 samples; returns what was written.
-    fn write_block(fs: &SimFs, series: usize) -> Vec<(Labels, Vec<Sample>)> {
-        let mut w = BlockWriter::create(
+    fn writer(fs: &SimFs) -> BlockWriter {
+        BlockWriter::create(
             Arc::new(fs.clone()),
             Path::new("/db/blocks"),
             "b1",
             1,
             vec![],
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Writes `series` series × 3 chunks of 120 samples; returns what was written.
+    fn write_block(fs: &SimFs, series: usize) -> Vec<(Labels, Vec<Sample>)> {
+        let mut w = writer(fs);
         let mut all: Vec<(Labels, Vec<Sample>)> = (0..series)
             .map(|s| {
                 let labels = Labels::new([
@@ -186,7 +190,10 @@ mod tests {
                     (enc.meta(), enc.into_data())
                 })
                 .collect();
-            let refs: Vec<_> = encoded.iter().map(|(m, d)| (*m, &d[..])).collect();
+            let refs: Vec<_> = encoded
+                .iter()
+                .map(|(m, d)| super::writer::ChunkIn::Xor(*m, &d[..]))
+                .collect();
             w.add_series(labels, &refs).unwrap();
         }
         let meta = w.finish().unwrap();
@@ -194,6 +201,70 @@ mod tests {
         assert_eq!(meta.samples, series as u64 * 360);
         assert_eq!((meta.min_t, meta.max_t), (T0, T0 + 359 * 15_000));
         all
+    }
+
+    /// Series with the same timestamps share one times frame; a short chunk stays encoding 2;
+    /// everything reads back exactly.
+    #[test]
+    fn series_with_the_same_timestamps_share_one_times_frame() {
+        use super::writer::ChunkIn;
+        use crate::chunk::{Encoding, Times};
+        let fs = SimFs::new(0);
+        let mut w = writer(&fs);
+        let times: Vec<i64> = (0..400)
+            .map(|i| T0 + i * 15_000 + (i % 5 == 2) as i64 * 3)
+            .collect();
+        let mut written = Vec::new();
+        for s in 0..20usize {
+            let labels =
+                Labels::new([("__name__", "m"), ("i", format!("{s:02}").as_str())]).unwrap();
+            // Series 19 has one more sample, alone in a chunk of its own timestamps.
+            let n = if s == 19 { 401 } else { 400 };
+            let samples: Vec<(i64, f64)> = (0..n)
+                .map(|i| {
+                    let t = times.get(i).copied().unwrap_or(T0 + 400 * 15_000);
+                    (t, (s * 10_000 + i * i % 97) as f64 * 0.5)
+                })
+                .collect();
+            w.add_series_samples(&labels, &samples, 200).unwrap();
+            written.push((labels, samples));
+        }
+        // An encoding-2 chunk handed in as it is gets split too.
+        let labels = Labels::new([("__name__", "n")]).unwrap();
+        let mut enc = XorEncoder::new();
+        times[..200].iter().for_each(|&t| enc.append(t, 4.0));
+        w.add_series(&labels, &[ChunkIn::Xor(enc.meta(), enc.data())])
+            .unwrap();
+        written.push((labels, times[..200].iter().map(|&t| (t, 4.0)).collect()));
+        w.finish().unwrap();
+
+        let block = Block::open(&fs, Path::new("/db/blocks/b1")).unwrap();
+        let file = fs.read(Path::new("/db/blocks/b1/chunks/00000001")).unwrap();
+        let mut times_refs = std::collections::BTreeSet::new();
+        let mut encodings = Vec::new();
+        for id in 0..block.index().num_series() {
+            let (labels, chunks) = block.index().series(id).unwrap();
+            let got: Vec<(i64, f64)> = chunks
+                .iter()
+                .flat_map(|c| block.chunks().read(c.chunk).unwrap().samples())
+                .collect();
+            let want = &written.iter().find(|(l, _)| *l == labels).unwrap().1;
+            assert_eq!(&got, want, "{labels:?}");
+            for c in &chunks {
+                let raw = crate::chunk::read_frame(&file[c.chunk.offset() as usize..])
+                    .unwrap()
+                    .0;
+                encodings.push(raw.encoding);
+                if let Times::Ref(r) = raw.times {
+                    times_refs.insert(r);
+                }
+            }
+        }
+        // 20 × 2 + 1 chunks of 200 samples, and series 19's last of 1.
+        assert_eq!(encodings.iter().filter(|&&e| e == Encoding::Xor).count(), 1);
+        assert_eq!(encodings.len(), 42);
+        // Two windows of 200 timestamps, shared by every series.
+        assert_eq!(times_refs.len(), 2);
     }
 
     #[test]

@@ -14,16 +14,20 @@
 //! ```text
 //! offset  size  field
 //! ------  ----  -----------------------------------------------------------------
-//!      0     1  encoding      2 = xor; any other value is rejected
+//!      0     1  encoding      2 = xor, 3 = xor values over shared timestamps; others rejected
 //!      1     2  num_samples   u16, samples in the stream
 //!      3     8  min_t         i64, timestamp of the first sample (0 when empty)
 //!     11     8  max_t         i64, timestamp of the last sample (0 when empty)
 //!     19     4  data_len      u32, bytes of stream that follow, <= CHUNK_DATA_BYTES_MAX
-//!     23     n  data          the encoded stream, n = data_len
+//!     23     n  data          the encoded stream, n = data_len (encoding 3: an 8-byte
+//!                             reference to the block's times frame, then the values stream)
 //!   23+n     4  crc32         CRC-32 (IEEE) of bytes [0, 23+n): header and data
 //! ```
 
+pub mod shared;
 pub mod xor;
+
+pub use shared::FrameSamples;
 
 /// Largest stream a frame may carry: 2 MiB.
 ///
@@ -62,6 +66,9 @@ const _: () = assert!(xor::STREAM_BYTES_MAX <= CHUNK_DATA_BYTES_MAX);
 pub enum Encoding {
     /// Grid-predicted timestamps, runs, and values as scaled decimals or XORs, see [`xor`].
     Xor = 2,
+    /// The values as in [`Encoding::Xor`], the timestamps in a frame of the same block that
+    /// chunks with the same timestamps share, see [`shared`]. Sealed blocks only.
+    SharedTimes = 3,
 }
 
 impl TryFrom<u8> for Encoding {
@@ -70,6 +77,7 @@ impl TryFrom<u8> for Encoding {
     fn try_from(byte: u8) -> Result<Self, Self::Error> {
         match byte {
             2 => Ok(Encoding::Xor),
+            3 => Ok(Encoding::SharedTimes),
             other => Err(ChunkError::UnknownEncoding(other)),
         }
     }
@@ -93,15 +101,32 @@ pub struct Frame<'a> {
     pub encoding: Encoding,
     /// The header's description of the stream.
     pub meta: ChunkMeta,
-    /// The encoded stream.
+    /// The encoded stream: the samples, or for [`Encoding::SharedTimes`] the values stream.
     pub data: &'a [u8],
+    /// Where the timestamps are.
+    pub times: Times<'a>,
+}
+
+/// Where a frame's timestamps are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Times<'a> {
+    /// In its own stream ([`Encoding::Xor`]).
+    Own,
+    /// In the times frame at this reference of the same block, not read yet.
+    Ref(u64),
+    /// In this times stream, read from the block by the chunk reader.
+    Stream(&'a [u8]),
 }
 
 impl<'a> Frame<'a> {
-    /// Iterates the frame's samples.
-    pub fn samples(&self) -> xor::XorIter<'a> {
-        match self.encoding {
-            Encoding::Xor => xor::XorIter::new(self.data, self.meta.num_samples),
+    /// Iterates the frame's samples. A [`Times::Ref`] frame yields none and reports an error:
+    /// only the block's chunk reader can find its timestamps.
+    pub fn samples(&self) -> FrameSamples<'a> {
+        let n = self.meta.num_samples;
+        match self.times {
+            Times::Own => FrameSamples::xor(self.data, n),
+            Times::Stream(times) => FrameSamples::shared(times, self.data, n),
+            Times::Ref(_) => FrameSamples::unresolved(),
         }
     }
 }
@@ -132,7 +157,7 @@ pub enum ChunkError {
         actual: u32,
     },
     /// The encoding byte names no encoding this build knows.
-    #[error("unknown chunk encoding {0}: this build reads encoding 2 (xor) only")]
+    #[error("unknown chunk encoding {0}: this build reads encodings 2 (xor) and 3 (shared times)")]
     UnknownEncoding(u8),
     /// The frame's data length is over [`CHUNK_DATA_BYTES_MAX`].
     #[error("chunk data of {len} bytes exceeds the limit of {max} bytes")]
@@ -175,7 +200,10 @@ pub fn write_frame(out: &mut Vec<u8>, encoding: Encoding, meta: ChunkMeta, data:
         "chunk data of {} bytes exceeds CHUNK_DATA_BYTES_MAX",
         data.len()
     );
-    debug_assert_eq!(check_stream(encoding, meta, data), Ok(()));
+    debug_assert_eq!(
+        split_data(encoding, data).and_then(|(_, d)| check_stream(encoding, meta, d)),
+        Ok(())
+    );
     let start = out.len();
     out.reserve(FRAME_OVERHEAD_BYTES + data.len());
     out.push(encoding as u8);
@@ -205,6 +233,20 @@ pub fn read_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), ChunkError> {
     // The CRC only proves the bytes are the ones written; decoding proves they were right.
     check_stream(frame.encoding, frame.meta, frame.data)?;
     Ok((frame, len))
+}
+
+/// An encoding-3 frame's data: the times frame's reference, then the values stream.
+fn split_data(encoding: Encoding, data: &[u8]) -> Result<(Times<'_>, &[u8]), ChunkError> {
+    match encoding {
+        Encoding::Xor => Ok((Times::Own, data)),
+        Encoding::SharedTimes => match data.split_first_chunk::<8>() {
+            Some((r, values)) => Ok((Times::Ref(u64::from_le_bytes(*r)), values)),
+            None => Err(ChunkError::CorruptStream {
+                bit_offset: 0,
+                expected: "the 8-byte reference to the times frame",
+            }),
+        },
+    }
 }
 
 /// [`read_frame`] without decoding the stream: the frame's bounds, CRC and encoding byte are
@@ -249,12 +291,13 @@ pub fn read_frame_checksummed(buf: &[u8]) -> Result<(Frame<'_>, usize), ChunkErr
         min_t: i64::from_le_bytes(field(header, MIN_T_OFFSET)),
         max_t: i64::from_le_bytes(field(header, MAX_T_OFFSET)),
     };
-    let data = &buf[FRAME_HEADER_BYTES..crc_offset];
+    let (times, data) = split_data(encoding, &buf[FRAME_HEADER_BYTES..crc_offset])?;
     Ok((
         Frame {
             encoding,
             meta,
             data,
+            times,
         },
         frame_len,
     ))
@@ -266,8 +309,11 @@ pub fn frame_unchecked(buf: &[u8]) -> Option<Frame<'_>> {
     let header = buf.first_chunk::<FRAME_HEADER_BYTES>()?;
     let data_len = u32::from_le_bytes(field(header, DATA_LEN_OFFSET)) as usize;
     let data = buf.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES.checked_add(data_len)?)?;
+    let encoding = Encoding::try_from(header[ENCODING_OFFSET]).ok()?;
+    let (times, data) = split_data(encoding, data).ok()?;
     Some(Frame {
-        encoding: Encoding::try_from(header[ENCODING_OFFSET]).ok()?,
+        encoding,
+        times,
         meta: ChunkMeta {
             num_samples: u16::from_le_bytes(field(header, NUM_SAMPLES_OFFSET)),
             min_t: i64::from_le_bytes(field(header, MIN_T_OFFSET)),
@@ -277,10 +323,23 @@ pub fn frame_unchecked(buf: &[u8]) -> Option<Frame<'_>> {
     })
 }
 
-/// Checks that `data` decodes to exactly `meta.num_samples` samples spanning `meta`'s range.
+/// Checks that `data` decodes to exactly `meta.num_samples` samples spanning `meta`'s range;
+/// for encoding 3, that the values stream does, on its grid (its timestamps are checked by
+/// the chunk reader, which reads the times frame).
 fn check_stream(encoding: Encoding, meta: ChunkMeta, data: &[u8]) -> Result<(), ChunkError> {
     let (first_t, last_t) = match encoding {
         Encoding::Xor => xor::scan(data, meta.num_samples)?.span(),
+        Encoding::SharedTimes => {
+            let span = xor::scan(data, meta.num_samples)?.span();
+            let last = (i64::from(meta.num_samples).max(1) - 1) * shared::VALUES_GRID_MS;
+            if span != (0, last) {
+                return Err(ChunkError::CorruptStream {
+                    bit_offset: 0,
+                    expected: "a values stream on its grid",
+                });
+            }
+            return Ok(());
+        }
     };
     // An empty chunk stores zeros in both timestamp fields.
     for (field, header, stream) in [
@@ -502,11 +561,93 @@ mod tests {
         );
     }
 
+    /// An encoding-3 frame of `samples`: the reference `times_ref`, then the values stream.
+    fn shared_frame_of(samples: &[(i64, f64)], times_ref: u64) -> (Vec<u8>, Vec<u8>) {
+        let mut enc = shared::SplitEncoder::new();
+        for &(t, v) in samples {
+            enc.append(t, v);
+        }
+        let mut data = times_ref.to_le_bytes().to_vec();
+        data.extend_from_slice(enc.values.data());
+        let mut out = Vec::new();
+        write_frame(&mut out, Encoding::SharedTimes, enc.times.meta(), &data);
+        (out, enc.times.data().to_vec())
+    }
+
+    #[test]
+    fn a_shared_times_frame_reads_its_reference_and_values_and_its_samples_once_resolved() {
+        let samples: Vec<(i64, f64)> = (0..100)
+            .map(|i| (5_000 + i * 15_000 + i % 3, (i * 7 % 11) as f64 / 10.0))
+            .collect();
+        let (bytes, times) = shared_frame_of(&samples, 0x0000_0002_0000_0018);
+        let (mut frame, len) = read_frame(&bytes).unwrap();
+        assert_eq!(len, bytes.len());
+        assert_eq!(frame.encoding, Encoding::SharedTimes);
+        assert_eq!(frame.times, Times::Ref(0x0000_0002_0000_0018));
+        assert_eq!(
+            (frame.meta.min_t, frame.meta.max_t),
+            (5_000, 5_000 + 99 * 15_000)
+        );
+        // Unresolved, it reads nothing and says so; resolved, it reads the samples.
+        let mut unresolved = frame.samples();
+        assert_eq!(unresolved.next(), None);
+        assert!(unresolved.err().is_some());
+        frame.times = Times::Stream(&times);
+        assert_eq!(frame.samples().collect::<Vec<_>>(), samples);
+        assert_eq!(
+            frame_unchecked(&bytes).map(|f| f.times),
+            Some(Times::Ref(0x0000_0002_0000_0018))
+        );
+    }
+
+    #[test]
+    fn a_shared_times_frame_without_its_reference_or_off_its_grid_is_refused() {
+        let meta = ChunkMeta {
+            min_t: 10,
+            max_t: 20,
+            num_samples: 2,
+        };
+        // Too short for the reference.
+        let mut bytes = vec![Encoding::SharedTimes as u8];
+        bytes.extend_from_slice(&meta.num_samples.to_le_bytes());
+        bytes.extend_from_slice(&meta.min_t.to_le_bytes());
+        bytes.extend_from_slice(&meta.max_t.to_le_bytes());
+        bytes.extend_from_slice(&4u32.to_le_bytes());
+        bytes.extend_from_slice(&[1, 2, 3, 4]);
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            read_frame(&bytes),
+            Err(ChunkError::CorruptStream { .. })
+        ));
+        // A values stream with the chunk's real timestamps, not the grid's.
+        let mut enc = XorEncoder::new();
+        enc.append(10, 1.0);
+        enc.append(20, 2.0);
+        let mut data = 7u64.to_le_bytes().to_vec();
+        data.extend_from_slice(enc.data());
+        let mut out = Vec::new();
+        out.push(Encoding::SharedTimes as u8);
+        out.extend_from_slice(&meta.num_samples.to_le_bytes());
+        out.extend_from_slice(&meta.min_t.to_le_bytes());
+        out.extend_from_slice(&meta.max_t.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&data);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            read_frame(&out),
+            Err(ChunkError::CorruptStream { .. })
+        ));
+    }
+
     #[test]
     fn encoding_byte_round_trips() {
-        assert_eq!(Encoding::try_from(Encoding::Xor as u8), Ok(Encoding::Xor));
+        for encoding in [Encoding::Xor, Encoding::SharedTimes] {
+            assert_eq!(Encoding::try_from(encoding as u8), Ok(encoding));
+        }
         // 1 was the plain Gorilla layout, retired before any release.
-        for byte in [0u8, 1, 3, 0x81, 0xff] {
+        for byte in [0u8, 1, 4, 0x81, 0xff] {
             assert_eq!(
                 Encoding::try_from(byte),
                 Err(ChunkError::UnknownEncoding(byte))

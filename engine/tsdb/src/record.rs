@@ -183,7 +183,8 @@ pub fn decode_chunks<'a>(
             2 => ChunkKind::OutOfOrder,
             _ => return Err(DecodeError("unknown chunk kind")),
         };
-        if crate::chunk::Encoding::try_from(c.u8()?).is_err() {
+        // Checkpoints hold the head's chunks, always encoding 2 (encoding 3 is for blocks).
+        if crate::chunk::Encoding::try_from(c.u8()?) != Ok(crate::chunk::Encoding::Xor) {
             return Err(DecodeError("unknown chunk encoding"));
         }
         let num_samples =

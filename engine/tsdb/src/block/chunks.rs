@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::chunk::{
-    ChunkError, ChunkMeta, Encoding, Frame, read_frame, read_frame_checksummed, write_frame,
+    ChunkError, ChunkMeta, Encoding, Frame, Times, read_frame, read_frame_checksummed, write_frame,
 };
 use strata_core::codec::{FILE_HEADER_BYTES, FileHeader, decode_file_header, encode_file_header};
 use strata_core::error::{StorageError, io_err};
@@ -56,6 +56,8 @@ pub struct ChunksWriter {
     current: Option<(u32, PathBuf, Box<dyn WritableFile>)>,
     next_file: u32,
     buf: Vec<u8>,
+    /// An encoding-3 frame's data while it is put together.
+    scratch: Vec<u8>,
     /// Bytes in the current file, written and buffered.
     len: u64,
     bytes_total: u64,
@@ -75,6 +77,7 @@ impl ChunksWriter {
             current: None,
             next_file: 1,
             buf: Vec::with_capacity(WRITE_BUFFER_BYTES + (64 << 10)),
+            scratch: Vec::new(),
             len: 0,
             bytes_total: 0,
         })
@@ -99,6 +102,23 @@ impl ChunksWriter {
             self.write_out()?;
         }
         Ok(at)
+    }
+
+    /// Adds an encoding-3 chunk: `values`, its values stream, with its timestamps in the times
+    /// frame at `times` (an encoding-2 frame with the same header, added before).
+    pub fn append_shared(
+        &mut self,
+        meta: ChunkMeta,
+        times: ChunkRef,
+        values: &[u8],
+    ) -> Result<ChunkRef, StorageError> {
+        let mut data = std::mem::take(&mut self.scratch);
+        data.clear();
+        data.extend_from_slice(&times.0.to_le_bytes());
+        data.extend_from_slice(values);
+        let at = self.append(Encoding::SharedTimes, meta, &data);
+        self.scratch = data;
+        at
     }
 
     fn start_file(&mut self) -> Result<(), StorageError> {
@@ -194,7 +214,8 @@ impl ChunksReader {
     }
 
     /// The chunk at `r`, checked: its CRC, its stream, and that it decodes to what its header
-    /// says. Damage is a corruption error naming the file and offset.
+    /// says; for encoding 3, the same of its times frame, and that both headers agree. Damage is
+    /// a corruption error naming the file and offset.
     pub fn read(&self, r: ChunkRef) -> Result<ChunkRead<'_>, StorageError> {
         self.read_with(r, read_frame)
     }
@@ -207,6 +228,27 @@ impl ChunksReader {
     }
 
     fn read_with<'a>(
+        &'a self,
+        r: ChunkRef,
+        read: FrameReader<'a>,
+    ) -> Result<ChunkRead<'a>, StorageError> {
+        let mut frame = self.read_one(r, read)?;
+        if let Times::Ref(at) = frame.times {
+            let times = self.read_one(ChunkRef(at), read)?;
+            if times.encoding != Encoding::Xor || times.meta != frame.meta {
+                let (path, _) = &self.files[&r.file()];
+                return Err(corruption(
+                    path,
+                    u64::from(r.offset()),
+                    "chunk's times frame does not hold its timestamps",
+                ));
+            }
+            frame.times = Times::Stream(times.data);
+        }
+        Ok(frame)
+    }
+
+    fn read_one<'a>(
         &'a self,
         r: ChunkRef,
         read: FrameReader<'a>,
@@ -234,19 +276,28 @@ impl ChunksReader {
     /// The chunk at `r` without checking it again: for a reference [`ChunksReader::read`]
     /// already accepted. An empty stream if it does not fit (which that check rules out).
     pub fn read_checked_before(&self, r: ChunkRef) -> ChunkRead<'_> {
-        self.files
-            .get(&r.file())
-            .and_then(|(_, map)| map.get(r.offset() as usize..))
-            .and_then(crate::chunk::frame_unchecked)
-            .unwrap_or(Frame {
-                encoding: Encoding::Xor,
-                meta: ChunkMeta {
-                    min_t: 0,
-                    max_t: 0,
-                    num_samples: 0,
-                },
-                data: &[],
-            })
+        let unchecked = |r: ChunkRef| {
+            self.files
+                .get(&r.file())
+                .and_then(|(_, map)| map.get(r.offset() as usize..))
+                .and_then(crate::chunk::frame_unchecked)
+        };
+        let resolved = unchecked(r).and_then(|mut frame| {
+            if let Times::Ref(at) = frame.times {
+                frame.times = Times::Stream(unchecked(ChunkRef(at))?.data);
+            }
+            Some(frame)
+        });
+        resolved.unwrap_or(Frame {
+            encoding: Encoding::Xor,
+            meta: ChunkMeta {
+                min_t: 0,
+                max_t: 0,
+                num_samples: 0,
+            },
+            data: &[],
+            times: Times::Own,
+        })
     }
 
     /// Total bytes of the mapped files.
@@ -350,6 +401,56 @@ mod tests {
             // The neighbours are untouched.
             assert_eq!(decoded(&r.read(refs[0]).unwrap()), expected[0]);
             assert_eq!(decoded(&r.read(refs[2]).unwrap()), expected[2]);
+        }
+    }
+
+    /// Two encoding-3 chunks over one times frame, and a third whose reference names a frame
+    /// of other timestamps.
+    #[test]
+    fn shared_times_chunks_read_their_times_frame_and_a_wrong_one_is_corruption() {
+        use crate::chunk::shared::SplitEncoder;
+        let fs = SimFs::new(0);
+        let mut w = ChunksWriter::create(Arc::new(fs.clone()), Path::new("/b/chunks")).unwrap();
+        let times: Vec<i64> = (0..200).map(|i| 1_000 + i * 15_000 + i % 4).collect();
+        let split = |series: f64| {
+            let mut enc = SplitEncoder::new();
+            for (i, &t) in times.iter().enumerate() {
+                enc.append(t, series + i as f64 / 8.0);
+            }
+            enc
+        };
+        let (a, b) = (split(1.0), split(2.0));
+        let meta = a.times.meta();
+        let times_at = w.append(Encoding::Xor, meta, a.times.data()).unwrap();
+        let ra = w.append_shared(meta, times_at, a.values.data()).unwrap();
+        let rb = w.append_shared(meta, times_at, b.values.data()).unwrap();
+        let (other_meta, other_data, _) = chunk(9, 200);
+        let other_at = w.append(Encoding::Xor, other_meta, &other_data).unwrap();
+        let wrong = w.append_shared(meta, other_at, a.values.data()).unwrap();
+        let dangling = w
+            .append_shared(meta, ChunkRef::new(7, 24), a.values.data())
+            .unwrap();
+        w.finish().unwrap();
+
+        let r = ChunksReader::open(&fs, Path::new("/b/chunks")).unwrap();
+        for (at, series) in [(ra, 1.0), (rb, 2.0)] {
+            let want: Vec<(i64, u64)> = times
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| (t, (series + i as f64 / 8.0).to_bits()))
+                .collect();
+            assert_eq!(decoded(&r.read(at).unwrap()), want);
+            assert_eq!(decoded(&r.read_checksummed(at).unwrap()), want);
+            assert_eq!(decoded(&r.read_checked_before(at)), want);
+            assert_eq!(r.read(at).unwrap().encoding, Encoding::SharedTimes);
+        }
+        for bad in [wrong, dangling] {
+            for result in [r.read(bad), r.read_checksummed(bad)] {
+                assert!(
+                    matches!(result, Err(StorageError::Corruption { .. })),
+                    "{bad:?} accepted"
+                );
+            }
         }
     }
 

@@ -5,14 +5,18 @@
 //! directory, renames it to `<blocks>/<id>`, and syncs `<blocks>`. A crash before the rename
 //! leaves only a `.tmp` directory, which is never read; after it, a complete block.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::chunks::ChunksWriter;
+use super::chunks::{ChunkRef, ChunksWriter};
 use super::index::{IndexChunk, IndexWriter};
 use super::meta::{BlockMeta, META_FILE, META_FORMAT};
 use super::{CHUNKS_DIR, INDEX_FILE};
-use crate::chunk::{ChunkMeta, Encoding};
+use crate::chunk::shared::{SHARED_SAMPLES_MIN, SplitEncoder};
+use crate::chunk::xor::XorEncoder;
+use crate::chunk::{ChunkMeta, Encoding, Frame, FrameSamples, Times};
 use strata_core::error::{StorageError, io_err};
 use strata_core::fs::Fs;
 use strata_core::labels::Labels;
@@ -26,6 +30,56 @@ pub struct BlockWriter {
     chunks: ChunksWriter,
     index: IndexWriter,
     meta: BlockMeta,
+    /// The times frames written so far, by a hash of their stream, so chunks with the same
+    /// timestamps share one; bounded by [`TIMES_TABLE_BYTES_MAX`].
+    times: HashMap<u64, Vec<TimesFrame>, rustc_hash::FxBuildHasher>,
+    times_bytes: usize,
+}
+
+/// A times frame written: its header, its stream, where it is.
+type TimesFrame = (ChunkMeta, Box<[u8]>, ChunkRef);
+
+/// Bytes of times streams the writer remembers for sharing. A block of 50,000 series from 100
+/// scraped targets has a few hundred distinct ones; past the bound, new times frames are still
+/// written, only not shared.
+const TIMES_TABLE_BYTES_MAX: usize = 8 << 20;
+
+/// A chunk handed to [`BlockWriter::add_series`].
+#[derive(Debug, Clone, Copy)]
+pub enum ChunkIn<'a> {
+    /// An encoding-2 stream (the head's chunks, and blocks written before encoding 3).
+    Xor(ChunkMeta, &'a [u8]),
+    /// Already split into a times stream and a values stream (a block's encoding-3 chunk).
+    Split {
+        /// The chunk's header.
+        meta: ChunkMeta,
+        /// Its times stream (encoding 2, values zero).
+        times: &'a [u8],
+        /// Its values stream.
+        values: &'a [u8],
+    },
+}
+
+impl<'a> ChunkIn<'a> {
+    /// A frame read from a block, to be written again as it is. `None` for an encoding-3
+    /// frame whose timestamps were not read (every block chunk reader reads them).
+    pub fn from_frame(frame: &Frame<'a>) -> Option<ChunkIn<'a>> {
+        match frame.times {
+            Times::Own => Some(ChunkIn::Xor(frame.meta, frame.data)),
+            Times::Stream(times) => Some(ChunkIn::Split {
+                meta: frame.meta,
+                times,
+                values: frame.data,
+            }),
+            Times::Ref(_) => None,
+        }
+    }
+
+    fn meta(&self) -> ChunkMeta {
+        match *self {
+            ChunkIn::Xor(meta, _) | ChunkIn::Split { meta, .. } => meta,
+        }
+    }
 }
 
 impl BlockWriter {
@@ -68,19 +122,24 @@ impl BlockWriter {
                 chunk_bytes: 0,
                 crc32: 0,
             },
+            times: HashMap::default(),
+            times_bytes: 0,
         })
     }
 
     /// Adds the next series (series come in increasing label order) with its chunks, sorted by
     /// time and not overlapping.
+    /// Chunks of at least [`SHARED_SAMPLES_MIN`] samples are written in encoding 3, their
+    /// timestamps shared with the block's other chunks that have the same.
     pub fn add_series(
         &mut self,
         labels: &Labels,
-        chunks: &[(ChunkMeta, &[u8])],
+        chunks: &[ChunkIn<'_>],
     ) -> Result<(), StorageError> {
         let mut entries = Vec::with_capacity(chunks.len());
-        for (meta, data) in chunks {
-            let at = self.chunks.append(Encoding::Xor, *meta, data)?;
+        for c in chunks {
+            let meta = c.meta();
+            let at = self.put(*c)?;
             entries.push(IndexChunk {
                 min_t: meta.min_t,
                 max_t: meta.max_t,
@@ -94,6 +153,103 @@ impl BlockWriter {
         self.meta.series += 1;
         self.index.add_series(labels, &entries);
         Ok(())
+    }
+
+    /// Adds the next series from its samples (sorted, each timestamp once), in chunks of at
+    /// most `chunk_samples_max` samples.
+    pub fn add_series_samples(
+        &mut self,
+        labels: &Labels,
+        samples: &[(i64, f64)],
+        chunk_samples_max: u16,
+    ) -> Result<(), StorageError> {
+        enum Encoded {
+            Xor(XorEncoder),
+            Split(SplitEncoder),
+        }
+        let encoded: Vec<Encoded> = samples
+            .chunks(usize::from(chunk_samples_max.max(1)))
+            .map(|part| {
+                if part.len() < usize::from(SHARED_SAMPLES_MIN) {
+                    let mut enc = XorEncoder::new();
+                    part.iter().for_each(|&(t, v)| enc.append(t, v));
+                    Encoded::Xor(enc)
+                } else {
+                    let mut enc = SplitEncoder::new();
+                    part.iter().for_each(|&(t, v)| enc.append(t, v));
+                    Encoded::Split(enc)
+                }
+            })
+            .collect();
+        let chunks: Vec<ChunkIn<'_>> = encoded
+            .iter()
+            .map(|e| match e {
+                Encoded::Xor(e) => ChunkIn::Xor(e.meta(), e.data()),
+                Encoded::Split(e) => ChunkIn::Split {
+                    meta: e.times.meta(),
+                    times: e.times.data(),
+                    values: e.values.data(),
+                },
+            })
+            .collect();
+        self.add_series(labels, &chunks)
+    }
+
+    /// Writes one chunk: short encoding-2 chunks as they are, the rest split, their times
+    /// frame shared.
+    fn put(&mut self, c: ChunkIn<'_>) -> Result<ChunkRef, StorageError> {
+        match c {
+            ChunkIn::Xor(meta, data) if meta.num_samples < SHARED_SAMPLES_MIN => {
+                self.chunks.append(Encoding::Xor, meta, data)
+            }
+            ChunkIn::Xor(meta, data) => {
+                let mut split = SplitEncoder::new();
+                let mut decoded = FrameSamples::xor(data, meta.num_samples);
+                for (t, v) in decoded.by_ref() {
+                    split.append(t, v);
+                }
+                if decoded.err().is_some() || split.times.meta() != meta {
+                    // Not what its header says (the head's and checked blocks' streams always
+                    // are): copied as it is, for the reader to report.
+                    return self.chunks.append(Encoding::Xor, meta, data);
+                }
+                let times = self.times_frame(meta, split.times.data())?;
+                self.chunks.append_shared(meta, times, split.values.data())
+            }
+            ChunkIn::Split {
+                meta,
+                times,
+                values,
+            } => {
+                let times = self.times_frame(meta, times)?;
+                self.chunks.append_shared(meta, times, values)
+            }
+        }
+    }
+
+    /// The times frame holding `times`: one written before for another chunk, or a new one.
+    fn times_frame(&mut self, meta: ChunkMeta, times: &[u8]) -> Result<ChunkRef, StorageError> {
+        let mut h = rustc_hash::FxHasher::default();
+        meta.num_samples.hash(&mut h);
+        meta.min_t.hash(&mut h);
+        times.hash(&mut h);
+        let key = h.finish();
+        if let Some(found) = self.times.get(&key).and_then(|entries| {
+            entries
+                .iter()
+                .find(|(m, stream, _)| *m == meta && stream[..] == *times)
+        }) {
+            return Ok(found.2);
+        }
+        let at = self.chunks.append(Encoding::Xor, meta, times)?;
+        if self.times_bytes + times.len() <= TIMES_TABLE_BYTES_MAX {
+            self.times_bytes += times.len();
+            self.times
+                .entry(key)
+                .or_default()
+                .push((meta, times.into(), at));
+        }
+        Ok(at)
     }
 
     /// Series added so far.

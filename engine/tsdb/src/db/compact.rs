@@ -22,9 +22,8 @@ use crate::block::Block;
 use crate::block::index::IndexChunk;
 use crate::block::meta::BlockMeta;
 use crate::block::tombstones::{self, Tombstones};
-use crate::block::writer::BlockWriter;
-use crate::chunk::xor::encode_chunks;
-use crate::chunk::{ChunkMeta, Frame};
+use crate::block::writer::{BlockWriter, ChunkIn};
+use crate::chunk::Frame;
 use strata_core::error::StorageError;
 use strata_core::fs::Fs;
 use strata_core::labels::Labels;
@@ -196,7 +195,10 @@ fn merge_into(
             } else {
                 // Copied without decoding: the CRC vouches for the bytes, and the stream was
                 // checked when it was first written or re-encoded.
-                let refs: Vec<_> = frames.iter().map(|(_, _, f)| (f.meta, f.data)).collect();
+                let refs = frames
+                    .iter()
+                    .map(|(b, c, f)| ChunkIn::from_frame(f).ok_or_else(|| unresolved(b, c)))
+                    .collect::<Result<Vec<_>, _>>()?;
                 writer.add_series(&labels, &refs)?;
             }
             continue;
@@ -249,14 +251,11 @@ fn decode_checked(
         || first != Some(meta.min_t)
         || last != meta.max_t
     {
-        return Err(StorageError::Corruption {
-            path: block
-                .dir()
-                .join(crate::block::CHUNKS_DIR)
-                .join(format!("{:08}", c.chunk.file())),
-            offset: u64::from(c.chunk.offset()),
-            reason: "chunk stream does not decode to what its header says",
-        });
+        return Err(chunk_corruption(
+            block,
+            c,
+            "chunk stream does not decode to what its header says",
+        ));
     }
     Ok(())
 }
@@ -267,7 +266,22 @@ fn add_encoded(
     samples: &[(i64, f64)],
     chunk_samples_max: u16,
 ) -> Result<(), StorageError> {
-    let encoded = encode_chunks(samples.iter().copied(), chunk_samples_max);
-    let refs: Vec<(ChunkMeta, &[u8])> = encoded.iter().map(|e| (e.meta(), e.data())).collect();
-    writer.add_series(labels, &refs)
+    writer.add_series_samples(labels, samples, chunk_samples_max)
+}
+
+/// The error for an encoding-3 chunk whose timestamps the reader did not find (the chunk
+/// reader finds them or reports the damage first, so this is never returned).
+fn unresolved(block: &Block, c: &IndexChunk) -> StorageError {
+    chunk_corruption(block, c, "chunk's times frame was not read")
+}
+
+fn chunk_corruption(block: &Block, c: &IndexChunk, reason: &'static str) -> StorageError {
+    StorageError::Corruption {
+        path: block
+            .dir()
+            .join(crate::block::CHUNKS_DIR)
+            .join(format!("{:08}", c.chunk.file())),
+        offset: u64::from(c.chunk.offset()),
+        reason,
+    }
 }

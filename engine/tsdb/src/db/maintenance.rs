@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use strata_core::error::StorageError;
 use strata_core::fs::Fs;
@@ -12,6 +13,33 @@ use strata_core::fs::Fs;
 use super::report::MaintenanceReport;
 use super::{Inner, blocks, compact};
 use crate::head::series::SeriesArc;
+
+/// When the maintenance thread runs a round: once `interval` has passed since the last one,
+/// however often it is woken in between.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    last: Instant,
+}
+
+impl Schedule {
+    fn new(now: Instant) -> Schedule {
+        Schedule { last: now }
+    }
+
+    /// How long to wait, at most, before the next round is due.
+    fn wait(&self, now: Instant, interval: Duration) -> Duration {
+        interval.saturating_sub(now.saturating_duration_since(self.last))
+    }
+
+    /// Whether a round is due at `now`; if so, it counts as run.
+    fn due(&mut self, now: Instant, interval: Duration) -> bool {
+        let due = now.saturating_duration_since(self.last) >= interval;
+        if due {
+            self.last = now;
+        }
+        due
+    }
+}
 
 /// What the maintenance thread is asked to do.
 #[derive(Debug, Default)]
@@ -32,7 +60,7 @@ impl Inner {
                 // woke the thread: a catch-up asks for checkpoints more often than the
                 // interval, and when only a timed-out wait ran it, no block was cut for as
                 // long as the load lasted (the head grew to 250 M samples, docs/perf.md).
-                let mut maintained = std::time::Instant::now();
+                let mut schedule = Schedule::new(Instant::now());
                 loop {
                     let Some(inner) = weak.upgrade() else { return };
                     {
@@ -42,7 +70,7 @@ impl Inner {
                             .maintenance_cond
                             .wait_timeout_while(
                                 m,
-                                interval.saturating_sub(maintained.elapsed()),
+                                schedule.wait(Instant::now(), interval),
                                 |m| !m.wanted && !m.stop,
                             )
                             .unwrap_or_else(|p| p.into_inner());
@@ -51,11 +79,7 @@ impl Inner {
                         }
                         let checkpoint_wanted = std::mem::take(&mut m.wanted);
                         drop(m);
-                        let due = maintained.elapsed() >= interval;
-                        if due {
-                            maintained = std::time::Instant::now();
-                        }
-                        if due
+                        if schedule.due(Instant::now(), interval)
                             && let Err(e) = inner.maintain()
                         {
                             tracing::error!(error = %e, "background maintenance failed; it is retried at the next interval");
@@ -239,4 +263,51 @@ pub(super) fn dir_bytes(fs: &dyn Fs, dir: &Path) -> u64 {
             }
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A catch-up asks for a checkpoint every few hundred milliseconds; rounds must still run
+    /// once per interval (before, only a wait that timed out ran one, and none did).
+    #[test]
+    fn checkpoint_wakeups_more_often_than_the_interval_do_not_starve_rounds() {
+        let interval = Duration::from_secs(10);
+        let start = Instant::now();
+        let mut schedule = Schedule::new(start);
+        let mut rounds = Vec::new();
+        // Woken every 300 ms for 100 s, never by a timeout.
+        for i in 1..=333u64 {
+            let now = start + Duration::from_millis(300 * i);
+            assert!(schedule.wait(now, interval) <= interval);
+            if schedule.due(now, interval) {
+                rounds.push(now.duration_since(start));
+            }
+        }
+        assert_eq!(rounds.len(), 9, "rounds at {rounds:?}");
+        for pair in rounds.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= interval && gap < interval + Duration::from_millis(300),
+                "{gap:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_wait_shrinks_to_what_is_left_of_the_interval() {
+        let interval = Duration::from_secs(10);
+        let start = Instant::now();
+        let mut schedule = Schedule::new(start);
+        assert_eq!(schedule.wait(start, interval), interval);
+        let later = start + Duration::from_secs(4);
+        assert_eq!(schedule.wait(later, interval), Duration::from_secs(6));
+        assert!(!schedule.due(later, interval));
+        let past = start + Duration::from_secs(12);
+        assert_eq!(schedule.wait(past, interval), Duration::ZERO);
+        assert!(schedule.due(past, interval));
+        // Counted as run: the next one is a whole interval away.
+        assert_eq!(schedule.wait(past, interval), interval);
+    }
 }

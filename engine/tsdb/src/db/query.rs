@@ -20,6 +20,7 @@ use crate::block::Block;
 use crate::block::chunks::ChunkRef;
 use crate::block::index::IndexChunk;
 use crate::block::tombstones;
+use crate::chunk::{Frame, Times};
 use crate::error::QueryError;
 use crate::head::series::{InOrderIter, Newest, SeriesSnapshot, SnapshotIter};
 use strata_core::labels::Labels;
@@ -123,7 +124,7 @@ impl SelectedSeries {
                         // takes it in (a query larger than the cache mostly does not); then
                         // what the query does not want is dropped.
                         let at = out.len();
-                        decode_into(out, frame.data, n);
+                        decode_into(out, &frame, n);
                         if let Some(cache) = &self.cache {
                             cache.admit(key, &out[at..]);
                         }
@@ -162,10 +163,11 @@ impl SelectedSeries {
                 Source::Head(snap) => SourceIter::Head(snap.samples(self.mint, self.maxt)),
                 Source::Block(block, chunks, deleted) => SourceIter::Block(
                     InOrderIter::new(
-                        Box::new(chunks.iter().map(|&r| {
-                            let frame = block.chunks().read_checked_before(r);
-                            (frame.data, frame.meta.num_samples)
-                        })),
+                        Box::new(
+                            chunks
+                                .iter()
+                                .map(|&r| block.chunks().read_checked_before(r).samples()),
+                        ),
                         self.mint,
                         self.maxt,
                     ),
@@ -447,17 +449,36 @@ impl Querier<'_> {
 }
 
 /// Decodes a chunk of `n` samples onto the end of `out`, into slots made up front: no capacity
-/// check per sample. A chunk that decodes short (checked at select, so never) keeps what it
-/// gave.
-fn decode_into(out: &mut Vec<Sample>, data: &[u8], n: u16) {
+/// check per sample; an encoding-3 chunk's timestamps first, then its values. A chunk that
+/// decodes short (checked at select, so never) keeps what it gave.
+fn decode_into(out: &mut Vec<Sample>, frame: &Frame<'_>, n: u16) {
+    use crate::chunk::xor::XorIter;
     let at = out.len();
     out.resize(at + usize::from(n), Sample::new(0, 0.0));
-    let mut filled = 0;
-    let decoded = crate::chunk::xor::XorIter::new(data, n).map(|(t, v)| Sample::new(t, v));
-    for (slot, s) in out[at..].iter_mut().zip(decoded) {
-        *slot = s;
-        filled += 1;
-    }
+    let slots = &mut out[at..];
+    let filled = match frame.times {
+        Times::Stream(times) => {
+            let mut filled = 0;
+            for (slot, (t, _)) in slots.iter_mut().zip(XorIter::new(times, n)) {
+                slot.t = t;
+                filled += 1;
+            }
+            let mut values = 0;
+            for (slot, (_, v)) in slots[..filled].iter_mut().zip(XorIter::new(frame.data, n)) {
+                slot.v = v;
+                values += 1;
+            }
+            values
+        }
+        _ => {
+            let mut filled = 0;
+            for (slot, (t, v)) in slots.iter_mut().zip(frame.samples()) {
+                *slot = Sample::new(t, v);
+                filled += 1;
+            }
+            filled
+        }
+    };
     out.truncate(at + filled);
 }
 

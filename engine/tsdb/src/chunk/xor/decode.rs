@@ -45,6 +45,17 @@ impl<'a> XorIter<'a> {
         }
     }
 
+    /// Samples decoded so far.
+    pub fn decoded(&self) -> u16 {
+        self.read
+    }
+
+    /// Decodes `n` samples without computing their values; false if the stream ended first.
+    #[inline]
+    pub fn skip_samples(&mut self, n: u16) -> bool {
+        (0..n).all(|_| self.advance())
+    }
+
     /// Why iteration stopped before `num_samples` samples, if it did.
     pub fn err(&self) -> Option<&ChunkError> {
         self.err.as_ref()

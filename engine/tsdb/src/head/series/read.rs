@@ -5,6 +5,7 @@
 use strata_core::sample::Sample;
 
 use super::SeriesSnapshot;
+use crate::chunk::FrameSamples;
 use crate::chunk::xor::XorIter;
 
 impl SeriesSnapshot {
@@ -51,7 +52,8 @@ impl SeriesSnapshot {
             .map(|c| (&c.data[..], c.num_samples))
             .chain(self.active.as_ref().map(|(d, n, _, _, _)| (&d[..], *n)));
         if self.ooo.is_empty() {
-            return SnapshotIter::InOrder(InOrderIter::new(Box::new(in_order), mint, maxt));
+            let frames = in_order.map(|(d, n)| FrameSamples::xor(d, n));
+            return SnapshotIter::InOrder(InOrderIter::new(Box::new(frames), mint, maxt));
         }
         // Merge: in-order data wins over an out-of-order sample with the same timestamp
         // (apply never stores both, but a query must not show two).
@@ -78,15 +80,15 @@ pub(crate) enum SnapshotIter<'a> {
 
 /// Samples in `[mint, maxt]` of sorted, non-overlapping chunks, decoded one at a time.
 pub(crate) struct InOrderIter<'a> {
-    chunks: Box<dyn Iterator<Item = (&'a [u8], u16)> + 'a>,
-    current: Option<XorIter<'a>>,
+    chunks: Box<dyn Iterator<Item = FrameSamples<'a>> + 'a>,
+    current: Option<FrameSamples<'a>>,
     mint: i64,
     maxt: i64,
 }
 
 impl<'a> InOrderIter<'a> {
     pub fn new(
-        chunks: Box<dyn Iterator<Item = (&'a [u8], u16)> + 'a>,
+        chunks: Box<dyn Iterator<Item = FrameSamples<'a>> + 'a>,
         mint: i64,
         maxt: i64,
     ) -> InOrderIter<'a> {
@@ -116,8 +118,7 @@ impl Iterator for InOrderIter<'_> {
                     return Some(Sample::new(t, v));
                 }
             }
-            let (data, n) = self.chunks.next()?;
-            self.current = Some(XorIter::new(data, n));
+            self.current = Some(self.chunks.next()?);
         }
     }
 }
