@@ -11,6 +11,9 @@
 //!   6 h and 24 h (the whole series of a day, at most `u16::MAX` samples);
 //! - pages of about 64 KiB of consecutive v2 chunks (240-sample and 24 h chunks), each page
 //!   compressed with zstd at levels 1, 3 and 9;
+//! - encoding 3 ("v3", what blocks write), 6 h chunks: each chunk's values stream plus an
+//!   8-byte reference, and each distinct times frame once (a host's series share their
+//!   scrapes' timestamps, as a block's writer finds them);
 //! - cheap extras: 256 KiB and 16 KiB pages at level 3 (size against the cost of reading one
 //!   series), and each 24 h chunk compressed alone with zstd 3 (kept raw when that does not
 //!   make it smaller), which keeps per-series access.
@@ -41,8 +44,9 @@ use std::time::{Duration, Instant};
 
 use dataset::{Dataset, GenSeries, SCRAPE_INTERVAL_MS, SeriesClass};
 use gorilla::gorilla_bits;
-use strata_engine::chunk::FRAME_OVERHEAD_BYTES;
+use strata_engine::chunk::shared::SplitEncoder;
 use strata_engine::chunk::xor::{XorEncoder, XorIter};
+use strata_engine::chunk::{FRAME_OVERHEAD_BYTES, FrameSamples};
 
 /// The seed of the chunk bench, so both look at the same fleet.
 const SEED: u64 = 0x5742_a7a0;
@@ -458,6 +462,8 @@ fn main() {
         .map(|&(chunk, bytes, levels)| Pages::new(chunk, bytes, levels))
         .collect();
     let mut chunk_zstd = ChunkZstd::new();
+    let mut v3 = Stats::new("v3 6 h (shared times)".to_owned(), true, true);
+    let mut times_frames = std::collections::HashSet::<Vec<u8>>::new();
 
     eprintln!(
         "cold_encoding: {hosts} hosts x {hours} h, {} series, {} samples",
@@ -523,7 +529,38 @@ fn main() {
                 chunk_zstd.add(s, &chunks, &samples, encode_time);
             }
         }
+
+        // Encoding 3: the values alone, the timestamps once per distinct sequence.
+        let start = Instant::now();
+        let split: Vec<SplitEncoder> = samples
+            .chunks(1440)
+            .map(|part| {
+                let mut enc = SplitEncoder::new();
+                part.iter().for_each(|&(t, v)| enc.append(t, v));
+                enc
+            })
+            .collect();
+        v3.encode += start.elapsed();
+        for enc in &split {
+            let n = usize::from(enc.num_samples());
+            v3.add_chunk(s.class, n, enc.values.data().len() + 8);
+            if times_frames.insert(enc.times.data().to_vec()) {
+                v3.bytes += (enc.times.data().len() + FRAME_OVERHEAD_BYTES) as u64;
+            }
+        }
+        let start = Instant::now();
+        let mut decoded = 0;
+        for enc in &split {
+            let n = enc.num_samples();
+            decoded =
+                FrameSamples::shared(enc.times.data(), enc.values.data(), n).fold(decoded, fold);
+        }
+        let elapsed = start.elapsed();
+        v3.decode += elapsed;
+        v3.select += elapsed;
+        assert_eq!(decoded, sum, "v3: timed decode of {:?}", s.labels);
     }
+    eprintln!("  v3: {} distinct times frames", times_frames.len());
     for pages in &mut paged {
         pages.flush();
     }
@@ -538,6 +575,7 @@ fn main() {
 
     let mut all: Vec<Stats> = gorilla;
     all.extend(v2);
+    all.push(v3);
     for pages in paged {
         all.extend(pages.levels.into_iter().map(|l| l.stats));
     }

@@ -58,6 +58,8 @@ pub enum ChunkIn<'a> {
         /// Its values stream.
         values: &'a [u8],
     },
+    /// Samples to encode (sorted, each timestamp once, 1 to `u16::MAX` of them).
+    Samples(&'a [(i64, f64)]),
 }
 
 impl<'a> ChunkIn<'a> {
@@ -78,6 +80,11 @@ impl<'a> ChunkIn<'a> {
     fn meta(&self) -> ChunkMeta {
         match *self {
             ChunkIn::Xor(meta, _) | ChunkIn::Split { meta, .. } => meta,
+            ChunkIn::Samples(samples) => ChunkMeta {
+                min_t: samples.first().map_or(0, |s| s.0),
+                max_t: samples.last().map_or(0, |s| s.0),
+                num_samples: u16::try_from(samples.len()).unwrap_or(u16::MAX),
+            },
         }
     }
 }
@@ -137,7 +144,8 @@ impl BlockWriter {
         chunks: &[ChunkIn<'_>],
     ) -> Result<(), StorageError> {
         let mut entries = Vec::with_capacity(chunks.len());
-        for c in chunks {
+        // No samples, no chunk (a frame of none would sit at time 0 in the index).
+        for c in chunks.iter().filter(|c| !matches!(c, ChunkIn::Samples([]))) {
             let meta = c.meta();
             let at = self.put(*c)?;
             entries.push(IndexChunk {
@@ -149,7 +157,7 @@ impl BlockWriter {
             self.meta.max_t = self.meta.max_t.max(meta.max_t);
             self.meta.samples += u64::from(meta.num_samples);
         }
-        self.meta.chunks += chunks.len() as u64;
+        self.meta.chunks += entries.len() as u64;
         self.meta.series += 1;
         self.index.add_series(labels, &entries);
         Ok(())
@@ -163,34 +171,9 @@ impl BlockWriter {
         samples: &[(i64, f64)],
         chunk_samples_max: u16,
     ) -> Result<(), StorageError> {
-        enum Encoded {
-            Xor(XorEncoder),
-            Split(SplitEncoder),
-        }
-        let encoded: Vec<Encoded> = samples
+        let chunks: Vec<ChunkIn<'_>> = samples
             .chunks(usize::from(chunk_samples_max.max(1)))
-            .map(|part| {
-                if part.len() < usize::from(SHARED_SAMPLES_MIN) {
-                    let mut enc = XorEncoder::new();
-                    part.iter().for_each(|&(t, v)| enc.append(t, v));
-                    Encoded::Xor(enc)
-                } else {
-                    let mut enc = SplitEncoder::new();
-                    part.iter().for_each(|&(t, v)| enc.append(t, v));
-                    Encoded::Split(enc)
-                }
-            })
-            .collect();
-        let chunks: Vec<ChunkIn<'_>> = encoded
-            .iter()
-            .map(|e| match e {
-                Encoded::Xor(e) => ChunkIn::Xor(e.meta(), e.data()),
-                Encoded::Split(e) => ChunkIn::Split {
-                    meta: e.times.meta(),
-                    times: e.times.data(),
-                    values: e.values.data(),
-                },
-            })
+            .map(ChunkIn::Samples)
             .collect();
         self.add_series(labels, &chunks)
     }
@@ -223,6 +206,22 @@ impl BlockWriter {
             } => {
                 let times = self.times_frame(meta, times)?;
                 self.chunks.append_shared(meta, times, values)
+            }
+            ChunkIn::Samples(samples) if samples.len() < usize::from(SHARED_SAMPLES_MIN) => {
+                let mut enc = XorEncoder::new();
+                samples.iter().for_each(|&(t, v)| enc.append(t, v));
+                self.chunks.append(Encoding::Xor, enc.meta(), enc.data())
+            }
+            ChunkIn::Samples(samples) => {
+                assert!(
+                    samples.len() <= usize::from(u16::MAX),
+                    "a chunk holds at most u16::MAX samples"
+                );
+                let mut split = SplitEncoder::new();
+                samples.iter().for_each(|&(t, v)| split.append(t, v));
+                let meta = split.times.meta();
+                let times = self.times_frame(meta, split.times.data())?;
+                self.chunks.append_shared(meta, times, split.values.data())
             }
         }
     }

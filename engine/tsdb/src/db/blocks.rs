@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::block::Block;
 use crate::block::meta::{BlockMeta, META_FILE};
 use crate::block::tombstones::Tombstones;
-use crate::block::writer::{BlockWriter, ChunkIn};
+use crate::block::writer::BlockWriter;
 use crate::head::Head;
-use crate::head::series::{SeriesArc, Taken};
+use crate::head::series::{BlockChunk, SeriesArc, Taken};
 use strata_core::error::{StorageError, io_err};
 use strata_core::fs::Fs;
 
@@ -273,10 +273,7 @@ pub(crate) fn write_head_block(
         let Some((chunks, t)) = s.take_before(hi, chunk_samples_max) else {
             continue;
         };
-        let refs: Vec<_> = chunks
-            .iter()
-            .map(|c| ChunkIn::Xor(c.meta(), c.stream().0))
-            .collect();
+        let refs: Vec<_> = chunks.iter().map(BlockChunk::as_chunk_in).collect();
         if let Err(e) = writer.add_series(&s.to_labels(), &refs) {
             writer.abort();
             return Err(e);

@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use thin_vec::ThinVec;
 
+use crate::block::writer::ChunkIn;
 use crate::chunk::ChunkMeta;
-use crate::chunk::xor::{PackedEncoder, XorEncoder, XorIter, encode_chunks};
+use crate::chunk::xor::{PackedEncoder, XorEncoder, XorIter};
 use crate::error::AppendError;
 use crate::head::Tally;
 use crate::head::pages;
@@ -579,47 +580,39 @@ impl MemSeries {
             return None;
         }
         if ooo.is_empty() {
-            let whole: usize = out.iter().map(|c| usize::from(c.stream().1)).sum();
+            let whole: usize = taken
+                .closed
+                .iter()
+                .map(|c| usize::from(c.num_samples))
+                .sum();
             let samples = whole + prefix.len();
             let chunks = out.len() + usize::from(!prefix.is_empty());
             if chunks <= samples.div_ceil(usize::from(chunk_samples_max)) {
-                out.extend(
-                    encode_chunks(prefix, chunk_samples_max)
-                        .into_iter()
-                        .map(BlockChunk::Owned),
-                );
+                out.extend(BlockChunk::runs(prefix, chunk_samples_max));
                 return Some((out, taken));
             }
             // The head's short chunks fit in fewer, longer ones: a block keeps the longer.
             let mut all: Vec<(i64, f64)> = Vec::with_capacity(samples);
-            for c in out.drain(..) {
-                let (data, n) = c.stream();
-                all.extend(XorIter::new(data, n));
+            for c in &taken.closed {
+                all.extend(XorIter::new(&c.data, c.num_samples));
             }
+            out.clear();
             all.extend(prefix);
-            out.extend(
-                encode_chunks(all, chunk_samples_max)
-                    .into_iter()
-                    .map(BlockChunk::Owned),
-            );
+            out.extend(BlockChunk::runs(all, chunk_samples_max));
             return Some((out, taken));
         }
         // Merge everything: in-order data wins over out-of-order data at one timestamp.
         let mut all: Vec<Sample> = Vec::new();
-        for c in out.drain(..) {
-            let (data, n) = c.stream();
-            all.extend(XorIter::new(data, n).map(|(t, v)| Sample::new(t, v)));
+        for c in &taken.closed {
+            all.extend(XorIter::new(&c.data, c.num_samples).map(|(t, v)| Sample::new(t, v)));
         }
+        out.clear();
         all.extend(prefix.into_iter().map(|(t, v)| Sample::new(t, v)));
         all.extend(ooo);
         all.sort_by_key(|s| s.t);
         all.dedup_by_key(|s| s.t);
-        let merged = all.into_iter().map(|s| (s.t, s.v));
-        out.extend(
-            encode_chunks(merged, chunk_samples_max)
-                .into_iter()
-                .map(BlockChunk::Owned),
-        );
+        let merged: Vec<(i64, f64)> = all.into_iter().map(|s| (s.t, s.v)).collect();
+        out.extend(BlockChunk::runs(merged, chunk_samples_max));
         Some((out, taken))
     }
 
@@ -769,31 +762,41 @@ impl MemSeries {
     }
 }
 
-/// A chunk bound for a block: a head chunk shared as it is, or one encoded for the block.
+/// A chunk bound for a block: a head chunk shared as it is, or samples the block writer
+/// encodes (in the block's encoding, so they are encoded once).
 #[derive(Debug)]
 pub(crate) enum BlockChunk {
     Shared(Arc<ClosedChunk>),
-    Owned(XorEncoder),
+    Samples(Vec<(i64, f64)>),
 }
 
 impl BlockChunk {
-    /// The encoded stream and its sample count.
-    pub fn stream(&self) -> (&[u8], u16) {
-        match self {
-            BlockChunk::Shared(c) => (&c.data, c.num_samples),
-            BlockChunk::Owned(enc) => (enc.data(), enc.num_samples()),
+    /// `samples` (sorted) in chunks of at most `max`.
+    fn runs(samples: Vec<(i64, f64)>, max: u16) -> Vec<BlockChunk> {
+        if samples.is_empty() {
+            return Vec::new();
         }
+        if samples.len() <= usize::from(max) {
+            return vec![BlockChunk::Samples(samples)];
+        }
+        samples
+            .chunks(usize::from(max.max(1)))
+            .map(|part| BlockChunk::Samples(part.to_vec()))
+            .collect()
     }
 
-    /// The frame header's description.
-    pub fn meta(&self) -> ChunkMeta {
+    /// What the block writer takes.
+    pub fn as_chunk_in(&self) -> ChunkIn<'_> {
         match self {
-            BlockChunk::Shared(c) => ChunkMeta {
-                min_t: c.min_t,
-                max_t: c.max_t,
-                num_samples: c.num_samples,
-            },
-            BlockChunk::Owned(enc) => enc.meta(),
+            BlockChunk::Shared(c) => ChunkIn::Xor(
+                ChunkMeta {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    num_samples: c.num_samples,
+                },
+                &c.data,
+            ),
+            BlockChunk::Samples(samples) => ChunkIn::Samples(samples),
         }
     }
 }
