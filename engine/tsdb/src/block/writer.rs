@@ -136,6 +136,7 @@ impl BlockWriter {
 
     /// Adds the next series (series come in increasing label order) with its chunks, sorted by
     /// time and not overlapping.
+    ///
     /// Chunks of at least [`SHARED_SAMPLES_MIN`] samples are written in encoding 3, their
     /// timestamps shared with the block's other chunks that have the same.
     pub fn add_series(
@@ -196,8 +197,7 @@ impl BlockWriter {
                     // are): copied as it is, for the reader to report.
                     return self.chunks.append(Encoding::Xor, meta, data);
                 }
-                let times = self.times_frame(meta, split.times.data())?;
-                self.chunks.append_shared(meta, times, split.values.data())
+                self.put_split(&split)
             }
             ChunkIn::Split {
                 meta,
@@ -217,13 +217,16 @@ impl BlockWriter {
                     samples.len() <= usize::from(u16::MAX),
                     "a chunk holds at most u16::MAX samples"
                 );
-                let mut split = SplitEncoder::new();
-                samples.iter().for_each(|&(t, v)| split.append(t, v));
-                let meta = split.times.meta();
-                let times = self.times_frame(meta, split.times.data())?;
-                self.chunks.append_shared(meta, times, split.values.data())
+                self.put_split(&SplitEncoder::of(samples))
             }
         }
+    }
+
+    /// Writes a chunk split by `split`, its times frame shared.
+    fn put_split(&mut self, split: &SplitEncoder) -> Result<ChunkRef, StorageError> {
+        let meta = split.times.meta();
+        let times = self.times_frame(meta, split.times.data())?;
+        self.chunks.append_shared(meta, times, split.values.data())
     }
 
     /// The times frame holding `times`: one written before for another chunk, or a new one.

@@ -41,6 +41,13 @@ impl SplitEncoder {
         self.values.append(i * VALUES_GRID_MS, v);
     }
 
+    /// The streams of `samples` (sorted, each timestamp once, at most `u16::MAX`).
+    pub fn of(samples: &[(i64, f64)]) -> SplitEncoder {
+        let mut enc = SplitEncoder::new();
+        samples.iter().for_each(|&(t, v)| enc.append(t, v));
+        enc
+    }
+
     /// Samples appended.
     pub fn num_samples(&self) -> u16 {
         self.times.num_samples()
@@ -153,10 +160,7 @@ mod tests {
     #[test]
     fn split_streams_read_back_as_the_samples() {
         let samples = scrape(500);
-        let mut enc = SplitEncoder::new();
-        for &(t, v) in &samples {
-            enc.append(t, v);
-        }
+        let enc = SplitEncoder::of(&samples);
         let n = enc.num_samples();
         let got: Vec<_> = FrameSamples::shared(enc.times.data(), enc.values.data(), n).collect();
         assert_eq!(got, samples);
@@ -165,10 +169,7 @@ mod tests {
     #[test]
     fn next_from_skips_both_streams_alike() {
         let samples = scrape(300);
-        let mut enc = SplitEncoder::new();
-        for &(t, v) in &samples {
-            enc.append(t, v);
-        }
+        let enc = SplitEncoder::of(&samples);
         let n = enc.num_samples();
         for from in [0usize, 1, 7, 150, 299] {
             let mut it = FrameSamples::shared(enc.times.data(), enc.values.data(), n);
@@ -181,10 +182,7 @@ mod tests {
     #[test]
     fn values_ending_before_the_times_is_an_error_not_a_guess() {
         let samples = scrape(50);
-        let mut enc = SplitEncoder::new();
-        for &(t, v) in &samples {
-            enc.append(t, v);
-        }
+        let enc = SplitEncoder::of(&samples);
         let mut it = FrameSamples::shared(enc.times.data(), &[], 50);
         assert_eq!(it.next(), None);
         assert!(it.err().is_some());

@@ -191,7 +191,7 @@ fn merge_into(
                 for (b, c, f) in &frames {
                     decode_checked(b, c, f, |t, v| all.push((t, v)))?;
                 }
-                add_encoded(writer, &labels, &all, chunk_samples_max)?;
+                writer.add_series_samples(&labels, &all, chunk_samples_max)?;
             } else {
                 // Copied without decoding: the CRC vouches for the bytes, and the stream was
                 // checked when it was first written or re-encoded.
@@ -224,7 +224,7 @@ fn merge_into(
             }
         }
         if !merged.is_empty() {
-            add_encoded(writer, &labels, &merged, chunk_samples_max)?;
+            writer.add_series_samples(&labels, &merged, chunk_samples_max)?;
         }
     }
 }
@@ -258,15 +258,6 @@ fn decode_checked(
         ));
     }
     Ok(())
-}
-
-fn add_encoded(
-    writer: &mut BlockWriter,
-    labels: &Labels,
-    samples: &[(i64, f64)],
-    chunk_samples_max: u16,
-) -> Result<(), StorageError> {
-    writer.add_series_samples(labels, samples, chunk_samples_max)
 }
 
 /// The error for an encoding-3 chunk whose timestamps the reader did not find (the chunk
