@@ -47,6 +47,8 @@ usage: scripts/query-compare.sh [options]
   --live-rate R      samples per second of the live phase (default 50000)
   --systems LIST   comma-separated subset of strata,strata-base,victoriametrics,prometheus
   --results DIR    keep the JSON results, the table and the server logs in DIR
+  --keep-data      also keep each system's data directory in DIR (as SYSTEM-data, with the
+                   data's end time in DIR/end-ms), for `query-compare time` and profiling
   --no-pin         do not pin the server and the generator to separate CPUs
   -h, --help       this text
 
@@ -65,6 +67,7 @@ live_seconds=60
 live_rate=50000
 systems="strata,victoriametrics,prometheus"
 results_dir=""
+keep_data=0
 pin=1
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -78,6 +81,7 @@ while [ $# -gt 0 ]; do
         --live-rate) live_rate=$2; shift 2 ;;
         --systems) systems=$2; shift 2 ;;
         --results) results_dir=$2; shift 2 ;;
+        --keep-data) keep_data=1; shift ;;
         --no-pin) pin=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "query-compare: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -88,6 +92,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=servers.sh
 . "$root/scripts/servers.sh"
 IFS=',' read -r -a system_list <<<"$systems"
+[ "$keep_data" = 0 ] || [ -n "$results_dir" ] || die "--keep-data needs --results DIR"
 require_systems "${system_list[@]}"
 
 build_binaries query-compare
@@ -127,7 +132,13 @@ for system in "${system_list[@]}"; do
         cp "$dir/server.log" "$results_dir/$system.log"
         [ -f "$dir/result.json" ] && cp "$dir/result.json" "$results_dir/$system.json"
     fi
-    rm -rf "$dir/data"
+    if [ "$keep_data" = 1 ]; then
+        rm -rf "${results_dir:?}/$system-data"
+        mv "$dir/data" "$results_dir/$system-data"
+        echo "$end_ms" >"$results_dir/end-ms"
+    else
+        rm -rf "$dir/data"
+    fi
 done
 
 [ ${#results[@]} -gt 0 ] || die "no system produced results"

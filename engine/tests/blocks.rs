@@ -190,6 +190,46 @@ fn old_head_data_moves_into_a_block_and_queries_span_both() {
 }
 
 #[test]
+fn series_that_share_timestamps_in_a_block_read_them_decoded_once() {
+    for cache_bytes in [Options::default().decoded_cache_bytes, 0] {
+        let fs = SimFs::new(2);
+        let clock = Arc::new(ManualClock::new(T0 + 4 * HOUR));
+        let mut opts = options(&fs, &clock);
+        opts.decoded_cache_bytes = cache_bytes;
+        let db = Db::open("/db", opts).unwrap();
+        let mut model = Model::new();
+        write(&db, &mut model, T0, T0 + 3 * HOUR + 30 * STEP);
+        assert_eq!(db.maintain().unwrap().blocks_cut, 1);
+        // The block's range only, through the bulk path a PromQL selector takes.
+        let (mint, maxt) = (T0 + 10 * STEP, T0 + 2 * HOUR - 1);
+        let mut got = Model::new();
+        let any = Matcher::new(
+            strata_engine::labels::matcher::MatchKind::Regex,
+            "__name__",
+            ".+",
+        )
+        .unwrap();
+        for s in db.querier(mint, maxt).select(&[any]).unwrap() {
+            let mut bulk = Vec::new();
+            s.samples_into(&mut bulk);
+            for x in bulk {
+                got.insert((s.labels().to_string(), x.t), x.v.to_bits());
+            }
+        }
+        model.retain(|(_, t), _| (mint..=maxt).contains(t));
+        assert_eq!(got, model, "cache of {cache_bytes} bytes");
+        // One 120-sample chunk a series, all with the same timestamps: one times frame,
+        // decoded for the first series and read from the cache by the others.
+        let times = db.stats().decoded_times_cache;
+        if cache_bytes > 0 {
+            assert_eq!((times.misses, times.hits), (1, SERIES as u64 - 1));
+        } else {
+            assert_eq!((times.misses, times.hits, times.entries), (0, 0, 0));
+        }
+    }
+}
+
+#[test]
 fn out_of_order_data_after_a_cut_is_folded_in_by_compaction() {
     let fs = SimFs::new(2);
     let clock = Arc::new(ManualClock::new(T0 + 4 * HOUR));

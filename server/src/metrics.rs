@@ -294,18 +294,24 @@ fn render_storage(out: &mut Exposition, s: &Stats) {
             ("kind=\"wal\"".into(), s.wal_disk_bytes as f64),
         ],
     );
-    out.gauge(
+    out.family(
         "strata_decoded_cache_bytes",
-        "Bytes of decoded block chunks kept for queries.",
-        s.decoded_cache.bytes as f64,
+        "Bytes of decoded block chunks kept for queries: samples, and timestamps that series share.",
+        "gauge",
+        &[
+            ("kind=\"samples\"".into(), s.decoded_cache.bytes as f64),
+            ("kind=\"times\"".into(), s.decoded_times_cache.bytes as f64),
+        ],
     );
     out.family(
         "strata_decoded_cache_lookups_total",
-        "Chunk reads by queries that found the decoded chunk cached (hit) or decoded it (miss).",
+        "Chunk reads by queries that found the decoded chunk (samples) or its shared timestamps (times) cached (hit) or decoded them (miss).",
         "counter",
         &[
-            ("result=\"hit\"".into(), s.decoded_cache.hits as f64),
-            ("result=\"miss\"".into(), s.decoded_cache.misses as f64),
+            ("kind=\"samples\",result=\"hit\"".into(), s.decoded_cache.hits as f64),
+            ("kind=\"samples\",result=\"miss\"".into(), s.decoded_cache.misses as f64),
+            ("kind=\"times\",result=\"hit\"".into(), s.decoded_times_cache.hits as f64),
+            ("kind=\"times\",result=\"miss\"".into(), s.decoded_times_cache.misses as f64),
         ],
     );
     out.counter(

@@ -79,6 +79,7 @@ struct Inner {
     maintenance_cond: Condvar,
     closed: AtomicBool,
     decoded: Arc<decoded::DecodedCache>,
+    decoded_times: Arc<decoded::DecodedCache<i64>>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -144,7 +145,13 @@ impl Db {
         }
         let background = options.background_maintenance;
         let (retention_ms, retention_bytes) = (options.retention_ms, options.retention_bytes);
-        let decoded = Arc::new(decoded::DecodedCache::new(options.decoded_cache_bytes));
+        // A quarter of the budget for shared timestamps: a times frame serves all the series
+        // of its target, so its bytes are worth more per hit than a series' samples.
+        let times_bytes = options.decoded_cache_bytes / 4;
+        let decoded = Arc::new(decoded::DecodedCache::new(
+            options.decoded_cache_bytes - times_bytes,
+        ));
+        let decoded_times = Arc::new(decoded::DecodedCache::new(times_bytes));
         let inner = Arc::new(Inner {
             fs,
             dir,
@@ -166,6 +173,7 @@ impl Db {
             maintenance_cond: Condvar::new(),
             closed: AtomicBool::new(false),
             decoded,
+            decoded_times,
             _lock: lock,
         });
         let thread = background.then(|| Inner::spawn_maintenance(&inner));
@@ -288,6 +296,7 @@ impl Db {
         }
         stats.wal_disk_bytes = dir_bytes(inner.fs.as_ref(), inner.wal.dir());
         stats.decoded_cache = inner.decoded.stats();
+        stats.decoded_times_cache = inner.decoded_times.stats();
         inner.head.for_each_series(|s| {
             let (samples, chunks, bytes) = s.footprint();
             stats.samples += samples;

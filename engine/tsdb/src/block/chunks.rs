@@ -276,33 +276,52 @@ impl ChunksReader {
     /// The chunk at `r` without checking it again: for a reference [`ChunksReader::read`]
     /// already accepted. An empty stream if it does not fit (which that check rules out).
     pub fn read_checked_before(&self, r: ChunkRef) -> ChunkRead<'_> {
-        let unchecked = |r: ChunkRef| {
-            self.files
-                .get(&r.file())
-                .and_then(|(_, map)| map.get(r.offset() as usize..))
-                .and_then(crate::chunk::frame_unchecked)
-        };
-        let resolved = unchecked(r).and_then(|mut frame| {
-            if let Times::Ref(at) = frame.times {
-                frame.times = Times::Stream(unchecked(ChunkRef(at))?.data);
+        let mut frame = self.read_checked_before_unresolved(r);
+        if let Times::Ref(at) = frame.times {
+            match self.unchecked(ChunkRef(at)) {
+                Some(times) => frame.times = Times::Stream(times.data),
+                None => return empty_frame(),
             }
-            Some(frame)
-        });
-        resolved.unwrap_or(Frame {
-            encoding: Encoding::Xor,
-            meta: ChunkMeta {
-                min_t: 0,
-                max_t: 0,
-                num_samples: 0,
-            },
-            data: &[],
-            times: Times::Own,
-        })
+        }
+        frame
+    }
+
+    /// As [`ChunksReader::read_checked_before`], but an encoding-3 chunk's times frame is left
+    /// a [`Times::Ref`], for a reader that keeps decoded timestamps by that reference; it
+    /// reads the frame with [`ChunksReader::times_checked_before`].
+    pub fn read_checked_before_unresolved(&self, r: ChunkRef) -> ChunkRead<'_> {
+        self.unchecked(r).unwrap_or_else(empty_frame)
+    }
+
+    /// The timestamps stream of the times frame at `at` (a [`Times::Ref`] of a chunk that
+    /// [`ChunksReader::read`] accepted); empty if it does not fit.
+    pub fn times_checked_before(&self, at: u64) -> &[u8] {
+        self.unchecked(ChunkRef(at)).map_or(&[], |f| f.data)
+    }
+
+    fn unchecked(&self, r: ChunkRef) -> Option<ChunkRead<'_>> {
+        self.files
+            .get(&r.file())
+            .and_then(|(_, map)| map.get(r.offset() as usize..))
+            .and_then(crate::chunk::frame_unchecked)
     }
 
     /// Total bytes of the mapped files.
     pub fn bytes(&self) -> u64 {
         self.files.values().map(|(_, m)| m.len() as u64).sum()
+    }
+}
+
+fn empty_frame<'a>() -> ChunkRead<'a> {
+    Frame {
+        encoding: Encoding::Xor,
+        meta: ChunkMeta {
+            min_t: 0,
+            max_t: 0,
+            num_samples: 0,
+        },
+        data: &[],
+        times: Times::Own,
     }
 }
 

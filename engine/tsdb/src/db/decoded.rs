@@ -1,6 +1,8 @@
 //! A bounded cache of decoded block chunks, so queries that read the same data again (a
 //! dashboard refreshing, a range query re-run with a moved end) reuse the samples instead of
-//! decoding the chunk stream again.
+//! decoding the chunk stream again. The same ring, holding timestamps, keeps the decoded times
+//! frames of encoding 3: one frame serves every series of its scrape target, so a query over
+//! a target's series decodes its timestamps once, not once per series.
 //!
 //! Only chunks of blocks are cached: a block never changes after it is published, so a
 //! decoded chunk stays right for as long as the block is open. Keys are a process-wide
@@ -37,16 +39,17 @@ const ADMIT_ONE_IN: u64 = 8;
 /// Which chunk: the opened block's number and the chunk's reference in it.
 pub(crate) type ChunkKey = (u64, u64);
 
-/// The cache. With a budget of 0 it holds nothing.
+/// The cache of decoded chunks, `T` a decoded sample (or, for the shared timestamps of
+/// encoding 3, a timestamp). With a budget of 0 it holds nothing.
 #[derive(Debug)]
-pub(crate) struct DecodedCache {
+pub(crate) struct DecodedCache<T = Sample> {
     budget_bytes: usize,
-    inner: Mutex<Ring>,
+    inner: Mutex<Ring<T>>,
 }
 
-#[derive(Debug, Default)]
-struct Ring {
-    slots: Vec<Option<Slot>>,
+#[derive(Debug)]
+struct Ring<T> {
+    slots: Vec<Option<Slot<T>>>,
     free: Vec<usize>,
     index: HashMap<ChunkKey, usize>,
     hand: usize,
@@ -61,16 +64,16 @@ struct Ring {
 }
 
 #[derive(Debug)]
-struct Slot {
+struct Slot<T> {
     key: ChunkKey,
-    samples: Arc<[Sample]>,
+    samples: Arc<[T]>,
     /// Hit since the hand last passed (CLOCK's bit).
     used: bool,
     /// Hit at all since it was cached.
     hit: bool,
 }
 
-fn cost(samples: &[Sample]) -> usize {
+fn cost<T>(samples: &[T]) -> usize {
     std::mem::size_of_val(samples) + ENTRY_OVERHEAD_BYTES
 }
 
@@ -83,8 +86,24 @@ pub struct DecodedCacheStats {
     pub misses: u64,
 }
 
-impl DecodedCache {
-    pub(crate) fn new(budget_bytes: usize) -> DecodedCache {
+impl<T> Default for Ring<T> {
+    fn default() -> Ring<T> {
+        Ring {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::new(),
+            hand: 0,
+            bytes: 0,
+            hits: 0,
+            misses: 0,
+            unhit_evictions: 0,
+            crowded_misses: 0,
+        }
+    }
+}
+
+impl<T: Copy> DecodedCache<T> {
+    pub(crate) fn new(budget_bytes: usize) -> DecodedCache<T> {
         DecodedCache {
             budget_bytes,
             inner: Mutex::new(Ring::default()),
@@ -95,14 +114,14 @@ impl DecodedCache {
         self.budget_bytes > 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring<T>> {
         // The ring's invariant holds between statements that can panic, so a poisoned lock
         // still guards a consistent ring.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The cached samples of `key` (counted as a hit), or `None` (a miss).
-    pub(crate) fn get(&self, key: ChunkKey) -> Option<Arc<[Sample]>> {
+    pub(crate) fn get(&self, key: ChunkKey) -> Option<Arc<[T]>> {
         let mut ring = self.lock();
         if let Some(&i) = ring.index.get(&key) {
             ring.hits += 1;
@@ -118,7 +137,7 @@ impl DecodedCache {
     /// Offers the decoded samples of `key` after a miss; they are copied in only if the cache
     /// takes them (not while it is thrashing, but one time in eight; never when larger than
     /// the whole budget).
-    pub(crate) fn admit(&self, key: ChunkKey, samples: &[Sample]) {
+    pub(crate) fn admit(&self, key: ChunkKey, samples: &[T]) {
         let size = cost(samples);
         if size <= self.budget_bytes {
             self.lock().insert(key, samples, size, self.budget_bytes);
@@ -127,7 +146,7 @@ impl DecodedCache {
 
     /// The cached samples of `key`, or those `decode` gives, which are then offered.
     #[cfg(test)]
-    fn get_or_insert(&self, key: ChunkKey, decode: impl FnOnce() -> Vec<Sample>) -> Arc<[Sample]> {
+    fn get_or_insert(&self, key: ChunkKey, decode: impl FnOnce() -> Vec<T>) -> Arc<[T]> {
         if let Some(samples) = self.get(key) {
             return samples;
         }
@@ -147,8 +166,8 @@ impl DecodedCache {
     }
 }
 
-impl Ring {
-    fn insert(&mut self, key: ChunkKey, samples: &[Sample], size: usize, budget: usize) {
+impl<T: Copy> Ring<T> {
+    fn insert(&mut self, key: ChunkKey, samples: &[T], size: usize, budget: usize) {
         if self.index.contains_key(&key) {
             // Decoded by two queries at once: the first one in stays.
             return;
@@ -310,6 +329,6 @@ mod tests {
         let cache = DecodedCache::new(10);
         assert_eq!(cache.get_or_insert((0, 0), || samples(5, 1.0)).len(), 5);
         assert_eq!(cache.stats().entries, 0);
-        assert!(!DecodedCache::new(0).enabled());
+        assert!(!DecodedCache::<Sample>::new(0).enabled());
     }
 }

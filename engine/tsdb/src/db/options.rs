@@ -62,7 +62,8 @@ pub struct Options {
     /// Whether [`Db::close`] writes a checkpoint, so the next open replays almost nothing.
     pub checkpoint_on_close: bool,
     /// Bytes of decoded block chunks kept for queries that read them again (a dashboard
-    /// refreshing). 0 turns the cache off. Default 32 MiB: a decoded sample takes 16 bytes
+    /// refreshing), a quarter of it for the timestamps that a scrape target's series share
+    /// (encoding 3). 0 turns the cache off. Default 32 MiB: a decoded sample takes 16 bytes
     /// where its chunk took about one, so a large cache soon outweighs the head itself
     /// (docs/perf.md, issue 23: after a dashboard's queries over 50,700 series the server's
     /// resident set was 401 MB with 256 MiB, 165 MB with 64 MiB; 152 MB with 64 MiB and

@@ -20,6 +20,7 @@ use crate::block::Block;
 use crate::block::chunks::ChunkRef;
 use crate::block::index::IndexChunk;
 use crate::block::tombstones;
+use crate::chunk::xor::XorIter;
 use crate::chunk::{Frame, Times};
 use crate::error::QueryError;
 use crate::head::series::{InOrderIter, Newest, SeriesSnapshot, SnapshotIter};
@@ -56,6 +57,8 @@ pub struct SelectedSeries {
     maxt: i64,
     /// Where decoded block chunks are kept, when the cache is on.
     cache: Option<Arc<DecodedCache>>,
+    /// Where decoded shared times frames (encoding 3) are kept, when the cache is on.
+    times_cache: Option<Arc<DecodedCache<i64>>>,
 }
 
 impl SelectedSeries {
@@ -103,7 +106,7 @@ impl SelectedSeries {
                 Source::Head(snap) => out.extend(snap.samples(mint, maxt)),
                 Source::Block(block, chunks, deleted) => {
                     for &r in chunks {
-                        let frame = block.chunks().read_checked_before(r);
+                        let frame = block.chunks().read_checked_before_unresolved(r);
                         let n = frame.meta.num_samples;
                         let whole = frame.meta.min_t >= mint && frame.meta.max_t <= maxt;
                         let key = (block.uid(), r.0);
@@ -124,7 +127,7 @@ impl SelectedSeries {
                         // takes it in (a query larger than the cache mostly does not); then
                         // what the query does not want is dropped.
                         let at = out.len();
-                        decode_into(out, &frame, n);
+                        self.decode_chunk(out, block, frame, n);
                         if let Some(cache) = &self.cache {
                             cache.admit(key, &out[at..]);
                         }
@@ -135,6 +138,33 @@ impl SelectedSeries {
                 }
             }
         }
+    }
+
+    /// Decodes a block chunk (read unresolved) onto the end of `out`. Its shared timestamps,
+    /// if it has them, come from the times cache, decoded once for all the series that share
+    /// them.
+    fn decode_chunk<'a>(
+        &self,
+        out: &mut Vec<Sample>,
+        block: &'a Block,
+        mut frame: Frame<'a>,
+        n: u16,
+    ) {
+        let Times::Ref(at) = frame.times else {
+            return decode_into(out, &frame, n, None);
+        };
+        let stream = block.chunks().times_checked_before(at);
+        let Some(cache) = &self.times_cache else {
+            frame.times = Times::Stream(stream);
+            return decode_into(out, &frame, n, None);
+        };
+        let key = (block.uid(), at);
+        let times = cache.get(key).unwrap_or_else(|| {
+            let times: Vec<i64> = XorIter::new(stream, n).map(|(t, _)| t).collect();
+            cache.admit(key, &times);
+            times.into()
+        });
+        decode_into(out, &frame, n, Some(&times));
     }
 
     /// Its newest sample in the querier's range, when that can be read without decoding: the
@@ -332,6 +362,11 @@ impl Querier<'_> {
                         .decoded
                         .enabled()
                         .then(|| Arc::clone(&self.db.decoded)),
+                    times_cache: self
+                        .db
+                        .decoded_times
+                        .enabled()
+                        .then(|| Arc::clone(&self.db.decoded_times)),
                 }),
             }
         }
@@ -449,28 +484,40 @@ impl Querier<'_> {
 }
 
 /// Decodes a chunk of `n` samples onto the end of `out`, into slots made up front: no capacity
-/// check per sample; an encoding-3 chunk's timestamps first, then its values. A chunk that
-/// decodes short (checked at select, so never) keeps what it gave.
-fn decode_into(out: &mut Vec<Sample>, frame: &Frame<'_>, n: u16) {
-    use crate::chunk::xor::XorIter;
+/// check per sample. An encoding-3 chunk's timestamps are `times` when given (decoded before),
+/// else its resolved times stream, filled in first; then its values. A chunk that decodes
+/// short (checked at select, so never) keeps what it gave.
+fn decode_into(out: &mut Vec<Sample>, frame: &Frame<'_>, n: u16, times: Option<&[i64]>) {
     let at = out.len();
     out.resize(at + usize::from(n), Sample::new(0, 0.0));
     let slots = &mut out[at..];
-    let filled = match frame.times {
-        Times::Stream(times) => {
+    let timed = match (times, frame.times) {
+        (Some(times), _) => {
+            for (slot, &t) in slots.iter_mut().zip(times) {
+                slot.t = t;
+            }
+            Some(times.len().min(slots.len()))
+        }
+        (None, Times::Stream(stream)) => {
             let mut filled = 0;
-            for (slot, (t, _)) in slots.iter_mut().zip(XorIter::new(times, n)) {
+            for (slot, (t, _)) in slots.iter_mut().zip(XorIter::new(stream, n)) {
                 slot.t = t;
                 filled += 1;
             }
+            Some(filled)
+        }
+        (None, _) => None,
+    };
+    let filled = match timed {
+        Some(timed) => {
             let mut values = 0;
-            for (slot, (_, v)) in slots[..filled].iter_mut().zip(XorIter::new(frame.data, n)) {
+            for (slot, (_, v)) in slots[..timed].iter_mut().zip(XorIter::new(frame.data, n)) {
                 slot.v = v;
                 values += 1;
             }
             values
         }
-        _ => {
+        None => {
             let mut filled = 0;
             for (slot, (t, v)) in slots.iter_mut().zip(frame.samples()) {
                 *slot = Sample::new(t, v);

@@ -118,4 +118,6 @@ pub struct Stats {
     pub maintenance: MaintenanceReport,
     /// The decoded-chunk cache: its size and hits since open.
     pub decoded_cache: DecodedCacheStats,
+    /// The cache of decoded shared times frames (encoding 3), part of the same budget.
+    pub decoded_times_cache: DecodedCacheStats,
 }
