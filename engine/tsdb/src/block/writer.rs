@@ -34,15 +34,27 @@ pub struct BlockWriter {
     /// timestamps share one; bounded by [`TIMES_TABLE_BYTES_MAX`].
     times: HashMap<u64, Vec<TimesFrame>, rustc_hash::FxBuildHasher>,
     times_bytes: usize,
+    /// The same frames by their timestamps, for chunks that arrive as samples (a head cut,
+    /// compaction's re-encoding): a chunk whose timestamps are found here encodes its values
+    /// only. Bounded by [`SAMPLE_TIMES_BYTES_MAX`].
+    sample_times: HashMap<u64, Vec<SampleTimes>, rustc_hash::FxBuildHasher>,
+    sample_times_bytes: usize,
 }
 
 /// A times frame written: its header, its stream, where it is.
 type TimesFrame = (ChunkMeta, Box<[u8]>, ChunkRef);
 
+/// A times frame written: its timestamps, its header, where it is.
+type SampleTimes = (Box<[i64]>, ChunkMeta, ChunkRef);
+
 /// Bytes of times streams the writer remembers for sharing. A block of 50,000 series from 100
 /// scraped targets has a few hundred distinct ones; past the bound, new times frames are still
 /// written, only not shared.
 const TIMES_TABLE_BYTES_MAX: usize = 8 << 20;
+
+/// Bytes of timestamps the writer remembers (8 a sample): a 6 h block of 100 targets scraped
+/// every 15 s needs 1.2 MB.
+const SAMPLE_TIMES_BYTES_MAX: usize = 8 << 20;
 
 /// A chunk handed to [`BlockWriter::add_series`].
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +143,8 @@ impl BlockWriter {
             },
             times: HashMap::default(),
             times_bytes: 0,
+            sample_times: HashMap::default(),
+            sample_times_bytes: 0,
         })
     }
 
@@ -187,17 +201,15 @@ impl BlockWriter {
                 self.chunks.append(Encoding::Xor, meta, data)
             }
             ChunkIn::Xor(meta, data) => {
-                let mut split = SplitEncoder::new();
+                let mut samples = Vec::with_capacity(usize::from(meta.num_samples));
                 let mut decoded = FrameSamples::xor(data, meta.num_samples);
-                for (t, v) in decoded.by_ref() {
-                    split.append(t, v);
-                }
-                if decoded.err().is_some() || split.times.meta() != meta {
+                samples.extend(decoded.by_ref());
+                if decoded.err().is_some() || ChunkIn::Samples(&samples).meta() != meta {
                     // Not what its header says (the head's and checked blocks' streams always
                     // are): copied as it is, for the reader to report.
                     return self.chunks.append(Encoding::Xor, meta, data);
                 }
-                self.put_split(&split)
+                self.put_samples(&samples)
             }
             ChunkIn::Split {
                 meta,
@@ -217,15 +229,42 @@ impl BlockWriter {
                     samples.len() <= usize::from(u16::MAX),
                     "a chunk holds at most u16::MAX samples"
                 );
-                self.put_split(&SplitEncoder::of(samples))
+                self.put_samples(samples)
             }
         }
     }
 
-    /// Writes a chunk split by `split`, its times frame shared.
-    fn put_split(&mut self, split: &SplitEncoder) -> Result<ChunkRef, StorageError> {
+    /// Writes `samples` (sorted, at least [`SHARED_SAMPLES_MIN`]) split, their times frame
+    /// shared: found by their timestamps (then only the values are encoded), or encoded and
+    /// found by its stream, or written.
+    fn put_samples(&mut self, samples: &[(i64, f64)]) -> Result<ChunkRef, StorageError> {
+        let mut h = rustc_hash::FxHasher::default();
+        samples.len().hash(&mut h);
+        samples.iter().for_each(|s| s.0.hash(&mut h));
+        let key = h.finish();
+        let same = |ts: &[i64]| {
+            ts.len() == samples.len() && ts.iter().zip(samples).all(|(t, s)| *t == s.0)
+        };
+        if let Some(&(_, meta, times)) = self
+            .sample_times
+            .get(&key)
+            .and_then(|entries| entries.iter().find(|(ts, _, _)| same(ts)))
+        {
+            let values = SplitEncoder::values_of(samples);
+            return self.chunks.append_shared(meta, times, values.data());
+        }
+        let split = SplitEncoder::of(samples);
         let meta = split.times.meta();
         let times = self.times_frame(meta, split.times.data())?;
+        let bytes = samples.len() * std::mem::size_of::<i64>();
+        if self.sample_times_bytes + bytes <= SAMPLE_TIMES_BYTES_MAX {
+            self.sample_times_bytes += bytes;
+            let ts = samples.iter().map(|s| s.0).collect();
+            self.sample_times
+                .entry(key)
+                .or_default()
+                .push((ts, meta, times));
+        }
         self.chunks.append_shared(meta, times, split.values.data())
     }
 

@@ -48,6 +48,16 @@ impl SplitEncoder {
         enc
     }
 
+    /// The values stream alone of `samples`, as [`SplitEncoder::of`] would write it: for a
+    /// chunk whose times frame is already written.
+    pub fn values_of(samples: &[(i64, f64)]) -> XorEncoder {
+        let mut values = XorEncoder::new();
+        for (i, &(_, v)) in (0i64..).zip(samples) {
+            values.append(i * VALUES_GRID_MS, v);
+        }
+        values
+    }
+
     /// Samples appended.
     pub fn num_samples(&self) -> u16 {
         self.times.num_samples()
@@ -164,6 +174,15 @@ mod tests {
         let n = enc.num_samples();
         let got: Vec<_> = FrameSamples::shared(enc.times.data(), enc.values.data(), n).collect();
         assert_eq!(got, samples);
+    }
+
+    #[test]
+    fn the_values_stream_alone_is_the_split_ones() {
+        let samples = scrape(400);
+        let enc = SplitEncoder::of(&samples);
+        let values = SplitEncoder::values_of(&samples);
+        assert_eq!(values.data(), enc.values.data());
+        assert_eq!(values.num_samples(), enc.num_samples());
     }
 
     #[test]

@@ -456,8 +456,8 @@ struct OpenRun {
 /// The stream in [`XorEncoder::data`] decodes, together with [`XorEncoder::num_samples`], to
 /// every sample appended so far, at any moment.
 ///
-/// 96 bytes: the head keeps one per series, so nothing is stored that the stream already
-/// holds cheaply (the first timestamp is its leading varint).
+/// 104 bytes, only while appending: the head keeps its open chunks packed
+/// ([`PackedEncoder`]) and unpacks one for the moment of an append.
 #[derive(Clone)]
 pub struct XorEncoder {
     writer: BitWriter,
@@ -465,6 +465,10 @@ pub struct XorEncoder {
     state: State,
     // Invariant: `Some` only while the stream ends with this run's code.
     open_run: Option<OpenRun>,
+    /// The first sample's timestamp (0 while there is none), which the stream also holds as
+    /// its leading varint: kept so that checking and packing an open chunk do not read the
+    /// stream's first bytes, a cache line of their own once a chunk outgrows one.
+    first_t: i64,
 }
 
 impl fmt::Debug for XorEncoder {
@@ -508,6 +512,7 @@ impl XorEncoder {
             num_samples: 0,
             state: State::EMPTY,
             open_run: None,
+            first_t: 0,
         }
     }
 
@@ -537,11 +542,13 @@ impl XorEncoder {
                     .ok_or_else(corrupt)?,
             }),
         };
+        let first_t = leading_varint(&data).map_or(0, unzigzag);
         Ok(XorEncoder {
             writer: BitWriter::resume(data, bit_len),
             num_samples,
             state: end.state,
             open_run,
+            first_t,
         })
     }
 
@@ -580,6 +587,7 @@ impl XorEncoder {
     fn append_first(&mut self, t: i64, bits: u64) {
         self.writer.write_varint(zigzag(t));
         self.state.t = t;
+        self.first_t = t;
         match find_decimal(bits, 0, u32::MAX) {
             Some((exp, shift, m)) => {
                 self.writer.write_bits(1, 1);
@@ -924,8 +932,7 @@ impl XorEncoder {
         if self.num_samples == 0 {
             return None;
         }
-        // Sample 0's timestamp opens the stream; the encoder wrote all of it.
-        leading_varint(self.writer.bytes()).map(unzigzag)
+        Some(self.first_t)
     }
 
     /// The frame header describing the stream so far (zeros for the timestamps when empty).

@@ -971,7 +971,7 @@ mod tests {
     /// unpacked for an append.
     #[test]
     fn a_series_fits_its_allocation_class() {
-        assert_eq!(size_of::<XorEncoder>(), 96);
+        assert_eq!(size_of::<XorEncoder>(), 104);
         assert_eq!(size_of::<Tail>(), 24);
         assert_eq!(size_of::<SeriesData>(), 40);
         assert_eq!(size_of::<Labels>(), 8);

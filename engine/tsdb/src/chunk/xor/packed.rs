@@ -8,8 +8,10 @@
 //!
 //! state  flags:u8   bit 0 decimal, 1 decimal seen, 2 escaped, 3-4 context, 5 open run,
 //!                   6 late != 0
-//!        varint zigzag(t - t0)                t0 is the stream's first timestamp; only when
-//!                                             the chunk holds a sample
+//!        varint zigzag(t0)                    t0 is the stream's first timestamp (also its
+//!                                             leading varint, kept here so that an append
+//!                                             does not read the stream's first bytes)
+//!        varint zigzag(t - t0)                these two only when the chunk holds a sample
 //!        varint late                          when flagged
 //!        varint interval
 //!        decimal: varint zigzag(m), varint zigzag(mean), varint zigzag(size)
@@ -27,7 +29,7 @@
 
 use std::num::NonZeroU16;
 
-use super::bits::{leading_varint, unzigzag, zigzag};
+use super::bits::{unzigzag, zigzag};
 use super::{BitWriter, Context, OpenRun, State, Window, XorEncoder, from_decimal};
 
 /// Bytes of the trailer: `bit_len` and `num_samples`.
@@ -40,9 +42,9 @@ const CONTEXT_SHIFT: u32 = 3;
 const OPEN_RUN: u8 = 1 << 5;
 const LATE: u8 = 1 << 6;
 
-/// Longest state: flags, six 10-byte varints, the XOR value and window, the decimal
+/// Longest state: flags, seven 10-byte varints, the XOR value and window, the decimal
 /// parameters, and the run's two varints.
-const STATE_BYTES_MAX: usize = 1 + 6 * 10 + 10 + 2 + 2 * 10;
+const STATE_BYTES_MAX: usize = 1 + 7 * 10 + 10 + 2 + 2 * 10;
 
 /// A chunk's stream with its encoder's state, at rest. See the module docs.
 #[derive(Clone)]
@@ -70,10 +72,10 @@ impl XorEncoder {
             num_samples,
             state,
             open_run,
+            first_t,
         } = self;
         let bit_len = writer.bit_len() as u32;
         let mut state_bytes = StateBytes::default();
-        let first_t = leading_varint(writer.bytes()).map_or(0, unzigzag);
         write_state(
             &mut state_bytes,
             &state,
@@ -132,7 +134,17 @@ impl PackedEncoder {
         if self.num_samples() == 0 {
             return None;
         }
-        leading_varint(self.data()).map(unzigzag)
+        let mut r = self.state_reader();
+        r.byte();
+        Some(unzigzag(r.varint()))
+    }
+
+    /// A reader at the start of the state `pack` wrote after the stream.
+    fn state_reader(&self) -> Reader<'_> {
+        let stream = self.bit_len().div_ceil(8) as usize;
+        Reader {
+            bytes: &self.buf[stream..self.buf.len() - TRAILER],
+        }
     }
 
     /// The last sample appended.
@@ -141,7 +153,7 @@ impl PackedEncoder {
         if n == 0 {
             return None;
         }
-        let (state, _) = self.read_state();
+        let (state, _, _) = self.read_state();
         Some((state.t, f64::from_bits(state.v)))
     }
 
@@ -150,12 +162,9 @@ impl PackedEncoder {
         if self.num_samples() == 0 {
             return None;
         }
-        let data = self.data();
-        let first_t = leading_varint(data).map_or(0, unzigzag);
-        let mut r = Reader {
-            bytes: &self.buf[data.len()..self.buf.len() - TRAILER],
-        };
+        let mut r = self.state_reader();
         r.byte();
+        let first_t = unzigzag(r.varint());
         Some(first_t.wrapping_add(unzigzag(r.varint())))
     }
 
@@ -168,7 +177,7 @@ impl PackedEncoder {
     pub fn unpack(self) -> XorEncoder {
         let bit_len = self.bit_len();
         let num_samples = self.num_samples();
-        let (state, open_run) = self.read_state();
+        let (state, open_run, first_t) = self.read_state();
         let mut bytes = self.buf;
         // The writer needs zeros past the stream.
         let stream = bit_len.div_ceil(8) as usize;
@@ -178,20 +187,20 @@ impl PackedEncoder {
             num_samples,
             state,
             open_run,
+            first_t,
         }
     }
 
-    fn read_state(&self) -> (State, Option<OpenRun>) {
+    /// The encoder's state, its open run and its first timestamp (0 while it has none).
+    fn read_state(&self) -> (State, Option<OpenRun>, i64) {
         let bit_len = self.bit_len();
         let n = self.num_samples();
-        let data = self.data();
-        let first_t = leading_varint(data).map_or(0, unzigzag);
-        let mut r = Reader {
-            bytes: &self.buf[data.len()..self.buf.len() - TRAILER],
-        };
+        let mut r = self.state_reader();
         let flags = r.byte();
         let mut state = State::EMPTY;
+        let mut first_t = 0;
         if n > 0 {
+            first_t = unzigzag(r.varint());
             state.t = first_t.wrapping_add(unzigzag(r.varint()));
         }
         if flags & LATE != 0 {
@@ -231,7 +240,7 @@ impl PackedEncoder {
                 len: NonZeroU16::new(len).unwrap_or(NonZeroU16::MIN),
             }
         });
-        (state, open_run)
+        (state, open_run, first_t)
     }
 }
 
@@ -263,6 +272,7 @@ fn write_state(
     }
     out.push(flags);
     if num_samples > 0 {
+        put_varint(out, zigzag(first_t));
         put_varint(out, zigzag(state.t.wrapping_sub(first_t)));
     }
     if state.late != 0 {

@@ -661,7 +661,9 @@ fn packed_between_appends(samples: &[(i64, f64)]) -> Result<(), TestCaseError> {
         e.append(t, v);
         packed = e.pack();
         prop_assert_eq!(packed.num_samples() as usize, i + 1);
-
+        // Both ends come from the packed state, not from the stream.
+        prop_assert_eq!(packed.first_t(), Some(samples[0].0));
+        prop_assert_eq!(packed.last_t(), Some(t));
         prop_assert_eq!(
             packed.last().map(|(t, v)| (t, v.to_bits())),
             Some((t, v.to_bits()))
