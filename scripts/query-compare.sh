@@ -23,7 +23,7 @@
 # recorded by scripts/record-node-exporter.sh: nothing generated but the timestamps).
 #
 # docs/perf.md (issue 23) runs it as
-#   scripts/query-compare.sh --hosts 100 --hours 24 --systems strata,victoriametrics \
+#   scripts/query-compare.sh --hosts 100 --hours 24 --systems victoriametrics,strata \
 #       --dataset scrapes:bench/data/node-exporter-debian-1s.prom.zst --results DIR
 #
 # Needs: cargo, and for the other systems Debian's `prometheus` and `victoria-metrics` (or
