@@ -13,6 +13,7 @@
 //! generator and the tests use too. The `strata` binary (`main.rs`) parses the command line,
 //! opens the engine, and serves it.
 
+pub mod alerting;
 pub mod config;
 pub mod http;
 pub mod metrics;

@@ -1,0 +1,885 @@
+//! Running a parsed template: values, pipelines, control flow, and the functions — Go's
+//! built-ins (`printf`, `eq`, `index`, `len`, …) and Prometheus's (`humanize*`, `query`,
+//! `first`, `label`, `value`, `reReplaceAll`, …).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::format;
+use super::parse::{Arg, Command, Node, Pipe};
+
+/// A value inside a template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// A map of strings (labels): a missing key reads as the empty string.
+    Map(BTreeMap<String, Value>),
+    /// A structure with named fields (the template's data, a query's sample): a missing field
+    /// is an error.
+    Record(Vec<(&'static str, Value)>),
+    List(Vec<Value>),
+}
+
+impl Value {
+    /// Go's truth: false, 0, nil and empty strings, maps and lists are false.
+    pub fn truth(&self) -> bool {
+        match self {
+            Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(n) => *n != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::Map(m) => !m.is_empty(),
+            Value::Record(_) => true,
+            Value::List(l) => !l.is_empty(),
+        }
+    }
+
+    /// The Go type name `printf` shows for a mismatched argument.
+    pub fn go_type(&self) -> &'static str {
+        match self {
+            Value::Nil => "<nil>",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float64",
+            Value::Str(_) => "string",
+            Value::Map(_) => "map[string]string",
+            Value::Record(_) => "struct",
+            Value::List(_) => "[]interface {}",
+        }
+    }
+
+    /// Labels as a map value.
+    pub fn labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
+        Value::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Value::Str(v.to_owned())))
+                .collect(),
+        )
+    }
+
+    fn field(&self, name: &str) -> Result<Value, String> {
+        match self {
+            Value::Map(m) => Ok(m.get(name).cloned().unwrap_or(Value::Str(String::new()))),
+            Value::Record(fields) => fields
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| format!("can't evaluate field {name} in type {}", self.go_type())),
+            Value::Nil => Err(format!("nil pointer evaluating interface {{}}.{name}")),
+            other => Err(format!(
+                "can't evaluate field {name} in type {}",
+                other.go_type()
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => f.write_str("<nil>"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Float(v) => f.write_str(&format::float(*v)),
+            Value::Str(s) => f.write_str(s),
+            Value::Map(m) => {
+                f.write_str("map[")?;
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{k}:{v}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Record(fields) => {
+                f.write_str("{")?;
+                for (i, (_, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("}")
+            }
+            Value::List(l) => {
+                f.write_str("[")?;
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+/// Rows of a query's result: each series' labels and value.
+pub type Rows = Vec<(Vec<(String, String)>, f64)>;
+
+/// What `query` in a template runs against, and where the links it makes point.
+pub trait Host {
+    /// An instant PromQL query at the evaluation time: each series' labels and value.
+    fn query(&self, query: &str) -> Result<Rows, String>;
+    /// The server's external URL (for `externalURL`, `graphLink`, `tableLink`).
+    fn external_url(&self) -> String;
+}
+
+const FUNCTIONS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "slice",
+    "print",
+    "printf",
+    "println",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "html",
+    "js",
+    "urlquery",
+    "humanize",
+    "humanize1024",
+    "humanizeDuration",
+    "humanizePercentage",
+    "humanizeTimestamp",
+    "toTime",
+    "toUpper",
+    "toLower",
+    "title",
+    "match",
+    "reReplaceAll",
+    "query",
+    "first",
+    "label",
+    "value",
+    "strvalue",
+    "sortByLabel",
+    "args",
+    "safeHtml",
+    "stripPort",
+    "stripDomain",
+    "pathPrefix",
+    "externalURL",
+    "graphLink",
+    "tableLink",
+    "parseDuration",
+];
+
+/// Whether templates may call `name`.
+pub fn is_function(name: &str) -> bool {
+    FUNCTIONS.contains(&name)
+}
+
+enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+/// One run of a template.
+pub struct Run<'a> {
+    pub host: Option<&'a dyn Host>,
+    pub vars: Vec<(String, Value)>,
+    pub out: String,
+}
+
+impl Run<'_> {
+    /// Runs `nodes` with `dot`.
+    pub fn run(&mut self, nodes: &[Node], dot: &Value) -> Result<(), String> {
+        self.nodes(nodes, dot).map(|_| ())
+    }
+
+    fn nodes(&mut self, nodes: &[Node], dot: &Value) -> Result<Flow, String> {
+        for node in nodes {
+            match node {
+                Node::Text(s) => self.out.push_str(s),
+                Node::Action(pipe) => {
+                    let v = self.pipe(pipe, dot)?;
+                    if pipe.vars.is_empty() {
+                        self.out.push_str(&v.to_string());
+                    }
+                }
+                Node::If {
+                    branches,
+                    otherwise,
+                } => {
+                    let mark = self.vars.len();
+                    let mut taken = None;
+                    for (cond, body) in branches {
+                        if self.pipe(cond, dot)?.truth() {
+                            taken = Some(body);
+                            break;
+                        }
+                    }
+                    let flow = self.nodes(taken.unwrap_or(otherwise), dot);
+                    self.vars.truncate(mark);
+                    match flow? {
+                        Flow::Normal => {}
+                        f => return Ok(f),
+                    }
+                }
+                Node::With {
+                    pipe,
+                    body,
+                    otherwise,
+                } => {
+                    let mark = self.vars.len();
+                    let v = self.pipe(pipe, dot)?;
+                    let flow = if v.truth() {
+                        self.nodes(body, &v)
+                    } else {
+                        self.nodes(otherwise, dot)
+                    };
+                    self.vars.truncate(mark);
+                    match flow? {
+                        Flow::Normal => {}
+                        f => return Ok(f),
+                    }
+                }
+                Node::Range {
+                    pipe,
+                    body,
+                    otherwise,
+                } => {
+                    let mark = self.vars.len();
+                    let plain = Pipe {
+                        vars: Vec::new(),
+                        declare: false,
+                        ..pipe.clone()
+                    };
+                    let v = self.pipe(&plain, dot)?;
+                    let items: Vec<(Value, Value)> = match v {
+                        Value::List(l) => l
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, v)| (Value::Int(i as i64), v))
+                            .collect(),
+                        Value::Map(m) => m.into_iter().map(|(k, v)| (Value::Str(k), v)).collect(),
+                        Value::Nil => Vec::new(),
+                        Value::Int(n) => (0..n.max(0))
+                            .map(|i| (Value::Int(i), Value::Int(i)))
+                            .collect(),
+                        other => return Err(format!("range can't iterate over {other}")),
+                    };
+                    if items.is_empty() {
+                        let flow = self.nodes(otherwise, dot);
+                        self.vars.truncate(mark);
+                        flow?;
+                        continue;
+                    }
+                    for (key, item) in items {
+                        let inner = self.vars.len();
+                        match pipe.vars.as_slice() {
+                            [one] => self.vars.push((one.clone(), item.clone())),
+                            [k, e] => {
+                                self.vars.push((k.clone(), key));
+                                self.vars.push((e.clone(), item.clone()));
+                            }
+                            _ => {}
+                        }
+                        let flow = self.nodes(body, &item);
+                        self.vars.truncate(inner);
+                        match flow {
+                            Ok(Flow::Break) => break,
+                            Ok(_) => {}
+                            Err(e) => {
+                                self.vars.truncate(mark);
+                                return Err(e);
+                            }
+                        }
+                    }
+                    self.vars.truncate(mark);
+                }
+                Node::Break => return Ok(Flow::Break),
+                Node::Continue => return Ok(Flow::Continue),
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn var(&self, name: &str) -> Result<Value, String> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| format!("undefined variable: {name}"))
+    }
+
+    fn pipe(&mut self, pipe: &Pipe, dot: &Value) -> Result<Value, String> {
+        let mut last: Option<Value> = None;
+        for command in &pipe.commands {
+            last = Some(self.command(command, dot, last)?);
+        }
+        let v = last.unwrap_or(Value::Nil);
+        for name in &pipe.vars {
+            if pipe.declare {
+                self.vars.push((name.clone(), v.clone()));
+            } else if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+                slot.1 = v.clone();
+            }
+        }
+        Ok(v)
+    }
+
+    fn command(
+        &mut self,
+        command: &Command,
+        dot: &Value,
+        last: Option<Value>,
+    ) -> Result<Value, String> {
+        let Some(first) = command.args.first() else {
+            return Err("empty command".into());
+        };
+        if let Arg::Func(name) = first {
+            return self.call(name, &command.args[1..], dot, last);
+        }
+        if command.args.len() > 1 || last.is_some() {
+            return Err(format!(
+                "can't give argument to non-function {}",
+                describe(first)
+            ));
+        }
+        self.arg(first, dot)
+    }
+
+    fn arg(&mut self, arg: &Arg, dot: &Value) -> Result<Value, String> {
+        let walk = |mut v: Value, fields: &[String]| -> Result<Value, String> {
+            for f in fields {
+                v = v.field(f)?;
+            }
+            Ok(v)
+        };
+        match arg {
+            Arg::Field(fields) => walk(dot.clone(), fields),
+            Arg::Var(name, fields) => {
+                let v = if name == "$" {
+                    self.var("$")?
+                } else {
+                    self.var(name)?
+                };
+                walk(v, fields)
+            }
+            Arg::Func(name) => self.call(name, &[], dot, None),
+            Arg::Str(s) => Ok(Value::Str(s.clone())),
+            Arg::Int(n) => Ok(Value::Int(*n)),
+            Arg::Float(f) => Ok(Value::Float(*f)),
+            Arg::Bool(b) => Ok(Value::Bool(*b)),
+            Arg::Nil => Err("nil is not a command".into()),
+            Arg::Group(pipe, fields) => {
+                let v = self.pipe(pipe, dot)?;
+                walk(v, fields)
+            }
+        }
+    }
+
+    fn call(
+        &mut self,
+        name: &str,
+        args: &[Arg],
+        dot: &Value,
+        last: Option<Value>,
+    ) -> Result<Value, String> {
+        // `and` and `or` stop at the first argument that decides.
+        if name == "and" || name == "or" {
+            let mut values = args.iter().map(Some).chain(last.is_some().then_some(None));
+            let mut last_value = last.clone();
+            let mut result = None;
+            for slot in values.by_ref() {
+                let v = match slot {
+                    Some(a) => self.arg(a, dot)?,
+                    None => last_value.take().unwrap_or(Value::Nil),
+                };
+                let decides = if name == "and" { !v.truth() } else { v.truth() };
+                result = Some(v);
+                if decides {
+                    break;
+                }
+            }
+            return result
+                .ok_or_else(|| format!("wrong number of args for {name}: want at least 1 got 0"));
+        }
+        let mut values = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            values.push(self.arg(a, dot)?);
+        }
+        if let Some(v) = last {
+            values.push(v);
+        }
+        call(name, values, self.host).map_err(|e| format!("error calling {name}: {e}"))
+    }
+}
+
+fn describe(arg: &Arg) -> String {
+    match arg {
+        Arg::Field(f) => format!(".{}", f.join(".")),
+        Arg::Var(v, f) if f.is_empty() => v.clone(),
+        Arg::Var(v, f) => format!("{v}.{}", f.join(".")),
+        Arg::Str(s) => format!("{s:?}"),
+        Arg::Int(n) => n.to_string(),
+        Arg::Float(x) => format::float(*x),
+        Arg::Bool(b) => b.to_string(),
+        Arg::Nil => "nil".into(),
+        Arg::Func(f) => f.clone(),
+        Arg::Group(..) => "(…)".into(),
+    }
+}
+
+fn want(name: &str, values: &[Value], n: usize) -> Result<(), String> {
+    if values.len() != n {
+        return Err(format!(
+            "wrong number of args for {name}: want {n} got {}",
+            values.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A number from a value, as Prometheus's `convertToFloat` reads one.
+fn to_float(v: &Value) -> Result<f64, String> {
+    match v {
+        Value::Float(f) => Ok(*f),
+        Value::Int(n) => Ok(*n as f64),
+        Value::Str(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("strconv.ParseFloat: parsing {s:?}: invalid syntax")),
+        other => Err(format!("can't convert {} to float", other.go_type())),
+    }
+}
+
+fn to_str(v: &Value) -> Result<String, String> {
+    match v {
+        Value::Str(s) => Ok(s.clone()),
+        other => Err(format!(
+            "wrong type for value; expected string; got {}",
+            other.go_type()
+        )),
+    }
+}
+
+/// Go's ordering of two basic values of one kind.
+fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
+        (Value::Float(x), Value::Float(y)) => {
+            x.partial_cmp(y).ok_or_else(|| "NaN is not ordered".into())
+        }
+        (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
+        (Value::Bool(_), Value::Bool(_)) => Err("invalid type for comparison".into()),
+        _ => Err("incompatible types for comparison".into()),
+    }
+}
+
+fn equal(a: &Value, b: &Value) -> Result<bool, String> {
+    match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => Ok(x == y),
+        (Value::Nil, Value::Nil) => Ok(true),
+        (Value::Float(x), Value::Float(y)) => Ok(x == y),
+        _ => compare(a, b).map(|o| o.is_eq()),
+    }
+}
+
+fn sample_fields(v: &Value) -> Result<(&BTreeMap<String, Value>, f64), String> {
+    match v {
+        Value::Record(fields) => {
+            let labels = fields.iter().find(|(n, _)| *n == "Labels");
+            let value = fields.iter().find(|(n, _)| *n == "Value");
+            match (labels, value) {
+                (Some((_, Value::Map(l))), Some((_, Value::Float(x)))) => Ok((l, *x)),
+                _ => Err("not a query sample".into()),
+            }
+        }
+        other => Err(format!(
+            "wrong type for value; expected *template.sample; got {}",
+            other.go_type()
+        )),
+    }
+}
+
+fn sample(labels: Vec<(String, String)>, value: f64) -> Value {
+    Value::Record(vec![
+        (
+            "Labels",
+            Value::Map(
+                labels
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::Str(v)))
+                    .collect(),
+            ),
+        ),
+        ("Value", Value::Float(value)),
+    ])
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\'' => out.push_str("&#39;"),
+            '"' => out.push_str("&#34;"),
+            '\0' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn js_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '<' => out.push_str("\\u003C"),
+            '>' => out.push_str("\\u003E"),
+            '&' => out.push_str("\\u0026"),
+            '=' => out.push_str("\\u003D"),
+            '\n' => out.push_str("\\u000A"),
+            '\r' => out.push_str("\\u000D"),
+            '\t' => out.push_str("\\u0009"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes for a URL query (spaces as `+`), as Go's `url.QueryEscape`.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Go's `strings.Title`: the first letter of each word upper-cased.
+fn title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_sep = true;
+    for c in s.chars() {
+        if prev_sep {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        prev_sep = !(c.is_alphanumeric() || c == '_' || c == '\'');
+    }
+    out
+}
+
+/// Joins operands as Go's `fmt.Sprint` does: a space between two operands when neither is a
+/// string.
+fn sprint(values: &[Value]) -> String {
+    let mut out = String::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 && !matches!(v, Value::Str(_)) && !matches!(values[i - 1], Value::Str(_)) {
+            out.push(' ');
+        }
+        out.push_str(&v.to_string());
+    }
+    out
+}
+
+fn regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(pattern).map_err(|e| e.to_string())
+}
+
+fn call(name: &str, v: Vec<Value>, host: Option<&dyn Host>) -> Result<Value, String> {
+    let s = |f: fn(f64) -> String, v: &[Value]| -> Result<Value, String> {
+        want(name, v, 1)?;
+        Ok(Value::Str(f(to_float(&v[0])?)))
+    };
+    Ok(match name {
+        "not" => {
+            want(name, &v, 1)?;
+            Value::Bool(!v[0].truth())
+        }
+        "len" => {
+            want(name, &v, 1)?;
+            Value::Int(match &v[0] {
+                Value::Str(s) => s.len(),
+                Value::Map(m) => m.len(),
+                Value::List(l) => l.len(),
+                other => return Err(format!("len of type {}", other.go_type())),
+            } as i64)
+        }
+        "index" => {
+            let mut it = v.into_iter();
+            let mut item = it.next().ok_or("index of untyped nil")?;
+            for key in it {
+                item = match (&item, &key) {
+                    (Value::Map(m), Value::Str(k)) => {
+                        m.get(k).cloned().unwrap_or(Value::Str(String::new()))
+                    }
+                    (Value::List(l), Value::Int(i)) => l
+                        .get(usize::try_from(*i).map_err(|_| format!("index out of range: {i}"))?)
+                        .cloned()
+                        .ok_or_else(|| format!("index out of range: {i}"))?,
+                    (Value::Str(s), Value::Int(i)) => s
+                        .as_bytes()
+                        .get(usize::try_from(*i).map_err(|_| format!("index out of range: {i}"))?)
+                        .map(|b| Value::Int(*b as i64))
+                        .ok_or_else(|| format!("index out of range: {i}"))?,
+                    _ => return Err(format!("can't index item of type {}", item.go_type())),
+                };
+            }
+            item
+        }
+        "slice" => {
+            let mut it = v.into_iter();
+            let item = it.next().ok_or("slice of untyped nil")?;
+            let idx: Vec<usize> = it
+                .map(|i| match i {
+                    Value::Int(n) if n >= 0 => Ok(n as usize),
+                    other => Err(format!("cannot index slice/array with {other}")),
+                })
+                .collect::<Result<_, _>>()?;
+            let len = match &item {
+                Value::Str(s) => s.len(),
+                Value::List(l) => l.len(),
+                other => return Err(format!("can't slice item of type {}", other.go_type())),
+            };
+            let lo = idx.first().copied().unwrap_or(0);
+            let hi = idx.get(1).copied().unwrap_or(len);
+            if lo > hi || hi > len {
+                return Err(format!("index out of range: {hi}"));
+            }
+            match item {
+                Value::Str(s) => {
+                    Value::Str(s.get(lo..hi).ok_or("slice splits a character")?.to_owned())
+                }
+                Value::List(l) => Value::List(l[lo..hi].to_vec()),
+                _ => unreachable!("checked above"),
+            }
+        }
+        "print" => Value::Str(sprint(&v)),
+        "println" => {
+            let parts: Vec<String> = v.iter().map(ToString::to_string).collect();
+            Value::Str(format!("{}\n", parts.join(" ")))
+        }
+        "printf" => {
+            let format = v
+                .first()
+                .map(to_str)
+                .transpose()?
+                .ok_or("wrong number of args for printf: want at least 1 got 0")?;
+            Value::Str(format::sprintf(&format, &v[1..]))
+        }
+        "eq" => {
+            if v.len() < 2 {
+                return Err("missing argument for comparison".into());
+            }
+            let mut any = false;
+            for other in &v[1..] {
+                if equal(&v[0], other)? {
+                    any = true;
+                }
+            }
+            Value::Bool(any)
+        }
+        "ne" => {
+            want(name, &v, 2)?;
+            Value::Bool(!equal(&v[0], &v[1])?)
+        }
+        "lt" | "le" | "gt" | "ge" => {
+            want(name, &v, 2)?;
+            let o = compare(&v[0], &v[1])?;
+            Value::Bool(match name {
+                "lt" => o.is_lt(),
+                "le" => o.is_le(),
+                "gt" => o.is_gt(),
+                _ => o.is_ge(),
+            })
+        }
+        "html" => Value::Str(html_escape(&sprint(&v))),
+        "js" => Value::Str(js_escape(&sprint(&v))),
+        "urlquery" => Value::Str(query_escape(&sprint(&v))),
+        "humanize" => s(format::humanize, &v)?,
+        "humanize1024" => s(format::humanize1024, &v)?,
+        "humanizeDuration" => s(format::humanize_duration, &v)?,
+        "humanizePercentage" => s(format::humanize_percentage, &v)?,
+        "humanizeTimestamp" => s(format::humanize_timestamp, &v)?,
+        "toTime" => {
+            want(name, &v, 1)?;
+            let f = to_float(&v[0])?;
+            if !f.is_finite() {
+                return Err("value is NaN or Inf".into());
+            }
+            Value::Str(format::go_time(f))
+        }
+        "toUpper" | "toLower" | "title" | "safeHtml" | "stripPort" | "stripDomain" => {
+            want(name, &v, 1)?;
+            let text = to_str(&v[0])?;
+            Value::Str(match name {
+                "toUpper" => text.to_uppercase(),
+                "toLower" => text.to_lowercase(),
+                "title" => title(&text),
+                "stripPort" => strip_port(&text),
+                "stripDomain" => strip_domain(&text),
+                _ => text,
+            })
+        }
+        "match" => {
+            want(name, &v, 2)?;
+            Value::Bool(regex(&to_str(&v[0])?)?.is_match(&to_str(&v[1])?))
+        }
+        "reReplaceAll" => {
+            want(name, &v, 3)?;
+            let re = regex(&to_str(&v[0])?)?;
+            Value::Str(
+                re.replace_all(&to_str(&v[2])?, to_str(&v[1])?.as_str())
+                    .into_owned(),
+            )
+        }
+        "query" => {
+            want(name, &v, 1)?;
+            let host = host.ok_or("queries are not available here")?;
+            let rows = host.query(&to_str(&v[0])?)?;
+            Value::List(rows.into_iter().map(|(l, x)| sample(l, x)).collect())
+        }
+        "first" => {
+            want(name, &v, 1)?;
+            match &v[0] {
+                Value::List(l) => l
+                    .first()
+                    .cloned()
+                    .ok_or("first() called on vector with no elements")?,
+                other => {
+                    return Err(format!(
+                        "wrong type for value; expected template.queryResult; got {}",
+                        other.go_type()
+                    ));
+                }
+            }
+        }
+        "label" => {
+            want(name, &v, 2)?;
+            let (labels, _) = sample_fields(&v[1])?;
+            labels
+                .get(&to_str(&v[0])?)
+                .cloned()
+                .unwrap_or(Value::Str(String::new()))
+        }
+        "value" => {
+            want(name, &v, 1)?;
+            Value::Float(sample_fields(&v[0])?.1)
+        }
+        "strvalue" => {
+            want(name, &v, 1)?;
+            let (labels, _) = sample_fields(&v[0])?;
+            labels
+                .get("__value__")
+                .cloned()
+                .unwrap_or(Value::Str(String::new()))
+        }
+        "sortByLabel" => {
+            want(name, &v, 2)?;
+            let label = to_str(&v[0])?;
+            let Value::List(mut list) = v[1].clone() else {
+                return Err(format!(
+                    "wrong type for value; expected template.queryResult; got {}",
+                    v[1].go_type()
+                ));
+            };
+            let key = |s: &Value| {
+                sample_fields(s)
+                    .map(|(l, _)| l.get(&label).map(ToString::to_string).unwrap_or_default())
+                    .unwrap_or_default()
+            };
+            list.sort_by_key(key);
+            Value::List(list)
+        }
+        "args" => Value::Map(
+            v.into_iter()
+                .enumerate()
+                .map(|(i, x)| (format!("arg{i}"), x))
+                .collect(),
+        ),
+        "pathPrefix" => Value::Str(
+            host.map(|h| h.external_url())
+                .and_then(|u| {
+                    u.split_once("://").map(|(_, rest)| {
+                        rest.find('/')
+                            .map(|i| rest[i..].to_owned())
+                            .unwrap_or_default()
+                    })
+                })
+                .unwrap_or_default(),
+        ),
+        "externalURL" => Value::Str(host.map(|h| h.external_url()).unwrap_or_default()),
+        "graphLink" | "tableLink" => {
+            want(name, &v, 1)?;
+            let base = host.map(|h| h.external_url()).unwrap_or_default();
+            let tab = if name == "graphLink" { 0 } else { 1 };
+            Value::Str(format!(
+                "{base}/graph?g0.expr={}&g0.tab={tab}",
+                query_escape(&to_str(&v[0])?)
+            ))
+        }
+        "parseDuration" => {
+            want(name, &v, 1)?;
+            let text = to_str(&v[0])?;
+            let d = crate::alerting::rulefile::parse_duration(&text)?;
+            Value::Float(d.as_secs_f64())
+        }
+        other => return Err(format!("function {other:?} not defined")),
+    })
+}
+
+/// `host:port` → `host` (IPv6 brackets removed).
+fn strip_port(s: &str) -> String {
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some((host, _)) = rest.split_once(']')
+    {
+        return host.to_owned();
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host.to_owned()
+        }
+        _ => s.to_owned(),
+    }
+}
+
+/// `host.example.org:9100` → `host:9100`; IP addresses are left alone.
+fn strip_domain(s: &str) -> String {
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
+        _ => (s, None),
+    };
+    if host.parse::<std::net::IpAddr>().is_ok() || s.starts_with('[') {
+        return s.to_owned();
+    }
+    let short = host.split('.').next().unwrap_or(host);
+    match port {
+        Some(p) => format!("{short}:{p}"),
+        None => short.to_owned(),
+    }
+}

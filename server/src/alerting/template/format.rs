@@ -1,0 +1,483 @@
+//! Numbers and values printed as the template language prints them: Go's `%v`/`%g`/`%e`/`%f`
+//! and the rest of `printf`'s verbs, and Prometheus's `humanize*` family.
+
+use super::exec::Value;
+
+/// Digits of `v` (finite, non-negative) to `sig` significant digits: the digits and the
+/// decimal exponent of the first one. `None` for the shortest exact representation.
+fn digits(v: f64, sig: Option<usize>) -> (String, i32) {
+    let s = match sig {
+        Some(p) => format!("{:.*e}", p.saturating_sub(1), v),
+        None => format!("{v:e}"),
+    };
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    (mantissa.replace('.', ""), exp)
+}
+
+fn exp_suffix(exp: i32, upper: bool) -> String {
+    let sign = if exp < 0 { '-' } else { '+' };
+    let e = if upper { 'E' } else { 'e' };
+    format!("{e}{sign}{:02}", exp.abs())
+}
+
+fn special(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v == f64::INFINITY {
+        Some("+Inf")
+    } else if v == f64::NEG_INFINITY {
+        Some("-Inf")
+    } else {
+        None
+    }
+}
+
+/// `%g` with a precision (`None`: shortest, as `%v`), without the sign of `v`'s handling of
+/// `+` flags (the caller adds it).
+pub fn fmt_g(v: f64, prec: Option<usize>, upper: bool, sharp: bool) -> String {
+    if let Some(s) = special(v) {
+        return s.to_owned();
+    }
+    let neg = v.is_sign_negative();
+    let a = v.abs();
+    let prec = prec.map(|p| p.max(1));
+    let (mut ds, exp) = if a == 0.0 {
+        ("0".to_owned(), 0)
+    } else {
+        digits(a, prec)
+    };
+    if !sharp {
+        // %g drops trailing zeros.
+        while ds.len() > 1 && ds.ends_with('0') {
+            ds.pop();
+        }
+    }
+    let eprec = match prec {
+        None => 6,
+        Some(p) => {
+            if p > ds.len() && ds.len() as i32 > exp {
+                ds.len()
+            } else {
+                p
+            }
+        }
+    } as i32;
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if exp < -4 || exp >= eprec {
+        out.push_str(&ds[..1]);
+        if ds.len() > 1 {
+            out.push('.');
+            out.push_str(&ds[1..]);
+        }
+        out.push_str(&exp_suffix(exp, upper));
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&ds);
+    } else {
+        let point = exp as usize + 1;
+        if ds.len() <= point {
+            out.push_str(&ds);
+            for _ in ds.len()..point {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&ds[..point]);
+            out.push('.');
+            out.push_str(&ds[point..]);
+        }
+    }
+    out
+}
+
+/// `%e` with a precision (default 6).
+pub fn fmt_e(v: f64, prec: usize, upper: bool) -> String {
+    if let Some(s) = special(v) {
+        return s.to_owned();
+    }
+    let s = format!("{:.*e}", prec, v);
+    let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+    format!("{m}{}", exp_suffix(e.parse().unwrap_or(0), upper))
+}
+
+/// `%f` with a precision (default 6).
+pub fn fmt_f(v: f64, prec: usize) -> String {
+    match special(v) {
+        Some(s) => s.to_owned(),
+        None => format!("{v:.prec$}"),
+    }
+}
+
+/// `%v` of a float: the shortest representation, as Go prints a float64.
+pub fn float(v: f64) -> String {
+    fmt_g(v, None, false, false)
+}
+
+/// Go's `%.4g`, Prometheus's humanize precision.
+fn g4(v: f64) -> String {
+    fmt_g(v, Some(4), false, false)
+}
+
+/// `humanize`: SI prefixes (k, M, … and m, u, …) with four significant digits.
+pub fn humanize(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return g4(v);
+    }
+    let mut v = v;
+    if v.abs() >= 1.0 {
+        let mut prefix = "";
+        for p in ["k", "M", "G", "T", "P", "E", "Z", "Y"] {
+            if v.abs() < 1000.0 {
+                break;
+            }
+            prefix = p;
+            v /= 1000.0;
+        }
+        format!("{}{prefix}", g4(v))
+    } else {
+        let mut prefix = "";
+        for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+            if v.abs() >= 1.0 {
+                break;
+            }
+            prefix = p;
+            v *= 1000.0;
+        }
+        format!("{}{prefix}", g4(v))
+    }
+}
+
+/// `humanize1024`: binary prefixes (ki, Mi, …).
+pub fn humanize1024(v: f64) -> String {
+    if v.abs() <= 1.0 || !v.is_finite() {
+        return g4(v);
+    }
+    let mut v = v;
+    let mut prefix = "";
+    for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
+        if v.abs() < 1024.0 {
+            break;
+        }
+        prefix = p;
+        v /= 1024.0;
+    }
+    format!("{}{prefix}", g4(v))
+}
+
+/// `humanizeDuration`: seconds as `1d 2h 3m 4s`, or with sub-second prefixes.
+pub fn humanize_duration(v: f64) -> String {
+    if !v.is_finite() {
+        return g4(v);
+    }
+    if v == 0.0 {
+        return format!("{}s", g4(v));
+    }
+    if v.abs() >= 1.0 {
+        let sign = if v < 0.0 { "-" } else { "" };
+        let a = v.abs();
+        let whole = a as i64;
+        let (days, hours, minutes, seconds) = (
+            whole / 86_400,
+            (whole / 3600) % 24,
+            (whole / 60) % 60,
+            whole % 60,
+        );
+        return if days != 0 {
+            format!("{sign}{days}d {hours}h {minutes}m {seconds}s")
+        } else if hours != 0 {
+            format!("{sign}{hours}h {minutes}m {seconds}s")
+        } else if minutes != 0 {
+            format!("{sign}{minutes}m {seconds}s")
+        } else {
+            format!("{sign}{}s", g4(a))
+        };
+    }
+    let mut v = v;
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    format!("{}{prefix}s", g4(v))
+}
+
+/// `humanizePercentage`: a ratio as a percentage.
+pub fn humanize_percentage(v: f64) -> String {
+    format!("{}%", g4(v * 100.0))
+}
+
+/// `humanizeTimestamp`: Unix seconds as a UTC time, as Go prints a `time.Time`.
+pub fn humanize_timestamp(v: f64) -> String {
+    if !v.is_finite() {
+        return g4(v);
+    }
+    go_time(v)
+}
+
+/// A Unix time in seconds as Prometheus prints it: cut to milliseconds (its timestamps' unit),
+/// then as Go's `Time.String()` in UTC, `2006-01-02 15:04:05.999 +0000 UTC`.
+pub fn go_time(v: f64) -> String {
+    let nanos = v * 1e9;
+    if !(i64::MIN as f64..=i64::MAX as f64).contains(&nanos) {
+        return format!(
+            "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
+            float(v)
+        );
+    }
+    let ms = nanos as i64 / 1_000_000;
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => {
+            let mut frac = format!(".{:03}", ms.rem_euclid(1000));
+            while frac.ends_with('0') {
+                frac.pop();
+            }
+            if frac == "." {
+                frac.clear();
+            }
+            format!("{}{frac} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S"))
+        }
+        None => g4(v),
+    }
+}
+
+/// One `printf` directive's flags, width and precision.
+#[derive(Debug, Default, Clone, Copy)]
+struct Spec {
+    minus: bool,
+    plus: bool,
+    space: bool,
+    zero: bool,
+    sharp: bool,
+    width: Option<usize>,
+    prec: Option<usize>,
+}
+
+impl Spec {
+    fn pad(&self, s: String, numeric: bool) -> String {
+        let Some(w) = self.width else { return s };
+        let len = s.chars().count();
+        if len >= w {
+            return s;
+        }
+        let fill = w - len;
+        if self.minus {
+            format!("{s}{}", " ".repeat(fill))
+        } else if self.zero && numeric {
+            let (sign, rest) = match s.chars().next() {
+                Some(c @ ('-' | '+' | ' ')) => (c.to_string(), s[1..].to_owned()),
+                _ => (String::new(), s),
+            };
+            format!("{sign}{}{rest}", "0".repeat(fill))
+        } else {
+            format!("{}{s}", " ".repeat(fill))
+        }
+    }
+
+    fn signed(&self, s: String) -> String {
+        if s.starts_with('-') {
+            s
+        } else if self.plus {
+            format!("+{s}")
+        } else if self.space {
+            format!(" {s}")
+        } else {
+            s
+        }
+    }
+}
+
+/// Go's `fmt.Sprintf` over template values.
+pub fn sprintf(format: &str, args: &[Value]) -> String {
+    let mut out = String::new();
+    let mut chars = format.chars().peekable();
+    let mut next_arg = 0;
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut spec = Spec::default();
+        while let Some(&f) = chars.peek() {
+            match f {
+                '-' => spec.minus = true,
+                '+' => spec.plus = true,
+                ' ' => spec.space = true,
+                '0' => spec.zero = true,
+                '#' => spec.sharp = true,
+                _ => break,
+            }
+            chars.next();
+        }
+        let number = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+            let mut n: Option<usize> = None;
+            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                n = Some(n.unwrap_or(0) * 10 + d as usize);
+                chars.next();
+            }
+            n
+        };
+        spec.width = number(&mut chars);
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            spec.prec = Some(number(&mut chars).unwrap_or(0));
+        }
+        let Some(verb) = chars.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(arg) = args.get(next_arg) else {
+            out.push_str(&format!("%!{verb}(MISSING)"));
+            continue;
+        };
+        next_arg += 1;
+        out.push_str(&directive(verb, spec, arg));
+    }
+    if next_arg < args.len() {
+        let extra: Vec<String> = args[next_arg..]
+            .iter()
+            .map(|a| format!("{}={}", a.go_type(), a))
+            .collect();
+        out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
+    }
+    out
+}
+
+fn bad(verb: char, arg: &Value) -> String {
+    format!("%!{verb}({}={arg})", arg.go_type())
+}
+
+fn directive(verb: char, spec: Spec, arg: &Value) -> String {
+    match (verb, arg) {
+        ('v', _) | ('s', Value::Str(_)) => {
+            let mut s = arg.to_string();
+            if let (Some(p), Value::Str(_)) = (spec.prec, arg) {
+                s = s.chars().take(p).collect();
+            }
+            match arg {
+                Value::Float(v) if verb == 'v' => {
+                    spec.pad(spec.signed(fmt_g(*v, spec.prec, false, spec.sharp)), true)
+                }
+                Value::Int(_) => spec.pad(spec.signed(s), true),
+                _ => spec.pad(s, false),
+            }
+        }
+        ('s', Value::Float(_) | Value::Int(_) | Value::Bool(_)) => bad(verb, arg),
+        ('s', _) => spec.pad(arg.to_string(), false),
+        ('q', Value::Str(s)) => spec.pad(format!("{s:?}"), false),
+        ('t', Value::Bool(b)) => spec.pad(b.to_string(), false),
+        ('d', Value::Int(n)) => spec.pad(spec.signed(n.to_string()), true),
+        ('x' | 'X', Value::Int(n)) => {
+            let s = if verb == 'x' {
+                format!("{:x}", n.unsigned_abs())
+            } else {
+                format!("{:X}", n.unsigned_abs())
+            };
+            let s = if spec.sharp { format!("0{verb}{s}") } else { s };
+            let s = if *n < 0 { format!("-{s}") } else { s };
+            spec.pad(spec.signed(s), true)
+        }
+        ('x' | 'X', Value::Str(s)) => {
+            let hex: String = s.bytes().map(|b| format!("{b:02x}")).collect();
+            spec.pad(if verb == 'X' { hex.to_uppercase() } else { hex }, false)
+        }
+        ('o', Value::Int(n)) => spec.pad(spec.signed(format!("{n:o}")), true),
+        ('b', Value::Int(n)) => spec.pad(spec.signed(format!("{n:b}")), true),
+        ('c', Value::Int(n)) => char::from_u32(*n as u32)
+            .map_or_else(|| bad(verb, arg), |c| spec.pad(c.to_string(), false)),
+        ('e' | 'E' | 'f' | 'F' | 'g' | 'G', Value::Float(v)) => {
+            let s = match verb {
+                'e' | 'E' => fmt_e(*v, spec.prec.unwrap_or(6), verb == 'E'),
+                'f' | 'F' => fmt_f(*v, spec.prec.unwrap_or(6)),
+                _ => fmt_g(*v, spec.prec, verb == 'G', spec.sharp),
+            };
+            spec.pad(spec.signed(s), v.is_finite())
+        }
+        _ => bad(verb, arg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_go_prints_a_float64() {
+        for (v, want) in [
+            (1.0, "1"),
+            (0.5, "0.5"),
+            (100000.0, "100000"),
+            (1e6, "1e+06"),
+            (123456789.0, "1.23456789e+08"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5, "-2.5"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+        ] {
+            assert_eq!(float(v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn precision_formats_match_go() {
+        assert_eq!(fmt_g(1234.5678, Some(4), false, false), "1235");
+        assert_eq!(fmt_g(12345.0, Some(4), false, false), "1.234e+04");
+        assert_eq!(fmt_g(1.5, Some(4), false, false), "1.5");
+        assert_eq!(fmt_g(100.0, Some(4), false, false), "100");
+        assert_eq!(fmt_e(1234.5, 2, false), "1.23e+03");
+        assert_eq!(fmt_f(2.0 / 3.0, 2), "0.67");
+    }
+
+    #[test]
+    fn humanize_family() {
+        assert_eq!(humanize(0.0), "0");
+        assert_eq!(humanize(1234567.0), "1.235M");
+        assert_eq!(humanize(0.0012), "1.2m");
+        assert_eq!(humanize(999.0), "999");
+        assert_eq!(humanize1024(1024.0), "1ki");
+        assert_eq!(humanize1024(1048576.0 * 3.5), "3.5Mi");
+        assert_eq!(humanize1024(0.5), "0.5");
+        assert_eq!(humanize_duration(0.0), "0s");
+        assert_eq!(humanize_duration(1.0), "1s");
+        assert_eq!(humanize_duration(90061.0), "1d 1h 1m 1s");
+        assert_eq!(humanize_duration(3600.5), "1h 0m 0s");
+        assert_eq!(humanize_duration(0.035), "35ms");
+        assert_eq!(humanize_duration(-65.0), "-1m 5s");
+        assert_eq!(humanize_percentage(0.1234567), "12.35%");
+        assert_eq!(
+            humanize_timestamp(1435065584.128),
+            "2015-06-23 13:19:44.128 +0000 UTC"
+        );
+        assert_eq!(humanize_timestamp(0.0), "1970-01-01 00:00:00 +0000 UTC");
+    }
+
+    #[test]
+    fn printf_verbs_flags_and_mismatches() {
+        let args = [
+            Value::Float(1.23456),
+            Value::Str("x".into()),
+            Value::Int(42),
+        ];
+        assert_eq!(sprintf("%.2f|%s|%d", &args), "1.23|x|42");
+        assert_eq!(sprintf("%5.1f|%-3s|%04d", &args), "  1.2|x  |0042");
+        assert_eq!(sprintf("%v %v %v", &args), "1.23456 x 42");
+        assert_eq!(sprintf("%d", &args[..1]), "%!d(float64=1.23456)");
+        assert_eq!(sprintf("%s %s", &args[1..2]), "x %!s(MISSING)");
+        assert_eq!(sprintf("100%%", &[]), "100%");
+        assert_eq!(sprintf("%q", &args[1..2]), "\"x\"");
+        assert_eq!(sprintf("%x", &args[2..3]), "2a");
+    }
+}
