@@ -27,6 +27,12 @@
 //!   max_inflight_requests: 64  # more wait up to 10 s, then get 503
 //! exemplars:
 //!   max_exemplars: 100000      # 0 keeps none
+//! global:
+//!   evaluation_interval: 1m    # rule groups that set no interval
+//!   external_labels: {}        # seen by alert templates, added to notifications
+//! external_url: ""             # links in notifications; default http://<listen>
+//! rule_files:                  # Prometheus rule files; globs; relative to this file
+//!   - rules/*.yml
 //! query:
 //!   timeout: 2m                # then 503 `timeout`
 //!   max_concurrency: 20        # more wait for a turn (within their timeout)
@@ -57,6 +63,17 @@ pub struct FileConfig {
     pub remote_write: RemoteWriteFile,
     pub exemplars: ExemplarsFile,
     pub query: QueryFile,
+    pub global: GlobalFile,
+    pub external_url: Option<String>,
+    pub rule_files: Vec<String>,
+}
+
+/// `global:` in the file (Prometheus's keys).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalFile {
+    pub evaluation_interval: Option<String>,
+    pub external_labels: std::collections::BTreeMap<String, String>,
 }
 
 /// `query:` in the file.
@@ -207,6 +224,14 @@ pub struct Settings {
     pub query: QueryLimits,
     /// Bytes of decoded block chunks the engine keeps (0 = none).
     pub decoded_cache_bytes: usize,
+    /// Rule files (glob patterns).
+    pub rule_files: Vec<String>,
+    /// The interval of rule groups that set none.
+    pub evaluation_interval: Duration,
+    /// Labels alert templates see as `$externalLabels` and notifications carry.
+    pub external_labels: Vec<(String, String)>,
+    /// Where links in notifications point.
+    pub external_url: String,
 }
 
 /// The default listen address: loopback only.
@@ -220,8 +245,17 @@ impl Settings {
         if text.trim().is_empty() {
             return Ok(FileConfig::default());
         }
-        serde_saphyr::from_str(&text)
-            .map_err(|e| format!("configuration file {}: {e}", path.display()))
+        let mut file: FileConfig = serde_saphyr::from_str(&text)
+            .map_err(|e| format!("configuration file {}: {e}", path.display()))?;
+        // Rule files are found relative to the configuration file, as Prometheus finds them.
+        if let Some(dir) = path.parent() {
+            for pattern in &mut file.rule_files {
+                if Path::new(pattern.as_str()).is_relative() {
+                    *pattern = dir.join(pattern.as_str()).to_string_lossy().into_owned();
+                }
+            }
+        }
+        Ok(file)
     }
 
     /// Merges defaults, `file` and `flags` (flags win), and checks the result.
@@ -301,8 +335,26 @@ impl Settings {
                 .map_or(strata_engine::Options::default().decoded_cache_bytes, |b| {
                     b.0 as usize
                 }),
+            rule_files: file.rule_files.clone(),
+            evaluation_interval: match &file.global.evaluation_interval {
+                Some(s) => {
+                    parse_duration(s).map_err(|e| format!("global.evaluation_interval: {e}"))?
+                }
+                None => Duration::from_secs(60),
+            },
+            external_labels: file
+                .global
+                .external_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            external_url: String::new(),
         };
         let mut settings = settings;
+        settings.external_url = match &file.external_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", settings.listen),
+        };
         // Samples retention would delete at once are refused rather than acknowledged.
         settings.write_limits.sample_age_max_ms = settings.retention_ms;
         settings.check()?;
@@ -310,6 +362,16 @@ impl Settings {
     }
 
     fn check(&self) -> Result<(), String> {
+        if self.evaluation_interval.is_zero() {
+            return Err("global.evaluation_interval must be longer than 0".into());
+        }
+        for (name, _) in &self.external_labels {
+            if !crate::alerting::rulefile::valid_label_name(name) {
+                return Err(format!(
+                    "global.external_labels: {name:?} is not a valid label name"
+                ));
+            }
+        }
         let l = &self.write_limits;
         if l.body_bytes_max == 0 || l.decoded_bytes_max == 0 {
             return Err("remote_write sizes must be larger than 0".into());

@@ -15,8 +15,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::prom;
 use crate::state::{AppState, NOT_READY};
+use crate::{alerting, prom};
 
 /// The application's routes.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -26,6 +26,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/metrics", get(metrics))
         .merge(prom::router())
+        .merge(alerting::api::router())
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             track_request,

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use strata_engine::{Db, Options};
+use strata_server::alerting::manager::{RuleSettings, load_files};
 use strata_server::config::{FileConfig, FlagOverrides, Settings};
 use strata_server::http::router;
 use strata_server::metrics::{AllocatorStats, report_allocator};
@@ -74,6 +75,20 @@ struct Cli {
 enum Command {
     /// Open the database and serve the HTTP APIs (what `strata` does with no subcommand).
     Serve(ServeArgs),
+    /// Work with Prometheus rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Check rule files, as `promtool check rules` does: exit status 1 when one does not
+    /// check (each problem with its file, line and reason).
+    Check {
+        /// Rule files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -145,6 +160,12 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Rules(RulesCommand::Check { files })) => {
+            let report = strata_server::alerting::check::check_files(&files);
+            print!("{}", report.stdout);
+            eprint!("{}", report.stderr);
+            std::process::exit(if report.ok { 0 } else { 1 });
+        }
         None => cli.serve,
     };
     let settings = args.settings().map_err(anyhow::Error::msg)?;
@@ -191,8 +212,12 @@ async fn serve(
             tracing::warn!(path = %metadata_path.display(), error = %e, "metric metadata not loaded; senders resend it");
             MetadataStore::new(MetadataLimits::default())
         });
+    // Rule files that do not check stop the start, as a configuration error does.
+    let rule_files =
+        load_files(&settings.rule_files).map_err(|e| anyhow::anyhow!("loading rule files: {e}"))?;
     let state = AppState::new(PromState::from_settings(&settings, metadata));
     state.apply(&settings);
+    state.alerting.open_state(&settings.data_dir);
 
     // Listen first, so health checks answer (and readiness says "not yet") while the WAL
     // replays.
@@ -238,6 +263,11 @@ async fn serve(
         .db
         .set(Arc::clone(&db))
         .expect("the database is opened once");
+    state.alerting.install(
+        rule_files,
+        RuleSettings::from_settings(&settings),
+        Arc::clone(&db),
+    );
 
     // Reload: the binary re-reads the file and applies what can change while running.
     let current = Arc::new(Mutex::new(settings.clone()));
@@ -249,8 +279,17 @@ async fn serve(
                 tracing::error!(error = %e, "reload failed; the running configuration is unchanged");
             })?;
             let state = state.upgrade().ok_or("shutting down")?;
+            // Every rule file must check before anything changes.
+            let rule_files = load_files(&new.rule_files).inspect_err(|e| {
+                tracing::error!(error = %e, "reload failed: a rule file does not check; the running rules are unchanged");
+            })?;
             set_log_level(&new.log_level)?;
             state.apply(&new);
+            if let Some(db) = state.db() {
+                state
+                    .alerting
+                    .install(rule_files, RuleSettings::from_settings(&new), db);
+            }
             let mut current = current.lock().unwrap_or_else(|p| p.into_inner());
             let waiting = current.restart_needed(&new);
             if !waiting.is_empty() {
@@ -280,7 +319,8 @@ async fn serve(
     }
 
     server.await?.context("serving HTTP")?;
-    tracing::info!("shutting down: closing the database");
+    tracing::info!("shutting down: stopping the rules, then closing the database");
+    state.alerting.shutdown().await;
     if let Err(e) = state.prom.metadata.save(&metadata_path) {
         tracing::warn!(path = %metadata_path.display(), error = %e, "metric metadata not saved");
     }

@@ -1,5 +1,5 @@
 //! The state every handler shares, built from one part per protocol family (today
-//! [`PromState`]) and the parts they have in common: the engine once it has opened, the
+//! [`PromState`] and the [`RuleManager`]) and the parts they have in common: the engine once it has opened, the
 //! server's own metrics, the reloader and the admin switch.
 //!
 //! Settings reach the running server through [`AppState::apply`], at start and on every
@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use strata_engine::Db;
 
+use crate::alerting::manager::RuleManager;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::prom::state::PromState;
@@ -32,6 +33,8 @@ pub struct AppState {
     admin_api: AtomicBool,
     /// The Prometheus protocols: remote write and the HTTP API.
     pub prom: PromState,
+    /// Rules and alerts.
+    pub alerting: Arc<RuleManager>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -53,6 +56,7 @@ impl AppState {
             reloader: OnceLock::new(),
             admin_api: AtomicBool::new(false),
             prom,
+            alerting: Arc::new(RuleManager::default()),
         })
     }
 

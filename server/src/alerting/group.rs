@@ -62,6 +62,21 @@ impl Group {
         })
     }
 
+    /// A group without rules (what is left in a shared slot whose group moved on).
+    pub fn empty(file: &str, name: &str) -> Group {
+        Group {
+            file: file.to_owned(),
+            name: name.to_owned(),
+            interval: Duration::from_secs(60),
+            limit: 0,
+            query_offset: Duration::ZERO,
+            rules: Vec::new(),
+            written: Vec::new(),
+            orphans: Vec::new(),
+            stats: GroupStats::default(),
+        }
+    }
+
     /// Identifies the group across reloads and in the state file.
     pub fn key(&self) -> (String, String) {
         (self.file.clone(), self.name.clone())

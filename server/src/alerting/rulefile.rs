@@ -217,10 +217,28 @@ pub fn parse(path: &str, text: &str) -> Result<RuleFile, RuleFileErrors> {
     let node: FileNode = if text.trim().is_empty() {
         FileNode { groups: Vec::new() }
     } else {
-        serde_saphyr::from_str(text).map_err(|e| {
+        let located = |e: serde_saphyr::Error| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
             RuleFileErrors(vec![error(line, column, String::new(), yaml_reason(&e))])
-        })?
+        };
+        match serde_saphyr::from_str(text) {
+            Ok(node) => node,
+            // Only the first document of a file holds rules, as Prometheus reads it.
+            Err(e) if e.to_string().contains("multiple YAML documents") => {
+                tracing::warn!(
+                    file = path,
+                    "only the first YAML document of a rule file is read"
+                );
+                let mut docs: Vec<FileNode> =
+                    serde_saphyr::from_str_multiple(text).map_err(located)?;
+                if docs.is_empty() {
+                    FileNode { groups: Vec::new() }
+                } else {
+                    docs.swap_remove(0)
+                }
+            }
+            Err(e) => return Err(located(e)),
+        }
     };
     let mut errors = Vec::new();
     let mut groups = Vec::new();
@@ -311,10 +329,16 @@ pub fn parse(path: &str, text: &str) -> Result<RuleFile, RuleFileErrors> {
 /// The YAML error's message without the location (the caller shows it in front).
 fn yaml_reason(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    first
+    let mut reason = text.lines().next().unwrap_or_default().trim();
+    reason = reason.strip_prefix("error: ").unwrap_or(reason);
+    if let Some(rest) = reason.strip_prefix("line ")
+        && let Some((_, after)) = rest.split_once(": ")
+    {
+        reason = after;
+    }
+    reason
         .split_once(" at line ")
-        .map_or(first, |(reason, _)| reason)
+        .map_or(reason, |(r, _)| r)
         .trim()
         .to_owned()
 }
@@ -540,6 +564,16 @@ mod tests {
     }
 
     #[test]
+    fn only_the_first_document_of_a_file_holds_rules() {
+        let file = parse(
+            "m.yml",
+            "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n---\ngroups: []\n",
+        )
+        .unwrap();
+        assert_eq!(file.groups.len(), 1);
+    }
+
+    #[test]
     fn an_empty_file_has_no_groups() {
         assert!(parse("e.yml", "").unwrap().groups.is_empty());
         assert!(parse("e.yml", "groups: []\n").unwrap().groups.is_empty());
@@ -561,7 +595,12 @@ mod tests {
         );
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].starts_with("rules.yml:6:"), "{}", e[0]);
-        assert!(e[0].contains("unexpected_field"), "{}", e[0]);
+        assert!(
+            e[0].contains(": unknown field `unexpected_field`"),
+            "{}",
+            e[0]
+        );
+        assert!(!e[0].contains("line 6 column"), "{}", e[0]);
     }
 
     #[test]

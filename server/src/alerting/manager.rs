@@ -1,0 +1,471 @@
+//! The running rules: rule files loaded (globs expanded, every file checked before anything
+//! changes), one task per group evaluating it on its schedule, reloads that keep the state of
+//! unchanged rules, and the alert states kept durable in the data directory so that a restart
+//! resumes them.
+//!
+//! The state file (`rules/alerts.json`) is rewritten (to a temporary file, synced, renamed,
+//! and the directory synced) after an evaluation that changed an alert's state, and after
+//! every evaluation while an alert is pending (its `for` clock needs the time it was last
+//! seen). At start, each rule takes back its alerts:
+//! - a firing alert stays firing, whatever its `for` (Prometheus puts alerts whose `for` is
+//!   shorter than its grace period back to pending); its `keep_firing_for` clock and whether
+//!   its resolution was sent come back with it;
+//! - a pending alert keeps the time it had been pending before the stop (the time Strata was
+//!   down does not count), and still needs at least the grace period (10 m, or its `for` if
+//!   shorter) before it fires, so data missed while down cannot fire it at once; after an
+//!   outage longer than the tolerance (1 h) it starts again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use strata_engine::Db;
+use strata_engine::promql::{Engine, EngineOptions};
+
+use super::group::{Group, wall_ms};
+use super::rule::{Alert, AlertState, EvalContext, Rule};
+use super::rulefile::{self, RuleFile};
+use crate::config::Settings;
+
+/// Pending alerts are not restored after an outage longer than this.
+pub const FOR_OUTAGE_TOLERANCE_MS: i64 = 60 * 60 * 1000;
+/// A restored pending alert fires no sooner than this after the restart.
+pub const FOR_GRACE_PERIOD_MS: i64 = 10 * 60 * 1000;
+
+/// What the rules need from the settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSettings {
+    pub evaluation_interval: Duration,
+    pub external_labels: Vec<(String, String)>,
+    pub external_url: String,
+    pub lookback_delta_ms: i64,
+    pub samples_max: usize,
+}
+
+impl RuleSettings {
+    pub fn from_settings(settings: &Settings) -> RuleSettings {
+        RuleSettings {
+            evaluation_interval: settings.evaluation_interval,
+            external_labels: settings.external_labels.clone(),
+            external_url: settings.external_url.clone(),
+            lookback_delta_ms: settings.query.lookback_delta_ms,
+            samples_max: settings.query.max_samples,
+        }
+    }
+}
+
+/// Expands the patterns (globs) and reads and checks every file; `Err` lists every problem of
+/// every file that does not check.
+pub fn load_files(patterns: &[String]) -> Result<Vec<RuleFile>, String> {
+    let mut paths = Vec::new();
+    for pattern in patterns {
+        let matches = glob::glob(pattern)
+            .map_err(|e| format!("rule_files: {pattern:?} is not a valid pattern: {e}"))?;
+        let mut found: Vec<PathBuf> = matches.filter_map(Result::ok).collect();
+        found.sort();
+        paths.extend(found);
+    }
+    paths.dedup();
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        match rulefile::read(&path) {
+            Ok(f) => files.push(f),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// A generation of group tasks: stopped together on a reload.
+struct Generation {
+    stop: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Generation {
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    groups: Vec<Arc<Mutex<Group>>>,
+    generation: Option<Generation>,
+    settings: Option<RuleSettings>,
+    /// Alerts read from the state file at start, handed to their rules at the first install.
+    saved: Option<SavedState>,
+}
+
+/// The rule groups and their tasks.
+#[derive(Default)]
+pub struct RuleManager {
+    inner: Mutex<Inner>,
+    /// `<data_dir>/rules/alerts.json`, once the engine has opened.
+    state_path: Mutex<Option<PathBuf>>,
+    /// Serialises writes of the state file.
+    saving: Mutex<()>,
+}
+
+impl std::fmt::Debug for RuleManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleManager")
+            .field("groups", &self.groups().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state file's content.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SavedState {
+    /// Wall-clock milliseconds when written.
+    saved_at: i64,
+    groups: Vec<SavedGroup>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedGroup {
+    file: String,
+    name: String,
+    rules: Vec<SavedRule>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedRule {
+    index: usize,
+    name: String,
+    alerts: Vec<Alert>,
+}
+
+const STATE_DIR: &str = "rules";
+const STATE_FILE: &str = "alerts.json";
+
+impl RuleManager {
+    /// The groups running now, in file order.
+    pub fn groups(&self) -> Vec<Arc<Mutex<Group>>> {
+        self.lock().groups.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the alert states saved in `data_dir` (before the first [`RuleManager::install`]).
+    pub fn open_state(&self, data_dir: &Path) {
+        let path = data_dir.join(STATE_DIR).join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<SavedState>(&bytes) {
+                Ok(saved) => self.lock().saved = Some(saved),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "alert states not restored: the state file does not parse")
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "alert states not restored")
+            }
+        }
+        *self.state_path.lock().unwrap_or_else(|p| p.into_inner()) = Some(path);
+    }
+
+    /// Replaces the running groups with those of `files`: unchanged groups and rules keep
+    /// their state, removed groups' series are marked stale, and every group's task starts on
+    /// its schedule.
+    pub fn install(self: &Arc<Self>, files: Vec<RuleFile>, settings: RuleSettings, db: Arc<Db>) {
+        let mut inner = self.lock();
+        let mut old: BTreeMap<(String, String), Group> = BTreeMap::new();
+        if let Some(generation) = inner.generation.take() {
+            generation.stop();
+        }
+        for shared in inner.groups.drain(..) {
+            // A task of the old generation may still hold it (finishing an evaluation): wait
+            // for it, then take the group and leave an empty one behind.
+            let mut slot = shared.lock().unwrap_or_else(|p| p.into_inner());
+            let empty = Group::empty(&slot.file, &slot.name);
+            let g = std::mem::replace(&mut *slot, empty);
+            old.insert(g.key(), g);
+        }
+        let saved = inner.saved.take();
+        let mut groups = Vec::new();
+        for file in &files {
+            for spec in &file.groups {
+                let mut group = match Group::new(&file.path, spec, settings.evaluation_interval) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        // The file checked, so its templates parse; keep going without it.
+                        tracing::error!(file = %file.path, group = %spec.name, error = %e, "rule group not loaded");
+                        continue;
+                    }
+                };
+                if let Some(previous) = old.remove(&group.key()) {
+                    group.adopt(previous);
+                } else if let Some(saved) = &saved {
+                    restore(&mut group, saved, wall_ms());
+                }
+                groups.push(Arc::new(Mutex::new(group)));
+            }
+        }
+        // Groups that went away: their series end now.
+        let removed: Vec<Group> = old.into_values().collect();
+        if !removed.is_empty() {
+            let t = wall_ms();
+            let mut app = db.appender();
+            for g in &removed {
+                for labels in g.written_series() {
+                    let _ = app.append(
+                        &labels,
+                        t,
+                        f64::from_bits(strata_engine::sample::STALE_NAN_BITS),
+                    );
+                }
+            }
+            if let Err(e) = app.commit() {
+                tracing::warn!(error = %e, "staleness markers of removed rule groups not written");
+            }
+        }
+        let mut generation = Generation {
+            stop: Arc::new(AtomicBool::new(false)),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            tasks: Vec::new(),
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                for group in &groups {
+                    generation.tasks.push(runtime.spawn(run_group(
+                        Arc::clone(self),
+                        Arc::clone(group),
+                        Arc::clone(&db),
+                        settings.clone(),
+                        Arc::clone(&generation.stop),
+                        Arc::clone(&generation.wake),
+                    )));
+                }
+            }
+            Err(_) => tracing::error!("rule groups not started: no async runtime"),
+        }
+        let count: usize = groups
+            .iter()
+            .map(|g| g.lock().unwrap_or_else(|p| p.into_inner()).rules.len())
+            .sum();
+        tracing::info!(
+            files = files.len(),
+            groups = groups.len(),
+            rules = count,
+            "rules loaded"
+        );
+        inner.groups = groups;
+        inner.generation = Some(generation);
+        inner.settings = Some(settings);
+    }
+
+    /// Stops every group's task and waits for evaluations under way to finish (at
+    /// shutdown, before the engine closes).
+    pub async fn shutdown(&self) {
+        let generation = self.lock().generation.take();
+        if let Some(generation) = generation {
+            generation.stop();
+            for task in generation.tasks {
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// Writes every group's alerts to the state file.
+    fn save(&self) {
+        let Some(path) = self
+            .state_path
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let _writing = self.saving.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = SavedState {
+            saved_at: wall_ms(),
+            groups: Vec::new(),
+        };
+        for group in self.groups() {
+            let g = group.lock().unwrap_or_else(|p| p.into_inner());
+            let rules = g
+                .rules
+                .iter()
+                .enumerate()
+                .filter_map(|(index, rule)| match rule {
+                    Rule::Alerting(r) if !r.active.is_empty() => Some(SavedRule {
+                        index,
+                        name: r.name.clone(),
+                        alerts: r.active.values().cloned().collect(),
+                    }),
+                    _ => None,
+                })
+                .collect::<Vec<_>>();
+            if !rules.is_empty() {
+                state.groups.push(SavedGroup {
+                    file: g.file.clone(),
+                    name: g.name.clone(),
+                    rules,
+                });
+            }
+        }
+        if let Err(e) = write_durably(&path, &state) {
+            tracing::warn!(path = %path.display(), error = %e, "alert states not saved");
+        }
+    }
+}
+
+/// Writes `state` to `path` so that a crash leaves either the old file or the new one.
+fn write_durably(path: &Path, state: &SavedState) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&serde_json::to_vec(state).map_err(std::io::Error::other)?)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Gives `group`'s alerting rules their alerts from `saved`, adjusted for the time Strata was
+/// down (see the module's documentation).
+fn restore(group: &mut Group, saved: &SavedState, now: i64) {
+    let Some(sg) = saved
+        .groups
+        .iter()
+        .find(|s| s.file == group.file && s.name == group.name)
+    else {
+        return;
+    };
+    let down_for = now - saved.saved_at;
+    for sr in &sg.rules {
+        let Some(Rule::Alerting(rule)) = group.rules.get_mut(sr.index) else {
+            continue;
+        };
+        if rule.name != sr.name {
+            continue;
+        }
+        let hold = rule.hold.as_millis() as i64;
+        for alert in &sr.alerts {
+            let mut alert = alert.clone();
+            if alert.state == AlertState::Pending {
+                if down_for > FOR_OUTAGE_TOLERANCE_MS {
+                    continue;
+                }
+                let spent = (saved.saved_at - alert.active_at).max(0);
+                let remaining = (hold - spent).max(FOR_GRACE_PERIOD_MS.min(hold));
+                alert.active_at = now + remaining - hold;
+            }
+            rule.active.insert(alert.labels.clone(), alert);
+        }
+    }
+}
+
+/// What changes in the state file when it changes: the alerts' states and clocks.
+fn state_digest(group: &Group) -> (u64, bool) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut pending = false;
+    for rule in &group.rules {
+        if let Rule::Alerting(r) = rule {
+            for a in r.active.values() {
+                a.labels.hash(&mut h);
+                a.state.as_str().hash(&mut h);
+                (a.active_at, a.fired_at, a.resolved_at, a.keep_firing_since).hash(&mut h);
+                (a.last_sent_at, a.resolved_sent).hash(&mut h);
+                pending |= a.state == AlertState::Pending;
+            }
+        }
+    }
+    (h.finish(), pending)
+}
+
+/// A group's task: evaluate at each point of its schedule until stopped. A point missed
+/// because an evaluation overran (or the process was stalled) is counted and skipped.
+async fn run_group(
+    manager: Arc<RuleManager>,
+    group: Arc<Mutex<Group>>,
+    db: Arc<Db>,
+    settings: RuleSettings,
+    stop: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    let (interval, mut next) = {
+        let g = group.lock().unwrap_or_else(|p| p.into_inner());
+        let interval = g.interval.as_millis() as i64;
+        (interval.max(1), g.aligned(wall_ms()) + interval.max(1))
+    };
+    let engine = Arc::new(Engine::new(EngineOptions {
+        lookback_delta_ms: settings.lookback_delta_ms,
+        samples_max: settings.samples_max,
+        subquery_step_ms: interval,
+        ..EngineOptions::default()
+    }));
+    let settings = Arc::new(settings);
+    let mut last_digest = None;
+    loop {
+        let wait = Duration::from_millis((next - wall_ms()).max(0) as u64);
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        // Registered before the flag is read, so a stop between the two still wakes us.
+        woken.as_mut().enable();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = woken => {}
+        }
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = wall_ms();
+        let behind = (now - next) / interval;
+        if behind > 0 {
+            next += behind * interval;
+        }
+        let ts = next;
+        next += interval;
+        let task = {
+            let (group, db, engine, settings) = (
+                Arc::clone(&group),
+                Arc::clone(&db),
+                Arc::clone(&engine),
+                Arc::clone(&settings),
+            );
+            tokio::task::spawn_blocking(move || {
+                let mut g = group.lock().unwrap_or_else(|p| p.into_inner());
+                g.stats.iterations_missed += behind.max(0) as u64;
+                let ctx = EvalContext {
+                    db: &db,
+                    engine: &engine,
+                    external_labels: &settings.external_labels,
+                    external_url: &settings.external_url,
+                };
+                g.eval(&ctx, ts);
+                state_digest(&g)
+            })
+        };
+        match task.await {
+            Ok((digest, pending)) => {
+                if pending || last_digest != Some(digest) {
+                    last_digest = Some(digest);
+                    let manager = Arc::clone(&manager);
+                    let _ = tokio::task::spawn_blocking(move || manager.save()).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "rule group evaluation panicked"),
+        }
+    }
+}
