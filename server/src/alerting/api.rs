@@ -128,7 +128,7 @@ fn pairs(p: &[(String, String)]) -> BTreeMap<&str, &str> {
     p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
-fn common<'a>(status: &'a Status) -> (&'static str, Option<&'a str>, f64, String) {
+fn common(status: &Status) -> (&'static str, Option<&str>, f64, String) {
     (
         status.health.as_str(),
         status.last_error.as_deref(),
