@@ -63,6 +63,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             stats.as_ref(),
             shared.prom.exemplars.len(),
             shared.prom.metadata.len(),
+            &shared.alerting.figures(),
         )
     })
     .await;

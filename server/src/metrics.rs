@@ -123,8 +123,15 @@ impl Metrics {
 
     /// The exposition: these counters, `stats` of the engine (when open), the stores' sizes,
     /// and the process's.
-    pub fn render(&self, stats: Option<&Stats>, exemplars: usize, metadata: usize) -> String {
+    pub fn render(
+        &self,
+        stats: Option<&Stats>,
+        exemplars: usize,
+        metadata: usize,
+        rule_groups: &[RuleGroupFigures],
+    ) -> String {
         let mut out = Exposition::default();
+        render_rule_groups(&mut out, rule_groups);
         out.counter(
             "strata_remote_write_samples_ingested_total",
             "Samples stored by remote write.",
@@ -413,6 +420,74 @@ fn render_process(out: &mut Exposition, started: SystemTime) {
     }
 }
 
+/// What `/metrics` shows of one rule group.
+#[derive(Debug, Clone, Default)]
+pub struct RuleGroupFigures {
+    /// `file;name`, as Prometheus labels its rule-group metrics.
+    pub key: String,
+    pub rules: usize,
+    pub interval_seconds: f64,
+    pub last_duration_seconds: f64,
+    pub last_evaluation_seconds: f64,
+    pub iterations: u64,
+    pub iterations_missed: u64,
+    pub rule_evaluations: u64,
+    pub rule_failures: u64,
+}
+
+fn render_rule_groups(out: &mut Exposition, groups: &[RuleGroupFigures]) {
+    let series = |f: &dyn Fn(&RuleGroupFigures) -> f64| -> Vec<(String, f64)> {
+        groups
+            .iter()
+            .map(|g| (format!("rule_group={:?}", g.key), f(g)))
+            .collect()
+    };
+    out.family(
+        "strata_rule_group_rules",
+        "Rules in the group.",
+        "gauge",
+        &series(&|g| g.rules as f64),
+    );
+    out.family(
+        "strata_rule_group_interval_seconds",
+        "The group's evaluation interval.",
+        "gauge",
+        &series(&|g| g.interval_seconds),
+    );
+    out.family(
+        "strata_rule_group_last_duration_seconds",
+        "How long the group's last evaluation took.",
+        "gauge",
+        &series(&|g| g.last_duration_seconds),
+    );
+    out.family(
+        "strata_rule_group_last_evaluation_timestamp_seconds",
+        "When the group was last evaluated (Unix seconds).",
+        "gauge",
+        &series(&|g| g.last_evaluation_seconds),
+    );
+    out.counter(
+        "strata_rule_group_iterations_total",
+        "Scheduled evaluations of the group that ran.",
+        &series(&|g| g.iterations as f64),
+    );
+    out.counter(
+        "strata_rule_group_iterations_missed_total",
+        "Scheduled evaluations skipped because an earlier one overran or the process stalled.",
+        &series(&|g| g.iterations_missed as f64),
+    );
+    out.counter(
+        "strata_rule_evaluations_total",
+        "Rule evaluations in the group.",
+        &series(&|g| g.rule_evaluations as f64),
+    );
+    out.counter(
+        "strata_rule_evaluation_failures_total",
+        "Rule evaluations in the group that failed.",
+        &series(&|g| g.rule_failures as f64),
+    );
+}
+
 /// Builds the text exposition.
 #[derive(Debug, Default)]
 struct Exposition {
@@ -504,7 +579,7 @@ mod tests {
             wal_disk_bytes: 7,
             ..Stats::default()
         };
-        let text = m.render(Some(&stats), 2, 1);
+        let text = m.render(Some(&stats), 2, 1, &[]);
         for line in [
             "# TYPE strata_remote_write_samples_ingested_total counter",
             "strata_remote_write_samples_ingested_total 10",

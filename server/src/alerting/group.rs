@@ -20,9 +20,14 @@ pub struct GroupStats {
     /// The timestamp the last evaluation wrote at (its scheduled time minus the offset).
     pub last_eval_t: Option<i64>,
     pub evaluation_time: Duration,
+    /// Evaluations of the group (iterations of its schedule that ran).
     pub evaluations: u64,
+    /// Evaluations in which at least one rule failed.
     pub failures: u64,
     pub iterations_missed: u64,
+    /// Rule evaluations, and those that failed.
+    pub rule_evaluations: u64,
+    pub rule_failures: u64,
 }
 
 /// A group of rules.
@@ -200,6 +205,7 @@ impl Group {
                 Ok(())
             });
             let rule_name = rule.name().to_owned();
+            self.stats.rule_evaluations += 1;
             let status = rule.status_mut();
             status.last_evaluation_ms = Some(wall_ms());
             status.evaluation_time = rule_started.elapsed();
@@ -212,6 +218,7 @@ impl Group {
                     tracing::warn!(group = %self.name, rule = %rule_name, error = %e, "rule evaluation failed");
                     status.health = Health::Err;
                     status.last_error = Some(e);
+                    self.stats.rule_failures += 1;
                     failed = true;
                 }
             }

@@ -29,6 +29,7 @@ use super::group::{Group, wall_ms};
 use super::rule::{Alert, AlertState, EvalContext, Rule};
 use super::rulefile::{self, RuleFile};
 use crate::config::Settings;
+use crate::metrics::RuleGroupFigures;
 
 /// Pending alerts are not restored after an outage longer than this.
 pub const FOR_OUTAGE_TOLERANCE_MS: i64 = 60 * 60 * 1000;
@@ -154,6 +155,30 @@ impl RuleManager {
     /// The groups running now, in file order.
     pub fn groups(&self) -> Vec<Arc<Mutex<Group>>> {
         self.lock().groups.clone()
+    }
+
+    /// Each group's figures for `/metrics`.
+    pub fn figures(&self) -> Vec<RuleGroupFigures> {
+        self.groups()
+            .iter()
+            .map(|g| {
+                let g = g.lock().unwrap_or_else(|p| p.into_inner());
+                RuleGroupFigures {
+                    key: format!("{};{}", g.file, g.name),
+                    rules: g.rules.len(),
+                    interval_seconds: g.interval.as_secs_f64(),
+                    last_duration_seconds: g.stats.evaluation_time.as_secs_f64(),
+                    last_evaluation_seconds: g
+                        .stats
+                        .last_evaluation_ms
+                        .map_or(0.0, |t| t as f64 / 1000.0),
+                    iterations: g.stats.evaluations,
+                    iterations_missed: g.stats.iterations_missed,
+                    rule_evaluations: g.stats.rule_evaluations,
+                    rule_failures: g.stats.rule_failures,
+                }
+            })
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

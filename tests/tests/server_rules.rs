@@ -1,0 +1,329 @@
+//! Rules in the real binary: rule files from the configuration evaluated on their schedule,
+//! alerts and recorded series visible through the HTTP API, a reload with a broken rule file
+//! refused with its line while the running rules go on, and alert states that survive a
+//! `kill -9` (a firing alert stays firing, whatever its `for`; a pending one keeps the time it
+//! had been pending) with no recorded sample lost.
+//!
+//! Waiting is polling with a deadline: evaluations happen on the server's clock.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use strata_testkit::time::now_ms;
+use strata_tests::server::{Server, agent, get_json, remote_write};
+use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
+
+fn series(name: &str, instance: &str, v: f64, t: i64) -> TimeSeries {
+    TimeSeries {
+        labels: vec![
+            Label {
+                name: "__name__".into(),
+                value: name.into(),
+            },
+            Label {
+                name: "instance".into(),
+                value: instance.into(),
+            },
+            Label {
+                name: "job".into(),
+                value: "app".into(),
+            },
+        ],
+        samples: vec![Sample {
+            value: v,
+            timestamp: t,
+        }],
+        exemplars: vec![],
+        histograms: vec![],
+    }
+}
+
+fn write(http: &ureq::Agent, url: &str, timeseries: Vec<TimeSeries>) {
+    let reply = remote_write(
+        http,
+        url,
+        &WriteRequest {
+            timeseries,
+            metadata: vec![],
+        },
+    );
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+/// Polls `probe` until it returns `Some`, at most `limit`.
+fn wait_for<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn alerts(http: &ureq::Agent, url: &str) -> Vec<serde_json::Value> {
+    let (status, body) = get_json(http, &format!("{url}/api/v1/alerts"));
+    assert_eq!(status, 200, "{body}");
+    body["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn alert<'a>(list: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
+    list.iter().find(|a| a["labels"]["alertname"] == name)
+}
+
+fn query(http: &ureq::Agent, url: &str, q: &str) -> Vec<serde_json::Value> {
+    let (status, body) = get_json(
+        http,
+        &format!(
+            "{url}/api/v1/query?query={}",
+            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn config(dir: &Path, rules: &str) -> String {
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(dir.join("rules/app.yml"), rules).unwrap();
+    let config = dir.join("strata.yml");
+    std::fs::write(
+        &config,
+        "global:\n  evaluation_interval: 1s\n  external_labels: {cluster: eu1}\nrule_files:\n  - rules/*.yml\n",
+    )
+    .unwrap();
+    config.to_str().unwrap().to_owned()
+}
+
+const RULES: &str = "groups:
+  - name: app
+    rules:
+      - record: job:app_errors:sum
+        expr: sum by (job) (app_errors)
+      - alert: AppErrors
+        expr: app_errors > 1
+        for: 2s
+        labels:
+          severity: page
+        annotations:
+          summary: '{{ $labels.instance }} has {{ $value }} errors in {{ $externalLabels.cluster }}'
+";
+
+#[test]
+fn rules_raise_alerts_record_series_and_survive_a_refused_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), RULES);
+    let server = Server::start(&dir.path().join("data"), &["--config", &config]);
+    server.wait_ready(Duration::from_secs(30));
+    let http = agent();
+    let url = &server.url;
+    write(
+        &http,
+        url,
+        vec![
+            series("app_errors", "h1", 5.0, now_ms()),
+            series("app_errors", "h2", 0.0, now_ms()),
+        ],
+    );
+    // Pending first (for: 2s), then firing.
+    let pending = wait_for(Duration::from_secs(20), "the alert pending", || {
+        alert(&alerts(&http, url), "AppErrors")
+            .filter(|a| a["state"] == "pending")
+            .cloned()
+    });
+    let firing = wait_for(Duration::from_secs(20), "the alert firing", || {
+        alert(&alerts(&http, url), "AppErrors")
+            .filter(|a| a["state"] == "firing")
+            .cloned()
+    });
+    assert_eq!(pending["activeAt"], firing["activeAt"]);
+    assert_eq!(
+        firing["labels"],
+        serde_json::json!({"alertname": "AppErrors", "instance": "h1", "job": "app", "severity": "page"})
+    );
+    assert_eq!(
+        firing["annotations"]["summary"], "h1 has 5 errors in eu1",
+        "{firing}"
+    );
+    assert_eq!(firing["value"], "5e+00");
+    assert_eq!(alerts(&http, url).len(), 1, "h2 (0 errors) raises nothing");
+    let firing_series = query(&http, url, "ALERTS{alertstate=\"firing\"}");
+    assert_eq!(firing_series.len(), 1, "{firing_series:?}");
+    assert_eq!(firing_series[0]["metric"]["instance"], "h1");
+    let for_state = query(&http, url, "ALERTS_FOR_STATE");
+    assert_eq!(for_state.len(), 1, "{for_state:?}");
+    let recorded = query(&http, url, "job:app_errors:sum");
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["value"][1], "5");
+
+    let (status, rules) = get_json(&http, &format!("{url}/api/v1/rules"));
+    assert_eq!(status, 200);
+    let group = &rules["data"]["groups"][0];
+    assert_eq!(group["name"], "app");
+    assert_eq!(group["interval"].as_f64(), Some(1.0));
+    assert_eq!(group["rules"][0]["type"], "recording");
+    assert_eq!(group["rules"][1]["type"], "alerting");
+    assert_eq!(group["rules"][1]["state"], "firing");
+    assert_eq!(group["rules"][1]["duration"].as_f64(), Some(2.0));
+    assert_eq!(group["rules"][1]["health"], "ok");
+    let (_, only_records) = get_json(&http, &format!("{url}/api/v1/rules?type=record"));
+    assert_eq!(
+        only_records["data"]["groups"][0]["rules"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // A broken rule file: the reload is refused with its file and line, the rules go on.
+    std::fs::write(
+        dir.path().join("rules/broken.yml"),
+        "groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: up\n        for: soon\n",
+    )
+    .unwrap();
+    let mut reply = http
+        .post(format!("{url}/-/reload"))
+        .send_empty()
+        .expect("POST /-/reload");
+    let body = reply.body_mut().read_to_string().unwrap_or_default();
+    assert_eq!(reply.status().as_u16(), 500, "{body}");
+    assert!(body.contains("broken.yml:6:"), "{body}");
+    assert!(body.contains("not a valid duration"), "{body}");
+    let before = group["rules"][0]["lastEvaluation"].clone();
+    wait_for(
+        Duration::from_secs(10),
+        "an evaluation after the refused reload",
+        || {
+            let (_, rules) = get_json(&http, &format!("{url}/api/v1/rules"));
+            let groups = rules["data"]["groups"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(groups.len(), 1, "the broken file was not loaded");
+            (groups[0]["rules"][0]["lastEvaluation"] != before).then_some(())
+        },
+    );
+
+    // A good reload that adds a group keeps the firing alert where it was.
+    std::fs::write(
+        dir.path().join("rules/broken.yml"),
+        "groups:\n  - name: more\n    rules:\n      - record: app_errors:max\n        expr: max(app_errors)\n",
+    )
+    .unwrap();
+    let reply = http
+        .post(format!("{url}/-/reload"))
+        .send_empty()
+        .expect("POST /-/reload");
+    assert_eq!(reply.status().as_u16(), 200);
+    let (_, rules) = get_json(&http, &format!("{url}/api/v1/rules"));
+    assert_eq!(rules["data"]["groups"].as_array().map(Vec::len), Some(2));
+    let kept = alert(&alerts(&http, url), "AppErrors").cloned().unwrap();
+    assert_eq!(kept["state"], "firing");
+    assert_eq!(kept["activeAt"], firing["activeAt"]);
+
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("strata_rule_group_iterations_total{rule_group="),
+        "{metrics}"
+    );
+    server.stop();
+}
+
+#[test]
+fn alert_states_and_recorded_samples_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "groups:
+  - name: app
+    rules:
+      - record: app_errors:copy
+        expr: app_errors
+      - alert: Fast
+        expr: app_errors > 1
+        for: 1s
+      - alert: Slow
+        expr: app_errors > 1
+        for: 1h
+";
+    let config = config(dir.path(), rules);
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &["--config", &config]);
+    server.wait_ready(Duration::from_secs(30));
+    let http = agent();
+    write(
+        &http,
+        &server.url,
+        vec![series("app_errors", "h1", 3.0, now_ms())],
+    );
+    let (fast, slow) = wait_for(Duration::from_secs(20), "Fast firing, Slow pending", || {
+        let list = alerts(&http, &server.url);
+        let fast = alert(&list, "Fast").filter(|a| a["state"] == "firing")?;
+        let slow = alert(&list, "Slow").filter(|a| a["state"] == "pending")?;
+        Some((fast.clone(), slow.clone()))
+    });
+    let recorded_before = wait_for(Duration::from_secs(10), "two recorded samples", || {
+        let r = query(&http, &server.url, "count_over_time(app_errors:copy[1h])");
+        let n: f64 = r.first()?["value"][1].as_str()?.parse().ok()?;
+        (n >= 2.0).then_some(n)
+    });
+    server.kill9();
+
+    let server = Server::start(&data, &["--config", &config]);
+    server.wait_ready(Duration::from_secs(30));
+    let url = &server.url;
+    // At once, before any evaluation: the states are back.
+    let list = alerts(&http, url);
+    let fast_after = alert(&list, "Fast").expect("Fast restored");
+    assert_eq!(
+        fast_after["state"], "firing",
+        "a firing alert is not put back to pending: {fast_after}"
+    );
+    assert_eq!(fast_after["activeAt"], fast["activeAt"]);
+    let slow_after = alert(&list, "Slow").expect("Slow restored");
+    assert_eq!(slow_after["state"], "pending");
+    // Its pending time is kept; the time Strata was down does not count.
+    let t = |a: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(a["activeAt"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert!(t(slow_after) >= t(&slow), "{slow_after} vs {slow}");
+    // A few evaluations later Fast is still firing, never pending.
+    let evaluated = |http: &ureq::Agent| -> bool {
+        let (_, rules) = get_json(http, &format!("{url}/api/v1/rules"));
+        rules["data"]["groups"][0]["lastEvaluation"] != "0001-01-01T00:00:00Z"
+    };
+    wait_for(
+        Duration::from_secs(10),
+        "an evaluation after the restart",
+        || {
+            let list = alerts(&http, url);
+            let fast = alert(&list, "Fast")?;
+            assert_eq!(fast["state"], "firing", "{fast}");
+            (evaluated(&http) && query(&http, url, "ALERTS{alertname=\"Fast\"}").len() == 1)
+                .then_some(())
+        },
+    );
+    let recorded_after: f64 = query(&http, url, "count_over_time(app_errors:copy[1h])")[0]["value"]
+        [1]
+    .as_str()
+    .unwrap()
+    .parse()
+    .unwrap();
+    assert!(
+        recorded_after >= recorded_before,
+        "recorded samples were lost: {recorded_after} < {recorded_before}"
+    );
+    server.stop();
+}
