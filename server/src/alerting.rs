@@ -1,8 +1,9 @@
 //! Rules and alerts: rule files read and checked ([`rulefile`]), the template language of
 //! alert texts ([`template`]), rules and their alert states ([`rule`]), rule groups evaluated
 //! in order ([`group`]), and the groups' tasks, reloads and durable alert states
-//! ([`manager`]); `/api/v1/rules` and `/api/v1/alerts` ([`api`]); `strata rules check` ([`check`]).
+//! ([`manager`]); alerts sent to Alertmanager ([`alertmanager`]); `/api/v1/rules` and `/api/v1/alerts` ([`api`]); `strata rules check` ([`check`]).
 
+pub mod alertmanager;
 pub mod api;
 pub mod check;
 pub mod group;

@@ -33,6 +33,13 @@
 //! external_url: ""             # links in notifications; default http://<listen>
 //! rule_files:                  # Prometheus rule files; globs; relative to this file
 //!   - rules/*.yml
+//! alerting:
+//!   resend_delay: 1m           # how often a firing alert is sent again
+//!   alertmanagers:             # Prometheus's keys: static targets, path prefix, timeout
+//!     - static_configs: [{targets: ['127.0.0.1:9093']}]
+//!       path_prefix: /
+//!       scheme: http
+//!       timeout: 10s
 //! query:
 //!   timeout: 2m                # then 503 `timeout`
 //!   max_concurrency: 20        # more wait for a turn (within their timeout)
@@ -66,6 +73,34 @@ pub struct FileConfig {
     pub global: GlobalFile,
     pub external_url: Option<String>,
     pub rule_files: Vec<String>,
+    pub alerting: AlertingFile,
+}
+
+/// `alerting:` in the file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingFile {
+    pub resend_delay: Option<String>,
+    pub alertmanagers: Vec<AlertmanagerFile>,
+}
+
+/// One entry of `alerting.alertmanagers`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerFile {
+    pub static_configs: Vec<StaticConfigFile>,
+    pub path_prefix: Option<String>,
+    pub scheme: Option<String>,
+    pub timeout: Option<String>,
+    pub api_version: Option<String>,
+}
+
+/// `static_configs` entries: targets as `host:port`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaticConfigFile {
+    pub targets: Vec<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// `global:` in the file (Prometheus's keys).
@@ -232,6 +267,10 @@ pub struct Settings {
     pub external_labels: Vec<(String, String)>,
     /// Where links in notifications point.
     pub external_url: String,
+    /// How often a firing alert is sent again.
+    pub resend_delay: Duration,
+    /// The Alertmanagers alerts go to.
+    pub alertmanagers: Vec<crate::alerting::alertmanager::Target>,
 }
 
 /// The default listen address: loopback only.
@@ -349,6 +388,11 @@ impl Settings {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             external_url: String::new(),
+            resend_delay: match &file.alerting.resend_delay {
+                Some(s) => parse_duration(s).map_err(|e| format!("alerting.resend_delay: {e}"))?,
+                None => Duration::from_secs(60),
+            },
+            alertmanagers: alertmanager_targets(&file.alerting.alertmanagers)?,
         };
         let mut settings = settings;
         settings.external_url = match &file.external_url {
@@ -451,6 +495,53 @@ fn query_limits(file: &QueryFile) -> Result<QueryLimits, String> {
         return Err("query limits must be larger than 0".into());
     }
     Ok(limits)
+}
+
+/// Each Alertmanager's alerts URL from `alerting.alertmanagers`.
+fn alertmanager_targets(
+    entries: &[AlertmanagerFile],
+) -> Result<Vec<crate::alerting::alertmanager::Target>, String> {
+    let mut out = Vec::new();
+    for (i, am) in entries.iter().enumerate() {
+        let scheme = am.scheme.as_deref().unwrap_or("http");
+        if scheme != "http" {
+            return Err(format!(
+                "alerting.alertmanagers[{i}].scheme: {scheme:?} is not supported yet (http)"
+            ));
+        }
+        if let Some(v) = am.api_version.as_deref()
+            && v != "v2"
+        {
+            return Err(format!(
+                "alerting.alertmanagers[{i}].api_version: {v:?}; Alertmanager's API v2 is the one there is"
+            ));
+        }
+        let timeout = match &am.timeout {
+            Some(t) => parse_duration(t)
+                .map_err(|e| format!("alerting.alertmanagers[{i}].timeout: {e}"))?,
+            None => Duration::from_secs(10),
+        };
+        let prefix = am.path_prefix.as_deref().unwrap_or("").trim_matches('/');
+        for sc in &am.static_configs {
+            for target in &sc.targets {
+                if target.contains('/') || target.is_empty() {
+                    return Err(format!(
+                        "alerting.alertmanagers[{i}]: target {target:?} must be host:port"
+                    ));
+                }
+                let path = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{prefix}")
+                };
+                out.push(crate::alerting::alertmanager::Target {
+                    url: format!("{scheme}://{target}{path}/api/v2/alerts"),
+                    timeout,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn millis(d: Duration) -> i64 {

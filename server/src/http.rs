@@ -64,6 +64,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             shared.prom.exemplars.len(),
             shared.prom.metadata.len(),
             &shared.alerting.figures(),
+            &shared.alerting.alertmanager.figures(),
         )
     })
     .await;

@@ -5,6 +5,7 @@
 //! (head series, blocks, compactions, WAL syncs, disk bytes) are read from the engine at
 //! scrape time, and process figures from `/proc/self`.
 
+use crate::alerting::alertmanager::SenderFigures;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,9 +130,11 @@ impl Metrics {
         exemplars: usize,
         metadata: usize,
         rule_groups: &[RuleGroupFigures],
+        alertmanager: &SenderFigures,
     ) -> String {
         let mut out = Exposition::default();
         render_rule_groups(&mut out, rule_groups);
+        render_sender(&mut out, alertmanager);
         out.counter(
             "strata_remote_write_samples_ingested_total",
             "Samples stored by remote write.",
@@ -435,6 +438,40 @@ pub struct RuleGroupFigures {
     pub rule_failures: u64,
 }
 
+fn render_sender(out: &mut Exposition, f: &SenderFigures) {
+    let per = |pick: fn(&(String, u64, u64)) -> u64| -> Vec<(String, f64)> {
+        f.targets
+            .iter()
+            .map(|t| (format!("alertmanager={:?}", t.0), pick(t) as f64))
+            .collect()
+    };
+    out.counter(
+        "strata_notifications_sent_total",
+        "Alerts sent to each Alertmanager.",
+        &per(|t| t.1),
+    );
+    out.counter(
+        "strata_notifications_errors_total",
+        "Sends to each Alertmanager that failed.",
+        &per(|t| t.2),
+    );
+    out.counter(
+        "strata_notifications_dropped_total",
+        "Alerts dropped because the queue was full.",
+        &[(String::new(), f.dropped as f64)],
+    );
+    out.gauge(
+        "strata_notifications_queue_length",
+        "Alerts waiting to be sent to Alertmanager.",
+        f.queue_length as f64,
+    );
+    out.gauge(
+        "strata_notifications_queue_capacity",
+        "Alerts the queue holds at most.",
+        f.queue_capacity as f64,
+    );
+}
+
 fn render_rule_groups(out: &mut Exposition, groups: &[RuleGroupFigures]) {
     let series = |f: &dyn Fn(&RuleGroupFigures) -> f64| -> Vec<(String, f64)> {
         groups
@@ -579,7 +616,7 @@ mod tests {
             wal_disk_bytes: 7,
             ..Stats::default()
         };
-        let text = m.render(Some(&stats), 2, 1, &[]);
+        let text = m.render(Some(&stats), 2, 1, &[], &SenderFigures::default());
         for line in [
             "# TYPE strata_remote_write_samples_ingested_total counter",
             "strata_remote_write_samples_ingested_total 10",

@@ -30,7 +30,7 @@ pub fn router() -> Router<Arc<AppState>> {
 
 /// Milliseconds as Go writes a time in JSON (RFC 3339, fraction without trailing zeros); Go's
 /// zero time when never.
-fn rfc3339(ms: Option<i64>) -> String {
+pub fn rfc3339(ms: Option<i64>) -> String {
     let Some(t) = ms.and_then(chrono::DateTime::from_timestamp_millis) else {
         return "0001-01-01T00:00:00Z".to_owned();
     };

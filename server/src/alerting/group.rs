@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use strata_engine::labels::Labels;
 use strata_engine::sample::STALE_NAN_BITS;
 
-use super::rule::{EvalContext, Health, Rule};
+use super::rule::{EvalContext, Health, Notification, Rule};
 use super::rulefile::GroupSpec;
 
 /// Counters of a group's evaluations, for `/api/v1/rules` and `/metrics`.
@@ -157,8 +157,10 @@ impl Group {
     }
 
     /// Evaluates every rule at the scheduled time `ts` (milliseconds); results are written at
-    /// `ts` minus the group's query offset.
-    pub fn eval(&mut self, ctx: &EvalContext<'_>, ts: i64) {
+    /// `ts` minus the group's query offset. Returns the notifications due.
+    pub fn eval(&mut self, ctx: &EvalContext<'_>, ts: i64) -> Vec<Notification> {
+        let mut notifications = Vec::new();
+        let interval_ms = self.interval_ms();
         let started = Instant::now();
         let t = ts - self.query_offset.as_millis() as i64;
         self.stats.last_evaluation_ms = Some(wall_ms());
@@ -206,6 +208,9 @@ impl Group {
             });
             let rule_name = rule.name().to_owned();
             self.stats.rule_evaluations += 1;
+            if let (Ok(()), Rule::Alerting(r)) = (&result, &mut *rule) {
+                notifications.extend(r.due(ctx, t, interval_ms));
+            }
             let status = rule.status_mut();
             status.last_evaluation_ms = Some(wall_ms());
             status.evaluation_time = rule_started.elapsed();
@@ -227,6 +232,7 @@ impl Group {
             self.stats.failures += 1;
         }
         self.stats.evaluation_time = started.elapsed();
+        notifications
     }
 }
 
@@ -280,6 +286,7 @@ mod tests {
                 engine: &self.engine,
                 external_labels: &[],
                 external_url: "http://strata.test",
+                resend_delay_ms: 60_000,
             }
         }
 

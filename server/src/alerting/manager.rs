@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use strata_engine::Db;
 use strata_engine::promql::{Engine, EngineOptions};
 
+use super::alertmanager::{AlertmanagerSender, Target};
 use super::group::{Group, wall_ms};
 use super::rule::{Alert, AlertState, EvalContext, Rule};
 use super::rulefile::{self, RuleFile};
@@ -44,6 +45,8 @@ pub struct RuleSettings {
     pub external_url: String,
     pub lookback_delta_ms: i64,
     pub samples_max: usize,
+    pub resend_delay: Duration,
+    pub alertmanagers: Vec<Target>,
 }
 
 impl RuleSettings {
@@ -54,6 +57,8 @@ impl RuleSettings {
             external_url: settings.external_url.clone(),
             lookback_delta_ms: settings.query.lookback_delta_ms,
             samples_max: settings.query.max_samples,
+            resend_delay: settings.resend_delay,
+            alertmanagers: settings.alertmanagers.clone(),
         }
     }
 }
@@ -116,6 +121,8 @@ pub struct RuleManager {
     state_path: Mutex<Option<PathBuf>>,
     /// Serialises writes of the state file.
     saving: Mutex<()>,
+    /// Where alerts go.
+    pub alertmanager: AlertmanagerSender,
 }
 
 impl std::fmt::Debug for RuleManager {
@@ -207,6 +214,8 @@ impl RuleManager {
     /// their state, removed groups' series are marked stale, and every group's task starts on
     /// its schedule.
     pub fn install(self: &Arc<Self>, files: Vec<RuleFile>, settings: RuleSettings, db: Arc<Db>) {
+        self.alertmanager
+            .set_targets(settings.alertmanagers.clone());
         let mut inner = self.lock();
         let mut old: BTreeMap<(String, String), Group> = BTreeMap::new();
         if let Some(generation) = inner.generation.take() {
@@ -303,6 +312,7 @@ impl RuleManager {
                 let _ = task.await;
             }
         }
+        self.alertmanager.shutdown();
     }
 
     /// Writes every group's alerts to the state file.
@@ -477,13 +487,15 @@ async fn run_group(
                     engine: &engine,
                     external_labels: &settings.external_labels,
                     external_url: &settings.external_url,
+                    resend_delay_ms: settings.resend_delay.as_millis() as i64,
                 };
-                g.eval(&ctx, ts);
-                state_digest(&g)
+                let notifications = g.eval(&ctx, ts);
+                (state_digest(&g), notifications)
             })
         };
         match task.await {
-            Ok((digest, pending)) => {
+            Ok(((digest, pending), notifications)) => {
+                manager.alertmanager.send(notifications);
                 if pending || last_digest != Some(digest) {
                     last_digest = Some(digest);
                     let manager = Arc::clone(&manager);

@@ -34,6 +34,8 @@ pub struct EvalContext<'a> {
     /// `global.external_labels`: seen by templates, added to notifications.
     pub external_labels: &'a [(String, String)],
     pub external_url: &'a str,
+    /// How often a firing alert is sent again (Prometheus's `--rules.alert.resend-delay`).
+    pub resend_delay_ms: i64,
 }
 
 impl std::fmt::Debug for EvalContext<'_> {
@@ -214,6 +216,42 @@ pub struct Alert {
     /// Whether its resolution has been sent.
     #[serde(default)]
     pub resolved_sent: bool,
+    /// Until when the last notification holds (its `endsAt` while firing): receivers resolve
+    /// the alert by themselves if no newer notification comes.
+    #[serde(default)]
+    pub valid_until: Option<i64>,
+}
+
+impl Alert {
+    /// Whether a notification is due at `ts`: never for pending alerts; for a resolved one
+    /// once after it resolved; otherwise when none went out in the last `resend_delay_ms`.
+    fn needs_sending(&self, ts: i64, resend_delay_ms: i64) -> bool {
+        if self.state == AlertState::Pending {
+            return false;
+        }
+        if let Some(resolved) = self.resolved_at
+            && self.last_sent_at.is_none_or(|sent| resolved > sent)
+        {
+            return true;
+        }
+        self.last_sent_at
+            .is_none_or(|sent| sent + resend_delay_ms < ts)
+    }
+}
+
+/// An alert as it goes out to Alertmanager or a chat receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// The alert's labels with the external labels it does not set itself.
+    pub labels: Labels,
+    pub annotations: Vec<(String, String)>,
+    /// When it fired (milliseconds).
+    pub starts_at: i64,
+    /// When it resolved, or until when this notification holds.
+    pub ends_at: i64,
+    pub resolved: bool,
+    /// A link to the expression in the UI.
+    pub generator_url: String,
 }
 
 mod labels_serde {
@@ -307,6 +345,7 @@ impl AlertingRule {
                             keep_firing_since: None,
                             last_sent_at: None,
                             resolved_sent: false,
+                            valid_until: None,
                         },
                     );
                 }
@@ -370,6 +409,41 @@ impl AlertingRule {
             out.push((with(&[], "ALERTS_FOR_STATE"), (a.active_at / 1000) as f64));
         }
         Ok(out)
+    }
+
+    /// The notifications due at `ts`, the alerts they carry marked as sent (as Prometheus
+    /// does when it hands them to its notifier).
+    pub fn due(&mut self, ctx: &EvalContext<'_>, ts: i64, interval_ms: i64) -> Vec<Notification> {
+        let resend = ctx.resend_delay_ms;
+        let hold_for = 4 * resend.max(interval_ms);
+        let link = format!(
+            "{}/graph?g0.expr={}&g0.tab=1",
+            ctx.external_url,
+            super::template::query_escape(&self.expr_text)
+        );
+        let mut out = Vec::new();
+        for a in self.active.values_mut() {
+            if !a.needs_sending(ts, resend) {
+                continue;
+            }
+            a.last_sent_at = Some(ts);
+            a.valid_until = Some(ts + hold_for);
+            if a.resolved_at.is_some() {
+                a.resolved_sent = true;
+            }
+            let mut labels: BTreeMap<String, String> =
+                ctx.external_labels.iter().cloned().collect();
+            labels.extend(pairs(&a.labels));
+            out.push(Notification {
+                labels: Labels::new(labels).unwrap_or_else(|_| a.labels.clone()),
+                annotations: a.annotations.clone(),
+                starts_at: a.fired_at.unwrap_or(a.active_at),
+                ends_at: a.resolved_at.unwrap_or(ts + hold_for),
+                resolved: a.resolved_at.is_some(),
+                generator_url: link.clone(),
+            });
+        }
+        out
     }
 }
 

@@ -12,7 +12,7 @@ mod exec;
 mod format;
 mod parse;
 
-pub use exec::{Host, Rows, Value};
+pub use exec::{Host, Rows, Value, query_escape};
 
 /// The variables Prometheus defines for a rule's templates.
 const RULE_VARS: [&str; 4] = ["$labels", "$value", "$externalLabels", "$externalURL"];
