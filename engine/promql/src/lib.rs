@@ -68,6 +68,7 @@ mod eval;
 mod format;
 mod functions;
 mod histogram;
+pub mod notation;
 mod numeric;
 mod options;
 mod position;
