@@ -89,6 +89,13 @@ enum RulesCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Run rule unit tests in promtool's format, as `promtool test rules` does: exit status 1
+    /// when a test fails.
+    Test {
+        /// Unit-test files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -162,6 +169,12 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => args,
         Some(Command::Rules(RulesCommand::Check { files })) => {
             let report = strata_server::alerting::check::check_files(&files);
+            print!("{}", report.stdout);
+            eprint!("{}", report.stderr);
+            std::process::exit(if report.ok { 0 } else { 1 });
+        }
+        Some(Command::Rules(RulesCommand::Test { files })) => {
+            let report = strata_server::alerting::unittest::run_files(&files);
             print!("{}", report.stdout);
             eprint!("{}", report.stderr);
             std::process::exit(if report.ok { 0 } else { 1 });

@@ -46,16 +46,7 @@ pub fn rfc3339(ms: Option<i64>) -> String {
 
 /// An alert's value as Prometheus writes it (`%e` with the shortest mantissa).
 fn value_text(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    let s = format!("{v:e}");
-    let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-    let e: i32 = e.parse().unwrap_or(0);
-    format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+    super::template::shortest_exp(v, false)
 }
 
 #[derive(Serialize)]

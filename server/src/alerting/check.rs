@@ -7,8 +7,8 @@ use std::path::Path;
 
 use super::rulefile::{self, RuleFile};
 
-/// The report of checking `paths` (for standard output and standard error) and whether
-/// every file checked.
+/// What a command printed (for standard output and standard error) and whether every file
+/// checked or passed.
 #[derive(Debug, Default)]
 pub struct Report {
     pub stdout: String,

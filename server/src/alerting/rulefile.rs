@@ -327,7 +327,7 @@ pub fn parse(path: &str, text: &str) -> Result<RuleFile, RuleFileErrors> {
 }
 
 /// The YAML error's message without the location (the caller shows it in front).
-fn yaml_reason(e: &serde_saphyr::Error) -> String {
+pub fn yaml_reason(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     let mut reason = text.lines().next().unwrap_or_default().trim();
     reason = reason.strip_prefix("error: ").unwrap_or(reason);
@@ -365,8 +365,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if s == "0" {
         return Ok(Duration::ZERO);
     }
-    promql_parser::util::parse_duration(s)
-        .map_err(|_| format!("not a valid duration string: {s:?}"))
+    let bad = || format!("not a valid duration string: {s:?}");
+    // Zero in units (`0m`, `0s0ms`): the parser refuses a zero duration, Prometheus does not.
+    if s.bytes().all(|b| b == b'0' || b.is_ascii_alphabetic()) && s.starts_with('0') {
+        return promql_parser::util::parse_duration(&s.replace('0', "1"))
+            .map(|_| Duration::ZERO)
+            .map_err(|_| bad());
+    }
+    promql_parser::util::parse_duration(s).map_err(|_| bad())
 }
 
 type Problems = Vec<(serde_saphyr::Location, String)>;
@@ -683,5 +689,14 @@ mod tests {
         assert!(!valid_metric_name(""));
         assert!(valid_label_name("_x1"));
         assert!(!valid_label_name("a:b"));
+    }
+
+    #[test]
+    fn durations_in_prometheus_syntax_zero_included() {
+        assert_eq!(parse_duration("0m"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("0x").is_err());
+        assert!(parse_duration("-1m").is_err());
     }
 }

@@ -13,9 +13,15 @@ mod format;
 mod parse;
 
 pub use exec::{Host, Rows, Value, query_escape};
+pub use format::{float as format_float, shortest_exp};
 
 /// The variables Prometheus defines for a rule's templates.
 const RULE_VARS: [&str; 4] = ["$labels", "$value", "$externalLabels", "$externalURL"];
+
+/// How many bytes Prometheus puts in front of a rule template's first line to define them
+/// (`{{$labels := .Labels}}…{{$value := .Value}}`): columns on line 1 of its messages count
+/// them, and so do ours.
+const RULE_PREFIX: usize = 112;
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,9 +75,20 @@ impl Template {
                 ),
             ],
             out: String::new(),
+            failed_at: None,
         };
-        run.run(&self.nodes, &dot)
-            .map_err(|e| format!("template: {}: executing {:?}: {e}", self.name, self.name))?;
+        if let Err(e) = run.run(&self.nodes, &dot) {
+            let name = &self.name;
+            return Err(match run.failed_at {
+                Some((line, col, shown)) => {
+                    let col = if line == 1 { col + RULE_PREFIX } else { col };
+                    format!(
+                        "error executing template {name}: template: {name}:{line}:{col}: executing {name:?} at <{shown}>: {e}"
+                    )
+                }
+                None => format!("error executing template {name}: template: {name}: {e}"),
+            });
+        }
         Ok(run.out)
     }
 
@@ -241,11 +258,14 @@ mod tests {
     #[test]
     fn failures_leave_their_text_as_prometheus_does() {
         let out = expand("{{ gt $value 1 }}");
-        assert!(
-            out.starts_with("<error expanding template: template: __alert_Test: "),
-            "{out}"
+        assert_eq!(
+            out,
+            "<error expanding template: error executing template __alert_Test: template: __alert_Test:1:115: executing \"__alert_Test\" at <gt $value 1>: error calling gt: incompatible types for comparison>"
         );
-        assert!(out.contains("incompatible types for comparison"), "{out}");
+        assert!(
+            expand("x\n  {{ humanize (printf \"%s\" \"a\") }}")
+                .contains(":2:5: executing \"__alert_Test\" at <humanize (printf \"%s\" \"a\")>: error calling humanize"),
+        );
         assert!(expand("{{ .Nope }}").contains("can't evaluate field Nope"));
         let e = Template::parse("__alert_Test", "{{ $label.foo }}").unwrap_err();
         assert_eq!(e, "template: __alert_Test:1: undefined variable \"$label\"");

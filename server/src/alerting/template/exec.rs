@@ -196,6 +196,8 @@ pub struct Run<'a> {
     pub host: Option<&'a dyn Host>,
     pub vars: Vec<(String, Value)>,
     pub out: String,
+    /// The command that failed first: its line, column and text.
+    pub failed_at: Option<(usize, usize, String)>,
 }
 
 impl Run<'_> {
@@ -346,16 +348,20 @@ impl Run<'_> {
         let Some(first) = command.args.first() else {
             return Err("empty command".into());
         };
-        if let Arg::Func(name) = first {
-            return self.call(name, &command.args[1..], dot, last);
-        }
-        if command.args.len() > 1 || last.is_some() {
-            return Err(format!(
+        let result = if let Arg::Func(name) = first {
+            self.call(name, &command.args[1..], dot, last)
+        } else if command.args.len() > 1 || last.is_some() {
+            Err(format!(
                 "can't give argument to non-function {}",
                 describe(first)
-            ));
+            ))
+        } else {
+            self.arg(first, dot)
+        };
+        if result.is_err() && self.failed_at.is_none() {
+            self.failed_at = Some((command.line, command.col, command.shown.clone()));
         }
-        self.arg(first, dot)
+        result
     }
 
     fn arg(&mut self, arg: &Arg, dot: &Value) -> Result<Value, String> {

@@ -114,6 +114,17 @@ pub fn fmt_f(v: f64, prec: usize) -> String {
     }
 }
 
+/// Go's `FormatFloat(v, 'e' or 'E', -1, 64)`: the shortest mantissa and a two-digit exponent
+/// (`1e+00`, `6.1E+01`), `NaN`, `+Inf`, `-Inf`.
+pub fn shortest_exp(v: f64, upper: bool) -> String {
+    if let Some(s) = special(v) {
+        return s.to_owned();
+    }
+    let s = format!("{v:e}");
+    let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+    format!("{m}{}", exp_suffix(e.parse().unwrap_or(0), upper))
+}
+
 /// `%v` of a float: the shortest representation, as Go prints a float64.
 pub fn float(v: f64) -> String {
     fmt_g(v, None, false, false)

@@ -48,6 +48,11 @@ pub struct Pipe {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Command {
     pub args: Vec<Arg>,
+    /// Where it starts: line (1-based) and byte column (0-based), as Go reports them.
+    pub line: usize,
+    pub col: usize,
+    /// The command as Go prints it in messages (`gt $value 1`).
+    pub shown: String,
 }
 
 /// An operand.
@@ -102,7 +107,7 @@ enum Tok {
 }
 
 /// Splits text into tokens, each with its line.
-fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
+fn lex(text: &str) -> Result<Vec<(Tok, usize, usize)>, ParseError> {
     let mut out = Vec::new();
     let b = text.as_bytes();
     let mut i = 0;
@@ -120,7 +125,7 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
             chunk = chunk.trim_end_matches([' ', '\t', '\r', '\n']);
         }
         if !chunk.is_empty() {
-            out.push((Tok::Text(chunk.to_owned()), line));
+            out.push((Tok::Text(chunk.to_owned()), line, i));
         }
         line += text[start..open].matches('\n').count();
         if open >= b.len() {
@@ -158,7 +163,7 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
             }
             continue;
         }
-        out.push((Tok::Open, line));
+        out.push((Tok::Open, line, i));
         loop {
             // Inside an action.
             while i < b.len() && b[i].is_ascii_whitespace() {
@@ -173,7 +178,7 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
             let c = b[i];
             if c == b'-' && text[i..].starts_with("-}}") && i > 0 && b[i - 1].is_ascii_whitespace()
             {
-                out.push((Tok::Close, line));
+                out.push((Tok::Close, line, i));
                 i += 3;
                 let next = &text[i..];
                 let kept = next.trim_start_matches([' ', '\t', '\r', '\n']);
@@ -182,39 +187,39 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
                 break;
             }
             if text[i..].starts_with("}}") {
-                out.push((Tok::Close, line));
+                out.push((Tok::Close, line, i));
                 i += 2;
                 break;
             }
             match c {
                 b'(' => {
-                    out.push((Tok::LParen, line));
+                    out.push((Tok::LParen, line, i));
                     i += 1;
                 }
                 b')' => {
-                    out.push((Tok::RParen, line));
+                    out.push((Tok::RParen, line, i));
                     i += 1;
                 }
                 b'|' => {
-                    out.push((Tok::Pipe, line));
+                    out.push((Tok::Pipe, line, i));
                     i += 1;
                 }
                 b',' => {
-                    out.push((Tok::Comma, line));
+                    out.push((Tok::Comma, line, i));
                     i += 1;
                 }
                 b'=' => {
-                    out.push((Tok::Assign, line));
+                    out.push((Tok::Assign, line, i));
                     i += 1;
                 }
                 b':' if b.get(i + 1) == Some(&b'=') => {
-                    out.push((Tok::Declare, line));
+                    out.push((Tok::Declare, line, i));
                     i += 2;
                 }
                 b'"' => {
                     let (s, len) = quoted(&text[i..])
                         .ok_or_else(|| err(line, "unterminated quoted string".into()))?;
-                    out.push((Tok::Str(s), line));
+                    out.push((Tok::Str(s), line, i));
                     i += len;
                 }
                 b'`' => {
@@ -222,19 +227,19 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
                         .find('`')
                         .ok_or_else(|| err(line, "unterminated raw quoted string".into()))?;
                     let s = &text[i + 1..i + 1 + end];
-                    out.push((Tok::Str(s.to_owned()), line));
+                    out.push((Tok::Str(s.to_owned()), line, i));
                     line += s.matches('\n').count();
                     i += end + 2;
                 }
                 b'$' => {
                     let len = 1 + ident_len(&b[i + 1..]);
-                    out.push((Tok::Var(text[i..i + len].to_owned()), line));
+                    out.push((Tok::Var(text[i..i + len].to_owned()), line, i));
                     i += len;
                     push_fields(text, b, &mut i, &mut out, line);
                 }
                 b'.' if !b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                     let len = ident_len(&b[i + 1..]);
-                    out.push((Tok::Field(text[i + 1..i + 1 + len].to_owned()), line));
+                    out.push((Tok::Field(text[i + 1..i + 1 + len].to_owned()), line, i));
                     i += 1 + len;
                     push_fields(text, b, &mut i, &mut out, line);
                 }
@@ -256,12 +261,12 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
                     let tok = number(&s).ok_or_else(|| {
                         err(line, format!("bad number syntax: {:?}", &text[i..i + len]))
                     })?;
-                    out.push((tok, line));
+                    out.push((tok, line, i));
                     i += len;
                 }
                 c if c.is_ascii_alphabetic() || c == b'_' => {
                     let len = ident_len(&b[i..]);
-                    out.push((Tok::Ident(text[i..i + len].to_owned()), line));
+                    out.push((Tok::Ident(text[i..i + len].to_owned()), line, i));
                     i += len;
                     push_fields(text, b, &mut i, &mut out, line);
                 }
@@ -276,13 +281,19 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
 }
 
 /// Field accesses right after an operand (`$x.a.b`, `(…).a`).
-fn push_fields(text: &str, b: &[u8], i: &mut usize, out: &mut Vec<(Tok, usize)>, line: usize) {
+fn push_fields(
+    text: &str,
+    b: &[u8],
+    i: &mut usize,
+    out: &mut Vec<(Tok, usize, usize)>,
+    line: usize,
+) {
     while *i < b.len() && b[*i] == b'.' {
         let len = ident_len(&b[*i + 1..]);
         if len == 0 {
             break;
         }
-        out.push((Tok::Field(text[*i + 1..*i + 1 + len].to_owned()), line));
+        out.push((Tok::Field(text[*i + 1..*i + 1 + len].to_owned()), line, *i));
         *i += 1 + len;
     }
 }
@@ -366,6 +377,7 @@ fn quoted(s: &str) -> Option<(String, usize)> {
 pub fn parse(text: &str, vars: &[&str]) -> Result<Vec<Node>, ParseError> {
     let tokens = lex(text)?;
     let mut p = Parser {
+        text: text.to_owned(),
         tokens,
         pos: 0,
         scopes: vec![
@@ -391,7 +403,8 @@ pub fn parse(text: &str, vars: &[&str]) -> Result<Vec<Node>, ParseError> {
 }
 
 struct Parser {
-    tokens: Vec<(Tok, usize)>,
+    text: String,
+    tokens: Vec<(Tok, usize, usize)>,
     pos: usize,
     scopes: Vec<Vec<String>>,
     in_range: usize,
@@ -407,18 +420,18 @@ enum End {
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
-        self.tokens.get(self.pos).map(|(t, _)| t)
+        self.tokens.get(self.pos).map(|(t, _, _)| t)
     }
 
     fn line(&self) -> usize {
         self.tokens
             .get(self.pos)
             .or_else(|| self.tokens.last())
-            .map_or(1, |(_, l)| *l)
+            .map_or(1, |(_, l, _)| *l)
     }
 
     fn next(&mut self) -> Option<Tok> {
-        let t = self.tokens.get(self.pos).map(|(t, _)| t.clone());
+        let t = self.tokens.get(self.pos).map(|(t, _, _)| t.clone());
         self.pos += 1;
         t
     }
@@ -684,6 +697,12 @@ impl Parser {
     }
 
     fn command(&mut self) -> Result<Command, ParseError> {
+        let first = self.pos;
+        let (line, offset) = self
+            .tokens
+            .get(self.pos)
+            .map_or((self.line(), 0), |(_, l, o)| (*l, *o));
+        let col = offset - self.text[..offset].rfind('\n').map_or(0, |n| n + 1);
         let mut args = Vec::new();
         loop {
             let arg = match self.peek() {
@@ -692,7 +711,13 @@ impl Parser {
             };
             args.push(arg);
         }
-        Ok(Command { args })
+        let shown = shown(&self.tokens[first..self.pos]);
+        Ok(Command {
+            args,
+            line,
+            col,
+            shown,
+        })
     }
 
     fn fields(&mut self) -> Vec<String> {
@@ -748,6 +773,37 @@ impl Parser {
     }
 }
 
+/// Tokens as Go prints a command: spaces between operands, none inside parentheses' edges.
+fn shown(tokens: &[(Tok, usize, usize)]) -> String {
+    let mut out = String::new();
+    let mut previous: Option<&Tok> = None;
+    for (t, _, _) in tokens {
+        let text = match t {
+            Tok::Ident(s) | Tok::Var(s) => s.clone(),
+            Tok::Field(f) => format!(".{f}"),
+            Tok::Str(s) => format!("{s:?}"),
+            Tok::Int(n) => n.to_string(),
+            Tok::Float(f) => super::format::float(*f),
+            Tok::LParen => "(".into(),
+            Tok::RParen => ")".into(),
+            Tok::Pipe => "|".into(),
+            Tok::Declare => ":=".into(),
+            Tok::Assign => "=".into(),
+            Tok::Comma => ",".into(),
+            Tok::Text(_) | Tok::Open | Tok::Close => continue,
+        };
+        let glued = matches!(t, Tok::RParen | Tok::Field(_))
+            && previous.is_some_and(|p| !matches!(p, Tok::LParen | Tok::Pipe))
+            || previous.is_some_and(|p| matches!(p, Tok::LParen));
+        if previous.is_some() && !glued {
+            out.push(' ');
+        }
+        out.push_str(&text);
+        previous = Some(t);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -764,7 +820,10 @@ mod tests {
                     vars: vec![],
                     declare: false,
                     commands: vec![Command {
-                        args: vec![Arg::Field(vec!["X".into()])]
+                        args: vec![Arg::Field(vec!["X".into()])],
+                        line: 1,
+                        col: 7,
+                        shown: ".X".into(),
                     }],
                 }),
                 Node::Text("b".into()),
