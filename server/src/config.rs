@@ -40,6 +40,9 @@
 //!       path_prefix: /
 //!       scheme: http
 //!       timeout: 10s
+//! notifiers:                   # Slack and webhooks without an Alertmanager (see
+//!   receivers: []              # docs/alerting.md): receivers and a routing tree
+//!   route: {receiver: NAME, group_by: [alertname], group_wait: 30s, ...}
 //! query:
 //!   timeout: 2m                # then 503 `timeout`
 //!   max_concurrency: 20        # more wait for a turn (within their timeout)
@@ -74,6 +77,7 @@ pub struct FileConfig {
     pub external_url: Option<String>,
     pub rule_files: Vec<String>,
     pub alerting: AlertingFile,
+    pub notifiers: crate::alerting::route::NotifiersFile,
 }
 
 /// `alerting:` in the file.
@@ -271,6 +275,8 @@ pub struct Settings {
     pub resend_delay: Duration,
     /// The Alertmanagers alerts go to.
     pub alertmanagers: Vec<crate::alerting::alertmanager::Target>,
+    /// The built-in notifiers (Slack, webhooks), when configured.
+    pub notifiers: Option<crate::alerting::route::Notifiers>,
 }
 
 /// The default listen address: loopback only.
@@ -393,6 +399,7 @@ impl Settings {
                 None => Duration::from_secs(60),
             },
             alertmanagers: alertmanager_targets(&file.alerting.alertmanagers)?,
+            notifiers: crate::alerting::route::Notifiers::from_file(&file.notifiers)?,
         };
         let mut settings = settings;
         settings.external_url = match &file.external_url {

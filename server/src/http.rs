@@ -27,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .merge(prom::router())
         .merge(alerting::api::router())
+        .merge(alerting::silences::router())
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             track_request,
@@ -65,6 +66,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             shared.prom.metadata.len(),
             &shared.alerting.figures(),
             &shared.alerting.alertmanager.figures(),
+            &shared.alerting.dispatcher.figures(),
         )
     })
     .await;

@@ -6,6 +6,7 @@
 //! scrape time, and process figures from `/proc/self`.
 
 use crate::alerting::alertmanager::SenderFigures;
+use crate::alerting::dispatch::ReceiverFigures;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,10 +132,12 @@ impl Metrics {
         metadata: usize,
         rule_groups: &[RuleGroupFigures],
         alertmanager: &SenderFigures,
+        receivers: &[ReceiverFigures],
     ) -> String {
         let mut out = Exposition::default();
         render_rule_groups(&mut out, rule_groups);
         render_sender(&mut out, alertmanager);
+        render_receivers(&mut out, receivers);
         out.counter(
             "strata_remote_write_samples_ingested_total",
             "Samples stored by remote write.",
@@ -472,6 +475,36 @@ fn render_sender(out: &mut Exposition, f: &SenderFigures) {
     );
 }
 
+fn render_receivers(out: &mut Exposition, receivers: &[ReceiverFigures]) {
+    let per = |pick: fn(&ReceiverFigures) -> f64| -> Vec<(String, f64)> {
+        receivers
+            .iter()
+            .map(|r| (format!("receiver={:?}", r.receiver), pick(r)))
+            .collect()
+    };
+    out.counter(
+        "strata_notifier_messages_sent_total",
+        "Messages each built-in receiver (Slack, webhook) accepted.",
+        &per(|r| r.sent as f64),
+    );
+    out.counter(
+        "strata_notifier_messages_failed_total",
+        "Attempts to send a message that failed (tried again unless the receiver refused it).",
+        &per(|r| r.failed as f64),
+    );
+    out.counter(
+        "strata_notifier_messages_dropped_total",
+        "Messages a receiver refused (4xx other than 429), left until the next group interval.",
+        &per(|r| r.dropped as f64),
+    );
+    out.family(
+        "strata_notifier_groups",
+        "Alert groups each receiver holds (waiting for their next message or look).",
+        "gauge",
+        &per(|r| r.queued as f64),
+    );
+}
+
 fn render_rule_groups(out: &mut Exposition, groups: &[RuleGroupFigures]) {
     let series = |f: &dyn Fn(&RuleGroupFigures) -> f64| -> Vec<(String, f64)> {
         groups
@@ -616,7 +649,7 @@ mod tests {
             wal_disk_bytes: 7,
             ..Stats::default()
         };
-        let text = m.render(Some(&stats), 2, 1, &[], &SenderFigures::default());
+        let text = m.render(Some(&stats), 2, 1, &[], &SenderFigures::default(), &[]);
         for line in [
             "# TYPE strata_remote_write_samples_ingested_total counter",
             "strata_remote_write_samples_ingested_total 10",

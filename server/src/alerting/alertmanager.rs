@@ -301,58 +301,22 @@ fn run(shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
     use std::sync::mpsc;
     use strata_engine::labels::Labels;
 
-    /// A loopback HTTP receiver answering each request with the next status of `statuses`
-    /// (then 200), and handing over each request's path and body.
     fn receiver(statuses: Vec<u16>) -> (String, mpsc::Receiver<(String, String)>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (base, raw) =
+            crate::alerting::testutil::receiver(statuses.into_iter().map(|s| (s, None)).collect());
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut statuses = statuses.into_iter();
-            for stream in listener.incoming().take(16) {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let path = line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .to_owned();
-                let mut length = 0;
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    if h.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap();
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                let status = statuses.next().unwrap_or(200);
-                let _ = stream.write_all(
-                    format!(
-                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    )
-                    .as_bytes(),
-                );
-                if tx
-                    .send((path, String::from_utf8_lossy(&body).into_owned()))
-                    .is_err()
-                {
+            while let Ok(r) = raw.recv() {
+                let body = String::from_utf8_lossy(&r.body).into_owned();
+                if tx.send((r.path, body)).is_err() {
                     return;
                 }
             }
         });
-        (format!("http://{addr}/prefix/api/v2/alerts"), rx)
+        (format!("{base}/prefix/api/v2/alerts"), rx)
     }
 
     fn alert(name: &str, resolved: bool) -> Notification {

@@ -26,9 +26,12 @@ use strata_engine::Db;
 use strata_engine::promql::{Engine, EngineOptions};
 
 use super::alertmanager::{AlertmanagerSender, Target};
+use super::dispatch::Dispatcher;
 use super::group::{Group, wall_ms};
+use super::route::Notifiers;
 use super::rule::{Alert, AlertState, EvalContext, Rule};
 use super::rulefile::{self, RuleFile};
+use super::silences::Silences;
 use crate::config::Settings;
 use crate::metrics::RuleGroupFigures;
 
@@ -47,6 +50,7 @@ pub struct RuleSettings {
     pub samples_max: usize,
     pub resend_delay: Duration,
     pub alertmanagers: Vec<Target>,
+    pub notifiers: Option<Notifiers>,
 }
 
 impl RuleSettings {
@@ -59,6 +63,7 @@ impl RuleSettings {
             samples_max: settings.query.max_samples,
             resend_delay: settings.resend_delay,
             alertmanagers: settings.alertmanagers.clone(),
+            notifiers: settings.notifiers.clone(),
         }
     }
 }
@@ -114,15 +119,30 @@ struct Inner {
 }
 
 /// The rule groups and their tasks.
-#[derive(Default)]
 pub struct RuleManager {
     inner: Mutex<Inner>,
     /// `<data_dir>/rules/alerts.json`, once the engine has opened.
     state_path: Mutex<Option<PathBuf>>,
     /// Serialises writes of the state file.
     saving: Mutex<()>,
-    /// Where alerts go.
+    /// Where alerts go: Alertmanager, and the built-in notifiers.
     pub alertmanager: AlertmanagerSender,
+    pub dispatcher: Dispatcher,
+    pub silences: Arc<Silences>,
+}
+
+impl Default for RuleManager {
+    fn default() -> RuleManager {
+        let silences = Arc::new(Silences::default());
+        RuleManager {
+            inner: Mutex::default(),
+            state_path: Mutex::default(),
+            saving: Mutex::default(),
+            alertmanager: AlertmanagerSender::default(),
+            dispatcher: Dispatcher::new(Arc::clone(&silences)),
+            silences,
+        }
+    }
 }
 
 impl std::fmt::Debug for RuleManager {
@@ -208,6 +228,8 @@ impl RuleManager {
             }
         }
         *self.state_path.lock().unwrap_or_else(|p| p.into_inner()) = Some(path);
+        self.silences.open(data_dir);
+        self.dispatcher.open(data_dir);
     }
 
     /// Replaces the running groups with those of `files`: unchanged groups and rules keep
@@ -216,6 +238,8 @@ impl RuleManager {
     pub fn install(self: &Arc<Self>, files: Vec<RuleFile>, settings: RuleSettings, db: Arc<Db>) {
         self.alertmanager
             .set_targets(settings.alertmanagers.clone());
+        self.dispatcher
+            .configure(settings.notifiers.clone(), &settings.external_url);
         let mut inner = self.lock();
         let mut old: BTreeMap<(String, String), Group> = BTreeMap::new();
         if let Some(generation) = inner.generation.take() {
@@ -313,6 +337,7 @@ impl RuleManager {
             }
         }
         self.alertmanager.shutdown();
+        self.dispatcher.shutdown();
     }
 
     /// Writes every group's alerts to the state file.
@@ -353,20 +378,21 @@ impl RuleManager {
                 });
             }
         }
-        if let Err(e) = write_durably(&path, &state) {
+        if let Err(e) = write_json_durably(&path, &state) {
             tracing::warn!(path = %path.display(), error = %e, "alert states not saved");
         }
     }
 }
 
-/// Writes `state` to `path` so that a crash leaves either the old file or the new one.
-fn write_durably(path: &Path, state: &SavedState) -> std::io::Result<()> {
+/// Writes `value` as JSON to `path` so that a crash leaves either the old file or the new one
+/// (a temporary file synced, renamed over it, the directory synced).
+pub fn write_json_durably<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("json.tmp");
     let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(&serde_json::to_vec(state).map_err(std::io::Error::other)?)?;
+    file.write_all(&serde_json::to_vec(value).map_err(std::io::Error::other)?)?;
     file.sync_all()?;
     drop(file);
     std::fs::rename(&tmp, path)?;
@@ -495,6 +521,7 @@ async fn run_group(
         };
         match task.await {
             Ok(((digest, pending), notifications)) => {
+                manager.dispatcher.notify(&notifications);
                 manager.alertmanager.send(notifications);
                 if pending || last_digest != Some(digest) {
                     last_digest = Some(digest);

@@ -28,6 +28,8 @@ const RULE_PREFIX: usize = 112;
 pub struct Template {
     name: String,
     nodes: Vec<parse::Node>,
+    /// Bytes before line 1 in the text Prometheus parses (its variable definitions).
+    prefix: usize,
 }
 
 /// What a template is expanded with.
@@ -48,7 +50,48 @@ impl Template {
         Ok(Template {
             name: name.to_owned(),
             nodes,
+            prefix: RULE_PREFIX,
         })
+    }
+
+    /// Parses a notification text (a Slack title or message): no predefined variables; the
+    /// data is dot (`.Status`, `.Alerts`, `.GroupLabels`, `.CommonLabels`, …).
+    pub fn parse_notification(name: &str, text: &str) -> Result<Template, String> {
+        let nodes = parse::parse(text, &[])
+            .map_err(|e| format!("template: {name}:{}: {}", e.line, e.message))?;
+        Ok(Template {
+            name: name.to_owned(),
+            nodes,
+            prefix: 0,
+        })
+    }
+
+    /// Runs the template with `dot` as its data.
+    pub fn expand_dot(&self, dot: Value) -> Result<String, String> {
+        let mut run = exec::Run {
+            host: None,
+            vars: vec![("$".to_owned(), dot.clone())],
+            out: String::new(),
+            failed_at: None,
+        };
+        match run.run(&self.nodes, &dot) {
+            Ok(()) => Ok(run.out),
+            Err(e) => Err(self.located(run.failed_at, &e)),
+        }
+    }
+
+    /// An execution error as Go's text/template words it, located at the failing command.
+    fn located(&self, at: Option<(usize, usize, String)>, e: &str) -> String {
+        let name = &self.name;
+        match at {
+            Some((line, col, shown)) => {
+                let col = if line == 1 { col + self.prefix } else { col };
+                format!(
+                    "error executing template {name}: template: {name}:{line}:{col}: executing {name:?} at <{shown}>: {e}"
+                )
+            }
+            None => format!("error executing template {name}: template: {name}: {e}"),
+        }
     }
 
     /// Runs the template over `data`; `host` answers `query` (none: `query` fails).
@@ -78,16 +121,7 @@ impl Template {
             failed_at: None,
         };
         if let Err(e) = run.run(&self.nodes, &dot) {
-            let name = &self.name;
-            return Err(match run.failed_at {
-                Some((line, col, shown)) => {
-                    let col = if line == 1 { col + RULE_PREFIX } else { col };
-                    format!(
-                        "error executing template {name}: template: {name}:{line}:{col}: executing {name:?} at <{shown}>: {e}"
-                    )
-                }
-                None => format!("error executing template {name}: template: {name}: {e}"),
-            });
+            return Err(self.located(run.failed_at, &e));
         }
         Ok(run.out)
     }

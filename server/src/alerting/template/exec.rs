@@ -72,6 +72,17 @@ impl Value {
                 .map(|(_, v)| v.clone())
                 .ok_or_else(|| format!("can't evaluate field {name} in type {}", self.go_type())),
             Value::Nil => Err(format!("nil pointer evaluating interface {{}}.{name}")),
+            // Alertmanager's `.Alerts.Firing` and `.Alerts.Resolved`.
+            Value::List(items) if name == "Firing" || name == "Resolved" => {
+                let want = name.to_ascii_lowercase();
+                Ok(Value::List(
+                    items
+                        .iter()
+                        .filter(|a| matches!(a.field("Status"), Ok(Value::Str(s)) if s == want))
+                        .cloned()
+                        .collect(),
+                ))
+            }
             other => Err(format!(
                 "can't evaluate field {name} in type {}",
                 other.go_type()
