@@ -15,6 +15,4 @@ pub mod rule;
 pub mod rulefile;
 pub mod silences;
 pub mod template;
-#[cfg(test)]
-mod testutil;
 pub mod unittest;

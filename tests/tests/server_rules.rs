@@ -102,6 +102,14 @@ fn config(dir: &Path, rules: &str) -> String {
     config.to_str().unwrap().to_owned()
 }
 
+/// Starts the binary on `dir/data` with `config`, ready.
+fn start(dir: &Path, config: &str) -> (Server, std::path::PathBuf) {
+    let data = dir.join("data");
+    let server = Server::start(&data, &["--config", config]);
+    server.wait_ready(Duration::from_secs(30));
+    (server, data)
+}
+
 const RULES: &str = "groups:
   - name: app
     rules:
@@ -257,9 +265,7 @@ fn alert_states_and_recorded_samples_survive_kill_9() {
         for: 1h
 ";
     let config = config(dir.path(), rules);
-    let data = dir.path().join("data");
-    let server = Server::start(&data, &["--config", &config]);
-    server.wait_ready(Duration::from_secs(30));
+    let (server, data) = start(dir.path(), &config);
     let http = agent();
     write(
         &http,
@@ -324,6 +330,134 @@ fn alert_states_and_recorded_samples_survive_kill_9() {
     assert!(
         recorded_after >= recorded_before,
         "recorded samples were lost: {recorded_after} < {recorded_before}"
+    );
+    server.stop();
+}
+
+/// Slack notifications through the real binary: the firing message, none again after a
+/// `kill -9` and restart (the notification log is durable; `repeat_interval` is an hour), a
+/// silence made through the API keeps a new alert quiet, and the resolution goes out.
+#[test]
+fn slack_messages_are_neither_repeated_after_kill_9_nor_sent_for_silenced_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, messages) = strata_testkit::receiver::receiver(vec![]);
+    let rules = "groups:
+  - name: app
+    rules:
+      - alert: Fast
+        expr: app_errors > 1
+        for: 1s
+        annotations:
+          summary: '{{ $labels.instance }} has {{ $value }} errors'
+";
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/app.yml"), rules).unwrap();
+    let config = dir.path().join("strata.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  evaluation_interval: 1s\nrule_files: [rules/*.yml]\nalerting:\n  resend_delay: 1s\n\
+             notifiers:\n  receivers:\n    - name: ops\n      slack: {{webhook_url: '{hook}/services/T0/B0/X0', channel: '#ops', username: strata}}\n\
+             \x20 route: {{receiver: ops, group_by: [alertname, instance], group_wait: 0s, group_interval: 300ms, repeat_interval: 1h}}\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let (server, data) = start(dir.path(), &config);
+    let http = agent();
+    write(
+        &http,
+        &server.url,
+        vec![series("app_errors", "h1", 4.0, now_ms())],
+    );
+    let first = messages
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the firing message");
+    assert_eq!(first.path, "/services/T0/B0/X0");
+    let body: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+    assert_eq!(body["channel"], "#ops");
+    assert_eq!(body["username"], "strata");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[FIRING:1] Fast h1"),
+        "{body}"
+    );
+    assert_eq!(body["attachments"][0]["color"], "danger");
+    assert_eq!(
+        body["attachments"][0]["text"], "*Fast*: h1 has 4 errors",
+        "{body}"
+    );
+    // Recorded in the notification log once counted (delivery is at least once: a kill
+    // between the receiver's answer and the record would send it again).
+    wait_for(Duration::from_secs(10), "the message counted", || {
+        let mut r = http.get(format!("{}/metrics", server.url)).call().ok()?;
+        let text = r.body_mut().read_to_string().ok()?;
+        text.contains("strata_notifier_messages_sent_total{receiver=\"ops\"} 1")
+            .then_some(())
+    });
+    server.kill9();
+
+    let server = Server::start(&data, &["--config", &config]);
+    server.wait_ready(Duration::from_secs(30));
+    let url = &server.url;
+    // Several resends and group intervals pass: no second message within the repeat interval.
+    assert!(
+        messages.recv_timeout(Duration::from_secs(4)).is_err(),
+        "a duplicate message after the restart"
+    );
+    assert_eq!(
+        alert(&alerts(&http, url), "Fast").map(|a| a["state"].clone()),
+        Some("firing".into())
+    );
+
+    // A silence for h2, made through Alertmanager's API shape, keeps h2's alert quiet.
+    let silence = serde_json::json!({
+        "matchers": [{"name": "instance", "value": "h2", "isRegex": false, "isEqual": true}],
+        "startsAt": chrono::Utc::now().to_rfc3339(),
+        "endsAt": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+        "createdBy": "test",
+        "comment": "maintenance of h2",
+    });
+    let mut reply = http
+        .post(format!("{url}/api/v2/silences"))
+        .header("Content-Type", "application/json")
+        .send(silence.to_string())
+        .expect("POST /api/v2/silences");
+    let text = reply.body_mut().read_to_string().unwrap_or_default();
+    assert_eq!(reply.status().as_u16(), 200, "{text}");
+    let id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["silenceID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, listed) = get_json(&http, &format!("{url}/api/v2/silences"));
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["status"]["state"], "active");
+    write(&http, url, vec![series("app_errors", "h2", 9.0, now_ms())]);
+    wait_for(Duration::from_secs(20), "h2 firing", || {
+        alerts(&http, url)
+            .iter()
+            .any(|a| a["labels"]["instance"] == "h2" && a["state"] == "firing")
+            .then_some(())
+    });
+    // h1 resolves: its resolution is the next message (h2's silenced one never comes).
+    write(&http, url, vec![series("app_errors", "h1", 0.0, now_ms())]);
+    let resolved = messages
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the resolved message");
+    let body: serde_json::Value = serde_json::from_slice(&resolved.body).unwrap();
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[RESOLVED] Fast h1"),
+        "{body}"
+    );
+    assert_eq!(body["attachments"][0]["color"], "good");
+    assert!(
+        messages.recv_timeout(Duration::from_secs(2)).is_err(),
+        "a message for the silenced alert"
     );
     server.stop();
 }

@@ -306,11 +306,11 @@ mod tests {
 
     fn receiver(statuses: Vec<u16>) -> (String, mpsc::Receiver<(String, String)>) {
         let (base, raw) =
-            crate::alerting::testutil::receiver(statuses.into_iter().map(|s| (s, None)).collect());
+            strata_testkit::receiver::receiver(statuses.into_iter().map(|s| (s, None)).collect());
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             while let Ok(r) = raw.recv() {
-                let body = String::from_utf8_lossy(&r.body).into_owned();
+                let body = r.text();
                 if tx.send((r.path, body)).is_err() {
                     return;
                 }

@@ -9,7 +9,9 @@
 //! resolved alert (`send_resolved`), or when `repeat_interval` has passed since the last
 //! message. Silenced alerts are left out. What was sent per group (the notification log) is
 //! written to `rules/notifications.json` after each message, so a restart sends no duplicate
-//! before `repeat_interval` and loses no resolution.
+//! before `repeat_interval` and loses no resolution. Delivery is at least once: a message is
+//! recorded once the receiver accepted it, so a crash in the moment between the two sends it
+//! again after the restart.
 //!
 //! Sending: a 429 is tried again after its `Retry-After`, a 5xx or a network error after a
 //! growing pause (1 s doubling, at most `group_interval`); another 4xx is logged, counted, and
@@ -323,7 +325,6 @@ fn run(shared: &Shared) {
         let now = wall_ms();
         match result {
             Sent::Ok => {
-                counters.sent.fetch_add(1, Ordering::Relaxed);
                 state.log.insert(out.key.clone(), out.entry);
                 if let Some(g) = state.groups.get_mut(&out.key) {
                     g.failures = 0;
@@ -338,6 +339,8 @@ fn run(shared: &Shared) {
                 {
                     tracing::warn!(path = %path.display(), error = %e, "notification log not saved");
                 }
+                // Counted once recorded: a crash before this line may send the message again.
+                counters.sent.fetch_add(1, Ordering::Relaxed);
             }
             Sent::Retry(after) => {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -746,11 +749,17 @@ mod tests {
     fn receiver(
         answers: Vec<(u16, Option<&'static str>)>,
     ) -> (String, mpsc::Receiver<(Instant, serde_json::Value)>) {
-        let (base, raw) = crate::alerting::testutil::receiver(answers);
+        let (base, raw) = strata_testkit::receiver::receiver(answers);
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             while let Ok(r) = raw.recv() {
-                if tx.send((r.at, r.json())).is_err() {
+                if tx
+                    .send((
+                        r.at,
+                        serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null),
+                    ))
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -1,4 +1,5 @@
-//! Test support: a loopback HTTP receiver standing in for Alertmanager, Slack or a webhook.
+//! A loopback HTTP receiver standing in for Alertmanager, Slack or a webhook in tests: it
+//! answers each request with a programmed status and hands over what it received.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -14,8 +15,9 @@ pub struct Received {
 }
 
 impl Received {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
