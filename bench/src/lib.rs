@@ -6,10 +6,13 @@
 //! `scripts/ingest-compare.sh` runs it against the three systems side by side. [`query`]
 //! loads hours of the same data into such a server and times typical dashboard queries
 //! against its Prometheus query API (`src/bin/query-compare.rs`, `scripts/query-compare.sh`).
+//! [`rules`] measures what evaluating 1,000 recording rules over the same data costs a server
+//! (`src/bin/rules-compare.rs`, `scripts/rules-compare.sh`).
 
 pub mod ingest;
 pub mod load;
 pub mod query;
+pub mod rules;
 
 use std::time::Duration;
 
