@@ -162,12 +162,15 @@ pub struct RunOptions {
     pub metrics_prefix: String,
 }
 
+/// Series of a result: labels (without the name) and value.
+pub type SeriesValues = Vec<(BTreeMap<String, String>, f64)>;
+
 /// A rule's last recorded series: labels (without the name), time, value.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Recorded {
     pub rule: usize,
     pub t_ms: i64,
-    pub series: Vec<(BTreeMap<String, String>, f64)>,
+    pub series: SeriesValues,
 }
 
 /// How the values of one system compare with another's.
@@ -391,7 +394,7 @@ fn measure(
     for (i, rule) in rules.iter().enumerate() {
         let v = instant(agent, &options.url, &format!("{}[1m]", rule.record), None)?;
         let mut last_t = 0i64;
-        let mut by_t: BTreeMap<i64, Vec<(BTreeMap<String, String>, f64)>> = BTreeMap::new();
+        let mut by_t: BTreeMap<i64, SeriesValues> = BTreeMap::new();
         for s in v["data"]["result"].as_array().cloned().unwrap_or_default() {
             let labels = labels_of(&s["metric"]);
             for p in s["values"].as_array().cloned().unwrap_or_default() {
@@ -491,29 +494,6 @@ pub fn check_values(
     Ok(check)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_thousand_distinct_rules_of_dashboard_shape_in_twenty_groups() {
-        let rules = rules(&DatasetSpec::Generated, 1000);
-        assert_eq!(rules.len(), 1000);
-        let exprs: std::collections::BTreeSet<&str> =
-            rules.iter().map(|r| r.expr.as_str()).collect();
-        assert_eq!(exprs.len(), 1000, "every rule distinct");
-        assert!(
-            rules
-                .iter()
-                .any(|r| r.expr.starts_with("histogram_quantile(0.99"))
-        );
-        assert!(rules.iter().any(|r| r.expr.contains(") / sum by")));
-        let file = rule_file(&rules, 20, 15);
-        assert_eq!(file.matches("  - name: bench-").count(), 20);
-        assert_eq!(file.matches("      - record: ").count(), 1000);
-    }
-}
-
 /// The results side by side, Strata's ratio to each other system.
 pub fn report(results: &[RulesResult]) -> String {
     let mut out = String::new();
@@ -578,4 +558,27 @@ pub fn report(results: &[RulesResult]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thousand_distinct_rules_of_dashboard_shape_in_twenty_groups() {
+        let rules = rules(&DatasetSpec::Generated, 1000);
+        assert_eq!(rules.len(), 1000);
+        let exprs: std::collections::BTreeSet<&str> =
+            rules.iter().map(|r| r.expr.as_str()).collect();
+        assert_eq!(exprs.len(), 1000, "every rule distinct");
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.expr.starts_with("histogram_quantile(0.99"))
+        );
+        assert!(rules.iter().any(|r| r.expr.contains(") / sum by")));
+        let file = rule_file(&rules, 20, 15);
+        assert_eq!(file.matches("  - name: bench-").count(), 20);
+        assert_eq!(file.matches("      - record: ").count(), 1000);
+    }
 }
