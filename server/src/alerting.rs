@@ -15,4 +15,5 @@ pub mod rule;
 pub mod rulefile;
 pub mod silences;
 pub mod template;
+pub mod time;
 pub mod unittest;

@@ -27,7 +27,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .merge(prom::router())
         .merge(alerting::api::router())
-        .merge(alerting::silences::router())
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             track_request,

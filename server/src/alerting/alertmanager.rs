@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::api::rfc3339;
 use super::rule::Notification;
+use super::time::rfc3339;
 use crate::prom::json::LabelsJson;
 
 /// Alerts one POST carries at most.

@@ -1,5 +1,7 @@
 //! `/api/v1/rules` and `/api/v1/alerts` in the shape of Prometheus's HTTP API, so Grafana's
-//! alert list and scripts written against Prometheus read Strata unchanged.
+//! alert list and scripts written against Prometheus read Strata unchanged; and the silences
+//! of the built-in notifiers in the shape of Alertmanager's v2 API (`/api/v2/silences`,
+//! `/api/v2/silence/{id}`).
 //!
 //! `/api/v1/rules` takes Prometheus's filters: `type=alert|record`, `rule_name[]`,
 //! `rule_group[]`, `file[]` and `exclude_alerts=true`. Groups that lose every rule to a filter
@@ -9,13 +11,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Path as UrlPath;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 
 use super::group::Group;
 use super::rule::{Alert, AlertState, Rule, Status};
+use super::silences::{MatcherJson, PostableSilence, Silence};
+use super::time::{rfc3339, wall_ms};
 use crate::prom::api::params::Params;
 use crate::prom::error::ApiError;
 use crate::prom::json::{LabelsJson, success};
@@ -26,22 +32,11 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/rules", get(rules).post(rules))
         .route("/api/v1/alerts", get(alerts).post(alerts))
-}
-
-/// Milliseconds as Go writes a time in JSON (RFC 3339, fraction without trailing zeros); Go's
-/// zero time when never.
-pub fn rfc3339(ms: Option<i64>) -> String {
-    let Some(t) = ms.and_then(chrono::DateTime::from_timestamp_millis) else {
-        return "0001-01-01T00:00:00Z".to_owned();
-    };
-    let mut frac = format!(".{:03}", ms.unwrap_or(0).rem_euclid(1000));
-    while frac.ends_with('0') {
-        frac.pop();
-    }
-    if frac == "." {
-        frac.clear();
-    }
-    format!("{}{frac}Z", t.format("%Y-%m-%dT%H:%M:%S"))
+        .route("/api/v2/silences", post(create_silence).get(list_silences))
+        .route(
+            "/api/v2/silence/{id}",
+            get(show_silence).delete(expire_silence),
+        )
 }
 
 /// An alert's value as Prometheus writes it (`%e` with the shortest mantissa).
@@ -298,6 +293,91 @@ async fn alerts(State(state): State<Arc<AppState>>) -> Response {
     success(Data { alerts: out }, Vec::new())
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GettableSilence<'a> {
+    id: &'a str,
+    status: SilenceStatus,
+    updated_at: String,
+    matchers: &'a [MatcherJson],
+    starts_at: String,
+    ends_at: String,
+    created_by: &'a str,
+    comment: &'a str,
+}
+
+#[derive(Serialize)]
+struct SilenceStatus {
+    state: &'static str,
+}
+
+fn gettable(s: &Silence, now: i64) -> GettableSilence<'_> {
+    GettableSilence {
+        id: &s.id,
+        status: SilenceStatus {
+            state: s.state(now),
+        },
+        updated_at: rfc3339(Some(s.updated_at)),
+        matchers: &s.matchers,
+        starts_at: rfc3339(Some(s.starts_at)),
+        ends_at: rfc3339(Some(s.ends_at)),
+        created_by: &s.created_by,
+        comment: &s.comment,
+    }
+}
+
+async fn create_silence(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
+    let parsed: PostableSilence = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, format!("invalid silence: {e}")).into_response();
+        }
+    };
+    let silences = Arc::clone(&state.alerting.silences);
+    match tokio::task::spawn_blocking(move || silences.set(parsed)).await {
+        Ok(Ok(id)) => axum::Json(serde_json::json!({ "silenceID": id })).into_response(),
+        Ok(Err(e)) if e.starts_with("saving") => {
+            (StatusCode::INTERNAL_SERVER_ERROR, e).into_response()
+        }
+        Ok(Err(e)) if e.ends_with("not found") => (StatusCode::NOT_FOUND, e).into_response(),
+        Ok(Err(e)) => (StatusCode::BAD_REQUEST, e).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn list_silences(State(state): State<Arc<AppState>>) -> Response {
+    let now = wall_ms();
+    let all = state.alerting.silences.list();
+    let body: Vec<GettableSilence<'_>> = all.iter().map(|s| gettable(s, now)).collect();
+    axum::Json(body).into_response()
+}
+
+async fn show_silence(
+    State(state): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let now = wall_ms();
+    let all = state.alerting.silences.list();
+    match all.iter().find(|s| s.id == id) {
+        Some(s) => axum::Json(gettable(s, now)).into_response(),
+        None => (StatusCode::NOT_FOUND, format!("silence {id} not found")).into_response(),
+    }
+}
+
+async fn expire_silence(
+    State(state): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let silences = Arc::clone(&state.alerting.silences);
+    let target = id.clone();
+    match tokio::task::spawn_blocking(move || silences.expire(&target)).await {
+        Ok(Ok(true)) => StatusCode::OK.into_response(),
+        Ok(Ok(false)) => (StatusCode::NOT_FOUND, format!("silence {id} not found")).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,7 +388,5 @@ mod tests {
         assert_eq!(value_text(0.25), "2.5e-01");
         assert_eq!(value_text(12345.0), "1.2345e+04");
         assert_eq!(value_text(f64::NAN), "NaN");
-        assert_eq!(rfc3339(None), "0001-01-01T00:00:00Z");
-        assert_eq!(rfc3339(Some(1_500)), "1970-01-01T00:00:01.5Z");
     }
 }

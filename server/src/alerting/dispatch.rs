@@ -27,12 +27,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use strata_engine::labels::Labels;
 
-use super::api::rfc3339;
-use super::group::wall_ms;
 use super::route::{Notifiers, Receiver, group_labels, matching};
 use super::rule::Notification;
 use super::silences::Silences;
 use super::template::{Template, Value};
+use super::time::{rfc3339, wall_ms, write_json_durably};
 
 /// What was last sent for a group.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -335,7 +334,7 @@ fn run(shared: &Shared) {
                 }
                 forget_unused(&mut state, &out.resolved);
                 if let Some(path) = state.log_path.clone()
-                    && let Err(e) = super::manager::write_json_durably(&path, &state.log)
+                    && let Err(e) = write_json_durably(&path, &state.log)
                 {
                     tracing::warn!(path = %path.display(), error = %e, "notification log not saved");
                 }

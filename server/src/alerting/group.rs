@@ -11,6 +11,7 @@ use strata_engine::sample::STALE_NAN_BITS;
 
 use super::rule::{EvalContext, Health, Notification, Rule};
 use super::rulefile::GroupSpec;
+use super::time::wall_ms;
 
 /// Counters of a group's evaluations, for `/api/v1/rules` and `/metrics`.
 #[derive(Debug, Clone, Default)]
@@ -234,13 +235,6 @@ impl Group {
         self.stats.evaluation_time = started.elapsed();
         notifications
     }
-}
-
-/// Wall-clock milliseconds.
-pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -27,11 +27,12 @@ use strata_engine::promql::{Engine, EngineOptions};
 
 use super::alertmanager::{AlertmanagerSender, Target};
 use super::dispatch::Dispatcher;
-use super::group::{Group, wall_ms};
+use super::group::Group;
 use super::route::Notifiers;
 use super::rule::{Alert, AlertState, EvalContext, Rule};
 use super::rulefile::{self, RuleFile};
 use super::silences::Silences;
+use super::time::{wall_ms, write_json_durably};
 use crate::config::Settings;
 use crate::metrics::RuleGroupFigures;
 
@@ -382,21 +383,6 @@ impl RuleManager {
             tracing::warn!(path = %path.display(), error = %e, "alert states not saved");
         }
     }
-}
-
-/// Writes `value` as JSON to `path` so that a crash leaves either the old file or the new one
-/// (a temporary file synced, renamed over it, the directory synced).
-pub fn write_json_durably<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(&serde_json::to_vec(value).map_err(std::io::Error::other)?)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Gives `group`'s alerting rules their alerts from `saved`, adjusted for the time Strata was

@@ -36,7 +36,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use strata_engine::labels::Labels;
 
-use super::rulefile::parse_duration;
+use super::time::parse_duration;
 
 /// `notifiers:` in the file.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -33,6 +33,7 @@ use serde_saphyr::Spanned;
 use strata_engine::promql::Query;
 
 use super::template::Template;
+use super::time::parse_duration;
 
 /// A rule file's content, checked.
 #[derive(Debug, Clone)]
@@ -359,22 +360,6 @@ fn duration_field(
     }
 }
 
-/// Prometheus's duration syntax (`90s`, `1h30m`, `0`), never negative.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let bad = || format!("not a valid duration string: {s:?}");
-    // Zero in units (`0m`, `0s0ms`): the parser refuses a zero duration, Prometheus does not.
-    if s.bytes().all(|b| b == b'0' || b.is_ascii_alphabetic()) && s.starts_with('0') {
-        return promql_parser::util::parse_duration(&s.replace('0', "1"))
-            .map(|_| Duration::ZERO)
-            .map_err(|_| bad());
-    }
-    promql_parser::util::parse_duration(s).map_err(|_| bad())
-}
-
 type Problems = Vec<(serde_saphyr::Location, String)>;
 
 fn check_rule(rule: &RuleNode, at: serde_saphyr::Location) -> Result<RuleSpec, Problems> {
@@ -689,14 +674,5 @@ mod tests {
         assert!(!valid_metric_name(""));
         assert!(valid_label_name("_x1"));
         assert!(!valid_label_name("a:b"));
-    }
-
-    #[test]
-    fn durations_in_prometheus_syntax_zero_included() {
-        assert_eq!(parse_duration("0m"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert!(parse_duration("0x").is_err());
-        assert!(parse_duration("-1m").is_err());
     }
 }

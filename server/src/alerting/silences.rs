@@ -1,5 +1,5 @@
-//! Silences for the built-in notifiers, with the HTTP API of Alertmanager's v2 silences (so
-//! `amtool`-style scripts and Grafana's silence forms work): `POST /api/v2/silences` creates
+//! Silences for the built-in notifiers, kept for the HTTP API of Alertmanager's v2 silences
+//! (`super::api`; so `amtool`-style scripts and Grafana's silence forms work): `POST /api/v2/silences` creates
 //! (or, with an `id`, updates) one, `GET /api/v2/silences` lists them with their state
 //! (`pending`, `active`, `expired`), `GET /api/v2/silence/{id}` shows one and
 //! `DELETE /api/v2/silence/{id}` expires it. An alert an active silence matches sends no
@@ -9,20 +9,13 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use axum::Router;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use strata_engine::labels::Labels;
 
-use super::api::rfc3339;
-use super::group::wall_ms;
 use super::route::Matcher;
-use crate::state::AppState;
+use super::time::{wall_ms, write_json_durably};
 
 /// How long an expired silence is kept (Alertmanager's default retention).
 const EXPIRED_RETENTION_MS: i64 = 5 * 24 * 3600 * 1000;
@@ -149,7 +142,7 @@ impl Silences {
     fn save(&self, store: &Store) -> Result<(), String> {
         let path = self.path.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(path) = path else { return Ok(()) };
-        super::manager::write_json_durably(&path, &store.silences)
+        write_json_durably(&path, &store.silences)
             .map_err(|e| format!("saving the silences to {}: {e}", path.display()))
     }
 
@@ -216,7 +209,7 @@ impl Silences {
     }
 
     /// Expires a silence now.
-    fn expire(&self, id: &str) -> Result<bool, String> {
+    pub(crate) fn expire(&self, id: &str) -> Result<bool, String> {
         let now = wall_ms();
         let mut store = self.lock();
         let Some(s) = store.silences.iter_mut().find(|s| s.id == id) else {
@@ -247,95 +240,10 @@ impl Silences {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GettableSilence<'a> {
-    id: &'a str,
-    status: SilenceStatus,
-    updated_at: String,
-    matchers: &'a [MatcherJson],
-    starts_at: String,
-    ends_at: String,
-    created_by: &'a str,
-    comment: &'a str,
-}
-
-#[derive(Serialize)]
-struct SilenceStatus {
-    state: &'static str,
-}
-
-fn gettable(s: &Silence, now: i64) -> GettableSilence<'_> {
-    GettableSilence {
-        id: &s.id,
-        status: SilenceStatus {
-            state: s.state(now),
-        },
-        updated_at: rfc3339(Some(s.updated_at)),
-        matchers: &s.matchers,
-        starts_at: rfc3339(Some(s.starts_at)),
-        ends_at: rfc3339(Some(s.ends_at)),
-        created_by: &s.created_by,
-        comment: &s.comment,
-    }
-}
-
-/// The routes.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/v2/silences", post(create).get(list))
-        .route("/api/v2/silence/{id}", get(show).delete(expire))
-}
-
-async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
-    let parsed: PostableSilence = match serde_json::from_slice(&body) {
-        Ok(p) => p,
-        Err(e) => {
-            return (StatusCode::BAD_REQUEST, format!("invalid silence: {e}")).into_response();
-        }
-    };
-    let silences = Arc::clone(&state.alerting.silences);
-    match tokio::task::spawn_blocking(move || silences.set(parsed)).await {
-        Ok(Ok(id)) => axum::Json(serde_json::json!({ "silenceID": id })).into_response(),
-        Ok(Err(e)) if e.starts_with("saving") => {
-            (StatusCode::INTERNAL_SERVER_ERROR, e).into_response()
-        }
-        Ok(Err(e)) if e.ends_with("not found") => (StatusCode::NOT_FOUND, e).into_response(),
-        Ok(Err(e)) => (StatusCode::BAD_REQUEST, e).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
-async fn list(State(state): State<Arc<AppState>>) -> Response {
-    let now = wall_ms();
-    let all = state.alerting.silences.list();
-    let body: Vec<GettableSilence<'_>> = all.iter().map(|s| gettable(s, now)).collect();
-    axum::Json(body).into_response()
-}
-
-async fn show(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> Response {
-    let now = wall_ms();
-    let all = state.alerting.silences.list();
-    match all.iter().find(|s| s.id == id) {
-        Some(s) => axum::Json(gettable(s, now)).into_response(),
-        None => (StatusCode::NOT_FOUND, format!("silence {id} not found")).into_response(),
-    }
-}
-
-async fn expire(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> Response {
-    let silences = Arc::clone(&state.alerting.silences);
-    let target = id.clone();
-    match tokio::task::spawn_blocking(move || silences.expire(&target)).await {
-        Ok(Ok(true)) => StatusCode::OK.into_response(),
-        Ok(Ok(false)) => (StatusCode::NOT_FOUND, format!("silence {id} not found")).into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerting::time::rfc3339;
 
     fn body(matchers: &str, ends_in_ms: i64) -> PostableSilence {
         serde_json::from_value(serde_json::json!({

@@ -11,9 +11,12 @@
 mod exec;
 mod format;
 mod parse;
+mod printf;
+mod value;
 
-pub use exec::{Host, Rows, Value, query_escape};
+pub use exec::query_escape;
 pub use format::{float as format_float, shortest_exp};
+pub use value::{Host, Rows, Value};
 
 /// The variables Prometheus defines for a rule's templates.
 const RULE_VARS: [&str; 4] = ["$labels", "$value", "$externalLabels", "$externalURL"];

@@ -211,7 +211,7 @@ fn parse_ms(s: &str) -> Result<i64, String> {
     if s.trim().is_empty() {
         return Ok(0);
     }
-    rulefile::parse_duration(s).map(|d| d.as_millis() as i64)
+    super::time::parse_duration(s).map(|d| d.as_millis() as i64)
 }
 
 /// Prometheus's way of printing a duration: `0s`, `5m`, `1h30m`, `1d`.

@@ -106,6 +106,58 @@ enum Tok {
     Comma,
 }
 
+/// The functions templates may call (Go's built-ins and Prometheus's).
+const FUNCTIONS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "slice",
+    "print",
+    "printf",
+    "println",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "html",
+    "js",
+    "urlquery",
+    "humanize",
+    "humanize1024",
+    "humanizeDuration",
+    "humanizePercentage",
+    "humanizeTimestamp",
+    "toTime",
+    "toUpper",
+    "toLower",
+    "title",
+    "match",
+    "reReplaceAll",
+    "query",
+    "first",
+    "label",
+    "value",
+    "strvalue",
+    "sortByLabel",
+    "args",
+    "safeHtml",
+    "stripPort",
+    "stripDomain",
+    "pathPrefix",
+    "externalURL",
+    "graphLink",
+    "tableLink",
+    "parseDuration",
+];
+
+pub fn is_function(name: &str) -> bool {
+    FUNCTIONS.contains(&name)
+}
+
 /// Splits text into tokens, each with its line.
 fn lex(text: &str) -> Result<Vec<(Tok, usize, usize)>, ParseError> {
     let mut out = Vec::new();
@@ -753,7 +805,7 @@ impl Parser {
                 "false" => Arg::Bool(false),
                 "nil" => Arg::Nil,
                 _ => {
-                    if !super::exec::is_function(&name) {
+                    if !is_function(&name) {
                         self.pos -= 1;
                         return self.fail(format!("function {name:?} not defined"));
                     }
