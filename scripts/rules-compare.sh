@@ -26,6 +26,9 @@ usage: scripts/rules-compare.sh [options]
   --baseline S     seconds of live load before the rules (default 120)
   --measure S      seconds measured with the rules (default 240)
   --systems LIST   strata,prometheus (default; Strata first: Prometheus checks its values)
+  --compare FILE   a strata result of an earlier run to check the values of (with --start-ms
+                   of that run, so the same data is loaded), e.g. to run prometheus alone
+  --start-ms MS    the dataset's first scrape (default: an hour before now, to the minute)
   --results DIR    keep the JSON results, the table and the server logs in DIR
   --no-pin         do not pin the server and the generator to separate CPUs
   -h, --help       this text
@@ -41,6 +44,8 @@ measure=240
 systems="strata,prometheus"
 results_dir=""
 pin=1
+compare_with=""
+start_ms=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --hosts) hosts=$2; shift 2 ;;
@@ -51,6 +56,8 @@ while [ $# -gt 0 ]; do
         --measure) measure=$2; shift 2 ;;
         --systems) systems=$2; shift 2 ;;
         --results) results_dir=$2; shift 2 ;;
+        --compare) compare_with=$2; shift 2 ;;
+        --start-ms) start_ms=$2; shift 2 ;;
         --no-pin) pin=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "rules-compare: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -69,9 +76,10 @@ make_work_dir rules-compare
 
 # One start for every system: the last hour before the first run, so each run loads the same
 # scrapes up to its own start and Prometheus holds the times Strata recorded at.
-start_ms=$(( ($(date +%s) - 3600) / 60 * 60 * 1000 ))
+[ -n "$start_ms" ] || start_ms=$(( ($(date +%s) - 3600) / 60 * 60 * 1000 ))
+say "the dataset starts at $start_ms"
 results=()
-previous=""
+previous=$compare_with
 for system in "${system_list[@]}"; do
     dir=$work/$system
     mkdir -p "$dir/data"
@@ -110,12 +118,14 @@ for system in "${system_list[@]}"; do
         --config-with-rules "$dir/with-rules.yml" --rules-path "$rules_file" \
         --metrics-prefix "$prefix" "${compare[@]}" --out "$dir/result.json"
     stop_server
+    [ -f "$dir/result.json" ] || die "$system wrote no result"
     results+=("$dir/result.json")
-    [ "$system" = strata ] && previous=$dir/result.json
+    if [ "$system" = strata ]; then previous=$dir/result.json; fi
     if [ -n "$results_dir" ]; then
         mkdir -p "$results_dir"
         cp "$dir/server.log" "$results_dir/$system.log"
         cp "$dir/result.json" "$results_dir/$system.json"
     fi
 done
+[ -z "$compare_with" ] || results=("$compare_with" "${results[@]}")
 "$bench" report "${results[@]}" | tee "${results_dir:-$work}/table.md"

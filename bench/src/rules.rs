@@ -162,8 +162,37 @@ pub struct RunOptions {
     pub metrics_prefix: String,
 }
 
+/// A sample value that survives JSON: written as Prometheus spells it (`NaN`, `+Inf`, `1.5`),
+/// read from that, from a number, or from null (how an older result wrote NaN).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Float(pub f64);
+
+impl Serialize for Float {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        let text = if v.is_nan() {
+            "NaN".to_owned()
+        } else if v.is_infinite() {
+            if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+        } else {
+            v.to_string()
+        };
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Float {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Float, D::Error> {
+        Ok(Float(match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+            v @ serde_json::Value::String(_) => number(&v),
+            _ => f64::NAN,
+        }))
+    }
+}
+
 /// Series of a result: labels (without the name) and value.
-pub type SeriesValues = Vec<(BTreeMap<String, String>, f64)>;
+pub type SeriesValues = Vec<(BTreeMap<String, String>, Float)>;
 
 /// A rule's last recorded series: labels (without the name), time, value.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -189,6 +218,9 @@ pub struct ValueCheck {
 pub struct RulesResult {
     pub system: String,
     pub version: String,
+    /// The dataset's first scrape (ms): a system compared with this one must load the same.
+    #[serde(default)]
+    pub start_ms: i64,
     pub series: usize,
     pub rules: usize,
     pub groups: usize,
@@ -402,7 +434,7 @@ fn measure(
                 last_t = last_t.max(t);
                 by_t.entry(t)
                     .or_default()
-                    .push((labels.clone(), number(&p[1])));
+                    .push((labels.clone(), Float(number(&p[1]))));
             }
         }
         if let Some(series) = by_t.remove(&last_t) {
@@ -416,6 +448,7 @@ fn measure(
     Ok(RulesResult {
         system: options.system.clone(),
         version: options.version.clone(),
+        start_ms: options.start_ms,
         series,
         rules: rules.len(),
         groups: options.groups,
@@ -465,7 +498,8 @@ pub fn check_values(
             .iter()
             .map(|s| (labels_of(&s["metric"]), number(&s["value"][1])))
             .collect();
-        let there: BTreeMap<BTreeMap<String, String>, f64> = rec.series.iter().cloned().collect();
+        let there: BTreeMap<BTreeMap<String, String>, f64> =
+            rec.series.iter().map(|(l, v)| (l.clone(), v.0)).collect();
         check.rules_compared += 1;
         check.series_compared += there.len();
         let mut ok = here.len() == there.len();
@@ -563,6 +597,18 @@ pub fn report(results: &[RulesResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_json_has_no_number_for_survive_a_round_trip() {
+        let values = vec![Float(f64::NAN), Float(f64::INFINITY), Float(-2.5)];
+        let text = serde_json::to_string(&values).unwrap();
+        assert_eq!(text, r#"["NaN","+Inf","-2.5"]"#);
+        let back: Vec<Float> = serde_json::from_str(&text).unwrap();
+        assert!(back[0].0.is_nan());
+        assert_eq!(back[1..], values[1..]);
+        let old: Vec<Float> = serde_json::from_str("[null, 1.5]").unwrap();
+        assert!(old[0].0.is_nan() && old[1].0 == 1.5);
+    }
 
     #[test]
     fn a_thousand_distinct_rules_of_dashboard_shape_in_twenty_groups() {

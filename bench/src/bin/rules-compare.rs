@@ -136,6 +136,9 @@ fn main() -> anyhow::Result<()> {
                 metrics_prefix,
             };
             let mut result = rules::run(&options)?;
+            // Written before the comparison, so a failure there keeps the measurement.
+            std::fs::write(&out, serde_json::to_vec_pretty(&result)?)
+                .with_context(|| format!("writing {}", out.display()))?;
             if let Some(other) = compare {
                 let other: Vec<RulesResult> = strata_bench::read_results(&[other])?;
                 if let Some(other) = other.first() {

@@ -181,9 +181,11 @@ impl Dispatcher {
     pub fn configure(&self, config: Option<Notifiers>, external_url: &str) {
         let mut state = self.lock();
         if let Some(c) = &config {
-            state
-                .groups
-                .retain(|_, g| c.receiver(&g.receiver).is_some());
+            // Groups whose receiver or route is gone go; the rest keep their timers.
+            state.groups.retain(|_, g| {
+                c.receiver(&g.receiver).is_some()
+                    && route_at(&c.route, &g.route).is_some_and(|r| r.receiver == g.receiver)
+            });
             let mut counters = self
                 .shared
                 .counters

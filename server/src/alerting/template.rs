@@ -229,6 +229,10 @@ mod tests {
             "node-1.example.org node-1:9100"
         );
         assert_eq!(expand(r#"{{ parseDuration "1m30s" }}"#), "90");
+        assert_eq!(
+            expand(r#"{{ externalURL }}|{{ pathPrefix }}|{{ graphLink "a b" }}"#),
+            "http://strata.example:9201||http://strata.example:9201/graph?g0.expr=a+b&g0.tab=0"
+        );
     }
 
     #[test]
