@@ -8,10 +8,10 @@
 //! groups that all run at one interval.
 //!
 //! [`run`] against a started server whose configuration file it may rewrite:
-//! 1. loads the fleet's history from `start_ms` up to 30 s ahead of the wall clock, then sends
-//!    the following scrapes live at the fleet's own pace (one scrape of every series every
-//!    15 s), 30 s ahead of their timestamps so that an evaluation at time t finds every sample
-//!    up to t, whichever system runs it;
+//! 1. loads the fleet's history from `start_ms` up to two minutes ahead of the wall clock, then
+//!    sends the following scrapes live at the fleet's own pace (one scrape of every series
+//!    every 15 s), still ahead of their timestamps, so that an evaluation at time t finds every
+//!    sample up to t, whichever system runs it;
 //! 2. baseline: `baseline_s` seconds of that live load without rules, CPU measured;
 //! 3. writes the rule file into the configuration and asks the server to reload it;
 //! 4. measured: `measure_s` seconds with the rules, CPU measured, and the server's `/metrics`
@@ -326,7 +326,10 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RulesResult> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64)
     };
-    let ahead_ms = 30_000;
+    // Two minutes ahead: loading takes up to a minute, and a scrape's samples go out over 15 s,
+    // so the data stays ahead of every evaluation (a sample still in flight at time t would
+    // change a rule's value at t).
+    let ahead_ms = 120_000;
     let loaded_scrapes =
         ((now() + ahead_ms - options.start_ms) / dataset::SCRAPE_INTERVAL_MS).max(1) as u64;
     let load_options = LoadOptions {
