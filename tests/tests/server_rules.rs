@@ -189,6 +189,44 @@ fn rules_raise_alerts_record_series_and_survive_a_refused_reload() {
         Some(1)
     );
 
+    let rules_named = |query: &str| -> Vec<String> {
+        let (status, body) = get_json(&http, &format!("{url}/api/v1/rules?{query}"));
+        assert_eq!(status, 200, "{body}");
+        body["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(rules_named("type=alert"), ["AppErrors"]);
+    assert_eq!(
+        rules_named("rule_name[]=job:app_errors:sum"),
+        ["job:app_errors:sum"]
+    );
+    assert!(rules_named("rule_group[]=nothing").is_empty());
+    assert_eq!(rules_named("rule_group[]=app").len(), 2);
+    let file = group["file"].as_str().unwrap().to_owned();
+    assert_eq!(
+        rules_named(&format!(
+            "file[]={}",
+            strata_tests::server::urlencode(&file)
+        ))
+        .len(),
+        2
+    );
+    assert!(rules_named("file[]=other.yml").is_empty());
+    let (_, lean) = get_json(&http, &format!("{url}/api/v1/rules?exclude_alerts=true"));
+    assert!(
+        lean["data"]["groups"][0]["rules"][1]
+            .get("alerts")
+            .is_none(),
+        "{lean}"
+    );
+    let (status, _) = get_json(&http, &format!("{url}/api/v1/rules?type=bogus"));
+    assert_eq!(status, 400);
+
     // A broken rule file: the reload is refused with its file and line, the rules go on.
     std::fs::write(
         dir.path().join("rules/broken.yml"),

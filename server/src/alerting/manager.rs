@@ -519,3 +519,111 @@ async fn run_group(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::rulefile;
+    use strata_engine::labels::Labels;
+
+    const MIN: i64 = 60_000;
+
+    fn group() -> Group {
+        let file = rulefile::parse(
+            "r.yml",
+            "groups:\n- name: g\n  rules:\n  - alert: Short\n    expr: up == 0\n    for: 1m\n    keep_firing_for: 10m\n  - alert: Long\n    expr: up == 0\n    for: 1h\n",
+        )
+        .unwrap();
+        Group::new("r.yml", &file.groups[0], Duration::from_secs(60)).unwrap()
+    }
+
+    fn alert(name: &str, state: AlertState, active_at: i64) -> Alert {
+        Alert {
+            labels: Labels::new([("alertname", name)]).unwrap(),
+            annotations: Vec::new(),
+            state,
+            value: 1.0,
+            active_at,
+            fired_at: (state == AlertState::Firing).then_some(active_at + MIN),
+            resolved_at: None,
+            keep_firing_since: (state == AlertState::Firing).then_some(active_at + 5 * MIN),
+            last_sent_at: Some(active_at + 2 * MIN),
+            resolved_sent: false,
+            valid_until: None,
+        }
+    }
+
+    fn saved(saved_at: i64, short: Alert, long: Alert) -> SavedState {
+        SavedState {
+            saved_at,
+            groups: vec![SavedGroup {
+                file: "r.yml".into(),
+                name: "g".into(),
+                rules: vec![
+                    SavedRule {
+                        index: 0,
+                        name: "Short".into(),
+                        alerts: vec![short],
+                    },
+                    SavedRule {
+                        index: 1,
+                        name: "Long".into(),
+                        alerts: vec![long],
+                    },
+                ],
+            }],
+        }
+    }
+
+    fn restored(g: &Group, rule: usize) -> Option<Alert> {
+        match &g.rules[rule] {
+            Rule::Alerting(r) => r.active.values().next().cloned(),
+            Rule::Recording(_) => None,
+        }
+    }
+
+    #[test]
+    fn a_restart_keeps_firing_alerts_firing_with_their_clocks_and_pending_ones_their_time() {
+        let t0 = 1_000 * MIN;
+        let firing = alert("Short", AlertState::Firing, t0);
+        // Pending for 20 minutes when saved; Strata down for 5.
+        let pending = alert("Long", AlertState::Pending, t0);
+        let state = saved(t0 + 20 * MIN, firing.clone(), pending);
+        let mut g = group();
+        let now = t0 + 25 * MIN;
+        restore(&mut g, &state, now);
+        let short = restored(&g, 0).unwrap();
+        assert_eq!(
+            short, firing,
+            "firing, with its keep_firing_for clock and send time"
+        );
+        let long = restored(&g, 1).unwrap();
+        assert_eq!(long.state, AlertState::Pending);
+        assert_eq!(
+            long.active_at,
+            now - 20 * MIN,
+            "the downtime does not count"
+        );
+    }
+
+    #[test]
+    fn a_pending_alert_waits_at_least_the_grace_period_and_an_old_one_starts_again() {
+        let t0 = 1_000 * MIN;
+        // Pending 55 of its 60 minutes: it may not fire for another 10 after the restart.
+        let state = saved(
+            t0 + 55 * MIN,
+            alert("Short", AlertState::Firing, t0),
+            alert("Long", AlertState::Pending, t0),
+        );
+        let mut g = group();
+        let now = t0 + 56 * MIN;
+        restore(&mut g, &state, now);
+        let long = restored(&g, 1).unwrap();
+        assert_eq!(long.active_at + 60 * MIN, now + FOR_GRACE_PERIOD_MS);
+        // After more than an hour down, pending alerts start again; firing ones stay.
+        let mut g = group();
+        restore(&mut g, &state, t0 + 55 * MIN + FOR_OUTAGE_TOLERANCE_MS + 1);
+        assert!(restored(&g, 1).is_none());
+        assert_eq!(restored(&g, 0).unwrap().state, AlertState::Firing);
+    }
+}
