@@ -607,6 +607,21 @@ mod tests {
     }
 
     #[test]
+    fn the_state_file_keeps_values_json_has_no_number_for() {
+        let mut a = alert("Short", AlertState::Firing, MIN);
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2.5] {
+            a.value = v;
+            let text = serde_json::to_string(&saved(2 * MIN, a.clone(), a.clone())).unwrap();
+            let back: SavedState = serde_json::from_str(&text).unwrap();
+            let got = back.groups[0].rules[0].alerts[0].value;
+            assert!(
+                got == v || (got.is_nan() && v.is_nan()),
+                "{v} came back as {got}"
+            );
+        }
+    }
+
+    #[test]
     fn a_pending_alert_waits_at_least_the_grace_period_and_an_old_one_starts_again() {
         let t0 = 1_000 * MIN;
         // Pending 55 of its 60 minutes: it may not fire for another 10 after the restart.

@@ -204,6 +204,7 @@ pub struct Alert {
     pub annotations: Vec<(String, String)>,
     pub state: AlertState,
     /// The value of the series at the last evaluation that returned it.
+    #[serde(with = "float_json")]
     pub value: f64,
     /// When the condition started to hold (milliseconds).
     pub active_at: i64,
@@ -252,6 +253,36 @@ pub struct Notification {
     pub resolved: bool,
     /// A link to the expression in the UI.
     pub generator_url: String,
+}
+
+/// A float in JSON, which has no NaN or infinities: those are written as Prometheus spells
+/// them (`"NaN"`, `"+Inf"`, `"-Inf"`); read back from those, a number, or null.
+mod float_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if *v > 0.0 {
+            s.serialize_str("+Inf")
+        } else {
+            s.serialize_str("-Inf")
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+            serde_json::Value::String(s) => match s.as_str() {
+                "+Inf" | "Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                other => other.parse().unwrap_or(f64::NAN),
+            },
+            _ => f64::NAN,
+        })
+    }
 }
 
 mod labels_serde {
