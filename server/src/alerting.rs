@@ -17,3 +17,4 @@ pub mod silences;
 pub mod template;
 pub mod time;
 pub mod unittest;
+pub mod worker;

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::rule::Notification;
 use super::time::rfc3339;
+use super::worker::Worker;
 use crate::prom::json::LabelsJson;
 
 /// Alerts one POST carries at most.
@@ -54,7 +55,7 @@ struct Shared {
 /// The queue and its sending thread.
 pub struct AlertmanagerSender {
     shared: Arc<Shared>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread: Worker,
 }
 
 impl std::fmt::Debug for AlertmanagerSender {
@@ -85,15 +86,8 @@ impl AlertmanagerSender {
             dropped: AtomicU64::new(0),
         });
         let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("alertmanager".into())
-            .spawn(move || run(&worker))
-            .map_err(|e| tracing::error!(error = %e, "the Alertmanager sender did not start"))
-            .ok();
-        AlertmanagerSender {
-            shared,
-            thread: Mutex::new(thread),
-        }
+        let thread = Worker::spawn("alertmanager", move || run(&worker));
+        AlertmanagerSender { shared, thread }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -168,10 +162,7 @@ impl AlertmanagerSender {
     pub fn shutdown(&self) {
         self.lock().stop = true;
         self.shared.wake.notify_all();
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        self.thread.join();
     }
 }
 

@@ -32,6 +32,7 @@ use super::rule::Notification;
 use super::silences::Silences;
 use super::template::{Template, Value};
 use super::time::{rfc3339, wall_ms, write_json_durably};
+use super::worker::Worker;
 
 /// What was last sent for a group.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -81,7 +82,7 @@ struct Shared {
 /// The notifiers and their thread.
 pub struct Dispatcher {
     shared: Arc<Shared>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread: Worker,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -142,15 +143,8 @@ impl Dispatcher {
             counters: Mutex::new(BTreeMap::new()),
         });
         let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("notifiers".into())
-            .spawn(move || run(&worker))
-            .map_err(|e| tracing::error!(error = %e, "the notifiers did not start"))
-            .ok();
-        Dispatcher {
-            shared,
-            thread: Mutex::new(thread),
-        }
+        let thread = Worker::spawn("notifiers", move || run(&worker));
+        Dispatcher { shared, thread }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -260,10 +254,7 @@ impl Dispatcher {
     pub fn shutdown(&self) {
         self.lock().stop = true;
         self.shared.wake.notify_all();
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        self.thread.join();
     }
 }
 

@@ -133,33 +133,43 @@ fn g4(v: f64) -> String {
     fmt_g(v, Some(4), false, false)
 }
 
+/// `v` divided by `base` while it is at least `base`, with the prefix of each step.
+fn scale_down(mut v: f64, base: f64, prefixes: [&'static str; 8]) -> (f64, &'static str) {
+    let mut prefix = "";
+    for p in prefixes {
+        if v.abs() < base {
+            break;
+        }
+        prefix = p;
+        v /= base;
+    }
+    (v, prefix)
+}
+
+/// `v` (below 1) multiplied by 1000 until it is at least 1, with the SI prefix of each step.
+fn scale_up(mut v: f64) -> (f64, &'static str) {
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    (v, prefix)
+}
+
 /// `humanize`: SI prefixes (k, M, … and m, u, …) with four significant digits.
 pub fn humanize(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return g4(v);
     }
-    let mut v = v;
-    if v.abs() >= 1.0 {
-        let mut prefix = "";
-        for p in ["k", "M", "G", "T", "P", "E", "Z", "Y"] {
-            if v.abs() < 1000.0 {
-                break;
-            }
-            prefix = p;
-            v /= 1000.0;
-        }
-        format!("{}{prefix}", g4(v))
+    let (v, prefix) = if v.abs() >= 1.0 {
+        scale_down(v, 1000.0, ["k", "M", "G", "T", "P", "E", "Z", "Y"])
     } else {
-        let mut prefix = "";
-        for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-            if v.abs() >= 1.0 {
-                break;
-            }
-            prefix = p;
-            v *= 1000.0;
-        }
-        format!("{}{prefix}", g4(v))
-    }
+        scale_up(v)
+    };
+    format!("{}{prefix}", g4(v))
 }
 
 /// `humanize1024`: binary prefixes (ki, Mi, …).
@@ -167,15 +177,7 @@ pub fn humanize1024(v: f64) -> String {
     if v.abs() <= 1.0 || !v.is_finite() {
         return g4(v);
     }
-    let mut v = v;
-    let mut prefix = "";
-    for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
-        if v.abs() < 1024.0 {
-            break;
-        }
-        prefix = p;
-        v /= 1024.0;
-    }
+    let (v, prefix) = scale_down(v, 1024.0, ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"]);
     format!("{}{prefix}", g4(v))
 }
 
@@ -207,15 +209,7 @@ pub fn humanize_duration(v: f64) -> String {
             format!("{sign}{}s", g4(a))
         };
     }
-    let mut v = v;
-    let mut prefix = "";
-    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-        if v.abs() >= 1.0 {
-            break;
-        }
-        prefix = p;
-        v *= 1000.0;
-    }
+    let (v, prefix) = scale_up(v);
     format!("{}{prefix}s", g4(v))
 }
 
