@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use strata_wire::remote_write::encode::{Fields, RequestEncoder};
-use strata_wire::remote_write::v1::{TimeSeries, WriteRequest};
+use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 
 /// The `strata` binary cargo built beside this test binary (`target/<profile>/strata`).
 pub fn strata_binary() -> PathBuf {
@@ -305,3 +305,50 @@ pub use strata_testkit::net::free_port;
 
 /// `s` encoded for a URL's query string.
 pub use strata_bench::urlencode;
+
+/// A series of `labels` (name first or anywhere) with `points` as `(timestamp, value)`.
+pub fn series_of(labels: &[(&str, &str)], points: &[(i64, f64)]) -> TimeSeries {
+    TimeSeries {
+        labels: labels
+            .iter()
+            .map(|(n, v)| Label {
+                name: (*n).into(),
+                value: (*v).into(),
+            })
+            .collect(),
+        samples: points
+            .iter()
+            .map(|&(t, v)| Sample {
+                value: v,
+                timestamp: t,
+            })
+            .collect(),
+        exemplars: vec![],
+        histograms: vec![],
+    }
+}
+
+/// Remote-writes `timeseries` to the server at `url` and asserts it stored them (204).
+pub fn write_ok(agent: &ureq::Agent, url: &str, timeseries: Vec<TimeSeries>) {
+    let reply = remote_write(
+        agent,
+        url,
+        &WriteRequest {
+            timeseries,
+            metadata: vec![],
+        },
+    );
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+/// Polls `probe` until it returns `Some`, at most `limit` (then fails naming `what`).
+pub fn wait_for<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -8,46 +8,20 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use strata_testkit::time::now_ms;
 use strata_tests::server::{
-    Guard, Server, agent, free_port, remote_write, require_program, try_get_json,
+    Guard, Server, agent, free_port, require_program, series_of, try_get_json, wait_for, write_ok,
 };
-use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
+use strata_wire::remote_write::v1::TimeSeries;
 
 fn errors(instance: &str, v: f64) -> TimeSeries {
-    TimeSeries {
-        labels: vec![
-            Label {
-                name: "__name__".into(),
-                value: "app_errors".into(),
-            },
-            Label {
-                name: "instance".into(),
-                value: instance.into(),
-            },
-        ],
-        samples: vec![Sample {
-            value: v,
-            timestamp: now_ms(),
-        }],
-        exemplars: vec![],
-        histograms: vec![],
-    }
-}
-
-fn write(http: &ureq::Agent, url: &str, timeseries: Vec<TimeSeries>) {
-    let reply = remote_write(
-        http,
-        url,
-        &WriteRequest {
-            timeseries,
-            metadata: vec![],
-        },
-    );
-    assert_eq!(reply.status, 204, "{}", reply.body);
+    series_of(
+        &[("__name__", "app_errors"), ("instance", instance)],
+        &[(now_ms(), v)],
+    )
 }
 
 fn start_alertmanager(program: &Path, dir: &Path, port: u16) -> Guard {
@@ -81,17 +55,6 @@ fn am_alerts(http: &ureq::Agent, am: &str, name: &str) -> Vec<Value> {
     }
 }
 
-fn eventually<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn alertmanager_receives_fires_and_resolves_and_catches_up_after_being_down() {
     let Some(program) = require_program("prometheus-alertmanager", "prometheus-alertmanager")
@@ -122,10 +85,10 @@ fn alertmanager_receives_fires_and_resolves_and_catches_up_after_being_down() {
     );
     strata.wait_ready(Duration::from_secs(30));
     let http = agent();
-    write(&http, &strata.url, vec![errors("h1", 7.0)]);
+    write_ok(&http, &strata.url, vec![errors("h1", 7.0)]);
 
     // Fires in Strata, shows in Alertmanager.
-    let received = eventually(Duration::from_secs(60), "the alert in Alertmanager", || {
+    let received = wait_for(Duration::from_secs(60), "the alert in Alertmanager", || {
         am_alerts(&http, &am_url, "AppErrors").into_iter().next()
     });
     assert_eq!(
@@ -142,8 +105,8 @@ fn alertmanager_receives_fires_and_resolves_and_catches_up_after_being_down() {
     );
 
     // Resolved in Strata: gone from Alertmanager's active alerts.
-    write(&http, &strata.url, vec![errors("h1", 0.0)]);
-    eventually(
+    write_ok(&http, &strata.url, vec![errors("h1", 0.0)]);
+    wait_for(
         Duration::from_secs(60),
         "the alert resolved in Alertmanager",
         || {
@@ -155,8 +118,8 @@ fn alertmanager_receives_fires_and_resolves_and_catches_up_after_being_down() {
 
     // Alertmanager down while another alert fires; back on the same address, it gets it.
     drop(am);
-    write(&http, &strata.url, vec![errors("h2", 9.0)]);
-    eventually(Duration::from_secs(30), "Strata tried and failed", || {
+    write_ok(&http, &strata.url, vec![errors("h2", 9.0)]);
+    wait_for(Duration::from_secs(30), "Strata tried and failed", || {
         let mut r = http.get(format!("{}/metrics", strata.url)).call().ok()?;
         let text = r.body_mut().read_to_string().ok()?;
         text.lines()
@@ -165,7 +128,7 @@ fn alertmanager_receives_fires_and_resolves_and_catches_up_after_being_down() {
             .filter(|n| *n >= 1.0)
     });
     let _am = start_alertmanager(&program, dir.path(), am_port);
-    let back = eventually(
+    let back = wait_for(
         Duration::from_secs(90),
         "the alert after Alertmanager restarted",
         || {

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use strata_testkit::time::now_ms;
 use strata_tests::server::{
-    Guard, Server, agent, free_port, remote_write, require_program, try_get_json, urlencode,
+    Guard, Server, agent, free_port, remote_write, require_program, series_of, try_get_json,
+    urlencode,
 };
-use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
+use strata_wire::remote_write::v1::WriteRequest;
 
 const RULES: &str = r#"groups:
   - name: dashboard
@@ -50,27 +51,6 @@ const RULES: &str = r#"groups:
         expr: instance:memory:used_ratio > 2
 "#;
 
-fn series(labels: &[(&str, &str)], points: &[(i64, f64)]) -> TimeSeries {
-    TimeSeries {
-        labels: labels
-            .iter()
-            .map(|(n, v)| Label {
-                name: (*n).into(),
-                value: (*v).into(),
-            })
-            .collect(),
-        samples: points
-            .iter()
-            .map(|&(t, v)| Sample {
-                value: v,
-                timestamp: t,
-            })
-            .collect(),
-        exemplars: vec![],
-        histograms: vec![],
-    }
-}
-
 /// Counters over the 90 s before `end` at 15 s steps (first values far from zero, so no
 /// extrapolation towards zero), gauges once.
 fn data(end: i64) -> WriteRequest {
@@ -84,7 +64,7 @@ fn data(end: i64) -> WriteRequest {
     };
     let mut out = Vec::new();
     for (job, ok, bad) in [("api", 30.0, 6.0), ("web", 50.0, 1.5), ("batch", 10.0, 4.0)] {
-        out.push(series(
+        out.push(series_of(
             &[
                 ("__name__", "http_requests_total"),
                 ("job", job),
@@ -92,7 +72,7 @@ fn data(end: i64) -> WriteRequest {
             ],
             &counter(1000.0, ok),
         ));
-        out.push(series(
+        out.push(series_of(
             &[
                 ("__name__", "http_requests_total"),
                 ("job", job),
@@ -101,7 +81,7 @@ fn data(end: i64) -> WriteRequest {
             &counter(500.0, bad),
         ));
         for (le, share) in [("0.1", 0.5), ("0.5", 0.8), ("1", 0.95), ("+Inf", 1.0)] {
-            out.push(series(
+            out.push(series_of(
                 &[
                     ("__name__", "latency_seconds_bucket"),
                     ("job", job),
@@ -112,14 +92,14 @@ fn data(end: i64) -> WriteRequest {
         }
     }
     for (instance, free, total) in [("h1:9100", 1.5e9, 8e9), ("h2:9100", 6e9, 8e9)] {
-        out.push(series(
+        out.push(series_of(
             &[
                 ("__name__", "node_memory_free_bytes"),
                 ("instance", instance),
             ],
             &[(end, free)],
         ));
-        out.push(series(
+        out.push(series_of(
             &[
                 ("__name__", "node_memory_total_bytes"),
                 ("instance", instance),

@@ -7,59 +7,17 @@
 //! Waiting is polling with a deadline: evaluations happen on the server's clock.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use strata_testkit::time::now_ms;
-use strata_tests::server::{Server, agent, get_json, remote_write};
-use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
+use strata_tests::server::{Server, agent, get_json, series_of, wait_for, write_ok};
+use strata_wire::remote_write::v1::TimeSeries;
 
 fn series(name: &str, instance: &str, v: f64, t: i64) -> TimeSeries {
-    TimeSeries {
-        labels: vec![
-            Label {
-                name: "__name__".into(),
-                value: name.into(),
-            },
-            Label {
-                name: "instance".into(),
-                value: instance.into(),
-            },
-            Label {
-                name: "job".into(),
-                value: "app".into(),
-            },
-        ],
-        samples: vec![Sample {
-            value: v,
-            timestamp: t,
-        }],
-        exemplars: vec![],
-        histograms: vec![],
-    }
-}
-
-fn write(http: &ureq::Agent, url: &str, timeseries: Vec<TimeSeries>) {
-    let reply = remote_write(
-        http,
-        url,
-        &WriteRequest {
-            timeseries,
-            metadata: vec![],
-        },
-    );
-    assert_eq!(reply.status, 204, "{}", reply.body);
-}
-
-/// Polls `probe` until it returns `Some`, at most `limit`.
-fn wait_for<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    series_of(
+        &[("__name__", name), ("instance", instance), ("job", "app")],
+        &[(t, v)],
+    )
 }
 
 fn alerts(http: &ureq::Agent, url: &str) -> Vec<serde_json::Value> {
@@ -132,7 +90,7 @@ fn rules_raise_alerts_record_series_and_survive_a_refused_reload() {
     server.wait_ready(Duration::from_secs(30));
     let http = agent();
     let url = &server.url;
-    write(
+    write_ok(
         &http,
         url,
         vec![
@@ -305,7 +263,7 @@ fn alert_states_and_recorded_samples_survive_kill_9() {
     let config = config(dir.path(), rules);
     let (server, data) = start(dir.path(), &config);
     let http = agent();
-    write(
+    write_ok(
         &http,
         &server.url,
         vec![series("app_errors", "h1", 3.0, now_ms())],
@@ -403,7 +361,7 @@ fn slack_messages_are_neither_repeated_after_kill_9_nor_sent_for_silenced_alerts
     let config = config.to_str().unwrap().to_owned();
     let (server, data) = start(dir.path(), &config);
     let http = agent();
-    write(
+    write_ok(
         &http,
         &server.url,
         vec![series("app_errors", "h1", 4.0, now_ms())],
@@ -472,7 +430,7 @@ fn slack_messages_are_neither_repeated_after_kill_9_nor_sent_for_silenced_alerts
     let (_, listed) = get_json(&http, &format!("{url}/api/v2/silences"));
     assert_eq!(listed[0]["id"], id.as_str());
     assert_eq!(listed[0]["status"]["state"], "active");
-    write(&http, url, vec![series("app_errors", "h2", 9.0, now_ms())]);
+    write_ok(&http, url, vec![series("app_errors", "h2", 9.0, now_ms())]);
     wait_for(Duration::from_secs(20), "h2 firing", || {
         alerts(&http, url)
             .iter()
@@ -480,7 +438,7 @@ fn slack_messages_are_neither_repeated_after_kill_9_nor_sent_for_silenced_alerts
             .then_some(())
     });
     // h1 resolves: its resolution is the next message (h2's silenced one never comes).
-    write(&http, url, vec![series("app_errors", "h1", 0.0, now_ms())]);
+    write_ok(&http, url, vec![series("app_errors", "h1", 0.0, now_ms())]);
     let resolved = messages
         .recv_timeout(Duration::from_secs(30))
         .expect("the resolved message");
