@@ -352,3 +352,32 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Optio
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A Prometheus (the binary `program`) listening on a free loopback port with its data in
+/// `dir`, configured by `config` (YAML text) and receiving remote write; answers once its API
+/// does (at most 60 s). Returns its guard (killed on drop) and its base URL.
+pub fn start_prometheus(program: &Path, dir: &Path, config: &str) -> (Guard, String) {
+    let port = free_port();
+    let config_path = dir.join("prometheus.yml");
+    std::fs::write(&config_path, config).expect("write prometheus.yml");
+    let guard = Guard(
+        Command::new(program)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prometheus-data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let http = agent();
+    wait_for(Duration::from_secs(60), "Prometheus answering", || {
+        try_get_json(&http, &format!("{url}/api/v1/status/buildinfo")).ok()
+    });
+    (guard, url)
+}

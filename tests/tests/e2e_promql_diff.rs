@@ -13,12 +13,11 @@
 //! they do differ (the list stays true); any other difference fails the test.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use strata_tests::server::{
-    Guard, Server, agent, free_port, remote_write, require_program, try_get_json, urlencode,
+    Server, agent, remote_write, require_program, start_prometheus, try_get_json, urlencode,
 };
 use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 
@@ -432,33 +431,9 @@ fn promql_results_equal_prometheus_2_42() {
     let dir = tempfile::tempdir().unwrap();
     let strata = Server::start(&dir.path().join("strata"), &[]);
     strata.wait_ready(Duration::from_secs(30));
-    let port = free_port();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
-    let _prometheus = Guard(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("prometheus-data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let (_prometheus, prom) =
+        start_prometheus(&prometheus, dir.path(), "global:\n  scrape_interval: 15s\n");
     let http = agent();
-    let prom = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while try_get_json(&http, &format!("{prom}/api/v1/status/buildinfo")).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus did not start within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 
     // The data, an hour back, scrape by scrape (Prometheus 2.42 takes samples in order only).
     let now = std::time::SystemTime::now()

@@ -10,13 +10,12 @@
 //! missing, a failure under `STRATA_E2E=1`.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use strata_testkit::time::now_ms;
 use strata_tests::server::{
-    Guard, Server, agent, free_port, remote_write, require_program, series_of, try_get_json,
+    Server, agent, remote_write, require_program, series_of, start_prometheus, try_get_json,
     urlencode,
 };
 use strata_wire::remote_write::v1::WriteRequest;
@@ -189,38 +188,16 @@ fn strata_and_prometheus_record_and_alert_alike_on_the_same_rules_and_data() {
         &dir.path().join("strata"),
         &["--config", strata_config.to_str().unwrap()],
     );
-    let port = free_port();
-    let prom_config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
+    strata.wait_ready(Duration::from_secs(30));
+    let (_prometheus, prom) = start_prometheus(
+        &prometheus,
+        dir.path(),
+        &format!(
             "global:\n  evaluation_interval: 1s\n  external_labels: {{cluster: eu1}}\nrule_files: [{}]\n",
             rules.display()
         ),
-    )
-    .unwrap();
-    let _prometheus = Guard(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", prom_config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("prometheus-data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
     );
-    strata.wait_ready(Duration::from_secs(30));
-    let prom = format!("http://127.0.0.1:{port}");
     let http = agent();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while try_get_json(&http, &format!("{prom}/api/v1/status/buildinfo")).is_err() {
-        assert!(Instant::now() < deadline, "Prometheus did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let request = data(now_ms());
     for base in [&strata.url, &prom] {
         let reply = remote_write(&http, base, &request);
