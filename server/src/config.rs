@@ -212,8 +212,8 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 
 /// Parses a Prometheus duration (`15d`, `1h30m`, `500ms`, `0`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    promql_parser::util::parse_duration(s.trim())
-        .map_err(|e| format!("{s:?} is not a duration (write e.g. 15d, 2h, 30s): {e}"))
+    crate::alerting::time::parse_duration(s)
+        .map_err(|_| format!("{s:?} is not a duration (write e.g. 15d, 2h, 30s)"))
 }
 
 /// Parses `always` or a sync interval.

@@ -16,17 +16,22 @@ pub fn wall_ms() -> i64 {
 /// Milliseconds as Go writes a time in JSON (RFC 3339, fraction without trailing zeros); Go's
 /// zero time when never.
 pub fn rfc3339(ms: Option<i64>) -> String {
-    let Some(t) = ms.and_then(chrono::DateTime::from_timestamp_millis) else {
-        return "0001-01-01T00:00:00Z".to_owned();
-    };
-    let mut frac = format!(".{:03}", ms.unwrap_or(0).rem_euclid(1000));
+    ms.and_then(|ms| utc(ms, "%Y-%m-%dT%H:%M:%S", "Z"))
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned())
+}
+
+/// `ms` as a UTC time in `format`, then its millisecond fraction as Go prints one (`.5`, none
+/// for a whole second), then `suffix`; `None` out of chrono's range.
+pub fn utc(ms: i64, format: &str, suffix: &str) -> Option<String> {
+    let t = chrono::DateTime::from_timestamp_millis(ms)?;
+    let mut frac = format!(".{:03}", ms.rem_euclid(1000));
     while frac.ends_with('0') {
         frac.pop();
     }
     if frac == "." {
         frac.clear();
     }
-    format!("{}{frac}Z", t.format("%Y-%m-%dT%H:%M:%S"))
+    Some(format!("{}{frac}{suffix}", t.format(format)))
 }
 
 /// Prometheus's duration syntax (`90s`, `1h30m`, `0`), never negative.

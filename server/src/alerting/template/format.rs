@@ -237,19 +237,7 @@ pub fn go_time(v: f64) -> String {
         );
     }
     let ms = nanos as i64 / 1_000_000;
-    match chrono::DateTime::from_timestamp_millis(ms) {
-        Some(t) => {
-            let mut frac = format!(".{:03}", ms.rem_euclid(1000));
-            while frac.ends_with('0') {
-                frac.pop();
-            }
-            if frac == "." {
-                frac.clear();
-            }
-            format!("{}{frac} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S"))
-        }
-        None => g4(v),
-    }
+    crate::alerting::time::utc(ms, "%Y-%m-%d %H:%M:%S", " +0000 UTC").unwrap_or_else(|| g4(v))
 }
 
 #[cfg(test)]
