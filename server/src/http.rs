@@ -59,10 +59,16 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     // Engine statistics walk every series: off the request threads.
     let text = tokio::task::spawn_blocking(move || {
         let stats = db.map(|db| db.stats());
+        let (known_series, known_series_bytes) = shared.prom.known.footprint();
+        let stores = crate::metrics::StoreSizes {
+            exemplars: shared.prom.exemplars.len(),
+            metadata: shared.prom.metadata.len(),
+            known_series,
+            known_series_bytes,
+        };
         shared.metrics.render(
             stats.as_ref(),
-            shared.prom.exemplars.len(),
-            shared.prom.metadata.len(),
+            stores,
             &shared.alerting.figures(),
             &shared.alerting.alertmanager.figures(),
             &shared.alerting.dispatcher.figures(),

@@ -87,6 +87,15 @@ impl Default for Metrics {
     }
 }
 
+/// How much the server's in-memory stores hold.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreSizes {
+    pub exemplars: usize,
+    pub metadata: usize,
+    pub known_series: usize,
+    pub known_series_bytes: usize,
+}
+
 impl Metrics {
     /// Counts samples and exemplars a remote write stored.
     pub fn ingested(&self, samples: u64, exemplars: u64) {
@@ -128,8 +137,7 @@ impl Metrics {
     pub fn render(
         &self,
         stats: Option<&Stats>,
-        exemplars: usize,
-        metadata: usize,
+        stores: StoreSizes,
         rule_groups: &[RuleGroupFigures],
         alertmanager: &SenderFigures,
         receivers: &[ReceiverFigures],
@@ -203,12 +211,22 @@ impl Metrics {
         out.gauge(
             "strata_exemplars",
             "Exemplars held in memory.",
-            exemplars as f64,
+            stores.exemplars as f64,
         );
         out.gauge(
             "strata_metadata_families",
             "Metric families with metadata held.",
-            metadata as f64,
+            stores.metadata as f64,
+        );
+        out.gauge(
+            "strata_remote_write_known_series",
+            "Series remote write finds by their label bytes as sent.",
+            stores.known_series as f64,
+        );
+        out.gauge(
+            "strata_remote_write_known_series_bytes",
+            "Memory of the table of series known by their label bytes.",
+            stores.known_series_bytes as f64,
         );
         if let Some(s) = stats {
             render_storage(&mut out, s);
@@ -649,11 +667,18 @@ mod tests {
             wal_disk_bytes: 7,
             ..Stats::default()
         };
-        let text = m.render(Some(&stats), 2, 1, &[], &SenderFigures::default(), &[]);
+        let stores = StoreSizes {
+            exemplars: 2,
+            metadata: 1,
+            known_series: 4,
+            known_series_bytes: 1000,
+        };
+        let text = m.render(Some(&stats), stores, &[], &SenderFigures::default(), &[]);
         for line in [
             "# TYPE strata_remote_write_samples_ingested_total counter",
             "strata_remote_write_samples_ingested_total 10",
             "strata_remote_write_samples_rejected_total{reason=\"bad_data\"} 3",
+            "strata_remote_write_known_series 4",
             "strata_remote_write_samples_rejected_total{reason=\"series_limit\"} 0",
             "strata_http_requests_total{handler=\"/api/v1/write\",code=\"204\"} 2",
             "strata_http_requests_total{handler=\"/api/v1/write\",code=\"400\"} 1",

@@ -303,3 +303,65 @@ async fn writes_beyond_the_in_flight_limit_wait_then_get_503() {
     assert_eq!(written, Some(1));
     assert_eq!(s.stored().len(), 1);
 }
+
+/// The label fields of a series as a sender writes them (what the known-series table keys).
+fn label_fields(labels: &[(&str, &str)]) -> Vec<u8> {
+    series(labels, &[]).encode_to_vec()
+}
+
+#[tokio::test]
+async fn series_sent_again_are_found_by_their_bytes_and_checked_again_under_new_limits() {
+    let s = Server::start();
+    let prom = &s.state.prom;
+    let t = now_ms();
+    let labels = [("__name__", "cpu"), ("instance", "a"), ("mode", "idle")];
+    let fields = label_fields(&labels);
+    let write = |samples: &[(i64, f64)]| encode(vec![series(&labels, samples)]);
+    assert_eq!(
+        s.write(write(&[(t - 3_000, 1.0)])).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let limits = prom.write_limits();
+    let entered = prom.known.reader(&limits).get(&fields);
+    assert!(entered.is_some(), "the stored series is entered");
+    // Sent again: found by its bytes, its samples go to the same series.
+    assert_eq!(
+        s.write(write(&[(t - 2_000, 2.0)])).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let expected = |n: usize| {
+        vec![(
+            r#"cpu{instance="a", mode="idle"}"#.to_string(),
+            [(t - 3_000, 1.0), (t - 2_000, 2.0), (t - 1_000, 3.0)][..n]
+                .iter()
+                .map(|&(t, v): &(i64, f64)| (t, v.to_bits()))
+                .collect::<Vec<_>>(),
+        )]
+    };
+    assert_eq!(s.stored(), expected(2));
+    // An entry whose series the head does not hold (as after the head dropped it): the labels
+    // are decoded and looked up again, the samples stored, and the entry corrected.
+    prom.known.insert(&[(&fields, u64::MAX - 1)], &limits, 0);
+    assert_eq!(
+        s.write(write(&[(t - 1_000, 3.0)])).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(s.stored(), expected(3));
+    assert_eq!(prom.known.reader(&limits).get(&fields), entered);
+    // A known series' messages still name it (here a second value at a stored timestamp).
+    let (status, text, _) = s.write(write(&[(t - 1_000, 3.5)])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains(r#"cpu{instance="a", mode="idle"}"#), "{text}");
+    // A reload that lowers a label limit: the same bytes are checked again and refused.
+    let mut settings =
+        strata_server::config::Settings::resolve(&Default::default(), &Default::default()).unwrap();
+    settings.write_limits = WriteLimits {
+        label_value_bytes_max: 3,
+        ..settings.write_limits
+    };
+    prom.apply(&settings);
+    let (status, text, _) = s.write(write(&[(t, 4.0)])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("more than the 3 allowed"), "{text}");
+    assert_eq!(s.stored(), expected(3));
+}

@@ -194,6 +194,11 @@ impl Db {
         &self.inner.dir
     }
 
+    /// How many series the head holds (cheap; [`Db::stats`] walks them).
+    pub fn head_series(&self) -> u64 {
+        self.inner.head.num_series()
+    }
+
     /// A new batch of samples to append and commit.
     pub fn appender(&self) -> Appender<'_> {
         Appender::new(&self.inner)

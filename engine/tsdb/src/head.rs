@@ -362,6 +362,20 @@ impl Head {
         }
     }
 
+    /// The series with each of the references `refs`, where it exists, under one lock.
+    pub fn get_many(&self, refs: &[SeriesRef], out: &mut Vec<Option<SeriesArc>>) {
+        let by_ref = read(&self.by_ref);
+        let mut aliases = None;
+        out.extend(refs.iter().map(|r| {
+            by_ref.get(r.0).cloned().or_else(|| {
+                aliases
+                    .get_or_insert_with(|| read(&self.aliases))
+                    .get(&r.0)
+                    .cloned()
+            })
+        }));
+    }
+
     /// The series with this reference, if it exists.
     pub fn get(&self, r: SeriesRef) -> Option<SeriesArc> {
         let found = read(&self.by_ref).get(r.0).cloned();

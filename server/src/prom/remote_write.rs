@@ -4,6 +4,7 @@
 //! status and the written-count headers a sender expects.
 
 pub mod ingest;
+pub mod known;
 
 use std::sync::Arc;
 
@@ -125,6 +126,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
         let sinks = Sinks {
             metadata: &shared.prom.metadata,
             exemplars: &shared.prom.exemplars,
+            known: &shared.prom.known,
         };
         ingest::receive(&db, &body, version, &limits, sinks)
     })

@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::prom::exemplars::ExemplarStore;
 use crate::prom::limits::{Backpressure, QueryLimits, WriteLimits};
 use crate::prom::metadata::{MetadataLimits, MetadataStore};
+use crate::prom::remote_write::known::KnownSeries;
 
 /// What the Prometheus handlers share.
 #[derive(Debug)]
@@ -20,6 +21,8 @@ pub struct PromState {
     pub metadata: MetadataStore,
     /// Recent exemplars.
     pub exemplars: ExemplarStore,
+    /// The series remote write stored, by their label fields as sent.
+    pub known: KnownSeries,
     /// Turns for remote-write requests.
     pub writes: Semaphore,
     /// How long a remote-write request waits for a turn.
@@ -56,6 +59,7 @@ impl PromState {
             write_limits: RwLock::new(write_limits),
             metadata,
             exemplars,
+            known: KnownSeries::default(),
             writes: Semaphore::new(backpressure.in_flight_max),
             write_queue_wait: backpressure.queue_wait,
             queries: Semaphore::new(query_limits.max_concurrency),

@@ -125,6 +125,19 @@ impl<'a> Appender<'a> {
         Ok(refs)
     }
 
+    /// Adds the series with references `refs` to the batch, all at once; returns whether
+    /// each exists (a series the head no longer holds does not: append its samples by
+    /// labels). Then [`Appender::append_ref`] finds them in the batch.
+    pub fn resolve_refs(&mut self, refs: &[SeriesRef]) -> Result<Vec<bool>, AppendError> {
+        self.check_open()?;
+        let mut found = Vec::with_capacity(refs.len());
+        self.db.head.get_many(refs, &mut found);
+        Ok(found
+            .into_iter()
+            .map(|series| series.map(|s| self.slot(s)).is_some())
+            .collect())
+    }
+
     /// Appends a sample to a series known by reference.
     pub fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
         self.check_open()?;

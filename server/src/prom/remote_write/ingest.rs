@@ -10,11 +10,12 @@
 //! when the disk is full or the engine cannot write, so the sender retries and nothing is lost.
 //! The handler (`super`) turns a [`Rejection`] into that status.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use prost::Message;
 use strata_engine::labels::Labels;
-use strata_engine::{AppendError, CommitError, Db};
+use strata_engine::{AppendError, CommitError, Db, SeriesRef};
 use strata_wire::remote_write::decode;
 use strata_wire::remote_write::v1::{Exemplar, Label, MetricMetadata, TimeSeries, WriteRequest};
 use strata_wire::remote_write::v2;
@@ -23,6 +24,7 @@ use strata_wire::snappy;
 use crate::prom::exemplars::ExemplarStore;
 use crate::prom::limits::WriteLimits;
 use crate::prom::metadata::{Metadata, MetadataStore};
+use crate::prom::remote_write::known::KnownSeries;
 
 /// Which remote-write protocol a request speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +72,7 @@ pub fn receive(
         Err(e) => return (Written::default(), Err(Rejection::BadData(e.to_string()))),
     };
     match version {
-        Version::V1 => match decode::decode(&raw) {
+        Version::V1 => match decode_v1(&raw, sinks.known, limits) {
             Ok(request) => match check_series_count(request.series.len(), limits) {
                 Ok(()) => ingest(db, &request, limits, sinks),
                 Err(rejection) => (Written::default(), Err(rejection)),
@@ -99,6 +101,16 @@ pub fn receive(
             }
         }
     }
+}
+
+/// Decodes a 1.0 request, its series that are known by their label fields marked so.
+fn decode_v1<'a>(
+    raw: &'a [u8],
+    known: &KnownSeries,
+    limits: &WriteLimits,
+) -> Result<decode::Request<'a>, decode::DecodeError> {
+    let reader = known.reader(limits);
+    decode::decode_with(raw, |fields| reader.get(fields))
 }
 
 /// Resolves a 2.0 request's symbol references.
@@ -181,6 +193,9 @@ fn check_series_count(n: usize, limits: &WriteLimits) -> Result<(), Rejection> {
 pub struct Sinks<'a> {
     pub metadata: &'a MetadataStore,
     pub exemplars: &'a ExemplarStore,
+    /// The series stored, by their label fields as sent: looked up as requests are decoded,
+    /// and the series a request stores first entered.
+    pub known: &'a KnownSeries,
 }
 
 /// What a request stored (the counts remote write 2.0 reports in headers), and how many of
@@ -255,19 +270,49 @@ pub fn ingest(
 ) -> (Written, Result<(), Rejection>) {
     let mut app = db.appender();
     app.reserve(request.series.len(), request.samples.len());
-    // The series that exist, looked up together (faster than one at a time); new ones are
-    // created as their first sample is appended.
+    let wanted = |ts: &decode::Series| !request.samples_of(ts).is_empty();
+    // Series known by their label fields, added to the batch by reference, all at once.
+    let known: Vec<SeriesRef> = request
+        .series
+        .iter()
+        .filter(|ts| wanted(ts))
+        .filter_map(|ts| ts.known.map(SeriesRef))
+        .collect();
+    let Ok(present) = app.resolve_refs(&known) else {
+        return closed(request);
+    };
+    let mut present = present.into_iter();
+    // The others by their labels (decoded now for a known series the head no longer holds),
+    // looked up together (faster than one at a time); new ones are created as their first
+    // sample is appended.
+    let mut labels: Vec<Cow<'_, [(&str, &str)]>> = Vec::with_capacity(request.series.len());
+    let mut by_ref: Vec<Option<SeriesRef>> = Vec::with_capacity(request.series.len());
+    for ts in &request.series {
+        let found = match (wanted(ts), ts.known) {
+            (true, Some(r)) => present.next().unwrap_or(false).then_some(SeriesRef(r)),
+            _ => None,
+        };
+        by_ref.push(found);
+        labels.push(match (found, ts.known) {
+            (Some(_), _) => Cow::Borrowed(&[][..]),
+            (None, Some(_)) => match request.labels_owned(ts) {
+                Ok(pairs) => Cow::Owned(pairs),
+                Err(e) => return (Written::default(), Err(Rejection::BadData(e.to_string()))),
+            },
+            (None, None) => Cow::Borrowed(request.labels_of(ts)),
+        });
+    }
     let sets: Vec<&[(&str, &str)]> = request
         .series
         .iter()
-        .map(|ts| match ts.samples.is_empty() {
-            true => &[][..],
-            false => request.labels_of(ts),
-        })
+        .zip(&labels)
+        .map(|(ts, pairs)| if wanted(ts) { &pairs[..] } else { &[][..] })
         .collect();
     let Ok(resolved) = app.resolve(&sets) else {
         return closed(request);
     };
+    // The series to enter in the known table once the samples are stored.
+    let mut learned: Vec<(&[u8], u64)> = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
     let mut dropped_samples = 0u64;
     let mut too_many: Option<String> = None;
@@ -278,19 +323,37 @@ pub fn ingest(
     } else {
         i64::MIN
     };
-    for (ts, resolved) in request.series.iter().zip(resolved) {
+    for (((ts, resolved), by_ref), pairs) in
+        request.series.iter().zip(resolved).zip(by_ref).zip(&labels)
+    {
         histograms += ts.histograms as u64;
         let samples = request.samples_of(ts);
         let series_exemplars = request.exemplars_of(ts);
         if samples.is_empty() && series_exemplars.is_empty() {
             continue;
         }
-        let pairs = request.labels_of(ts);
-        if let Err(reason) = check_labels(pairs, limits) {
-            dropped_samples += samples.len() as u64;
-            dropped.push(reason);
-            continue;
-        }
+        // A series found by its label fields passed these checks when it was entered; its
+        // labels are decoded only if something needs them (exemplars, a message).
+        let owned;
+        let pairs: &[(&str, &str)] = match by_ref {
+            Some(_) if series_exemplars.is_empty() => pairs,
+            Some(_) => {
+                owned = request.labels_owned(ts).unwrap_or_default();
+                &owned
+            }
+            None => {
+                if let Err(reason) = check_labels(pairs, limits) {
+                    dropped_samples += samples.len() as u64;
+                    dropped.push(reason);
+                    continue;
+                }
+                pairs
+            }
+        };
+        let describe = || match pairs.is_empty() {
+            true => describe(&request.labels_owned(ts).unwrap_or_default()),
+            false => describe(pairs),
+        };
         if !series_exemplars.is_empty()
             && let Ok(labels) = Labels::new(pairs.iter().copied())
         {
@@ -311,13 +374,14 @@ pub fn ingest(
                 ));
             }
         }
+        let resolved = by_ref.or(resolved);
         let mut series_ref = resolved;
         for &(t, v) in samples {
             if t < oldest {
                 dropped_samples += 1;
                 dropped.push(format!(
                     "{}: sample at {t} is older than the retention time ({} ms) allows; it would be deleted at once (raise the retention time to backfill)",
-                    describe(pairs),
+                    describe(),
                     limits.sample_age_max_ms
                 ));
                 continue;
@@ -335,9 +399,14 @@ pub fn ingest(
                 Err(AppendError::Closed) => return closed(request),
                 Err(e) => {
                     dropped_samples += 1;
-                    dropped.push(format!("{}: {e}", describe(pairs)));
+                    dropped.push(format!("{}: {e}", describe()));
                 }
             }
+        }
+        if by_ref.is_none()
+            && let (Some(r), Some(fields)) = (series_ref, request.raw_labels_of(ts))
+        {
+            learned.push((fields, r.0));
         }
     }
     let committed = app.len() as u64;
@@ -358,6 +427,11 @@ pub fn ingest(
         rejected_histograms: histograms,
         ..Written::default()
     };
+    sinks.known.insert(
+        &learned,
+        limits,
+        (db.head_series() as usize).saturating_mul(2),
+    );
     // Exemplars and metadata are kept once the samples are: a retried request brings them
     // again.
     for (series, exemplar) in exemplars {

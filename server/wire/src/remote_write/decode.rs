@@ -19,7 +19,14 @@ use super::v1::{Exemplar, HistogramStub, MetricMetadata, WriteRequest};
 /// One series of a [`Request`]: ranges into its flat vectors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Series {
+    /// The series' labels in [`Request::labels`]; empty when the series is `known`.
     pub labels: Range<usize>,
+    /// Where the series' label fields lie in the body, when they lie together (as every
+    /// sender writes them): the bytes that name the series on the wire.
+    pub raw_labels: Option<Range<usize>>,
+    /// What the caller's lookup of [`Series::raw_labels`] returned (see [`decode_with`]):
+    /// the labels were not decoded again.
+    pub known: Option<u64>,
     pub samples: Range<usize>,
     pub exemplars: Range<usize>,
     /// Native histogram samples (counted, not decoded).
@@ -29,6 +36,8 @@ pub struct Series {
 /// A decoded request whose strings borrow from the body.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Request<'a> {
+    /// The decoded body (which `raw_labels` index).
+    pub body: &'a [u8],
     pub series: Vec<Series>,
     /// `(name, value)` of every series, in the order sent.
     pub labels: Vec<(&'a str, &'a str)>,
@@ -47,6 +56,24 @@ impl<'a> Request<'a> {
     /// The samples of series `s`.
     pub fn samples_of(&self, s: &Series) -> &[(i64, f64)] {
         &self.samples[s.samples.clone()]
+    }
+
+    /// The label fields of series `s` as sent, when they lie together.
+    pub fn raw_labels_of(&self, s: &Series) -> Option<&'a [u8]> {
+        s.raw_labels.clone().and_then(|r| self.body.get(r))
+    }
+
+    /// The labels of series `s`, decoded from its label fields if the series is `known`
+    /// (they were not decoded with the request).
+    pub fn labels_owned(&self, s: &Series) -> Result<Vec<(&'a str, &'a str)>, DecodeError> {
+        match (s.known, self.raw_labels_of(s)) {
+            (Some(_), Some(raw)) => {
+                let mut pairs = Vec::new();
+                decode_labels(raw, &mut Vec::new(), &mut pairs)?;
+                Ok(pairs)
+            }
+            _ => Ok(self.labels_of(s).to_vec()),
+        }
     }
 
     /// The exemplars of series `s`.
@@ -74,6 +101,8 @@ impl<'a> Request<'a> {
             out.exemplars.extend(ts.exemplars.iter().cloned());
             out.series.push(Series {
                 labels: labels..out.labels.len(),
+                raw_labels: None,
+                known: None,
                 samples: samples..out.samples.len(),
                 exemplars: exemplars..out.exemplars.len(),
                 histograms: ts.histograms.len(),
@@ -157,12 +186,29 @@ fn skip(wire: WireType, tag: u32, buf: &mut &[u8]) -> Result<(), DecodeError> {
 }
 
 /// Decodes a `prometheus.WriteRequest`.
-pub fn decode(mut buf: &[u8]) -> Result<Request<'_>, DecodeError> {
+pub fn decode(buf: &[u8]) -> Result<Request<'_>, DecodeError> {
+    decode_with(buf, |_| None)
+}
+
+/// Decodes a `prometheus.WriteRequest`, asking `known` about each series' label fields
+/// (when they lie together) before decoding them: where it returns `Some`, the series is
+/// marked with that value and its labels are neither decoded nor checked.
+///
+/// A sender names a series with the same bytes in every request, so a receiver that keeps
+/// the label fields of the series it has stored can skip decoding, checking and looking up
+/// their labels; `known` must return `Some` only for bytes that decoded as valid labels
+/// before, so that the request is accepted or refused exactly as [`decode`] would.
+pub fn decode_with(
+    body: &[u8],
+    mut known: impl FnMut(&[u8]) -> Option<u64>,
+) -> Result<Request<'_>, DecodeError> {
+    let mut buf = body;
     // Sized from the body so that a large request does not grow (and copy) its vectors a dozen
     // times: a label takes at least 6 bytes of the body (its key, length, and name's and
     // value's keys and lengths) and ~25 in practice, a series ~150, so these are upper
     // bounds for typical bodies, and untouched capacity costs address space, not memory.
     let mut out = Request {
+        body,
         series: Vec::with_capacity(buf.len() / 64),
         labels: Vec::with_capacity(buf.len() / 16),
         samples: Vec::with_capacity(buf.len() / 64),
@@ -175,7 +221,7 @@ pub fn decode(mut buf: &[u8]) -> Result<Request<'_>, DecodeError> {
             1 => {
                 expect(wire, WireType::LengthDelimited, "WriteRequest.timeseries")?;
                 let ts = delimited(&mut buf)?;
-                time_series(ts, &mut out, &mut raw_labels)?;
+                time_series(ts, &mut out, &mut raw_labels, &mut known)?;
             }
             3 => {
                 expect(wire, WireType::LengthDelimited, "WriteRequest.metadata")?;
@@ -189,24 +235,40 @@ pub fn decode(mut buf: &[u8]) -> Result<Request<'_>, DecodeError> {
 }
 
 /// Decodes one `TimeSeries`; `raw_labels` is scratch space for its labels' bytes.
+///
+/// The label fields are only delimited on the first pass; if they lie together and `known`
+/// recognises their bytes, they are not decoded at all, otherwise a second pass decodes them.
 fn time_series<'a>(
     ts: &'a [u8],
     out: &mut Request<'a>,
     raw_labels: &mut Vec<(&'a [u8], &'a [u8])>,
+    known: &mut impl FnMut(&[u8]) -> Option<u64>,
 ) -> Result<(), DecodeError> {
     let mut buf = ts;
-    raw_labels.clear();
     let labels = out.labels.len();
     let samples = out.samples.len();
     let exemplars = out.exemplars.len();
     let mut histograms = 0;
+    // The label fields' extent within `ts`, and whether anything else lies inside it.
+    let mut span: Option<Range<usize>> = None;
+    let mut together = true;
+    let at = |b: &[u8]| ts.len() - b.len();
     while !buf.is_empty() {
+        let start = at(buf);
         let (tag, wire) = key(&mut buf)?;
         match tag {
             1 => {
                 expect(wire, WireType::LengthDelimited, "TimeSeries.labels")?;
-                let l = delimited(&mut buf)?;
-                raw_labels.push(label(l)?);
+                delimited(&mut buf)?;
+                let end = at(buf);
+                match &mut span {
+                    None => span = Some(start..end),
+                    Some(s) => {
+                        together &= s.end == start;
+                        s.end = end;
+                    }
+                }
+                continue;
             }
             2 => {
                 expect(wire, WireType::LengthDelimited, "TimeSeries.samples")?;
@@ -228,14 +290,42 @@ fn time_series<'a>(
             _ => skip(wire, tag, &mut buf)?,
         }
     }
-    label_strings(ts, raw_labels, &mut out.labels)?;
+    let span = span.filter(|_| together);
+    let body_offset = ts.as_ptr() as usize - out.body.as_ptr() as usize;
+    let found = span.as_ref().and_then(|s| known(&ts[s.clone()]));
+    if found.is_none() {
+        decode_labels(ts, raw_labels, &mut out.labels)?;
+    }
     out.series.push(Series {
         labels: labels..out.labels.len(),
+        raw_labels: span.map(|s| s.start + body_offset..s.end + body_offset),
+        known: found,
         samples: samples..out.samples.len(),
         exemplars: exemplars..out.exemplars.len(),
         histograms,
     });
     Ok(())
+}
+
+/// Appends the labels among the fields `fields` (of a `TimeSeries`) to `out`, skipping its
+/// other fields; `scratch` holds their bytes in between.
+fn decode_labels<'a>(
+    fields: &'a [u8],
+    scratch: &mut Vec<(&'a [u8], &'a [u8])>,
+    out: &mut Vec<(&'a str, &'a str)>,
+) -> Result<(), DecodeError> {
+    scratch.clear();
+    let mut buf = fields;
+    while !buf.is_empty() {
+        let (tag, wire) = key(&mut buf)?;
+        if tag == 1 {
+            expect(wire, WireType::LengthDelimited, "TimeSeries.labels")?;
+            scratch.push(label(delimited(&mut buf)?)?);
+        } else {
+            skip(wire, tag, &mut buf)?;
+        }
+    }
+    label_strings(fields, scratch, out)
 }
 
 /// A label's name and value bytes (UTF-8 is checked by [`label_strings`]).
@@ -330,18 +420,42 @@ mod tests {
     use super::*;
     use crate::remote_write::v1::arbitrary_request as request;
 
-    /// A request's series, labels and samples (values as bits), to compare decodings.
-    type Contents = (Vec<Series>, Vec<(String, String)>, Vec<(i64, u64)>);
+    /// Each series of a request: its labels, its samples (values as bits), its exemplar and
+    /// histogram counts, to compare decodings.
+    type Contents = Vec<(Vec<(String, String)>, Vec<(i64, u64)>, usize, usize)>;
 
     fn bits(r: &Request<'_>) -> Contents {
-        (
-            r.series.clone(),
-            r.labels
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            r.samples.iter().map(|&(t, v)| (t, v.to_bits())).collect(),
-        )
+        r.series
+            .iter()
+            .map(|s| {
+                (
+                    r.labels_owned(s)
+                        .unwrap()
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), v.to_string()))
+                        .collect(),
+                    r.samples_of(s)
+                        .iter()
+                        .map(|&(t, v)| (t, v.to_bits()))
+                        .collect(),
+                    s.exemplars.len(),
+                    s.histograms,
+                )
+            })
+            .collect()
+    }
+
+    /// Every truncation and every single-byte corruption of `body`.
+    fn variants(body: &[u8]) -> Vec<Vec<u8>> {
+        let mut variants: Vec<Vec<u8>> = (0..body.len()).map(|n| body[..n].to_vec()).collect();
+        for i in 0..body.len() {
+            for b in [0x00, 0x01, 0x02, 0x05, 0x0a, 0x12, 0x1a, 0x80, 0xff] {
+                let mut v = body.to_vec();
+                v[i] = b;
+                variants.push(v);
+            }
+        }
+        variants
     }
 
     #[test]
@@ -416,16 +530,44 @@ mod tests {
         // decoders agree on success, and on content when both succeed.
         for seed in 0..40 {
             let body = request(seed).encode_to_vec();
-            let mut variants: Vec<Vec<u8>> = (0..body.len()).map(|n| body[..n].to_vec()).collect();
-            for i in 0..body.len() {
-                for b in [0x00, 0x01, 0x02, 0x05, 0x0a, 0x12, 0x1a, 0x80, 0xff] {
-                    let mut v = body.clone();
-                    v[i] = b;
-                    variants.push(v);
+            for v in variants(&body) {
+                let fast = decode(&v);
+                let slow = WriteRequest::decode(v.as_slice());
+                assert_eq!(
+                    fast.is_ok(),
+                    slow.is_ok(),
+                    "seed {seed}: {v:02x?}: {fast:?} vs {slow:?}"
+                );
+                if let (Ok(fast), Ok(slow)) = (fast, slow) {
+                    assert_eq!(bits(&fast), bits(&Request::view(&slow)));
                 }
             }
-            for v in variants {
-                let fast = decode(&v);
+        }
+    }
+
+    #[test]
+    fn known_label_fields_decode_as_prost_does() {
+        // The label fields of the series of a valid body are known when it, or any truncation
+        // or corruption of it, is decoded again: the outcome, and each series' labels, are
+        // prost's, and known series are marked, their labels not decoded with the request.
+        for seed in 0..40 {
+            let body = request(seed).encode_to_vec();
+            let first = decode(&body).unwrap();
+            let known: std::collections::HashMap<Vec<u8>, u64> = first
+                .series
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((first.raw_labels_of(s)?.to_vec(), i as u64)))
+                .collect();
+            let again = decode_with(&body, |raw| known.get(raw).copied()).unwrap();
+            for s in &again.series {
+                assert_eq!(s.known.is_some(), s.raw_labels.is_some(), "seed {seed}");
+                if s.known.is_some() {
+                    assert!(s.labels.is_empty(), "seed {seed}");
+                }
+            }
+            for v in variants(&body) {
+                let fast = decode_with(&v, |raw| known.get(raw).copied());
                 let slow = WriteRequest::decode(v.as_slice());
                 assert_eq!(
                     fast.is_ok(),
