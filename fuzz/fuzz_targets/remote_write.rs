@@ -3,7 +3,8 @@
 //! The input is read two ways. As a protobuf body: the copy-free decoder the server ingests
 //! with (`strata_wire::remote_write::decode`) must accept exactly what prost's decoding of the
 //! declared messages accepts, and give the same labels, samples (by bits), exemplars and
-//! metadata. As a snappy-compressed request: decompression within a cap and decoding must
+//! metadata; decoded again with every series' label fields known (as the server's table of
+//! stored series knows them), the same. As a snappy-compressed request: decompression within a cap and decoding must
 //! return a request or an error, never panic, and never allocate past the decompressed-size
 //! cap (the run's RSS limit catches that).
 
@@ -11,7 +12,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use strata_wire::remote_write::decode::{Request, decode};
+use std::collections::HashMap;
+
+use strata_wire::remote_write::decode::{Request, decode, decode_with};
 use strata_wire::remote_write::v1::{WriteRequest, decode_body};
 
 fuzz_target!(|data: &[u8]| {
@@ -24,14 +27,30 @@ fuzz_target!(|data: &[u8]| {
     );
     if let (Ok(fast), Ok(slow)) = (fast, slow) {
         let view = Request::view(&slow);
-        assert_eq!(fast.series, view.series);
-        assert_eq!(fast.labels, view.labels);
-        let bits = |r: &Request<'_>| -> Vec<(i64, u64)> {
-            r.samples.iter().map(|&(t, v)| (t, v.to_bits())).collect()
+        // Each series' labels, samples (by bits), exemplar and histogram counts.
+        let contents = |r: &Request<'_>| -> Vec<_> {
+            r.series
+                .iter()
+                .map(|s| {
+                    let samples: Vec<(i64, u64)> =
+                        r.samples_of(s).iter().map(|&(t, v)| (t, v.to_bits())).collect();
+                    let labels = r.labels_owned(s).expect("a decoded series' labels decode");
+                    (labels, samples, s.exemplars.len(), s.histograms)
+                })
+                .collect()
         };
-        assert_eq!(bits(&fast), bits(&view));
+        assert_eq!(contents(&fast), contents(&view));
         assert_eq!(fast.exemplars.len(), view.exemplars.len());
         assert_eq!(fast.metadata, view.metadata);
+        let known: HashMap<&[u8], u64> = fast
+            .series
+            .iter()
+            .zip(0..)
+            .filter_map(|(s, i)| Some((fast.raw_labels_of(s)?, i)))
+            .collect();
+        let again = decode_with(data, |raw| known.get(raw).copied())
+            .expect("a body decodes again with its series known");
+        assert_eq!(contents(&again), contents(&view));
     }
     let _ = decode_body(data, 1 << 20);
 });

@@ -109,7 +109,7 @@ fn decode_v1<'a>(
     known: &KnownSeries,
     limits: &WriteLimits,
 ) -> Result<decode::Request<'a>, decode::DecodeError> {
-    let reader = known.reader(limits);
+    let mut reader = known.reader(limits);
     decode::decode_with(raw, |fields| reader.get(fields))
 }
 
