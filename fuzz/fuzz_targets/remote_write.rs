@@ -17,6 +17,20 @@ use std::collections::HashMap;
 use strata_wire::remote_write::decode::{Request, decode, decode_with};
 use strata_wire::remote_write::v1::{WriteRequest, decode_body};
 
+/// Each series' labels, samples (by bits), exemplar and histogram counts.
+type Contents<'a> = Vec<(Vec<(&'a str, &'a str)>, Vec<(i64, u64)>, usize, usize)>;
+
+fn contents<'a>(r: &Request<'a>) -> Contents<'a> {
+    r.series
+        .iter()
+        .map(|s| {
+            let samples = r.samples_of(s).iter().map(|&(t, v)| (t, v.to_bits())).collect();
+            let labels = r.labels_owned(s).expect("a decoded series' labels decode");
+            (labels, samples, s.exemplars.len(), s.histograms)
+        })
+        .collect()
+}
+
 fuzz_target!(|data: &[u8]| {
     let fast = decode(data);
     let slow = WriteRequest::decode(data);
@@ -27,18 +41,6 @@ fuzz_target!(|data: &[u8]| {
     );
     if let (Ok(fast), Ok(slow)) = (fast, slow) {
         let view = Request::view(&slow);
-        // Each series' labels, samples (by bits), exemplar and histogram counts.
-        let contents = |r: &Request<'_>| -> Vec<_> {
-            r.series
-                .iter()
-                .map(|s| {
-                    let samples: Vec<(i64, u64)> =
-                        r.samples_of(s).iter().map(|&(t, v)| (t, v.to_bits())).collect();
-                    let labels = r.labels_owned(s).expect("a decoded series' labels decode");
-                    (labels, samples, s.exemplars.len(), s.histograms)
-                })
-                .collect()
-        };
         assert_eq!(contents(&fast), contents(&view));
         assert_eq!(fast.exemplars.len(), view.exemplars.len());
         assert_eq!(fast.metadata, view.metadata);

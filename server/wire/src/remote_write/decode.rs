@@ -337,11 +337,13 @@ fn label(mut buf: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
             1 | 2 => {
                 expect(wire, WireType::LengthDelimited, "Label.name/value")?;
                 let bytes = delimited(&mut buf)?;
-                if tag == 1 {
-                    name = bytes;
-                } else {
-                    value = bytes;
+                let field = if tag == 1 { &mut name } else { &mut value };
+                // A repeated field keeps its last value, but prost checks each one it reads:
+                // the one replaced is checked here (rare), the last by `label_strings`.
+                if !field.is_empty() && std::str::from_utf8(field).is_err() {
+                    return Err(DecodeError::NotUtf8);
                 }
+                *field = bytes;
             }
             _ => skip(wire, tag, &mut buf)?,
         }
@@ -506,10 +508,20 @@ mod tests {
         ]
         .concat();
         let bad_value = [field(1, &label(b"job", &[b'a', 0xff])), field(2, &sample)].concat();
+        // A name given twice, the first not UTF-8: prost refuses it though the last is kept.
+        let replaced = [
+            field(
+                1,
+                &[field(1, &[b'2', 0xb7]), field(1, b"job"), field(2, b"x")].concat(),
+            ),
+            field(2, &sample),
+        ]
+        .concat();
         for (name, ts, ok) in [
             ("apart", apart, true),
             ("split", split, false),
             ("bad value", bad_value, false),
+            ("replaced", replaced, false),
         ] {
             let body = one_series(&ts);
             let fast = decode(&body);
@@ -524,6 +536,20 @@ mod tests {
         }
     }
 
+    /// Asserts that `fast`, a decoding of `body`, succeeds when prost's does, with the same
+    /// content.
+    fn agrees_with_prost(seed: u64, body: &[u8], fast: Result<Request<'_>, DecodeError>) {
+        let slow = WriteRequest::decode(body);
+        assert_eq!(
+            fast.is_ok(),
+            slow.is_ok(),
+            "seed {seed}: {body:02x?}: {fast:?} vs {slow:?}"
+        );
+        if let (Ok(fast), Ok(slow)) = (fast, slow) {
+            assert_eq!(bits(&fast), bits(&Request::view(&slow)));
+        }
+    }
+
     #[test]
     fn refuses_what_prost_refuses() {
         // Every truncation and every single-byte corruption of some valid bodies: the two
@@ -531,16 +557,7 @@ mod tests {
         for seed in 0..40 {
             let body = request(seed).encode_to_vec();
             for v in variants(&body) {
-                let fast = decode(&v);
-                let slow = WriteRequest::decode(v.as_slice());
-                assert_eq!(
-                    fast.is_ok(),
-                    slow.is_ok(),
-                    "seed {seed}: {v:02x?}: {fast:?} vs {slow:?}"
-                );
-                if let (Ok(fast), Ok(slow)) = (fast, slow) {
-                    assert_eq!(bits(&fast), bits(&Request::view(&slow)));
-                }
+                agrees_with_prost(seed, &v, decode(&v));
             }
         }
     }
@@ -567,16 +584,7 @@ mod tests {
                 }
             }
             for v in variants(&body) {
-                let fast = decode_with(&v, |raw| known.get(raw).copied());
-                let slow = WriteRequest::decode(v.as_slice());
-                assert_eq!(
-                    fast.is_ok(),
-                    slow.is_ok(),
-                    "seed {seed}: {v:02x?}: {fast:?} vs {slow:?}"
-                );
-                if let (Ok(fast), Ok(slow)) = (fast, slow) {
-                    assert_eq!(bits(&fast), bits(&Request::view(&slow)));
-                }
+                agrees_with_prost(seed, &v, decode_with(&v, |raw| known.get(raw).copied()));
             }
         }
     }
