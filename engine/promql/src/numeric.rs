@@ -4,6 +4,7 @@
 
 /// Kahan-Neumaier summation, as Prometheus sums: the running compensation keeps small terms
 /// that a plain sum of large ones loses.
+#[cfg(test)]
 pub(crate) fn kahan_sum(values: impl Iterator<Item = f64>) -> f64 {
     let (mut sum, mut c) = (0.0f64, 0.0f64);
     for x in values {
