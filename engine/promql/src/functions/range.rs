@@ -158,9 +158,18 @@ impl Walk<'_> {
         let mut step_args = vec![0.0; scalars.len()];
         let mut drops: Vec<u32> = Vec::new();
         let mut prefix = PrefixSums::default();
+        // rate and increase: every window of a series at once (window::Rates).
+        let batched = match kind {
+            WindowFn::Rate => Some(true),
+            WindowFn::Increase => Some(false),
+            _ => None,
+        };
+        let mut rates = window::Rates::default();
         stream(&mut |windows, labels, drop_name, samples| {
             let mut values = vec![ABSENT; steps.n];
-            if counts_resets {
+            // A counter without a reset in the whole range (the usual case) needs no count.
+            let monotone = counts_resets && !samples.windows(2).any(|w| w[1].v < w[0].v);
+            if counts_resets && !monotone {
                 // drops[k]: values below their predecessor among the first k + 1, so a window
                 // lo..hi holds a reset exactly when drops[hi - 1] > drops[lo].
                 drops.clear();
@@ -191,6 +200,10 @@ impl Walk<'_> {
                         any = true;
                     }
                 });
+            } else if let Some(per_second) = batched {
+                any = rates.eval(samples, windows, per_second, &mut values, |lo, hi| {
+                    monotone || drops[hi - 1] == drops[lo]
+                });
             } else {
                 windows.window_bounds(samples, |i, lo, hi| {
                     for (a, sc) in step_args.iter_mut().zip(scalars) {
@@ -201,7 +214,8 @@ impl Walk<'_> {
                         end: windows.ends[i],
                         range: windows.range_ms,
                         ts: windows.ts[i],
-                        no_resets: counts_resets && hi > lo && drops[hi - 1] == drops[lo],
+                        no_resets: monotone
+                            || (counts_resets && hi > lo && drops[hi - 1] == drops[lo]),
                     };
                     if let Some(v) = f(window, &step_args) {
                         values[i] = v;

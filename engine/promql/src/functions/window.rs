@@ -41,29 +41,175 @@ pub(crate) fn extrapolated_rate(w: Window<'_>, counter: bool, per_second: bool) 
         }
     }
     let range_start = w.end - w.range;
-    let mut to_start = (first.t - range_start) as f64 / 1000.0;
-    let mut to_end = (w.end - last.t) as f64 / 1000.0;
+    let (ms_to_start, ms_to_end) = (first.t - range_start, w.end - last.t);
+    let mut to_start = ms_to_start as f64 / 1000.0;
+    let mut to_end = ms_to_end as f64 / 1000.0;
     let sampled = (last.t - first.t) as f64 / 1000.0;
-    let average_interval = sampled / (s.len() - 1) as f64;
-    let threshold = average_interval * 1.1;
-    if to_start >= threshold {
-        to_start = average_interval / 2.0;
-    }
-    if counter && result > 0.0 && first.v >= 0.0 {
-        // A counter starts at zero: do not extrapolate below it.
-        let to_zero = sampled * (first.v / result);
-        if to_zero < to_start {
-            to_start = to_zero;
+    let clamps_at_zero = counter && result > 0.0 && first.v >= 0.0;
+    let plain = plainly_inside(
+        ms_to_start,
+        ms_to_end,
+        last.t - first.t,
+        s.len() - 1,
+        clamps_at_zero.then_some((first.v, result)),
+    );
+    if !plain {
+        let average_interval = sampled / (s.len() - 1) as f64;
+        let threshold = average_interval * 1.1;
+        if to_start >= threshold {
+            to_start = average_interval / 2.0;
         }
-    }
-    if to_end >= threshold {
-        to_end = average_interval / 2.0;
+        if clamps_at_zero {
+            // A counter starts at zero: do not extrapolate below it.
+            let to_zero = sampled * (first.v / result);
+            if to_zero < to_start {
+                to_start = to_zero;
+            }
+        }
+        if to_end >= threshold {
+            to_end = average_interval / 2.0;
+        }
     }
     let mut factor = (sampled + to_start + to_end) / sampled;
     if per_second {
         factor /= w.range as f64 / 1000.0;
     }
     Some(result * factor)
+}
+
+/// `rate` (`per_second`) and `increase` of a counter at every window of a series, the same to
+/// the bit as [`extrapolated_rate`] window by window, in passes: the windows are found and
+/// their increases summed (with resets) first; those that surely extrapolate to both ends
+/// ([`plainly_inside`], nearly all of them) leave their last four divisions for one loop over
+/// all of them, which has no branch and no chain from one window to the next, so the
+/// divisions overlap; the others are computed on the spot. Scratch vectors are kept between
+/// series.
+#[derive(Debug, Default)]
+pub(crate) struct Rates {
+    /// Per plain window: its step, its increase, and the milliseconds from the window's start
+    /// to the first sample, from the last sample to its end, and between the two.
+    step: Vec<usize>,
+    increase: Vec<f64>,
+    ms: Vec<[f64; 3]>,
+}
+
+impl Rates {
+    /// Writes each window's value into `values` (left as they are where a window has fewer
+    /// than two samples); `no_resets(lo, hi)` says whether samples `lo..hi` (at least two)
+    /// hold no reset. Whether any window had a value.
+    pub(crate) fn eval(
+        &mut self,
+        samples: &[Sample],
+        windows: &crate::value::Windows,
+        per_second: bool,
+        values: &mut [f64],
+        no_resets: impl Fn(usize, usize) -> bool,
+    ) -> bool {
+        self.step.clear();
+        self.increase.clear();
+        self.ms.clear();
+        let mut any = false;
+        windows.window_bounds(samples, |i, lo, hi| {
+            if hi - lo < 2 {
+                return;
+            }
+            any = true;
+            let w = Window {
+                samples: &samples[lo..hi],
+                end: windows.ends[i],
+                range: windows.range_ms,
+                ts: windows.ts[i],
+                no_resets: no_resets(lo, hi),
+            };
+            let (first, last) = (samples[lo], samples[hi - 1]);
+            let increase = counter_increase(w);
+            let clamps_at_zero = increase > 0.0 && first.v >= 0.0;
+            let range_start = w.end - w.range;
+            let (ms_to_start, ms_to_end) = (first.t - range_start, w.end - last.t);
+            let ms_sampled = last.t - first.t;
+            let zero = clamps_at_zero.then_some((first.v, increase));
+            if plainly_inside(ms_to_start, ms_to_end, ms_sampled, hi - lo - 1, zero) {
+                self.step.push(i);
+                self.increase.push(increase);
+                self.ms
+                    .push([ms_to_start as f64, ms_to_end as f64, ms_sampled as f64]);
+            } else if let Some(v) = extrapolated_rate(w, true, per_second) {
+                values[i] = v;
+            }
+        });
+        let range_seconds = windows.range_ms as f64 / 1000.0;
+        for (increase, ms) in self.increase.iter_mut().zip(&self.ms) {
+            let to_start = ms[0] / 1000.0;
+            let to_end = ms[1] / 1000.0;
+            let sampled = ms[2] / 1000.0;
+            let mut factor = (sampled + to_start + to_end) / sampled;
+            if per_second {
+                factor /= range_seconds;
+            }
+            *increase *= factor;
+        }
+        for (&i, &v) in self.step.iter().zip(&self.increase) {
+            values[i] = v;
+        }
+        any
+    }
+}
+
+/// A counter's increase over a window of at least two samples: the last value less the
+/// first, plus the value before each reset.
+#[inline]
+fn counter_increase(w: Window<'_>) -> f64 {
+    let s = w.samples;
+    let (first, last) = (s[0], s[s.len() - 1]);
+    let mut result = last.v - first.v;
+    if !w.no_resets {
+        let mut prev = first.v;
+        for p in &s[1..] {
+            if p.v < prev {
+                result += prev;
+            }
+            prev = p.v;
+        }
+    }
+    result
+}
+
+/// Whether [`extrapolated_rate`] surely extrapolates the whole way to both ends of its window:
+/// neither end as far as 1.1 average intervals from the samples, nor (`zero`: a counter's
+/// first value and increase) the start beyond where the counter would be zero. Decided from
+/// the integer milliseconds with a margin a million times the rounding error of the float
+/// comparisons they stand for, so the floats would take the same branches; `false` when
+/// unsure, and the floats decide. The common window needs neither the average interval nor
+/// the division towards zero, two of its seven divisions and the longest chain of them.
+#[inline]
+fn plainly_inside(
+    ms_to_start: i64,
+    ms_to_end: i64,
+    ms_sampled: i64,
+    gaps: usize,
+    zero: Option<(f64, f64)>,
+) -> bool {
+    const MARGIN: f64 = 1.0 + 1e-9;
+    if ms_sampled <= 0 {
+        return false;
+    }
+    // `to >= 1.1 × sampled / gaps`, in integers scaled by 10 × gaps.
+    let limit = 11.0 * ms_sampled as f64;
+    let scale = 10.0 * gaps as f64 * MARGIN;
+    if ms_to_start as f64 * scale >= limit || ms_to_end as f64 * scale >= limit {
+        return false;
+    }
+    match zero {
+        // `sampled × first / increase < to_start`, multiplied out by the increase.
+        Some((first, increase)) => {
+            let (to_zero, to_start) = (
+                ms_sampled as f64 * first,
+                ms_to_start as f64 * increase * MARGIN,
+            );
+            to_zero.is_finite() && to_start.is_finite() && to_zero > to_start
+        }
+        None => true,
+    }
 }
 
 /// `irate` (`per_second`) and `idelta`: from the last two samples.
@@ -303,6 +449,191 @@ mod tests {
             end,
             range,
         )
+    }
+
+    /// [`extrapolated_rate`] as Prometheus writes it, every branch decided by the floats.
+    fn rate_by_the_floats(w: Window<'_>, counter: bool, per_second: bool) -> Option<f64> {
+        let s = w.samples;
+        if s.len() < 2 {
+            return None;
+        }
+        let (first, last) = (s[0], s[s.len() - 1]);
+        let mut result = last.v - first.v;
+        if counter {
+            let mut prev = first.v;
+            for p in &s[1..] {
+                if p.v < prev {
+                    result += prev;
+                }
+                prev = p.v;
+            }
+        }
+        let range_start = w.end - w.range;
+        let mut to_start = (first.t - range_start) as f64 / 1000.0;
+        let mut to_end = (w.end - last.t) as f64 / 1000.0;
+        let sampled = (last.t - first.t) as f64 / 1000.0;
+        let average_interval = sampled / (s.len() - 1) as f64;
+        let threshold = average_interval * 1.1;
+        if to_start >= threshold {
+            to_start = average_interval / 2.0;
+        }
+        if counter && result > 0.0 && first.v >= 0.0 {
+            let to_zero = sampled * (first.v / result);
+            if to_zero < to_start {
+                to_start = to_zero;
+            }
+        }
+        if to_end >= threshold {
+            to_end = average_interval / 2.0;
+        }
+        let mut factor = (sampled + to_start + to_end) / sampled;
+        if per_second {
+            factor /= w.range as f64 / 1000.0;
+        }
+        Some(result * factor)
+    }
+
+    #[test]
+    fn rate_without_the_branches_it_surely_skips_is_the_same_to_the_bit() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut plain = 0;
+        for case in 0..200_000 {
+            // Scrapes 15 s apart with jitter, some missing; windows ending anywhere, some
+            // exactly where the thresholds fall; counters from zero, from large values, with
+            // resets, and gauges.
+            let interval = [1_000, 15_000, 60_000][case % 3];
+            let range = interval * (1 + (next() % 8) as i64);
+            let end = 1_700_000_000_000 + (next() % 100_000) as i64;
+            let mut samples = Vec::new();
+            let mut t = end - range + 1 + (next() % interval as u64) as i64;
+            let mut v = match next() % 4 {
+                0 => 0.0,
+                1 => (next() % 1000) as f64 / 8.0,
+                2 => 1e15 + (next() % 1000) as f64,
+                _ => -((next() % 100) as f64),
+            };
+            while t <= end {
+                if next() % 10 != 0 {
+                    samples.push(Sample::new(t, v));
+                }
+                v += match next() % 20 {
+                    0 => -v,
+                    1 => 0.0,
+                    _ => (next() % 10_000) as f64 / 100.0,
+                };
+                t += interval + (next() % 5) as i64 - 1;
+            }
+            // The window's ends a whole number of milliseconds from where 1.1 intervals fall.
+            if case % 7 == 0 && samples.len() >= 2 {
+                let gaps = (samples.len() - 1) as i64;
+                let span = samples[samples.len() - 1].t - samples[0].t;
+                let at = 11 * span / (10 * gaps);
+                samples[0].t = samples[0].t.max(end - range + 1);
+                let start_gap = samples[0].t - (end - range);
+                let shift = at - start_gap + (next() % 3) as i64 - 1;
+                if shift > 0 && samples.iter().all(|p| p.t + shift <= end) {
+                    for p in &mut samples {
+                        p.t += shift;
+                    }
+                }
+            }
+            for counter in [true, false] {
+                for per_second in [true, false] {
+                    let w = Window {
+                        samples: &samples,
+                        end,
+                        range,
+                        ts: end,
+                        no_resets: false,
+                    };
+                    let want = rate_by_the_floats(w, counter, per_second).map(f64::to_bits);
+                    let got = extrapolated_rate(w, counter, per_second).map(f64::to_bits);
+                    assert_eq!(
+                        got,
+                        want,
+                        "case {case}: {samples:?} in ({}, {end}]",
+                        end - range
+                    );
+                }
+            }
+            if samples.len() >= 2 {
+                let (first, last) = (samples[0], samples[samples.len() - 1]);
+                plain += usize::from(plainly_inside(
+                    first.t - (end - range),
+                    end - last.t,
+                    last.t - first.t,
+                    samples.len() - 1,
+                    None,
+                ));
+            }
+        }
+        // Both paths were taken many times.
+        assert!((20_000..180_000).contains(&plain), "{plain} plain windows");
+    }
+
+    #[test]
+    fn rates_of_every_window_at_once_are_those_of_each_window() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for case in 0..300 {
+            let interval = [1_000i64, 15_000, 60_000][case % 3];
+            let mut samples = Vec::new();
+            let (mut t, mut v) = (1_700_000_000_000i64, (next() % 3) as f64 * 1e6);
+            for _ in 0..(next() % 400) {
+                if next() % 8 != 0 {
+                    samples.push(Sample::new(t, v));
+                }
+                v = if next() % 50 == 0 {
+                    (next() % 10) as f64
+                } else {
+                    v + (next() % 1000) as f64 / 10.0
+                };
+                t += interval + (next() % 5) as i64 - 2;
+            }
+            let range_ms = interval * (1 + (next() % 6) as i64);
+            let step = interval / 2 + (next() % interval as u64) as i64;
+            let ends: Vec<i64> = (0..120).map(|k| 1_700_000_000_000 + k * step).collect();
+            let windows = crate::value::Windows {
+                range_ms,
+                ts: ends.clone(),
+                ends,
+                left_closed: false,
+            };
+            for per_second in [true, false] {
+                let mut want = vec![f64::NAN; windows.ends.len()];
+                windows.windows(&samples, |i, s| {
+                    let w = Window {
+                        samples: s,
+                        end: windows.ends[i],
+                        range: range_ms,
+                        ts: windows.ts[i],
+                        no_resets: false,
+                    };
+                    if let Some(v) = extrapolated_rate(w, true, per_second) {
+                        want[i] = v;
+                    }
+                });
+                let mut got = vec![f64::NAN; windows.ends.len()];
+                let mut rates = Rates::default();
+                let any = rates.eval(&samples, &windows, per_second, &mut got, |lo, hi| {
+                    samples[lo..hi].windows(2).all(|p| p[1].v >= p[0].v)
+                });
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "case {case}");
+                assert_eq!(any, want.iter().any(|x| !x.is_nan()), "case {case}");
+            }
+        }
     }
 
     #[test]
