@@ -24,22 +24,16 @@ pub(crate) struct Window<'a> {
 /// towards its ends when the samples reach them, per second for `rate`. A window known to
 /// hold no reset ([`Window::no_resets`]) is not walked for them.
 pub(crate) fn extrapolated_rate(w: Window<'_>, counter: bool, per_second: bool) -> Option<f64> {
-    let no_resets = w.no_resets;
     let s = w.samples;
     if s.len() < 2 {
         return None;
     }
     let (first, last) = (s[0], s[s.len() - 1]);
-    let mut result = last.v - first.v;
-    if counter && !no_resets {
-        let mut prev = first.v;
-        for p in &s[1..] {
-            if p.v < prev {
-                result += prev;
-            }
-            prev = p.v;
-        }
-    }
+    let result = if counter {
+        counter_increase(w)
+    } else {
+        last.v - first.v
+    };
     let range_start = w.end - w.range;
     let (ms_to_start, ms_to_end) = (first.t - range_start, w.end - last.t);
     let mut to_start = ms_to_start as f64 / 1000.0;
