@@ -44,6 +44,7 @@
 //! write-ahead log), `strata-tsdb` (the metrics store) and `strata-promql` (PromQL over it).
 
 pub use strata_core::{clock, codec, fs, labels, postings, sample};
+pub use strata_logs as logs;
 pub use strata_promql as promql;
 pub use strata_tsdb::{block, chunk, record};
 pub use strata_wal as wal;

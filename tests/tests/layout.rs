@@ -28,10 +28,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("strata-core", &[]),
     ("strata-wal", &["strata-core"]),
     ("strata-tsdb", &["strata-core", "strata-wal"]),
+    ("strata-logs", &["strata-core", "strata-wal"]),
     ("strata-promql", &["strata-core", "strata-tsdb"]),
     (
         "strata-engine",
-        &["strata-core", "strata-wal", "strata-tsdb", "strata-promql"],
+        &[
+            "strata-core",
+            "strata-wal",
+            "strata-tsdb",
+            "strata-logs",
+            "strata-promql",
+        ],
     ),
     ("strata-wire", &[]),
     ("strata-testkit", &[]),
