@@ -94,6 +94,52 @@ pub fn put_svarint(out: &mut Vec<u8>, v: i64) {
     put_uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
+/// Appends references with their label pairs: `uvarint count`, then per item `uvarint ref`,
+/// `uvarint npairs`, and per pair `uvarint len, name bytes, uvarint len, value bytes`. The
+/// layout of the metrics store's `Series` record and the log store's `Streams` record.
+pub fn put_labelled_refs<'a, I, L>(out: &mut Vec<u8>, items: I)
+where
+    I: ExactSizeIterator<Item = (u64, L)>,
+    L: ExactSizeIterator<Item = (&'a str, &'a str)>,
+{
+    put_uvarint(out, items.len() as u64);
+    for (r, pairs) in items {
+        put_uvarint(out, r);
+        put_uvarint(out, pairs.len() as u64);
+        for (name, value) in pairs {
+            put_uvarint(out, name.len() as u64);
+            out.extend_from_slice(name.as_bytes());
+            put_uvarint(out, value.len() as u64);
+            out.extend_from_slice(value.as_bytes());
+        }
+    }
+}
+
+/// Reads what [`put_labelled_refs`] wrote, calling `each(ref, pairs)` per item, the strings
+/// borrowed from `payload`; the whole payload must be used (`trailing` is the error when it
+/// is not).
+pub fn decode_labelled_refs<'a>(
+    payload: &'a [u8],
+    trailing: &'static str,
+    mut each: impl FnMut(u64, Vec<(&'a str, &'a str)>),
+) -> Result<(), DecodeError> {
+    let mut c = Cursor::new(payload);
+    let n = c.count(2)?;
+    for _ in 0..n {
+        let r = c.uvarint()?;
+        let np = c.count(2)?;
+        let mut pairs = Vec::with_capacity(np);
+        for _ in 0..np {
+            pairs.push((c.str()?, c.str()?));
+        }
+        each(r, pairs);
+    }
+    if !c.is_done() {
+        return Err(DecodeError(trailing));
+    }
+    Ok(())
+}
+
 /// A cursor over a payload that decodes without ever panicking.
 #[derive(Debug)]
 pub struct Cursor<'a> {

@@ -10,7 +10,9 @@
 //! The numbers differ from the metrics store's (1–3), so a segment put in the wrong store's
 //! directory is refused as damage rather than misread.
 
-use strata_core::codec::{Cursor, DecodeError, put_svarint, put_uvarint};
+use strata_core::codec::{
+    Cursor, DecodeError, decode_labelled_refs, put_labelled_refs, put_svarint, put_uvarint,
+};
 use strata_wal::frame::RecordType;
 
 use crate::entry::StreamRef;
@@ -42,16 +44,13 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Encodes a `Streams` payload.
-pub fn encode_streams<'a>(out: &mut Vec<u8>, streams: &[(StreamRef, Vec<(&'a str, &'a str)>)]) {
-    put_uvarint(out, streams.len() as u64);
-    for (r, labels) in streams {
-        put_uvarint(out, r.0);
-        put_uvarint(out, labels.len() as u64);
-        for (name, value) in labels {
-            put_str(out, name);
-            put_str(out, value);
-        }
-    }
+pub fn encode_streams(out: &mut Vec<u8>, streams: &[(StreamRef, Vec<(&str, &str)>)]) {
+    put_labelled_refs(
+        out,
+        streams
+            .iter()
+            .map(|(r, labels)| (r.0, labels.iter().copied())),
+    );
 }
 
 /// Decodes a `Streams` payload into `out`.
@@ -59,25 +58,15 @@ pub fn decode_streams<'a>(
     payload: &'a [u8],
     out: &mut Vec<StreamRecord<'a>>,
 ) -> Result<(), DecodeError> {
-    let mut c = Cursor::new(payload);
-    let n = c.count(2)?;
-    out.reserve(n);
-    for _ in 0..n {
-        let stream = StreamRef(c.uvarint()?);
-        let nl = c.count(2)?;
-        let mut labels = Vec::with_capacity(nl);
-        for _ in 0..nl {
-            labels.push((c.str()?, c.str()?));
-        }
-        out.push(StreamRecord { stream, labels });
-    }
-    if !c.is_done() {
-        return Err(DecodeError("trailing bytes after streams"));
-    }
-    Ok(())
+    decode_labelled_refs(payload, "trailing bytes after streams", |r, labels| {
+        out.push(StreamRecord {
+            stream: StreamRef(r),
+            labels,
+        })
+    })
 }
 
-/// The bytes [`encode_entry`] writes for an entry at most (its varints at their longest).
+/// The bytes [`encode_entries`] writes for one entry at most (its varints at their longest).
 pub fn entry_bytes_max(line: &str, metadata: &[(String, String)]) -> usize {
     10 + 10
         + 10
@@ -89,7 +78,7 @@ pub fn entry_bytes_max(line: &str, metadata: &[(String, String)]) -> usize {
             .sum::<usize>()
 }
 
-/// Encodes an `Entries` payload: the count, then [`encode_entry`] for each, deltas against
+/// Encodes an `Entries` payload: the count, then each entry as the module docs lay out, deltas against
 /// the entry before.
 pub fn encode_entries<'e>(
     out: &mut Vec<u8>,

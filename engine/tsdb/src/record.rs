@@ -9,7 +9,9 @@
 //!   `u8 encoding` (the chunk codec's id, as in a chunk frame),
 //!   `uvarint num_samples`, `svarint min_t`, `svarint max_t`, `uvarint len`, `data [len]`.
 
-use strata_core::codec::{Cursor, DecodeError, put_svarint, put_uvarint};
+use strata_core::codec::{
+    Cursor, DecodeError, decode_labelled_refs, put_labelled_refs, put_svarint, put_uvarint,
+};
 use strata_core::sample::SeriesRef;
 use strata_wal::frame::RecordType;
 
@@ -35,17 +37,7 @@ where
     I: ExactSizeIterator<Item = (SeriesRef, L)>,
     L: ExactSizeIterator<Item = (&'a str, &'a str)>,
 {
-    put_uvarint(out, series.len() as u64);
-    for (r, labels) in series {
-        put_uvarint(out, r.0);
-        put_uvarint(out, labels.len() as u64);
-        for (name, value) in labels {
-            put_uvarint(out, name.len() as u64);
-            out.extend_from_slice(name.as_bytes());
-            put_uvarint(out, value.len() as u64);
-            out.extend_from_slice(value.as_bytes());
-        }
-    }
+    put_labelled_refs(out, series.map(|(r, labels)| (r.0, labels)));
 }
 
 /// Decodes a `Series` payload into `out`.
@@ -53,22 +45,12 @@ pub fn decode_series<'a>(
     payload: &'a [u8],
     out: &mut Vec<SeriesEntry<'a>>,
 ) -> Result<(), DecodeError> {
-    let mut c = Cursor::new(payload);
-    let n = c.count(2)?;
-    out.reserve(n);
-    for _ in 0..n {
-        let series = SeriesRef(c.uvarint()?);
-        let nl = c.count(2)?;
-        let mut labels = Vec::with_capacity(nl);
-        for _ in 0..nl {
-            labels.push((c.str()?, c.str()?));
-        }
-        out.push(SeriesEntry { series, labels });
-    }
-    if !c.is_done() {
-        return Err(DecodeError("trailing bytes after series"));
-    }
-    Ok(())
+    decode_labelled_refs(payload, "trailing bytes after series", |r, labels| {
+        out.push(SeriesEntry {
+            series: SeriesRef(r),
+            labels,
+        })
+    })
 }
 
 /// One sample in a `Samples` record.
