@@ -15,6 +15,12 @@
 # server cost, side by side. VictoriaMetrics runs with its result cache off
 # (-search.disableCache), since every query is repeated.
 #
+# Then, side by side: every system that loaded serves its persisted data again, all at once on
+# the server's CPU, and the dashboard is timed against each in turn (`query-compare time`),
+# the order rotated every round. Each system's queries in the main runs happen minutes apart,
+# so a slow stretch of the host can decide their ratio; within a round it falls on every
+# system. The table ends with each round's totals and the ratio of their sums.
+#
 # The datasets: `generated` (the project's own node_exporter-like fleet),
 # `template:PATH` (every sample line of a real exposition, such as
 # ../shared/data/node_exporter-1.5-scrape.txt, on every host: counters advancing by random
@@ -47,6 +53,10 @@ usage: scripts/query-compare.sh [options]
   --live-rate R      samples per second of the live phase (default 50000)
   --systems LIST   comma-separated subset of strata,strata-base,victoriametrics,prometheus
   --results DIR    keep the JSON results, the table and the server logs in DIR
+  --side-by-side N  after every system's run, serve all their data at once and time the
+                   dashboard against each in turn, N rounds, the order rotated every round
+                   (default 6; 0 for none): the warm ratio that this host's pace cannot
+                   decide, since a slow stretch falls on every system of a round
   --keep-data      also keep each system's data directory in DIR (as SYSTEM-data, with the
                    data's end time in DIR/end-ms), for `query-compare time` and profiling
   --no-pin         do not pin the server and the generator to separate CPUs
@@ -68,6 +78,7 @@ live_rate=50000
 systems="strata,victoriametrics,prometheus"
 results_dir=""
 keep_data=0
+side_by_side=6
 pin=1
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -82,6 +93,7 @@ while [ $# -gt 0 ]; do
         --systems) systems=$2; shift 2 ;;
         --results) results_dir=$2; shift 2 ;;
         --keep-data) keep_data=1; shift ;;
+        --side-by-side) side_by_side=$2; shift 2 ;;
         --no-pin) pin=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "query-compare: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -107,6 +119,7 @@ make_work_dir query-compare
 end_ms=$(( ($(date +%s) - 7200) / 60 * 60 * 1000 ))
 failed=()
 results=()
+loaded=()
 for system in "${system_list[@]}"; do
     dir=$work/$system
     mkdir -p "$dir/data"
@@ -132,6 +145,54 @@ for system in "${system_list[@]}"; do
         cp "$dir/server.log" "$results_dir/$system.log"
         [ -f "$dir/result.json" ] && cp "$dir/result.json" "$results_dir/$system.json"
     fi
+    [ -f "$dir/result.json" ] && loaded+=("$system")
+done
+
+# Side by side: every system that loaded serves its data again (on the server CPU, all at
+# once), and the dashboard is timed against each in turn, the order rotated every round.
+if [ "$side_by_side" -gt 0 ] && [ ${#loaded[@]} -ge 2 ]; then
+    say "side by side: the dashboard against ${loaded[*]} in turn, $side_by_side rounds"
+    pids=() urls=() readies=()
+    for system in "${loaded[@]}"; do
+        start_system "$system" "$work/$system/data" "$work/$system/side.log" -search.disableCache
+        pids+=("$server_pid") urls+=("$server_url") readies+=("$server_url$ready_path")
+    done
+    server_pid=""
+    : >"$work/side-by-side.txt"
+    n=${#loaded[@]}
+    for ((round = 1; round <= side_by_side; round++)); do
+        for ((k = 0; k < n; k++)); do
+            i=$(( (k + round) % n ))
+            total=$("${generator_pin[@]}" "$bench" time --url "${urls[$i]}" \
+                --ready-url "${readies[$i]}" --end-ms "$end_ms" --repeats "$repeats" 2>&1 \
+                | awk '/total of medians/ {print $(NF-1)}')
+            echo "$round ${loaded[$i]} ${total:-failed}" >>"$work/side-by-side.txt"
+        done
+    done
+    for pid in "${pids[@]}"; do
+        server_pid=$pid
+        stop_server
+    done
+    {
+        echo
+        echo "side by side: totals of medians (ms) per round, each system in turn"
+        first=${loaded[0]}
+        for system in "${loaded[@]}"; do [ "$system" != strata ] || first=strata; done
+        awk -v first="$first" '
+            $3 == "failed" { bad = 1 }
+            { sum[$2] += $3; row[$1] = row[$1] sprintf("  %s %s", $2, $3) }
+            END {
+                for (r = 1; r in row; r++) print "  round " r ":" row[r]
+                for (s in sum) if (s != first)
+                    printf "  %s / %s: %.3f (sums %.1f / %.1f ms)\n", first, s, sum[first] / sum[s], sum[first], sum[s]
+                if (bad) print "  (a round failed: see the servers side.log)"
+            }' "$work/side-by-side.txt"
+    } >"$work/side.txt"
+fi
+
+for system in "${system_list[@]}"; do
+    dir=$work/$system
+    [ -d "$dir/data" ] || continue
     if [ "$keep_data" = 1 ]; then
         rm -rf "${results_dir:?}/$system-data"
         mv "$dir/data" "$results_dir/$system-data"
@@ -144,5 +205,6 @@ done
 [ ${#results[@]} -gt 0 ] || die "no system produced results"
 echo
 "$bench" report "${results[@]}" | tee "$work/table.txt"
+[ ! -f "$work/side.txt" ] || cat "$work/side.txt" | tee -a "$work/table.txt"
 [ -z "$results_dir" ] || cp "$work/table.txt" "$results_dir/table.txt"
 [ ${#failed[@]} -eq 0 ] || die "FAILED: ${failed[*]}"

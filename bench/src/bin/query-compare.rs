@@ -96,6 +96,9 @@ enum Command {
         /// Only the queries whose name contains this text.
         #[arg(long, default_value = "")]
         only: String,
+        /// A URL that answers 200 once the server is ready; waited for first.
+        #[arg(long)]
+        ready_url: Option<String>,
     },
     /// Print the side-by-side table of result files.
     Report { results: Vec<PathBuf> },
@@ -279,7 +282,11 @@ fn main() -> anyhow::Result<()> {
             end_ms,
             repeats,
             only,
+            ready_url,
         } => {
+            if let Some(ready) = &ready_url {
+                wait_ready(ready)?;
+            }
             let queries = run::run(&url, end_ms, repeats, &only, Duration::from_secs(300));
             let total: f64 = queries.iter().map(run::QueryTiming::median_ms).sum();
             eprintln!("  {:<40} {total:>9.1} ms", "total of medians");
