@@ -132,6 +132,31 @@ pub trait WritableFile: Send + Debug {
 /// Holds a lock taken with [`Fs::lock`] until dropped.
 pub trait LockGuard: Send + Sync + Debug {}
 
+/// The file in a store's directory whose lock says a process has the store open.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Why [`lock_store_dir`] failed.
+#[derive(Debug)]
+pub enum StoreLockError {
+    /// Another process holds the lock: the path of the lock file.
+    Locked(std::path::PathBuf),
+    /// Creating the directory or taking the lock failed.
+    Storage(crate::error::StorageError),
+}
+
+/// Creates a store's directory if missing and takes its [`LOCK_FILE`], so one process at a
+/// time opens the store in it; the lock lasts as long as the guard.
+pub fn lock_store_dir(fs: &dyn Fs, dir: &Path) -> Result<Box<dyn LockGuard>, StoreLockError> {
+    use crate::error::StorageError;
+    fs.create_dir_all(dir)
+        .map_err(|e| StoreLockError::Storage(StorageError::io("create store directory", dir, e)))?;
+    let path = dir.join(LOCK_FILE);
+    fs.lock(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock => StoreLockError::Locked(path.clone()),
+        _ => StoreLockError::Storage(StorageError::io("lock store directory", &path, e)),
+    })
+}
+
 /// The operating system's file system.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealFs;

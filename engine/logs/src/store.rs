@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use strata_core::clock::{Clock, SystemClock};
 use strata_core::codec::DecodeError;
 use strata_core::error::StorageError;
-use strata_core::fs::{Fs, LockGuard, RealFs};
+use strata_core::fs::{Fs, LockGuard, RealFs, StoreLockError, lock_store_dir};
 use strata_core::labels::Labels;
 use strata_core::labels::matcher::Matcher;
 use strata_wal::frame::{RECORD_PAYLOAD_BYTES_MAX, RecordType, encode_frame};
@@ -20,7 +20,6 @@ use crate::record::{self, EntryRecord, StreamRecord};
 
 /// The log's directory below the store's.
 pub const WAL_DIR: &str = "wal";
-const LOCK_FILE: &str = "LOCK";
 
 /// What the store accepts. Defaults follow Loki's where it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,14 +127,9 @@ impl LogStore {
             )));
         }
         let fs = options.fs;
-        fs.create_dir_all(dir)
-            .map_err(|e| StorageError::io("create log store directory", dir, e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = fs.lock(&lock_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => OpenError::Locked {
-                path: lock_path.clone(),
-            },
-            _ => StorageError::io("lock log store directory", &lock_path, e).into(),
+        let lock = lock_store_dir(fs.as_ref(), dir).map_err(|e| match e {
+            StoreLockError::Locked(path) => OpenError::Locked { path },
+            StoreLockError::Storage(e) => e.into(),
         })?;
         let mut replay = Replay {
             head: Head::default(),

@@ -250,3 +250,19 @@ fn acknowledged_entries_survive_power_cuts_and_io_faults() {
         }
     }
 }
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused_while_the_first_holds_it() {
+    let fs = SimFs::new(3);
+    let dir = Path::new("/data/logs");
+    let (first, _) = LogStore::open(dir, options(fs.clone())).unwrap();
+    match LogStore::open(dir, options(fs.clone())) {
+        Err(strata_logs::OpenError::Locked { path }) => assert_eq!(path, dir.join("LOCK")),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    drop(first);
+    assert!(
+        LogStore::open(dir, options(fs)).is_ok(),
+        "free again once closed"
+    );
+}

@@ -44,7 +44,7 @@ use crate::error::OpenError;
 use crate::head::Head;
 use crate::head::series::SeriesLimits;
 use strata_core::error::StorageError;
-use strata_core::fs::{Fs, LockGuard};
+use strata_core::fs::{Fs, LockGuard, StoreLockError, lock_store_dir};
 use strata_core::labels::matcher::Matcher;
 use strata_core::postings::Cardinality;
 use strata_wal::{Wal, WalOptions};
@@ -91,8 +91,6 @@ pub struct Db {
     maintenance_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The name of the lock file in a database directory.
-pub const LOCK_FILE: &str = "LOCK";
 /// The name of the WAL directory in a database directory.
 pub const WAL_DIR: &str = "wal";
 
@@ -104,14 +102,9 @@ impl Db {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         let fs = Arc::clone(&options.fs);
-        fs.create_dir_all(&dir)
-            .map_err(|e| StorageError::io("create data directory", &dir, e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = fs.lock(&lock_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => OpenError::Locked {
-                path: lock_path.clone(),
-            },
-            _ => StorageError::io("lock data directory", &lock_path, e).into(),
+        let lock = lock_store_dir(fs.as_ref(), &dir).map_err(|e| match e {
+            StoreLockError::Locked(path) => OpenError::Locked { path },
+            StoreLockError::Storage(e) => e.into(),
         })?;
 
         let (blocks, blocks_report) = Blocks::open(Arc::clone(&fs), &dir.join(BLOCKS_DIR))?;
