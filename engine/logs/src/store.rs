@@ -1,5 +1,6 @@
 //! The store: opening (replaying the log into the head), the appender, and queries.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -176,7 +177,7 @@ impl LogStore {
         LogAppender {
             store: self,
             batch: Vec::new(),
-            new_streams: 0,
+            new_streams: HashSet::new(),
         }
     }
 
@@ -236,7 +237,7 @@ pub struct LogAppender<'s> {
     store: &'s LogStore,
     batch: Vec<(Labels, Entry)>,
     /// Streams of the batch the store does not hold yet (for the streams limit).
-    new_streams: usize,
+    new_streams: HashSet<Labels>,
 }
 
 impl LogAppender<'_> {
@@ -293,14 +294,16 @@ impl LogAppender<'_> {
                 });
             }
         }
-        let new = known.is_none() && !self.batch.iter().any(|(l, _)| l == labels);
-        if new && head.num_streams() + self.new_streams >= limits.streams_max {
+        let new = known.is_none() && !self.new_streams.contains(labels);
+        if new && head.num_streams() + self.new_streams.len() >= limits.streams_max {
             return Err(AppendError::TooManyStreams {
                 max: limits.streams_max,
             });
         }
         drop(head);
-        self.new_streams += usize::from(new);
+        if new {
+            self.new_streams.insert(labels.clone());
+        }
         self.batch.push((labels.clone(), entry));
         Ok(())
     }
@@ -326,13 +329,13 @@ impl LogAppender<'_> {
         // Streams first: created in the head (unlogged) so every entry has its reference.
         let mut refs = Vec::with_capacity(self.batch.len());
         let mut unlogged: Vec<(StreamRef, Labels)> = Vec::new();
+        let mut seen: HashSet<StreamRef> = HashSet::new();
         {
             let mut head = store.head_mut();
             for (labels, _) in &self.batch {
                 let r = head.get_or_create(labels);
                 refs.push(r);
-                if head.get(r).is_some_and(|s| !s.logged) && !unlogged.iter().any(|(u, _)| *u == r)
-                {
+                if head.get(r).is_some_and(|s| !s.logged) && seen.insert(r) {
                     unlogged.push((r, labels.clone()));
                 }
             }

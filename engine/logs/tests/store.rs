@@ -266,3 +266,33 @@ fn a_second_open_of_the_same_directory_is_refused_while_the_first_holds_it() {
         "free again once closed"
     );
 }
+
+#[test]
+fn a_new_stream_beyond_the_limit_is_refused_while_known_ones_still_write() {
+    let mut o = options(SimFs::new(4));
+    o.limits.streams_max = 2;
+    let (store, _) = LogStore::open(Path::new("/l"), o).unwrap();
+    let mut app = store.appender();
+    for app_name in ["a", "b", "a", "b"] {
+        app.append(&stream(app_name, "info"), Entry::new(NOW_NS, app_name))
+            .unwrap();
+    }
+    let refused = app.append(&stream("c", "info"), Entry::new(NOW_NS, "c"));
+    assert!(
+        matches!(refused, Err(AppendError::TooManyStreams { max: 2 })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        app.commit().unwrap(),
+        2,
+        "the repeats of a and b were duplicates"
+    );
+    let mut app = store.appender();
+    assert!(
+        app.append(&stream("c", "info"), Entry::new(NOW_NS, "c"))
+            .is_err()
+    );
+    app.append(&stream("a", "info"), Entry::new(NOW_NS, "a again"))
+        .unwrap();
+    assert_eq!(app.commit().unwrap(), 1);
+}
