@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use strata_engine::labels::Labels;
 use strata_engine::promql::{QueryOutput, Value};
+use strata_engine::sample::Sample;
 
 /// A success answer: `data`, and `warnings` when there are any.
 pub fn success<T: Serialize>(data: T, warnings: Vec<String>) -> Response {
@@ -47,15 +48,9 @@ impl Serialize for LabelsJson<'_> {
 /// A float as Prometheus writes sample values: shortest round-trip decimal, `+Inf`, `-Inf`,
 /// `NaN`.
 pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        v.to_string()
-    }
+    let mut out = Vec::with_capacity(24);
+    value(&mut out, v);
+    String::from_utf8(out).expect("digits, signs and points are ASCII")
 }
 
 /// Milliseconds as the float seconds Prometheus's JSON uses for timestamps.
@@ -71,6 +66,14 @@ pub fn seconds(t: i64) -> f64 {
 /// decimals, no float formatting) and a value string (an integer's digits, or the shortest
 /// decimal; `+Inf`, `-Inf`, `NaN`). The buffer is sized from the point count up front.
 pub fn query_answer(out: &QueryOutput) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        answer_bytes(out),
+    )
+        .into_response()
+}
+
+fn answer_bytes(out: &QueryOutput) -> Vec<u8> {
     let points = match &out.value {
         Value::Matrix(m) => m.iter().map(|s| s.samples.len()).sum(),
         Value::Vector(v) => v.len(),
@@ -109,6 +112,10 @@ pub fn query_answer(out: &QueryOutput) -> Response {
             body.push(b']');
         }
         Value::Matrix(series) => {
+            // A range query's series share their steps: each step's time is written once
+            // and copied into every series that has a point there.
+            let longest = series.iter().max_by_key(|s| s.samples.len());
+            let stamps = Stamps::of(longest.map_or(&[][..], |s| &s.samples[..]));
             body.push(b'[');
             for (i, one) in series.iter().enumerate() {
                 if i > 0 {
@@ -117,11 +124,16 @@ pub fn query_answer(out: &QueryOutput) -> Response {
                 body.extend_from_slice(b"{\"metric\":");
                 labels(&mut body, &one.labels);
                 body.extend_from_slice(b",\"values\":[");
+                let mut at = 0;
                 for (k, p) in one.samples.iter().enumerate() {
                     if k > 0 {
                         body.push(b',');
                     }
-                    point(&mut body, p.t, p.v);
+                    body.push(b'[');
+                    stamps.write(&mut body, &mut at, p.t);
+                    body.extend_from_slice(b",\"");
+                    value(&mut body, p.v);
+                    body.extend_from_slice(b"\"]");
                 }
                 body.extend_from_slice(b"]}");
             }
@@ -145,11 +157,7 @@ pub fn query_answer(out: &QueryOutput) -> Response {
         body.push(b']');
     }
     body.push(b'}');
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    body
 }
 
 fn json_string(out: &mut Vec<u8>, s: &str) {
@@ -168,6 +176,44 @@ fn labels(out: &mut Vec<u8>, labels: &Labels) {
         json_string(out, l.value());
     }
     out.push(b'}');
+}
+
+/// The written times of one series' points, ascending, for the other series to copy.
+struct Stamps {
+    times: Vec<i64>,
+    text: Vec<u8>,
+    /// Where each time's text ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl Stamps {
+    fn of(samples: &[Sample]) -> Stamps {
+        let mut stamps = Stamps {
+            times: Vec::with_capacity(samples.len()),
+            text: Vec::with_capacity(samples.len() * 14),
+            ends: Vec::with_capacity(samples.len()),
+        };
+        for p in samples {
+            stamps.times.push(p.t);
+            timestamp(&mut stamps.text, p.t);
+            stamps.ends.push(stamps.text.len());
+        }
+        stamps
+    }
+
+    /// Writes `t`, copied when it is one of the times; `at` walks forward through them as
+    /// a series' ascending times do.
+    fn write(&self, out: &mut Vec<u8>, at: &mut usize, t: i64) {
+        while *at < self.times.len() && self.times[*at] < t {
+            *at += 1;
+        }
+        if self.times.get(*at) == Some(&t) {
+            let start = if *at == 0 { 0 } else { self.ends[*at - 1] };
+            out.extend_from_slice(&self.text[start..self.ends[*at]]);
+        } else {
+            timestamp(out, t);
+        }
+    }
 }
 
 /// `[seconds,"value"]`.
@@ -200,7 +246,10 @@ fn timestamp(out: &mut Vec<u8>, t: i64) {
 }
 
 /// A value as Prometheus writes it: the shortest decimal that reads back as the same
-/// number, never with an exponent (Go's `strconv.FormatFloat(v, 'f', -1, 64)`).
+/// number, never with an exponent (Go's `strconv.FormatFloat(v, 'f', -1, 64)`). Where two
+/// shortest decimals lie equally near, Go takes the even last digit, and so does `zmij`
+/// (Rust's `Display` and `ryu` round such a tie up: `1658206780088562.25` is `…562.3` there,
+/// `…562.2` in Prometheus's answer).
 fn value(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         out.extend_from_slice(b"NaN");
@@ -213,26 +262,36 @@ fn value(out: &mut Vec<u8>, v: f64) {
         }
         out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
     } else {
-        let mut shortest = ryu::Buffer::new();
-        fixed_notation(out, shortest.format_finite(v));
+        let mut shortest = zmij::Buffer::new();
+        fixed_notation(out, shortest.format_finite(v).as_bytes());
     }
 }
 
-/// Rewrites ryu's shortest form (`1.5e-7`, `2e21`, `0.25`, `1.0`) without an exponent and
-/// without a trailing `.0`.
-fn fixed_notation(out: &mut Vec<u8>, text: &str) {
-    let (negative, text) = match text.strip_prefix('-') {
+/// Rewrites a shortest form (`1.5e-7`, `2e+21`, `0.25`, `1.0`) without an exponent and
+/// without a trailing `.0`, with no allocation: most values (`0.8125`, `1234.5`) have
+/// neither and are copied as they are.
+fn fixed_notation(out: &mut Vec<u8>, text: &[u8]) {
+    let Some(e) = text.iter().position(|&b| b == b'e') else {
+        out.extend_from_slice(text.strip_suffix(b".0").unwrap_or(text));
+        return;
+    };
+    let (negative, mantissa) = match text[..e].strip_prefix(b"-") {
         Some(rest) => (true, rest),
-        None => (false, text),
+        None => (false, &text[..e]),
     };
-    let (mantissa, exponent) = match text.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (text, 0),
+    let exponent = exponent_of(&text[e + 1..]);
+    let (int, frac) = match mantissa.iter().position(|&b| b == b'.') {
+        Some(dot) => (&mantissa[..dot], &mantissa[dot + 1..]),
+        None => (mantissa, &b""[..]),
     };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let frac = frac.trim_end_matches('0');
-    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
-    // The decimal point sits after `point` of `digits`.
+    let frac = &frac[..frac.iter().rposition(|&b| b != b'0').map_or(0, |i| i + 1)];
+    // The significant digits, `int` then `frac` (at most 17 for an f64), and the decimal
+    // point after `point` of them.
+    let mut digits = [0u8; 32];
+    let n = int.len() + frac.len();
+    digits[..int.len()].copy_from_slice(int);
+    digits[int.len()..n].copy_from_slice(frac);
+    let digits = &digits[..n];
     let point = int.len() as i32 + exponent;
     if negative {
         out.push(b'-');
@@ -240,15 +299,27 @@ fn fixed_notation(out: &mut Vec<u8>, text: &str) {
     if point <= 0 {
         out.extend_from_slice(b"0.");
         out.extend(std::iter::repeat_n(b'0', (-point) as usize));
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
     } else if point as usize >= digits.len() {
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
         out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
     } else {
         out.extend_from_slice(&digits[..point as usize]);
         out.push(b'.');
         out.extend_from_slice(&digits[point as usize..]);
     }
+}
+
+/// The exponent after the `e` of a shortest form: `+21`, `21`, `-07`.
+fn exponent_of(text: &[u8]) -> i32 {
+    let (sign, digits) = match text.first() {
+        Some(b'-') => (-1, &text[1..]),
+        Some(b'+') => (1, &text[1..]),
+        _ => (1, text),
+    };
+    sign * digits
+        .iter()
+        .fold(0i32, |acc, &d| acc * 10 + i32::from(d.wrapping_sub(b'0')))
 }
 
 #[cfg(test)]
@@ -267,14 +338,51 @@ mod tests {
         assert_eq!(seconds(1_700_000_000_123), 1_700_000_000.123);
     }
 
+    /// Each point of a matrix keeps its own time where the series' steps differ: the times
+    /// copied from the longest series and the ones it lacks.
+    #[test]
+    fn a_matrix_of_series_with_different_times_writes_each_point_s_own_time() {
+        use strata_engine::promql::RangeSeries;
+        let series = |name: &str, points: &[(i64, f64)]| RangeSeries {
+            labels: Labels::new([("__name__", name)]).unwrap(),
+            samples: points.iter().map(|&(t, v)| Sample { t, v }).collect(),
+        };
+        let out = QueryOutput {
+            value: Value::Matrix(vec![
+                series(
+                    "a",
+                    &[(1_000, 1.0), (2_000, 2.5), (3_000, 3.0), (4_000, 4.0)],
+                ),
+                series(
+                    "b",
+                    &[(500, 0.5), (2_000, 20.0), (2_500, 25.0), (5_000, 0.1)],
+                ),
+                series("c", &[]),
+            ]),
+            warnings: vec![],
+            infos: vec![],
+        };
+        let json: serde_json::Value = serde_json::from_slice(&answer_bytes(&out)).unwrap();
+        assert_eq!(
+            json["data"]["result"][1]["values"],
+            serde_json::json!([[0.5, "0.5"], [2, "20"], [2.5, "25"], [5, "0.1"]])
+        );
+        assert_eq!(
+            json["data"]["result"][0]["values"],
+            serde_json::json!([[1, "1"], [2, "2.5"], [3, "3"], [4, "4"]])
+        );
+        assert_eq!(json["data"]["result"][2]["values"], serde_json::json!([]));
+    }
+
     fn text(v: f64) -> String {
         let mut out = Vec::new();
         value(&mut out, v);
         String::from_utf8(out).unwrap()
     }
 
-    /// Values and timestamps as Prometheus writes them (Go's 'f' format, shortest digits),
-    /// the same as Rust's `Display` for every finite value.
+    /// Values and timestamps as Prometheus writes them (Go's 'f' format, shortest digits):
+    /// Rust's `Display` for every finite value that is not halfway between two shortest
+    /// decimals, and the even one of the two when it is, as Prometheus 2.42 answered.
     #[test]
     fn values_and_times_are_written_as_prometheus_writes_them() {
         for v in [
@@ -294,9 +402,40 @@ mod tests {
             -5e-324,
             9.0e15,
             12345678901234567.0,
+            1.0e16,
+            1.5e22,
+            -1.25e-5,
         ] {
             assert_eq!(text(v), format!("{v}"), "{v:e}");
         }
+        // Prometheus 2.42, `query=1658206780088562.25`: a tie between `.2` and `.3`.
+        assert_eq!(text(1658206780088562.25), "1658206780088562.2");
+        assert_eq!(text(-1658206780088562.25), "-1658206780088562.2");
+        // Values from every corner of the exponent range and of the digit counts (the bits
+        // of a fixed pseudo-random sequence) and small decimals like a gauge's: each reads
+        // back as itself, in as few digits as `Display` uses, and equals it but in a tie.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut ties = 0;
+        for i in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for v in [
+                f64::from_bits(x),
+                (x % 1_000_000) as f64 / 10f64.powi((i % 9) as i32),
+            ] {
+                if !v.is_finite() {
+                    continue;
+                }
+                let (ours, display) = (text(v), format!("{v}"));
+                assert_eq!(ours.parse::<f64>(), Ok(v), "{v:e}");
+                if ours != display {
+                    assert_eq!(ours.len(), display.len(), "{v:e}: {ours} against {display}");
+                    ties += 1;
+                }
+            }
+        }
+        assert!(ties < 100, "{ties} values written unlike Display");
         assert_eq!(text(f64::NAN), "NaN");
         assert_eq!(text(f64::NEG_INFINITY), "-Inf");
         let ts = |t: i64| {
