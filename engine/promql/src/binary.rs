@@ -7,7 +7,7 @@
 //! itself is per step, because which series are present changes from step to step, and so do
 //! the errors Prometheus raises for duplicate matches.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
@@ -359,14 +359,41 @@ fn vector_vector(
     steps: Steps,
 ) -> Result<Vec<Series>, PromqlError> {
     let (on, names) = (matching.on, matching.names);
-    let comparison = op.is_comparison();
-    let return_bool = matching.return_bool;
-    let include = matching.include;
     let one_to_many = matching.card == Card::OneToMany;
     let one_to_one = matching.card == Card::OneToOne;
     // Prometheus matches from the "many" side: swap so that it is on the left.
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
     let (many_sig, one_sig, sigs) = signature_ids(&many, &one, on, names);
+    if one_to_one && matching.fill_lhs.is_none() && matching.fill_rhs.is_none() {
+        let pairs = Pairs {
+            many: &many,
+            one: &one,
+            many_sig: &many_sig,
+            one_sig: &one_sig,
+            sigs,
+        };
+        if let Some(out) = pairs.eval(op, matching, steps) {
+            return Ok(out);
+        }
+    }
+    stepwise(op, (many, one), (many_sig, one_sig, sigs), matching, steps)
+}
+
+/// [`vector_vector`] a step at a time: `sides` are the "many" and the "one" side, `sig_ids`
+/// their signatures' numbers and how many there are.
+fn stepwise(
+    op: BinaryOp,
+    (many, one): (Vec<Series>, Vec<Series>),
+    (many_sig, one_sig, sigs): (Vec<usize>, Vec<usize>, usize),
+    matching: &Matching<'_>,
+    steps: Steps,
+) -> Result<Vec<Series>, PromqlError> {
+    let (on, names) = (matching.on, matching.names);
+    let comparison = op.is_comparison();
+    let return_bool = matching.return_bool;
+    let include = matching.include;
+    let one_to_many = matching.card == Card::OneToMany;
+    let one_to_one = matching.card == Card::OneToOne;
     let mut one_by_sig: Vec<Vec<usize>> = vec![Vec::new(); sigs];
     for (j, &sig) in one_sig.iter().enumerate() {
         one_by_sig[sig].push(j);
@@ -495,6 +522,96 @@ fn vector_vector(
     Ok(out)
 }
 
+/// The two sides of a one-to-one match where no signature has more than one series on
+/// either side (`a / b` of two metrics of the same targets): each pair is fixed for the whole
+/// range, so it is computed a pair at a time over all steps rather than a step at a time
+/// over all series.
+struct Pairs<'a> {
+    many: &'a [Series],
+    one: &'a [Series],
+    many_sig: &'a [usize],
+    one_sig: &'a [usize],
+    sigs: usize,
+}
+
+impl Pairs<'_> {
+    /// The result, the same as the step-at-a-time form's, in the same series order (by the
+    /// step of a result's first value, then by its "many" series); `None` where that form is
+    /// needed: a signature with two series on a side, or two pairs giving the same labels.
+    fn eval(&self, op: BinaryOp, matching: &Matching<'_>, steps: Steps) -> Option<Vec<Series>> {
+        let mut one_of_sig = vec![NONE; self.sigs];
+        for (j, &g) in self.one_sig.iter().enumerate() {
+            if one_of_sig[g] != NONE {
+                return None;
+            }
+            one_of_sig[g] = j;
+        }
+        let mut many_seen = vec![false; self.sigs];
+        for &g in self.many_sig {
+            if std::mem::replace(&mut many_seen[g], true) {
+                return None;
+            }
+        }
+        let comparison = op.is_comparison();
+        let return_bool = matching.return_bool;
+        let (on, names) = (matching.on, matching.names);
+        let mut made: Vec<(usize, Series)> = Vec::new();
+        let mut labels_seen: HashSet<Labels> = HashSet::new();
+        for (m, &g) in self.many.iter().zip(self.many_sig) {
+            let j = one_of_sig[g];
+            if j == NONE {
+                continue;
+            }
+            let o = &self.one[j];
+            let mut values = vec![ABSENT; steps.n];
+            let mut first = NONE;
+            for (step, (v, (&mv, &ov))) in values
+                .iter_mut()
+                .zip(m.values.iter().zip(&o.values))
+                .enumerate()
+            {
+                if !present(mv) || !present(ov) {
+                    continue;
+                }
+                // The step-at-a-time form makes a pair's result series at the first step
+                // both are present, even where a filtering comparison then gives nothing.
+                first = first.min(step);
+                if let Some(value) = outcome(op, mv, ov, comparison, return_bool) {
+                    *v = value;
+                }
+            }
+            if first == NONE {
+                continue;
+            }
+            let labels = result_metric(
+                &m.labels,
+                &o.labels,
+                !comparison,
+                (on, names),
+                true,
+                matching.include,
+            );
+            if !labels_seen.insert(labels.clone()) {
+                return None;
+            }
+            if !values.iter().copied().any(present) {
+                continue;
+            }
+            let drop_name = return_bool || m.drop_name;
+            made.push((
+                first,
+                Series {
+                    labels,
+                    drop_name,
+                    values,
+                },
+            ));
+        }
+        made.sort_by_key(|(first, _)| *first);
+        Some(made.into_iter().map(|(_, s)| s).collect())
+    }
+}
+
 /// The value of `l op r` in the result: arithmetic and `bool` comparisons always give one, a
 /// filtering comparison the left value where it holds and nothing where it does not.
 fn outcome(op: BinaryOp, l: f64, r: f64, comparison: bool, return_bool: bool) -> Option<f64> {
@@ -551,4 +668,120 @@ fn result_metric(
         labels = edit::set(&labels, name, one.get(name).unwrap_or(""));
     }
     labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Series named `a` (left) or `b` (right) for hosts `0..hosts`, some with a second
+    /// series of the same host (so some signatures hold two), values absent at random steps.
+    fn side(name: &str, hosts: u64, doubled: &[u64], seed: &mut u64, n: usize) -> Vec<Series> {
+        let mut next = || {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        };
+        let mut out = Vec::new();
+        for h in 0..hosts {
+            let copies = if doubled.contains(&h) { 2 } else { 1 };
+            for c in 0..copies {
+                let host = format!("h{h}");
+                let kind = format!("k{c}");
+                let mut pairs = vec![("__name__", name), ("host", host.as_str())];
+                if c > 0 {
+                    pairs.push(("kind", kind.as_str()));
+                }
+                let values = (0..n)
+                    .map(|_| match next() % 8 {
+                        0 => ABSENT,
+                        r => (next() % 100) as f64 / r as f64,
+                    })
+                    .collect();
+                out.push(Series {
+                    labels: Labels::new(pairs).unwrap(),
+                    drop_name: false,
+                    values,
+                });
+            }
+        }
+        out
+    }
+
+    /// A one-to-one match computed a pair at a time gives what the step-at-a-time form
+    /// gives, to the bit and in the same series order, for arithmetic and comparisons with
+    /// and without `bool`, matching on all labels or `on(host)`; where a signature holds two
+    /// series the step-at-a-time form decides (its errors included).
+    #[test]
+    fn pairs_at_a_time_give_what_steps_at_a_time_give() {
+        let steps = Steps {
+            start: 0,
+            step: 1_000,
+            n: 40,
+        };
+        let host = vec!["host".to_string()];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut fast = 0;
+        for round in 0..60 {
+            let doubled: &[u64] = if round % 3 == 0 { &[2] } else { &[] };
+            let lhs = side("a", 12, doubled, &mut seed, steps.n);
+            let rhs = side("b", 10 + round % 4, &[], &mut seed, steps.n);
+            for (op, return_bool) in [
+                (BinaryOp::Div, false),
+                (BinaryOp::Sub, false),
+                (BinaryOp::Gt, false),
+                (BinaryOp::Gt, true),
+                (BinaryOp::Le, false),
+            ] {
+                for on in [false, true] {
+                    let names: &[String] = if on { &host } else { &[] };
+                    let matching = Matching {
+                        on,
+                        names,
+                        card: Card::OneToOne,
+                        include: &[],
+                        return_bool,
+                        fill_lhs: None,
+                        fill_rhs: None,
+                    };
+                    // `ignoring()` keeps the names apart: match `a` against `b` by host.
+                    let (l, r) = if on {
+                        (lhs.clone(), rhs.clone())
+                    } else {
+                        let strip = |s: &[Series]| -> Vec<Series> {
+                            s.iter()
+                                .map(|x| Series {
+                                    labels: edit::without_name(&x.labels),
+                                    ..x.clone()
+                                })
+                                .collect()
+                        };
+                        (strip(&lhs), strip(&rhs))
+                    };
+                    let sig = signature_ids(&l, &r, on, names);
+                    let want = stepwise(op, (l.clone(), r.clone()), sig, &matching, steps);
+                    let got = vector_vector(op, l.clone(), r.clone(), &matching, steps);
+                    let (many_sig, one_sig, sigs) = signature_ids(&l, &r, on, names);
+                    let pairs = Pairs {
+                        many: &l,
+                        one: &r,
+                        many_sig: &many_sig,
+                        one_sig: &one_sig,
+                        sigs,
+                    };
+                    fast += usize::from(pairs.eval(op, &matching, steps).is_some());
+                    assert_eq!(
+                        format!("{got:?}"),
+                        format!("{want:?}"),
+                        "round {round} {op:?} bool {return_bool} on {on}"
+                    );
+                }
+            }
+        }
+        // Both forms were compared: pairs where every signature is single; the
+        // step-at-a-time form for `on(host)` where a host has two series (a third of the
+        // rounds; matching on all labels, its `kind` label keeps them apart).
+        assert_eq!(fast, 60 * 10 - 20 * 5);
+    }
 }
