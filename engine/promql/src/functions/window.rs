@@ -231,33 +231,56 @@ pub(crate) fn instant_delta(w: Window<'_>, per_second: bool) -> Option<f64> {
 /// Least squares over `(seconds from intercept_t, value)`, with compensated sums; a constant
 /// series has slope 0 (NaN, NaN when the constant is infinite).
 pub(crate) fn linear_regression(s: &[Sample], intercept_t: i64) -> (f64, f64) {
-    let (mut n, mut sx, mut cx, mut sy, mut cy) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    let (mut sxy, mut cxy, mut sx2, mut cx2) = (0.0, 0.0, 0.0, 0.0);
     let init_y = s[0].v;
-    let mut const_y = true;
-    for (i, p) in s.iter().enumerate() {
-        if const_y && i > 0 && p.v != init_y {
-            const_y = false;
-        }
-        n += 1.0;
-        let x = (p.t - intercept_t) as f64 / 1000.0;
-        (sx, cx) = kahan_inc(x, sx, cx);
-        (sy, cy) = kahan_inc(p.v, sy, cy);
-        (sxy, cxy) = kahan_inc(x * p.v, sxy, cxy);
-        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
-    }
-    if const_y {
+    if s[1..].iter().all(|p| p.v == init_y) {
         if init_y.is_infinite() {
             return (f64::NAN, f64::NAN);
         }
         return (0.0, init_y);
     }
-    let (sx, sy, sxy, sx2) = (sx + cx, sy + cy, sxy + cxy, sx2 + cx2);
+    let mut sums = regression_sums(s, intercept_t, neumaier_inc);
+    // A sum that is finite at the end was finite at every step, where `kahan_inc` and
+    // `neumaier_inc` agree; otherwise the sums are taken again as Prometheus takes them.
+    if sums.iter().any(|&(sum, _)| !sum.is_finite()) {
+        sums = regression_sums(s, intercept_t, kahan_inc);
+    }
+    let n = s.len() as f64;
+    let [sx, sy, sxy, sx2] = sums.map(|(sum, c)| sum + c);
     let cov = sxy - sx * sy / n;
     let var = sx2 - sx * sx / n;
     let slope = cov / var;
     let intercept = sy / n - slope * sx / n;
     (slope, intercept)
+}
+
+/// The compensated sums of x, y, xy and x² (each with its compensation), `inc` the step.
+#[inline(always)]
+fn regression_sums(
+    s: &[Sample],
+    intercept_t: i64,
+    inc: impl Fn(f64, f64, f64) -> (f64, f64),
+) -> [(f64, f64); 4] {
+    let [mut x_sum, mut y_sum, mut xy_sum, mut x2_sum] = [(0.0, 0.0); 4];
+    for p in s {
+        let x = (p.t - intercept_t) as f64 / 1000.0;
+        x_sum = inc(x, x_sum.0, x_sum.1);
+        y_sum = inc(p.v, y_sum.0, y_sum.1);
+        xy_sum = inc(x * p.v, xy_sum.0, xy_sum.1);
+        x2_sum = inc(x * x, x2_sum.0, x2_sum.1);
+    }
+    [x_sum, y_sum, xy_sum, x2_sum]
+}
+
+/// [`kahan_inc`] without its care for an infinite sum: the same while the sum is finite.
+#[inline(always)]
+fn neumaier_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let (big, small) = if sum.abs() >= inc.abs() {
+        (sum, inc)
+    } else {
+        (inc, sum)
+    };
+    (t, c + ((big - t) + small))
 }
 
 pub(crate) fn deriv(w: Window<'_>) -> Option<f64> {
@@ -680,5 +703,77 @@ mod tests {
             .collect();
         let (slope, intercept) = linear_regression(&s, 0);
         assert!((slope - 2.0).abs() < 1e-12 && (intercept - 3.0).abs() < 1e-12);
+    }
+
+    /// Prometheus's regression, every sum stepped by `kahan_inc`.
+    fn regression_as_prometheus(s: &[Sample], intercept_t: i64) -> (f64, f64) {
+        let (mut n, mut sx, mut cx, mut sy, mut cy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut sxy, mut cxy, mut sx2, mut cx2) = (0.0, 0.0, 0.0, 0.0);
+        let init_y = s[0].v;
+        let mut const_y = true;
+        for (i, p) in s.iter().enumerate() {
+            if const_y && i > 0 && p.v != init_y {
+                const_y = false;
+            }
+            n += 1.0;
+            let x = (p.t - intercept_t) as f64 / 1000.0;
+            (sx, cx) = kahan_inc(x, sx, cx);
+            (sy, cy) = kahan_inc(p.v, sy, cy);
+            (sxy, cxy) = kahan_inc(x * p.v, sxy, cxy);
+            (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+        }
+        if const_y {
+            if init_y.is_infinite() {
+                return (f64::NAN, f64::NAN);
+            }
+            return (0.0, init_y);
+        }
+        let (sx, sy, sxy, sx2) = (sx + cx, sy + cy, sxy + cxy, sx2 + cx2);
+        let slope = (sxy - sx * sy / n) / (sx2 - sx * sx / n);
+        (slope, sy / n - slope * sx / n)
+    }
+
+    /// The regression gives Prometheus's slope and intercept to the bit: jittered gauges,
+    /// counters, values so large that a sum overflows (and one that comes back from it
+    /// through a NaN), infinities, NaN and constants.
+    #[test]
+    fn regression_is_prometheus_s_to_the_bit() {
+        let mut x = 0x0123_4567_89AB_CDEFu64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..20_000 {
+            let len = 2 + (next() % 130) as usize;
+            let kind = round % 7;
+            let mut t = (next() % 1_000_000) as i64;
+            let s: Vec<Sample> = (0..len)
+                .map(|i| {
+                    t += 15_000 + (next() % 5) as i64;
+                    let r = next();
+                    let v = match kind {
+                        0 => (r % 100_000) as f64 / 100.0,
+                        1 => (i as f64) * 1e3 + (r % 7) as f64,
+                        2 => f64::MAX / 4.0 * ((r % 5) as f64 - 2.0),
+                        3 if r % 17 == 0 => f64::INFINITY,
+                        4 if r % 23 == 0 => f64::NAN,
+                        5 => 42.0,
+                        _ => f64::from_bits(r >> 2),
+                    };
+                    Sample::new(t, v)
+                })
+                .collect();
+            for intercept_t in [s[0].t, s[len - 1].t + 60_000] {
+                let (a, b) = linear_regression(&s, intercept_t);
+                let (c, d) = regression_as_prometheus(&s, intercept_t);
+                assert_eq!(
+                    (a.to_bits(), b.to_bits()),
+                    (c.to_bits(), d.to_bits()),
+                    "round {round}: {a} {b} against {c} {d}"
+                );
+            }
+        }
     }
 }
