@@ -181,37 +181,50 @@ fn labels(out: &mut Vec<u8>, labels: &Labels) {
 /// The written times of one series' points, ascending, for the other series to copy.
 struct Stamps {
     times: Vec<i64>,
-    text: Vec<u8>,
-    /// Where each time's text ends in `text`.
-    ends: Vec<usize>,
+    /// Each time's text, padded to [`STAMP_BYTES`] so that it is copied whole (a copy of a
+    /// fixed size is a few moves, not a call to `memcpy`), and its length.
+    texts: Vec<([u8; STAMP_BYTES], u8)>,
 }
+
+/// Room for a time's text: `-9999999999.999` and anything to the year 5138.
+const STAMP_BYTES: usize = 16;
 
 impl Stamps {
     fn of(samples: &[Sample]) -> Stamps {
         let mut stamps = Stamps {
             times: Vec::with_capacity(samples.len()),
-            text: Vec::with_capacity(samples.len() * 14),
-            ends: Vec::with_capacity(samples.len()),
+            texts: Vec::with_capacity(samples.len()),
         };
+        let mut text = Vec::with_capacity(24);
         for p in samples {
+            text.clear();
+            timestamp(&mut text, p.t);
+            if text.len() > STAMP_BYTES {
+                // Far past any real time: this one and the rest are left to `timestamp`.
+                break;
+            }
+            let mut padded = [0; STAMP_BYTES];
+            padded[..text.len()].copy_from_slice(&text);
             stamps.times.push(p.t);
-            timestamp(&mut stamps.text, p.t);
-            stamps.ends.push(stamps.text.len());
+            stamps.texts.push((padded, text.len() as u8));
         }
         stamps
     }
 
     /// Writes `t`, copied when it is one of the times; `at` walks forward through them as
     /// a series' ascending times do.
+    #[inline]
     fn write(&self, out: &mut Vec<u8>, at: &mut usize, t: i64) {
         while *at < self.times.len() && self.times[*at] < t {
             *at += 1;
         }
-        if self.times.get(*at) == Some(&t) {
-            let start = if *at == 0 { 0 } else { self.ends[*at - 1] };
-            out.extend_from_slice(&self.text[start..self.ends[*at]]);
-        } else {
-            timestamp(out, t);
+        match self.texts.get(*at) {
+            Some((text, len)) if self.times[*at] == t => {
+                let end = out.len() + usize::from(*len);
+                out.extend_from_slice(text);
+                out.truncate(end);
+            }
+            _ => timestamp(out, t),
         }
     }
 }
@@ -358,6 +371,17 @@ mod tests {
                     &[(500, 0.5), (2_000, 20.0), (2_500, 25.0), (5_000, 0.1)],
                 ),
                 series("c", &[]),
+                // The longest, whose times the others copy; its last too long to keep.
+                series(
+                    "d",
+                    &[
+                        (-1_500, 2.0),
+                        (0, 0.0),
+                        (1_000, 1.0),
+                        (2_000, 3.0),
+                        (i64::MAX, 1.0),
+                    ],
+                ),
             ]),
             warnings: vec![],
             infos: vec![],
@@ -372,6 +396,16 @@ mod tests {
             serde_json::json!([[1, "1"], [2, "2.5"], [3, "3"], [4, "4"]])
         );
         assert_eq!(json["data"]["result"][2]["values"], serde_json::json!([]));
+        assert_eq!(
+            json["data"]["result"][3]["values"],
+            serde_json::json!([
+                [-1.5, "2"],
+                [0, "0"],
+                [1, "1"],
+                [2, "3"],
+                [9223372036854775.807_f64, "1"]
+            ])
+        );
     }
 
     fn text(v: f64) -> String {
