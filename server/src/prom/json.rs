@@ -443,8 +443,11 @@ mod tests {
             assert_eq!(text(v), format!("{v}"), "{v:e}");
         }
         // Prometheus 2.42, `query=1658206780088562.25`: a tie between `.2` and `.3`.
-        assert_eq!(text(1658206780088562.25), "1658206780088562.2");
-        assert_eq!(text(-1658206780088562.25), "-1658206780088562.2");
+        // (Written as a sum: the literal has more digits than clippy lets a literal carry,
+        // yet the sum is exact, a 53-bit value.)
+        let tie = 1_658_206_780_088_562.0 + 0.25;
+        assert_eq!(text(tie), "1658206780088562.2");
+        assert_eq!(text(-tie), "-1658206780088562.2");
         // Values from every corner of the exponent range and of the digit counts (the bits
         // of a fixed pseudo-random sequence) and small decimals like a gauge's: each reads
         // back as itself, in as few digits as `Display` uses, and equals it but in a tie.
