@@ -6,8 +6,13 @@
 //! that fails leaves it unlogged and without entries, and the next commit that names it logs
 //! it again (replay accepts the same stream twice with the same labels). Entries are applied
 //! only after their commit is durable, so nothing a query sees can be lost by a crash.
+//!
+//! Sealing freezes every stream's entries (they stay visible, beside the entries written
+//! after the freeze) while they are written into a block, and releases them once the block
+//! stands for them; streams left without entries are then forgotten.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use strata_core::labels::Labels;
 use strata_core::labels::matcher::Matcher;
@@ -22,6 +27,8 @@ pub(crate) struct Stream {
     pub labels: Labels,
     /// In timestamp order; entries with one timestamp in the order they were written.
     pub entries: Vec<Entry>,
+    /// Entries being sealed into a block, in timestamp order (empty but while a seal runs).
+    pub frozen: Arc<[Entry]>,
     /// A `Streams` record for it is durable in the log.
     pub logged: bool,
 }
@@ -29,7 +36,9 @@ pub(crate) struct Stream {
 impl Stream {
     /// The newest timestamp, if it has entries.
     pub fn max_ts(&self) -> Option<i64> {
-        self.entries.last().map(|e| e.ts_ns)
+        let held = self.entries.last().map(|e| e.ts_ns);
+        let frozen = self.frozen.last().map(|e| e.ts_ns);
+        held.max(frozen)
     }
 
     /// Adds an entry at its place in time; `false` (and nothing added) when the stream
@@ -51,13 +60,6 @@ impl Stream {
         }
         self.entries.insert(at, entry);
         true
-    }
-
-    /// The entries in `[start_ns, end_ns)`.
-    pub fn range(&self, start_ns: i64, end_ns: i64) -> &[Entry] {
-        let lo = self.entries.partition_point(|e| e.ts_ns < start_ns);
-        let hi = self.entries.partition_point(|e| e.ts_ns < end_ns);
-        &self.entries[lo..hi.max(lo)]
     }
 }
 
@@ -118,25 +120,38 @@ impl Head {
         self.streams[i] = Some(Stream {
             labels,
             entries: Vec::new(),
+            frozen: Arc::from([]),
             logged,
         });
     }
 
-    /// A stream read back from the log: new, or the same one logged again. `Err` when the
-    /// reference is taken by other labels, or the labels by another reference.
-    pub fn restore_stream(&mut self, r: StreamRef, labels: Labels) -> Result<(), &'static str> {
+    /// A stream read back from the log: new, or the same one logged again. Returns the
+    /// reference its entries go to: `r`, or the one its labels already have (a stream a seal
+    /// forgot was created again under a new reference while the log naming the old one was
+    /// kept; `r` then stays taken). `Err` when `r` is taken by other labels.
+    pub fn restore_stream(
+        &mut self,
+        r: StreamRef,
+        labels: Labels,
+    ) -> Result<StreamRef, &'static str> {
         // References are dense from 1; a gap is a stream a failed commit created. One far
         // beyond the others would make the table huge: damage, not data.
         if r.0 == 0 || r.0 > self.streams.len() as u64 + (1 << 24) {
             return Err("a stream reference out of range");
         }
         match (self.get(r), self.find(&labels)) {
-            (Some(s), _) if s.labels == labels => Ok(()),
+            (Some(s), _) if s.labels == labels => Ok(r),
             (Some(_), _) => Err("a stream reference logged again with other labels"),
-            (None, Some(_)) => Err("stream labels logged again under another reference"),
+            (None, Some(known)) => {
+                let i = (r.0 - 1) as usize;
+                if self.streams.len() <= i {
+                    self.streams.resize_with(i + 1, || None);
+                }
+                Ok(known)
+            }
             (None, None) => {
                 self.insert_stream(r, labels, true);
-                Ok(())
+                Ok(r)
             }
         }
     }
@@ -153,6 +168,73 @@ impl Head {
         self.entries += 1;
         self.bytes += bytes;
         true
+    }
+
+    /// Freezes every stream's entries for a seal: each stream with entries gives its labels
+    /// and its entries, which stay visible (see [`Stream::frozen`]) until
+    /// [`Head::release_frozen`] or [`Head::thaw`].
+    pub fn freeze(&mut self) -> Vec<(Labels, Arc<[Entry]>)> {
+        let mut out = Vec::new();
+        for s in self.streams.iter_mut().flatten() {
+            debug_assert!(s.frozen.is_empty(), "one seal at a time");
+            if !s.entries.is_empty() {
+                s.frozen = Arc::from(std::mem::take(&mut s.entries));
+                out.push((s.labels.clone(), Arc::clone(&s.frozen)));
+            }
+        }
+        out
+    }
+
+    /// Drops the frozen entries, now that a block holds them, and forgets the streams left
+    /// without entries. Returns the entries dropped.
+    pub fn release_frozen(&mut self) -> u64 {
+        let mut released = 0;
+        let mut gone: Vec<(SeriesRef, Labels)> = Vec::new();
+        for (i, slot) in self.streams.iter_mut().enumerate() {
+            let Some(s) = slot.as_mut() else { continue };
+            if s.frozen.is_empty() {
+                continue;
+            }
+            released += s.frozen.len() as u64;
+            self.bytes -= s.frozen.iter().map(|e| e.bytes() as u64).sum::<u64>();
+            s.frozen = Arc::from([]);
+            if s.entries.is_empty()
+                && let Some(s) = slot.take()
+            {
+                gone.push((SeriesRef(i as u64 + 1), s.labels));
+            }
+        }
+        self.entries -= released;
+        for (_, labels) in &gone {
+            self.by_labels.remove(labels);
+        }
+        let removed: Vec<(SeriesRef, &[strata_core::labels::Label])> =
+            gone.iter().map(|(r, l)| (*r, l.as_slice())).collect();
+        self.postings.remove(&removed);
+        released
+    }
+
+    /// Gives the frozen entries back to their streams after a seal that failed.
+    pub fn thaw(&mut self) {
+        for s in self.streams.iter_mut().flatten() {
+            if s.frozen.is_empty() {
+                continue;
+            }
+            let frozen = std::mem::replace(&mut s.frozen, Arc::from([]));
+            let newer = std::mem::take(&mut s.entries);
+            s.entries = frozen.to_vec();
+            for e in newer {
+                s.insert(e);
+            }
+        }
+    }
+
+    /// Every stream the head holds, with its reference: what a checkpoint keeps.
+    pub fn streams(&self) -> impl Iterator<Item = (StreamRef, &Stream)> {
+        self.streams
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((StreamRef(i as u64 + 1), s.as_ref()?)))
     }
 
     /// The streams matching every matcher.
@@ -177,31 +259,51 @@ impl Head {
     }
 }
 
-/// Of the entries in `[start_ns, end_ns)` of `streams`, the `limit` newest (`Backward`) or
-/// oldest (`Forward`) across all of them, per stream in `direction`'s order: what a Loki log
-/// query returns. Streams without any of them are left out.
-pub(crate) fn newest_or_oldest<'s>(
-    streams: impl Iterator<Item = &'s Stream>,
+/// The entries of sorted `entries` in `[start_ns, end_ns)`.
+pub(crate) fn in_range(entries: &[Entry], start_ns: i64, end_ns: i64) -> &[Entry] {
+    let lo = entries.partition_point(|e| e.ts_ns < start_ns);
+    let hi = entries.partition_point(|e| e.ts_ns < end_ns);
+    &entries[lo..hi.max(lo)]
+}
+
+/// The `limit` newest (`Backward`) or oldest (`Forward`) of sorted `entries` in
+/// `[start_ns, end_ns)`: all a query with that limit can use of them.
+pub(crate) fn ends(
+    entries: &[Entry],
     start_ns: i64,
     end_ns: i64,
     direction: Direction,
     limit: usize,
-) -> Vec<(&'s Stream, Vec<&'s Entry>)> {
+) -> &[Entry] {
+    let range = in_range(entries, start_ns, end_ns);
+    match direction {
+        Direction::Backward => &range[range.len().saturating_sub(limit)..],
+        Direction::Forward => &range[..range.len().min(limit)],
+    }
+}
+
+/// Of the entries in `[start_ns, end_ns)` of `streams` (each a stream's labels and its
+/// entries in time order), the `limit` newest (`Backward`) or oldest (`Forward`) across all of
+/// them, per stream in `direction`'s order: what a Loki log query returns. Streams without any
+/// of them are left out.
+pub(crate) fn newest_or_oldest<'s>(
+    streams: impl Iterator<Item = (&'s Labels, &'s [Entry])>,
+    start_ns: i64,
+    end_ns: i64,
+    direction: Direction,
+    limit: usize,
+) -> Vec<(&'s Labels, Vec<&'s Entry>)> {
     // Each stream can give at most `limit`: its newest (or oldest) ones.
     let mut candidates: Vec<(i64, usize, usize)> = Vec::new();
-    let mut found: Vec<(&Stream, &[Entry])> = Vec::new();
-    for stream in streams {
-        let range = stream.range(start_ns, end_ns);
-        let range = match direction {
-            Direction::Backward => &range[range.len().saturating_sub(limit)..],
-            Direction::Forward => &range[..range.len().min(limit)],
-        };
+    let mut found: Vec<(&Labels, &[Entry])> = Vec::new();
+    for (labels, entries) in streams {
+        let range = ends(entries, start_ns, end_ns, direction, limit);
         if range.is_empty() {
             continue;
         }
         let s = found.len();
         candidates.extend(range.iter().enumerate().map(|(i, e)| (e.ts_ns, s, i)));
-        found.push((stream, range));
+        found.push((labels, range));
     }
     match direction {
         Direction::Backward => candidates.sort_unstable_by(|a, b| b.cmp(a)),
@@ -218,7 +320,7 @@ pub(crate) fn newest_or_oldest<'s>(
             },
         )
     });
-    let mut out: Vec<(&Stream, Vec<&Entry>)> = Vec::new();
+    let mut out: Vec<(&Labels, Vec<&Entry>)> = Vec::new();
     let mut current = usize::MAX;
     for (_, s, i) in candidates {
         if s != current {
@@ -263,7 +365,7 @@ mod tests {
         assert_eq!(lines, ["b", "a", "c", "d"]);
         assert_eq!(head.entries, 4);
         assert_eq!(
-            head.get(r).unwrap().range(10, 30).len(),
+            in_range(&head.get(r).unwrap().entries, 10, 30).len(),
             3,
             "end is exclusive"
         );
@@ -280,18 +382,24 @@ mod tests {
         for t in [2, 3, 6] {
             head.apply(b, Entry::new(t, format!("b{t}")));
         }
-        let lines = |out: Vec<(&Stream, Vec<&Entry>)>| -> Vec<Vec<String>> {
+        let lines = |out: Vec<(&Labels, Vec<&Entry>)>| -> Vec<Vec<String>> {
             out.into_iter()
                 .map(|(_, es)| es.iter().map(|e| e.line.clone()).collect())
                 .collect()
         };
-        let all = || head.select(&[Matcher::equal("app", "a")]);
+        let all = || {
+            head.select(&[Matcher::equal("app", "a")])
+                .map(|s| (&s.labels, &s.entries[..]))
+        };
         assert_eq!(
             lines(newest_or_oldest(all(), 0, 100, Direction::Backward, 2)),
             [["a5", "a4"]]
         );
         let any = Matcher::new(MatchKind::Regex, "app", ".+").unwrap();
-        let both = || head.select(std::slice::from_ref(&any));
+        let both = || {
+            head.select(std::slice::from_ref(&any))
+                .map(|s| (&s.labels, &s.entries[..]))
+        };
         assert_eq!(
             lines(newest_or_oldest(both(), 0, 100, Direction::Backward, 3)),
             [vec!["a5", "a4"], vec!["b6"]]

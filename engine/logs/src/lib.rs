@@ -6,8 +6,9 @@
 //! entries are written through `strata-wal` (the same framing, group commit and recovery,
 //! with this store's own record types, [`record`]) and acknowledged only once durable, and
 //! files go through the same [`strata_core::fs::Fs`] (so the fault-injecting disk tests it
-//! too). This first part holds the head: what is written is kept in memory per stream and
-//! in the WAL; sealed, compressed blocks come next.
+//! too). What is written is kept in memory per stream (the head) and in the WAL; sealed
+//! blocks ([`block`]) hold a span of time compressed, each page with a token filter
+//! ([`filter`]) so line filters skip what cannot match.
 //!
 //! Writing: [`LogStore::appender`] → [`LogAppender::append`] (checked against the limits) →
 //! [`LogAppender::commit`] (logged, synced, then visible). Reading: [`LogStore::select`] with
@@ -15,12 +16,16 @@
 //!
 //! Layers: this crate depends on `strata-core` and `strata-wal` only.
 
+pub mod block;
 pub mod entry;
 pub mod error;
+pub mod filter;
 pub mod head;
 pub mod record;
 pub mod store;
 
 pub use entry::{Direction, Entry, StreamRef};
 pub use error::{AppendError, CommitError, OpenError};
-pub use store::{LogAppender, LogLimits, LogOptions, LogStore, OpenReport, StreamEntries};
+pub use store::{
+    LogAppender, LogLimits, LogOptions, LogStore, MaintainReport, OpenReport, StreamEntries,
+};

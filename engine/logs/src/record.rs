@@ -3,6 +3,9 @@
 //!
 //! * `Streams` (16): `uvarint count`, then per stream `uvarint ref`, `uvarint nlabels`, and
 //!   per label `uvarint len, name bytes, uvarint len, value bytes`.
+//! * `Sealed` (18), in checkpoints only: `uvarint seq`, the newest block whose entries the
+//!   segments the checkpoint replaced held. A block numbered above it is the remains of a seal
+//!   cut short before its checkpoint, and its entries are still in the log.
 //! * `Entries` (17): `uvarint count`, then per entry `svarint ref delta`, `svarint ts delta`
 //!   (both against the entry before, the first against 0), `uvarint len, line bytes`,
 //!   `uvarint nmetadata`, and per pair `uvarint len, name bytes, uvarint len, value bytes`.
@@ -21,6 +24,23 @@ use crate::entry::StreamRef;
 pub const STREAMS: RecordType = RecordType(16);
 /// Entries of known streams.
 pub const ENTRIES: RecordType = RecordType(17);
+/// The newest sealed block the checkpoint stands for.
+pub const SEALED: RecordType = RecordType(18);
+
+/// Encodes a `Sealed` payload.
+pub fn encode_sealed(out: &mut Vec<u8>, seq: u32) {
+    put_uvarint(out, u64::from(seq));
+}
+
+/// Decodes a `Sealed` payload.
+pub fn decode_sealed(payload: &[u8]) -> Result<u32, DecodeError> {
+    let mut c = Cursor::new(payload);
+    let seq = u32::try_from(c.uvarint()?).map_err(|_| DecodeError("block number overflows"))?;
+    if !c.is_done() {
+        return Err(DecodeError("trailing bytes after the sealed block number"));
+    }
+    Ok(seq)
+}
 
 /// One stream in a `Streams` record, borrowing its strings from the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]

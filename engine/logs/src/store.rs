@@ -1,26 +1,31 @@
-//! The store: opening (replaying the log into the head), the appender, and queries.
+//! The store: opening (replaying the log into the head, loading the blocks), the appender,
+//! sealing the head into blocks, retention, and queries over blocks and head together.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use strata_core::clock::{Clock, SystemClock};
 use strata_core::codec::DecodeError;
-use strata_core::error::StorageError;
+use strata_core::error::{StorageError, io_err};
 use strata_core::fs::{Fs, LockGuard, RealFs, StoreLockError, lock_store_dir};
 use strata_core::labels::Labels;
 use strata_core::labels::matcher::Matcher;
+use strata_wal::checkpoint::{CheckpointWriter, remove_covered};
 use strata_wal::frame::{RECORD_PAYLOAD_BYTES_MAX, RecordType, encode_frame};
 use strata_wal::replay::{ReplayHandler, ReplayReport, Source};
 use strata_wal::{FsyncMode, Wal, WalOptions};
 
+use crate::block::{BlockSummary, LogBlock, block_file_name, write_block};
 use crate::entry::{Direction, Entry, StreamRef};
 use crate::error::{AppendError, CommitError, OpenError};
-use crate::head::{Head, newest_or_oldest};
+use crate::head::{Head, ends, newest_or_oldest};
 use crate::record::{self, EntryRecord, StreamRecord};
 
 /// The log's directory below the store's.
 pub const WAL_DIR: &str = "wal";
+/// The blocks' directory below the store's.
+pub const BLOCKS_DIR: &str = "blocks";
 
 /// What the store accepts. Defaults follow Loki's where it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +80,16 @@ pub struct LogOptions {
     pub fsync: FsyncMode,
     pub wal_segment_bytes_max: u64,
     pub limits: LogLimits,
+    /// [`LogStore::maintain`] seals the head into a block once it holds this many bytes of
+    /// lines and metadata…
+    pub seal_bytes: u64,
+    /// …or once its oldest entry is this much older than now.
+    pub seal_age_ns: i64,
+    /// Blocks whose newest entry is older than this before now are removed (`None`: kept).
+    pub retention_ns: Option<i64>,
+    /// The oldest blocks are removed while all blocks take more bytes than this (`None`: no
+    /// limit).
+    pub retention_bytes: Option<u64>,
 }
 
 impl Default for LogOptions {
@@ -85,6 +100,10 @@ impl Default for LogOptions {
             fsync: FsyncMode::Always,
             wal_segment_bytes_max: WalOptions::default().segment_bytes_max,
             limits: LogLimits::default(),
+            seal_bytes: 64 << 20,
+            seal_age_ns: 3600 * SECOND_NS,
+            retention_ns: None,
+            retention_bytes: None,
         }
     }
 }
@@ -96,7 +115,22 @@ pub struct OpenReport {
     pub entries: u64,
     /// Entries of streams the log never named (after damage), dropped.
     pub orphaned_entries: u64,
+    /// Blocks loaded.
+    pub blocks: usize,
+    /// Blocks a seal cut short left (their entries are in the log), removed.
+    pub unfinished_blocks: usize,
+    /// Blocks that failed their checks, renamed to `*.damaged` and not read.
+    pub damaged_blocks: usize,
     pub wal: ReplayReport,
+}
+
+/// What [`LogStore::maintain`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaintainReport {
+    /// The block a seal wrote.
+    pub sealed: Option<BlockSummary>,
+    /// Blocks removed by retention.
+    pub expired_blocks: usize,
 }
 
 /// One stream's entries, as a query returns them.
@@ -110,11 +144,39 @@ pub struct StreamEntries {
 #[derive(Debug)]
 pub struct LogStore {
     head: RwLock<Head>,
+    /// Sealed blocks, oldest first. Taken after `head` when both are needed, so a query that
+    /// holds the head sees each entry in exactly one of them.
+    blocks: RwLock<Vec<Arc<LogBlock>>>,
+    /// Held for reading by a commit from before it logs until its entries are in the head,
+    /// and for writing by a seal while it cuts the log and freezes the head: so the segments
+    /// below the cut hold exactly the frozen entries.
+    gate: RwLock<()>,
+    /// One seal or retention pass at a time; holds the newest sealed block's number and the
+    /// next one's.
+    sealing: Mutex<Sealing>,
     wal: Arc<Wal>,
+    fs: Arc<dyn Fs>,
     clock: Arc<dyn Clock>,
     limits: LogLimits,
+    seal_bytes: u64,
+    seal_age_ns: i64,
+    retention_ns: Option<i64>,
+    retention_bytes: Option<u64>,
     dir: PathBuf,
     _lock: Box<dyn LockGuard>,
+}
+
+#[derive(Debug)]
+struct Sealing {
+    /// The newest block a checkpoint stands for (0: none).
+    sealed: u32,
+    /// The number the next block gets.
+    next: u32,
+    /// When the head last started empty (opening, or a seal), in milliseconds.
+    head_since_ms: i64,
+    /// Blocks of failed seals that could not be removed: numbered below the next checkpoint's
+    /// block, a reopened store would read them, so they are removed after the next seal.
+    stale: Vec<PathBuf>,
 }
 
 impl LogStore {
@@ -135,6 +197,8 @@ impl LogStore {
         let mut replay = Replay {
             head: Head::default(),
             orphaned: 0,
+            sealed: 0,
+            aliases: HashMap::new(),
         };
         let wal_options = WalOptions {
             segment_bytes_max: options.wal_segment_bytes_max,
@@ -147,20 +211,40 @@ impl LogStore {
             &mut replay,
         )?;
         let head = replay.head;
+        let loaded = load_blocks(fs.as_ref(), &dir.join(BLOCKS_DIR), replay.sealed)?;
         let open_report = OpenReport {
             streams: head.num_streams(),
             entries: head.entries,
             orphaned_entries: replay.orphaned,
+            blocks: loaded.blocks.len(),
+            unfinished_blocks: loaded.unfinished,
+            damaged_blocks: loaded.damaged,
             wal: report,
         };
-        if open_report.wal.has_damage() || open_report.orphaned_entries > 0 {
-            tracing::error!(report = ?open_report, "log store opened with a damaged write-ahead log; damaged files were moved to wal/quarantine");
+        if open_report.wal.has_damage()
+            || open_report.orphaned_entries > 0
+            || open_report.damaged_blocks > 0
+        {
+            tracing::error!(report = ?open_report, "log store opened with damage; damaged log files were moved to wal/quarantine, damaged blocks renamed to *.damaged");
         }
         let store = LogStore {
             head: RwLock::new(head),
+            blocks: RwLock::new(loaded.blocks),
+            gate: RwLock::new(()),
+            sealing: Mutex::new(Sealing {
+                sealed: replay.sealed,
+                next: loaded.next,
+                head_since_ms: options.clock.now_ms(),
+                stale: Vec::new(),
+            }),
             wal,
+            fs,
             clock: options.clock,
             limits: options.limits,
+            seal_bytes: options.seal_bytes,
+            seal_age_ns: options.seal_age_ns,
+            retention_ns: options.retention_ns,
+            retention_bytes: options.retention_bytes,
             dir: dir.to_path_buf(),
             _lock: lock,
         };
@@ -195,8 +279,23 @@ impl LogStore {
         (head.num_streams(), head.entries, head.bytes)
     }
 
-    /// The entries in `[start_ns, end_ns)` of the streams matching every matcher: the `limit`
-    /// newest (`Backward`) or oldest (`Forward`) across them, each stream's in that order.
+    /// Blocks and their bytes on disk.
+    pub fn block_stats(&self) -> (usize, u64) {
+        let blocks = self.blocks.read().unwrap_or_else(|e| e.into_inner());
+        (blocks.len(), blocks.iter().map(|b| b.bytes()).sum())
+    }
+
+    /// The blocks, oldest first, as the head holding `head` sees them.
+    fn blocks_with(&self, _head: &Head) -> Vec<Arc<LogBlock>> {
+        self.blocks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The entries in `[start_ns, end_ns)` of the streams matching every matcher, from the
+    /// blocks and the head together: the `limit` newest (`Backward`) or oldest (`Forward`)
+    /// across them, each stream's in that order. `Err` when a block's page fails its checks.
     pub fn select(
         &self,
         matchers: &[Matcher],
@@ -204,25 +303,273 @@ impl LogStore {
         end_ns: i64,
         direction: Direction,
         limit: usize,
-    ) -> Vec<StreamEntries> {
+    ) -> Result<Vec<StreamEntries>, StorageError> {
+        let mut streams: BTreeMap<Labels, Vec<Entry>> = BTreeMap::new();
         let head = self.head();
-        newest_or_oldest(head.select(matchers), start_ns, end_ns, direction, limit)
-            .into_iter()
-            .map(|(stream, entries)| StreamEntries {
-                labels: stream.labels.clone(),
-                entries: entries.into_iter().cloned().collect(),
-            })
-            .collect()
+        let blocks = self.blocks_with(&head);
+        for stream in head.select(matchers) {
+            let out = streams.entry(stream.labels.clone()).or_default();
+            for part in [&stream.frozen[..], &stream.entries[..]] {
+                out.extend_from_slice(ends(part, start_ns, end_ns, direction, limit));
+            }
+        }
+        drop(head);
+        let mut page = Vec::new();
+        for block in &blocks {
+            let (min_ts, max_ts) = block.time_range();
+            if max_ts < start_ns || min_ts >= end_ns {
+                continue;
+            }
+            for s in block.select(matchers) {
+                let stream = &block.streams()[s];
+                let mut pages: Vec<usize> = stream
+                    .pages
+                    .clone()
+                    .filter(|&p| {
+                        let p = &block.pages()[p];
+                        p.max_ts >= start_ns && p.min_ts < end_ns
+                    })
+                    .collect();
+                if direction == Direction::Backward {
+                    pages.reverse();
+                }
+                let out = streams.entry(stream.labels.clone()).or_default();
+                // Pages follow each other in time: read from the end the query wants until
+                // `limit` entries of the range are in hand.
+                let mut taken = 0;
+                for p in pages {
+                    page.clear();
+                    block.read_page(p, &mut page)?;
+                    let part = ends(&page, start_ns, end_ns, direction, limit - taken);
+                    taken += part.len();
+                    out.extend_from_slice(part);
+                    if taken >= limit {
+                        break;
+                    }
+                }
+            }
+        }
+        for entries in streams.values_mut() {
+            // Stable: entries of one time keep the order they were found in.
+            entries.sort_by_key(|e| e.ts_ns);
+        }
+        Ok(newest_or_oldest(
+            streams.iter().map(|(l, e)| (l, &e[..])),
+            start_ns,
+            end_ns,
+            direction,
+            limit,
+        )
+        .into_iter()
+        .map(|(labels, entries)| StreamEntries {
+            labels: labels.clone(),
+            entries: entries.into_iter().cloned().collect(),
+        })
+        .collect())
     }
 
-    /// Label names of the streams, sorted.
+    /// Label names of the streams, in the head and the blocks, sorted.
     pub fn label_names(&self) -> Vec<String> {
-        self.head().label_names()
+        let head = self.head();
+        let mut names = head.label_names();
+        for b in self.blocks_with(&head) {
+            names.extend(b.label_names());
+        }
+        names.sort();
+        names.dedup();
+        names
     }
 
-    /// Values of label `name` among the streams, sorted.
+    /// Values of label `name` among the streams, in the head and the blocks, sorted.
     pub fn label_values(&self, name: &str) -> Vec<String> {
-        self.head().label_values(name)
+        let head = self.head();
+        let mut values = head.label_values(name);
+        for b in self.blocks_with(&head) {
+            values.extend(b.label_values(name));
+        }
+        values.sort();
+        values.dedup();
+        values
+    }
+
+    /// Seals the head when it is large or old enough, then removes the blocks retention no
+    /// longer keeps: the store's share of the background work.
+    pub fn maintain(&self) -> Result<MaintainReport, StorageError> {
+        let now_ms = self.clock.now_ms();
+        let now_ns = now_ms.saturating_mul(1_000_000);
+        let since_ms = self
+            .sealing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .head_since_ms;
+        let due = {
+            let head = self.head();
+            head.entries > 0
+                && (head.bytes >= self.seal_bytes
+                    || now_ns.saturating_sub(since_ms.saturating_mul(1_000_000))
+                        >= self.seal_age_ns)
+        };
+        let sealed = if due { self.seal()? } else { None };
+        let expired_blocks = self.apply_retention(now_ns)?;
+        Ok(MaintainReport {
+            sealed,
+            expired_blocks,
+        })
+    }
+
+    /// Moves every entry of the head into a new block (`None` when the head has none). The
+    /// entries stay visible throughout; once the block and the checkpoint that stands for the
+    /// log before it are durable, the log before it is removed. See `docs/format/wal.md`.
+    pub fn seal(&self) -> Result<Option<BlockSummary>, StorageError> {
+        let mut sealing = self.sealing.lock().unwrap_or_else(|e| e.into_inner());
+        let (cut, frozen) = {
+            let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+            let mut head = self.head_mut();
+            if head.entries == 0 {
+                return Ok(None);
+            }
+            let cut = self.wal.cut_segment()?;
+            (cut, head.freeze())
+        };
+        let seq = sealing.next;
+        sealing.next = seq + 1;
+        let blocks_dir = self.dir.join(BLOCKS_DIR);
+        let path = blocks_dir.join(block_file_name(seq));
+        let written = (|| {
+            let streams: Vec<(&Labels, &[Entry])> =
+                frozen.iter().map(|(l, e)| (l, &e[..])).collect();
+            let summary = write_block(self.fs.as_ref(), &blocks_dir, seq, &streams)?;
+            let block = LogBlock::open(self.fs.as_ref(), &summary.path)?;
+            Ok::<_, StorageError>((summary, block))
+        })();
+        let (summary, block) = match written {
+            Ok(done) => done,
+            Err(e) => {
+                // No checkpoint names the block: whatever of it is on disk is not read.
+                self.head_mut().thaw();
+                if self.fs.exists(&path).unwrap_or(true)
+                    && let Err(rm) = self.fs.remove_file(&path)
+                {
+                    tracing::warn!(path = %path.display(), error = %rm, "could not remove the block of a failed seal; it is removed after the next seal");
+                    sealing.stale.push(path);
+                }
+                return Err(e);
+            }
+        };
+        // The block stands in for the frozen entries from here on: queries that take the head
+        // after this see them there and only there. Streams left without entries are
+        // forgotten, and the checkpoint keeps the others, both decided while no commit is
+        // between logging and applying.
+        let remaining: Vec<(StreamRef, Labels)> = {
+            let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+            let mut head = self.head_mut();
+            self.blocks
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Arc::new(block));
+            head.release_frozen();
+            head.streams().map(|(r, s)| (r, s.labels.clone())).collect()
+        };
+        sealing.head_since_ms = self.clock.now_ms();
+        // Until the checkpoint is durable the segments below the cut stay, and a reopened
+        // store reads them rather than the block (numbered above the last checkpoint's). So a
+        // failed checkpoint loses nothing; the next seal's stands for this one's segments too.
+        self.write_checkpoint(cut, seq, &remaining)?;
+        sealing.sealed = seq;
+        for stale in std::mem::take(&mut sealing.stale) {
+            if let Err(e) = self.fs.remove_file(&stale) {
+                tracing::warn!(path = %stale.display(), error = %e, "could not remove the block of a failed seal");
+            }
+        }
+        let wal_dir = self.dir.join(WAL_DIR);
+        if let Err(e) = remove_covered(self.fs.as_ref(), &wal_dir, cut) {
+            // The checkpoint stands for those segments: the next seal removes them.
+            tracing::warn!(error = %e, "could not remove the log segments a seal covered");
+        }
+        Ok(Some(summary))
+    }
+
+    /// Checkpoint `cut`: the streams the head keeps (so later segments' entries find their
+    /// stream) and the newest sealed block.
+    fn write_checkpoint(
+        &self,
+        cut: strata_wal::SegmentSeq,
+        sealed: u32,
+        streams: &[(StreamRef, Labels)],
+    ) -> Result<(), StorageError> {
+        let wal_dir = self.dir.join(WAL_DIR);
+        let mut cp = CheckpointWriter::create(Arc::clone(&self.fs), &wal_dir, cut)?;
+        let result = (|| {
+            let mut payload = Vec::new();
+            for group in streams.chunks(256) {
+                let group: Vec<(StreamRef, Vec<(&str, &str)>)> = group
+                    .iter()
+                    .map(|(r, l)| {
+                        (
+                            *r,
+                            l.iter()
+                                .map(|l| (l.name().as_str(), l.value().as_str()))
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                payload.clear();
+                record::encode_streams(&mut payload, &group);
+                cp.add(record::STREAMS, &payload)?;
+            }
+            payload.clear();
+            record::encode_sealed(&mut payload, sealed);
+            cp.add(record::SEALED, &payload)
+        })();
+        match result {
+            Ok(()) => cp.finish().map(|_| ()),
+            Err(e) => {
+                cp.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes the blocks retention no longer keeps. Returns how many.
+    fn apply_retention(&self, now_ns: i64) -> Result<usize, StorageError> {
+        if self.retention_ns.is_none() && self.retention_bytes.is_none() {
+            return Ok(0);
+        }
+        let _sealing = self.sealing.lock().unwrap_or_else(|e| e.into_inner());
+        let expired: Vec<Arc<LogBlock>> = {
+            let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+            let oldest_kept = self
+                .retention_ns
+                .map_or(i64::MIN, |r| now_ns.saturating_sub(r));
+            let mut total: u64 = blocks.iter().map(|b| b.bytes()).sum();
+            let max_bytes = self.retention_bytes.unwrap_or(u64::MAX);
+            // Oldest first by their newest entry.
+            blocks.sort_by_key(|b| (b.time_range().1, b.seq()));
+            let mut n = 0;
+            while n < blocks.len() {
+                let b = &blocks[n];
+                if b.time_range().1 >= oldest_kept && total <= max_bytes {
+                    break;
+                }
+                total -= b.bytes();
+                n += 1;
+            }
+            let expired = blocks.drain(..n).collect();
+            blocks.sort_by_key(|b| b.seq());
+            expired
+        };
+        for b in &expired {
+            self.fs
+                .remove_file(b.path())
+                .map_err(io_err("remove expired log block", b.path()))?;
+        }
+        if !expired.is_empty() {
+            let dir = self.dir.join(BLOCKS_DIR);
+            self.fs
+                .sync_dir(&dir)
+                .map_err(io_err("sync log blocks directory", &dir))?;
+        }
+        Ok(expired.len())
     }
 
     /// Closes the log (syncing what it holds).
@@ -326,6 +673,8 @@ impl LogAppender<'_> {
             return Ok(0);
         }
         let store = self.store;
+        // Until the entries are in the head, a seal must not cut the log (see `gate`).
+        let _gate = store.gate.read().unwrap_or_else(|e| e.into_inner());
         // Streams first: created in the head (unlogged) so every entry has its reference.
         let mut refs = Vec::with_capacity(self.batch.len());
         let mut unlogged: Vec<(StreamRef, Labels)> = Vec::new();
@@ -415,6 +764,11 @@ fn encode(
 struct Replay {
     head: Head,
     orphaned: u64,
+    /// The checkpoint's Sealed number (0: none).
+    sealed: u32,
+    /// References logged for labels already known under another one (a stream a seal
+    /// forgot, created again while the log it was first named in was still kept).
+    aliases: HashMap<StreamRef, StreamRef>,
 }
 
 impl ReplayHandler for Replay {
@@ -422,7 +776,7 @@ impl ReplayHandler for Replay {
         &mut self,
         ty: RecordType,
         payload: &[u8],
-        _source: Source,
+        source: Source,
     ) -> Result<(), DecodeError> {
         match ty {
             record::STREAMS => {
@@ -431,9 +785,13 @@ impl ReplayHandler for Replay {
                 for s in streams {
                     let labels = Labels::new(s.labels.iter().copied())
                         .map_err(|_| DecodeError("stream labels that are not a label set"))?;
-                    self.head
+                    let r = self
+                        .head
                         .restore_stream(s.stream, labels)
                         .map_err(DecodeError)?;
+                    if r != s.stream {
+                        self.aliases.insert(s.stream, r);
+                    }
                 }
                 Ok(())
             }
@@ -441,7 +799,8 @@ impl ReplayHandler for Replay {
                 let mut entries: Vec<EntryRecord<'_>> = Vec::new();
                 record::decode_entries(payload, &mut entries)?;
                 for e in entries {
-                    if self.head.get(e.stream).is_none() {
+                    let r = self.aliases.get(&e.stream).copied().unwrap_or(e.stream);
+                    if self.head.get(r).is_none() {
                         self.orphaned += 1;
                         continue;
                     }
@@ -454,11 +813,84 @@ impl ReplayHandler for Replay {
                             .map(|&(n, v)| (n.to_string(), v.to_string()))
                             .collect(),
                     };
-                    self.head.apply(e.stream, entry);
+                    self.head.apply(r, entry);
                 }
                 Ok(())
             }
-            _ => Err(DecodeError("a record type the log store does not know")),
+            record::SEALED if source == Source::Checkpoint => {
+                self.sealed = record::decode_sealed(payload)?;
+                Ok(())
+            }
+            _ => Err(DecodeError(
+                "a record type the log store does not know here",
+            )),
         }
     }
+}
+
+/// The blocks found on opening.
+struct Loaded {
+    blocks: Vec<Arc<LogBlock>>,
+    /// The number the next block gets.
+    next: u32,
+    unfinished: usize,
+    damaged: usize,
+}
+
+/// Opens the blocks in `dir`: removes what an unfinished write left (`*.tmp`, and blocks
+/// numbered above `sealed`, whose entries the log still holds), and sets aside blocks that
+/// fail their checks.
+fn load_blocks(fs: &dyn Fs, dir: &Path, sealed: u32) -> Result<Loaded, StorageError> {
+    let mut loaded = Loaded {
+        blocks: Vec::new(),
+        next: sealed + 1,
+        unfinished: 0,
+        damaged: 0,
+    };
+    if !fs.exists(dir).map_err(io_err("look for log blocks", dir))? {
+        return Ok(loaded);
+    }
+    let mut names = fs.list(dir).map_err(io_err("list log blocks", dir))?;
+    names.sort();
+    let mut changed = false;
+    for name in names {
+        let path = dir.join(&name);
+        let seq = name
+            .strip_suffix(".lblk")
+            .filter(|n| n.len() == 10 && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u32>().ok());
+        let Some(seq) = seq else {
+            if name.ends_with(".tmp") {
+                fs.remove_file(&path)
+                    .map_err(io_err("remove unfinished log block", &path))?;
+                changed = true;
+            }
+            continue;
+        };
+        loaded.next = loaded.next.max(seq + 1);
+        if seq > sealed {
+            fs.remove_file(&path)
+                .map_err(io_err("remove unfinished log block", &path))?;
+            loaded.unfinished += 1;
+            changed = true;
+            continue;
+        }
+        match LogBlock::open(fs, &path) {
+            Ok(block) => loaded.blocks.push(Arc::new(block)),
+            Err(StorageError::Corruption { offset, reason, .. }) => {
+                tracing::error!(path = %path.display(), offset, reason, "damaged log block set aside");
+                let aside = dir.join(format!("{name}.damaged"));
+                fs.rename(&path, &aside)
+                    .map_err(io_err("set aside damaged log block", &path))?;
+                loaded.damaged += 1;
+                changed = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if changed {
+        fs.sync_dir(dir)
+            .map_err(io_err("sync log blocks directory", dir))?;
+    }
+    Ok(loaded)
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use strata_core::clock::ManualClock;
+use strata_core::clock::{Clock, ManualClock};
 use strata_core::fs::sim::{Fault, SimFs, SplitMix64};
 use strata_core::labels::Labels;
 use strata_core::labels::matcher::{MatchKind, Matcher};
@@ -46,6 +46,7 @@ fn everything(store: &LogStore) -> BTreeSet<Held> {
             Direction::Forward,
             usize::MAX,
         )
+        .unwrap()
         .into_iter()
         .flat_map(|s| {
             let app = s.labels.get("app").unwrap_or("").to_string();
@@ -55,6 +56,22 @@ fn everything(store: &LogStore) -> BTreeSet<Held> {
                 .map(move |e| (app.clone(), level.clone(), e.ts_ns, e.line, e.metadata))
         })
         .collect()
+}
+
+/// How many entries the store returns, duplicates counted.
+fn count(store: &LogStore) -> usize {
+    store
+        .select(
+            &[any_app()],
+            i64::MIN,
+            i64::MAX,
+            Direction::Forward,
+            usize::MAX,
+        )
+        .unwrap()
+        .iter()
+        .map(|s| s.entries.len())
+        .sum()
 }
 
 #[test]
@@ -77,16 +94,18 @@ fn written_entries_come_back_by_selector_range_direction_and_limit_and_after_reo
     .unwrap();
     assert_eq!(app.commit().unwrap(), 11);
 
-    let errors = store.select(
-        &[
-            Matcher::equal("app", "api"),
-            Matcher::equal("level", "error"),
-        ],
-        i64::MIN,
-        i64::MAX,
-        Direction::Backward,
-        2,
-    );
+    let errors = store
+        .select(
+            &[
+                Matcher::equal("app", "api"),
+                Matcher::equal("level", "error"),
+            ],
+            i64::MIN,
+            i64::MAX,
+            Direction::Backward,
+            2,
+        )
+        .unwrap();
     assert_eq!(errors.len(), 1);
     let lines: Vec<&str> = errors[0].entries.iter().map(|e| e.line.as_str()).collect();
     assert_eq!(
@@ -98,13 +117,15 @@ fn written_entries_come_back_by_selector_range_direction_and_limit_and_after_reo
         errors[0].entries[0].metadata,
         [("trace_id".to_string(), format!("{:032x}", 9))]
     );
-    let range = store.select(
-        &[Matcher::equal("app", "api")],
-        NOW_NS - 10_000 + 2,
-        NOW_NS - 10_000 + 4,
-        Direction::Forward,
-        100,
-    );
+    let range = store
+        .select(
+            &[Matcher::equal("app", "api")],
+            NOW_NS - 10_000 + 2,
+            NOW_NS - 10_000 + 4,
+            Direction::Forward,
+            100,
+        )
+        .unwrap();
     // Two streams (2 is info, 3 an error), each with its entries.
     let lines: Vec<Vec<&str>> = range
         .iter()
@@ -196,6 +217,11 @@ fn acknowledged_entries_survive_power_cuts_and_io_faults() {
                 "seed {seed}: a power cut looked like damage: {report:?}"
             );
             let held = everything(&store);
+            assert_eq!(
+                count(&store),
+                held.len(),
+                "seed {seed}: an entry read twice (a seal's block and the log both)"
+            );
             for a in &acked {
                 assert!(held.contains(a), "seed {seed}: acknowledged {a:?} lost");
             }
@@ -240,6 +266,10 @@ fn acknowledged_entries_survive_power_cuts_and_io_faults() {
                 appended.extend(batch.iter().cloned());
                 if app.commit().is_ok() {
                     acked.extend(batch);
+                }
+                if rng.chance(1, 5) {
+                    // A seal may fail or be cut short too; what was acknowledged stays.
+                    let _ = store.seal();
                 }
             }
             drop(store);
@@ -295,4 +325,270 @@ fn a_new_stream_beyond_the_limit_is_refused_while_known_ones_still_write() {
     app.append(&stream("a", "info"), Entry::new(NOW_NS, "a again"))
         .unwrap();
     assert_eq!(app.commit().unwrap(), 1);
+}
+
+/// Writes `n` entries per stream of `apps`, `step` ns apart from `from`.
+fn write(store: &LogStore, apps: &[&str], from: i64, n: i64, step: i64) {
+    let mut app = store.appender();
+    for a in apps {
+        for i in 0..n {
+            let ts = from + i * step;
+            app.append(
+                &stream(a, "info"),
+                Entry::new(ts, format!("{a} request {ts} served in {}ms", i % 97)),
+            )
+            .unwrap();
+        }
+    }
+    app.commit().unwrap();
+}
+
+#[test]
+fn a_seal_moves_the_head_into_a_block_and_queries_see_every_entry_once() {
+    let fs = SimFs::new(21);
+    let dir = Path::new("/data/logs");
+    let (store, _) = LogStore::open(dir, options(fs.clone())).unwrap();
+    write(
+        &store,
+        &["api", "db"],
+        NOW_NS - 3_600_000_000_000,
+        500,
+        1_000_000_000,
+    );
+    let before = everything(&store);
+    assert_eq!(before.len(), 1_000);
+    let summary = store.seal().unwrap().expect("a block");
+    assert_eq!((summary.streams, summary.entries), (2, 1_000));
+    assert_eq!(
+        store.stats(),
+        (0, 0, 0),
+        "the head is empty, its streams forgotten"
+    );
+    assert_eq!(store.block_stats().0, 1);
+    assert_eq!(everything(&store), before);
+    assert_eq!(count(&store), 1_000);
+    assert!(store.seal().unwrap().is_none(), "nothing to seal");
+    // The log before the seal is gone: a checkpoint stands for it.
+    let wal: Vec<_> = fs
+        .files()
+        .into_iter()
+        .filter(|p| p.starts_with(dir.join("wal")))
+        .collect();
+    assert!(
+        wal.iter()
+            .any(|p| p.to_string_lossy().contains("checkpoint.")),
+        "{wal:?}"
+    );
+
+    // Newer entries in the head, and one (NOW - 3000 s) between the block's entries.
+    write(&store, &["api"], NOW_NS - 1_000_000_000, 3, 1);
+    write(&store, &["api", "web"], NOW_NS - 3_000_000_000_000, 1, 1);
+    let all = everything(&store);
+    assert_eq!(all.len(), 1_005);
+    assert_eq!(count(&store), 1_005);
+    // A limit takes the newest across head and block, per stream newest first.
+    let newest = store
+        .select(
+            &[Matcher::equal("app", "api")],
+            i64::MIN,
+            i64::MAX,
+            Direction::Backward,
+            4,
+        )
+        .unwrap();
+    let ts: Vec<i64> = newest[0].entries.iter().map(|e| e.ts_ns).collect();
+    assert_eq!(
+        ts,
+        [
+            NOW_NS - 1_000_000_000 + 2,
+            NOW_NS - 1_000_000_000 + 1,
+            NOW_NS - 1_000_000_000,
+            NOW_NS - 3_000_000_000_000
+        ]
+    );
+    // A range inside the block, oldest first.
+    let oldest = store
+        .select(
+            &[Matcher::equal("app", "db")],
+            NOW_NS - 3_600_000_000_000 + 10_000_000_000,
+            i64::MAX,
+            Direction::Forward,
+            2,
+        )
+        .unwrap();
+    let ts: Vec<i64> = oldest[0].entries.iter().map(|e| e.ts_ns).collect();
+    assert_eq!(
+        ts,
+        [
+            NOW_NS - 3_600_000_000_000 + 10_000_000_000,
+            NOW_NS - 3_600_000_000_000 + 11_000_000_000
+        ]
+    );
+    assert_eq!(store.label_values("app"), ["api", "db", "web"]);
+
+    store.close().unwrap();
+    drop(store);
+    let (store, report) = LogStore::open(dir, options(fs)).unwrap();
+    assert_eq!(report.blocks, 1);
+    assert_eq!(
+        report.entries, 5,
+        "only what came after the seal is replayed"
+    );
+    assert_eq!(everything(&store), all);
+    assert_eq!(count(&store), 1_005);
+}
+
+#[test]
+fn maintain_seals_a_large_or_old_head_and_retention_removes_old_or_excess_blocks() {
+    let fs = SimFs::new(22);
+    let dir = Path::new("/data/logs");
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let opts = |fs: SimFs| LogOptions {
+        clock: clock.clone(),
+        seal_bytes: 40_000,
+        seal_age_ns: 600 * 1_000_000_000,
+        ..options(fs)
+    };
+    let (store, _) = LogStore::open(dir, opts(fs.clone())).unwrap();
+    write(&store, &["api"], NOW_NS - 1_000_000_000_000, 100, 1_000_000);
+    let report = store.maintain().unwrap();
+    assert_eq!(report.sealed, None, "small and young: {report:?}");
+    write(&store, &["api"], NOW_NS - 900_000_000_000, 1_000, 1_000_000);
+    assert!(store.stats().2 >= 40_000);
+    let report = store.maintain().unwrap();
+    assert_eq!(report.sealed.map(|s| s.entries), Some(1_100), "large");
+    write(&store, &["db"], NOW_NS - 500_000_000_000, 10, 1_000_000);
+    clock.advance_ms(599_000);
+    assert_eq!(store.maintain().unwrap().sealed, None);
+    clock.advance_ms(1_000);
+    assert_eq!(
+        store.maintain().unwrap().sealed.map(|s| s.entries),
+        Some(10),
+        "old"
+    );
+    assert_eq!(store.block_stats().0, 2);
+    drop(store);
+
+    // Retention by time: the first block's newest entry is older than the second's.
+    let (first_end, second_end) = (
+        NOW_NS - 900_000_000_000 + 999_000_000,
+        NOW_NS - 500_000_000_000 + 9_000_000,
+    );
+    let keep_after = |end: i64| clock.now_ms() * 1_000_000 - end;
+    let (store, _) = LogStore::open(
+        dir,
+        LogOptions {
+            retention_ns: Some(keep_after(first_end) - 1),
+            ..opts(fs.clone())
+        },
+    )
+    .unwrap();
+    assert_eq!(store.maintain().unwrap().expired_blocks, 1);
+    assert_eq!(
+        count(&store),
+        10,
+        "only the second block's entries are left"
+    );
+    drop(store);
+    // By size: a budget below one block removes every block.
+    let (store, _) = LogStore::open(
+        dir,
+        LogOptions {
+            retention_ns: Some(keep_after(second_end) + 1_000),
+            retention_bytes: Some(1),
+            ..opts(fs.clone())
+        },
+    )
+    .unwrap();
+    assert_eq!(store.maintain().unwrap().expired_blocks, 1);
+    assert_eq!(count(&store), 0);
+    assert_eq!(store.block_stats(), (0, 0));
+}
+
+#[test]
+fn a_seal_that_fails_keeps_every_entry_visible_and_the_next_one_succeeds() {
+    let dir = Path::new("/data/logs");
+    for fault in [
+        Fault::Io,
+        Fault::NoSpace,
+        Fault::ShortWrite,
+        Fault::SyncFail,
+    ] {
+        // Fail each of the seal's operations in turn.
+        for k in 0..12 {
+            let fs = SimFs::new(23);
+            let (store, _) = LogStore::open(dir, options(fs.clone())).unwrap();
+            write(
+                &store,
+                &["api", "db"],
+                NOW_NS - 100_000_000_000,
+                50,
+                1_000_000,
+            );
+            let before = everything(&store);
+            fs.fail_op(fs.stats().ops + k, fault);
+            let first = store.seal();
+            assert_eq!(everything(&store), before, "{fault:?} at {k}: {first:?}");
+            assert_eq!(count(&store), 100, "{fault:?} at {k}");
+            // The log may have moved to a new segment after the failure; write and seal again.
+            write(&store, &["web"], NOW_NS - 50_000_000_000, 5, 1);
+            store
+                .seal()
+                .unwrap_or_else(|e| panic!("{fault:?} at {k}: {e}"));
+            assert_eq!(count(&store), 105, "{fault:?} at {k}");
+            drop(store);
+            let (store, report) = LogStore::open(dir, options(fs.crash())).unwrap();
+            assert!(!report.wal.has_damage(), "{report:?}");
+            assert_eq!(count(&store), 105, "{fault:?} at {k}: after a power cut");
+        }
+    }
+}
+
+#[test]
+fn seals_running_beside_commits_keep_every_acknowledged_entry_once_across_a_reopen() {
+    let fs = SimFs::new(24);
+    let dir = Path::new("/data/logs");
+    let (store, _) = LogStore::open(dir, options(fs.clone())).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let seals = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..3)
+            .map(|w| {
+                let store = &store;
+                s.spawn(move || {
+                    for i in 0..300i64 {
+                        let mut app = store.appender();
+                        for j in 0..3 {
+                            let ts = NOW_NS - 1_000_000_000 + i * 10 + j;
+                            app.append(
+                                &stream(&format!("w{w}"), &format!("l{}", i % 4)),
+                                Entry::new(ts, format!("writer {w} commit {i} entry {j}")),
+                            )
+                            .unwrap();
+                        }
+                        app.commit().unwrap();
+                    }
+                })
+            })
+            .collect();
+        let sealer = s.spawn(|| {
+            let mut n = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                n += usize::from(store.seal().unwrap().is_some());
+            }
+            n
+        });
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        sealer.join().unwrap()
+    });
+    assert!(seals >= 2, "seals ran among the commits: {seals}");
+    assert_eq!(count(&store), 2_700);
+    assert_eq!(everything(&store).len(), 2_700);
+    store.close().unwrap();
+    drop(store);
+    let (store, report) = LogStore::open(dir, options(fs.crash())).unwrap();
+    assert!(!report.wal.has_damage(), "{report:?}");
+    assert_eq!(count(&store), 2_700, "after a power cut: {report:?}");
 }

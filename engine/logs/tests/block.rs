@@ -1,0 +1,231 @@
+//! Sealed log blocks through their public API: what is written reads back, pages and their
+//! filters skip what cannot match, a power cut leaves a block whole or absent, and damage is
+//! an error naming the file, never a panic.
+
+use std::path::{Path, PathBuf};
+
+use strata_core::error::StorageError;
+use strata_core::fs::Fs;
+use strata_core::fs::sim::{SimFs, SplitMix64};
+use strata_core::labels::Labels;
+use strata_core::labels::matcher::{MatchKind, Matcher};
+use strata_logs::Entry;
+use strata_logs::block::{LogBlock, PAGE_BYTES, block_file_name, write_block};
+use strata_logs::filter::Needle;
+
+const T0: i64 = 1_800_000_000_000_000_000;
+
+fn stream(app: &str, level: &str) -> Labels {
+    Labels::new([("app", app), ("level", level)]).unwrap()
+}
+
+/// `n` entries a second apart from `T0 + offset`, some with metadata, lines of varied length
+/// and content (a few non-ASCII, one empty).
+fn entries(app: &str, n: usize, offset: i64, rng: &mut SplitMix64) -> Vec<Entry> {
+    (0..n)
+        .map(|i| {
+            let mut e = Entry::new(
+                T0 + offset + i as i64 * 1_000_000_000,
+                match i % 7 {
+                    0 => String::new(),
+                    3 => format!("{app} größe={} ünïcödé", rng.below(1000)),
+                    _ => format!(
+                        "level=info app={app} msg=\"request served\" path=/api/v1/items/{} status={} duration_ms={}",
+                        rng.below(100_000),
+                        [200, 200, 200, 404, 500][rng.below(5) as usize],
+                        rng.below(2_000)
+                    ),
+                },
+            );
+            if i % 3 == 0 {
+                e.metadata = vec![
+                    ("trace_id".into(), format!("{:032x}", rng.next_u64())),
+                    ("user".into(), format!("u{}", rng.below(50))),
+                ];
+            }
+            e
+        })
+        .collect()
+}
+
+fn dir() -> PathBuf {
+    PathBuf::from("/data/logs/blocks")
+}
+
+fn read_stream(block: &LogBlock, i: usize) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for p in block.streams()[i].pages.clone() {
+        block.read_page(p, &mut out).unwrap();
+    }
+    out
+}
+
+#[test]
+fn a_block_reads_back_every_stream_s_entries_in_time_order() {
+    let fs = SimFs::new(1);
+    let mut rng = SplitMix64::new(2);
+    let api = entries("api", 12_000, 0, &mut rng);
+    let db = entries("db", 40, 500, &mut rng);
+    let (l_api, l_db, l_none) = (
+        stream("api", "info"),
+        stream("db", "warn"),
+        stream("x", "y"),
+    );
+    // Given in an order other than the labels'; a stream without entries is left out.
+    let summary = write_block(
+        &fs,
+        &dir(),
+        7,
+        &[(&l_db, &db), (&l_none, &[]), (&l_api, &api)],
+    )
+    .unwrap();
+    assert_eq!(summary.path, dir().join("0000000007.lblk"));
+    assert_eq!(summary.streams, 2);
+    assert_eq!(summary.entries, 12_040);
+    assert_eq!(
+        (summary.min_ts, summary.max_ts),
+        (T0, T0 + 11_999 * 1_000_000_000)
+    );
+    let raw: usize = api.iter().map(|e| e.bytes()).sum();
+    assert!(raw > 2 * PAGE_BYTES, "the big stream needs several pages");
+    assert!(summary.pages >= 3, "{summary:?}");
+    assert!(
+        summary.bytes < raw as u64 / 3,
+        "compressed: {} of {raw}",
+        summary.bytes
+    );
+
+    let block = LogBlock::open(&fs, &summary.path).unwrap();
+    assert_eq!(block.seq(), 7);
+    assert_eq!(block.time_range(), (summary.min_ts, summary.max_ts));
+    let labels: Vec<&Labels> = block.streams().iter().map(|s| &s.labels).collect();
+    assert_eq!(labels, [&l_api, &l_db], "sorted by labels");
+    assert_eq!(read_stream(&block, 0), api);
+    assert_eq!(read_stream(&block, 1), db);
+    for p in block.pages() {
+        assert!(p.min_ts <= p.max_ts);
+    }
+    let api_pages = &block.pages()[block.streams()[0].pages.clone()];
+    assert!(
+        api_pages.windows(2).all(|w| w[0].max_ts <= w[1].min_ts),
+        "a stream's pages follow each other in time"
+    );
+    assert_eq!(block.select(&[Matcher::equal("app", "db")]), [1]);
+    let any = Matcher::new(MatchKind::Regex, "level", "info|warn").unwrap();
+    assert_eq!(block.select(&[any]), [0, 1]);
+    assert_eq!(block.label_values("app"), ["api", "db"]);
+    assert_eq!(block.label_names(), ["app", "level"]);
+}
+
+#[test]
+fn page_filters_skip_pages_without_the_needle_and_keep_those_with_it() {
+    let fs = SimFs::new(3);
+    let l = stream("api", "info");
+    let mut es: Vec<Entry> = (0..20_000)
+        .map(|i| Entry::new(T0 + i, format!("GET /health 200 took {}us", i % 977)))
+        .collect();
+    // One line, in one page only, holds the needle.
+    es[15_000].line = "POST /checkout 500 upstream timeout after 30s".into();
+    let summary = write_block(&fs, &dir(), 1, &[(&l, &es)]).unwrap();
+    let block = LogBlock::open(&fs, &summary.path).unwrap();
+    assert!(block.pages().len() >= 2, "{summary:?}");
+    let needle = [Needle::exact("upstream timeout").unwrap()];
+    let maybe: Vec<usize> = (0..block.pages().len())
+        .filter(|&p| block.page_may_contain(p, &needle))
+        .collect();
+    let holder = (0..block.pages().len())
+        .find(|&p| {
+            let mut out = Vec::new();
+            block.read_page(p, &mut out).unwrap();
+            out.iter().any(|e| e.line.contains("upstream timeout"))
+        })
+        .unwrap();
+    assert_eq!(maybe, [holder], "only the page holding the line is read");
+    let shouting = [Needle::case_insensitive("UPSTREAM TIMEOUT").unwrap()];
+    assert!(block.page_may_contain(holder, &shouting));
+    let both = [
+        Needle::exact("/health").unwrap(),
+        Needle::exact("checkout").unwrap(),
+    ];
+    assert!(block.page_may_contain(holder, &both));
+    let other = (holder + 1) % block.pages().len();
+    assert!(
+        !block.page_may_contain(other, &both),
+        "every needle must be there"
+    );
+}
+
+#[test]
+fn a_power_cut_while_writing_leaves_the_block_whole_or_absent() {
+    let l = stream("api", "info");
+    let mut rng = SplitMix64::new(5);
+    let es = entries("api", 3_000, 0, &mut rng);
+    // The operations one write takes.
+    let probe = SimFs::new(9);
+    write_block(&probe, &dir(), 1, &[(&l, &es)]).unwrap();
+    let ops = probe.stats().ops;
+    assert!(ops >= 4, "create, write, sync, rename, sync dir: {ops}");
+    for op in 0..=ops {
+        let fs = SimFs::new(9);
+        fs.crash_before_op(op);
+        let written = write_block(&fs, &dir(), 1, &[(&l, &es)]);
+        let after = fs.crashed().unwrap_or_else(|| fs.crash());
+        let path = dir().join(block_file_name(1));
+        match after.exists(&path).unwrap() {
+            true => {
+                let block = LogBlock::open(&after, &path).unwrap();
+                assert_eq!(read_stream(&block, 0), es, "crash before op {op}");
+            }
+            false => assert!(
+                written.is_err(),
+                "acknowledged yet absent, crash before op {op}"
+            ),
+        }
+    }
+}
+
+/// Opens the block at `path` on `fs` and reads every page, the way a query would.
+fn open_and_read(fs: &dyn Fs, path: &Path) -> Result<usize, StorageError> {
+    let block = LogBlock::open(fs, path)?;
+    let mut out = Vec::new();
+    for p in 0..block.pages().len() {
+        block.read_page(p, &mut out)?;
+    }
+    Ok(out.len())
+}
+
+#[test]
+fn every_flipped_bit_of_a_block_is_found_or_harmless_and_never_panics() {
+    let fs = SimFs::new(11);
+    let mut rng = SplitMix64::new(12);
+    let a = entries("a", 30, 0, &mut rng);
+    let b = entries("b", 12, 7, &mut rng);
+    let (la, lb) = (stream("a", "info"), stream("b", "info"));
+    let summary = write_block(&fs, &dir(), 3, &[(&la, &a), (&lb, &b)]).unwrap();
+    let bytes = fs.read(&summary.path).unwrap();
+    let mut found = 0;
+    for bit in 0..bytes.len() as u64 * 8 {
+        fs.set_content(&summary.path, &bytes).unwrap();
+        fs.flip_bit(&summary.path, bit).unwrap();
+        match open_and_read(&fs, &summary.path) {
+            Err(StorageError::Corruption { path, .. }) => {
+                assert_eq!(path, summary.path);
+                found += 1;
+            }
+            Err(e) => panic!("bit {bit}: not a corruption error: {e}"),
+            Ok(n) => panic!("bit {bit}: flipped yet {n} entries read without complaint"),
+        }
+    }
+    assert_eq!(found, bytes.len() * 8);
+    // Cut short anywhere.
+    for len in 0..bytes.len() {
+        fs.set_content(&summary.path, &bytes[..len]).unwrap();
+        assert!(
+            matches!(
+                open_and_read(&fs, &summary.path),
+                Err(StorageError::Corruption { .. })
+            ),
+            "cut to {len} bytes"
+        );
+    }
+}
