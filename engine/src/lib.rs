@@ -43,7 +43,8 @@
 //! `strata-core` (labels, the label index, files, clock, codecs), `strata-wal` (the
 //! write-ahead log), `strata-tsdb` (the metrics store) and `strata-promql` (PromQL over it).
 
-pub use strata_core::{clock, codec, fs, labels, postings, sample};
+pub use strata_core::{clock, codec, fs, labels, maintenance, postings, sample};
+pub use strata_logql as logql;
 pub use strata_logs as logs;
 pub use strata_promql as promql;
 pub use strata_tsdb::{block, chunk, record};

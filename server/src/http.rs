@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::state::{AppState, NOT_READY};
-use crate::{alerting, prom};
+use crate::{alerting, loki, prom};
 
 /// The application's routes.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -27,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .merge(prom::router())
         .merge(alerting::api::router())
+        .merge(loki::router())
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             track_request,

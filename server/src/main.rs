@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use strata_engine::logs::{LogOptions, LogStore};
 use strata_engine::{Db, Options};
 use strata_server::alerting::manager::{RuleSettings, load_files};
 use strata_server::config::{FileConfig, FlagOverrides, Settings};
@@ -269,9 +270,38 @@ async fn serve(
         wal_segments = report.wal.segments,
         torn_tails = report.wal.torn_tails.len(),
         quarantined = report.wal.quarantined.len(),
-        "ready; stop with Ctrl-C or SIGTERM"
+        "database open"
     );
     let db = Arc::new(db);
+    // The log store, beside the metrics in `logs/`: its seals and retention run on the
+    // database's maintenance thread. Both are open before the server says it is ready.
+    let logs_dir = settings.data_dir.join("logs");
+    let log_options = LogOptions {
+        fsync: settings.fsync,
+        retention_ns: (settings.retention_ms > 0)
+            .then(|| settings.retention_ms.saturating_mul(1_000_000)),
+        ..LogOptions::default()
+    };
+    let (logs, log_report) = {
+        let dir = logs_dir.clone();
+        tokio::task::spawn_blocking(move || LogStore::open(&dir, log_options))
+            .await?
+            .with_context(|| format!("opening the log store in {}", logs_dir.display()))?
+    };
+    tracing::info!(
+        dir = %logs_dir.display(),
+        streams = log_report.streams,
+        entries = log_report.entries,
+        blocks = log_report.blocks,
+        "log store open; ready, stop with Ctrl-C or SIGTERM"
+    );
+    let logs = Arc::new(logs);
+    db.add_maintained(Arc::clone(&logs) as Arc<dyn strata_engine::maintenance::Maintained>);
+    state
+        .loki
+        .store
+        .set(Arc::clone(&logs))
+        .expect("the log store is opened once");
     state
         .db
         .set(Arc::clone(&db))
@@ -344,6 +374,8 @@ async fn serve(
     tokio::task::spawn_blocking(move || db.close())
         .await?
         .context("closing the database")?;
+    // The maintenance thread that sealed the log store has stopped with the database.
+    logs.close().context("closing the log store")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The state every handler shares, built from one part per protocol family (today
-//! [`PromState`] and the [`RuleManager`]) and the parts they have in common: the engine once it has opened, the
+//! [`PromState`], the [`RuleManager`] and [`LokiState`]) and the parts they have in common: the engine once it has opened, the
 //! server's own metrics, the reloader and the admin switch.
 //!
 //! Settings reach the running server through [`AppState::apply`], at start and on every
@@ -12,6 +12,7 @@ use strata_engine::Db;
 
 use crate::alerting::manager::RuleManager;
 use crate::config::Settings;
+use crate::loki::state::LokiState;
 use crate::metrics::Metrics;
 use crate::prom::state::PromState;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub prom: PromState,
     /// Rules and alerts.
     pub alerting: Arc<RuleManager>,
+    /// The Loki protocols: log push and LogQL.
+    pub loki: LokiState,
 }
 
 impl std::fmt::Debug for AppState {
@@ -57,6 +60,7 @@ impl AppState {
             admin_api: AtomicBool::new(false),
             prom,
             alerting: Arc::new(RuleManager::default()),
+            loki: LokiState::default(),
         })
     }
 

@@ -29,6 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("strata-wal", &["strata-core"]),
     ("strata-tsdb", &["strata-core", "strata-wal"]),
     ("strata-logs", &["strata-core", "strata-wal"]),
+    ("strata-logql", &["strata-core", "strata-logs"]),
     ("strata-promql", &["strata-core", "strata-tsdb"]),
     (
         "strata-engine",
@@ -37,6 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "strata-wal",
             "strata-tsdb",
             "strata-logs",
+            "strata-logql",
             "strata-promql",
         ],
     ),

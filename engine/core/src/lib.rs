@@ -20,5 +20,6 @@ pub mod codec;
 pub mod error;
 pub mod fs;
 pub mod labels;
+pub mod maintenance;
 pub mod postings;
 pub mod sample;

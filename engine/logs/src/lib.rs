@@ -27,5 +27,6 @@ pub mod store;
 pub use entry::{Direction, Entry, StreamRef};
 pub use error::{AppendError, CommitError, OpenError};
 pub use store::{
-    LogAppender, LogLimits, LogOptions, LogStore, MaintainReport, OpenReport, StreamEntries,
+    LineFilter, LogAppender, LogLimits, LogOptions, LogStore, MaintainReport, OpenReport,
+    StreamEntries,
 };

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use strata_core::clock::{Clock, SystemClock};
@@ -19,7 +20,8 @@ use strata_wal::{FsyncMode, Wal, WalOptions};
 use crate::block::{BlockSummary, LogBlock, block_file_name, write_block};
 use crate::entry::{Direction, Entry, StreamRef};
 use crate::error::{AppendError, CommitError, OpenError};
-use crate::head::{Head, ends, newest_or_oldest};
+use crate::filter::Needle;
+use crate::head::{Head, in_range, newest_or_oldest};
 use crate::record::{self, EntryRecord, StreamRecord};
 
 /// The log's directory below the store's.
@@ -133,6 +135,75 @@ pub struct MaintainReport {
     pub expired_blocks: usize,
 }
 
+/// The test a query puts to each entry it reads, given the entry's stream labels.
+pub type KeepFn<'f> = Box<dyn Fn(&Labels, &Entry) -> bool + 'f>;
+
+/// What a query keeps of the entries it reads: those `keep` accepts (given the stream's labels
+/// and the entry). Every kept line must contain each of `needles` (the line filters'
+/// substrings), which lets a query skip the block pages whose token filter lacks one.
+pub struct LineFilter<'f> {
+    pub needles: Vec<Needle>,
+    pub keep: KeepFn<'f>,
+}
+
+impl Default for LineFilter<'_> {
+    /// Keeps every entry.
+    fn default() -> Self {
+        LineFilter {
+            needles: Vec::new(),
+            keep: Box::new(|_, _| true),
+        }
+    }
+}
+
+impl std::fmt::Debug for LineFilter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineFilter")
+            .field("needles", &self.needles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LineFilter<'_> {
+    /// Appends to `out`, in time order, the `limit` newest (`Backward`) or oldest
+    /// (`Forward`) kept entries of sorted `entries` in `[start_ns, end_ns)`; returns how many.
+    #[allow(clippy::too_many_arguments)] // reason: one private helper of two loops
+    fn take(
+        &self,
+        labels: &Labels,
+        entries: &[Entry],
+        start_ns: i64,
+        end_ns: i64,
+        direction: Direction,
+        limit: usize,
+        out: &mut Vec<Entry>,
+    ) -> usize {
+        let range = in_range(entries, start_ns, end_ns);
+        let from = out.len();
+        match direction {
+            Direction::Forward => out.extend(
+                range
+                    .iter()
+                    .filter(|e| (self.keep)(labels, e))
+                    .take(limit)
+                    .cloned(),
+            ),
+            Direction::Backward => {
+                out.extend(
+                    range
+                        .iter()
+                        .rev()
+                        .filter(|e| (self.keep)(labels, e))
+                        .take(limit)
+                        .cloned(),
+                );
+                out[from..].reverse();
+            }
+        }
+        out.len() - from
+    }
+}
+
 /// One stream's entries, as a query returns them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamEntries {
@@ -162,6 +233,9 @@ pub struct LogStore {
     seal_age_ns: i64,
     retention_ns: Option<i64>,
     retention_bytes: Option<u64>,
+    /// Block pages queries read, and pages their line filters' needles let them skip.
+    pages_read: AtomicU64,
+    pages_skipped: AtomicU64,
     dir: PathBuf,
     _lock: Box<dyn LockGuard>,
 }
@@ -245,6 +319,8 @@ impl LogStore {
             seal_age_ns: options.seal_age_ns,
             retention_ns: options.retention_ns,
             retention_bytes: options.retention_bytes,
+            pages_read: AtomicU64::new(0),
+            pages_skipped: AtomicU64::new(0),
             dir: dir.to_path_buf(),
             _lock: lock,
         };
@@ -279,6 +355,15 @@ impl LogStore {
         (head.num_streams(), head.entries, head.bytes)
     }
 
+    /// Block pages queries have read, and pages in their time range they skipped because a
+    /// line filter's needle was missing from the page's token filter.
+    pub fn page_stats(&self) -> (u64, u64) {
+        (
+            self.pages_read.load(Ordering::Relaxed),
+            self.pages_skipped.load(Ordering::Relaxed),
+        )
+    }
+
     /// Blocks and their bytes on disk.
     pub fn block_stats(&self) -> (usize, u64) {
         let blocks = self.blocks.read().unwrap_or_else(|e| e.into_inner());
@@ -304,13 +389,42 @@ impl LogStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<StreamEntries>, StorageError> {
+        self.select_lines(
+            matchers,
+            start_ns,
+            end_ns,
+            direction,
+            limit,
+            &LineFilter::default(),
+        )
+    }
+
+    /// As [`LogStore::select`], of the entries `filter` keeps: the limit counts kept entries,
+    /// and a block's page whose token filter lacks one of the filter's needles is not read.
+    pub fn select_lines(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+        direction: Direction,
+        limit: usize,
+        filter: &LineFilter<'_>,
+    ) -> Result<Vec<StreamEntries>, StorageError> {
         let mut streams: BTreeMap<Labels, Vec<Entry>> = BTreeMap::new();
         let head = self.head();
         let blocks = self.blocks_with(&head);
         for stream in head.select(matchers) {
             let out = streams.entry(stream.labels.clone()).or_default();
             for part in [&stream.frozen[..], &stream.entries[..]] {
-                out.extend_from_slice(ends(part, start_ns, end_ns, direction, limit));
+                filter.take(
+                    &stream.labels,
+                    part,
+                    start_ns,
+                    end_ns,
+                    direction,
+                    limit,
+                    out,
+                );
             }
         }
         drop(head);
@@ -322,27 +436,33 @@ impl LogStore {
             }
             for s in block.select(matchers) {
                 let stream = &block.streams()[s];
-                let mut pages: Vec<usize> = stream
-                    .pages
-                    .clone()
-                    .filter(|&p| {
-                        let p = &block.pages()[p];
-                        p.max_ts >= start_ns && p.min_ts < end_ns
-                    })
-                    .collect();
+                let mut pages = self.pages_to_read(
+                    block,
+                    stream.pages.clone(),
+                    start_ns,
+                    end_ns,
+                    &filter.needles,
+                );
                 if direction == Direction::Backward {
                     pages.reverse();
                 }
                 let out = streams.entry(stream.labels.clone()).or_default();
                 // Pages follow each other in time: read from the end the query wants until
-                // `limit` entries of the range are in hand.
+                // `limit` kept entries are in hand.
                 let mut taken = 0;
                 for p in pages {
                     page.clear();
+                    self.pages_read.fetch_add(1, Ordering::Relaxed);
                     block.read_page(p, &mut page)?;
-                    let part = ends(&page, start_ns, end_ns, direction, limit - taken);
-                    taken += part.len();
-                    out.extend_from_slice(part);
+                    taken += filter.take(
+                        &stream.labels,
+                        &page,
+                        start_ns,
+                        end_ns,
+                        direction,
+                        limit - taken,
+                        out,
+                    );
                     if taken >= limit {
                         break;
                     }
@@ -366,6 +486,107 @@ impl LogStore {
             entries: entries.into_iter().cloned().collect(),
         })
         .collect())
+    }
+
+    /// Calls `visit` with every entry in `[start_ns, end_ns)` of the streams matching every
+    /// matcher, with its stream's labels, from the head and then the blocks (each stream's
+    /// entries in time order within each); block pages whose token filter lacks one of
+    /// `needles` are not read. What metric queries read: every entry, none cloned. `visit`
+    /// runs with the head locked for reading when it is given head entries, so it must not
+    /// call back into the store, and must be quick. `Err` when a block's page fails its checks.
+    pub fn scan(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+        needles: &[Needle],
+        visit: &mut dyn FnMut(&Labels, &Entry),
+    ) -> Result<(), StorageError> {
+        // The head and the block list are taken together, so that a seal in between can
+        // neither hide entries nor show them twice.
+        let head = self.head();
+        let blocks = self.blocks_with(&head);
+        for stream in head.select(matchers) {
+            for part in [&stream.frozen[..], &stream.entries[..]] {
+                for e in in_range(part, start_ns, end_ns) {
+                    visit(&stream.labels, e);
+                }
+            }
+        }
+        drop(head);
+        let mut page = Vec::new();
+        for block in &blocks {
+            let (min_ts, max_ts) = block.time_range();
+            if max_ts < start_ns || min_ts >= end_ns {
+                continue;
+            }
+            for s in block.select(matchers) {
+                let stream = &block.streams()[s];
+                for p in self.pages_to_read(block, stream.pages.clone(), start_ns, end_ns, needles)
+                {
+                    page.clear();
+                    self.pages_read.fetch_add(1, Ordering::Relaxed);
+                    block.read_page(p, &mut page)?;
+                    for e in in_range(&page, start_ns, end_ns) {
+                        visit(&stream.labels, e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pages among `pages` of `block` that overlap `[start_ns, end_ns)` and whose token
+    /// filter holds every needle, in order; the others that overlap are counted as skipped.
+    fn pages_to_read(
+        &self,
+        block: &LogBlock,
+        pages: std::ops::Range<usize>,
+        start_ns: i64,
+        end_ns: i64,
+        needles: &[Needle],
+    ) -> Vec<usize> {
+        let mut out: Vec<usize> = pages
+            .filter(|&p| {
+                let meta = &block.pages()[p];
+                meta.max_ts >= start_ns && meta.min_ts < end_ns
+            })
+            .collect();
+        let in_range = out.len();
+        out.retain(|&p| block.page_may_contain(p, needles));
+        self.pages_skipped
+            .fetch_add((in_range - out.len()) as u64, Ordering::Relaxed);
+        out
+    }
+
+    /// The label sets of the streams matching every matcher that have entries in
+    /// `[start_ns, end_ns)` (a block counts by its time range), in the head and the blocks,
+    /// sorted and without repeats.
+    pub fn series(&self, matchers: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<Labels> {
+        let head = self.head();
+        let blocks = self.blocks_with(&head);
+        let mut out: Vec<Labels> = head
+            .select(matchers)
+            .filter(|s| {
+                [&s.frozen[..], &s.entries[..]]
+                    .iter()
+                    .any(|part| !in_range(part, start_ns, end_ns).is_empty())
+            })
+            .map(|s| s.labels.clone())
+            .collect();
+        drop(head);
+        for block in &blocks {
+            let (min_ts, max_ts) = block.time_range();
+            if max_ts < start_ns || min_ts >= end_ns {
+                continue;
+            }
+            for s in block.select(matchers) {
+                out.push(block.streams()[s].labels.clone());
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Label names of the streams, in the head and the blocks, sorted.
@@ -893,4 +1114,24 @@ fn load_blocks(fs: &dyn Fs, dir: &Path, sealed: u32) -> Result<Loaded, StorageEr
             .map_err(io_err("sync log blocks directory", dir))?;
     }
     Ok(loaded)
+}
+
+impl strata_core::maintenance::Maintained for LogStore {
+    fn name(&self) -> &'static str {
+        "logs"
+    }
+
+    fn maintain_round(&self) -> Result<(), StorageError> {
+        let report = self.maintain()?;
+        if let Some(s) = &report.sealed {
+            tracing::info!(block = %s.path.display(), entries = s.entries, bytes = s.bytes, "log head sealed into a block");
+        }
+        if report.expired_blocks > 0 {
+            tracing::info!(
+                blocks = report.expired_blocks,
+                "log blocks removed by retention"
+            );
+        }
+        Ok(())
+    }
 }

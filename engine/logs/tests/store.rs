@@ -550,12 +550,26 @@ fn seals_running_beside_commits_keep_every_acknowledged_entry_once_across_a_reop
     let dir = Path::new("/data/logs");
     let (store, _) = LogStore::open(dir, options(fs.clone())).unwrap();
     let done = std::sync::atomic::AtomicBool::new(false);
+    let sealed = std::sync::atomic::AtomicUsize::new(0);
+    // Writers wait at a third and at two thirds of their commits until that many seals have
+    // run, so seals fall among the commits however the threads are scheduled.
+    let wait_for_seals = |n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while sealed.load(std::sync::atomic::Ordering::Acquire) < n {
+            assert!(std::time::Instant::now() < deadline, "no seal within 30 s");
+            std::thread::yield_now();
+        }
+    };
     let seals = std::thread::scope(|s| {
         let writers: Vec<_> = (0..3)
             .map(|w| {
                 let store = &store;
+                let wait_for_seals = &wait_for_seals;
                 s.spawn(move || {
                     for i in 0..300i64 {
+                        if i == 100 || i == 200 {
+                            wait_for_seals(i as usize / 100);
+                        }
                         let mut app = store.appender();
                         for j in 0..3 {
                             let ts = NOW_NS - 1_000_000_000 + i * 10 + j;
@@ -573,7 +587,10 @@ fn seals_running_beside_commits_keep_every_acknowledged_entry_once_across_a_reop
         let sealer = s.spawn(|| {
             let mut n = 0;
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                n += usize::from(store.seal().unwrap().is_some());
+                if store.seal().unwrap().is_some() {
+                    n += 1;
+                    sealed.store(n, std::sync::atomic::Ordering::Release);
+                }
             }
             n
         });

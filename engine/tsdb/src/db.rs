@@ -60,6 +60,8 @@ struct Inner {
     /// One round of block cutting, compaction or retention at a time.
     maintaining: Mutex<()>,
     maintenance_done: Mutex<MaintenanceReport>,
+    /// Other stores' rounds, run by the maintenance thread after this store's.
+    maintained: Mutex<Vec<Arc<dyn strata_core::maintenance::Maintained>>>,
     /// Commits hold it shared from WAL write to head apply; a checkpoint's cut holds it
     /// exclusively.
     gate: RwLock<()>,
@@ -154,6 +156,7 @@ impl Db {
             blocks,
             maintaining: Mutex::new(()),
             maintenance_done: Mutex::new(MaintenanceReport::default()),
+            maintained: Mutex::new(Vec::new()),
             gate: RwLock::new(()),
             checkpointing: Mutex::new(()),
             wal_bytes_at_checkpoint: AtomicU64::new(0),
@@ -217,6 +220,16 @@ impl Db {
     /// compacts blocks until nothing is left to merge, and applies retention.
     pub fn maintain(&self) -> Result<MaintenanceReport, StorageError> {
         self.inner.maintain()
+    }
+
+    /// Hands another store's background work to this database's maintenance thread: `store`
+    /// runs after each of this store's rounds, on the same schedule.
+    pub fn add_maintained(&self, store: Arc<dyn strata_core::maintenance::Maintained>) {
+        self.inner
+            .maintained
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(store);
     }
 
     /// Deletes the samples in `[mint, maxt]` of every series matching `matchers` (what

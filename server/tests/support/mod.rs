@@ -38,6 +38,17 @@ impl Server {
         Server { dir, state }
     }
 
+    /// Opens a log store in `logs/` of the server's directory, as the binary does.
+    pub fn with_logs(self) -> Server {
+        let (store, _) = strata_engine::logs::LogStore::open(
+            &self.dir.path().join("logs"),
+            strata_engine::logs::LogOptions::default(),
+        )
+        .unwrap();
+        self.state.loki.store.set(Arc::new(store)).unwrap();
+        self
+    }
+
     /// GETs `uri`, or POSTs its query string as a form when `post`; the status and the body
     /// as JSON.
     pub async fn api(&self, uri: &str, post: bool) -> (StatusCode, serde_json::Value) {

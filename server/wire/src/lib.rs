@@ -8,11 +8,13 @@
 //!   streaming 1.0 encoder (`encode`).
 //! - [`snappy`]: snappy block framing, decompression bounded by the declared length.
 //! - [`protobuf`]: the protobuf primitives the hand-written encoders share.
+//! - [`loki`]: Loki's push request (`logproto.PushRequest`) and its stream-label text.
 //!
-//! Later protocols go beside `remote_write`, one module each: `otlp` (OTLP metrics, logs and
-//! traces over protobuf) and `loki` (Loki's push request). This crate has no tokio, no HTTP
+//! Later protocols go beside these, one module each: `otlp` (OTLP metrics, logs and traces
+//! over protobuf). This crate has no tokio, no HTTP
 //! and no engine: it turns bytes into messages and messages into bytes, nothing else.
 
+pub mod loki;
 pub mod protobuf;
 pub mod remote_write;
 pub mod snappy;

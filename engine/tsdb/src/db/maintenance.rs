@@ -79,10 +79,20 @@ impl Inner {
                         }
                         let checkpoint_wanted = std::mem::take(&mut m.wanted);
                         drop(m);
-                        if schedule.due(Instant::now(), interval)
-                            && let Err(e) = inner.maintain()
-                        {
-                            tracing::error!(error = %e, "background maintenance failed; it is retried at the next interval");
+                        if schedule.due(Instant::now(), interval) {
+                            if let Err(e) = inner.maintain() {
+                                tracing::error!(error = %e, "background maintenance failed; it is retried at the next interval");
+                            }
+                            let others = inner
+                                .maintained
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .clone();
+                            for store in others {
+                                if let Err(e) = store.maintain_round() {
+                                    tracing::error!(store = store.name(), error = %e, "background maintenance failed; it is retried at the next interval");
+                                }
+                            }
                         }
                         if checkpoint_wanted
                             && let Err(e) = inner.checkpoint()

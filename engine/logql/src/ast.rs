@@ -1,0 +1,462 @@
+//! What a parsed LogQL query is.
+
+use regex::Regex;
+use strata_core::labels::matcher::Matcher;
+use strata_logs::filter::Needle;
+
+/// A query.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    /// A log query: the lines of the selected streams that pass the pipeline.
+    Log(LogExpr),
+    /// A metric query: numbers over time made from log lines.
+    Metric(MetricExpr),
+}
+
+/// A stream selector and the pipeline after it.
+#[derive(Debug, Clone)]
+pub struct LogExpr {
+    pub selector: Vec<Matcher>,
+    pub stages: Vec<Stage>,
+}
+
+impl LogExpr {
+    /// The line filters of the pipeline, in order.
+    pub fn line_filters(&self) -> impl Iterator<Item = &LineFilter> {
+        self.stages.iter().filter_map(|s| match s {
+            Stage::Line(f) => Some(f),
+            _ => None,
+        })
+    }
+
+    /// What every line the pipeline keeps contains as sent: the needles of the line filters
+    /// that come before any stage that changes the line.
+    pub fn needles(&self) -> Vec<Needle> {
+        self.stages
+            .iter()
+            .take_while(|s| !s.changes_line())
+            .filter_map(|s| match s {
+                Stage::Line(f) => f.needle(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether the pipeline is line filters only (labels and line pass unchanged).
+    pub fn filters_only(&self) -> bool {
+        self.stages.iter().all(|s| matches!(s, Stage::Line(_)))
+    }
+}
+
+/// One stage of a log pipeline.
+#[derive(Debug, Clone)]
+pub enum Stage {
+    /// `|= "s"` and its kin.
+    Line(LineFilter),
+    /// `| json`, or `| json name="path", …` (only the named fields).
+    Json(Vec<(String, JsonPath)>),
+    /// `| logfmt [--strict] [--keep-empty]`.
+    Logfmt { strict: bool, keep_empty: bool },
+    /// `| regexp "re"`: its named groups become labels.
+    Regexp(Regex),
+    /// `| unpack`: a JSON object's string fields become labels, `_entry` the line.
+    Unpack,
+    /// `| name op value …`: keeps the entries the predicate accepts.
+    Label(LabelPredicate),
+    /// `| drop name, name="value", …`.
+    Drop(Vec<LabelSel>),
+    /// `| keep name, name="value", …`.
+    Keep(Vec<LabelSel>),
+    /// `| decolorize`: ANSI colour sequences removed from the line.
+    Decolorize,
+}
+
+impl Stage {
+    /// Whether the stage may change the line (later line filters see the changed one).
+    pub fn changes_line(&self) -> bool {
+        matches!(self, Stage::Unpack | Stage::Decolorize)
+    }
+}
+
+/// A path into a JSON value: `a.b[0]["c d"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonStep {
+    Key(String),
+    Index(usize),
+}
+
+/// The steps of a path.
+pub type JsonPath = Vec<JsonStep>;
+
+/// A label named for `drop` or `keep`, with an optional matcher on its value.
+#[derive(Debug, Clone)]
+pub struct LabelSel {
+    pub name: String,
+    pub matcher: Option<Matcher>,
+}
+
+/// A comparison of a label filter on numbers, durations or byte sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl CmpOp {
+    /// `a op b`.
+    pub fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            CmpOp::Gt => a > b,
+            CmpOp::Ge => a >= b,
+            CmpOp::Lt => a < b,
+            CmpOp::Le => a <= b,
+        }
+    }
+}
+
+/// How a label's value is read for a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A float.
+    Number,
+    /// A Go duration (`1.5s`, `1h2m`), compared in seconds.
+    Duration,
+    /// A byte size (`20MB`, `1.5KiB`), compared in bytes.
+    Bytes,
+}
+
+/// The predicate of a label filter stage.
+#[derive(Debug, Clone)]
+pub enum LabelPredicate {
+    /// `a and b` (also `a, b` and `a b`).
+    And(Box<LabelPredicate>, Box<LabelPredicate>),
+    /// `a or b`.
+    Or(Box<LabelPredicate>, Box<LabelPredicate>),
+    /// `name = "s"`, `!=`, `=~`, `!~`: on the value as a string (absent = empty).
+    Matcher(Matcher),
+    /// `name op 42`, `name op 1.5s`, `name op 20MB`.
+    Compare {
+        name: String,
+        op: CmpOp,
+        kind: ValueKind,
+        value: f64,
+    },
+}
+
+/// A metric query.
+#[derive(Debug, Clone)]
+pub enum MetricExpr {
+    /// `count_over_time({…} | … [5m] offset 1h)` and the other range aggregations.
+    Range {
+        op: RangeOp,
+        log: LogExpr,
+        range_ns: i64,
+        offset_ns: i64,
+    },
+    /// A number: a scalar.
+    Number(f64),
+    /// `vector(n)`: one series without labels, `n` at every step.
+    Vector(f64),
+    /// `a op b`: arithmetic or a comparison between metric queries or numbers; series meet
+    /// series of the same labels.
+    Binary {
+        op: BinOp,
+        /// `bool`: a comparison gives 1 or 0 instead of filtering.
+        return_bool: bool,
+        lhs: Box<MetricExpr>,
+        rhs: Box<MetricExpr>,
+    },
+    /// `sum by (a) (…)` and the other vector aggregations.
+    Aggregate {
+        op: AggOp,
+        /// `k` of `topk` and `bottomk`.
+        param: Option<usize>,
+        grouping: Grouping,
+        inner: Box<MetricExpr>,
+    },
+}
+
+/// A binary operator, loosest binding first: comparisons, `+ -`, `* / %`, `^`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+}
+
+impl BinOp {
+    /// Operators by their text, longest first (so `>=` is not read as `>`).
+    pub const ALL: [(&'static str, BinOp); 12] = [
+        ("==", BinOp::Eq),
+        ("!=", BinOp::Ne),
+        (">=", BinOp::Ge),
+        ("<=", BinOp::Le),
+        (">", BinOp::Gt),
+        ("<", BinOp::Lt),
+        ("+", BinOp::Add),
+        ("-", BinOp::Sub),
+        ("*", BinOp::Mul),
+        ("/", BinOp::Div),
+        ("%", BinOp::Mod),
+        ("^", BinOp::Pow),
+    ];
+
+    /// Binding strength: higher binds tighter.
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le => 1,
+            BinOp::Add | BinOp::Sub => 2,
+            BinOp::Mul | BinOp::Div | BinOp::Mod => 3,
+            BinOp::Pow => 4,
+        }
+    }
+
+    /// Whether it is a comparison.
+    pub fn is_comparison(self) -> bool {
+        self.precedence() == 1
+    }
+
+    /// `a op b`, a comparison giving 1 or 0.
+    pub fn apply(self, a: f64, b: f64) -> f64 {
+        let truth = |t: bool| if t { 1.0 } else { 0.0 };
+        match self {
+            BinOp::Eq => truth(a == b),
+            BinOp::Ne => truth(a != b),
+            BinOp::Gt => truth(a > b),
+            BinOp::Lt => truth(a < b),
+            BinOp::Ge => truth(a >= b),
+            BinOp::Le => truth(a <= b),
+            BinOp::Add => a + b,
+            BinOp::Sub => a - b,
+            BinOp::Mul => a * b,
+            BinOp::Div => a / b,
+            BinOp::Mod => a % b,
+            BinOp::Pow => a.powf(b),
+        }
+    }
+}
+
+/// A range aggregation over log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeOp {
+    /// Entries in the window.
+    CountOverTime,
+    /// Entries per second.
+    Rate,
+    /// Bytes of the lines in the window.
+    BytesOverTime,
+    /// Bytes of the lines per second.
+    BytesRate,
+    /// 1 where the window holds no entry of any series.
+    AbsentOverTime,
+}
+
+impl RangeOp {
+    pub const ALL: [(&'static str, RangeOp); 5] = [
+        ("count_over_time", RangeOp::CountOverTime),
+        ("rate", RangeOp::Rate),
+        ("bytes_over_time", RangeOp::BytesOverTime),
+        ("bytes_rate", RangeOp::BytesRate),
+        ("absent_over_time", RangeOp::AbsentOverTime),
+    ];
+}
+
+/// A vector aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggOp {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    Stddev,
+    Stdvar,
+    Topk,
+    Bottomk,
+}
+
+impl AggOp {
+    pub const ALL: [(&'static str, AggOp); 9] = [
+        ("sum", AggOp::Sum),
+        ("avg", AggOp::Avg),
+        ("min", AggOp::Min),
+        ("max", AggOp::Max),
+        ("count", AggOp::Count),
+        ("stddev", AggOp::Stddev),
+        ("stdvar", AggOp::Stdvar),
+        ("topk", AggOp::Topk),
+        ("bottomk", AggOp::Bottomk),
+    ];
+}
+
+/// The labels an aggregation keeps: `by (…)` keeps the named ones, `without (…)` the others;
+/// no clause (`by ()`) keeps none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grouping {
+    pub without: bool,
+    pub labels: Vec<String>,
+}
+
+/// The comparison of a line filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    /// `|= "s"`: the line contains `s`.
+    Contains,
+    /// `!= "s"`: the line does not contain `s`.
+    NotContains,
+    /// `|~ "re"`: the regex matches somewhere in the line.
+    Matches,
+    /// `!~ "re"`: the regex matches nowhere in the line.
+    NotMatches,
+}
+
+/// One line filter.
+#[derive(Debug, Clone)]
+pub struct LineFilter {
+    pub op: FilterOp,
+    /// The string or regex as written (escapes resolved).
+    pub pattern: String,
+    regex: Option<Regex>,
+}
+
+/// The longest regex program a line filter may compile to (as label matchers).
+const REGEX_SIZE_MAX: usize = 1 << 20;
+
+impl LineFilter {
+    /// A filter; `Err` when a regex filter's pattern does not compile.
+    pub fn new(op: FilterOp, pattern: String) -> Result<LineFilter, regex::Error> {
+        let regex = match op {
+            FilterOp::Matches | FilterOp::NotMatches => Some(
+                regex::RegexBuilder::new(&pattern)
+                    .size_limit(REGEX_SIZE_MAX)
+                    .build()?,
+            ),
+            FilterOp::Contains | FilterOp::NotContains => None,
+        };
+        Ok(LineFilter { op, pattern, regex })
+    }
+
+    /// Whether `line` passes.
+    pub fn keeps(&self, line: &str) -> bool {
+        match (&self.op, &self.regex) {
+            (FilterOp::Contains, _) => line.contains(self.pattern.as_str()),
+            (FilterOp::NotContains, _) => !line.contains(self.pattern.as_str()),
+            (FilterOp::Matches, Some(re)) => re.is_match(line),
+            (FilterOp::NotMatches, Some(re)) => !re.is_match(line),
+            (FilterOp::Matches | FilterOp::NotMatches, None) => {
+                unreachable!("regex filters are built with their regex")
+            }
+        }
+    }
+
+    /// What every line it keeps must contain, when that can be told from the pattern: the
+    /// string of `|=`, and the literal of a `|~` whose pattern is one (optionally after
+    /// `(?i)`). Negative filters keep lines without their pattern: no needle.
+    pub fn needle(&self) -> Option<Needle> {
+        match self.op {
+            FilterOp::Contains => Needle::exact(&self.pattern),
+            FilterOp::Matches => {
+                let (insensitive, literal) = match self.pattern.strip_prefix("(?i)") {
+                    Some(rest) => (true, rest),
+                    None => (false, self.pattern.as_str()),
+                };
+                if literal.chars().any(regex_syntax_meta) {
+                    return None;
+                }
+                if insensitive {
+                    Needle::case_insensitive(literal)
+                } else {
+                    Needle::exact(literal)
+                }
+            }
+            FilterOp::NotContains | FilterOp::NotMatches => None,
+        }
+    }
+}
+
+/// Whether `c` means something in a regex (what `regex::escape` would escape), or is space
+/// that the `x` flag would drop; such patterns are not taken as literals.
+fn regex_syntax_meta(c: char) -> bool {
+    matches!(
+        c,
+        '\\' | '.'
+            | '+'
+            | '*'
+            | '?'
+            | '('
+            | ')'
+            | '|'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '^'
+            | '$'
+            | '#'
+            | '&'
+            | '-'
+            | '~'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(op: FilterOp, p: &str) -> LineFilter {
+        LineFilter::new(op, p.to_string()).unwrap()
+    }
+
+    #[test]
+    fn filters_keep_lines_as_loki_does_and_name_their_needles() {
+        let line = "level=error msg=\"upstream Timeout\" status=504";
+        assert!(filter(FilterOp::Contains, "Timeout").keeps(line));
+        assert!(
+            !filter(FilterOp::Contains, "timeout").keeps(line),
+            "case counts"
+        );
+        assert!(filter(FilterOp::NotContains, "debug").keeps(line));
+        assert!(
+            filter(FilterOp::Matches, "status=5\\d\\d").keeps(line),
+            "unanchored"
+        );
+        assert!(filter(FilterOp::Matches, "(?i)timeout").keeps(line));
+        assert!(!filter(FilterOp::NotMatches, "error").keeps(line));
+
+        assert_eq!(
+            filter(FilterOp::Contains, "Timeout").needle(),
+            Needle::exact("Timeout")
+        );
+        assert_eq!(
+            filter(FilterOp::Matches, "upstream").needle(),
+            Needle::exact("upstream")
+        );
+        assert_eq!(
+            filter(FilterOp::Matches, "(?i)timeout").needle(),
+            Needle::case_insensitive("timeout")
+        );
+        assert_eq!(filter(FilterOp::Matches, "time.ut").needle(), None);
+        assert_eq!(filter(FilterOp::Matches, "a|bcd").needle(), None);
+        assert_eq!(filter(FilterOp::NotContains, "debug").needle(), None);
+        assert_eq!(
+            filter(FilterOp::Contains, "ab").needle(),
+            None,
+            "shorter than a trigram"
+        );
+    }
+}

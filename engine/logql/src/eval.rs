@@ -1,0 +1,562 @@
+//! Evaluating a parsed query against the log store: log queries ([`select_logs`]) and metric
+//! queries ([`eval_metric`]).
+
+use std::collections::{BTreeMap, HashMap};
+
+use strata_core::error::StorageError;
+use strata_core::labels::Labels;
+use strata_logs::{Direction, Entry, LineFilter as StoreFilter, LogStore};
+
+use crate::ast::{AggOp, BinOp, Grouping, LogExpr, MetricExpr, RangeOp};
+use crate::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, process};
+
+/// Why a query could not be answered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EvalError {
+    /// The store failed (a block page failed its checks).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The query reads or returns more than the limits allow.
+    #[error("{0}")]
+    Limit(String),
+    /// A metric query met entries its pipeline marked with `__error__`.
+    #[error(
+        "pipeline error: {kind} ({details}) for series {series}; use a label filter such as | __error__=\"\" to skip such entries"
+    )]
+    Pipeline {
+        kind: String,
+        details: String,
+        series: String,
+    },
+}
+
+/// One stream of a log query's answer: its labels (the stream's, and those the pipeline
+/// added) and its entries, in the query's direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStream {
+    pub labels: BTreeMap<String, String>,
+    pub entries: Vec<Entry>,
+}
+
+fn to_map(labels: &Labels) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .map(|l| (l.name().to_string(), l.value().to_string()))
+        .collect()
+}
+
+/// The entries of `query` in `[start_ns, end_ns)`: the `limit` newest (`Backward`) or oldest
+/// (`Forward`) that its pipeline keeps, as Loki's `query_range` returns a log query, grouped
+/// by their labels after the pipeline, lines as the pipeline left them. Block pages that
+/// cannot hold a line passing the leading line filters are not read.
+pub fn select_logs(
+    store: &LogStore,
+    query: &LogExpr,
+    start_ns: i64,
+    end_ns: i64,
+    direction: Direction,
+    limit: usize,
+) -> Result<Vec<LogStream>, EvalError> {
+    let filter = StoreFilter {
+        needles: query.needles(),
+        keep: Box::new(|labels, e| process(&query.stages, labels, e).is_some()),
+    };
+    let found = store.select_lines(&query.selector, start_ns, end_ns, direction, limit, &filter)?;
+    if query.filters_only() {
+        return Ok(found
+            .into_iter()
+            .map(|s| LogStream {
+                labels: to_map(&s.labels),
+                entries: s.entries,
+            })
+            .collect());
+    }
+    // The entries kept are run through the pipeline again for their labels and lines (at
+    // most `limit` of them), then grouped by those labels.
+    let mut streams: BTreeMap<BTreeMap<String, String>, Vec<Entry>> = BTreeMap::new();
+    for s in found {
+        for e in &s.entries {
+            let Some(p) = process(&query.stages, &s.labels, e) else {
+                continue;
+            };
+            let labels = p.labels.unwrap_or_else(|| to_map(&s.labels));
+            let entry = Entry {
+                ts_ns: e.ts_ns,
+                line: p.line.into_owned(),
+                metadata: e.metadata.clone(),
+            };
+            streams.entry(labels).or_default().push(entry);
+        }
+    }
+    Ok(streams
+        .into_iter()
+        .map(|(labels, mut entries)| {
+            match direction {
+                Direction::Forward => entries.sort_by_key(|e| e.ts_ns),
+                Direction::Backward => entries.sort_by_key(|e| std::cmp::Reverse(e.ts_ns)),
+            }
+            LogStream { labels, entries }
+        })
+        .collect())
+}
+
+/// The limits of a metric query.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricLimits {
+    /// Series in the answer (Loki's `max_query_series`).
+    pub series_max: usize,
+    /// Entries a query may read.
+    pub entries_max: usize,
+    /// Steps of a range query.
+    pub steps_max: usize,
+}
+
+impl Default for MetricLimits {
+    fn default() -> MetricLimits {
+        MetricLimits {
+            series_max: 500,
+            entries_max: 50_000_000,
+            steps_max: 11_000,
+        }
+    }
+}
+
+/// One series of a metric query's answer: labels and `(time in ns, value)` points, one per
+/// step that has a value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSeries {
+    pub labels: BTreeMap<String, String>,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// Evaluates `expr` at every step `start_ns, start_ns + step_ns, …` up to `end_ns` (one step
+/// when they are equal: an instant query). Series sorted by labels.
+pub fn eval_metric(
+    store: &LogStore,
+    expr: &MetricExpr,
+    start_ns: i64,
+    end_ns: i64,
+    step_ns: i64,
+    limits: &MetricLimits,
+) -> Result<Vec<MetricSeries>, EvalError> {
+    let steps = if end_ns <= start_ns || step_ns <= 0 {
+        1
+    } else {
+        ((end_ns - start_ns) / step_ns) as usize + 1
+    };
+    if steps > limits.steps_max {
+        return Err(EvalError::Limit(format!(
+            "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
+            limits.steps_max
+        )));
+    }
+    let times: Vec<i64> = (0..steps as i64)
+        .map(|k| start_ns + k * step_ns.max(0))
+        .collect();
+    let out = eval_node(store, expr, &times, limits)?.into_series(&times);
+    let series: Vec<MetricSeries> = out.into_iter().filter(|s| !s.points.is_empty()).collect();
+    if series.len() > limits.series_max {
+        return Err(EvalError::Limit(format!(
+            "maximum of series ({}) reached for a single query",
+            limits.series_max
+        )));
+    }
+    Ok(series)
+}
+
+/// What a node of a metric query evaluates to.
+enum Value {
+    Scalar(f64),
+    Vector(Vec<MetricSeries>),
+}
+
+impl Value {
+    /// As series: a scalar is one series without labels, its value at every step.
+    fn into_series(self, times: &[i64]) -> Vec<MetricSeries> {
+        match self {
+            Value::Vector(v) => v,
+            Value::Scalar(n) => vec![MetricSeries {
+                labels: BTreeMap::new(),
+                points: times.iter().map(|&t| (t, n)).collect(),
+            }],
+        }
+    }
+}
+
+fn eval_node(
+    store: &LogStore,
+    expr: &MetricExpr,
+    times: &[i64],
+    limits: &MetricLimits,
+) -> Result<Value, EvalError> {
+    Ok(match expr {
+        MetricExpr::Range {
+            op,
+            log,
+            range_ns,
+            offset_ns,
+        } => Value::Vector(eval_range(
+            store, *op, log, *range_ns, *offset_ns, times, limits,
+        )?),
+        MetricExpr::Number(n) => Value::Scalar(*n),
+        MetricExpr::Vector(n) => Value::Vector(Value::Scalar(*n).into_series(times)),
+        MetricExpr::Aggregate {
+            op,
+            param,
+            grouping,
+            inner,
+        } => {
+            let inner = eval_node(store, inner, times, limits)?.into_series(times);
+            Value::Vector(aggregate(*op, *param, grouping, inner, times))
+        }
+        MetricExpr::Binary {
+            op,
+            return_bool,
+            lhs,
+            rhs,
+        } => {
+            let lhs = eval_node(store, lhs, times, limits)?;
+            let rhs = eval_node(store, rhs, times, limits)?;
+            binary(*op, *return_bool, lhs, rhs)
+        }
+    })
+}
+
+/// `lhs op rhs`. A comparison without `bool` keeps the points where it holds (with the
+/// vector's value) instead of giving 1 or 0. Between two vectors, each series meets the one of
+/// the same labels on the other side, at the steps both have.
+fn binary(op: BinOp, return_bool: bool, lhs: Value, rhs: Value) -> Value {
+    let filter = op.is_comparison() && !return_bool;
+    let combine = |a: f64, b: f64, keep: f64| -> Option<f64> {
+        let v = op.apply(a, b);
+        if filter {
+            (v == 1.0).then_some(keep)
+        } else {
+            Some(v)
+        }
+    };
+    match (lhs, rhs) {
+        (Value::Scalar(a), Value::Scalar(b)) => Value::Scalar(op.apply(a, b)),
+        (Value::Vector(v), Value::Scalar(b)) => Value::Vector(
+            v.into_iter()
+                .map(|s| MetricSeries {
+                    points: s
+                        .points
+                        .iter()
+                        .filter_map(|&(t, a)| combine(a, b, a).map(|v| (t, v)))
+                        .collect(),
+                    labels: s.labels,
+                })
+                .collect(),
+        ),
+        (Value::Scalar(a), Value::Vector(v)) => Value::Vector(
+            v.into_iter()
+                .map(|s| MetricSeries {
+                    points: s
+                        .points
+                        .iter()
+                        .filter_map(|&(t, b)| combine(a, b, b).map(|v| (t, v)))
+                        .collect(),
+                    labels: s.labels,
+                })
+                .collect(),
+        ),
+        (Value::Vector(l), Value::Vector(r)) => {
+            let right: HashMap<&BTreeMap<String, String>, &Vec<(i64, f64)>> =
+                r.iter().map(|s| (&s.labels, &s.points)).collect();
+            Value::Vector(
+                l.iter()
+                    .filter_map(|s| {
+                        let other = right.get(&s.labels)?;
+                        let points = s
+                            .points
+                            .iter()
+                            .filter_map(|&(t, a)| {
+                                let i = other.binary_search_by_key(&t, |p| p.0).ok()?;
+                                combine(a, other[i].1, a).map(|v| (t, v))
+                            })
+                            .collect();
+                        Some(MetricSeries {
+                            labels: s.labels.clone(),
+                            points,
+                        })
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// The entries of one series in a range aggregation: times and line bytes.
+#[derive(Default)]
+struct Points {
+    ts: Vec<i64>,
+    bytes: Vec<u64>,
+}
+
+fn eval_range(
+    store: &LogStore,
+    op: RangeOp,
+    log: &LogExpr,
+    range_ns: i64,
+    offset_ns: i64,
+    times: &[i64],
+    limits: &MetricLimits,
+) -> Result<Vec<MetricSeries>, EvalError> {
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return Ok(Vec::new());
+    };
+    // Windows are (t - range, t], shifted back by the offset.
+    let from = first
+        .saturating_sub(offset_ns)
+        .saturating_sub(range_ns)
+        .saturating_add(1);
+    let to = last.saturating_sub(offset_ns).saturating_add(1);
+    let mut series: HashMap<BTreeMap<String, String>, Points> = HashMap::new();
+    // Streams whose labels the pipeline leaves alone keep one key for all their entries.
+    let mut stream_keys: HashMap<Labels, BTreeMap<String, String>> = HashMap::new();
+    let mut read = 0usize;
+    let mut failure: Option<EvalError> = None;
+    let needles = log.needles();
+    store.scan(&log.selector, from, to, &needles, &mut |labels, entry| {
+        if failure.is_some() {
+            return;
+        }
+        let Some(p) = process(&log.stages, labels, entry) else {
+            return;
+        };
+        read += 1;
+        if read > limits.entries_max {
+            failure = Some(EvalError::Limit(format!(
+                "the query reads more than {} entries; narrow the selector or the range",
+                limits.entries_max
+            )));
+            return;
+        }
+        let bytes = p.line.len() as u64;
+        let points = match p.labels {
+            Some(key) => {
+                if let Some(kind) = key.get(ERROR_LABEL) {
+                    failure = Some(EvalError::Pipeline {
+                        kind: kind.clone(),
+                        details: key.get(ERROR_DETAILS_LABEL).cloned().unwrap_or_default(),
+                        series: format_labels(&key),
+                    });
+                    return;
+                }
+                series.entry(key).or_default()
+            }
+            None => {
+                let key = stream_keys
+                    .entry(labels.clone())
+                    .or_insert_with(|| to_map(labels));
+                series.entry(key.clone()).or_default()
+            }
+        };
+        points.ts.push(entry.ts_ns);
+        points.bytes.push(bytes);
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if op == RangeOp::AbsentOverTime {
+        return Ok(absent(log, &series, range_ns, offset_ns, times));
+    }
+    let range_secs = range_ns as f64 / 1e9;
+    let mut out = Vec::with_capacity(series.len());
+    for (labels, mut p) in series {
+        // The store gives each stream's entries in order per source; sort the pairs by time.
+        let mut order: Vec<usize> = (0..p.ts.len()).collect();
+        order.sort_by_key(|&i| p.ts[i]);
+        p.ts = order.iter().map(|&i| p.ts[i]).collect();
+        p.bytes = order.iter().map(|&i| p.bytes[i]).collect();
+        // Prefix sums of bytes, for the windows.
+        let mut cum = Vec::with_capacity(p.bytes.len() + 1);
+        cum.push(0u64);
+        for b in &p.bytes {
+            cum.push(cum.last().copied().unwrap_or(0) + b);
+        }
+        let mut points = Vec::new();
+        for &t in times {
+            let hi_t = t - offset_ns;
+            let lo = p.ts.partition_point(|&x| x <= hi_t - range_ns);
+            let hi = p.ts.partition_point(|&x| x <= hi_t);
+            if hi <= lo {
+                continue;
+            }
+            let count = (hi - lo) as f64;
+            let bytes = (cum[hi] - cum[lo]) as f64;
+            let v = match op {
+                RangeOp::CountOverTime => count,
+                RangeOp::Rate => count / range_secs,
+                RangeOp::BytesOverTime => bytes,
+                RangeOp::BytesRate => bytes / range_secs,
+                RangeOp::AbsentOverTime => unreachable!("handled above"),
+            };
+            points.push((t, v));
+        }
+        out.push(MetricSeries { labels, points });
+    }
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// `absent_over_time`: 1 at the steps whose window holds no entry of any series, labelled
+/// with the selector's equality matchers.
+fn absent(
+    log: &LogExpr,
+    series: &HashMap<BTreeMap<String, String>, Points>,
+    range_ns: i64,
+    offset_ns: i64,
+    times: &[i64],
+) -> Vec<MetricSeries> {
+    let mut all: Vec<i64> = series.values().flat_map(|p| p.ts.iter().copied()).collect();
+    all.sort_unstable();
+    let points: Vec<(i64, f64)> = times
+        .iter()
+        .filter(|&&t| {
+            let hi_t = t - offset_ns;
+            let lo = all.partition_point(|&x| x <= hi_t - range_ns);
+            let hi = all.partition_point(|&x| x <= hi_t);
+            hi <= lo
+        })
+        .map(|&t| (t, 1.0))
+        .collect();
+    let labels = log
+        .selector
+        .iter()
+        .filter(|m| m.kind() == strata_core::labels::matcher::MatchKind::Equal)
+        .map(|m| (m.name().to_owned(), m.value().to_owned()))
+        .collect();
+    vec![MetricSeries { labels, points }]
+}
+
+fn group_key(grouping: &Grouping, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .filter(|(k, _)| grouping.labels.iter().any(|g| g == *k) != grouping.without)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn aggregate(
+    op: AggOp,
+    param: Option<usize>,
+    grouping: &Grouping,
+    inner: Vec<MetricSeries>,
+    times: &[i64],
+) -> Vec<MetricSeries> {
+    let index: HashMap<i64, usize> = times.iter().enumerate().map(|(i, &t)| (t, i)).collect();
+    if matches!(op, AggOp::Topk | AggOp::Bottomk) {
+        let k = param.unwrap_or(0);
+        // Per group and step, the k largest (smallest) series keep their point.
+        let mut groups: BTreeMap<BTreeMap<String, String>, Vec<usize>> = BTreeMap::new();
+        for (i, s) in inner.iter().enumerate() {
+            groups
+                .entry(group_key(grouping, &s.labels))
+                .or_default()
+                .push(i);
+        }
+        let dense: Vec<Vec<Option<f64>>> = inner
+            .iter()
+            .map(|s| {
+                let mut d = vec![None; times.len()];
+                for &(t, v) in &s.points {
+                    if let Some(&i) = index.get(&t) {
+                        d[i] = Some(v);
+                    }
+                }
+                d
+            })
+            .collect();
+        let mut kept: Vec<Vec<(i64, f64)>> = vec![Vec::new(); inner.len()];
+        for members in groups.values() {
+            for (step, &t) in times.iter().enumerate() {
+                let mut at: Vec<(f64, usize)> = members
+                    .iter()
+                    .filter_map(|&i| dense[i][step].map(|v| (v, i)))
+                    .collect();
+                at.sort_by(|a, b| {
+                    let o = a.0.total_cmp(&b.0);
+                    if op == AggOp::Topk { o.reverse() } else { o }
+                });
+                for &(v, i) in at.iter().take(k) {
+                    kept[i].push((t, v));
+                }
+            }
+        }
+        return inner
+            .into_iter()
+            .zip(kept)
+            .map(|(s, points)| MetricSeries {
+                labels: s.labels,
+                points,
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect();
+    }
+    // Per group, per step: count, sum, min, max, and the sum of squares about the running mean.
+    #[derive(Clone, Copy)]
+    struct Acc {
+        n: f64,
+        sum: f64,
+        min: f64,
+        max: f64,
+        mean: f64,
+        m2: f64,
+    }
+    let mut groups: BTreeMap<BTreeMap<String, String>, Vec<Option<Acc>>> = BTreeMap::new();
+    for s in inner {
+        let accs = groups
+            .entry(group_key(grouping, &s.labels))
+            .or_insert_with(|| vec![None; times.len()]);
+        for (t, v) in s.points {
+            let Some(&i) = index.get(&t) else { continue };
+            let acc = accs[i].get_or_insert(Acc {
+                n: 0.0,
+                sum: 0.0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                mean: 0.0,
+                m2: 0.0,
+            });
+            acc.n += 1.0;
+            acc.sum += v;
+            acc.min = acc.min.min(v);
+            acc.max = acc.max.max(v);
+            let delta = v - acc.mean;
+            acc.mean += delta / acc.n;
+            acc.m2 += delta * (v - acc.mean);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(labels, accs)| MetricSeries {
+            labels,
+            points: times
+                .iter()
+                .zip(accs)
+                .filter_map(|(&t, acc)| {
+                    let a = acc?;
+                    let v = match op {
+                        AggOp::Sum => a.sum,
+                        AggOp::Avg => a.sum / a.n,
+                        AggOp::Min => a.min,
+                        AggOp::Max => a.max,
+                        AggOp::Count => a.n,
+                        AggOp::Stdvar => a.m2 / a.n,
+                        AggOp::Stddev => (a.m2 / a.n).sqrt(),
+                        AggOp::Topk | AggOp::Bottomk => unreachable!("handled above"),
+                    };
+                    Some((t, v))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// `{a="b", c="d"}`, for messages.
+fn format_labels(labels: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", pairs.join(", "))
+}

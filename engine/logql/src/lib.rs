@@ -1,0 +1,26 @@
+//! LogQL over Strata's log store ([`strata_logs`]): [`parse`] turns a query into an
+//! [`Expr`], [`eval`] runs it.
+//!
+//! So far: log queries, a stream selector (`=`, `!=`, `=~`, `!~`, at least one matcher that
+//! does not match the empty value, as Loki requires) followed by a pipeline ([`pipeline`]):
+//! line filters (`|=`, `!=`, `|~`, `!~`), the parsers `json` (with or without fields),
+//! `logfmt` (`--strict`, `--keep-empty`), `regexp` and `unpack`, label filters on strings,
+//! numbers, durations and byte sizes with `and`, `or` and parentheses, `drop`, `keep` and
+//! `decolorize`, with `__error__` on failed parses. A line filter whose every kept line
+//! must contain a substring gives that substring to the store as a needle, so sealed pages
+//! whose token filter lacks it are skipped unread. Metric queries: `count_over_time`,
+//! `rate`, `bytes_over_time`, `bytes_rate` and `absent_over_time` with `offset`, under
+//! `sum`, `avg`, `min`, `max`, `count`, `stddev`, `stdvar`, `topk` and `bottomk` with `by`
+//! or `without`. Not yet: `pattern`, `line_format`, `label_format`, `unwrap`, binary
+//! operators.
+//!
+//! Layers: this crate depends on `strata-core` and `strata-logs` only.
+
+pub mod ast;
+pub mod eval;
+pub mod parse;
+pub mod pipeline;
+
+pub use ast::{Expr, FilterOp, LineFilter, LogExpr, MetricExpr};
+pub use eval::{EvalError, LogStream, MetricLimits, MetricSeries, eval_metric, select_logs};
+pub use parse::{ParseError, parse};

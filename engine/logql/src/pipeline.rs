@@ -1,0 +1,512 @@
+//! Running a log pipeline over one entry: line filters, parsers that add labels (`json`,
+//! `logfmt`, `regexp`, `unpack`), label filters, `drop`, `keep` and `decolorize`, in the
+//! order written.
+//!
+//! An entry's labels in the pipeline are its stream's labels and its structured metadata;
+//! parsers add theirs (a name its stream already has gets the suffix `_extracted`, as in
+//! Loki). A parser that cannot read the line, or a comparison whose label is not a number,
+//! adds `__error__` (and `__error_details__`) and keeps the entry, so `| __error__=""` drops
+//! such entries. The labels an entry leaves with are the stream's and the parsed ones:
+//! structured metadata stays with the entry, not in its labels.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use strata_core::labels::Labels;
+use strata_logs::Entry;
+
+use crate::ast::{JsonPath, JsonStep, LabelPredicate, LabelSel, Stage, ValueKind};
+
+/// The label a failed parse or conversion adds.
+pub const ERROR_LABEL: &str = "__error__";
+/// The label with the failure's message.
+pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
+
+/// An entry the pipeline kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processed<'e> {
+    /// Its labels, when a stage may have changed them (`None`: its stream's).
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Its line, as the stages left it.
+    pub line: Cow<'e, str>,
+}
+
+/// The labels while the pipeline runs.
+struct LabelState {
+    map: BTreeMap<String, String>,
+    /// Names that came from structured metadata (not part of the result's labels).
+    metadata: Vec<String>,
+    /// Names of the stream's labels and metadata: a parsed label of the same name is renamed.
+    original: Vec<String>,
+}
+
+impl LabelState {
+    fn new(stream: &Labels, entry: &Entry) -> LabelState {
+        let mut map: BTreeMap<String, String> = stream
+            .iter()
+            .map(|l| (l.name().to_string(), l.value().to_string()))
+            .collect();
+        let mut metadata = Vec::new();
+        for (k, v) in &entry.metadata {
+            if !map.contains_key(k) {
+                map.insert(k.clone(), v.clone());
+                metadata.push(k.clone());
+            }
+        }
+        let original = map.keys().cloned().collect();
+        LabelState {
+            map,
+            metadata,
+            original,
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+
+    /// Adds a parsed label: its name made a valid label name, renamed when the stream has it.
+    fn add_parsed(&mut self, name: &str, value: String) {
+        let mut name = sanitize(name);
+        if name.is_empty() {
+            return;
+        }
+        if self.original.contains(&name) {
+            name.push_str("_extracted");
+        }
+        self.map.insert(name, value);
+    }
+
+    fn set_error(&mut self, kind: &str, details: String) {
+        // The first failure is the one reported.
+        if !self.map.contains_key(ERROR_LABEL) {
+            self.map.insert(ERROR_LABEL.to_owned(), kind.to_owned());
+            self.map.insert(ERROR_DETAILS_LABEL.to_owned(), details);
+        }
+    }
+
+    fn finish(mut self) -> BTreeMap<String, String> {
+        for name in &self.metadata {
+            self.map.remove(name);
+        }
+        self.map
+    }
+}
+
+/// A label name from a JSON key or logfmt key: characters other than ASCII letters, digits and
+/// `_` become `_`, and a leading digit gets a `_` before it.
+pub fn sanitize(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// Runs `stages` over `entry` of the stream `stream`; `None` when a stage drops it.
+pub fn process<'e>(stages: &[Stage], stream: &Labels, entry: &'e Entry) -> Option<Processed<'e>> {
+    let mut line: Cow<'e, str> = Cow::Borrowed(entry.line.as_str());
+    let mut labels: Option<LabelState> = None;
+    for stage in stages {
+        if let Stage::Line(f) = stage {
+            if !f.keeps(&line) {
+                return None;
+            }
+            continue;
+        }
+        let state = labels.get_or_insert_with(|| LabelState::new(stream, entry));
+        match stage {
+            Stage::Line(_) => unreachable!("handled above"),
+            Stage::Json(fields) => json(state, &line, fields),
+            Stage::Logfmt { strict, keep_empty } => logfmt(state, &line, *strict, *keep_empty),
+            Stage::Regexp(re) => {
+                if let Some(caps) = re.captures(&line) {
+                    for name in re.capture_names().flatten() {
+                        if let Some(m) = caps.name(name) {
+                            state.add_parsed(name, m.as_str().to_owned());
+                        }
+                    }
+                }
+            }
+            Stage::Unpack => {
+                if let Some(entry_line) = unpack(state, &line) {
+                    line = Cow::Owned(entry_line);
+                }
+            }
+            Stage::Label(p) => {
+                if !label_filter(state, p) {
+                    return None;
+                }
+            }
+            Stage::Drop(sels) => state
+                .map
+                .retain(|k, v| !sels.iter().any(|s| s.selects(k, v))),
+            Stage::Keep(sels) => state
+                .map
+                .retain(|k, v| sels.iter().any(|s| s.selects(k, v))),
+            Stage::Decolorize => {
+                if line.contains('\u{1b}') {
+                    line = Cow::Owned(decolorize(&line));
+                }
+            }
+        }
+    }
+    Some(Processed {
+        labels: labels.map(LabelState::finish),
+        line,
+    })
+}
+
+impl LabelSel {
+    /// Whether the label `name` with `value` is the one named (and its value matches).
+    fn selects(&self, name: &str, value: &str) -> bool {
+        self.name == name && self.matcher.as_ref().is_none_or(|m| m.matches(value))
+    }
+}
+
+fn json(state: &mut LabelState, line: &str, fields: &[(String, JsonPath)]) {
+    let value: serde_json::Value = match serde_json::from_str(line) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        Ok(_) => {
+            state.set_error("JSONParserErr", "the line is not a JSON object".to_owned());
+            return;
+        }
+        Err(e) => {
+            state.set_error("JSONParserErr", e.to_string());
+            return;
+        }
+    };
+    if fields.is_empty() {
+        let mut prefix = String::new();
+        flatten(state, &mut prefix, &value);
+        return;
+    }
+    for (name, path) in fields {
+        let mut at = Some(&value);
+        for step in path {
+            at = match (step, at) {
+                (JsonStep::Key(k), Some(serde_json::Value::Object(o))) => o.get(k),
+                (JsonStep::Index(i), Some(serde_json::Value::Array(a))) => a.get(*i),
+                _ => None,
+            };
+        }
+        match at {
+            Some(serde_json::Value::String(s)) => state.add_parsed(name, s.clone()),
+            Some(serde_json::Value::Null) | None => {}
+            Some(v) => state.add_parsed(name, v.to_string()),
+        }
+    }
+}
+
+/// Every scalar of a JSON object as a label, nested keys joined with `_`; arrays are skipped.
+fn flatten(state: &mut LabelState, prefix: &mut String, value: &serde_json::Value) {
+    let serde_json::Value::Object(o) = value else {
+        return;
+    };
+    for (k, v) in o {
+        let len = prefix.len();
+        if !prefix.is_empty() {
+            prefix.push('_');
+        }
+        prefix.push_str(k);
+        match v {
+            serde_json::Value::Object(_) => flatten(state, prefix, v),
+            serde_json::Value::Array(_) | serde_json::Value::Null => {}
+            serde_json::Value::String(s) => state.add_parsed(prefix, s.clone()),
+            serde_json::Value::Bool(b) => state.add_parsed(prefix, b.to_string()),
+            serde_json::Value::Number(n) => state.add_parsed(prefix, n.to_string()),
+        }
+        prefix.truncate(len);
+    }
+}
+
+/// The `_entry` field of a JSON object becomes the line (returned); its other string fields
+/// become labels.
+fn unpack(state: &mut LabelState, line: &str) -> Option<String> {
+    let value: serde_json::Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => {
+            state.set_error("JSONParserErr", e.to_string());
+            return None;
+        }
+    };
+    let serde_json::Value::Object(o) = value else {
+        state.set_error("JSONParserErr", "the line is not a JSON object".to_owned());
+        return None;
+    };
+    let mut entry = None;
+    for (k, v) in o {
+        if let serde_json::Value::String(s) = v {
+            if k == "_entry" {
+                entry = Some(s);
+            } else {
+                state.add_parsed(&k, s);
+            }
+        }
+    }
+    entry
+}
+
+/// `key=value`, `key="quoted value"` and bare `key` pairs, separated by spaces.
+fn logfmt(state: &mut LabelState, line: &str, strict: bool, keep_empty: bool) {
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        let key_start = i;
+        while i < bytes.len() && bytes[i] != b'=' && bytes[i] != b' ' && bytes[i] != b'"' {
+            i += 1;
+        }
+        let key = &line[key_start..i];
+        if key.is_empty() {
+            // `=value` or a stray quote: no key.
+            if strict {
+                state.set_error(
+                    "LogfmtParserErr",
+                    format!(
+                        "logfmt syntax error at pos {}: unexpected '{}'",
+                        i + 1,
+                        bytes[i] as char
+                    ),
+                );
+                return;
+            }
+            while i < bytes.len() && bytes[i] != b' ' {
+                i += 1;
+            }
+            continue;
+        }
+        if i >= bytes.len() || bytes[i] != b'=' {
+            // A bare key.
+            if keep_empty {
+                state.add_parsed(key, String::new());
+            }
+            continue;
+        }
+        i += 1;
+        let value = if i < bytes.len() && bytes[i] == b'"' {
+            match unquote(&line[i..]) {
+                Some((value, used)) => {
+                    i += used;
+                    value
+                }
+                None => {
+                    if strict {
+                        state.set_error(
+                            "LogfmtParserErr",
+                            format!(
+                                "logfmt syntax error at pos {}: unterminated quoted value",
+                                i + 1
+                            ),
+                        );
+                        return;
+                    }
+                    break;
+                }
+            }
+        } else {
+            let start = i;
+            while i < bytes.len() && bytes[i] != b' ' {
+                i += 1;
+            }
+            line[start..i].to_owned()
+        };
+        if !value.is_empty() || keep_empty {
+            state.add_parsed(key, value);
+        }
+    }
+}
+
+/// A `"…"` value with Go's simple escapes at the start of `s`: the value and the bytes used.
+fn unquote(s: &str) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut chars = s.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, i + 1)),
+            '\\' => match chars.next()?.1 {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+fn label_filter(state: &mut LabelState, p: &LabelPredicate) -> bool {
+    match p {
+        LabelPredicate::And(a, b) => label_filter(state, a) && label_filter(state, b),
+        LabelPredicate::Or(a, b) => label_filter(state, a) || label_filter(state, b),
+        LabelPredicate::Matcher(m) => m.matches(state.get(m.name()).unwrap_or("")),
+        LabelPredicate::Compare {
+            name,
+            op,
+            kind,
+            value,
+        } => {
+            let Some(raw) = state.get(name) else {
+                return false;
+            };
+            let parsed = match kind {
+                ValueKind::Number => raw.trim().parse::<f64>().ok(),
+                ValueKind::Duration => parse_duration_secs(raw),
+                ValueKind::Bytes => parse_bytes(raw),
+            };
+            match parsed {
+                Some(v) => op.holds(v, *value),
+                None => {
+                    let details = format!(
+                        "cannot read {raw:?} of label {name:?} as a {}",
+                        match kind {
+                            ValueKind::Number => "number",
+                            ValueKind::Duration => "duration",
+                            ValueKind::Bytes => "byte size",
+                        }
+                    );
+                    state.set_error("LabelFilterErr", details);
+                    // Loki keeps the entry, marked, so the error can be seen or filtered.
+                    true
+                }
+            }
+        }
+    }
+}
+
+/// A Go duration (`300ms`, `1.5h`, `2h45m`, `-1s`) in seconds.
+pub fn parse_duration_secs(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (sign, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Some(0.0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * scale;
+    }
+    Some(sign * total)
+}
+
+/// A byte size (`42`, `20MB`, `1.5 KiB`, `3k`) in bytes: decimal units are powers of 1000,
+/// `i` units of 1024.
+pub fn parse_bytes(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let num_len = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    if num_len == 0 {
+        return None;
+    }
+    let n: f64 = s[..num_len].parse().ok()?;
+    let unit = s[num_len..].trim().to_ascii_lowercase();
+    let scale = match unit.as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "p" | "pb" => 1e15,
+        "ki" | "kib" => 1024.0,
+        "mi" | "mib" => 1024.0 * 1024.0,
+        "gi" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "ti" | "tib" => 1024f64.powi(4),
+        "pi" | "pib" => 1024f64.powi(5),
+        _ => return None,
+    };
+    Some(n * scale)
+}
+
+/// `line` without its ANSI escape sequences (`ESC [ … final`).
+fn decolorize(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameter and intermediate bytes, then one final byte in '@'..='~'.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_byte_sizes_read_as_go_and_humanize_write_them() {
+        assert_eq!(parse_duration_secs("1h2m3.5s"), Some(3723.5));
+        assert_eq!(parse_duration_secs("300ms"), Some(0.3));
+        assert_eq!(parse_duration_secs("-1.5s"), Some(-1.5));
+        assert_eq!(parse_duration_secs("12"), None);
+        assert_eq!(parse_duration_secs("1x"), None);
+        assert_eq!(parse_bytes("20MB"), Some(20e6));
+        assert_eq!(parse_bytes("1.5 KiB"), Some(1536.0));
+        assert_eq!(parse_bytes("42"), Some(42.0));
+        assert_eq!(parse_bytes("3 lots"), None);
+    }
+
+    #[test]
+    fn decolorize_removes_escape_sequences_only() {
+        assert_eq!(
+            decolorize("\u{1b}[31mred\u{1b}[0m and [plain]"),
+            "red and [plain]"
+        );
+    }
+
+    #[test]
+    fn sanitized_names_are_label_names() {
+        assert_eq!(sanitize("user-agent.name"), "user_agent_name");
+        assert_eq!(sanitize("1st"), "_1st");
+    }
+}

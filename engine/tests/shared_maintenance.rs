@@ -1,0 +1,60 @@
+//! One maintenance thread for every store: the log store handed to the metrics database's
+//! thread is sealed there, on the database's schedule.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strata_engine::clock::ManualClock;
+use strata_engine::fs::sim::SimFs;
+use strata_engine::labels::Labels;
+use strata_engine::logs::{Entry, LogOptions, LogStore};
+use strata_engine::{Db, Options};
+
+const NOW_MS: i64 = 1_800_000_000_000;
+
+#[test]
+fn the_database_s_maintenance_thread_seals_the_log_store_it_was_handed() {
+    let fs = SimFs::new(1);
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    let db = Db::open(
+        Path::new("/data"),
+        Options {
+            fs: Arc::new(fs.clone()),
+            clock: Arc::clone(&clock) as _,
+            maintenance_interval: Duration::from_millis(20),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let (logs, _) = LogStore::open(
+        Path::new("/data/logs"),
+        LogOptions {
+            fs: Arc::new(fs.clone()),
+            clock: clock.clone(),
+            seal_bytes: 1,
+            ..LogOptions::default()
+        },
+    )
+    .unwrap();
+    let logs = Arc::new(logs);
+    db.add_maintained(logs.clone());
+    let mut app = logs.appender();
+    app.append(
+        &Labels::new([("app", "api")]).unwrap(),
+        Entry::new(NOW_MS * 1_000_000, "GET / 200"),
+    )
+    .unwrap();
+    app.commit().unwrap();
+    // The thread runs a round every 20 ms; give it up to ten seconds on a busy machine.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logs.block_stats().0 == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no seal by the maintenance thread in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(logs.stats().1, 0, "the head's entry moved into the block");
+    db.close().unwrap();
+}
