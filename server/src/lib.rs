@@ -2,9 +2,9 @@
 //!
 //! The code is laid out by protocol family. [`prom`] holds everything Prometheus: remote write
 //! in, the HTTP API and PromQL out, and the stores remote write feeds. [`loki`] holds log push
-//! and LogQL over the log store, [`alerting`] the rules and notifications. The families still
-//! to come go beside them, one module each with its own router and part of the state: `otlp`
-//! (OTLP over HTTP), `tempo` and `jaeger` (trace ingest and
+//! and LogQL over the log store, [`otlp`] OTLP over HTTP (logs so far), [`alerting`] the rules
+//! and notifications. The families still to come go beside them, one module each with its own
+//! router and part of the state: `tempo` and `jaeger` (trace ingest and
 //! query), `scrape` (pulling targets) and `ui`.
 //!
 //! What the families share lives at the top: [`state`] (the [`state::AppState`] built from
@@ -20,5 +20,6 @@ pub mod config;
 pub mod http;
 pub mod loki;
 pub mod metrics;
+pub mod otlp;
 pub mod prom;
 pub mod state;

@@ -298,8 +298,7 @@ async fn serve(
     let logs = Arc::new(logs);
     db.add_maintained(Arc::clone(&logs) as Arc<dyn strata_engine::maintenance::Maintained>);
     state
-        .loki
-        .store
+        .logs
         .set(Arc::clone(&logs))
         .expect("the log store is opened once");
     state

@@ -1,5 +1,5 @@
 //! The state every handler shares, built from one part per protocol family (today
-//! [`PromState`], the [`RuleManager`] and [`LokiState`]) and the parts they have in common: the engine once it has opened, the
+//! [`PromState`], the [`RuleManager`], [`LokiState`] and [`OtlpState`]) and the parts they have in common: the engine once it has opened, the
 //! server's own metrics, the reloader and the admin switch.
 //!
 //! Settings reach the running server through [`AppState::apply`], at start and on every
@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use strata_engine::Db;
+use strata_engine::logs::LogStore;
 
 use crate::alerting::manager::RuleManager;
 use crate::config::Settings;
 use crate::loki::state::LokiState;
 use crate::metrics::Metrics;
+use crate::otlp::state::OtlpState;
 use crate::prom::state::PromState;
 
 /// What readiness and every data endpoint answer while the engine opens (its WAL replays).
@@ -26,6 +28,9 @@ pub type Reloader = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 pub struct AppState {
     /// Set once the engine has opened (its WAL replayed); until then the server is not ready.
     pub db: OnceLock<Arc<Db>>,
+    /// The log store, set (before `db`) once it has opened; Loki push and OTLP logs write to
+    /// it, LogQL reads it.
+    pub logs: OnceLock<Arc<LogStore>>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
     /// What `POST /-/reload` runs (set by the binary when it has a configuration to re-read).
@@ -38,6 +43,8 @@ pub struct AppState {
     pub alerting: Arc<RuleManager>,
     /// The Loki protocols: log push and LogQL.
     pub loki: LokiState,
+    /// OTLP over HTTP.
+    pub otlp: OtlpState,
 }
 
 impl std::fmt::Debug for AppState {
@@ -55,12 +62,14 @@ impl AppState {
     pub fn new(prom: PromState) -> Arc<AppState> {
         Arc::new(AppState {
             db: OnceLock::new(),
+            logs: OnceLock::new(),
             metrics: Metrics::default(),
             reloader: OnceLock::new(),
             admin_api: AtomicBool::new(false),
             prom,
             alerting: Arc::new(RuleManager::default()),
             loki: LokiState::default(),
+            otlp: OtlpState::default(),
         })
     }
 
@@ -81,6 +90,11 @@ impl AppState {
     /// The engine, once it has opened.
     pub fn db(&self) -> Option<Arc<Db>> {
         self.db.get().cloned()
+    }
+
+    /// The log store, once it has opened.
+    pub fn logs(&self) -> Option<Arc<LogStore>> {
+        self.logs.get().cloned()
     }
 
     /// Whether admin endpoints may be used.

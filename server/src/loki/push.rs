@@ -20,7 +20,6 @@
 //! is lost by a retry: an entry already held is not stored twice. 204 when all were written.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -32,7 +31,7 @@ use strata_engine::logs::{AppendError, Entry, LogStore};
 use strata_wire::loki::{PushDecodeError, PushRequest, parse_labels};
 use strata_wire::snappy::SnappyError;
 
-use crate::body::{BodyError, body_unread, read_body};
+use crate::body::{BodyError, Compression, InflateError, body_unread, inflate, read_body};
 use crate::state::{AppState, NOT_READY};
 
 /// The body's format.
@@ -42,17 +41,8 @@ enum Format {
     Json,
 }
 
-/// The compression around the body (`Content-Encoding`), besides the snappy block inside a
-/// protobuf body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outer {
-    Identity,
-    Gzip,
-    Deflate,
-}
-
 /// Reads the format and the outer compression from the headers.
-fn negotiate(headers: &HeaderMap) -> Result<(Format, Outer), String> {
+fn negotiate(headers: &HeaderMap) -> Result<(Format, Compression), String> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -68,29 +58,22 @@ fn negotiate(headers: &HeaderMap) -> Result<(Format, Outer), String> {
              (snappy-compressed) or application/json"
         ));
     };
-    let encoding = headers
+    // A protobuf body's own snappy block, said out loud by some clients, is no outer layer.
+    let says_snappy = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim();
-    let outer = match encoding.to_ascii_lowercase().as_str() {
-        "" | "identity" => Outer::Identity,
-        // The protobuf body's own compression, said out loud by some clients.
-        "snappy" if format == Format::Protobuf => Outer::Identity,
-        "gzip" | "x-gzip" => Outer::Gzip,
-        "deflate" => Outer::Deflate,
-        _ => {
-            return Err(format!(
-                "unsupported Content-Encoding {encoding:?}: send gzip, deflate or none"
-            ));
-        }
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("snappy"));
+    let outer = if says_snappy && format == Format::Protobuf {
+        Compression::Identity
+    } else {
+        Compression::from_headers(headers)?
     };
     Ok((format, outer))
 }
 
 /// `POST /loki/api/v1/push`.
 pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let Some(store) = state.loki.store() else {
+    let Some(store) = state.logs() else {
         return body_unread(
             (StatusCode::SERVICE_UNAVAILABLE, format!("{NOT_READY}.\n")).into_response(),
         );
@@ -175,46 +158,20 @@ struct PushStream {
 fn decode(
     body: &[u8],
     format: Format,
-    outer: Outer,
+    outer: Compression,
     decoded_max: usize,
 ) -> Result<Vec<PushStream>, Refusal> {
-    let inflated;
-    let raw: &[u8] = match outer {
-        Outer::Identity => body,
-        Outer::Gzip | Outer::Deflate => {
-            inflated = inflate(body, outer, decoded_max)?;
-            &inflated
-        }
-    };
+    let raw = inflate(body, outer, decoded_max).map_err(|e| {
+        let status = match e {
+            InflateError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            InflateError::Corrupt { .. } => StatusCode::BAD_REQUEST,
+        };
+        Refusal::new(status, e.to_string())
+    })?;
     match format {
-        Format::Protobuf => decode_protobuf(raw, decoded_max),
-        Format::Json => decode_json(raw),
+        Format::Protobuf => decode_protobuf(&raw, decoded_max),
+        Format::Json => decode_json(&raw),
     }
-}
-
-/// Undoes gzip or deflate (zlib, as HTTP's `deflate` is), refusing more than `max` bytes out.
-fn inflate(body: &[u8], outer: Outer, max: usize) -> Result<Vec<u8>, Refusal> {
-    let reader: Box<dyn Read + '_> = match outer {
-        Outer::Gzip => Box::new(flate2::read::MultiGzDecoder::new(body)),
-        _ => Box::new(flate2::read::ZlibDecoder::new(body)),
-    };
-    let mut out = Vec::new();
-    reader
-        .take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            Refusal::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid {outer:?} data: {e}").to_lowercase(),
-            )
-        })?;
-    if out.len() > max {
-        return Err(Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than the {max} bytes allowed once decompressed"),
-        ));
-    }
-    Ok(out)
 }
 
 fn decode_protobuf(raw: &[u8], decoded_max: usize) -> Result<Vec<PushStream>, Refusal> {
@@ -423,7 +380,7 @@ mod tests {
     fn content_type_and_encoding_choose_the_decoder() {
         assert_eq!(
             negotiate(&headers(&[])).unwrap(),
-            (Format::Protobuf, Outer::Identity)
+            (Format::Protobuf, Compression::Identity)
         );
         assert_eq!(
             negotiate(&headers(&[
@@ -431,7 +388,7 @@ mod tests {
                 (header::CONTENT_ENCODING, "gzip"),
             ]))
             .unwrap(),
-            (Format::Json, Outer::Gzip)
+            (Format::Json, Compression::Gzip)
         );
         assert_eq!(
             negotiate(&headers(&[
@@ -439,7 +396,7 @@ mod tests {
                 (header::CONTENT_ENCODING, "snappy"),
             ]))
             .unwrap(),
-            (Format::Protobuf, Outer::Identity)
+            (Format::Protobuf, Compression::Identity)
         );
         let e = negotiate(&headers(&[(header::CONTENT_TYPE, "text/plain")])).unwrap_err();
         assert!(e.contains("text/plain"), "{e}");
@@ -482,18 +439,5 @@ mod tests {
             assert_eq!(e.status, StatusCode::BAD_REQUEST);
             assert!(e.message.contains(expect), "{raw}: {}", e.message);
         }
-    }
-
-    #[test]
-    fn gzip_is_undone_within_its_cap() {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&[b'x'; 10_000]).unwrap();
-        let gz = enc.finish().unwrap();
-        assert_eq!(inflate(&gz, Outer::Gzip, 10_000).unwrap().len(), 10_000);
-        let e = inflate(&gz, Outer::Gzip, 9_999).unwrap_err();
-        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
-        let e = inflate(b"not gzip", Outer::Gzip, 100).unwrap_err();
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
     }
 }

@@ -46,8 +46,7 @@ impl IntoResponse for Failure {
 
 fn store(state: &AppState) -> Result<Arc<LogStore>, Failure> {
     state
-        .loki
-        .store()
+        .logs()
         .ok_or_else(|| Failure(StatusCode::SERVICE_UNAVAILABLE, NOT_READY.to_owned()))
 }
 

@@ -45,7 +45,7 @@ impl Server {
             strata_engine::logs::LogOptions::default(),
         )
         .unwrap();
-        self.state.loki.store.set(Arc::new(store)).unwrap();
+        self.state.logs.set(Arc::new(store)).unwrap();
         self
     }
 

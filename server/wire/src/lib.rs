@@ -9,12 +9,14 @@
 //! - [`snappy`]: snappy block framing, decompression bounded by the declared length.
 //! - [`protobuf`]: the protobuf primitives the hand-written encoders share.
 //! - [`loki`]: Loki's push request (`logproto.PushRequest`) and its stream-label text.
+//! - [`otlp`]: OTLP's messages (logs so far, and the common values and attributes) and
+//!   OTLP/JSON read into them.
 //!
-//! Later protocols go beside these, one module each: `otlp` (OTLP metrics, logs and traces
-//! over protobuf). This crate has no tokio, no HTTP
+//! Later protocols go beside these, one module each. This crate has no tokio, no HTTP
 //! and no engine: it turns bytes into messages and messages into bytes, nothing else.
 
 pub mod loki;
+pub mod otlp;
 pub mod protobuf;
 pub mod remote_write;
 pub mod snappy;
