@@ -46,6 +46,13 @@ impl LogExpr {
     pub fn filters_only(&self) -> bool {
         self.stages.iter().all(|s| matches!(s, Stage::Line(_)))
     }
+
+    /// Whether the pipeline unwraps a label into samples.
+    pub fn unwraps(&self) -> bool {
+        self.stages
+            .iter()
+            .any(|s| matches!(s, Stage::Unwrap { .. }))
+    }
 }
 
 /// One stage of a log pipeline.
@@ -61,6 +68,9 @@ pub enum Stage {
     Regexp(Regex),
     /// `| unpack`: a JSON object's string fields become labels, `_entry` the line.
     Unpack,
+    /// `| pattern "<ip> - <_> [<ts>] <rest>"`: literals matched in order, the named
+    /// captures between them become labels (`<_>` skips).
+    Pattern(Vec<PatternPart>),
     /// `| name op value …`: keeps the entries the predicate accepts.
     Label(LabelPredicate),
     /// `| drop name, name="value", …`.
@@ -69,6 +79,73 @@ pub enum Stage {
     Keep(Vec<LabelSel>),
     /// `| decolorize`: ANSI colour sequences removed from the line.
     Decolorize,
+    /// `| unwrap name`, `| unwrap duration(name)`, `| unwrap bytes(name)`: the label's value
+    /// becomes the entry's sample (the label leaves the labels); metric queries only.
+    Unwrap { label: String, kind: UnwrapKind },
+}
+
+/// A piece of a `pattern`: text that must come next, or a capture up to the next text (or the
+/// end of the line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatternPart {
+    Literal(String),
+    /// A named capture; `None` for `<_>`.
+    Capture(Option<String>),
+}
+
+/// Reads a `pattern` expression; `Err` says why it is not one.
+pub fn parse_pattern(text: &str) -> Result<Vec<PatternPart>, String> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let capture = rest.strip_prefix('<').and_then(|r| {
+            let end = r.find('>')?;
+            let name = &r[..end];
+            let valid = name == "_"
+                || (!name.is_empty()
+                    && name.starts_with(|c: char| c == '_' || c.is_ascii_alphabetic())
+                    && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()));
+            valid.then(|| (name, &r[end + 1..]))
+        });
+        match capture {
+            Some((name, after)) => {
+                if matches!(parts.last(), Some(PatternPart::Capture(_))) {
+                    return Err(format!(
+                        "captures must be separated by text: <{name}> follows another"
+                    ));
+                }
+                parts.push(PatternPart::Capture((name != "_").then(|| name.to_owned())));
+                rest = after;
+            }
+            None => {
+                // Text up to the next capture (a `<` that does not open one is text).
+                let next = rest[1..].find('<').map_or(rest.len(), |i| i + 1);
+                match parts.last_mut() {
+                    Some(PatternPart::Literal(l)) => l.push_str(&rest[..next]),
+                    _ => parts.push(PatternPart::Literal(rest[..next].to_owned())),
+                }
+                rest = &rest[next..];
+            }
+        }
+    }
+    if !parts
+        .iter()
+        .any(|p| matches!(p, PatternPart::Capture(Some(_))))
+    {
+        return Err("at least one named capture must be supplied".to_owned());
+    }
+    Ok(parts)
+}
+
+/// How `unwrap` reads its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnwrapKind {
+    /// A float.
+    Number,
+    /// `duration(…)` or `duration_seconds(…)`: a Go duration, in seconds.
+    Duration,
+    /// `bytes(…)`: a byte size, in bytes.
+    Bytes,
 }
 
 impl Stage {
@@ -152,12 +229,14 @@ pub enum LabelPredicate {
 /// A metric query.
 #[derive(Debug, Clone)]
 pub enum MetricExpr {
-    /// `count_over_time({…} | … [5m] offset 1h)` and the other range aggregations.
+    /// `count_over_time({…} | … [5m] offset 1h)` and the other range aggregations; those of
+    /// unwrapped samples may group their series (`… [5m]) by (a)`).
     Range {
         op: RangeOp,
         log: LogExpr,
         range_ns: i64,
         offset_ns: i64,
+        grouping: Option<Grouping>,
     },
     /// A number: a scalar.
     Number(f64),
@@ -251,12 +330,12 @@ impl BinOp {
     }
 }
 
-/// A range aggregation over log lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A range aggregation over log lines, or over the samples `unwrap` made of them.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RangeOp {
     /// Entries in the window.
     CountOverTime,
-    /// Entries per second.
+    /// Entries per second; with `unwrap`, the sum of the samples per second.
     Rate,
     /// Bytes of the lines in the window.
     BytesOverTime,
@@ -264,16 +343,50 @@ pub enum RangeOp {
     BytesRate,
     /// 1 where the window holds no entry of any series.
     AbsentOverTime,
+    /// Unwrapped: the samples' sum, mean, largest, smallest, first, last, variance,
+    /// standard deviation, φ-quantile.
+    SumOverTime,
+    AvgOverTime,
+    MaxOverTime,
+    MinOverTime,
+    FirstOverTime,
+    LastOverTime,
+    StdvarOverTime,
+    StddevOverTime,
+    QuantileOverTime(f64),
+    /// Unwrapped: the increase per second of a counter (a drop is a reset).
+    RateCounter,
 }
 
 impl RangeOp {
-    pub const ALL: [(&'static str, RangeOp); 5] = [
+    /// The range aggregations by name (`quantile_over_time` with its φ 0 until parsed).
+    pub const ALL: [(&'static str, RangeOp); 15] = [
         ("count_over_time", RangeOp::CountOverTime),
         ("rate", RangeOp::Rate),
         ("bytes_over_time", RangeOp::BytesOverTime),
         ("bytes_rate", RangeOp::BytesRate),
         ("absent_over_time", RangeOp::AbsentOverTime),
+        ("sum_over_time", RangeOp::SumOverTime),
+        ("avg_over_time", RangeOp::AvgOverTime),
+        ("max_over_time", RangeOp::MaxOverTime),
+        ("min_over_time", RangeOp::MinOverTime),
+        ("first_over_time", RangeOp::FirstOverTime),
+        ("last_over_time", RangeOp::LastOverTime),
+        ("stdvar_over_time", RangeOp::StdvarOverTime),
+        ("stddev_over_time", RangeOp::StddevOverTime),
+        ("quantile_over_time", RangeOp::QuantileOverTime(0.0)),
+        ("rate_counter", RangeOp::RateCounter),
     ];
+
+    /// Whether it needs `unwrap` (`Some(true)`), refuses it (`Some(false)`), or takes
+    /// either (`None`: `rate`, `absent_over_time`).
+    pub fn needs_unwrap(self) -> Option<bool> {
+        match self {
+            RangeOp::CountOverTime | RangeOp::BytesOverTime | RangeOp::BytesRate => Some(false),
+            RangeOp::Rate | RangeOp::AbsentOverTime => None,
+            _ => Some(true),
+        }
+    }
 }
 
 /// A vector aggregation.

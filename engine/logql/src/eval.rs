@@ -195,8 +195,15 @@ fn eval_node(
             log,
             range_ns,
             offset_ns,
+            grouping,
         } => Value::Vector(eval_range(
-            store, *op, log, *range_ns, *offset_ns, times, limits,
+            store,
+            *op,
+            log,
+            (*range_ns, *offset_ns),
+            grouping.as_ref(),
+            times,
+            limits,
         )?),
         MetricExpr::Number(n) => Value::Scalar(*n),
         MetricExpr::Vector(n) => Value::Vector(Value::Scalar(*n).into_series(times)),
@@ -287,22 +294,25 @@ fn binary(op: BinOp, return_bool: bool, lhs: Value, rhs: Value) -> Value {
     }
 }
 
-/// The entries of one series in a range aggregation: times and line bytes.
+/// The entries of one series in a range aggregation: times, line bytes, and the unwrapped
+/// samples.
 #[derive(Default)]
 struct Points {
     ts: Vec<i64>,
     bytes: Vec<u64>,
+    values: Vec<f64>,
 }
 
 fn eval_range(
     store: &LogStore,
     op: RangeOp,
     log: &LogExpr,
-    range_ns: i64,
-    offset_ns: i64,
+    (range_ns, offset_ns): (i64, i64),
+    grouping: Option<&Grouping>,
     times: &[i64],
     limits: &MetricLimits,
 ) -> Result<Vec<MetricSeries>, EvalError> {
+    let unwrapped = log.unwraps();
     let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
         return Ok(Vec::new());
     };
@@ -334,7 +344,20 @@ fn eval_range(
             return;
         }
         let bytes = p.line.len() as u64;
+        let value = p.value.unwrap_or(0.0);
         let points = match p.labels {
+            Some(key) if grouping.is_some() || key.contains_key(ERROR_LABEL) => {
+                if let Some(kind) = key.get(ERROR_LABEL) {
+                    failure = Some(EvalError::Pipeline {
+                        kind: kind.clone(),
+                        details: key.get(ERROR_DETAILS_LABEL).cloned().unwrap_or_default(),
+                        series: format_labels(&key),
+                    });
+                    return;
+                }
+                let key = grouping.map_or(key.clone(), |g| group_key(g, &key));
+                series.entry(key).or_default()
+            }
             Some(key) => {
                 if let Some(kind) = key.get(ERROR_LABEL) {
                     failure = Some(EvalError::Pipeline {
@@ -355,6 +378,9 @@ fn eval_range(
         };
         points.ts.push(entry.ts_ns);
         points.bytes.push(bytes);
+        if unwrapped {
+            points.values.push(value);
+        }
     })?;
     if let Some(e) = failure {
         return Err(e);
@@ -370,6 +396,9 @@ fn eval_range(
         order.sort_by_key(|&i| p.ts[i]);
         p.ts = order.iter().map(|&i| p.ts[i]).collect();
         p.bytes = order.iter().map(|&i| p.bytes[i]).collect();
+        if unwrapped {
+            p.values = order.iter().map(|&i| p.values[i]).collect();
+        }
         // Prefix sums of bytes, for the windows.
         let mut cum = Vec::with_capacity(p.bytes.len() + 1);
         cum.push(0u64);
@@ -386,12 +415,15 @@ fn eval_range(
             }
             let count = (hi - lo) as f64;
             let bytes = (cum[hi] - cum[lo]) as f64;
+            let window = &p.values[lo.min(p.values.len())..hi.min(p.values.len())];
             let v = match op {
                 RangeOp::CountOverTime => count,
+                RangeOp::Rate if unwrapped => window.iter().sum::<f64>() / range_secs,
                 RangeOp::Rate => count / range_secs,
                 RangeOp::BytesOverTime => bytes,
                 RangeOp::BytesRate => bytes / range_secs,
                 RangeOp::AbsentOverTime => unreachable!("handled above"),
+                _ => over_window(op, window, range_secs),
             };
             points.push((t, v));
         }
@@ -399,6 +431,62 @@ fn eval_range(
     }
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(out)
+}
+
+/// An unwrapped range aggregation over one window's samples (in time order, not empty).
+fn over_window(op: RangeOp, window: &[f64], range_secs: f64) -> f64 {
+    let n = window.len() as f64;
+    let mean = window.iter().sum::<f64>() / n;
+    let variance = window.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    match op {
+        RangeOp::SumOverTime => window.iter().sum(),
+        RangeOp::AvgOverTime => mean,
+        RangeOp::MaxOverTime => window.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        RangeOp::MinOverTime => window.iter().copied().fold(f64::INFINITY, f64::min),
+        RangeOp::FirstOverTime => window[0],
+        RangeOp::LastOverTime => window[window.len() - 1],
+        RangeOp::StdvarOverTime => variance,
+        RangeOp::StddevOverTime => variance.sqrt(),
+        RangeOp::QuantileOverTime(phi) => quantile(phi, window),
+        RangeOp::RateCounter => {
+            // The increase, a drop counted as a reset to zero.
+            let mut increase = 0.0;
+            for pair in window.windows(2) {
+                increase += if pair[1] >= pair[0] {
+                    pair[1] - pair[0]
+                } else {
+                    pair[1]
+                };
+            }
+            increase / range_secs
+        }
+        RangeOp::CountOverTime
+        | RangeOp::Rate
+        | RangeOp::BytesOverTime
+        | RangeOp::BytesRate
+        | RangeOp::AbsentOverTime => unreachable!("not over samples"),
+    }
+}
+
+/// The φ-quantile of `values` as Prometheus's `quantile_over_time` takes it: linear
+/// interpolation between the closest ranks; below 0 is -Inf, above 1 +Inf.
+fn quantile(phi: f64, values: &[f64]) -> f64 {
+    if phi.is_nan() {
+        return f64::NAN;
+    }
+    if phi < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if phi > 1.0 {
+        return f64::INFINITY;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = phi * (sorted.len() - 1) as f64;
+    let lower = rank.floor() as usize;
+    let upper = (lower + 1).min(sorted.len() - 1);
+    let weight = rank - rank.floor();
+    sorted[lower] * (1.0 - weight) + sorted[upper] * weight
 }
 
 /// `absent_over_time`: 1 at the steps whose window holds no entry of any series, labelled

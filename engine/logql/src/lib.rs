@@ -4,15 +4,17 @@
 //! So far: log queries, a stream selector (`=`, `!=`, `=~`, `!~`, at least one matcher that
 //! does not match the empty value, as Loki requires) followed by a pipeline ([`pipeline`]):
 //! line filters (`|=`, `!=`, `|~`, `!~`), the parsers `json` (with or without fields),
-//! `logfmt` (`--strict`, `--keep-empty`), `regexp` and `unpack`, label filters on strings,
+//! `logfmt` (`--strict`, `--keep-empty`), `regexp`, `pattern` and `unpack`, label filters on strings,
 //! numbers, durations and byte sizes with `and`, `or` and parentheses, `drop`, `keep` and
 //! `decolorize`, with `__error__` on failed parses. A line filter whose every kept line
 //! must contain a substring gives that substring to the store as a needle, so sealed pages
 //! whose token filter lacks it are skipped unread. Metric queries: `count_over_time`,
-//! `rate`, `bytes_over_time`, `bytes_rate` and `absent_over_time` with `offset`, under
-//! `sum`, `avg`, `min`, `max`, `count`, `stddev`, `stdvar`, `topk` and `bottomk` with `by`
-//! or `without`. Not yet: `pattern`, `line_format`, `label_format`, `unwrap`, binary
-//! operators.
+//! `rate`, `bytes_over_time`, `bytes_rate` and `absent_over_time` with `offset`; over the
+//! samples `| unwrap` makes of a label, `sum_`, `avg_`, `min_`, `max_`, `first_`, `last_`,
+//! `stdvar_`, `stddev_`, `quantile_over_time`, `rate` and `rate_counter`, grouped by `by` or
+//! `without`; under `sum`, `avg`, `min`, `max`, `count`, `stddev`, `stdvar`, `topk` and
+//! `bottomk` with `by` or `without`; numbers, `vector(n)`, arithmetic and comparisons. Not
+//! yet: `line_format`, `label_format`, subqueries, `group_left`/`group_right`.
 //!
 //! Layers: this crate depends on `strata-core` and `strata-logs` only.
 

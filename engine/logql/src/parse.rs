@@ -4,9 +4,10 @@
 
 use strata_core::labels::matcher::{MatchKind, Matcher};
 
+use crate::ast::parse_pattern;
 use crate::ast::{
     AggOp, BinOp, CmpOp, Expr, FilterOp, Grouping, JsonPath, JsonStep, LabelPredicate, LabelSel,
-    LineFilter, LogExpr, MetricExpr, RangeOp, Stage, ValueKind,
+    LineFilter, LogExpr, MetricExpr, RangeOp, Stage, UnwrapKind, ValueKind,
 };
 use crate::pipeline::{parse_bytes, parse_duration_secs};
 
@@ -33,7 +34,14 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
     }
     p.skip_space();
     let expr = if p.rest().starts_with('{') {
-        Expr::Log(p.log_expr()?)
+        let log = p.log_expr()?;
+        if log.unwraps() {
+            return Err(p.error_at(
+                0,
+                "| unwrap is for metric queries, inside a range aggregation",
+            ));
+        }
+        Expr::Log(log)
     } else {
         Expr::Metric(p.metric_expr()?)
     };
@@ -209,6 +217,13 @@ impl Parser<'_> {
             }
             return Ok(Stage::Regexp(re));
         }
+        if self.eat_word("pattern") {
+            let pat_at = self.pos;
+            let text = self.string()?;
+            let parts = parse_pattern(&text)
+                .map_err(|e| self.error_at(pat_at, format!("invalid pattern: {e}")))?;
+            return Ok(Stage::Pattern(parts));
+        }
         if self.eat_word("unpack") {
             return Ok(Stage::Unpack);
         }
@@ -246,13 +261,30 @@ impl Parser<'_> {
                 });
             }
         }
-        for word in [
-            "pattern",
-            "line_format",
-            "label_format",
-            "unwrap",
-            "distinct",
-        ] {
+        if self.eat_word("unwrap") {
+            for (word, kind) in [
+                ("duration_seconds", UnwrapKind::Duration),
+                ("duration", UnwrapKind::Duration),
+                ("bytes", UnwrapKind::Bytes),
+            ] {
+                let save = self.pos;
+                if self.eat_word(word) {
+                    if self.eat("(") {
+                        let label = self.ident()?;
+                        self.expect(")")?;
+                        return Ok(Stage::Unwrap { label, kind });
+                    }
+                    // A label of that name.
+                    self.pos = save;
+                }
+            }
+            let label = self.ident()?;
+            return Ok(Stage::Unwrap {
+                label,
+                kind: UnwrapKind::Number,
+            });
+        }
+        for word in ["line_format", "label_format", "distinct"] {
             if self.peek_word(word) {
                 return Err(self.error_at(at, format!("| {word} is not supported yet")));
             }
@@ -445,8 +477,13 @@ impl Parser<'_> {
         }
         let at = self.pos;
         let word = self.ident()?;
-        if let Some(&(_, op)) = RangeOp::ALL.iter().find(|(n, _)| *n == word) {
+        if let Some(&(_, mut op)) = RangeOp::ALL.iter().find(|(n, _)| *n == word) {
             self.expect("(")?;
+            if let RangeOp::QuantileOverTime(_) = op {
+                let phi = self.number()?;
+                self.expect(",")?;
+                op = RangeOp::QuantileOverTime(phi);
+            }
             let selector = self.selector()?;
             let mut range = self.range()?;
             let stages = self.pipeline()?;
@@ -465,11 +502,29 @@ impl Parser<'_> {
                 0
             };
             self.expect(")")?;
+            let log = LogExpr { selector, stages };
+            match op.needs_unwrap() {
+                Some(true) if !log.unwraps() => {
+                    return Err(self.error_at(at, format!("{word} needs | unwrap <label>")));
+                }
+                Some(false) if log.unwraps() => {
+                    return Err(self.error_at(at, format!("{word} does not take | unwrap")));
+                }
+                _ => {}
+            }
+            let grouping = self.grouping()?;
+            if grouping.is_some() && !log.unwraps() {
+                return Err(self.error_at(
+                    at,
+                    format!("{word} takes by or without only over unwrapped samples"),
+                ));
+            }
             return Ok(MetricExpr::Range {
                 op,
-                log: LogExpr { selector, stages },
+                log,
                 range_ns,
                 offset_ns,
+                grouping,
             });
         }
         if let Some(&(_, op)) = AggOp::ALL.iter().find(|(n, _)| *n == word) {
@@ -508,12 +563,7 @@ impl Parser<'_> {
                 inner: Box::new(inner),
             });
         }
-        let message = if word.ends_with("_over_time") || word == "rate_counter" {
-            format!("{word} needs | unwrap, which is not supported yet")
-        } else {
-            format!("unknown function or aggregation {word:?}")
-        };
-        Err(self.error_at(at, message))
+        Err(self.error_at(at, format!("unknown function or aggregation {word:?}")))
     }
 
     /// A float literal, optionally signed.
@@ -839,6 +889,19 @@ mod tests {
     }
 
     #[test]
+    fn the_queries_grafana_sends_parse() {
+        for q in [
+            "vector(1)+vector(1)",
+            r#"sum by (level, detected_level) (count_over_time({app="x"} | drop __error__[1m]))"#,
+            r#"sum by (level) (count_over_time({app="x"} |= "err" | logfmt | __error__="" [5m]))"#,
+            r#"quantile_over_time(0.99, {app="x"} | json | unwrap duration(latency) | __error__="" [5m]) by (route)"#,
+            r#"topk(5, sum by (path) (rate({app="x"} | pattern "<_> <path> <_>" [1m])))"#,
+        ] {
+            parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        }
+    }
+
+    #[test]
     fn mistakes_are_reported_at_their_line_and_column() {
         let err = |q: &str| parse(q).unwrap_err().to_string();
         assert_eq!(
@@ -860,7 +923,10 @@ mod tests {
         assert!(err(r#"{app="a"} | status > "5""#).contains("not strings"));
         assert!(err(r#"{app="a"} | regexp "(a)""#).contains("named capture"));
         assert!(err(r#"rate({app="a"})"#).contains("expected a range"));
-        assert!(err(r#"sum_over_time({app="a"}[1m])"#).contains("unwrap"));
+        assert!(err(r#"sum_over_time({app="a"}[1m])"#).contains("needs | unwrap"));
+        assert!(err(r#"count_over_time({app="a"} | unwrap x [1m])"#).contains("does not take"));
+        assert!(err(r#"{app="a"} | unwrap x"#).contains("for metric queries"));
+        assert!(err(r#"count_over_time({app="a"}[1m]) by (x)"#).contains("only over unwrapped"));
         assert!(err(r#"frobnicate({app="a"}[1m])"#).contains("unknown function"));
         assert!(err(r#"{app="a"} x"#).contains("unexpected \"x\""));
         assert!(err(r#"{app="a"} | 5"#).contains("expected a parser"));

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use strata_core::labels::Labels;
 use strata_logs::Entry;
 
-use crate::ast::{JsonPath, JsonStep, LabelPredicate, LabelSel, Stage, ValueKind};
+use crate::ast::{
+    JsonPath, JsonStep, LabelPredicate, LabelSel, PatternPart, Stage, UnwrapKind, ValueKind,
+};
 
 /// The label a failed parse or conversion adds.
 pub const ERROR_LABEL: &str = "__error__";
@@ -23,12 +25,14 @@ pub const ERROR_LABEL: &str = "__error__";
 pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
 
 /// An entry the pipeline kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Processed<'e> {
     /// Its labels, when a stage may have changed them (`None`: its stream's).
     pub labels: Option<BTreeMap<String, String>>,
     /// Its line, as the stages left it.
     pub line: Cow<'e, str>,
+    /// Its sample, when the pipeline unwraps a label that reads as one.
+    pub value: Option<f64>,
 }
 
 /// The labels while the pipeline runs.
@@ -116,6 +120,7 @@ pub fn sanitize(name: &str) -> String {
 pub fn process<'e>(stages: &[Stage], stream: &Labels, entry: &'e Entry) -> Option<Processed<'e>> {
     let mut line: Cow<'e, str> = Cow::Borrowed(entry.line.as_str());
     let mut labels: Option<LabelState> = None;
+    let mut value = None;
     for stage in stages {
         if let Stage::Line(f) = stage {
             if !f.keeps(&line) {
@@ -134,6 +139,13 @@ pub fn process<'e>(stages: &[Stage], stream: &Labels, entry: &'e Entry) -> Optio
                         if let Some(m) = caps.name(name) {
                             state.add_parsed(name, m.as_str().to_owned());
                         }
+                    }
+                }
+            }
+            Stage::Pattern(parts) => {
+                if let Some(found) = pattern_match(parts, &line) {
+                    for (name, value) in found {
+                        state.add_parsed(name, value.to_owned());
                     }
                 }
             }
@@ -158,11 +170,28 @@ pub fn process<'e>(stages: &[Stage], stream: &Labels, entry: &'e Entry) -> Optio
                     line = Cow::Owned(decolorize(&line));
                 }
             }
+            Stage::Unwrap { label, kind } => {
+                let raw = state.map.remove(label).unwrap_or_default();
+                let parsed = match kind {
+                    UnwrapKind::Number => raw.trim().parse::<f64>().ok(),
+                    UnwrapKind::Duration => parse_duration_secs(&raw),
+                    UnwrapKind::Bytes => parse_bytes(&raw),
+                };
+                match parsed {
+                    Some(v) => value = Some(v),
+                    None => state.set_error(
+                        "SampleExtractionErr",
+                        format!("cannot unwrap {raw:?} of label {label:?} as a {kind:?}")
+                            .to_lowercase(),
+                    ),
+                }
+            }
         }
     }
     Some(Processed {
         labels: labels.map(LabelState::finish),
         line,
+        value,
     })
 }
 
@@ -205,6 +234,38 @@ fn json(state: &mut LabelState, line: &str, fields: &[(String, JsonPath)]) {
             Some(v) => state.add_parsed(name, v.to_string()),
         }
     }
+}
+
+/// The named captures of `parts` in `line`, or `None` when a literal is not where the pattern
+/// puts it. A capture takes the text up to the next literal's first occurrence, the last one
+/// the rest of the line.
+fn pattern_match<'a, 'l>(
+    parts: &'a [PatternPart],
+    line: &'l str,
+) -> Option<Vec<(&'a str, &'l str)>> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        match part {
+            PatternPart::Literal(l) => {
+                if !line[pos..].starts_with(l.as_str()) {
+                    return None;
+                }
+                pos += l.len();
+            }
+            PatternPart::Capture(name) => {
+                let end = match parts.get(i + 1) {
+                    Some(PatternPart::Literal(l)) => pos + line[pos..].find(l.as_str())?,
+                    _ => line.len(),
+                };
+                if let Some(name) = name {
+                    out.push((name.as_str(), &line[pos..end]));
+                }
+                pos = end;
+            }
+        }
+    }
+    Some(out)
 }
 
 /// Every scalar of a JSON object as a label, nested keys joined with `_`; arrays are skipped.

@@ -489,3 +489,174 @@ fn numbers_vectors_and_binary_operators_combine_metric_queries() {
     let values: Vec<f64> = got.iter().map(|s| s.points[0].1).collect();
     assert_eq!(values, [1.0, 0.0], "api, then db");
 }
+
+/// `svc`: six entries a second apart from T0 with `n`, a latency and a size; `ctr`: a counter
+/// that resets once.
+fn samples_store() -> LogStore {
+    let store = store();
+    let mut app = store.appender();
+    let svc = Labels::new([("app", "svc"), ("pod", "p1")]).unwrap();
+    for (k, n) in [1, 5, 2, 8, 3, 4].into_iter().enumerate() {
+        let line = format!("n={n} latency={}ms size={}KB", n * 10, n);
+        app.append(&svc, Entry::new(T0 + k as i64 * 1_000_000_000, line))
+            .unwrap();
+    }
+    let ctr = Labels::new([("app", "ctr")]).unwrap();
+    for (k, c) in [10, 20, 5, 15].into_iter().enumerate() {
+        app.append(
+            &ctr,
+            Entry::new(T0 + k as i64 * 1_000_000_000, format!("total={c}")),
+        )
+        .unwrap();
+    }
+    app.commit().unwrap();
+    store
+}
+
+#[test]
+fn unwrapped_samples_aggregate_over_their_windows() {
+    let store = samples_store();
+    let at = T0 + 5_000_000_000;
+    let one = |q: &str| -> f64 {
+        let got = metric(&store, q, at, at, 0).unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert_eq!(got.len(), 1, "{q}: {got:?}");
+        got[0].points[0].1
+    };
+    // Each line's other parsed labels would make it a series of its own: grouped by app.
+    let n = r#"{app="svc"} | logfmt | unwrap n"#;
+    assert_eq!(one(&format!("sum_over_time({n} [10s]) by (app)")), 23.0);
+    assert!((one(&format!("avg_over_time({n} [10s]) by (app)")) - 23.0 / 6.0).abs() < 1e-12);
+    assert_eq!(one(&format!("max_over_time({n} [10s]) by (app)")), 8.0);
+    assert_eq!(one(&format!("min_over_time({n} [10s]) by (app)")), 1.0);
+    assert_eq!(one(&format!("first_over_time({n} [10s]) by (app)")), 1.0);
+    assert_eq!(one(&format!("last_over_time({n} [10s]) by (app)")), 4.0);
+    assert_eq!(
+        one(&format!("quantile_over_time(0.5, {n} [10s]) by (app)")),
+        3.5
+    );
+    let mean = 23.0 / 6.0;
+    let var = [1.0, 5.0, 2.0, 8.0, 3.0, 4.0f64]
+        .iter()
+        .map(|v| (v - mean) * (v - mean))
+        .sum::<f64>()
+        / 6.0;
+    assert!((one(&format!("stdvar_over_time({n} [10s]) by (app)")) - var).abs() < 1e-12);
+    assert!((one(&format!("stddev_over_time({n} [10s]) by (app)")) - var.sqrt()).abs() < 1e-12);
+    assert!((one(&format!("rate({n} [10s]) by (app)")) - 2.3).abs() < 1e-12);
+    // A window of two seconds holds the last two.
+    assert_eq!(one(&format!("sum_over_time({n} [2s]) by (app)")), 7.0);
+    // Durations in seconds, sizes in bytes.
+    assert!(
+        (one(r#"sum_over_time({app="svc"} | logfmt | unwrap duration(latency) [10s]) by (app)"#)
+            - 0.23)
+            .abs()
+            < 1e-12
+    );
+    assert_eq!(
+        one(r#"max_over_time({app="svc"} | logfmt | unwrap bytes(size) [10s]) by (app)"#),
+        8_000.0
+    );
+    // A counter's increase per second, a drop read as a reset.
+    assert_eq!(
+        one(r#"rate_counter({app="ctr"} | logfmt | unwrap total [10s]) by (app)"#),
+        (10.0 + 5.0 + 10.0) / 10.0
+    );
+}
+
+#[test]
+fn unwrap_drops_its_label_groups_by_request_and_marks_what_it_cannot_read() {
+    let store = samples_store();
+    let at = T0 + 5_000_000_000;
+    // The unwrapped label leaves the series; the other parsed labels stay.
+    let got = metric(
+        &store,
+        r#"max_over_time({app="svc"} | logfmt | unwrap n [10s])"#,
+        at,
+        at,
+        0,
+    )
+    .unwrap();
+    assert_eq!(got.len(), 6, "one series per latency and size: {got:?}");
+    assert!(got.iter().all(|s| !s.labels.contains_key("n")));
+    let got = metric(
+        &store,
+        r#"max_over_time({app="svc"} | logfmt | unwrap n [10s]) by (pod)"#,
+        at,
+        at,
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        got,
+        vec![MetricSeries {
+            labels: map(&[("pod", "p1")]),
+            points: vec![(at, 8.0)]
+        }]
+    );
+    // `latency` is not a number: the entries are marked and the query refused, unless a
+    // filter drops them.
+    let e = metric(
+        &store,
+        r#"sum_over_time({app="svc"} | logfmt | unwrap latency [10s])"#,
+        at,
+        at,
+        0,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("SampleExtractionErr"), "{e}");
+    let got = metric(
+        &store,
+        r#"sum_over_time({app="svc"} | logfmt | unwrap latency | __error__="" [10s])"#,
+        at,
+        at,
+        0,
+    )
+    .unwrap();
+    assert!(got.is_empty(), "{got:?}");
+}
+
+#[test]
+fn pattern_captures_what_lies_between_its_literals() {
+    let store = store();
+    let mut app = store.appender();
+    let web = Labels::new([("app", "web")]).unwrap();
+    for (i, line) in [
+        r#"10.0.0.1 - - [07/Dec/2026:10:00:00 +0000] "GET /cart HTTP/1.1" 200 512"#,
+        r#"10.0.0.2 - - [07/Dec/2026:10:00:01 +0000] "POST /pay HTTP/1.1" 502 31"#,
+        "not an access log line",
+    ]
+    .iter()
+    .enumerate()
+    {
+        app.append(&web, Entry::new(T0 + i as i64, *line)).unwrap();
+    }
+    app.commit().unwrap();
+    let got = streams(
+        &store,
+        r#"{app="web"} | pattern `<ip> - - [<_>] "<method> <uri> <_>" <status> <size>` | status >= 500"#,
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0].0,
+        map(&[
+            ("app", "web"),
+            ("ip", "10.0.0.2"),
+            ("method", "POST"),
+            ("size", "31"),
+            ("status", "502"),
+            ("uri", "/pay"),
+        ])
+    );
+    // A line the pattern does not fit gets no labels (and no error).
+    let got = streams(&store, r#"{app="web"} | pattern "<ip> - - <rest>" | ip="""#);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, ["not an access log line"]);
+    let e = parse(r#"{app="web"} | pattern "<a><b>""#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("separated by text"), "{e}");
+    let e = parse(r#"{app="web"} | pattern "<_> x""#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("named capture"), "{e}");
+}
