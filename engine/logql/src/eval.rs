@@ -345,19 +345,7 @@ fn eval_range(
         }
         let bytes = p.line.len() as u64;
         let value = p.value.unwrap_or(0.0);
-        let points = match p.labels {
-            Some(key) if grouping.is_some() || key.contains_key(ERROR_LABEL) => {
-                if let Some(kind) = key.get(ERROR_LABEL) {
-                    failure = Some(EvalError::Pipeline {
-                        kind: kind.clone(),
-                        details: key.get(ERROR_DETAILS_LABEL).cloned().unwrap_or_default(),
-                        series: format_labels(&key),
-                    });
-                    return;
-                }
-                let key = grouping.map_or(key.clone(), |g| group_key(g, &key));
-                series.entry(key).or_default()
-            }
+        let key = match p.labels {
             Some(key) => {
                 if let Some(kind) = key.get(ERROR_LABEL) {
                     failure = Some(EvalError::Pipeline {
@@ -367,15 +355,18 @@ fn eval_range(
                     });
                     return;
                 }
-                series.entry(key).or_default()
+                key
             }
-            None => {
-                let key = stream_keys
-                    .entry(labels.clone())
-                    .or_insert_with(|| to_map(labels));
-                series.entry(key.clone()).or_default()
-            }
+            None => stream_keys
+                .entry(labels.clone())
+                .or_insert_with(|| to_map(labels))
+                .clone(),
         };
+        let key = match grouping {
+            Some(g) => group_key(g, &key),
+            None => key,
+        };
+        let points = series.entry(key).or_default();
         points.ts.push(entry.ts_ns);
         points.bytes.push(bytes);
         if unwrapped {
