@@ -8,7 +8,7 @@ use strata_core::labels::Labels;
 use strata_logs::{Direction, Entry, LineFilter as StoreFilter, LogStore};
 
 use crate::ast::{AggOp, BinOp, Grouping, LogExpr, MetricExpr, RangeOp};
-use crate::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, process};
+use crate::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, process, process_with};
 
 /// Why a query could not be answered.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -332,7 +332,7 @@ fn eval_range(
         if failure.is_some() {
             return;
         }
-        let Some(p) = process(&log.stages, labels, entry) else {
+        let Some(p) = process_with(&log.stages, labels, entry, true) else {
             return;
         };
         read += 1;

@@ -6,8 +6,9 @@
 //! parsers add theirs (a name its stream already has gets the suffix `_extracted`, as in
 //! Loki). A parser that cannot read the line, or a comparison whose label is not a number,
 //! adds `__error__` (and `__error_details__`) and keeps the entry, so `| __error__=""` drops
-//! such entries. The labels an entry leaves with are the stream's and the parsed ones:
-//! structured metadata stays with the entry, not in its labels.
+//! such entries. The labels an entry leaves a log query with are the stream's and the parsed
+//! ones (structured metadata stays with the entry); in a metric query its structured metadata
+//! is among its series' labels too, as in Loki.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -89,9 +90,11 @@ impl LabelState {
         }
     }
 
-    fn finish(mut self) -> BTreeMap<String, String> {
-        for name in &self.metadata {
-            self.map.remove(name);
+    fn finish(mut self, keep_metadata: bool) -> BTreeMap<String, String> {
+        if !keep_metadata {
+            for name in &self.metadata {
+                self.map.remove(name);
+            }
         }
         self.map
     }
@@ -116,8 +119,21 @@ pub fn sanitize(name: &str) -> String {
     out
 }
 
-/// Runs `stages` over `entry` of the stream `stream`; `None` when a stage drops it.
+/// Runs `stages` over `entry` of the stream `stream`; `None` when a stage drops it. The
+/// labels it leaves with are the stream's and the parsed ones (a log query's answer keeps
+/// structured metadata apart, with the entry).
 pub fn process<'e>(stages: &[Stage], stream: &Labels, entry: &'e Entry) -> Option<Processed<'e>> {
+    process_with(stages, stream, entry, false)
+}
+
+/// As [`process`], and with `keep_metadata` the entry's structured metadata stays among its
+/// labels: a metric query's series are told apart by it, as Loki's are.
+pub fn process_with<'e>(
+    stages: &[Stage],
+    stream: &Labels,
+    entry: &'e Entry,
+    keep_metadata: bool,
+) -> Option<Processed<'e>> {
     let mut line: Cow<'e, str> = Cow::Borrowed(entry.line.as_str());
     let mut labels: Option<LabelState> = None;
     let mut value = None;
@@ -188,8 +204,11 @@ pub fn process<'e>(stages: &[Stage], stream: &Labels, entry: &'e Entry) -> Optio
             }
         }
     }
+    if keep_metadata && labels.is_none() && !entry.metadata.is_empty() {
+        labels = Some(LabelState::new(stream, entry));
+    }
     Some(Processed {
-        labels: labels.map(LabelState::finish),
+        labels: labels.map(|l| l.finish(keep_metadata)),
         line,
         value,
     })
