@@ -1,8 +1,10 @@
 //! Loki's protocols, over the engine's log store: the push API in ([`push`]: protobuf with
 //! snappy, JSON, either gzipped) and the query API out ([`query`]: log queries in LogQL,
 //! label names and values), in the shapes Grafana's Loki data source and Loki's clients
-//! expect. [`state`] holds the family's part of the server's state.
+//! expect; [`index`] the stats and volume Grafana asks for beside its queries. [`state`]
+//! holds the family's part of the server's state.
 
+pub mod index;
 pub mod push;
 pub mod query;
 pub mod state;
@@ -44,4 +46,16 @@ pub fn router() -> Router<Arc<AppState>> {
             get(query::series).post(query::series),
         )
         .route("/loki/api/v1/status/buildinfo", get(query::buildinfo))
+        .route(
+            "/loki/api/v1/index/stats",
+            get(index::stats).post(index::stats),
+        )
+        .route(
+            "/loki/api/v1/index/volume",
+            get(index::volume).post(index::volume),
+        )
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(index::volume_range).post(index::volume_range),
+        )
 }

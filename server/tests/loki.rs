@@ -14,18 +14,6 @@ fn now_ns() -> i64 {
     now_ms() * 1_000_000
 }
 
-async fn push_json(server: &Server, body: &Value) -> (StatusCode, String) {
-    let (status, text, _) = server
-        .send(
-            Request::post("/loki/api/v1/push")
-                .header("content-type", "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        )
-        .await;
-    (status, text)
-}
-
 /// `query_range` of `query` over the last hour, with extra parameters.
 async fn query_range(server: &Server, query: &str, extra: &str) -> (StatusCode, Value) {
     let q: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
@@ -67,7 +55,7 @@ async fn json_push_is_queryable_newest_first_or_oldest_first_within_the_limit() 
         .map(|i| json!([(t + i).to_string(), format!("line {i}")]))
         .collect();
     let body = json!({"streams": [{"stream": {"app": "api", "env": "prod"}, "values": values}]});
-    let (status, text) = push_json(&server, &body).await;
+    let (status, text) = server.push_json(&body).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
 
     let (status, answer) = query_range(&server, r#"{app="api"}"#, "&limit=3").await;
@@ -180,7 +168,7 @@ async fn a_push_with_refused_entries_keeps_the_valid_ones_and_names_the_others()
                                              [ancient.to_string(), "too old"]]},
         {"stream": {}, "values": [[now.to_string(), "no labels"]]},
     ]});
-    let (status, text) = push_json(&server, &body).await;
+    let (status, text) = server.push_json(&body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
     assert!(
         text.starts_with("2 of 3 entries refused, the other 1 stored"),
@@ -194,7 +182,7 @@ async fn a_push_with_refused_entries_keeps_the_valid_ones_and_names_the_others()
     assert_eq!(got[0].1, [((now - 5).to_string(), "kept".to_owned())]);
 
     // A retry of the same push stores nothing twice.
-    let (status, _) = push_json(&server, &body).await;
+    let (status, _) = server.push_json(&body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (_, answer) = query_range(&server, r#"{app="ok"}"#, "").await;
     assert_eq!(streams(&answer)[0].1.len(), 1, "{answer}");
@@ -250,7 +238,7 @@ async fn labels_and_label_values_list_the_streams() {
         {"stream": {"app": "api", "env": "prod"}, "values": [[t, "a"]]},
         {"stream": {"app": "web"}, "values": [[t, "b"]]},
     ]});
-    assert_eq!(push_json(&server, &body).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(server.push_json(&body).await.0, StatusCode::NO_CONTENT);
     let (status, answer) = server.api("/loki/api/v1/labels", false).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer, json!({"status": "success", "data": ["app", "env"]}));
@@ -291,7 +279,7 @@ async fn bad_queries_get_400_with_the_reason() {
 #[tokio::test]
 async fn before_the_log_store_opens_the_api_answers_503() {
     let server = Server::start();
-    let (status, text) = push_json(&server, &json!({"streams": []})).await;
+    let (status, text) = server.push_json(&json!({"streams": []})).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
     let (status, _, _) = server
         .send(
@@ -317,7 +305,7 @@ async fn metric_queries_answer_a_matrix_over_a_range_and_a_vector_at_an_instant(
         })
         .collect();
     let body = json!({"streams": [{"stream": {"app": "api"}, "values": values}]});
-    assert_eq!(push_json(&server, &body).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(server.push_json(&body).await.0, StatusCode::NO_CONTENT);
 
     let (status, answer) = query_range(
         &server,
@@ -380,7 +368,7 @@ async fn series_lists_the_matching_streams_and_buildinfo_answers() {
         {"stream": {"app": "web", "env": "prod"}, "values": [[t, "b"]]},
         {"stream": {"app": "db", "env": "dev"}, "values": [[t, "c"]]},
     ]});
-    assert_eq!(push_json(&server, &body).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(server.push_json(&body).await.0, StatusCode::NO_CONTENT);
     let m1: String = form_urlencoded::byte_serialize(br#"{env="prod"}"#).collect();
     let m2: String = form_urlencoded::byte_serialize(br#"{app="db"}"#).collect();
     let (status, answer) = server

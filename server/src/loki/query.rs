@@ -30,10 +30,10 @@ const DEFAULT_SINCE_NS: i64 = 3_600_000_000_000;
 
 /// An error answer: status and plain text.
 #[derive(Debug)]
-struct Failure(StatusCode, String);
+pub(super) struct Failure(pub StatusCode, pub String);
 
 impl Failure {
-    fn bad(message: impl Into<String>) -> Failure {
+    pub(super) fn bad(message: impl Into<String>) -> Failure {
         Failure(StatusCode::BAD_REQUEST, message.into())
     }
 }
@@ -44,7 +44,7 @@ impl IntoResponse for Failure {
     }
 }
 
-fn store(state: &AppState) -> Result<Arc<LogStore>, Failure> {
+pub(super) fn store(state: &AppState) -> Result<Arc<LogStore>, Failure> {
     state
         .logs()
         .ok_or_else(|| Failure(StatusCode::SERVICE_UNAVAILABLE, NOT_READY.to_owned()))
@@ -70,11 +70,11 @@ pub fn parse_time_ns(s: &str) -> Option<i64> {
         .and_then(|t| t.timestamp_nanos_opt())
 }
 
-fn now_ns() -> i64 {
+pub(super) fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
-fn time_param(params: &Params, name: &str) -> Result<Option<i64>, Failure> {
+pub(super) fn time_param(params: &Params, name: &str) -> Result<Option<i64>, Failure> {
     params
         .get(name)
         .map(|s| {
@@ -89,7 +89,7 @@ fn time_param(params: &Params, name: &str) -> Result<Option<i64>, Failure> {
 }
 
 /// `start` and `end` with Loki's defaults.
-fn time_range(params: &Params) -> Result<(i64, i64), Failure> {
+pub(super) fn time_range(params: &Params) -> Result<(i64, i64), Failure> {
     let end = time_param(params, "end")?.unwrap_or_else(now_ns);
     let since = match params.get("since") {
         None => DEFAULT_SINCE_NS,
@@ -137,7 +137,7 @@ fn direction_param(params: &Params) -> Result<Direction, Failure> {
     }
 }
 
-fn parse_query(params: &Params) -> Result<Expr, Failure> {
+pub(super) fn parse_query(params: &Params) -> Result<Expr, Failure> {
     let text = params
         .get("query")
         .ok_or_else(|| Failure::bad("missing parameter \"query\""))?;
@@ -197,7 +197,7 @@ async fn run_range(
 }
 
 /// Runs an evaluation on the blocking pool; its errors become answers.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, EvalError> + Send + 'static,
 ) -> Result<T, Failure> {
     tokio::task::spawn_blocking(f)
@@ -211,7 +211,7 @@ async fn blocking<T: Send + 'static>(
 
 /// `step`: a duration or (float) seconds; by default what gives about 250 points, at least 1 s
 /// (Loki's default).
-fn step_param(params: &Params, start: i64, end: i64) -> Result<i64, Failure> {
+pub(super) fn step_param(params: &Params, start: i64, end: i64) -> Result<i64, Failure> {
     let Some(s) = params.get("step") else {
         let secs = ((end - start) / 1_000_000_000 / 250).max(1);
         return Ok(secs * 1_000_000_000);
@@ -231,7 +231,7 @@ fn step_param(params: &Params, start: i64, end: i64) -> Result<i64, Failure> {
 }
 
 /// A time in seconds as a JSON number: whole seconds without a fraction.
-fn seconds(ns: i64) -> Value {
+pub(super) fn seconds(ns: i64) -> Value {
     if ns % 1_000_000_000 == 0 {
         Value::from(ns / 1_000_000_000)
     } else {
@@ -240,7 +240,7 @@ fn seconds(ns: i64) -> Value {
 }
 
 /// A metric answer: `matrix` (every point) or `vector` (each series' last point).
-fn metric_answer(result_type: &str, series: &[MetricSeries]) -> Value {
+pub(super) fn metric_answer(result_type: &str, series: &[MetricSeries]) -> Value {
     let result: Vec<Value> = series
         .iter()
         .map(|s| {

@@ -49,6 +49,19 @@ impl Server {
         self
     }
 
+    /// POSTs a Loki JSON push; the status and the body.
+    pub async fn push_json(&self, body: &serde_json::Value) -> (StatusCode, String) {
+        let (status, text, _) = self
+            .send(
+                Request::post("/loki/api/v1/push")
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap(),
+            )
+            .await;
+        (status, text)
+    }
+
     /// GETs `uri`, or POSTs its query string as a form when `post`; the status and the body
     /// as JSON.
     pub async fn api(&self, uri: &str, post: bool) -> (StatusCode, serde_json::Value) {

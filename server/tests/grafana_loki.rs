@@ -1,0 +1,209 @@
+//! A replay of what Grafana's Loki data source and Explore send, in the order they send it,
+//! with the parameters in the forms Grafana writes them (times in nanoseconds, steps in
+//! milliseconds), checked against the answer shapes Grafana reads: the health check, label
+//! and series discovery, the "will process" stats, a log query, the volume histogram, an
+//! instant metric query, and the Drilldown app's volume.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use support::{Server, now_ms};
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// GETs `uri` as Grafana does (with its query tags header); status and JSON.
+async fn grafana_get(server: &Server, uri: &str) -> (StatusCode, Value) {
+    let (status, body, _) = server
+        .send(
+            Request::get(uri)
+                .header("x-query-tags", "Source=grafana")
+                .header("x-loki-response-encoding-flags", "categorize-labels")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let json =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {body}"));
+    (status, json)
+}
+
+#[tokio::test]
+async fn grafana_s_loki_requests_get_the_shapes_it_reads() {
+    let server = Server::start().with_logs();
+    // Ten info lines a second apart, two errors, one web line; all in the last minute.
+    let t0_s = now_ms() / 1000 - 60;
+    let ns = |s: i64| (s * 1_000_000_000).to_string();
+    let info: Vec<Value> = (0..10)
+        .map(|i| json!([ns(t0_s + i), format!("level=info msg=\"served\" n={i}")]))
+        .collect();
+    let body = json!({"streams": [
+        {"stream": {"app": "api", "level": "info"}, "values": info},
+        {"stream": {"app": "api", "level": "error"}, "values": [
+            [ns(t0_s + 3), "level=error msg=\"upstream timeout\""],
+            [ns(t0_s + 7), "level=error msg=\"upstream timeout\""]]},
+        {"stream": {"app": "web", "level": "info"}, "values": [[ns(t0_s + 5), "GET /"]]},
+    ]});
+    let (status, text) = server.push_json(&body).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    let (start, end) = ((t0_s - 50) * 1_000_000_000, (t0_s + 10) * 1_000_000_000);
+    let range = format!("start={start}&end={end}");
+
+    let (status, v) = grafana_get(&server, "/loki/api/v1/status/buildinfo").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(v["version"].is_string(), "{v}");
+
+    // The health check: an instant `vector(1)+vector(1)` must answer 2.
+    let (status, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/query?query={}&time={end}",
+            enc("vector(1)+vector(1)")
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["resultType"], "vector");
+    assert_eq!(v["data"]["result"][0]["value"][1], "2");
+
+    let (_, v) = grafana_get(&server, &format!("/loki/api/v1/labels?{range}")).await;
+    assert_eq!(v, json!({"status": "success", "data": ["app", "level"]}));
+    let (_, v) = grafana_get(&server, &format!("/loki/api/v1/label/app/values?{range}")).await;
+    assert_eq!(v["data"], json!(["api", "web"]));
+    let (_, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/series?match[]={}&{range}",
+            enc(r#"{app="api"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(
+        v["data"],
+        json!([{"app": "api", "level": "error"}, {"app": "api", "level": "info"}])
+    );
+
+    // The "will process" banner.
+    let (status, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/index/stats?query={}&{range}",
+            enc(r#"{app="api"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let info_bytes: usize = (0..10)
+        .map(|i| format!("level=info msg=\"served\" n={i}").len())
+        .sum();
+    let error_bytes = 2 * "level=error msg=\"upstream timeout\"".len();
+    assert_eq!(v["streams"], 2);
+    assert_eq!(v["entries"], 12);
+    assert_eq!(v["bytes"], info_bytes + error_bytes);
+
+    // The log query Explore runs.
+    let (status, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/query_range?direction=backward&{range}&limit=1000&step=2000ms&query={}",
+            enc(r#"{app="api"} |= "timeout""#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["resultType"], "streams");
+    let result = &v["data"]["result"];
+    assert_eq!(result[0]["stream"], json!({"app": "api", "level": "error"}));
+    assert_eq!(
+        result[0]["values"][0][0],
+        ns(t0_s + 7),
+        "newest first, ns as a string"
+    );
+    assert!(v["data"]["stats"].is_object());
+
+    // The volume histogram above it.
+    let (status, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/query_range?{range}&step=10000ms&query={}",
+            enc(r#"sum by (level, detected_level) (count_over_time({app="api"} | drop __error__[10s]))"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["resultType"], "matrix");
+    let series = v["data"]["result"].as_array().unwrap();
+    assert_eq!(series.len(), 2, "{v}");
+    assert_eq!(series[0]["metric"], json!({"level": "error"}));
+    let total = |s: &Value| -> f64 {
+        s["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[1].as_str().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!(total(&series[0]), 2.0);
+    assert_eq!(total(&series[1]), 10.0);
+    assert!(
+        series[0]["values"][0][0].is_i64(),
+        "times as whole seconds: {v}"
+    );
+
+    // An instant metric query (a stat panel).
+    let (_, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/query?time={end}&query={}",
+            enc(r#"sum(count_over_time({app=~"api|web"}[1m]))"#)
+        ),
+    )
+    .await;
+    assert_eq!(v["data"]["result"][0]["value"][1], "13");
+
+    // The Drilldown app's volume, by service and over time.
+    let (status, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/index/volume?query={}&{range}&limit=10",
+            enc(r#"{app=~".+"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["resultType"], "vector");
+    let result = v["data"]["result"].as_array().unwrap();
+    assert_eq!(
+        result[0]["metric"],
+        json!({"app": "api"}),
+        "the largest first"
+    );
+    assert_eq!(
+        result[0]["value"][1],
+        (info_bytes + error_bytes).to_string()
+    );
+    assert_eq!(result[1]["value"][1], "5");
+    let (status, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/index/volume_range?query={}&{range}&step=30000ms&targetLabels=level",
+            enc(r#"{app="api"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["resultType"], "matrix");
+    let levels: Vec<&Value> = v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["metric"])
+        .collect();
+    assert_eq!(
+        levels,
+        [&json!({"level": "error"}), &json!({"level": "info"})]
+    );
+}
