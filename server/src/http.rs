@@ -68,8 +68,23 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             known_series,
             known_series_bytes,
         };
+        let logs = shared.logs().map(|store| {
+            let (streams, head_entries, head_bytes) = store.stats();
+            let (blocks, block_bytes) = store.block_stats();
+            let (pages_read, pages_skipped) = store.page_stats();
+            crate::metrics::LogFigures {
+                streams,
+                head_entries,
+                head_bytes,
+                blocks,
+                block_bytes,
+                pages_read,
+                pages_skipped,
+            }
+        });
         shared.metrics.render(
             stats.as_ref(),
+            logs.as_ref(),
             stores,
             &shared.alerting.figures(),
             &shared.alerting.alertmanager.figures(),

@@ -54,6 +54,49 @@ impl RejectReason {
     }
 }
 
+/// Which protocol brought log entries (the `protocol` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogProtocol {
+    Loki,
+    Otlp,
+}
+
+impl LogProtocol {
+    fn label(self) -> &'static str {
+        match self {
+            LogProtocol::Loki => "loki",
+            LogProtocol::Otlp => "otlp",
+        }
+    }
+}
+
+/// What one push did with its entries: stored (and their bytes), and refused by reason.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LogTally {
+    pub stored: u64,
+    pub bytes: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+impl LogTally {
+    /// Counts `n` entries refused for `reason`.
+    pub fn reject(&mut self, reason: &'static str, n: u64) {
+        *self.rejected.entry(reason).or_default() += n;
+    }
+}
+
+/// The log store's figures for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogFigures {
+    pub streams: usize,
+    pub head_entries: u64,
+    pub head_bytes: u64,
+    pub blocks: usize,
+    pub block_bytes: u64,
+    pub pages_read: u64,
+    pub pages_skipped: u64,
+}
+
 #[derive(Debug, Default, Clone)]
 struct Histogram {
     /// Per bucket of [`REQUEST_BUCKETS_SECONDS`], not cumulative; the last for longer ones.
@@ -71,6 +114,10 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     /// handler → request durations.
     durations: Mutex<BTreeMap<String, Histogram>>,
+    /// protocol → (log entries stored, their bytes).
+    logs_stored: Mutex<BTreeMap<LogProtocol, (u64, u64)>>,
+    /// (protocol, reason) → log entries refused.
+    logs_rejected: Mutex<BTreeMap<(LogProtocol, &'static str), u64>>,
     started: SystemTime,
 }
 
@@ -82,6 +129,8 @@ impl Default for Metrics {
             rejected: Default::default(),
             requests: Mutex::default(),
             durations: Mutex::default(),
+            logs_stored: Mutex::default(),
+            logs_rejected: Mutex::default(),
             started: SystemTime::now(),
         }
     }
@@ -113,6 +162,20 @@ impl Metrics {
         self.rejected[i].fetch_add(samples, Ordering::Relaxed);
     }
 
+    /// Counts what a log push stored and refused.
+    pub fn logs(&self, protocol: LogProtocol, tally: &LogTally) {
+        {
+            let mut stored = self.logs_stored.lock().unwrap_or_else(|p| p.into_inner());
+            let e = stored.entry(protocol).or_default();
+            e.0 += tally.stored;
+            e.1 += tally.bytes;
+        }
+        let mut rejected = self.logs_rejected.lock().unwrap_or_else(|p| p.into_inner());
+        for (&reason, &n) in &tally.rejected {
+            *rejected.entry((protocol, reason)).or_default() += n;
+        }
+    }
+
     /// Records a finished request.
     pub fn request(&self, handler: &str, status: u16, took: Duration) {
         *self
@@ -134,9 +197,11 @@ impl Metrics {
 
     /// The exposition: these counters, `stats` of the engine (when open), the stores' sizes,
     /// and the process's.
+    #[allow(clippy::too_many_arguments)] // reason: one figure source per part of the server
     pub fn render(
         &self,
         stats: Option<&Stats>,
+        logs: Option<&LogFigures>,
         stores: StoreSizes,
         rule_groups: &[RuleGroupFigures],
         alertmanager: &SenderFigures,
@@ -231,9 +296,85 @@ impl Metrics {
         if let Some(s) = stats {
             render_storage(&mut out, s);
         }
+        self.render_logs(&mut out, logs);
         render_process(&mut out, self.started);
         render_allocator(&mut out);
         out.text
+    }
+}
+
+impl Metrics {
+    fn render_logs(&self, out: &mut Exposition, logs: Option<&LogFigures>) {
+        let stored = self
+            .logs_stored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let by_protocol = |f: fn(&(u64, u64)) -> u64| -> Vec<(String, f64)> {
+            stored
+                .iter()
+                .map(|(p, v)| (format!("protocol=\"{}\"", p.label()), f(v) as f64))
+                .collect()
+        };
+        out.counter(
+            "strata_log_entries_received_total",
+            "Log entries stored, by the protocol that brought them.",
+            &by_protocol(|v| v.0),
+        );
+        out.counter(
+            "strata_log_bytes_received_total",
+            "Bytes of the log entries stored (lines and structured metadata), by protocol.",
+            &by_protocol(|v| v.1),
+        );
+        let rejected: Vec<(String, f64)> = self
+            .logs_rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((p, reason), n)| {
+                (
+                    format!("protocol=\"{}\",reason=\"{reason}\"", p.label()),
+                    *n as f64,
+                )
+            })
+            .collect();
+        out.counter(
+            "strata_log_entries_rejected_total",
+            "Log entries refused, by protocol and reason.",
+            &rejected,
+        );
+        let Some(f) = logs else { return };
+        out.gauge(
+            "strata_log_streams",
+            "Log streams in the head.",
+            f.streams as f64,
+        );
+        out.gauge(
+            "strata_log_head_entries",
+            "Log entries in the head, not yet sealed into a block.",
+            f.head_entries as f64,
+        );
+        out.gauge(
+            "strata_log_head_bytes",
+            "Bytes of the log entries in the head.",
+            f.head_bytes as f64,
+        );
+        out.gauge("strata_log_blocks", "Sealed log blocks.", f.blocks as f64);
+        out.gauge(
+            "strata_log_block_bytes",
+            "Bytes of the sealed log blocks on disk.",
+            f.block_bytes as f64,
+        );
+        out.counter(
+            "strata_log_pages_read_total",
+            "Block pages log queries read.",
+            &[(String::new(), f.pages_read as f64)],
+        );
+        out.counter(
+            "strata_log_pages_skipped_total",
+            "Block pages in a log query's range it skipped: their token filter lacked a needle.",
+            &[(String::new(), f.pages_skipped as f64)],
+        );
     }
 }
 
@@ -673,7 +814,14 @@ mod tests {
             known_series: 4,
             known_series_bytes: 1000,
         };
-        let text = m.render(Some(&stats), stores, &[], &SenderFigures::default(), &[]);
+        let text = m.render(
+            Some(&stats),
+            None,
+            stores,
+            &[],
+            &SenderFigures::default(),
+            &[],
+        );
         for line in [
             "# TYPE strata_remote_write_samples_ingested_total counter",
             "strata_remote_write_samples_ingested_total 10",

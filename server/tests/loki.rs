@@ -181,6 +181,23 @@ async fn a_push_with_refused_entries_keeps_the_valid_ones_and_names_the_others()
     let got = streams(&answer);
     assert_eq!(got[0].1, [((now - 5).to_string(), "kept".to_owned())]);
 
+    // /metrics counts what was stored and what was refused, by reason.
+    let (_, metrics, _) = server
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    for line in [
+        r#"strata_log_entries_received_total{protocol="loki"} 1"#,
+        r#"strata_log_entries_rejected_total{protocol="loki",reason="invalid_labels"} 1"#,
+        r#"strata_log_entries_rejected_total{protocol="loki",reason="too_old"} 1"#,
+        "strata_log_streams 1",
+        "strata_log_head_entries 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in:\n{metrics}"
+        );
+    }
+
     // A retry of the same push stores nothing twice.
     let (status, _) = server.push_json(&body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

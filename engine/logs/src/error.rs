@@ -47,6 +47,22 @@ pub enum AppendError {
     TooManyStreams { max: usize },
 }
 
+impl AppendError {
+    /// A short, stable name for the reason, for counters (`reason="too_old"`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AppendError::Labels(_) | AppendError::NoLabels => "invalid_labels",
+            AppendError::TooManyLabels { .. } => "too_many_labels",
+            AppendError::LineTooLong { .. } => "line_too_long",
+            AppendError::TooMuchMetadata { .. } => "too_much_metadata",
+            AppendError::TooOld { .. } => "too_old",
+            AppendError::TooNew { .. } => "too_far_in_future",
+            AppendError::OutOfOrder { .. } => "out_of_order",
+            AppendError::TooManyStreams { .. } => "stream_limit",
+        }
+    }
+}
+
 /// Why [`crate::LogAppender::commit`] failed: nothing of the batch was acknowledged, and
 /// nothing of it is visible.
 #[derive(Debug, Clone, thiserror::Error)]

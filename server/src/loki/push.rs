@@ -32,6 +32,7 @@ use strata_wire::loki::{PushDecodeError, PushRequest, parse_labels};
 use strata_wire::snappy::SnappyError;
 
 use crate::body::{BodyError, Compression, InflateError, body_unread, inflate, read_body};
+use crate::metrics::{LogProtocol, LogTally};
 use crate::state::{AppState, NOT_READY};
 
 /// The body's format.
@@ -108,13 +109,18 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     };
     let decoded_max = state.loki.push_decoded_bytes_max;
     let outcome = tokio::task::spawn_blocking(move || {
-        let streams = decode(&body, format, outer, decoded_max)?;
-        Ok::<_, Refusal>(store_streams(&store, streams))
+        let mut tally = LogTally::default();
+        let result = decode(&body, format, outer, decoded_max)
+            .and_then(|streams| store_streams(&store, streams, &mut tally));
+        (result, tally)
     })
     .await;
+    if let Ok((_, tally)) = &outcome {
+        state.metrics.logs(LogProtocol::Loki, tally);
+    }
     match outcome {
-        Ok(Ok(Ok(()))) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Ok(Err(refusal))) | Ok(Err(refusal)) => {
+        Ok((Ok(()), _)) => StatusCode::NO_CONTENT.into_response(),
+        Ok((Err(refusal), _)) => {
             if refusal.status.is_server_error() {
                 tracing::warn!(message = %refusal.message, "log push failed; the sender will retry");
             } else {
@@ -305,8 +311,13 @@ const REFUSALS_SHOWN: usize = 10;
 
 /// Appends every valid entry and commits them; `Err` names what was refused (after the valid
 /// entries were written) or why the commit failed (nothing written).
-fn store_streams(store: &LogStore, streams: Vec<PushStream>) -> Result<(), Refusal> {
+fn store_streams(
+    store: &LogStore,
+    streams: Vec<PushStream>,
+    tally: &mut LogTally,
+) -> Result<(), Refusal> {
     let mut appender = store.appender();
+    let (mut pending, mut pending_bytes) = (0u64, 0u64);
     let mut refused: Vec<String> = Vec::new();
     let (mut refused_count, mut total) = (0usize, 0usize);
     let mut too_many_streams = false;
@@ -316,6 +327,7 @@ fn store_streams(store: &LogStore, streams: Vec<PushStream>) -> Result<(), Refus
             Ok(labels) => labels,
             Err(reason) => {
                 refused_count += stream.entries.len();
+                tally.reject("invalid_labels", stream.entries.len() as u64);
                 if !stream.entries.is_empty() && refused.len() < REFUSALS_SHOWN {
                     refused.push(format!(
                         "stream {}: {} entries refused: {reason}",
@@ -327,21 +339,29 @@ fn store_streams(store: &LogStore, streams: Vec<PushStream>) -> Result<(), Refus
             }
         };
         for entry in stream.entries {
+            let bytes = entry.bytes() as u64;
             if let Err(e) = appender.append(&labels, entry) {
                 too_many_streams |= matches!(e, AppendError::TooManyStreams { .. });
+                tally.reject(e.reason(), 1);
                 refused_count += 1;
                 if refused.len() < REFUSALS_SHOWN {
                     refused.push(format!("stream {}: {e}", stream.text));
                 }
+            } else {
+                pending += 1;
+                pending_bytes += bytes;
             }
         }
     }
     appender.commit().map_err(|e| {
+        tally.reject("unavailable", pending);
         Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("writing the entries failed, none were stored; retry: {e}"),
         )
     })?;
+    tally.stored += pending;
+    tally.bytes += pending_bytes;
     if refused_count == 0 {
         return Ok(());
     }

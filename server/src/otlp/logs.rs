@@ -35,6 +35,7 @@ use strata_wire::otlp::logs::{
 };
 
 use crate::body::{BodyError, Compression, InflateError, body_unread, inflate, read_body};
+use crate::metrics::{LogProtocol, LogTally};
 use crate::state::{AppState, NOT_READY};
 
 /// Resource attributes that become stream labels (Loki's defaults).
@@ -168,35 +169,16 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     };
     let decoded_max = state.otlp.decoded_bytes_max;
     let outcome = tokio::task::spawn_blocking(move || {
-        let raw = inflate(&body, compression, decoded_max).map_err(|e| match e {
-            InflateError::TooLarge { .. } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                RESOURCE_EXHAUSTED,
-                e.to_string(),
-            ),
-            InflateError::Corrupt { .. } => {
-                (StatusCode::BAD_REQUEST, INVALID_ARGUMENT, e.to_string())
-            }
-        })?;
-        let request = match format {
-            Format::Protobuf => ExportLogsServiceRequest::decode(&raw[..]).map_err(|e| {
-                (
-                    StatusCode::BAD_REQUEST,
-                    INVALID_ARGUMENT,
-                    format!("the body is not an OTLP logs export request: {e}"),
-                )
-            })?,
-            Format::Json => logs_request(&raw).map_err(|e| {
-                (
-                    StatusCode::BAD_REQUEST,
-                    INVALID_ARGUMENT,
-                    format!("the body is not an OTLP/JSON logs export request: {e}"),
-                )
-            })?,
-        };
-        store_request(&store, request)
+        let mut tally = LogTally::default();
+        let result = decode(&body, format, compression, decoded_max)
+            .and_then(|request| store_request(&store, request, &mut tally));
+        (result, tally)
     })
-    .await;
+    .await
+    .map(|(result, tally)| {
+        state.metrics.logs(LogProtocol::Otlp, &tally);
+        result
+    });
     match outcome {
         Ok(Ok(partial)) => {
             let response = ExportLogsServiceResponse {
@@ -230,6 +212,39 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     }
 }
 
+/// Decompresses and decodes a body.
+fn decode(
+    body: &[u8],
+    format: Format,
+    compression: Compression,
+    decoded_max: usize,
+) -> Result<ExportLogsServiceRequest, Failure> {
+    let raw = inflate(body, compression, decoded_max).map_err(|e| match e {
+        InflateError::TooLarge { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            RESOURCE_EXHAUSTED,
+            e.to_string(),
+        ),
+        InflateError::Corrupt { .. } => (StatusCode::BAD_REQUEST, INVALID_ARGUMENT, e.to_string()),
+    })?;
+    match format {
+        Format::Protobuf => ExportLogsServiceRequest::decode(&raw[..]).map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                INVALID_ARGUMENT,
+                format!("the body is not an OTLP logs export request: {e}"),
+            )
+        }),
+        Format::Json => logs_request(&raw).map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                INVALID_ARGUMENT,
+                format!("the body is not an OTLP/JSON logs export request: {e}"),
+            )
+        }),
+    }
+}
+
 /// The most refusals named in a partial success; the rest are counted.
 const REFUSALS_SHOWN: usize = 5;
 
@@ -241,9 +256,11 @@ type Failure = (StatusCode, i32, String);
 fn store_request(
     store: &LogStore,
     request: ExportLogsServiceRequest,
+    tally: &mut LogTally,
 ) -> Result<Option<ExportLogsPartialSuccess>, Failure> {
     let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
     let mut appender = store.appender();
+    let (mut pending, mut pending_bytes) = (0u64, 0u64);
     let (mut refused, mut messages) = (0i64, Vec::new());
     for rl in request.resource_logs {
         let resource_attrs = rl.resource.map(|r| r.attributes).unwrap_or_default();
@@ -265,6 +282,7 @@ fn store_request(
             Err(e) => {
                 let n: usize = rl.scope_logs.iter().map(|s| s.log_records.len()).sum();
                 refused += n as i64;
+                tally.reject("invalid_labels", n as u64);
                 messages.push(format!("{n} records refused: invalid resource labels: {e}"));
                 continue;
             }
@@ -312,22 +330,30 @@ fn store_request(
                     line: record.body.map(|b| b.to_text()).unwrap_or_default(),
                     metadata,
                 };
+                let bytes = entry.bytes() as u64;
                 if let Err(e) = appender.append(&labels, entry) {
+                    tally.reject(e.reason(), 1);
                     refused += 1;
                     if messages.len() < REFUSALS_SHOWN {
                         messages.push(format!("stream {labels}: {e}"));
                     }
+                } else {
+                    pending += 1;
+                    pending_bytes += bytes;
                 }
             }
         }
     }
     appender.commit().map_err(|e| {
+        tally.reject("unavailable", pending);
         (
             StatusCode::SERVICE_UNAVAILABLE,
             UNAVAILABLE,
             format!("writing the records failed, none were stored; retry: {e}"),
         )
     })?;
+    tally.stored += pending;
+    tally.bytes += pending_bytes;
     if refused == 0 {
         return Ok(None);
     }
