@@ -40,11 +40,13 @@ impl Server {
 
     /// Opens a log store in `logs/` of the server's directory, as the binary does.
     pub fn with_logs(self) -> Server {
-        let (store, _) = strata_engine::logs::LogStore::open(
-            &self.dir.path().join("logs"),
-            strata_engine::logs::LogOptions::default(),
-        )
-        .unwrap();
+        self.with_logs_options(strata_engine::logs::LogOptions::default())
+    }
+
+    /// As [`Server::with_logs`], with `options`.
+    pub fn with_logs_options(self, options: strata_engine::logs::LogOptions) -> Server {
+        let (store, _) =
+            strata_engine::logs::LogStore::open(&self.dir.path().join("logs"), options).unwrap();
         self.state.logs.set(Arc::new(store)).unwrap();
         self
     }
