@@ -43,6 +43,9 @@
 //! notifiers:                   # Slack and webhooks without an Alertmanager (see
 //!   receivers: []              # docs/alerting.md): receivers and a routing tree
 //!   route: {receiver: NAME, group_by: [alertname], group_wait: 30s, ...}
+//! logs:
+//!   ingestion_rate: 32MB       # log bytes a second taken by the push APIs; more is 429
+//!   ingestion_burst: 64MB      # taken at once above the rate
 //! query:
 //!   timeout: 2m                # then 503 `timeout`
 //!   max_concurrency: 20        # more wait for a turn (within their timeout)
@@ -73,6 +76,7 @@ pub struct FileConfig {
     pub remote_write: RemoteWriteFile,
     pub exemplars: ExemplarsFile,
     pub query: QueryFile,
+    pub logs: LogsFile,
     pub global: GlobalFile,
     pub external_url: Option<String>,
     pub rule_files: Vec<String>,
@@ -113,6 +117,16 @@ pub struct StaticConfigFile {
 pub struct GlobalFile {
     pub evaluation_interval: Option<String>,
     pub external_labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `logs:` in the file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsFile {
+    /// Bytes a second the log push APIs take (lines and metadata), all senders together.
+    pub ingestion_rate: Option<ByteSize>,
+    /// Bytes they may take at once above the rate.
+    pub ingestion_burst: Option<ByteSize>,
 }
 
 /// `query:` in the file.
@@ -261,6 +275,9 @@ pub struct Settings {
     pub max_inflight_writes: usize,
     pub max_exemplars: usize,
     pub query: QueryLimits,
+    /// Log bytes a second the push APIs take (0 = unlimited), and the burst above it.
+    pub log_ingestion_rate_bytes: u64,
+    pub log_ingestion_burst_bytes: u64,
     /// Bytes of decoded block chunks the engine keeps (0 = none).
     pub decoded_cache_bytes: usize,
     /// Rule files (glob patterns).
@@ -374,6 +391,8 @@ impl Settings {
             max_inflight_writes: rw.max_inflight_requests.unwrap_or(64),
             max_exemplars: file.exemplars.max_exemplars.unwrap_or(100_000),
             query: query_limits(&file.query)?,
+            log_ingestion_rate_bytes: file.logs.ingestion_rate.map_or(32 << 20, |b| b.0),
+            log_ingestion_burst_bytes: file.logs.ingestion_burst.map_or(64 << 20, |b| b.0),
             decoded_cache_bytes: file
                 .query
                 .decoded_cache_size
@@ -583,7 +602,7 @@ mod tests {
     #[test]
     fn flags_override_the_file_which_overrides_defaults() {
         let file: FileConfig = serde_saphyr::from_str(
-            "listen: 127.0.0.1:9999\nstorage:\n  retention_time: 30d\n  retention_size: 10GB\n  fsync: 1s\nremote_write:\n  max_labels_per_series: 10\nexemplars:\n  max_exemplars: 5\n",
+            "listen: 127.0.0.1:9999\nstorage:\n  retention_time: 30d\n  retention_size: 10GB\n  fsync: 1s\nremote_write:\n  max_labels_per_series: 10\nexemplars:\n  max_exemplars: 5\nlogs:\n  ingestion_rate: 1MB\n",
         )
         .unwrap();
         let defaults =
@@ -599,6 +618,9 @@ mod tests {
         assert_eq!(from_file.fsync, FsyncMode::Interval(Duration::from_secs(1)));
         assert_eq!(from_file.write_limits.labels_per_series_max, 10);
         assert_eq!(from_file.max_exemplars, 5);
+        assert_eq!(defaults.log_ingestion_rate_bytes, 32 << 20);
+        assert_eq!(from_file.log_ingestion_rate_bytes, 1 << 20);
+        assert_eq!(from_file.log_ingestion_burst_bytes, 64 << 20);
         let flags = FlagOverrides {
             retention_time: Some("2h".into()),
             fsync: Some("always".into()),

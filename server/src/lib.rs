@@ -9,7 +9,7 @@
 //!
 //! What the families share lives at the top: [`state`] (the [`state::AppState`] built from
 //! one part per family, and settings applied to it), [`http`] (the server's own endpoints and
-//! the mounting of each family's router), [`body`] (reading request bodies within a cap), [`metrics`] and [`config`]. Wire formats (protobuf
+//! the mounting of each family's router), [`body`] (reading request bodies within a cap), [`rate`] (a byte rate limiter), [`metrics`] and [`config`]. Wire formats (protobuf
 //! messages, their decoders and encoders) are in the `strata-wire` crate, which the load
 //! generator and the tests use too. The `strata` binary (`main.rs`) parses the command line,
 //! opens the engine, and serves it.
@@ -22,4 +22,5 @@ pub mod loki;
 pub mod metrics;
 pub mod otlp;
 pub mod prom;
+pub mod rate;
 pub mod state;

@@ -17,6 +17,7 @@ use crate::loki::state::LokiState;
 use crate::metrics::Metrics;
 use crate::otlp::state::OtlpState;
 use crate::prom::state::PromState;
+use crate::rate::RateLimiter;
 
 /// What readiness and every data endpoint answer while the engine opens (its WAL replays).
 pub const NOT_READY: &str = "Strata is not ready: the write-ahead log is being replayed";
@@ -45,6 +46,8 @@ pub struct AppState {
     pub loki: LokiState,
     /// OTLP over HTTP.
     pub otlp: OtlpState,
+    /// The log bytes a second Loki push and OTLP logs take together.
+    pub log_rate: RateLimiter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -70,6 +73,7 @@ impl AppState {
             alerting: Arc::new(RuleManager::default()),
             loki: LokiState::default(),
             otlp: OtlpState::default(),
+            log_rate: RateLimiter::new(32 << 20, 64 << 20),
         })
     }
 
@@ -78,6 +82,10 @@ impl AppState {
     pub fn apply(&self, settings: &Settings) {
         self.set_admin_api(settings.enable_admin_api);
         self.prom.apply(settings);
+        self.log_rate.set(
+            settings.log_ingestion_rate_bytes,
+            settings.log_ingestion_burst_bytes,
+        );
         if let Some(db) = self.db.get() {
             db.set_limits(
                 settings.retention_ms,

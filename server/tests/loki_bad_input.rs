@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use strata_engine::logs::{LogLimits, LogOptions};
 use strata_wire::loki::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
 use support::{Server, now_ms};
+use tower::ServiceExt;
 
 fn now_ns() -> i64 {
     now_ms() * 1_000_000
@@ -215,4 +216,53 @@ async fn a_label_cardinality_explosion_stops_at_the_streams_limit_with_429() {
             == r#"strata_log_entries_rejected_total{protocol="loki",reason="stream_limit"} 51"#),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn pushes_beyond_the_ingestion_rate_get_429_and_store_nothing() {
+    let server = Server::start().with_logs();
+    server.state.log_rate.set(1_000, 2_000);
+    let now = now_ns();
+    let line = "x".repeat(1_500);
+    let (status, _) = server
+        .push_json(&one(json!({"app": "keep"}), now - 10, &line))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "within the burst");
+    let (status, text) = server
+        .push_json(&one(json!({"app": "keep"}), now - 5, &line))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
+    assert!(
+        text.contains("ingestion rate limit exceeded (limit: 1000 bytes/s)"),
+        "{text}"
+    );
+    assert_eq!(
+        kept(&server).await.concat(),
+        line,
+        "the refused push stored nothing"
+    );
+
+    // OTLP shares the budget, and says when to retry.
+    let body = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"timeUnixNano": now.to_string(), "body": {"stringValue": line}}]}]}]});
+    let response = strata_server::http::router(std::sync::Arc::clone(&server.state))
+        .oneshot(
+            Request::post("/v1/logs")
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let (_, metrics, _) = server
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    for line in [
+        r#"strata_log_entries_rejected_total{protocol="loki",reason="rate_limit"} 1"#,
+        r#"strata_log_entries_rejected_total{protocol="otlp",reason="rate_limit"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
 }

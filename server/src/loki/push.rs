@@ -33,6 +33,7 @@ use strata_wire::snappy::SnappyError;
 
 use crate::body::{BodyError, Compression, InflateError, body_unread, inflate, read_body};
 use crate::metrics::{LogProtocol, LogTally};
+use crate::rate::RateLimiter;
 use crate::state::{AppState, NOT_READY};
 
 /// The body's format.
@@ -108,10 +109,13 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
         }
     };
     let decoded_max = state.loki.push_decoded_bytes_max;
+    let shared = Arc::clone(&state);
     let outcome = tokio::task::spawn_blocking(move || {
         let mut tally = LogTally::default();
-        let result = decode(&body, format, outer, decoded_max)
-            .and_then(|streams| store_streams(&store, streams, &mut tally));
+        let result = decode(&body, format, outer, decoded_max).and_then(|streams| {
+            within_rate(&shared.log_rate, &streams, &mut tally)?;
+            store_streams(&store, streams, &mut tally)
+        });
         (result, tally)
     })
     .await;
@@ -304,6 +308,31 @@ fn json_entry(value: Vec<serde_json::Value>) -> Result<Entry, String> {
 fn selector_text(stream: &BTreeMap<String, String>) -> String {
     let pairs: Vec<String> = stream.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
     format!("{{{}}}", pairs.join(", "))
+}
+
+/// Takes the push's bytes from the ingestion rate, or refuses the whole push with 429 (the
+/// sender retries it later; nothing of it is stored).
+fn within_rate(
+    limiter: &RateLimiter,
+    streams: &[PushStream],
+    tally: &mut LogTally,
+) -> Result<(), Refusal> {
+    let (entries, bytes) = streams
+        .iter()
+        .flat_map(|s| &s.entries)
+        .fold((0u64, 0u64), |(n, b), e| (n + 1, b + e.bytes() as u64));
+    limiter.take(bytes).map_err(|wait| {
+        tally.reject("rate_limit", entries);
+        Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "ingestion rate limit exceeded (limit: {} bytes/s) while adding {entries} entries \
+                 of {bytes} bytes; retry in {:.1} s",
+                limiter.rate(),
+                wait.as_secs_f64()
+            ),
+        )
+    })
 }
 
 /// The most refusals named in an answer; the rest are counted.

@@ -36,6 +36,7 @@ use strata_wire::otlp::logs::{
 
 use crate::body::{BodyError, Compression, InflateError, body_unread, inflate, read_body};
 use crate::metrics::{LogProtocol, LogTally};
+use crate::rate::RateLimiter;
 use crate::state::{AppState, NOT_READY};
 
 /// Resource attributes that become stream labels (Loki's defaults).
@@ -90,7 +91,7 @@ fn failure(format: Format, status: StatusCode, code: i32, message: String) -> Re
             .into_bytes(),
     };
     let mut response = answer(format, status, body);
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -168,10 +169,13 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
         }
     };
     let decoded_max = state.otlp.decoded_bytes_max;
+    let shared = Arc::clone(&state);
     let outcome = tokio::task::spawn_blocking(move || {
         let mut tally = LogTally::default();
-        let result = decode(&body, format, compression, decoded_max)
-            .and_then(|request| store_request(&store, request, &mut tally));
+        let result = decode(&body, format, compression, decoded_max).and_then(|request| {
+            within_rate(&shared.log_rate, &request, &mut tally)?;
+            store_request(&store, request, &mut tally)
+        });
         (result, tally)
     })
     .await
@@ -243,6 +247,36 @@ fn decode(
             )
         }),
     }
+}
+
+/// Takes the request's bytes (bodies and attributes, roughly what will be stored) from the
+/// ingestion rate, or refuses it whole with 429 and `Retry-After`, which OTLP senders retry.
+fn within_rate(
+    limiter: &RateLimiter,
+    request: &ExportLogsServiceRequest,
+    tally: &mut LogTally,
+) -> Result<(), Failure> {
+    let records = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records);
+    let (n, bytes) = records.fold((0u64, 0u64), |(n, b), r| {
+        (n + 1, b + r.encoded_len() as u64)
+    });
+    limiter.take(bytes).map_err(|wait| {
+        tally.reject("rate_limit", n);
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            RESOURCE_EXHAUSTED,
+            format!(
+                "ingestion rate limit exceeded (limit: {} bytes/s) while adding {n} records of \
+                 {bytes} bytes; retry in {:.1} s",
+                limiter.rate(),
+                wait.as_secs_f64()
+            ),
+        )
+    })
 }
 
 /// The most refusals named in a partial success; the rest are counted.
