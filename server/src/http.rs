@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::state::{AppState, NOT_READY};
-use crate::{alerting, loki, otlp, prom};
+use crate::{alerting, elastic, loki, otlp, prom};
 
 /// The application's routes.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -29,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(alerting::api::router())
         .merge(loki::router())
         .merge(otlp::router())
+        .merge(elastic::router())
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             track_request,

@@ -2,7 +2,8 @@
 //!
 //! The code is laid out by protocol family. [`prom`] holds everything Prometheus: remote write
 //! in, the HTTP API and PromQL out, and the stores remote write feeds. [`loki`] holds log push
-//! and LogQL over the log store, [`otlp`] OTLP over HTTP (logs so far), [`alerting`] the rules
+//! and LogQL over the log store, [`otlp`] OTLP over HTTP (logs so far), [`elastic`] Elasticsearch's bulk API into the
+//! log store, [`alerting`] the rules
 //! and notifications. The families still to come go beside them, one module each with its own
 //! router and part of the state: `tempo` and `jaeger` (trace ingest and
 //! query), `scrape` (pulling targets) and `ui`.
@@ -17,6 +18,7 @@
 pub mod alerting;
 pub mod body;
 pub mod config;
+pub mod elastic;
 pub mod http;
 pub mod loki;
 pub mod metrics;

@@ -59,6 +59,7 @@ impl RejectReason {
 pub enum LogProtocol {
     Loki,
     Otlp,
+    Elastic,
 }
 
 impl LogProtocol {
@@ -66,6 +67,7 @@ impl LogProtocol {
         match self {
             LogProtocol::Loki => "loki",
             LogProtocol::Otlp => "otlp",
+            LogProtocol::Elastic => "elasticsearch",
         }
     }
 }
