@@ -300,6 +300,38 @@ pub fn require_program(name: &str, package: &str) -> Option<PathBuf> {
     }
 }
 
+/// The Python of `.ci/venv` (or `$STRATA_PYTHON`) when it can import `modules` (comma
+/// separated, as in an `import` statement). When it cannot, the test fails (under
+/// `STRATA_E2E=1`) or says it is skipped and gets `None`.
+pub fn venv_python(modules: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("STRATA_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python")
+        });
+    let works = path.is_file()
+        && Command::new(&path)
+            .args(["-c", &format!("import {modules}")])
+            .status()
+            .is_ok_and(|s| s.success());
+    if works {
+        return Some(path);
+    }
+    let how = "python3 -m venv .ci/venv && .ci/venv/bin/pip install -r \
+               .ci/requirements-python.txt (.ci/run does), or set STRATA_PYTHON";
+    if e2e_required() {
+        panic!(
+            "no Python that imports {modules} at {}; STRATA_E2E=1 requires it: {how}",
+            path.display()
+        );
+    }
+    println!(
+        "SKIPPED: no Python that imports {modules} at {}: {how}",
+        path.display()
+    );
+    None
+}
+
 pub use strata_testkit::child::Guard;
 pub use strata_testkit::net::free_port;
 

@@ -4,49 +4,15 @@
 //! `/loki/api/v1/query_range` line for line, under the labels and metadata Loki's mapping
 //! gives them.
 //!
-//! The Python comes from `$STRATA_OTLP_PYTHON` or `.ci/venv/bin/python` (`.ci/run` creates that
-//! venv from `.ci/requirements-otlp.txt`). Without it the test is skipped, and fails instead
+//! The Python comes from `$STRATA_PYTHON` or `.ci/venv/bin/python` (`.ci/run` creates that
+//! venv from `.ci/requirements-python.txt`). Without it the test is skipped, and fails instead
 //! under `STRATA_E2E=1`.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use strata_tests::server::{Server, agent, e2e_required, get_json, urlencode};
-
-/// The Python with the OpenTelemetry SDK, or `None` (skipped) when there is none.
-fn otlp_python() -> Option<PathBuf> {
-    let path = std::env::var_os("STRATA_OTLP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python")
-        });
-    let works = path.is_file()
-        && Command::new(&path)
-            .args([
-                "-c",
-                "import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-    if works {
-        return Some(path);
-    }
-    let how = "python3 -m venv .ci/venv && .ci/venv/bin/pip install -r .ci/requirements-otlp.txt \
-               (.ci/run does), or set STRATA_OTLP_PYTHON";
-    if e2e_required() {
-        panic!(
-            "no Python with the OpenTelemetry SDK at {}; STRATA_E2E=1 requires it: {how}",
-            path.display()
-        );
-    }
-    println!(
-        "SKIPPED: no Python with the OpenTelemetry SDK at {}: {how}",
-        path.display()
-    );
-    None
-}
+use strata_tests::server::{Server, agent, get_json, urlencode, venv_python};
 
 /// The lines the client logs: plain, quoted, tabbed, multi-line and non-ASCII.
 const LINES: [&str; 5] = [
@@ -81,7 +47,9 @@ provider.shutdown()
 
 #[test]
 fn the_python_sdk_s_log_records_come_back_line_for_line() {
-    let Some(python) = otlp_python() else {
+    let Some(python) =
+        venv_python("opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
