@@ -31,6 +31,43 @@
 //! # }
 //! ```
 //!
+//! Logs are the same shape: a [`logs::LogStore`] in a directory of its own, entries (a
+//! nanosecond timestamp, a line, structured metadata) of streams named by label sets,
+//! committed durably in batches, sealed into blocks and expired by the database's background
+//! thread once handed to it, and read with LogQL ([`logql`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strata_engine::labels::Labels;
+//! use strata_engine::logql::{self, Expr};
+//! use strata_engine::logs::{Direction, Entry, LogOptions, LogStore};
+//! use strata_engine::{Db, Options};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let db = Db::open(dir.path(), Options::default())?;
+//! let (logs, _report) = LogStore::open(&dir.path().join("logs"), LogOptions::default())?;
+//! let logs = Arc::new(logs);
+//! db.add_maintained(logs.clone()); // seals and retention on the database's thread
+//!
+//! let api = Labels::new([("app", "api")])?;
+//! let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as i64;
+//! let mut app = logs.appender();
+//! app.append(&api, Entry::new(now_ns - 2_000, "level=info msg=ok"))?;
+//! app.append(&api, Entry::new(now_ns - 1_000, "level=error msg=\"upstream timeout\""))?;
+//! app.commit()?; // durable from here on
+//!
+//! let Expr::Log(query) = logql::parse(r#"{app="api"} | logfmt | level="error""#)? else {
+//!     unreachable!()
+//! };
+//! let found = logql::select_logs(&logs, &query, 0, i64::MAX, Direction::Backward, 100)?;
+//! assert_eq!(found[0].entries[0].line, "level=error msg=\"upstream timeout\"");
+//! db.close()?;
+//! logs.close()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Everything the engine does with files goes through [`fs::Fs`], and "now" comes from
 //! [`Clock`], both given in [`Options`]: tests run it on a simulated disk that loses, tears and
 //! fails writes (`fs::sim`, feature `sim`) and on a manual clock. The engine starts no async
@@ -40,8 +77,9 @@
 //!
 //! This crate is the engine's one front door. It holds no code of its own: it re-exports the
 //! layers below, each a crate of its own that depends only downward (see `ARCHITECTURE.md`):
-//! `strata-core` (labels, the label index, files, clock, codecs), `strata-wal` (the
-//! write-ahead log), `strata-tsdb` (the metrics store) and `strata-promql` (PromQL over it).
+//! `strata-core` (labels, the label index, files, clock, codecs, the maintenance seam),
+//! `strata-wal` (the write-ahead log), `strata-tsdb` (the metrics store), `strata-promql`
+//! (PromQL over it), `strata-logs` (the log store) and `strata-logql` (LogQL over it).
 
 pub use strata_core::{clock, codec, fs, labels, maintenance, postings, sample};
 pub use strata_logql as logql;
