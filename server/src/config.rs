@@ -44,8 +44,8 @@
 //!   receivers: []              # docs/alerting.md): receivers and a routing tree
 //!   route: {receiver: NAME, group_by: [alertname], group_wait: 30s, ...}
 //! logs:
-//!   ingestion_rate: 32MB       # log bytes a second taken by the push APIs; more is 429
-//!   ingestion_burst: 64MB      # taken at once above the rate
+//!   ingestion_rate: 256MB      # log bytes a second taken by the push APIs; more is 429
+//!   ingestion_burst: 512MB     # taken at once above the rate
 //! query:
 //!   timeout: 2m                # then 503 `timeout`
 //!   max_concurrency: 20        # more wait for a turn (within their timeout)
@@ -296,6 +296,11 @@ pub struct Settings {
     pub notifiers: Option<crate::alerting::route::Notifiers>,
 }
 
+/// The log ingestion rate and burst by default, in bytes: high enough that one machine's
+/// shippers never meet it in normal work, there to stop a runaway sender.
+pub const DEFAULT_LOG_RATE: u64 = 256 << 20;
+pub const DEFAULT_LOG_BURST: u64 = 512 << 20;
+
 /// The default listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9201";
 
@@ -391,8 +396,8 @@ impl Settings {
             max_inflight_writes: rw.max_inflight_requests.unwrap_or(64),
             max_exemplars: file.exemplars.max_exemplars.unwrap_or(100_000),
             query: query_limits(&file.query)?,
-            log_ingestion_rate_bytes: file.logs.ingestion_rate.map_or(32 << 20, |b| b.0),
-            log_ingestion_burst_bytes: file.logs.ingestion_burst.map_or(64 << 20, |b| b.0),
+            log_ingestion_rate_bytes: file.logs.ingestion_rate.map_or(DEFAULT_LOG_RATE, |b| b.0),
+            log_ingestion_burst_bytes: file.logs.ingestion_burst.map_or(DEFAULT_LOG_BURST, |b| b.0),
             decoded_cache_bytes: file
                 .query
                 .decoded_cache_size
@@ -618,9 +623,9 @@ mod tests {
         assert_eq!(from_file.fsync, FsyncMode::Interval(Duration::from_secs(1)));
         assert_eq!(from_file.write_limits.labels_per_series_max, 10);
         assert_eq!(from_file.max_exemplars, 5);
-        assert_eq!(defaults.log_ingestion_rate_bytes, 32 << 20);
+        assert_eq!(defaults.log_ingestion_rate_bytes, DEFAULT_LOG_RATE);
         assert_eq!(from_file.log_ingestion_rate_bytes, 1 << 20);
-        assert_eq!(from_file.log_ingestion_burst_bytes, 64 << 20);
+        assert_eq!(from_file.log_ingestion_burst_bytes, DEFAULT_LOG_BURST);
         let flags = FlagOverrides {
             retention_time: Some("2h".into()),
             fsync: Some("always".into()),

@@ -73,7 +73,10 @@ impl AppState {
             alerting: Arc::new(RuleManager::default()),
             loki: LokiState::default(),
             otlp: OtlpState::default(),
-            log_rate: RateLimiter::new(32 << 20, 64 << 20),
+            log_rate: RateLimiter::new(
+                crate::config::DEFAULT_LOG_RATE,
+                crate::config::DEFAULT_LOG_BURST,
+            ),
         })
     }
 
