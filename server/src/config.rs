@@ -33,6 +33,8 @@
 //! external_url: ""             # links in notifications; default http://<listen>
 //! rule_files:                  # Prometheus rule files; globs; relative to this file
 //!   - rules/*.yml
+//! log_rule_files:              # Loki ruler files (LogQL metric queries); the same way
+//!   - log-rules/*.yml
 //! alerting:
 //!   resend_delay: 1m           # how often a firing alert is sent again
 //!   alertmanagers:             # Prometheus's keys: static targets, path prefix, timeout
@@ -80,6 +82,8 @@ pub struct FileConfig {
     pub global: GlobalFile,
     pub external_url: Option<String>,
     pub rule_files: Vec<String>,
+    /// Loki ruler files: rule groups whose expressions are LogQL metric queries.
+    pub log_rule_files: Vec<String>,
     pub alerting: AlertingFile,
     pub notifiers: crate::alerting::route::NotifiersFile,
 }
@@ -282,6 +286,8 @@ pub struct Settings {
     pub decoded_cache_bytes: usize,
     /// Rule files (glob patterns).
     pub rule_files: Vec<String>,
+    /// Log rule files (glob patterns): LogQL expressions.
+    pub log_rule_files: Vec<String>,
     /// The interval of rule groups that set none.
     pub evaluation_interval: Duration,
     /// Labels alert templates see as `$externalLabels` and notifications carry.
@@ -316,7 +322,11 @@ impl Settings {
             .map_err(|e| format!("configuration file {}: {e}", path.display()))?;
         // Rule files are found relative to the configuration file, as Prometheus finds them.
         if let Some(dir) = path.parent() {
-            for pattern in &mut file.rule_files {
+            for pattern in file
+                .rule_files
+                .iter_mut()
+                .chain(file.log_rule_files.iter_mut())
+            {
                 if Path::new(pattern.as_str()).is_relative() {
                     *pattern = dir.join(pattern.as_str()).to_string_lossy().into_owned();
                 }
@@ -405,6 +415,7 @@ impl Settings {
                     b.0 as usize
                 }),
             rule_files: file.rule_files.clone(),
+            log_rule_files: file.log_rule_files.clone(),
             evaluation_interval: match &file.global.evaluation_interval {
                 Some(s) => {
                     parse_duration(s).map_err(|e| format!("global.evaluation_interval: {e}"))?

@@ -13,7 +13,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use strata_engine::logs::{LogOptions, LogStore};
 use strata_engine::{Db, Options};
-use strata_server::alerting::manager::{RuleSettings, load_files};
+use strata_server::alerting::manager::{RuleSettings, load_files, load_files_as};
+use strata_server::alerting::rulefile::Language;
 use strata_server::config::{FileConfig, FlagOverrides, Settings};
 use strata_server::http::router;
 use strata_server::metrics::{AllocatorStats, report_allocator};
@@ -228,7 +229,7 @@ async fn serve(
         });
     // Rule files that do not check stop the start, as a configuration error does.
     let rule_files =
-        load_files(&settings.rule_files).map_err(|e| anyhow::anyhow!("loading rule files: {e}"))?;
+        load_all_rules(&settings).map_err(|e| anyhow::anyhow!("loading rule files: {e}"))?;
     let state = AppState::new(PromState::from_settings(&settings, metadata));
     state.apply(&settings);
     state.alerting.open_state(&settings.data_dir);
@@ -297,6 +298,7 @@ async fn serve(
     );
     let logs = Arc::new(logs);
     db.add_maintained(Arc::clone(&logs) as Arc<dyn strata_engine::maintenance::Maintained>);
+    let _ = state.alerting.logs.set(Arc::clone(&logs));
     state
         .logs
         .set(Arc::clone(&logs))
@@ -322,7 +324,7 @@ async fn serve(
             })?;
             let state = state.upgrade().ok_or("shutting down")?;
             // Every rule file must check before anything changes.
-            let rule_files = load_files(&new.rule_files).inspect_err(|e| {
+            let rule_files = load_all_rules(&new).inspect_err(|e| {
                 tracing::error!(error = %e, "reload failed: a rule file does not check; the running rules are unchanged");
             })?;
             set_log_level(&new.log_level)?;
@@ -377,6 +379,15 @@ async fn serve(
     logs.close().context("closing the log store")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The rule files and the log rule files, read and checked.
+fn load_all_rules(
+    settings: &Settings,
+) -> Result<Vec<strata_server::alerting::rulefile::RuleFile>, String> {
+    let mut files = load_files(&settings.rule_files)?;
+    files.extend(load_files_as(&settings.log_rule_files, Language::LogQL)?);
+    Ok(files)
 }
 
 async fn shutdown_signal() {

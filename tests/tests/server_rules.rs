@@ -457,3 +457,52 @@ fn slack_messages_are_neither_repeated_after_kill_9_nor_sent_for_silenced_alerts
     );
     server.stop();
 }
+
+/// Log rules (`log_rule_files`, Loki's ruler format) on the real server: pushed log lines
+/// become a recorded metric PromQL reads, and an alert.
+#[test]
+fn log_rules_turn_pushed_lines_into_series_and_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("log-rules")).unwrap();
+    std::fs::write(
+        dir.path().join("log-rules/app.yml"),
+        "groups:\n  - name: logs\n    rules:\n      - record: app:log_errors:count5m\n        expr: sum by (app) (count_over_time({app=\"pay\"} |= \"error\" [5m]))\n      - alert: PayErrors\n        expr: sum by (app) (count_over_time({app=\"pay\"} |= \"error\" [5m])) > 2\n",
+    )
+    .unwrap();
+    let config = dir.path().join("strata.yml");
+    std::fs::write(
+        &config,
+        "global:\n  evaluation_interval: 1s\nlog_rule_files:\n  - log-rules/*.yml\n",
+    )
+    .unwrap();
+    let (server, _) = start(dir.path(), config.to_str().unwrap());
+    let http = agent();
+    let url = &server.url;
+    let t = now_ms() * 1_000_000;
+    let values: Vec<serde_json::Value> = (0..4)
+        .map(|i| serde_json::json!([(t - 1_000_000 * i).to_string(), format!("error {i}")]))
+        .collect();
+    let reply = strata_tests::server::post_raw(
+        &http,
+        &format!("{url}/loki/api/v1/push"),
+        "application/json",
+        None,
+        serde_json::json!({"streams": [{"stream": {"app": "pay"}, "values": values}]})
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let recorded = wait_for(Duration::from_secs(20), "the recorded log metric", || {
+        let rows = query(&http, url, "app:log_errors:count5m");
+        (!rows.is_empty()).then_some(rows)
+    });
+    assert_eq!(recorded[0]["metric"]["app"], "pay");
+    assert_eq!(recorded[0]["value"][1], "4");
+    let firing = wait_for(Duration::from_secs(20), "PayErrors firing", || {
+        alert(&alerts(&http, url), "PayErrors")
+            .filter(|a| a["state"] == "firing")
+            .cloned()
+    });
+    assert_eq!(firing["labels"]["app"], "pay");
+    server.stop();
+}

@@ -278,6 +278,7 @@ mod tests {
             EvalContext {
                 db: &self.db,
                 engine: &self.engine,
+                logs: None,
                 external_labels: &[],
                 external_url: "http://strata.test",
                 resend_delay_ms: 60_000,
@@ -491,5 +492,82 @@ mod tests {
         assert!(t <= 1_000_000_123 && 1_000_000_123 - t < 15_000);
         assert_eq!((t - offset).rem_euclid(15_000), 0);
         assert_eq!(g.aligned(t), t);
+    }
+
+    #[test]
+    fn log_rules_record_metrics_from_logs_and_raise_alerts() {
+        use strata_engine::logs::{Entry, LogOptions, LogStore};
+        let f = Fixture::new();
+        let (logs, _) = LogStore::open(&f._dir.path().join("logs"), LogOptions::default()).unwrap();
+        let t = wall_ms() / MIN * MIN;
+        let mut app = logs.appender();
+        let api = Labels::new([("app", "api")]).unwrap();
+        for i in 0..30i64 {
+            let level = if i % 3 == 0 { "error" } else { "info" };
+            app.append(
+                &api,
+                Entry::new(
+                    (t - 59_000 + i * 1_000) * 1_000_000,
+                    format!("level={level} n={i}"),
+                ),
+            )
+            .unwrap();
+        }
+        app.commit().unwrap();
+        let file = rulefile::parse_as(
+            "log-rules.yml",
+            "groups:\n- name: logs\n  rules:\n  - record: app:log_errors:count1m\n    expr: sum by (app) (count_over_time({app=\"api\"} | logfmt | level=\"error\" [1m]))\n  - alert: ManyErrors\n    expr: sum by (app) (count_over_time({app=\"api\"} |= \"level=error\" [1m])) > 5\n",
+            rulefile::Language::LogQL,
+        )
+        .unwrap();
+        let mut g = Group::new("log-rules.yml", &file.groups[0], Duration::from_secs(60)).unwrap();
+        let ctx = EvalContext {
+            logs: Some(&logs),
+            ..f.ctx()
+        };
+        g.eval(&ctx, t);
+        assert_eq!(
+            f.query("app:log_errors:count1m", t),
+            vec![("app:log_errors:count1m{app=\"api\"}".to_owned(), 10.0)],
+            "written into the metrics store, queryable with PromQL"
+        );
+        assert_eq!(
+            alert_states(&g, 1),
+            vec![(
+                "{alertname=\"ManyErrors\", app=\"api\"}".to_owned(),
+                AlertState::Firing
+            )]
+        );
+        // Without the log store, the rule reports why.
+        let mut g = Group::new("log-rules.yml", &file.groups[0], Duration::from_secs(60)).unwrap();
+        g.eval(&f.ctx(), t);
+        match &g.rules[0] {
+            Rule::Recording(r) => assert!(
+                r.status
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("log store")),
+                "{:?}",
+                r.status
+            ),
+            Rule::Alerting(_) => unreachable!(),
+        }
+        // The shipped examples check.
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/log-rules.yml"),
+        )
+        .unwrap();
+        let file = rulefile::parse_as("log-rules.yml", &text, rulefile::Language::LogQL)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.groups[0].rules.len(), 3);
+        // A log query is not a rule.
+        let e = rulefile::parse_as(
+            "bad.yml",
+            "groups:\n- name: g\n  rules:\n  - record: x\n    expr: '{app=\"api\"}'\n",
+            rulefile::Language::LogQL,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs a metric query"), "{e}");
     }
 }

@@ -72,6 +72,14 @@ impl RuleSettings {
 /// Expands the patterns (globs) and reads and checks every file; `Err` lists every problem of
 /// every file that does not check.
 pub fn load_files(patterns: &[String]) -> Result<Vec<RuleFile>, String> {
+    load_files_as(patterns, rulefile::Language::PromQL)
+}
+
+/// As [`load_files`], the files' expressions in `language` (LogQL for `log_rule_files`).
+pub fn load_files_as(
+    patterns: &[String],
+    language: rulefile::Language,
+) -> Result<Vec<RuleFile>, String> {
     let mut paths = Vec::new();
     for pattern in patterns {
         let matches = glob::glob(pattern)
@@ -84,7 +92,7 @@ pub fn load_files(patterns: &[String]) -> Result<Vec<RuleFile>, String> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for path in paths {
-        match rulefile::read(&path) {
+        match rulefile::read_as(&path, language) {
             Ok(f) => files.push(f),
             Err(e) => problems.push(e.to_string()),
         }
@@ -130,6 +138,8 @@ pub struct RuleManager {
     pub alertmanager: AlertmanagerSender,
     pub dispatcher: Dispatcher,
     pub silences: Arc<Silences>,
+    /// The log store log rules query, once it has opened.
+    pub logs: std::sync::OnceLock<Arc<strata_engine::logs::LogStore>>,
 }
 
 impl Default for RuleManager {
@@ -142,6 +152,7 @@ impl Default for RuleManager {
             alertmanager: AlertmanagerSender::default(),
             dispatcher: Dispatcher::new(Arc::clone(&silences)),
             silences,
+            logs: std::sync::OnceLock::new(),
         }
     }
 }
@@ -491,12 +502,14 @@ async fn run_group(
                 Arc::clone(&engine),
                 Arc::clone(&settings),
             );
+            let logs = manager.logs.get().cloned();
             tokio::task::spawn_blocking(move || {
                 let mut g = group.lock().unwrap_or_else(|p| p.into_inner());
                 g.stats.iterations_missed += behind.max(0) as u64;
                 let ctx = EvalContext {
                     db: &db,
                     engine: &engine,
+                    logs: logs.as_deref(),
                     external_labels: &settings.external_labels,
                     external_url: &settings.external_url,
                     resend_delay_ms: settings.resend_delay.as_millis() as i64,

@@ -14,7 +14,7 @@ use strata_engine::Db;
 use strata_engine::labels::{Labels, METRIC_NAME};
 use strata_engine::promql::{Engine, Query, Stop, Value};
 
-use super::rulefile::{RuleKind, RuleSpec};
+use super::rulefile::{RuleKind, RuleQuery, RuleSpec};
 use super::template::{Data, Host, Rows, Template};
 
 /// How long a resolved alert is kept (and re-sent as resolved), as Prometheus does.
@@ -25,12 +25,16 @@ pub const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
 pub enum RuleExpr {
     /// A PromQL expression.
     PromQL(Query),
+    /// A LogQL metric query, evaluated over the log store.
+    LogQL(strata_engine::logql::MetricExpr),
 }
 
 /// What evaluating a rule needs from the server.
 pub struct EvalContext<'a> {
     pub db: &'a Db,
     pub engine: &'a Engine,
+    /// The log store, for log rules (`None`: such rules fail with that reason).
+    pub logs: Option<&'a strata_engine::logs::LogStore>,
     /// `global.external_labels`: seen by templates, added to notifications.
     pub external_labels: &'a [(String, String)],
     pub external_url: &'a str,
@@ -71,6 +75,28 @@ impl EvalContext<'_> {
                         }
                     )),
                 }
+            }
+            RuleExpr::LogQL(m) => {
+                let store = self.logs.ok_or("the log store is not open")?;
+                let t_ns = t.saturating_mul(1_000_000);
+                let series = strata_engine::logql::eval_metric(
+                    store,
+                    m,
+                    t_ns,
+                    t_ns,
+                    0,
+                    &strata_engine::logql::MetricLimits::default(),
+                )
+                .map_err(|e| e.to_string())?;
+                series
+                    .into_iter()
+                    .filter_map(|s| s.points.last().map(|p| (s.labels, p.1)))
+                    .map(|(labels, v)| {
+                        Labels::new(&labels)
+                            .map(|l| (l, v))
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect()
             }
         }
     }
@@ -493,7 +519,10 @@ impl Rule {
             labels.insert(k.clone(), v.clone());
         }
         let labels: Vec<(String, String)> = labels.into_iter().collect();
-        let expr = RuleExpr::PromQL(spec.query.clone());
+        let expr = match &spec.query {
+            RuleQuery::PromQL(q) => RuleExpr::PromQL(q.clone()),
+            RuleQuery::LogQL(m) => RuleExpr::LogQL(m.clone()),
+        };
         Ok(match &spec.kind {
             RuleKind::Record => Rule::Recording(RecordingRule {
                 name: spec.name.clone(),

@@ -70,13 +70,31 @@ pub struct RuleSpec {
     /// The expression, as written.
     pub expr: String,
     /// The expression, parsed.
-    pub query: Query,
+    pub query: RuleQuery,
     /// Labels set on the output (templates for an alert).
     pub labels: Vec<(String, String)>,
     /// What kind of rule.
     pub kind: RuleKind,
     /// Line of the rule in its file (1-based), for messages.
     pub line: u64,
+}
+
+/// A rule's expression, parsed in its file's language.
+#[derive(Debug, Clone)]
+pub enum RuleQuery {
+    PromQL(Query),
+    /// A LogQL metric query (a log rule file, `log_rule_files`).
+    LogQL(strata_engine::logql::MetricExpr),
+}
+
+/// The language of a rule file's expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    /// Prometheus rule files (`rule_files`).
+    #[default]
+    PromQL,
+    /// Loki's ruler files: the same YAML with LogQL metric queries (`log_rule_files`).
+    LogQL,
 }
 
 /// Recording or alerting, with what only alerts have.
@@ -193,6 +211,11 @@ struct RuleNode {
 
 /// Reads and checks the rule file at `path`.
 pub fn read(path: &Path) -> Result<RuleFile, RuleFileErrors> {
+    read_as(path, Language::PromQL)
+}
+
+/// As [`read`], its expressions in `language`.
+pub fn read_as(path: &Path, language: Language) -> Result<RuleFile, RuleFileErrors> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         RuleFileErrors(vec![RuleFileError {
@@ -203,11 +226,16 @@ pub fn read(path: &Path) -> Result<RuleFile, RuleFileErrors> {
             reason: format!("cannot read the file: {e}"),
         }])
     })?;
-    parse(&shown, &text)
+    parse_as(&shown, &text, language)
 }
 
 /// Checks the text of a rule file; `path` names it in messages.
 pub fn parse(path: &str, text: &str) -> Result<RuleFile, RuleFileErrors> {
+    parse_as(path, text, Language::PromQL)
+}
+
+/// As [`parse`], its expressions in `language`.
+pub fn parse_as(path: &str, text: &str, language: Language) -> Result<RuleFile, RuleFileErrors> {
     let error = |line: u64, column: u64, context: String, reason: String| RuleFileError {
         path: path.to_owned(),
         line,
@@ -288,7 +316,7 @@ pub fn parse(path: &str, text: &str) -> Result<RuleFile, RuleFileErrors> {
         };
         let mut rules = Vec::new();
         for (i, rule) in group.rules.iter().enumerate() {
-            match check_rule(&rule.value, rule.referenced) {
+            match check_rule(&rule.value, rule.referenced, language) {
                 Ok(spec) => rules.push(spec),
                 Err(problems) => {
                     let rule_name = rule
@@ -362,7 +390,11 @@ fn duration_field(
 
 type Problems = Vec<(serde_saphyr::Location, String)>;
 
-fn check_rule(rule: &RuleNode, at: serde_saphyr::Location) -> Result<RuleSpec, Problems> {
+fn check_rule(
+    rule: &RuleNode,
+    at: serde_saphyr::Location,
+    language: Language,
+) -> Result<RuleSpec, Problems> {
     let mut problems: Problems = Vec::new();
     let given = |f: &Option<Spanned<String>>| f.as_ref().filter(|s| !s.value.is_empty()).cloned();
     let record = given(&rule.record);
@@ -382,12 +414,29 @@ fn check_rule(rule: &RuleNode, at: serde_saphyr::Location) -> Result<RuleSpec, P
             problems.push((spot(&rule.expr), "field 'expr' must be set in rule".into()));
             None
         }
-        Some(e) => match Query::parse(&e.value) {
-            Ok(q) => Some(q),
-            Err(err) => {
-                problems.push((e.referenced, format!("could not parse expression: {err}")));
-                None
-            }
+        Some(e) => match language {
+            Language::PromQL => match Query::parse(&e.value) {
+                Ok(q) => Some(RuleQuery::PromQL(q)),
+                Err(err) => {
+                    problems.push((e.referenced, format!("could not parse expression: {err}")));
+                    None
+                }
+            },
+            Language::LogQL => match strata_engine::logql::parse(&e.value) {
+                Ok(strata_engine::logql::Expr::Metric(m)) => Some(RuleQuery::LogQL(m)),
+                Ok(strata_engine::logql::Expr::Log(_)) => {
+                    problems.push((
+                        e.referenced,
+                        "a log rule needs a metric query (such as count_over_time), not a log query"
+                            .into(),
+                    ));
+                    None
+                }
+                Err(err) => {
+                    problems.push((e.referenced, format!("could not parse expression: {err}")));
+                    None
+                }
+            },
         },
     };
     let mut hold = Duration::ZERO;

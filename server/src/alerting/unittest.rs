@@ -481,6 +481,7 @@ fn run_group(
     let ctx = EvalContext {
         db,
         engine: &engine,
+        logs: None,
         external_labels: &external,
         external_url: &url,
         resend_delay_ms: 60_000,
