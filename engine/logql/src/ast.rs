@@ -4,6 +4,8 @@ use regex::Regex;
 use strata_core::labels::matcher::Matcher;
 use strata_logs::filter::Needle;
 
+use crate::template::Template;
+
 /// A query.
 #[derive(Debug, Clone)]
 pub enum Expr {
@@ -79,9 +81,22 @@ pub enum Stage {
     Keep(Vec<LabelSel>),
     /// `| decolorize`: ANSI colour sequences removed from the line.
     Decolorize,
+    /// `| line_format "{{.label}} …"`: the line becomes the template's expansion.
+    LineFormat(Template),
+    /// `| label_format new=old, name="{{ … }}"`: labels renamed or set from templates.
+    LabelFormat(Vec<(String, LabelFormatValue)>),
     /// `| unwrap name`, `| unwrap duration(name)`, `| unwrap bytes(name)`: the label's value
     /// becomes the entry's sample (the label leaves the labels); metric queries only.
     Unwrap { label: String, kind: UnwrapKind },
+}
+
+/// What `label_format` sets a label to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelFormatValue {
+    /// `new=old`: the label `old`, renamed (and removed under its old name).
+    Rename(String),
+    /// `name="{{ … }}"`: a template's expansion.
+    Template(Template),
 }
 
 /// A piece of a `pattern`: text that must come next, or a capture up to the next text (or the
@@ -151,7 +166,10 @@ pub enum UnwrapKind {
 impl Stage {
     /// Whether the stage may change the line (later line filters see the changed one).
     pub fn changes_line(&self) -> bool {
-        matches!(self, Stage::Unpack | Stage::Decolorize)
+        matches!(
+            self,
+            Stage::Unpack | Stage::Decolorize | Stage::LineFormat(_)
+        )
     }
 }
 
@@ -261,9 +279,13 @@ pub enum MetricExpr {
     },
 }
 
-/// A binary operator, loosest binding first: comparisons, `+ -`, `* / %`, `^`.
+/// A binary operator, loosest binding first: `or`; `and`, `unless`; comparisons; `+ -`;
+/// `* / %`; `^`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinOp {
+    Or,
+    And,
+    Unless,
     Eq,
     Ne,
     Gt,
@@ -279,7 +301,7 @@ pub enum BinOp {
 }
 
 impl BinOp {
-    /// Operators by their text, longest first (so `>=` is not read as `>`).
+    /// Operators written with symbols, longest first (so `>=` is not read as `>`).
     pub const ALL: [(&'static str, BinOp); 12] = [
         ("==", BinOp::Eq),
         ("!=", BinOp::Ne),
@@ -295,22 +317,36 @@ impl BinOp {
         ("^", BinOp::Pow),
     ];
 
+    /// Operators written as words.
+    pub const WORDS: [(&'static str, BinOp); 3] = [
+        ("and", BinOp::And),
+        ("or", BinOp::Or),
+        ("unless", BinOp::Unless),
+    ];
+
     /// Binding strength: higher binds tighter.
     pub fn precedence(self) -> u8 {
         match self {
-            BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le => 1,
-            BinOp::Add | BinOp::Sub => 2,
-            BinOp::Mul | BinOp::Div | BinOp::Mod => 3,
-            BinOp::Pow => 4,
+            BinOp::Or => 1,
+            BinOp::And | BinOp::Unless => 2,
+            BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le => 3,
+            BinOp::Add | BinOp::Sub => 4,
+            BinOp::Mul | BinOp::Div | BinOp::Mod => 5,
+            BinOp::Pow => 6,
         }
     }
 
     /// Whether it is a comparison.
     pub fn is_comparison(self) -> bool {
-        self.precedence() == 1
+        self.precedence() == 3
     }
 
-    /// `a op b`, a comparison giving 1 or 0.
+    /// Whether it is a set operator (`and`, `or`, `unless`).
+    pub fn is_set(self) -> bool {
+        self.precedence() <= 2
+    }
+
+    /// `a op b`, a comparison giving 1 or 0 (a set operator has no value of its own: NaN).
     pub fn apply(self, a: f64, b: f64) -> f64 {
         let truth = |t: bool| if t { 1.0 } else { 0.0 };
         match self {
@@ -326,6 +362,7 @@ impl BinOp {
             BinOp::Div => a / b,
             BinOp::Mod => a % b,
             BinOp::Pow => a.powf(b),
+            BinOp::Or | BinOp::And | BinOp::Unless => f64::NAN,
         }
     }
 }

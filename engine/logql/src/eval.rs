@@ -233,6 +233,9 @@ fn eval_node(
 /// vector's value) instead of giving 1 or 0. Between two vectors, each series meets the one of
 /// the same labels on the other side, at the steps both have.
 fn binary(op: BinOp, return_bool: bool, lhs: Value, rhs: Value) -> Value {
+    if op.is_set() {
+        return Value::Vector(set_operation(op, lhs, rhs));
+    }
     let filter = op.is_comparison() && !return_bool;
     let combine = |a: f64, b: f64, keep: f64| -> Option<f64> {
         let v = op.apply(a, b);
@@ -290,6 +293,51 @@ fn binary(op: BinOp, return_bool: bool, lhs: Value, rhs: Value) -> Value {
                     })
                     .collect(),
             )
+        }
+    }
+}
+
+/// `and`, `or`, `unless`, step by step: a series meets the one of the same labels on the
+/// other side at the same step.
+fn set_operation(op: BinOp, lhs: Value, rhs: Value) -> Vec<MetricSeries> {
+    // A scalar is one series without labels, present at every step.
+    let as_series = |v: Value| match v {
+        Value::Vector(v) => (v, false),
+        Value::Scalar(n) => (
+            vec![MetricSeries {
+                labels: BTreeMap::new(),
+                points: vec![(i64::MIN, n)],
+            }],
+            true,
+        ),
+    };
+    let ((l, _), (r, r_scalar)) = (as_series(lhs), as_series(rhs));
+    let has = |side: &[MetricSeries], always: bool, labels: &BTreeMap<String, String>, t: i64| {
+        side.iter().any(|s| {
+            &s.labels == labels && (always || s.points.binary_search_by_key(&t, |p| p.0).is_ok())
+        })
+    };
+    let keep = |side: &[MetricSeries], other: &[MetricSeries], always: bool, want: bool| {
+        side.iter()
+            .map(|s| MetricSeries {
+                labels: s.labels.clone(),
+                points: s
+                    .points
+                    .iter()
+                    .filter(|p| has(other, always, &s.labels, p.0) == want)
+                    .copied()
+                    .collect(),
+            })
+            .collect::<Vec<_>>()
+    };
+    match op {
+        BinOp::And => keep(&l, &r, r_scalar, true),
+        BinOp::Unless => keep(&l, &r, r_scalar, false),
+        _ => {
+            let mut out = keep(&r, &l, false, false);
+            let mut all = l;
+            all.append(&mut out);
+            all
         }
     }
 }

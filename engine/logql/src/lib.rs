@@ -13,8 +13,9 @@
 //! samples `| unwrap` makes of a label, `sum_`, `avg_`, `min_`, `max_`, `first_`, `last_`,
 //! `stdvar_`, `stddev_`, `quantile_over_time`, `rate` and `rate_counter`, grouped by `by` or
 //! `without`; under `sum`, `avg`, `min`, `max`, `count`, `stddev`, `stdvar`, `topk` and
-//! `bottomk` with `by` or `without`; numbers, `vector(n)`, arithmetic and comparisons. Not
-//! yet: `line_format`, `label_format`, subqueries, `group_left`/`group_right`.
+//! `bottomk` with `by` or `without`; numbers, `vector(n)`, arithmetic, comparisons and the
+//! set operators `and`, `or`, `unless`. `line_format` and `label_format` with the templates of
+//! [`template`]. Not yet: subqueries, `group_left`/`group_right`.
 //!
 //! Layers: this crate depends on `strata-core` and `strata-logs` only.
 
@@ -22,6 +23,7 @@ pub mod ast;
 pub mod eval;
 pub mod parse;
 pub mod pipeline;
+pub mod template;
 
 pub use ast::{Expr, FilterOp, LineFilter, LogExpr, MetricExpr};
 pub use eval::{EvalError, LogStream, MetricLimits, MetricSeries, eval_metric, select_logs};

@@ -4,12 +4,13 @@
 
 use strata_core::labels::matcher::{MatchKind, Matcher};
 
-use crate::ast::parse_pattern;
 use crate::ast::{
     AggOp, BinOp, CmpOp, Expr, FilterOp, Grouping, JsonPath, JsonStep, LabelPredicate, LabelSel,
     LineFilter, LogExpr, MetricExpr, RangeOp, Stage, UnwrapKind, ValueKind,
 };
+use crate::ast::{LabelFormatValue, parse_pattern};
 use crate::pipeline::{parse_bytes, parse_duration_secs};
+use crate::template::Template;
 
 /// Why a query did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -284,7 +285,36 @@ impl Parser<'_> {
                 kind: UnwrapKind::Number,
             });
         }
-        for word in ["line_format", "label_format", "distinct"] {
+        if self.eat_word("line_format") {
+            let t_at = self.pos;
+            let text = self.string()?;
+            let t = Template::parse(&text)
+                .map_err(|e| self.error_at(t_at, format!("invalid line_format template: {e}")))?;
+            return Ok(Stage::LineFormat(t));
+        }
+        if self.eat_word("label_format") {
+            let mut items = Vec::new();
+            loop {
+                let name = self.ident()?;
+                self.expect("=")?;
+                self.skip_space();
+                let value_at = self.pos;
+                let value = if self.rest().starts_with(['"', '`']) {
+                    let text = self.string()?;
+                    LabelFormatValue::Template(Template::parse(&text).map_err(|e| {
+                        self.error_at(value_at, format!("invalid label_format template: {e}"))
+                    })?)
+                } else {
+                    LabelFormatValue::Rename(self.ident()?)
+                };
+                items.push((name, value));
+                if !self.eat(",") {
+                    break;
+                }
+            }
+            return Ok(Stage::LabelFormat(items));
+        }
+        for word in ["distinct"] {
             if self.peek_word(word) {
                 return Err(self.error_at(at, format!("| {word} is not supported yet")));
             }
@@ -426,13 +456,21 @@ impl Parser<'_> {
         let mut lhs = self.metric_primary()?;
         loop {
             self.skip_space();
-            let Some(&(text, op)) = BinOp::ALL.iter().find(|(t, _)| self.rest().starts_with(t))
-            else {
+            let symbol = BinOp::ALL
+                .iter()
+                .find(|(t, _)| self.rest().starts_with(t))
+                .copied();
+            let found = match symbol {
+                Some(s) => Some(s),
+                None => BinOp::WORDS.into_iter().find(|(w, _)| self.peek_word(w)),
+            };
+            let Some((text, op)) = found else {
                 break;
             };
             if op.precedence() < min_precedence {
                 break;
             }
+            let op_at = self.pos;
             self.pos += text.len();
             let return_bool = self.eat_word("bool");
             if return_bool && !op.is_comparison() {
@@ -444,6 +482,12 @@ impl Parser<'_> {
                 op.precedence() + 1
             };
             let rhs = self.binary(next)?;
+            if op.is_set() && (is_scalar(&lhs) || is_scalar(&rhs)) {
+                return Err(self.error_at(
+                    op_at,
+                    format!("set operator {text:?} not allowed in binary scalar expression"),
+                ));
+            }
             lhs = MetricExpr::Binary {
                 op,
                 return_bool,
@@ -778,6 +822,15 @@ impl Parser<'_> {
     }
 }
 
+/// Whether `e` is a scalar: a number, or numbers combined.
+fn is_scalar(e: &MetricExpr) -> bool {
+    match e {
+        MetricExpr::Number(_) => true,
+        MetricExpr::Binary { lhs, rhs, .. } => is_scalar(lhs) && is_scalar(rhs),
+        _ => false,
+    }
+}
+
 /// A JSON path as `| json name="path"` writes it: `a.b`, `a[0]`, `a["b c"]`, `["a"].b`.
 fn json_path(text: &str) -> Option<JsonPath> {
     let mut steps = Vec::new();
@@ -919,7 +972,8 @@ mod tests {
         assert!(e.contains("col 11: invalid regex"), "{e}");
         assert!(err(r#"{app="a"} |= "\q""#).contains("unknown escape sequence \\q"));
         assert!(err(r#"{app="a"} |= "open"#).contains("col 14: unterminated string"));
-        assert!(err(r#"{app="a"} | line_format "x""#).contains("not supported yet"));
+        assert!(err(r#"{app="a"} | line_format "{{ .x""#).contains("invalid line_format"));
+        assert!(err(r#"{app="a"} | distinct x"#).contains("not supported yet"));
         assert!(err(r#"{app="a"} | status > "5""#).contains("not strings"));
         assert!(err(r#"{app="a"} | regexp "(a)""#).contains("named capture"));
         assert!(err(r#"rate({app="a"})"#).contains("expected a range"));

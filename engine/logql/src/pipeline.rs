@@ -17,8 +17,10 @@ use strata_core::labels::Labels;
 use strata_logs::Entry;
 
 use crate::ast::{
-    JsonPath, JsonStep, LabelPredicate, LabelSel, PatternPart, Stage, UnwrapKind, ValueKind,
+    JsonPath, JsonStep, LabelFormatValue, LabelPredicate, LabelSel, PatternPart, Stage, UnwrapKind,
+    ValueKind,
 };
+use crate::template::Context;
 
 /// The label a failed parse or conversion adds.
 pub const ERROR_LABEL: &str = "__error__";
@@ -184,6 +186,41 @@ pub fn process_with<'e>(
             Stage::Decolorize => {
                 if line.contains('\u{1b}') {
                     line = Cow::Owned(decolorize(&line));
+                }
+            }
+            Stage::LineFormat(t) => {
+                let ctx = Context {
+                    labels: &state.map,
+                    line: &line,
+                    ts_ns: entry.ts_ns,
+                };
+                match t.expand(&ctx) {
+                    Ok(new_line) => line = Cow::Owned(new_line),
+                    Err(e) => state.set_error("TemplateFormatErr", e),
+                }
+            }
+            Stage::LabelFormat(items) => {
+                for (name, value) in items {
+                    let new = match value {
+                        LabelFormatValue::Rename(old) => state.map.remove(old),
+                        LabelFormatValue::Template(t) => {
+                            let ctx = Context {
+                                labels: &state.map,
+                                line: &line,
+                                ts_ns: entry.ts_ns,
+                            };
+                            match t.expand(&ctx) {
+                                Ok(v) => Some(v),
+                                Err(e) => {
+                                    state.set_error("TemplateFormatErr", e);
+                                    None
+                                }
+                            }
+                        }
+                    };
+                    if let Some(v) = new {
+                        state.map.insert(name.clone(), v);
+                    }
                 }
             }
             Stage::Unwrap { label, kind } => {
