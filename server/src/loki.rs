@@ -1,13 +1,15 @@
 //! Loki's protocols, over the engine's log store: the push API in ([`push`]: protobuf with
 //! snappy, JSON, either gzipped) and the query API out ([`query`]: log queries in LogQL,
 //! label names and values), in the shapes Grafana's Loki data source and Loki's clients
-//! expect; [`index`] the stats and volume Grafana asks for beside its queries. [`state`]
+//! expect; [`index`] the stats and volume Grafana asks for beside its queries; [`tail`] live
+//! tail over a WebSocket. [`state`]
 //! holds the family's part of the server's state.
 
 pub mod index;
 pub mod push;
 pub mod query;
 pub mod state;
+pub mod tail;
 
 use std::sync::Arc;
 
@@ -46,6 +48,7 @@ pub fn router() -> Router<Arc<AppState>> {
             get(query::series).post(query::series),
         )
         .route("/loki/api/v1/status/buildinfo", get(query::buildinfo))
+        .route("/loki/api/v1/tail", get(tail::tail))
         .route(
             "/loki/api/v1/index/stats",
             get(index::stats).post(index::stats),

@@ -269,7 +269,7 @@ pub(super) fn metric_answer(result_type: &str, series: &[MetricSeries]) -> Value
 }
 
 /// The `streams` answer (each stream's entries in the query's direction).
-fn streams_answer(streams: &[LogStream], categorize: bool) -> Value {
+pub(super) fn streams_answer(streams: &[LogStream], categorize: bool) -> Value {
     let mut entries_total = 0usize;
     let mut bytes_total = 0usize;
     let result: Vec<Value> = streams
