@@ -1,10 +1,12 @@
 //! `GET /loki/api/v1/tail`: live tail over a WebSocket, as Grafana's "Live" mode and
 //! `logcli --tail` use it. Once a second the server sends what the log query found since the
 //! last message (entries older than `delay_for` seconds, at most 5, so that late senders are
-//! caught), as `{"streams":[…],"dropped_entries":null}`; it stops when the client closes.
+//! caught), as `{"streams":[…],"dropped_entries":null}`; an entry up to five seconds older
+//! than the last message is still sent, once. It stops when the client closes.
 //! Parameters: `query` (a log query), `start` (default an hour ago), `limit` (per message,
 //! default 100; a fuller second continues in the next message), `delay_for`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,30 +69,40 @@ pub async fn tail(
     }
 }
 
-/// Sends what the query finds, once a second, until the client goes.
+/// How far behind the last message an entry's time may be and still be sent: entries that
+/// arrive a little late (a sender's clock, a retried push) are looked for again, once.
+const LATE_NS: i64 = 5_000_000_000;
+
+/// Sends what the query finds, once a second, until the client goes. Each round reads from
+/// [`LATE_NS`] before the last round's end, and skips what it has sent already.
 async fn follow(
     mut socket: WebSocket,
     store: Arc<LogStore>,
     query: Arc<LogExpr>,
-    mut from: i64,
+    start: i64,
     limit: usize,
     delay_secs: u64,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut from = start;
+    // What was sent at or after `from - LATE_NS`: (time, hash of stream and line).
+    let mut sent: BTreeSet<(i64, u64)> = BTreeSet::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 let to = now_ns() - delay_secs as i64 * 1_000_000_000;
-                if to <= from {
+                let window_start = from.saturating_sub(LATE_NS).max(start);
+                if to <= window_start {
                     continue;
                 }
                 let (s, q) = (Arc::clone(&store), Arc::clone(&query));
+                let read_limit = limit + sent.len();
                 let found = tokio::task::spawn_blocking(move || {
-                    logql::select_logs(&s, &q, from, to, Direction::Forward, limit)
+                    logql::select_logs(&s, &q, window_start, to, Direction::Forward, read_limit)
                 })
                 .await;
-                let streams = match found {
+                let mut streams = match found {
                     Ok(Ok(streams)) => streams,
                     Ok(Err(e)) => {
                         let _ = socket.send(Message::Text(format!("error: {e}").into())).await;
@@ -98,20 +110,32 @@ async fn follow(
                     }
                     Err(_) => break,
                 };
-                let count: usize = streams.iter().map(|s| s.entries.len()).sum();
-                let newest = streams
-                    .iter()
-                    .flat_map(|s| s.entries.iter().map(|e| e.ts_ns))
-                    .max();
-                // A full message may have left entries of this second: continue after the
-                // newest sent; otherwise everything before `to` has been seen.
+                let mut count = 0usize;
+                let mut newest = None;
+                for stream in &mut streams {
+                    let labels = format!("{:?}", stream.labels);
+                    stream.entries.retain(|e| {
+                        let key = (e.ts_ns, xxhash_rust::xxh3::xxh3_64(format!("{labels}\u{0}{}", e.line).as_bytes()));
+                        if count >= limit || !sent.insert(key) {
+                            return false;
+                        }
+                        count += 1;
+                        newest = newest.max(Some(e.ts_ns));
+                        true
+                    });
+                }
+                // A full message may have left entries behind: continue after the newest
+                // sent; otherwise everything before `to` has been looked at.
                 from = match newest {
                     Some(t) if count >= limit => t + 1,
                     _ => to,
                 };
+                let keep_from = from.saturating_sub(LATE_NS);
+                sent.retain(|&(t, _)| t >= keep_from);
                 if count == 0 {
                     continue;
                 }
+                streams.retain(|s| !s.entries.is_empty());
                 let answer = streams_answer(&streams, false);
                 let message = json!({
                     "streams": answer["data"]["result"],
