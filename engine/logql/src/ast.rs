@@ -266,6 +266,8 @@ pub enum MetricExpr {
         op: BinOp,
         /// `bool`: a comparison gives 1 or 0 instead of filtering.
         return_bool: bool,
+        /// `on (…)` / `ignoring (…)`, `group_left` / `group_right`: how series meet.
+        matching: Option<Matching>,
         lhs: Box<MetricExpr>,
         rhs: Box<MetricExpr>,
     },
@@ -277,6 +279,24 @@ pub enum MetricExpr {
         grouping: Grouping,
         inner: Box<MetricExpr>,
     },
+}
+
+/// How the series of two sides meet: by the labels `on` names, or by all but those
+/// `ignoring` names; with a group, one series of one side meets many of the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matching {
+    /// `on` (true) or `ignoring` (false).
+    pub on: bool,
+    pub labels: Vec<String>,
+    pub group: Option<MatchGroup>,
+}
+
+/// `group_left (…)` or `group_right (…)`: the side with many series, and the labels of the
+/// other side copied onto the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchGroup {
+    pub left: bool,
+    pub include: Vec<String>,
 }
 
 /// A binary operator, loosest binding first: `or`; `and`, `unless`; comparisons; `+ -`;

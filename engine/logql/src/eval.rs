@@ -7,7 +7,7 @@ use strata_core::error::StorageError;
 use strata_core::labels::Labels;
 use strata_logs::{Direction, Entry, LineFilter as StoreFilter, LogStore};
 
-use crate::ast::{AggOp, BinOp, Grouping, LogExpr, MetricExpr, RangeOp};
+use crate::ast::{AggOp, BinOp, Grouping, LogExpr, Matching, MetricExpr, RangeOp};
 use crate::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, process, process_with};
 
 /// Why a query could not be answered.
@@ -19,6 +19,9 @@ pub enum EvalError {
     /// The query reads or returns more than the limits allow.
     #[error("{0}")]
     Limit(String),
+    /// The query cannot be answered as written (series that do not match one to one).
+    #[error("{0}")]
+    Query(String),
     /// A metric query met entries its pipeline marked with `__error__`.
     #[error(
         "pipeline error: {kind} ({details}) for series {series}; use a label filter such as | __error__=\"\" to skip such entries"
@@ -219,12 +222,18 @@ fn eval_node(
         MetricExpr::Binary {
             op,
             return_bool,
+            matching,
             lhs,
             rhs,
         } => {
             let lhs = eval_node(store, lhs, times, limits)?;
             let rhs = eval_node(store, rhs, times, limits)?;
-            binary(*op, *return_bool, lhs, rhs)
+            match (matching, lhs, rhs) {
+                (Some(m), Value::Vector(l), Value::Vector(r)) => {
+                    Value::Vector(matched(*op, *return_bool, m, l, r)?)
+                }
+                (_, lhs, rhs) => binary(*op, *return_bool, lhs, rhs),
+            }
         }
     })
 }
@@ -295,6 +304,93 @@ fn binary(op: BinOp, return_bool: bool, lhs: Value, rhs: Value) -> Value {
             )
         }
     }
+}
+
+/// `lhs op on|ignoring (…) [group_left|group_right (…)] rhs`: series meet by their
+/// signature (the `on` labels, or all but the `ignoring` ones); without a group each
+/// signature must be one series a side, with one the side named by the group may have many,
+/// and the result takes the many side's labels plus the `include` labels of the other.
+fn matched(
+    op: BinOp,
+    return_bool: bool,
+    m: &Matching,
+    l: Vec<MetricSeries>,
+    r: Vec<MetricSeries>,
+) -> Result<Vec<MetricSeries>, EvalError> {
+    let sig = |labels: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        labels
+            .iter()
+            .filter(|(k, _)| m.labels.iter().any(|n| n == *k) == m.on)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    // The many side iterates; the one side is looked up by signature.
+    let many_left = m.group.as_ref().is_none_or(|g| g.left);
+    let (many, one) = if many_left { (&l, &r) } else { (&r, &l) };
+    let mut index: HashMap<BTreeMap<String, String>, &MetricSeries> = HashMap::new();
+    for s in one.iter() {
+        if index.insert(sig(&s.labels), s).is_some() {
+            return Err(EvalError::Query(format!(
+                "found duplicate series for the match group {} on the {} side of the operation; many-to-many matching not allowed",
+                format_labels(&sig(&s.labels)),
+                if many_left { "right" } else { "left" }
+            )));
+        }
+    }
+    let filter = op.is_comparison() && !return_bool;
+    let mut out: Vec<MetricSeries> = Vec::new();
+    let mut seen: HashMap<BTreeMap<String, String>, ()> = HashMap::new();
+    for s in many.iter() {
+        let Some(other) = index.get(&sig(&s.labels)) else {
+            continue;
+        };
+        let mut labels = match &m.group {
+            None if m.on => sig(&s.labels),
+            None => s
+                .labels
+                .iter()
+                .filter(|(k, _)| !m.labels.iter().any(|n| n == *k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            Some(_) => s.labels.clone(),
+        };
+        if let Some(g) = &m.group {
+            for name in &g.include {
+                match other.labels.get(name) {
+                    Some(v) => {
+                        labels.insert(name.clone(), v.clone());
+                    }
+                    None => {
+                        labels.remove(name);
+                    }
+                }
+            }
+        }
+        if seen.insert(labels.clone(), ()).is_some() {
+            return Err(EvalError::Query(format!(
+                "multiple matches for labels {}: many-to-one matching must be explicit (group_left/group_right)",
+                format_labels(&labels)
+            )));
+        }
+        let points = s
+            .points
+            .iter()
+            .filter_map(|&(t, v)| {
+                let i = other.points.binary_search_by_key(&t, |p| p.0).ok()?;
+                let w = other.points[i].1;
+                let (a, b) = if many_left { (v, w) } else { (w, v) };
+                let result = op.apply(a, b);
+                if filter {
+                    (result == 1.0).then_some((t, a))
+                } else {
+                    Some((t, result))
+                }
+            })
+            .collect();
+        out.push(MetricSeries { labels, points });
+    }
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
 }
 
 /// `and`, `or`, `unless`, step by step: a series meets the one of the same labels on the

@@ -6,7 +6,7 @@ use strata_core::labels::matcher::{MatchKind, Matcher};
 
 use crate::ast::{
     AggOp, BinOp, CmpOp, Expr, FilterOp, Grouping, JsonPath, JsonStep, LabelPredicate, LabelSel,
-    LineFilter, LogExpr, MetricExpr, RangeOp, Stage, UnwrapKind, ValueKind,
+    LineFilter, LogExpr, MatchGroup, Matching, MetricExpr, RangeOp, Stage, UnwrapKind, ValueKind,
 };
 use crate::ast::{LabelFormatValue, parse_pattern};
 use crate::pipeline::{parse_bytes, parse_duration_secs};
@@ -476,6 +476,13 @@ impl Parser<'_> {
             if return_bool && !op.is_comparison() {
                 return Err(self.error("bool is only for comparisons"));
             }
+            let matching = self.matching()?;
+            if matching.is_some() && op.is_set() {
+                return Err(self.error_at(
+                    op_at,
+                    "on, ignoring and groups with and, or, unless are not supported yet",
+                ));
+            }
             let next = if op == BinOp::Pow {
                 op.precedence()
             } else {
@@ -491,6 +498,7 @@ impl Parser<'_> {
             lhs = MetricExpr::Binary {
                 op,
                 return_bool,
+                matching,
                 lhs: Box::new(lhs),
                 rhs: Box::new(rhs),
             };
@@ -665,6 +673,52 @@ impl Parser<'_> {
             .ok_or_else(|| self.error_at(at, format!("invalid duration {text:?}")))?;
         self.pos += len;
         Ok(ns)
+    }
+
+    /// `on (…)` or `ignoring (…)`, then optionally `group_left (…)` or `group_right (…)`.
+    fn matching(&mut self) -> Result<Option<Matching>, ParseError> {
+        let on = if self.eat_word("on") {
+            true
+        } else if self.eat_word("ignoring") {
+            false
+        } else {
+            return Ok(None);
+        };
+        let labels = self.label_list()?;
+        let group = if self.eat_word("group_left") {
+            Some(true)
+        } else if self.eat_word("group_right") {
+            Some(false)
+        } else {
+            None
+        };
+        let group = match group {
+            None => None,
+            Some(left) => {
+                self.skip_space();
+                let include = if self.rest().starts_with('(') {
+                    self.label_list()?
+                } else {
+                    Vec::new()
+                };
+                Some(MatchGroup { left, include })
+            }
+        };
+        Ok(Some(Matching { on, labels, group }))
+    }
+
+    /// `(a, b)`.
+    fn label_list(&mut self) -> Result<Vec<String>, ParseError> {
+        self.expect("(")?;
+        let mut labels = Vec::new();
+        while !self.eat(")") {
+            labels.push(self.ident()?);
+            if !self.eat(",") {
+                self.expect(")")?;
+                break;
+            }
+        }
+        Ok(labels)
     }
 
     /// `by (a, b)` or `without (a)`, when it comes next.

@@ -205,7 +205,9 @@ pub(super) async fn blocking<T: Send + 'static>(
         .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| match e {
             EvalError::Storage(_) => Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-            EvalError::Limit(_) | EvalError::Pipeline { .. } => Failure::bad(e.to_string()),
+            EvalError::Limit(_) | EvalError::Query(_) | EvalError::Pipeline { .. } => {
+                Failure::bad(e.to_string())
+            }
         })
 }
 
