@@ -256,6 +256,15 @@ pub enum MetricExpr {
         offset_ns: i64,
         grouping: Option<Grouping>,
     },
+    /// `max_over_time(<metric query>[1h:5m])`: a range aggregation over a metric query's
+    /// values at every `step` in the window (a subquery; beyond Loki).
+    Subquery {
+        op: RangeOp,
+        inner: Box<MetricExpr>,
+        range_ns: i64,
+        step_ns: i64,
+        offset_ns: i64,
+    },
     /// A number: a scalar.
     Number(f64),
     /// `vector(n)`: one series without labels, `n` at every step.

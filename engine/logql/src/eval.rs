@@ -208,6 +208,20 @@ fn eval_node(
             times,
             limits,
         )?),
+        MetricExpr::Subquery {
+            op,
+            inner,
+            range_ns,
+            step_ns,
+            offset_ns,
+        } => Value::Vector(subquery(
+            store,
+            *op,
+            inner,
+            (*range_ns, *step_ns, *offset_ns),
+            times,
+            limits,
+        )?),
         MetricExpr::Number(n) => Value::Scalar(*n),
         MetricExpr::Vector(n) => Value::Vector(Value::Scalar(*n).into_series(times)),
         MetricExpr::Aggregate {
@@ -565,6 +579,68 @@ fn eval_range(
         out.push(MetricSeries { labels, points });
     }
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// `op(inner[range:step] offset o)` at `times`: `inner` evaluated at every multiple of `step`
+/// the windows `(t - o - range, t - o]` hold, then `op` over each window's values per series.
+fn subquery(
+    store: &LogStore,
+    op: RangeOp,
+    inner: &MetricExpr,
+    (range_ns, step_ns, offset_ns): (i64, i64, i64),
+    times: &[i64],
+    limits: &MetricLimits,
+) -> Result<Vec<MetricSeries>, EvalError> {
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return Ok(Vec::new());
+    };
+    let lo = first - offset_ns - range_ns;
+    let hi = last - offset_ns;
+    // Multiples of the step, as Prometheus aligns a subquery's steps.
+    let mut t = lo.div_euclid(step_ns) * step_ns;
+    if t <= lo {
+        t += step_ns;
+    }
+    let mut inner_times = Vec::new();
+    while t <= hi {
+        inner_times.push(t);
+        if inner_times.len() > limits.steps_max {
+            return Err(EvalError::Limit(format!(
+                "the subquery would take more than {} steps; use a longer step",
+                limits.steps_max
+            )));
+        }
+        t += step_ns;
+    }
+    let series = eval_node(store, inner, &inner_times, limits)?.into_series(&inner_times);
+    let range_secs = range_ns as f64 / 1e9;
+    let mut out = Vec::with_capacity(series.len());
+    for s in series {
+        let mut points = Vec::new();
+        for &t in times {
+            let end = t - offset_ns;
+            let a = s.points.partition_point(|p| p.0 <= end - range_ns);
+            let b = s.points.partition_point(|p| p.0 <= end);
+            if b <= a {
+                continue;
+            }
+            let window: Vec<f64> = s.points[a..b].iter().map(|p| p.1).collect();
+            let v = match op {
+                RangeOp::CountOverTime => window.len() as f64,
+                RangeOp::Rate => {
+                    // As a counter's increase per second, a drop a reset.
+                    over_window(RangeOp::RateCounter, &window, range_secs)
+                }
+                _ => over_window(op, &window, range_secs),
+            };
+            points.push((t, v));
+        }
+        out.push(MetricSeries {
+            labels: s.labels,
+            points,
+        });
+    }
     Ok(out)
 }
 

@@ -14,8 +14,9 @@
 //! `stdvar_`, `stddev_`, `quantile_over_time`, `rate` and `rate_counter`, grouped by `by` or
 //! `without`; under `sum`, `avg`, `min`, `max`, `count`, `stddev`, `stdvar`, `topk` and
 //! `bottomk` with `by` or `without`; numbers, `vector(n)`, arithmetic, comparisons and the
-//! set operators `and`, `or`, `unless`, with `on`/`ignoring` and `group_left`/`group_right`. `line_format` and `label_format` with the templates of
-//! [`template`]. Not yet: subqueries.
+//! set operators `and`, `or`, `unless`, with `on`/`ignoring` and `group_left`/`group_right`; subqueries
+//! (`max_over_time(<metric query>[1h:5m])`). `line_format` and `label_format` with the templates of
+//! [`template`].
 //!
 //! Layers: this crate depends on `strata-core` and `strata-logs` only.
 

@@ -536,6 +536,10 @@ impl Parser<'_> {
                 self.expect(",")?;
                 op = RangeOp::QuantileOverTime(phi);
             }
+            self.skip_space();
+            if !self.rest().starts_with('{') {
+                return self.subquery(op, &word, at);
+            }
             let selector = self.selector()?;
             let mut range = self.range()?;
             let stages = self.pipeline()?;
@@ -673,6 +677,38 @@ impl Parser<'_> {
             .ok_or_else(|| self.error_at(at, format!("invalid duration {text:?}")))?;
         self.pos += len;
         Ok(ns)
+    }
+
+    /// The rest of `op(<metric query>[range:step] [offset d])`, after `op(`.
+    fn subquery(&mut self, op: RangeOp, word: &str, at: usize) -> Result<MetricExpr, ParseError> {
+        if matches!(
+            op,
+            RangeOp::BytesOverTime | RangeOp::BytesRate | RangeOp::AbsentOverTime
+        ) {
+            return Err(self.error_at(at, format!("{word} takes a log query, not a metric query")));
+        }
+        let inner = self.metric_expr()?;
+        self.expect("[")?;
+        let range_ns = self.duration_ns()?;
+        self.expect(":")?;
+        let step_ns = self.duration_ns()?;
+        self.expect("]")?;
+        if range_ns <= 0 || step_ns <= 0 {
+            return Err(self.error_at(at, "a subquery's range and step must be longer than 0"));
+        }
+        let offset_ns = if self.eat_word("offset") {
+            self.duration_ns()?
+        } else {
+            0
+        };
+        self.expect(")")?;
+        Ok(MetricExpr::Subquery {
+            op,
+            inner: Box::new(inner),
+            range_ns,
+            step_ns,
+            offset_ns,
+        })
     }
 
     /// `on (…)` or `ignoring (…)`, then optionally `group_left (…)` or `group_right (…)`.
