@@ -790,20 +790,13 @@ impl Parser<'_> {
             self.skip_space();
             let at = self.pos;
             let name = self.ident()?;
-            let kind = if self.eat("=~") {
-                MatchKind::Regex
-            } else if self.eat("!~") {
-                MatchKind::NotRegex
-            } else if self.eat("!=") {
-                MatchKind::NotEqual
-            } else if self.eat("=") {
-                MatchKind::Equal
-            } else {
-                return Err(self.error(format!(
+            self.skip_space();
+            let kind = self.match_op().ok_or_else(|| {
+                self.error(format!(
                     "expected a matcher (=, !=, =~, !~) after {name:?}, found {}",
                     self.describe_next()
-                )));
-            };
+                ))
+            })?;
             let value = self.string()?;
             let m =
                 Matcher::new(kind, &name, &value).map_err(|e| self.error_at(at, e.to_string()))?;
