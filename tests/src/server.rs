@@ -413,3 +413,102 @@ pub fn start_prometheus(program: &Path, dir: &Path, config: &str) -> (Guard, Str
     });
     (guard, url)
 }
+
+/// What one writer thread did in one kill cycle.
+#[derive(Debug, Default)]
+pub struct WriterReport {
+    /// Requests answered 204.
+    pub acked: Vec<u64>,
+    /// The highest request number sent (answered or not).
+    pub last_sent: Option<u64>,
+    /// The first answer that was neither 204 nor a transport error (the kill), if any.
+    pub unexpected: Option<(u64, Reply)>,
+}
+
+/// Sends requests `first..first + max` with `send` until one fails at the transport level
+/// (the server is gone), reporting every 204 on `acks` as it comes.
+pub fn send_until_killed(
+    first: u64,
+    max: u64,
+    acks: &mpsc::Sender<()>,
+    mut send: impl FnMut(u64) -> Reply,
+) -> WriterReport {
+    let mut report = WriterReport::default();
+    for k in first..first + max {
+        report.last_sent = Some(k);
+        let reply = send(k);
+        match reply.status {
+            204 => {
+                report.acked.push(k);
+                // The main thread stops listening once it has killed the server.
+                let _ = acks.send(());
+            }
+            0 => break,
+            _ => {
+                report.unexpected = Some((k, reply));
+                break;
+            }
+        }
+    }
+    report
+}
+
+/// One cycle of a kill -9 test: starts the server on `dir`, runs one `writer` thread per
+/// entry of `next` (given the server's URL, its number, its first request number and the
+/// acknowledgement channel), kills the server with SIGKILL once `target` requests were
+/// acknowledged (or after 30 s), and adds what each writer had acknowledged to `acked` and
+/// its next request number to `next`. Panics on an answer that was neither 204 nor the kill.
+pub fn kill_cycle<W>(
+    dir: &Path,
+    cycle: u64,
+    target: u64,
+    next: &mut [u64],
+    acked: &mut [Vec<u64>],
+    writer: W,
+) where
+    W: Fn(String, u64, u64, mpsc::Sender<()>) -> WriterReport + Send + Sync + Clone + 'static,
+{
+    let server = Server::start(dir, &[]);
+    server.wait_ready(Duration::from_secs(60));
+    let (tx, rx) = mpsc::channel();
+    let writers: Vec<_> = (0..next.len())
+        .map(|w| {
+            let (url, tx, first, writer) =
+                (server.url.clone(), tx.clone(), next[w], writer.clone());
+            std::thread::spawn(move || writer(url, w as u64, first, tx))
+        })
+        .collect();
+    drop(tx);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut acks = 0;
+    while acks < target {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(()) => acks += 1,
+            // Every writer stopped (an unexpected answer, checked below) or it took too long.
+            Err(_) => break,
+        }
+    }
+    server.kill9();
+    let reports: Vec<WriterReport> = writers
+        .into_iter()
+        .map(|h| h.join().expect("writer thread"))
+        .collect();
+    for (w, r) in reports.iter().enumerate() {
+        assert!(
+            r.unexpected.is_none(),
+            "cycle {cycle}: writer {w} got an unexpected answer: {:?}",
+            r.unexpected
+        );
+    }
+    assert!(
+        acks >= target,
+        "cycle {cycle}: only {acks} of {target} acknowledgements within 30 s"
+    );
+    for (w, r) in reports.into_iter().enumerate() {
+        acked[w].extend(r.acked);
+        if let Some(last) = r.last_sent {
+            next[w] = last + 1;
+        }
+    }
+}

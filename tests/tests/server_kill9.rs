@@ -15,13 +15,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use strata_engine::fs::sim::SplitMix64;
 use strata_engine::labels::matcher::Matcher;
 use strata_engine::{Db, Options};
 use strata_testkit::time::now_ms;
-use strata_tests::server::{self, Server};
+use strata_tests::server::{self, WriterReport, kill_cycle, send_until_killed};
 use strata_wire::remote_write::v1::{Label, Sample, TimeSeries, WriteRequest};
 
 const METRIC: &str = "server_kill9_value";
@@ -78,19 +78,7 @@ fn request(base_t: i64, w: u64, k: u64) -> WriteRequest {
     }
 }
 
-/// What one writer thread did in one cycle.
-#[derive(Debug, Default)]
-struct WriterReport {
-    /// Requests answered 204.
-    acked: Vec<u64>,
-    /// The highest request number sent (answered or not).
-    last_sent: Option<u64>,
-    /// The first answer that was neither 204 nor a transport error (the kill), if any.
-    unexpected: Option<(u64, server::Reply)>,
-}
-
-/// Sends requests `first..` until one fails at the transport level (the server is gone),
-/// reporting every 204 on `acks` as it comes.
+/// Sends requests `first..` until the server is gone, reporting every 204 on `acks`.
 fn write_until_killed(
     url: &str,
     base_t: i64,
@@ -99,24 +87,9 @@ fn write_until_killed(
     acks: &mpsc::Sender<()>,
 ) -> WriterReport {
     let agent = server::agent();
-    let mut report = WriterReport::default();
-    for k in first..first + REQUESTS_PER_CYCLE_MAX {
-        report.last_sent = Some(k);
-        let reply = server::remote_write(&agent, url, &request(base_t, w, k));
-        match reply.status {
-            204 => {
-                report.acked.push(k);
-                // The main thread stops listening once it has killed the server.
-                let _ = acks.send(());
-            }
-            0 => break,
-            _ => {
-                report.unexpected = Some((k, reply));
-                break;
-            }
-        }
-    }
-    report
+    send_until_killed(first, REQUESTS_PER_CYCLE_MAX, acks, |k| {
+        server::remote_write(&agent, url, &request(base_t, w, k))
+    })
 }
 
 /// Options for the verifying open: no background work and no checkpoint on close, so the
@@ -232,48 +205,14 @@ fn acknowledged_remote_writes_survive_kill_9_of_the_server() {
     let (mut checked_total, mut in_flight) = (0u64, 0u64);
     for cycle in 0..cycles {
         let target = 20 + rng.below(980);
-        let server = Server::start(dir.path(), &[]);
-        server.wait_ready(Duration::from_secs(60));
-        let (tx, rx) = mpsc::channel();
-        let writers: Vec<_> = (0..WRITERS)
-            .map(|w| {
-                let (url, tx, first) = (server.url.clone(), tx.clone(), next[w as usize]);
-                std::thread::spawn(move || write_until_killed(&url, base_t, w, first, &tx))
-            })
-            .collect();
-        drop(tx);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut acks = 0;
-        while acks < target {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(()) => acks += 1,
-                // Both writers stopped (an unexpected answer, checked below) or it took too long.
-                Err(_) => break,
-            }
-        }
-        server.kill9();
-        let reports: Vec<WriterReport> = writers
-            .into_iter()
-            .map(|h| h.join().expect("writer thread"))
-            .collect();
-        for (w, r) in reports.iter().enumerate() {
-            assert!(
-                r.unexpected.is_none(),
-                "cycle {cycle}: writer {w} got an unexpected answer: {:?}",
-                r.unexpected
-            );
-        }
-        assert!(
-            acks >= target,
-            "cycle {cycle}: only {acks} of {target} acknowledgements within 30 s"
+        kill_cycle(
+            dir.path(),
+            cycle,
+            target,
+            &mut next,
+            &mut acked,
+            move |url, w, first, tx| write_until_killed(&url, base_t, w, first, &tx),
         );
-        for (w, r) in reports.into_iter().enumerate() {
-            acked[w].extend(r.acked);
-            if let Some(last) = r.last_sent {
-                next[w] = last + 1;
-            }
-        }
         let (checked, beyond) = verify(dir.path(), base_t, &acked, &next, cycle);
         checked_total += checked;
         in_flight = beyond;

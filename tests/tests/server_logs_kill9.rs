@@ -14,13 +14,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use strata_engine::fs::sim::SplitMix64;
 use strata_engine::labels::matcher::Matcher;
 use strata_engine::logs::{Direction, LogOptions, LogStore};
 use strata_testkit::time::now_ms;
-use strata_tests::server::{self, Server};
+use strata_tests::server::{self, WriterReport, kill_cycle, send_until_killed};
 
 const WRITERS: u64 = 2;
 const ENTRIES_PER_PUSH: u64 = 20;
@@ -59,13 +59,7 @@ fn push_body(base_ns: i64, w: u64, k: u64) -> Vec<u8> {
 /// What the store holds at one time of one writer: the line and the metadata.
 type Stored = (String, Vec<(String, String)>);
 
-#[derive(Debug, Default)]
-struct WriterReport {
-    acked: Vec<u64>,
-    last_sent: Option<u64>,
-    unexpected: Option<(u64, server::Reply)>,
-}
-
+/// Pushes `first..` until the server is gone, reporting every 204 on `acks`.
 fn push_until_killed(
     url: &str,
     base_ns: i64,
@@ -74,29 +68,15 @@ fn push_until_killed(
     acks: &mpsc::Sender<()>,
 ) -> WriterReport {
     let agent = server::agent();
-    let mut report = WriterReport::default();
-    for k in first..first + PUSHES_PER_CYCLE_MAX {
-        report.last_sent = Some(k);
-        let reply = server::post_raw(
+    send_until_killed(first, PUSHES_PER_CYCLE_MAX, acks, |k| {
+        server::post_raw(
             &agent,
             &format!("{url}/loki/api/v1/push"),
             "application/json",
             None,
             push_body(base_ns, w, k),
-        );
-        match reply.status {
-            204 => {
-                report.acked.push(k);
-                let _ = acks.send(());
-            }
-            0 => break,
-            _ => {
-                report.unexpected = Some((k, reply));
-                break;
-            }
-        }
-    }
-    report
+        )
+    })
 }
 
 /// Checks every acknowledged push against the store and that every stored entry was sent.
@@ -219,47 +199,14 @@ fn acknowledged_log_pushes_survive_kill_9_of_the_server() {
     let (mut checked_total, mut in_flight) = (0u64, 0u64);
     for cycle in 0..cycles {
         let target = 20 + rng.below(480);
-        let server = Server::start(dir.path(), &[]);
-        server.wait_ready(Duration::from_secs(60));
-        let (tx, rx) = mpsc::channel();
-        let writers: Vec<_> = (0..WRITERS)
-            .map(|w| {
-                let (url, tx, first) = (server.url.clone(), tx.clone(), next[w as usize]);
-                std::thread::spawn(move || push_until_killed(&url, base_ns, w, first, &tx))
-            })
-            .collect();
-        drop(tx);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut acks = 0;
-        while acks < target {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(()) => acks += 1,
-                Err(_) => break,
-            }
-        }
-        server.kill9();
-        let reports: Vec<WriterReport> = writers
-            .into_iter()
-            .map(|h| h.join().expect("writer thread"))
-            .collect();
-        for (w, r) in reports.iter().enumerate() {
-            assert!(
-                r.unexpected.is_none(),
-                "cycle {cycle}: writer {w} got an unexpected answer: {:?}",
-                r.unexpected
-            );
-        }
-        assert!(
-            acks >= target,
-            "cycle {cycle}: only {acks} of {target} acknowledgements within 30 s"
+        kill_cycle(
+            dir.path(),
+            cycle,
+            target,
+            &mut next,
+            &mut acked,
+            move |url, w, first, tx| push_until_killed(&url, base_ns, w, first, &tx),
         );
-        for (w, r) in reports.into_iter().enumerate() {
-            acked[w].extend(r.acked);
-            if let Some(last) = r.last_sent {
-                next[w] = last + 1;
-            }
-        }
         let (checked, beyond) = verify(dir.path(), base_ns, &acked, &next, cycle);
         checked_total += checked;
         in_flight = beyond;
