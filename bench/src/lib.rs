@@ -7,10 +7,12 @@
 //! loads hours of the same data into such a server and times typical dashboard queries
 //! against its Prometheus query API (`src/bin/query-compare.rs`, `scripts/query-compare.sh`).
 //! [`rules`] measures what evaluating 1,000 recording rules over the same data costs a server
-//! (`src/bin/rules-compare.rs`, `scripts/rules-compare.sh`).
+//! (`src/bin/rules-compare.rs`, `scripts/rules-compare.sh`). [`logs`] measures the log store:
+//! size against `zstd`, ingest per CPU-second, searches against `rg`, memory under live load.
 
 pub mod ingest;
 pub mod load;
+pub mod logs;
 pub mod query;
 pub mod rules;
 

@@ -85,6 +85,10 @@ enum Command {
         #[arg(long)]
         queries: Option<PathBuf>,
     },
+    /// The log benchmark: generate application logs, push them to a Strata server it starts
+    /// (Loki push, protobuf + snappy), and measure size, ingest CPU, searches (beside `rg`),
+    /// and memory under live load. See docs/perf.md.
+    Logs(LogsArgs),
     /// A receiver that accepts any request and answers 204 (or 200 to GET), for measuring
     /// the generator itself.
     Null {
@@ -233,6 +237,130 @@ struct WriteArgs {
 }
 
 #[derive(Args, Debug)]
+struct LogsArgs {
+    /// The Strata binary to start. [default: `strata` beside this program]
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Start the server under `taskset -c CPUS` (e.g. 1, with this program on CPU 0).
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// Scratch directory: the raw files (kept for the next run of the same dataset) and the
+    /// servers' data.
+    #[arg(long)]
+    work: PathBuf,
+    /// Raw log bytes to generate: 1GB is the quick mode, 10GB the full one.
+    #[arg(long, default_value = "1GB", value_parser = parse_size)]
+    size: u64,
+    /// Streams of the dataset.
+    #[arg(long, default_value_t = 2000)]
+    streams: usize,
+    /// Time the dataset spans, ending now.
+    #[arg(long, value_parser = parse_duration, default_value = "24h")]
+    span: Duration,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Consecutive lines sharing a trace id.
+    #[arg(long, default_value_t = 8)]
+    lines_per_trace: u64,
+    /// Lines carrying a rare token.
+    #[arg(long, default_value_t = 20)]
+    needles: usize,
+    /// Push connections.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    /// Raw bytes per push (Promtail's batch size is 1 MiB).
+    #[arg(long, default_value = "1MB", value_parser = parse_size)]
+    batch: u64,
+    /// Warm runs of each query.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Skip the cold runs (they restart the server and drop the page cache, as root).
+    #[arg(long)]
+    no_cold: bool,
+    /// `zstd -19` compresses at most this much of the raw text.
+    #[arg(long, default_value = "1GB", value_parser = parse_size)]
+    zstd19_max: u64,
+    /// Live load: lines per second...
+    #[arg(long, default_value_t = 100_000.0)]
+    live_rate: f64,
+    /// ...into this many streams...
+    #[arg(long, default_value_t = 20_000)]
+    live_streams: usize,
+    /// ...for this long (0 skips it).
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    live_for: Duration,
+    /// Limit load: push this many streams at once (0 skips it).
+    #[arg(long, default_value_t = 0)]
+    limit_streams: usize,
+    /// Write report.json and summary.txt here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// A size: a number of bytes, or with KB, MB, GB (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim().to_ascii_uppercase();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => t.split_at(i),
+        None => (t.as_str(), ""),
+    };
+    let n: f64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (write e.g. 1GB, 512MB)"))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1u64,
+        "KB" | "K" | "KIB" => 1 << 10,
+        "MB" | "M" | "MIB" => 1 << 20,
+        "GB" | "G" | "GIB" => 1 << 30,
+        other => return Err(format!("{other:?} is not a unit: use KB, MB or GB")),
+    };
+    Ok((n * scale as f64) as u64)
+}
+
+fn run_logs(args: LogsArgs) -> anyhow::Result<()> {
+    use strata_bench::logs::{report, run, server::ServerConfig};
+    let binary = match args.server {
+        Some(b) => b,
+        None => std::env::current_exe()?
+            .parent()
+            .context("this program's directory")?
+            .join("strata"),
+    };
+    let options = run::Options {
+        server: ServerConfig {
+            binary,
+            cpus: args.server_cpus,
+        },
+        work: args.work,
+        bytes: args.size,
+        streams: args.streams,
+        span: args.span,
+        seed: args.seed,
+        lines_per_trace: args.lines_per_trace,
+        needles: args.needles,
+        workers: args.workers,
+        batch_bytes: args.batch,
+        runs: args.runs,
+        cold: !args.no_cold,
+        zstd19_max: args.zstd19_max,
+        live_rate: args.live_rate,
+        live_streams: args.live_streams,
+        live_for: args.live_for,
+        limit_streams: args.limit_streams,
+    };
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let r = run::run(&options, command)?;
+    let summary = report::text(&r);
+    println!("{summary}");
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(&r)?)?;
+        std::fs::write(dir.join("summary.txt"), &summary)?;
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
 struct HttpArgs {
     #[arg(long, default_value = "GET")]
     method: String,
@@ -270,6 +398,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &listen,
             service_time.map(|service| null::Capacity { slots, service }),
         ),
+        Command::Logs(args) => run_logs(args),
         Command::Write { load, write } => {
             let url = load
                 .url

@@ -72,15 +72,16 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         let logs = shared.logs().map(|store| {
             let (streams, head_entries, head_bytes) = store.stats();
             let (blocks, block_bytes) = store.block_stats();
-            let (pages_read, pages_skipped) = store.page_stats();
+            let pages = store.page_stats();
             crate::metrics::LogFigures {
                 streams,
                 head_entries,
                 head_bytes,
                 blocks,
                 block_bytes,
-                pages_read,
-                pages_skipped,
+                pages_read: pages.read,
+                pages_skipped: pages.skipped,
+                page_bytes_read: pages.bytes_read,
             }
         });
         shared.metrics.render(

@@ -97,6 +97,7 @@ pub struct LogFigures {
     pub block_bytes: u64,
     pub pages_read: u64,
     pub pages_skipped: u64,
+    pub page_bytes_read: u64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -376,6 +377,11 @@ impl Metrics {
             "strata_log_pages_skipped_total",
             "Block pages in a log query's range it skipped: their token filter lacked a needle.",
             &[(String::new(), f.pages_skipped as f64)],
+        );
+        out.counter(
+            "strata_log_page_bytes_read_total",
+            "Bytes of the block pages log queries read, once decompressed.",
+            &[(String::new(), f.page_bytes_read as f64)],
         );
     }
 }

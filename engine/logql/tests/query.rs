@@ -133,8 +133,12 @@ fn line_filters_keep_what_loki_keeps_across_blocks_and_head() {
 #[test]
 fn a_needle_reads_only_the_pages_that_may_hold_it() {
     let store = filled();
-    let pages = |store: &LogStore| store.page_stats();
+    let pages = |store: &LogStore| {
+        let s = store.page_stats();
+        (s.read, s.skipped)
+    };
     let (read0, skipped0) = pages(&store);
+    let bytes0 = store.page_stats().bytes_read;
     let got = lines(
         &store,
         r#"{app="api"} |= "upstream Timeout""#,
@@ -144,6 +148,11 @@ fn a_needle_reads_only_the_pages_that_may_hold_it() {
     assert_eq!(got.len(), 1);
     let (read1, skipped1) = pages(&store);
     assert_eq!(read1 - read0, 1, "only the page holding the line");
+    let bytes1 = store.page_stats().bytes_read;
+    assert!(
+        bytes1 > bytes0,
+        "the page read is counted in decompressed bytes"
+    );
     assert!(
         skipped1 - skipped0 >= 2,
         "the others skipped: {}",

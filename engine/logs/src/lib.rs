@@ -28,5 +28,5 @@ pub use entry::{Direction, Entry, StreamRef};
 pub use error::{AppendError, CommitError, OpenError};
 pub use store::{
     LineFilter, LogAppender, LogLimits, LogOptions, LogStore, MaintainReport, OpenReport,
-    StreamEntries,
+    PageStats, StreamEntries,
 };

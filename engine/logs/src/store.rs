@@ -73,6 +73,18 @@ impl Default for LogLimits {
     }
 }
 
+/// What queries have read of the blocks, since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageStats {
+    /// Pages read (each decompressed and its checksum checked).
+    pub read: u64,
+    /// Pages in a query's time range it did not read: a line filter's needle was missing from
+    /// the page's token filter.
+    pub skipped: u64,
+    /// Bytes of the pages read, once decompressed.
+    pub bytes_read: u64,
+}
+
 /// How the store is opened.
 #[derive(Debug, Clone)]
 pub struct LogOptions {
@@ -236,6 +248,7 @@ pub struct LogStore {
     /// Block pages queries read, and pages their line filters' needles let them skip.
     pages_read: AtomicU64,
     pages_skipped: AtomicU64,
+    page_bytes_read: AtomicU64,
     dir: PathBuf,
     _lock: Box<dyn LockGuard>,
 }
@@ -321,6 +334,7 @@ impl LogStore {
             retention_bytes: options.retention_bytes,
             pages_read: AtomicU64::new(0),
             pages_skipped: AtomicU64::new(0),
+            page_bytes_read: AtomicU64::new(0),
             dir: dir.to_path_buf(),
             _lock: lock,
         };
@@ -355,13 +369,20 @@ impl LogStore {
         (head.num_streams(), head.entries, head.bytes)
     }
 
-    /// Block pages queries have read, and pages in their time range they skipped because a
-    /// line filter's needle was missing from the page's token filter.
-    pub fn page_stats(&self) -> (u64, u64) {
-        (
-            self.pages_read.load(Ordering::Relaxed),
-            self.pages_skipped.load(Ordering::Relaxed),
-        )
+    /// What queries have read of the blocks so far.
+    pub fn page_stats(&self) -> PageStats {
+        PageStats {
+            read: self.pages_read.load(Ordering::Relaxed),
+            skipped: self.pages_skipped.load(Ordering::Relaxed),
+            bytes_read: self.page_bytes_read.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a page about to be read and decompressed.
+    fn count_read(&self, block: &LogBlock, page: usize) {
+        self.pages_read.fetch_add(1, Ordering::Relaxed);
+        self.page_bytes_read
+            .fetch_add(block.pages()[page].raw_len, Ordering::Relaxed);
     }
 
     /// Blocks and their bytes on disk.
@@ -452,7 +473,7 @@ impl LogStore {
                 let mut taken = 0;
                 for p in pages {
                     page.clear();
-                    self.pages_read.fetch_add(1, Ordering::Relaxed);
+                    self.count_read(block, p);
                     block.read_page(p, &mut page)?;
                     taken += filter.take(
                         &stream.labels,
@@ -525,7 +546,7 @@ impl LogStore {
                 for p in self.pages_to_read(block, stream.pages.clone(), start_ns, end_ns, needles)
                 {
                     page.clear();
-                    self.pages_read.fetch_add(1, Ordering::Relaxed);
+                    self.count_read(block, p);
                     block.read_page(p, &mut page)?;
                     for e in in_range(&page, start_ns, end_ns) {
                         visit(&stream.labels, e);

@@ -214,14 +214,14 @@ impl SplitMix64 {
 }
 
 /// SplitMix64's output function.
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
 /// A hash of a key and two coordinates.
-fn hash(key: u64, a: u64, b: u64) -> u64 {
+pub(crate) fn hash(key: u64, a: u64, b: u64) -> u64 {
     mix(key
         ^ mix(a.wrapping_add(0x632b_e59b_d9b4_e019) ^ mix(b.wrapping_add(0x8cb9_2ba7_2f3d_8dd7))))
 }

@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod dataset;
 pub mod gorilla;
 pub mod host;
+pub mod logdata;
 pub mod net;
 pub mod receiver;
 pub mod time;
