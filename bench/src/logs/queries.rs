@@ -69,15 +69,16 @@ pub fn mix(data: &LogData) -> Vec<LogQuery> {
         },
         LogQuery {
             name: "regex no index serves (count)".into(),
-            logql: r#"sum(count_over_time({env="prod"} |~ "took=[0-9]+\\.[0-9]+9ms" [1h]))"#
-                .into(),
+            logql: r#"sum(count_over_time({env="prod"} |~ "took=[0-9]+\\.[0-9]+9ms" [1h]))"#.into(),
             kind: QueryKind::Metric { step_s: 3600 },
             rg: Some((r"took=[0-9]+\.[0-9]+9ms".into(), false, "*.log".into())),
             expect_lines: None,
         },
         LogQuery {
             name: "sum by (level) (count_over_time(| json [5m]))".into(),
-            logql: format!(r#"sum by (level) (count_over_time({{container="{json}"}} | json [5m]))"#),
+            logql: format!(
+                r#"sum by (level) (count_over_time({{container="{json}"}} | json [5m]))"#
+            ),
             kind: QueryKind::Metric { step_s: 300 },
             rg: None,
             expect_lines: None,
@@ -86,7 +87,11 @@ pub fn mix(data: &LogData) -> Vec<LogQuery> {
             name: "| json | status >= 500".into(),
             logql: format!(r#"{{container="{json}"}} | json | status >= 500"#),
             kind: QueryKind::Log { limit: 1000 },
-            rg: Some((r#""status":5[0-9][0-9]"#.into(), false, format!("{json}.log"))),
+            rg: Some((
+                r#""status":5[0-9][0-9]"#.into(),
+                false,
+                format!("{json}.log"),
+            )),
             expect_lines: Some(1000),
         },
     ]
@@ -174,7 +179,9 @@ pub fn rg(raw: &Path, q: &LogQuery) -> anyhow::Result<Option<(f64, u64)>> {
     }
     cmd.arg("--").arg(pattern).arg(raw);
     let started = Instant::now();
-    let out = cmd.output().context("running rg (apt-get install ripgrep)")?;
+    let out = cmd
+        .output()
+        .context("running rg (apt-get install ripgrep)")?;
     let seconds = started.elapsed().as_secs_f64();
     // 1: nothing found, which is an answer too.
     if !out.status.success() && out.status.code() != Some(1) {

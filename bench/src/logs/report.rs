@@ -29,7 +29,11 @@ pub fn text(r: &Report) -> String {
         .map(|(_, b)| b)
         .sum();
     for (part, bytes) in &r.disk {
-        let _ = writeln!(out, "  log store {part:<8} {:>10.1} MiB", *bytes as f64 / MIB);
+        let _ = writeln!(
+            out,
+            "  log store {part:<8} {:>10.1} MiB",
+            *bytes as f64 / MIB
+        );
     }
     let _ = writeln!(
         out,
@@ -70,7 +74,10 @@ pub fn text(r: &Report) -> String {
         r.push_server_cpu_s,
         r.push_memory.hwm_bytes as f64 / MIB
     );
-    let _ = writeln!(out, "\nqueries over the whole range (median of warm runs; cold: restarted, page cache dropped)");
+    let _ = writeln!(
+        out,
+        "\nqueries over the whole range (median of warm runs; cold: restarted, page cache dropped)"
+    );
     let _ = writeln!(
         out,
         "  {:<48} {:>9} {:>9} {:>9} {:>9} {:>12} {:>9}",
@@ -106,7 +113,8 @@ pub fn text(r: &Report) -> String {
             out,
             "      {} {what}{}   {}",
             answer,
-            q.rg_lines.map_or(String::new(), |n| format!(" (rg: {n} lines)")),
+            q.rg_lines
+                .map_or(String::new(), |n| format!(" (rg: {n} lines)")),
             q.query.logql
         );
     }

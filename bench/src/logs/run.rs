@@ -210,9 +210,7 @@ pub fn run(options: &Options, command: String) -> anyhow::Result<Report> {
         // One run to warm, then the measured ones.
         queries::run(&agent, &s.base, q, start_ns, end_ns)?;
         for _ in 0..options.runs.max(1) {
-            result
-                .warm
-                .push(measured(&agent, s, q, start_ns, end_ns)?);
+            result.warm.push(measured(&agent, s, q, start_ns, end_ns)?);
         }
         if let Ok(Some((_, lines))) = queries::rg(&raw, q) {
             let mut times = Vec::new();

@@ -27,8 +27,14 @@ pub struct Server {
 impl Server {
     /// Starts the server on a free loopback port with its data in `data`, logging to
     /// `data.log`, and waits until it answers `/-/ready` (at most `ready_within`).
-    pub fn start(config: &ServerConfig, data: &Path, ready_within: Duration) -> anyhow::Result<Server> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    pub fn start(
+        config: &ServerConfig,
+        data: &Path,
+        ready_within: Duration,
+    ) -> anyhow::Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let log_path = data.with_extension("log");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -71,7 +77,10 @@ impl Server {
                 bail!("the server exited at start; see {}", log_path.display());
             }
             if Instant::now() >= deadline {
-                bail!("the server was not ready within {ready_within:?}; see {}", log_path.display());
+                bail!(
+                    "the server was not ready within {ready_within:?}; see {}",
+                    log_path.display()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

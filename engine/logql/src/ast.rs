@@ -425,6 +425,22 @@ pub enum RangeOp {
 }
 
 impl RangeOp {
+    /// Whether the value of a window over several series' entries together is the sum of the
+    /// values of each series' window: then `sum by (…) (op(…))` can group the entries before
+    /// the windows are cut.
+    pub fn is_additive(self) -> bool {
+        matches!(
+            self,
+            RangeOp::CountOverTime
+                | RangeOp::Rate
+                | RangeOp::BytesOverTime
+                | RangeOp::BytesRate
+                | RangeOp::SumOverTime
+        )
+    }
+}
+
+impl RangeOp {
     /// The range aggregations by name (`quantile_over_time` with its φ 0 until parsed).
     pub const ALL: [(&'static str, RangeOp); 15] = [
         ("count_over_time", RangeOp::CountOverTime),

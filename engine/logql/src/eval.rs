@@ -8,7 +8,7 @@ use strata_core::labels::Labels;
 use strata_logs::{Direction, Entry, LineFilter as StoreFilter, LogStore};
 
 use crate::ast::{AggOp, BinOp, Grouping, LogExpr, Matching, MetricExpr, RangeOp};
-use crate::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, process, process_with};
+use crate::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, process, process_with, wanted_labels};
 
 /// Why a query could not be answered.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -60,9 +60,13 @@ pub fn select_logs(
     direction: Direction,
     limit: usize,
 ) -> Result<Vec<LogStream>, EvalError> {
+    // Whether an entry is kept depends only on the labels the stages read.
+    let wanted = wanted_labels(&query.stages, &[]);
     let filter = StoreFilter {
         needles: query.needles(),
-        keep: Box::new(|labels, e| process(&query.stages, labels, e).is_some()),
+        keep: Box::new(|labels, e| {
+            process_with(&query.stages, labels, e, false, wanted.as_ref()).is_some()
+        }),
     };
     let found = store.select_lines(&query.selector, start_ns, end_ns, direction, limit, &filter)?;
     if query.filters_only() {
@@ -224,6 +228,39 @@ fn eval_node(
         )?),
         MetricExpr::Number(n) => Value::Scalar(*n),
         MetricExpr::Vector(n) => Value::Vector(Value::Scalar(*n).into_series(times)),
+        // `sum by (…)` of a window op that adds up over entries: the entries are grouped as
+        // they are read, so the series of every label combination are never built, and the
+        // parsers extract only the labels grouped by (and those the stages read).
+        MetricExpr::Aggregate {
+            op: AggOp::Sum,
+            param: None,
+            grouping,
+            inner,
+        } if matches!(
+            inner.as_ref(),
+            MetricExpr::Range { op, grouping: None, .. } if op.is_additive()
+        ) =>
+        {
+            let MetricExpr::Range {
+                op,
+                log,
+                range_ns,
+                offset_ns,
+                ..
+            } = inner.as_ref()
+            else {
+                unreachable!("matched above")
+            };
+            Value::Vector(eval_range(
+                store,
+                *op,
+                log,
+                (*range_ns, *offset_ns),
+                Some(grouping),
+                times,
+                limits,
+            )?)
+        }
         MetricExpr::Aggregate {
             op,
             param,
@@ -486,11 +523,14 @@ fn eval_range(
     let mut read = 0usize;
     let mut failure: Option<EvalError> = None;
     let needles = log.needles();
+    let wanted = grouping
+        .filter(|g| !g.without)
+        .and_then(|g| wanted_labels(&log.stages, &g.labels));
     store.scan(&log.selector, from, to, &needles, &mut |labels, entry| {
         if failure.is_some() {
             return;
         }
-        let Some(p) = process_with(&log.stages, labels, entry, true) else {
+        let Some(p) = process_with(&log.stages, labels, entry, true, wanted.as_ref()) else {
             return;
         };
         read += 1;
@@ -513,16 +553,21 @@ fn eval_range(
                     });
                     return;
                 }
-                key
+                match grouping {
+                    Some(g) => group_key(g, &key),
+                    None => key,
+                }
             }
             None => stream_keys
                 .entry(labels.clone())
-                .or_insert_with(|| to_map(labels))
+                .or_insert_with(|| {
+                    let key = to_map(labels);
+                    match grouping {
+                        Some(g) => group_key(g, &key),
+                        None => key,
+                    }
+                })
                 .clone(),
-        };
-        let key = match grouping {
-            Some(g) => group_key(g, &key),
-            None => key,
         };
         let points = series.entry(key).or_default();
         points.ts.push(entry.ts_ns);

@@ -11,7 +11,7 @@
 //! is among its series' labels too, as in Loki.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use strata_core::labels::Labels;
 use strata_logs::Entry;
@@ -38,33 +38,92 @@ pub struct Processed<'e> {
     pub value: Option<f64>,
 }
 
+/// The labels a consumer of a pipeline's results needs: all of them, or only some (a metric
+/// query grouped `by` a few labels needs those and what the stages themselves read). With
+/// only some wanted, the pipeline keeps (and parsers extract) no others: the same answer for
+/// those labels, without building the rest.
+pub type Wanted = Option<BTreeSet<String>>;
+
+/// The labels the stages and a consumer needing `outputs` read: `None` (all) when a stage may
+/// read any label (a template of `line_format` or `label_format`).
+pub fn wanted_labels(stages: &[Stage], outputs: &[String]) -> Wanted {
+    fn predicate_names(p: &LabelPredicate, out: &mut BTreeSet<String>) {
+        match p {
+            LabelPredicate::And(a, b) | LabelPredicate::Or(a, b) => {
+                predicate_names(a, out);
+                predicate_names(b, out);
+            }
+            LabelPredicate::Matcher(m) => {
+                out.insert(m.name().to_owned());
+            }
+            LabelPredicate::Compare { name, .. } => {
+                out.insert(name.clone());
+            }
+        }
+    }
+    let mut names: BTreeSet<String> = outputs.iter().cloned().collect();
+    names.insert(ERROR_LABEL.to_owned());
+    names.insert(ERROR_DETAILS_LABEL.to_owned());
+    for stage in stages {
+        match stage {
+            Stage::LineFormat(_) => return None,
+            Stage::LabelFormat(items) => {
+                for (name, value) in items {
+                    let LabelFormatValue::Rename(old) = value else {
+                        return None;
+                    };
+                    names.insert(name.clone());
+                    names.insert(old.clone());
+                }
+            }
+            Stage::Label(p) => predicate_names(p, &mut names),
+            Stage::Unwrap { label, .. } => {
+                names.insert(label.clone());
+            }
+            _ => {}
+        }
+    }
+    Some(names)
+}
+
 /// The labels while the pipeline runs.
-struct LabelState {
+struct LabelState<'a> {
     map: BTreeMap<String, String>,
     /// Names that came from structured metadata (not part of the result's labels).
     metadata: Vec<String>,
-    /// Names of the stream's labels and metadata: a parsed label of the same name is renamed.
-    original: Vec<String>,
+    /// The stream's labels and the entry's metadata: a parsed label of one of their names is
+    /// renamed.
+    stream: &'a Labels,
+    entry_metadata: &'a [(String, String)],
+    /// The labels kept, when not all.
+    wanted: Option<&'a BTreeSet<String>>,
 }
 
-impl LabelState {
-    fn new(stream: &Labels, entry: &Entry) -> LabelState {
+impl<'a> LabelState<'a> {
+    fn new(
+        stream: &'a Labels,
+        entry: &'a Entry,
+        wanted: Option<&'a BTreeSet<String>>,
+    ) -> LabelState<'a> {
+        let keeps = |name: &str| wanted.is_none_or(|w| w.contains(name));
         let mut map: BTreeMap<String, String> = stream
             .iter()
+            .filter(|l| keeps(l.name().as_str()))
             .map(|l| (l.name().to_string(), l.value().to_string()))
             .collect();
         let mut metadata = Vec::new();
         for (k, v) in &entry.metadata {
-            if !map.contains_key(k) {
+            if keeps(k) && !map.contains_key(k) && stream.get(k).is_none() {
                 map.insert(k.clone(), v.clone());
                 metadata.push(k.clone());
             }
         }
-        let original = map.keys().cloned().collect();
         LabelState {
             map,
             metadata,
-            original,
+            stream,
+            entry_metadata: &entry.metadata,
+            wanted,
         }
     }
 
@@ -72,16 +131,34 @@ impl LabelState {
         self.map.get(name).map(String::as_str)
     }
 
-    /// Adds a parsed label: its name made a valid label name, renamed when the stream has it.
-    fn add_parsed(&mut self, name: &str, value: String) {
+    /// Whether a label of this name is kept.
+    fn keeps(&self, name: &str) -> bool {
+        self.wanted.is_none_or(|w| w.contains(name))
+    }
+
+    /// Whether a parser should hand over the value of the key `key` (sanitized): some wanted
+    /// label may come from it (itself, renamed, or a nested key below it).
+    fn may_want(&self, key: &str) -> bool {
+        self.wanted.is_none_or(|w| {
+            w.range::<str, _>((std::ops::Bound::Included(key), std::ops::Bound::Unbounded))
+                .next()
+                .is_some_and(|first| first.starts_with(key))
+        })
+    }
+
+    /// Adds a parsed label: its name made a valid label name, renamed when the stream or the
+    /// entry's metadata has it; left out when not wanted.
+    fn add_parsed(&mut self, name: &str, value: impl Into<String>) {
         let mut name = sanitize(name);
         if name.is_empty() {
             return;
         }
-        if self.original.contains(&name) {
+        if self.stream.get(&name).is_some() || self.entry_metadata.iter().any(|(k, _)| *k == name) {
             name.push_str("_extracted");
         }
-        self.map.insert(name, value);
+        if self.keeps(&name) {
+            self.map.insert(name, value.into());
+        }
     }
 
     fn set_error(&mut self, kind: &str, details: String) {
@@ -125,16 +202,20 @@ pub fn sanitize(name: &str) -> String {
 /// labels it leaves with are the stream's and the parsed ones (a log query's answer keeps
 /// structured metadata apart, with the entry).
 pub fn process<'e>(stages: &[Stage], stream: &Labels, entry: &'e Entry) -> Option<Processed<'e>> {
-    process_with(stages, stream, entry, false)
+    process_with(stages, stream, entry, false, None)
 }
 
 /// As [`process`], and with `keep_metadata` the entry's structured metadata stays among its
 /// labels: a metric query's series are told apart by it, as Loki's are.
+///
+/// With `wanted`, only those labels are kept (see [`Wanted`]): whether the entry is kept and
+/// the wanted labels' values are the same as without.
 pub fn process_with<'e>(
     stages: &[Stage],
     stream: &Labels,
     entry: &'e Entry,
     keep_metadata: bool,
+    wanted: Option<&BTreeSet<String>>,
 ) -> Option<Processed<'e>> {
     let mut line: Cow<'e, str> = Cow::Borrowed(entry.line.as_str());
     let mut labels: Option<LabelState> = None;
@@ -146,7 +227,7 @@ pub fn process_with<'e>(
             }
             continue;
         }
-        let state = labels.get_or_insert_with(|| LabelState::new(stream, entry));
+        let state = labels.get_or_insert_with(|| LabelState::new(stream, entry, wanted));
         match stage {
             Stage::Line(_) => unreachable!("handled above"),
             Stage::Json(fields) => json(state, &line, fields),
@@ -242,7 +323,7 @@ pub fn process_with<'e>(
         }
     }
     if keep_metadata && labels.is_none() && !entry.metadata.is_empty() {
-        labels = Some(LabelState::new(stream, entry));
+        labels = Some(LabelState::new(stream, entry, wanted));
     }
     Some(Processed {
         labels: labels.map(|l| l.finish(keep_metadata)),
@@ -259,6 +340,9 @@ impl LabelSel {
 }
 
 fn json(state: &mut LabelState, line: &str, fields: &[(String, JsonPath)]) {
+    if fields.is_empty() && state.wanted.is_some() {
+        return json_wanted(state, line);
+    }
     let value: serde_json::Value = match serde_json::from_str(line) {
         Ok(v @ serde_json::Value::Object(_)) => v,
         Ok(_) => {
@@ -289,6 +373,104 @@ fn json(state: &mut LabelState, line: &str, fields: &[(String, JsonPath)]) {
             Some(serde_json::Value::Null) | None => {}
             Some(v) => state.add_parsed(name, v.to_string()),
         }
+    }
+}
+
+/// `| json` when only some labels are wanted: the whole line is still read (so a line that is
+/// not JSON fails the same way), but only the values of keys a wanted label may come from are
+/// built.
+fn json_wanted(state: &mut LabelState, line: &str) {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    /// A key, borrowed from the line unless it has escapes.
+    struct Key<'de>(Cow<'de, str>);
+    impl<'de> serde::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct KeyVisitor;
+            impl<'de> Visitor<'de> for KeyVisitor {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v.to_owned())))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v)))
+                }
+            }
+            d.deserialize_str(KeyVisitor)
+        }
+    }
+
+    /// The top-level object: wanted keys' values collected, the rest skipped.
+    struct Object<'s, 'a>(&'s LabelState<'a>);
+    impl<'de> DeserializeSeed<'de> for Object<'_, '_> {
+        type Value = Option<Vec<(String, serde_json::Value)>>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Object<'_, '_> {
+        /// `None`: not an object.
+        type Value = Option<Vec<(String, serde_json::Value)>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut found = Vec::new();
+            while let Some(Key(key)) = map.next_key::<Key>()? {
+                if self.0.may_want(&sanitize(&key)) {
+                    found.push((key.into_owned(), map.next_value::<serde_json::Value>()?));
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Some(found))
+        }
+        fn visit_seq<S: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: S,
+        ) -> Result<Self::Value, S::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(line);
+    let found = Object(state)
+        .deserialize(&mut de)
+        .and_then(|found| de.end().map(|()| found));
+    match found {
+        Ok(Some(found)) => {
+            let mut object = serde_json::Map::new();
+            object.extend(found);
+            let mut prefix = String::new();
+            flatten(state, &mut prefix, &serde_json::Value::Object(object));
+        }
+        Ok(None) => state.set_error("JSONParserErr", "the line is not a JSON object".to_owned()),
+        Err(e) => state.set_error("JSONParserErr", e.to_string()),
     }
 }
 

@@ -134,23 +134,60 @@ pub struct LogData {
 }
 
 const SERVICES: &[&str] = &[
-    "checkout", "cart", "catalog", "payments", "shipping", "users", "search", "reviews",
-    "inventory", "pricing", "gateway", "auth", "notifications", "orders", "recommendations",
-    "billing", "media", "ads", "loyalty", "support",
+    "checkout",
+    "cart",
+    "catalog",
+    "payments",
+    "shipping",
+    "users",
+    "search",
+    "reviews",
+    "inventory",
+    "pricing",
+    "gateway",
+    "auth",
+    "notifications",
+    "orders",
+    "recommendations",
+    "billing",
+    "media",
+    "ads",
+    "loyalty",
+    "support",
 ];
 const NAMESPACES: &[&str] = &["shop", "platform", "payments", "data", "edge", "growth"];
 const CLUSTERS: &[&str] = &["eu-west-1", "eu-central-1", "us-east-1"];
 const LOGGERS: &[&str] = &[
-    "http.server", "db.pool", "cache.redis", "queue.consumer", "auth.jwt", "orders.service",
-    "payments.client", "search.index",
+    "http.server",
+    "db.pool",
+    "cache.redis",
+    "queue.consumer",
+    "auth.jwt",
+    "orders.service",
+    "payments.client",
+    "search.index",
 ];
 const ROUTES: &[&str] = &[
-    "/api/v1/orders/", "/api/v1/users/", "/api/v1/products/", "/api/v1/cart/",
-    "/api/v1/payments/", "/api/v2/search?q=item", "/api/v1/reviews/", "/api/v1/inventory/",
-    "/static/js/app.", "/static/css/site.", "/healthz", "/metrics", "/api/v1/shipping/quote/",
-    "/api/v1/recommendations/", "/api/v1/auth/token", "/api/v1/loyalty/points/",
+    "/api/v1/orders/",
+    "/api/v1/users/",
+    "/api/v1/products/",
+    "/api/v1/cart/",
+    "/api/v1/payments/",
+    "/api/v2/search?q=item",
+    "/api/v1/reviews/",
+    "/api/v1/inventory/",
+    "/static/js/app.",
+    "/static/css/site.",
+    "/healthz",
+    "/metrics",
+    "/api/v1/shipping/quote/",
+    "/api/v1/recommendations/",
+    "/api/v1/auth/token",
+    "/api/v1/loyalty/points/",
 ];
-const METHODS: &[&str] = &["GET", "GET", "GET", "GET", "GET", "GET", "POST", "POST", "PUT", "DELETE"];
+const METHODS: &[&str] = &[
+    "GET", "GET", "GET", "GET", "GET", "GET", "POST", "POST", "PUT", "DELETE",
+];
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
@@ -162,26 +199,57 @@ const AGENTS: &[&str] = &[
     "Go-http-client/1.1",
 ];
 const INFO_MESSAGES: &[&str] = &[
-    "request completed", "order placed", "cache lookup", "user signed in", "item added to cart",
-    "price recalculated", "search served", "token refreshed", "message consumed",
-    "connection acquired", "payment authorised", "shipment quoted",
+    "request completed",
+    "order placed",
+    "cache lookup",
+    "user signed in",
+    "item added to cart",
+    "price recalculated",
+    "search served",
+    "token refreshed",
+    "message consumed",
+    "connection acquired",
+    "payment authorised",
+    "shipment quoted",
 ];
 const WARN_MESSAGES: &[&str] = &[
-    "slow query", "retrying upstream call", "cache miss storm", "connection pool nearly exhausted",
-    "deprecated API version used", "rate limit approaching",
+    "slow query",
+    "retrying upstream call",
+    "cache miss storm",
+    "connection pool nearly exhausted",
+    "deprecated API version used",
+    "rate limit approaching",
 ];
 const ERROR_MESSAGES: &[&str] = &[
-    "upstream timed out", "payment declined by provider", "database deadlock detected",
-    "failed to publish event", "invalid token signature", "inventory reservation failed",
+    "upstream timed out",
+    "payment declined by provider",
+    "database deadlock detected",
+    "failed to publish event",
+    "invalid token signature",
+    "inventory reservation failed",
 ];
 const JOBS: &[&str] = &[
-    "email-digest", "invoice-render", "stock-sync", "search-reindex", "image-resize",
-    "cart-expiry", "fraud-score", "export-csv",
+    "email-digest",
+    "invoice-render",
+    "stock-sync",
+    "search-reindex",
+    "image-resize",
+    "cart-expiry",
+    "fraud-score",
+    "export-csv",
 ];
-const THREADS: &[&str] = &["http-nio-8080-exec-", "scheduling-", "kafka-consumer-", "task-"];
+const THREADS: &[&str] = &[
+    "http-nio-8080-exec-",
+    "scheduling-",
+    "kafka-consumer-",
+    "task-",
+];
 const CLASSES: &[&str] = &[
-    "c.e.shop.OrderService", "c.e.shop.PaymentClient", "c.e.shop.InventoryRepository",
-    "c.e.shop.web.CheckoutController", "o.h.engine.jdbc.spi.SqlExceptionHelper",
+    "c.e.shop.OrderService",
+    "c.e.shop.PaymentClient",
+    "c.e.shop.InventoryRepository",
+    "c.e.shop.web.CheckoutController",
+    "o.h.engine.jdbc.spi.SqlExceptionHelper",
     "c.e.shop.events.Publisher",
 ];
 const EXCEPTIONS: &[&str] = &[
@@ -227,7 +295,9 @@ impl LogData {
     /// The dataset `spec` describes.
     pub fn new(spec: LogSpec) -> LogData {
         assert!(spec.streams > 0, "at least one stream");
-        let streams = (0..spec.streams).map(|s| make_stream(spec.seed, s)).collect();
+        let streams = (0..spec.streams)
+            .map(|s| make_stream(spec.seed, s))
+            .collect();
         let mut total = 0.0f64;
         let weights: Vec<f64> = (0..spec.streams)
             .map(|r| {
@@ -240,7 +310,12 @@ impl LogData {
             .map(|w| (w / total * u64::MAX as f64) as u64)
             .collect();
         let mut needle_lines: Vec<(u64, usize)> = (0..spec.needles)
-            .map(|k| (hash(spec.seed, k as u64, 0x6e65_6564) % spec.lines.max(1), k))
+            .map(|k| {
+                (
+                    hash(spec.seed, k as u64, 0x6e65_6564) % spec.lines.max(1),
+                    k,
+                )
+            })
             .collect();
         needle_lines.sort_unstable();
         needle_lines.dedup_by_key(|(line, _)| *line);
@@ -442,7 +517,11 @@ impl LogData {
                     text,
                     " {} 1 --- [{}{}] {:<40} : ",
                     level.upper(),
-                    if traced { THREADS[0] } else { d.pick(23, &THREADS[1..]) },
+                    if traced {
+                        THREADS[0]
+                    } else {
+                        d.pick(23, &THREADS[1..])
+                    },
                     1 + d.below(24, 12),
                     d.pick(25, CLASSES)
                 );
@@ -570,7 +649,15 @@ fn fields(ts_ns: i64) -> (i64, u32, u32, i64, i64, i64, i64) {
     let secs = ms.div_euclid(1000);
     let (y, mo, d) = civil(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    (y, mo, d, sod / 3600, sod / 60 % 60, sod % 60, ms.rem_euclid(1000))
+    (
+        y,
+        mo,
+        d,
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        ms.rem_euclid(1000),
+    )
 }
 
 fn push_rfc3339_ms(out: &mut String, ts_ns: i64) {
@@ -648,12 +735,18 @@ mod tests {
             let kind = data.streams()[info.stream].kind;
             kinds[kind as usize] += 1;
             if kind == Kind::Json {
-                assert!(text.starts_with("{\"ts\":\"20") && text.ends_with("\"}"), "{text}");
+                assert!(
+                    text.starts_with("{\"ts\":\"20") && text.ends_with("\"}"),
+                    "{text}"
+                );
                 assert_eq!(text.matches('"').count() % 2, 0, "{text}");
             }
         }
         assert_eq!(found, vec![1; 5]);
-        assert!(kinds.iter().all(|&k| k > 1000), "every kind has lines: {kinds:?}");
+        assert!(
+            kinds.iter().all(|&k| k > 1000),
+            "every kind has lines: {kinds:?}"
+        );
     }
 
     #[test]
