@@ -58,3 +58,61 @@ fn the_database_s_maintenance_thread_seals_the_log_store_it_was_handed() {
     assert_eq!(logs.stats().1, 0, "the head's entry moved into the block");
     db.close().unwrap();
 }
+
+#[test]
+fn a_log_head_at_its_seal_size_is_sealed_at_once_not_at_the_next_scheduled_round() {
+    let fs = SimFs::new(2);
+    let clock = Arc::new(ManualClock::new(NOW_MS));
+    // An hour between scheduled rounds: only the store's own request can seal it in time.
+    let db = Db::open(
+        Path::new("/data"),
+        Options {
+            fs: Arc::new(fs.clone()),
+            clock: Arc::clone(&clock) as _,
+            maintenance_interval: Duration::from_secs(3600),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let (logs, _) = LogStore::open(
+        Path::new("/data/logs"),
+        LogOptions {
+            fs: Arc::new(fs.clone()),
+            clock: clock.clone(),
+            seal_bytes: 4096,
+            ..LogOptions::default()
+        },
+    )
+    .unwrap();
+    let logs = Arc::new(logs);
+    db.add_maintained(logs.clone());
+    let labels = Labels::new([("app", "api")]).unwrap();
+    // Below the seal size: no round is asked for.
+    let mut app = logs.appender();
+    app.append(&labels, Entry::new(NOW_MS * 1_000_000, "GET / 200"))
+        .unwrap();
+    app.commit().unwrap();
+    // Past it: the commit asks for a round.
+    let mut app = logs.appender();
+    for i in 1..100 {
+        app.append(
+            &labels,
+            Entry::new(
+                NOW_MS * 1_000_000 + i,
+                format!("GET /item/{i} 200 {}", "x".repeat(60)),
+            ),
+        )
+        .unwrap();
+    }
+    app.commit().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logs.block_stats().0 == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the head past its seal size was not sealed within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(logs.stats().1, 0, "every entry moved into the block");
+    db.close().unwrap();
+}

@@ -158,8 +158,8 @@ pub fn run(options: &Options, command: String) -> anyhow::Result<Report> {
         report.generate_s
     );
     let files = raw_files(&data, &raw);
-    report.zstd3_bytes = zstd_size(&files, 3, u64::MAX).ok().map(|(_, c)| c);
-    report.zstd19 = zstd_size(&files, 19, options.zstd19_max).ok();
+    report.zstd3_bytes = zstd_cached(&raw, &files, 3, u64::MAX).map(|(_, c)| c);
+    report.zstd19 = zstd_cached(&raw, &files, 19, options.zstd19_max);
     eprintln!(
         "logs: zstd -3 {:?} bytes, zstd -19 {:?}",
         report.zstd3_bytes, report.zstd19
@@ -341,6 +341,28 @@ fn raw_files(data: &LogData, raw: &Path) -> Vec<PathBuf> {
         .map(|s| raw.join(&s.path))
         .filter(|p| p.exists())
         .collect()
+}
+
+/// [`zstd_size`], kept beside the raw files (which are kept for the same dataset): `zstd -19`
+/// of a gigabyte takes ten minutes of a core.
+fn zstd_cached(raw: &Path, files: &[PathBuf], level: u32, max: u64) -> Option<(u64, u64)> {
+    let cache = raw.join(format!(".zstd-{level}-{max}"));
+    if let Ok(text) = std::fs::read_to_string(&cache)
+        && let Some((fed, compressed)) = text.trim().split_once(' ')
+        && let (Ok(fed), Ok(compressed)) = (fed.parse(), compressed.parse())
+    {
+        return Some((fed, compressed));
+    }
+    match zstd_size(files, level, max) {
+        Ok((fed, compressed)) => {
+            let _ = std::fs::write(&cache, format!("{fed} {compressed}"));
+            Some((fed, compressed))
+        }
+        Err(e) => {
+            eprintln!("logs: zstd -{level}: {e:#}");
+            None
+        }
+    }
 }
 
 /// `zstd -LEVEL` of the files one after the other (at most `max` bytes of them): the bytes

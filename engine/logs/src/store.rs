@@ -249,6 +249,8 @@ pub struct LogStore {
     pages_read: AtomicU64,
     pages_skipped: AtomicU64,
     page_bytes_read: AtomicU64,
+    /// Asks the maintenance thread for a round (given when the store is handed to it).
+    waker: std::sync::OnceLock<strata_core::maintenance::Waker>,
     dir: PathBuf,
     _lock: Box<dyn LockGuard>,
 }
@@ -335,6 +337,7 @@ impl LogStore {
             pages_read: AtomicU64::new(0),
             pages_skipped: AtomicU64::new(0),
             page_bytes_read: AtomicU64::new(0),
+            waker: std::sync::OnceLock::new(),
             dir: dir.to_path_buf(),
             _lock: lock,
         };
@@ -943,6 +946,13 @@ impl LogAppender<'_> {
         for (r, (_, entry)) in refs.into_iter().zip(self.batch) {
             stored += u64::from(head.apply(r, entry));
         }
+        let full = head.bytes >= store.seal_bytes;
+        drop(head);
+        // A head grown to its seal size is sealed now, not at the next scheduled round: a
+        // catch-up would otherwise hold minutes of logs in memory and in the log.
+        if full && let Some(waker) = store.waker.get() {
+            waker.wake();
+        }
         Ok(stored)
     }
 }
@@ -1140,6 +1150,10 @@ fn load_blocks(fs: &dyn Fs, dir: &Path, sealed: u32) -> Result<Loaded, StorageEr
 impl strata_core::maintenance::Maintained for LogStore {
     fn name(&self) -> &'static str {
         "logs"
+    }
+
+    fn set_waker(&self, waker: strata_core::maintenance::Waker) {
+        let _ = self.waker.set(waker);
     }
 
     fn maintain_round(&self) -> Result<(), StorageError> {

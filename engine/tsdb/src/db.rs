@@ -223,8 +223,20 @@ impl Db {
     }
 
     /// Hands another store's background work to this database's maintenance thread: `store`
-    /// runs after each of this store's rounds, on the same schedule.
+    /// runs after each of this store's rounds, on the same schedule, and when it asks through
+    /// the waker it is given.
     pub fn add_maintained(&self, store: Arc<dyn strata_core::maintenance::Maintained>) {
+        let weak = Arc::downgrade(&self.inner);
+        store.set_waker(strata_core::maintenance::Waker::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner
+                    .maintenance
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .stores_wanted = true;
+                inner.maintenance_cond.notify_all();
+            }
+        }));
         self.inner
             .maintained
             .lock()

@@ -46,6 +46,8 @@ impl Schedule {
 pub(super) struct Maintenance {
     /// A checkpoint was requested.
     pub wanted: bool,
+    /// A store handed to the thread asked for its round now.
+    pub stores_wanted: bool,
     /// The database is closing.
     pub stop: bool,
 }
@@ -71,18 +73,21 @@ impl Inner {
                             .wait_timeout_while(
                                 m,
                                 schedule.wait(Instant::now(), interval),
-                                |m| !m.wanted && !m.stop,
+                                |m| !m.wanted && !m.stores_wanted && !m.stop,
                             )
                             .unwrap_or_else(|p| p.into_inner());
                         if m.stop {
                             return;
                         }
                         let checkpoint_wanted = std::mem::take(&mut m.wanted);
+                        let stores_wanted = std::mem::take(&mut m.stores_wanted);
                         drop(m);
-                        if schedule.due(Instant::now(), interval) {
-                            if let Err(e) = inner.maintain() {
-                                tracing::error!(error = %e, "background maintenance failed; it is retried at the next interval");
-                            }
+                        let due = schedule.due(Instant::now(), interval);
+                        if due && let Err(e) = inner.maintain() {
+                            tracing::error!(error = %e, "background maintenance failed; it is retried at the next interval");
+                        }
+                        // The other stores run on the schedule, and at once when one asks.
+                        if due || stores_wanted {
                             let others = inner
                                 .maintained
                                 .lock()
