@@ -59,6 +59,9 @@ pub struct Report {
     pub zstd19: Option<(u64, u64)>,
     pub push: PushOutcome,
     pub push_server_cpu_s: f64,
+    /// Server CPU after the push until it was idle (seals finishing).
+    #[serde(default)]
+    pub settle_cpu_s: f64,
     pub push_memory: Memory,
     /// Bytes of the log store's directory, by part (`blocks`, `wal`), right after the push.
     pub disk: Vec<(String, u64)>,
@@ -124,8 +127,10 @@ fn now_ns() -> i64 {
 pub fn run(options: &Options, command: String) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&options.work)?;
     let span_ns = options.span.as_nanos() as i64;
-    // The range ends a few minutes ago: every entry is in the past, none too old.
-    let start_ns = now_ns() - span_ns - 300_000_000_000;
+    // The range ends at least five minutes ago (every entry in the past, none too old) and
+    // starts at a whole day, so runs on the same day generate the same text and reuse it.
+    const DAY_NS: i64 = 86_400_000_000_000;
+    let start_ns = (now_ns() - span_ns - 300_000_000_000).div_euclid(DAY_NS) * DAY_NS;
     let mut spec = LogSpec {
         seed: options.seed,
         streams: options.streams,
@@ -191,6 +196,9 @@ pub fn run(options: &Options, command: String) -> anyhow::Result<Report> {
     if report.push.failed > 0 {
         bail!("batches failed: {:?}", report.push.examples);
     }
+    // Seals still running after the last acknowledgement are the push's work too; queries
+    // start once the server is idle.
+    report.settle_cpu_s = settle(&server.process)?.as_secs_f64();
     report.disk = bytes_by_part(&data_dir.join("logs"))?;
 
     let agent: ureq::Agent = crate::http_client(queries::QUERY_TIMEOUT).build().into();
@@ -260,6 +268,23 @@ pub fn run(options: &Options, command: String) -> anyhow::Result<Report> {
         report.limit = Some(limit(options)?);
     }
     Ok(report)
+}
+
+/// Waits until the server uses under 5% of a CPU over half a second (at most two minutes)
+/// and returns the CPU it used meanwhile.
+fn settle(process: &crate::ingest::process::Process) -> anyhow::Result<Duration> {
+    let from = process.cpu()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = from;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = process.cpu()?;
+        if now - last < Duration::from_millis(25) {
+            break;
+        }
+        last = now;
+    }
+    Ok(process.cpu()? - from)
 }
 
 /// One measured run: latency, the server's CPU and the block bytes it read.

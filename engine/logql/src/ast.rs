@@ -1,7 +1,7 @@
 //! What a parsed LogQL query is.
 
 use regex::Regex;
-use strata_core::labels::matcher::Matcher;
+use strata_core::labels::matcher::{MatchKind, Matcher};
 use strata_logs::filter::Needle;
 
 use crate::template::Template;
@@ -31,17 +31,35 @@ impl LogExpr {
         })
     }
 
-    /// What every line the pipeline keeps contains as sent: the needles of the line filters
-    /// that come before any stage that changes the line.
+    /// What every entry the pipeline keeps contains as sent: the needles of the line filters
+    /// that come before any stage that changes the line, and of the label filters
+    /// `| name="value"` that come before any stage that changes the labels (so the label is
+    /// the stream's or the entry's structured metadata: the needle applies to the streams
+    /// without such a label).
     pub fn needles(&self) -> Vec<Needle> {
-        self.stages
+        let mut needles: Vec<Needle> = self
+            .stages
             .iter()
             .take_while(|s| !s.changes_line())
             .filter_map(|s| match s {
                 Stage::Line(f) => f.needle(),
                 _ => None,
             })
-            .collect()
+            .collect();
+        needles.extend(
+            self.stages
+                .iter()
+                .take_while(|s| matches!(s, Stage::Line(_) | Stage::Label(_)))
+                .filter_map(|s| match s {
+                    Stage::Label(LabelPredicate::Matcher(m))
+                        if m.kind() == MatchKind::Equal && !m.name().starts_with("__") =>
+                    {
+                        Needle::metadata(m.name(), m.value())
+                    }
+                    _ => None,
+                }),
+        );
+        needles
     }
 
     /// Whether the pipeline is line filters only (labels and line pass unchanged).

@@ -669,3 +669,52 @@ fn pattern_captures_what_lies_between_its_literals() {
         .to_string();
     assert!(e.contains("named capture"), "{e}");
 }
+
+#[test]
+fn a_structured_metadata_filter_reads_only_the_pages_holding_its_value() {
+    let store = store();
+    let mut app = store.appender();
+    let api = Labels::new([("app", "api")]).unwrap();
+    // A stream whose *label* is named like the metadata: its pages must never be skipped for
+    // the metadata's needle.
+    let tagged = Labels::new([("app", "batch"), ("trace_id", "stream-wide")]).unwrap();
+    for i in 0..20_000i64 {
+        let mut e = Entry::new(T0 + i * 1_000_000, format!("GET /item/{i} 200"));
+        e.metadata = vec![("trace_id".into(), format!("{:032x}", i * 7919))];
+        app.append(&api, e).unwrap();
+    }
+    for i in 0..2_000i64 {
+        app.append(
+            &tagged,
+            Entry::new(T0 + i * 1_000_000, format!("job {i} done")),
+        )
+        .unwrap();
+    }
+    app.commit().unwrap();
+    store.seal().unwrap().unwrap();
+    let wanted = format!("{:032x}", 12_345 * 7919);
+    let read0 = store.page_stats().read;
+    let got = lines(
+        &store,
+        &format!(r#"{{app="api"}} | trace_id="{wanted}""#),
+        Direction::Backward,
+        100,
+    );
+    assert_eq!(got, ["GET /item/12345 200"]);
+    assert_eq!(
+        store.page_stats().read - read0,
+        1,
+        "only the page whose entries carry the value"
+    );
+    let got = lines(
+        &store,
+        r#"{app="batch"} | trace_id="stream-wide""#,
+        Direction::Forward,
+        5,
+    );
+    assert_eq!(
+        got.len(),
+        5,
+        "a stream label of the name is not skipped: {got:?}"
+    );
+}

@@ -3,7 +3,7 @@
 //! `docs/format/log-block.md`.
 //!
 //! ```text
-//! file     header (24 bytes, magic "SLBK") | pages | streams | page index | filters | footer
+//! file     header (24 bytes, magic "SLB2") | pages | streams | page index | filters | footer
 //! page     zstd frame | crc32 (u32 LE) of the frame
 //! footer   streams_off u64 | index_off u64 | filters_off u64 | footer_off u64 |
 //!          min_ts i64 | max_ts i64 | crc32 of bytes streams_off..footer_off u32 |
@@ -38,8 +38,9 @@ use strata_core::sample::SeriesRef;
 use crate::entry::Entry;
 use crate::filter::{FilterBuilder, Needle, is_valid_filter, may_contain};
 
-/// The header's magic bytes.
-pub const MAGIC: [u8; 4] = *b"SLBK";
+/// The header's magic bytes. (`SLBK` was the format with trigram filters: such a block is
+/// refused, not read with the wrong filter.)
+pub const MAGIC: [u8; 4] = *b"SLB2";
 /// The footer's closing magic bytes.
 pub const FOOTER_MAGIC: [u8; 4] = *b"SLBF";
 /// Bytes of the footer.
@@ -137,8 +138,12 @@ pub fn write_block(
             }
             let page = &entries[start..end];
             encode_page(&mut raw, page);
+            builder.begin(page.iter().map(Entry::bytes).sum());
             for e in page {
                 builder.add_line(e.line.as_bytes());
+                for (_, value) in &e.metadata {
+                    builder.add_line(value.as_bytes());
+                }
             }
             let filter = builder.finish();
             let frame = zstd::bulk::compress(&raw, ZSTD_LEVEL)
@@ -259,14 +264,16 @@ fn encode_page(raw: &mut Vec<u8>, entries: &[Entry]) {
     }
 }
 
+/// Decodes a page into `out`, replacing what it held but reusing its entries' strings.
 fn decode_page(raw: &[u8], out: &mut Vec<Entry>) -> Result<(), DecodeError> {
     let mut c = Cursor::new(raw);
     let n = c.count(3)?;
-    let mut times = Vec::with_capacity(n);
+    out.truncate(n);
+    out.resize_with(n, || Entry::new(0, String::new()));
     let mut prev = 0i64;
-    for _ in 0..n {
+    for e in out.iter_mut() {
         prev = prev.wrapping_add(c.svarint()?);
-        times.push(prev);
+        e.ts_ns = prev;
     }
     let mut lens = Vec::with_capacity(n);
     for _ in 0..n {
@@ -276,24 +283,26 @@ fn decode_page(raw: &[u8], out: &mut Vec<Entry>) -> Result<(), DecodeError> {
     for _ in 0..n {
         pairs.push(c.count(2)?);
     }
-    let mut metadata = Vec::with_capacity(n);
-    for &p in &pairs {
-        let mut m = Vec::with_capacity(p);
-        for _ in 0..p {
-            m.push((c.str()?.to_string(), c.str()?.to_string()));
+    for (e, &p) in out.iter_mut().zip(&pairs) {
+        e.metadata.truncate(p);
+        for j in 0..p {
+            let (name, value) = (c.str()?, c.str()?);
+            match e.metadata.get_mut(j) {
+                Some((n, v)) => {
+                    n.clear();
+                    n.push_str(name);
+                    v.clear();
+                    v.push_str(value);
+                }
+                None => e.metadata.push((name.to_owned(), value.to_owned())),
+            }
         }
-        metadata.push(m);
     }
-    out.reserve(n);
-    for ((ts_ns, len), metadata) in times.into_iter().zip(lens).zip(metadata) {
-        let line = std::str::from_utf8(c.bytes(len)?)
-            .map_err(|_| DecodeError("line is not utf-8"))?
-            .to_string();
-        out.push(Entry {
-            ts_ns,
-            line,
-            metadata,
-        });
+    for (e, len) in out.iter_mut().zip(lens) {
+        let line =
+            std::str::from_utf8(c.bytes(len)?).map_err(|_| DecodeError("line is not utf-8"))?;
+        e.line.clear();
+        e.line.push_str(line);
     }
     if !c.is_done() {
         return Err(DecodeError("bytes after the page's last line"));
@@ -440,7 +449,7 @@ impl LogBlock {
     }
 
     /// Whether page `page` may hold a line containing every needle (see [`crate::filter`]).
-    pub fn page_may_contain(&self, page: usize, needles: &[Needle]) -> bool {
+    pub fn page_may_contain(&self, page: usize, needles: &[&Needle]) -> bool {
         let Some(p) = self.pages.get(page) else {
             return false;
         };
@@ -452,6 +461,16 @@ impl LogBlock {
     /// Appends the entries of page `page` to `out`, in time order, after checking its
     /// checksum.
     pub fn read_page(&self, page: usize, out: &mut Vec<Entry>) -> Result<(), StorageError> {
+        let mut entries = Vec::new();
+        self.read_page_into(page, &mut entries)?;
+        out.append(&mut entries);
+        Ok(())
+    }
+
+    /// Replaces the contents of `out` with the entries of page `page`, as [`Self::read_page`]
+    /// reads them, reusing the strings `out` already holds: a scan over many pages then
+    /// allocates little beyond its first page. `out` is empty after an `Err`.
+    pub fn read_page_into(&self, page: usize, out: &mut Vec<Entry>) -> Result<(), StorageError> {
         let corrupt = |offset: u64, reason: &'static str| StorageError::Corruption {
             path: self.path.clone(),
             offset,
@@ -472,18 +491,17 @@ impl LogBlock {
         if raw.len() as u64 != p.raw_len {
             return Err(corrupt(p.offset, "log page decompressed to another length"));
         }
-        let before = out.len();
         decode_page(&raw, out).map_err(|e| {
-            out.truncate(before);
+            out.clear();
             corrupt(p.offset, e.0)
         })?;
-        let got = &out[before..];
+        let got = &out[..];
         if got.len() as u64 != p.entries
             || got.first().map(|e| e.ts_ns) != Some(p.min_ts)
             || got.last().map(|e| e.ts_ns) != Some(p.max_ts)
             || !got.is_sorted_by_key(|e| e.ts_ns)
         {
-            out.truncate(before);
+            out.clear();
             return Err(corrupt(
                 p.offset,
                 "log page disagrees with the block's index",

@@ -70,6 +70,12 @@ pub enum CommitError {
     /// Writing or syncing the log failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The head holds as much as it may while seals catch up (a burst faster than blocks
+    /// are written); nothing of the batch was stored. Retry shortly.
+    #[error(
+        "the log head is full while it is sealed into blocks ({bytes} bytes held); retry shortly"
+    )]
+    Busy { bytes: u64 },
 }
 
 /// Why [`crate::LogStore::open`] failed.

@@ -1,29 +1,40 @@
-//! The token filter of a sealed page: a Bloom filter of the byte trigrams its lines contain,
+//! The token filter of a sealed page: a Bloom filter of the 4-byte grams its lines contain,
 //! so that a line filter (`|= "timeout"`) or a needle search skips a page, and a block all of
 //! whose pages it skips, without decompressing anything.
 //!
-//! Trigrams rather than words because a line filter is a substring match: a line that
-//! contains `imeou` contains each of its three-byte windows (`ime`, `meo`, `eou`), whatever
-//! the words around it, so a page missing any of them cannot hold a match. Letters are folded
-//! to ASCII lower case on both sides, so one filter serves `|=` and case-insensitive
-//! `|~ "(?i)…"` needles alike: a line containing `ERROR` contains `error` folded.
+//! Grams rather than words because a line filter is a substring match: a line that contains
+//! `imeou` contains each of its four-byte windows (`imeo`, `meou`), whatever the words around
+//! it, so a page missing any of them cannot hold a match. Four bytes rather than three because
+//! logs are full of random identifiers (trace ids, request ids): a page with a few hundred hex
+//! ids holds nearly every one of the 4,096 hex trigrams, so a trigram filter answers "maybe"
+//! for any id, where 4-grams (65,536 hex ones) still tell ids apart. Letters are folded to
+//! ASCII lower case on both sides, so one filter serves `|=` and case-insensitive `|~
+//! "(?i)…"` needles alike: a line containing `ERROR` contains `error` folded.
 //!
 //! ```text
 //! filter   m bits, m a power of two ≥ 64, bit i at byte i / 8, bit i % 8 (least first)
-//! trigram  g = b0 | b1 << 8 | b2 << 16 of three consecutive line bytes, ASCII A–Z folded
+//! gram     g = b0 | b1 << 8 | b2 << 16 | b3 << 24 of four consecutive line bytes, ASCII A–Z
+//!          folded
 //! probes   h = mix(g) (splitmix64's finaliser); h1 = h >> 32, h2 = (h as u32) | 1;
-//!          bits (h1 + i·h2) mod m for i in 0..5
-//! size     m = the next power of two ≥ 10 bits × distinct trigrams (about 1% false
-//!          positives for one trigram); a page whose lines have no trigram has no filter
+//!          bits (h1 + i·h2) mod m for i in 0..2
+//! size     m = a power of two ≥ 64, about 4 bits per distinct gram (the writer estimates
+//!          the distinct count; readers only need m); a page with no gram has no filter
 //! ```
+//!
+//! The filter is small for a Bloom filter (4 bits and 2 probes a gram: about 1 false positive
+//! in 6 for one gram) because a needle asks for all of its grams: a page without a 12-byte
+//! needle answers "maybe" only if all 9 of its grams do, and that is rarer than 1 in 10^6. The
+//! filter stays a fifth to a third of the compressed page rather than more than half.
 //!
 //! A filter can answer "maybe" for a page without a match (a false positive costs one page
 //! read); it never answers "no" for a page with one. The tests check both.
 
-/// Bits per distinct trigram.
-const BITS_PER_TRIGRAM: usize = 10;
-/// Probes per trigram.
-const PROBES: u32 = 5;
+/// Bytes of a gram.
+pub const GRAM: usize = 4;
+/// Bits per distinct gram.
+const BITS_PER_GRAM: usize = 4;
+/// Probes per gram.
+const PROBES: u32 = 2;
 /// The smallest filter, in bits.
 const MIN_BITS: usize = 64;
 
@@ -31,8 +42,11 @@ fn fold(b: u8) -> u8 {
     b.to_ascii_lowercase()
 }
 
-fn trigram(w: &[u8]) -> u32 {
-    u32::from(fold(w[0])) | u32::from(fold(w[1])) << 8 | u32::from(fold(w[2])) << 16
+fn gram(w: &[u8]) -> u32 {
+    u32::from(fold(w[0]))
+        | u32::from(fold(w[1])) << 8
+        | u32::from(fold(w[2])) << 16
+        | u32::from(fold(w[3])) << 24
 }
 
 fn mix(g: u32) -> u64 {
@@ -42,7 +56,7 @@ fn mix(g: u32) -> u64 {
     h ^ (h >> 31)
 }
 
-/// The bit positions of trigram `g` in a filter of `bits` bits (a power of two).
+/// The bit positions of gram `g` in a filter of `bits` bits (a power of two).
 fn probes(g: u32, bits: usize) -> impl Iterator<Item = usize> {
     let h = mix(g);
     let h1 = (h >> 32) as u32;
@@ -51,41 +65,73 @@ fn probes(g: u32, bits: usize) -> impl Iterator<Item = usize> {
     (0..PROBES).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) as usize) & mask)
 }
 
-/// Collects the trigrams of a page's lines and writes their filter.
+/// Builds a page's filter in one pass over its lines: every gram is set in a filter large
+/// enough for the page's bytes (no gram list, no sort), then the number of distinct grams is
+/// estimated from how full that filter is and it is folded down to about [`BITS_PER_GRAM`]
+/// bits per distinct gram. Folding a power-of-two Bloom filter in half (OR-ing its halves)
+/// gives exactly the filter built at half the size, since a probe is `h mod m`.
 #[derive(Debug, Default)]
 pub struct FilterBuilder {
-    grams: Vec<u32>,
+    words: Vec<u64>,
+    /// Bits of the filter being built (a power of two); 0 before [`FilterBuilder::begin`].
+    bits: usize,
+    /// Whether a line had a gram.
+    any: bool,
 }
 
 impl FilterBuilder {
-    /// Adds the trigrams of one line.
-    pub fn add_line(&mut self, line: &[u8]) {
-        self.grams.extend(line.windows(3).map(trigram));
-        // Keep the buffer near the distinct count on long pages of repetitive lines.
-        if self.grams.len() > 1 << 20 {
-            self.grams.sort_unstable();
-            self.grams.dedup();
-        }
-    }
-
-    /// The filter's bytes (empty when no line had three bytes), leaving the builder empty.
-    pub fn finish(&mut self) -> Vec<u8> {
-        self.grams.sort_unstable();
-        self.grams.dedup();
-        if self.grams.is_empty() {
-            return Vec::new();
-        }
-        let bits = (self.grams.len() * BITS_PER_TRIGRAM)
+    /// Starts a page whose lines (and metadata values) hold at most `bytes` bytes.
+    pub fn begin(&mut self, bytes: usize) {
+        self.bits = (bytes.max(1) * BITS_PER_GRAM)
             .next_power_of_two()
             .max(MIN_BITS);
-        let mut filter = vec![0u8; bits / 8];
-        for &g in &self.grams {
-            for bit in probes(g, bits) {
-                filter[bit / 8] |= 1 << (bit % 8);
+        self.words.clear();
+        self.words.resize(self.bits / 64, 0);
+        self.any = false;
+    }
+
+    /// Adds the grams of one line.
+    pub fn add_line(&mut self, line: &[u8]) {
+        assert!(self.bits > 0, "FilterBuilder::begin comes first");
+        for w in line.windows(GRAM) {
+            for bit in probes(gram(w), self.bits) {
+                self.words[bit / 64] |= 1 << (bit % 64);
             }
         }
-        self.grams.clear();
-        filter
+        self.any |= line.len() >= GRAM;
+    }
+
+    /// The filter's bytes (empty when no line had four bytes), leaving the builder empty.
+    pub fn finish(&mut self) -> Vec<u8> {
+        if !self.any {
+            self.bits = 0;
+            return Vec::new();
+        }
+        // n distinct grams set each of PROBES bits: a bit stays 0 with probability
+        // e^(-PROBES·n/m), so n ≈ -m·ln(zeros/m)/PROBES. The filter is at least 4 bits per
+        // possible gram, so it is never fuller than 40% and the estimate is close.
+        let ones: u32 = self.words.iter().map(|w| w.count_ones()).sum();
+        let m = self.bits as f64;
+        let zeros = (m - f64::from(ones)).max(1.0);
+        let distinct = -m * (zeros / m).ln() / f64::from(PROBES);
+        let target = ((distinct * BITS_PER_GRAM as f64).ceil() as usize)
+            .next_power_of_two()
+            .clamp(MIN_BITS, self.bits);
+        let mut len = self.words.len();
+        while len * 64 > target {
+            let half = len / 2;
+            let (low, high) = self.words.split_at_mut(half);
+            for (l, h) in low.iter_mut().zip(&high[..half]) {
+                *l |= *h;
+            }
+            len = half;
+        }
+        let out = self.words[..len]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        self.bits = 0;
+        out
     }
 }
 
@@ -94,31 +140,52 @@ pub fn is_valid_filter(bytes: &[u8]) -> bool {
     bytes.is_empty() || (bytes.len() * 8 >= MIN_BITS && bytes.len().is_power_of_two())
 }
 
-/// What a page's lines must contain for a line to hold a needle: its trigrams.
+/// What a page's lines (or its entries' structured metadata values) must contain for an
+/// entry to hold a needle: its grams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Needle {
     grams: Vec<u32>,
+    /// A needle from a structured metadata label (`| trace_id="…"`) does not apply to the
+    /// streams that have a label of that name: theirs is the label's value, not the entry's.
+    unless_stream_label: Option<String>,
 }
 
 impl Needle {
+    /// The needle of a structured metadata value an entry must have (`| name="value"` before
+    /// any parser): a page's filter holds its metadata values' grams too. `None` when the
+    /// value is shorter than a gram.
+    pub fn metadata(name: &str, value: &str) -> Option<Needle> {
+        Needle::exact(value).map(|n| Needle {
+            unless_stream_label: Some(name.to_owned()),
+            ..n
+        })
+    }
+
+    /// Whether the needle decides pages of the stream `labels`.
+    pub fn applies_to(&self, labels: &strata_core::labels::Labels) -> bool {
+        self.unless_stream_label
+            .as_ref()
+            .is_none_or(|name| labels.get(name).is_none())
+    }
+
     /// The needle of a case-sensitive substring (`|= "…"`); `None` when it is shorter than a
-    /// trigram, which no filter can decide.
+    /// gram, which no filter can decide.
     pub fn exact(needle: &str) -> Option<Needle> {
-        Needle::from_grams(needle.as_bytes().windows(3).map(trigram).collect())
+        Needle::from_grams(needle.as_bytes().windows(GRAM).map(gram).collect())
     }
 
     /// The needle of a case-insensitive substring (`(?i)…`). Unicode case folding matches
     /// more than ASCII folding does (`k` also matches the Kelvin sign U+212A, `s` the long s
-    /// U+017F, and non-ASCII letters their other cases), so only trigrams of ASCII bytes
+    /// U+017F, and non-ASCII letters their other cases), so only grams of ASCII bytes
     /// other than those two letters count; `None` when none is left.
     pub fn case_insensitive(needle: &str) -> Option<Needle> {
         let plain = |b: &u8| b.is_ascii() && !matches!(b, b'k' | b'K' | b's' | b'S');
         Needle::from_grams(
             needle
                 .as_bytes()
-                .windows(3)
+                .windows(GRAM)
                 .filter(|w| w.iter().all(plain))
-                .map(trigram)
+                .map(gram)
                 .collect(),
         )
     }
@@ -126,15 +193,18 @@ impl Needle {
     fn from_grams(mut grams: Vec<u32>) -> Option<Needle> {
         grams.sort_unstable();
         grams.dedup();
-        (!grams.is_empty()).then_some(Needle { grams })
+        (!grams.is_empty()).then_some(Needle {
+            grams,
+            unless_stream_label: None,
+        })
     }
 }
 
 /// Whether a page with `filter` may hold a line containing `needle`: `false` only when some
-/// trigram of the needle is certainly absent.
+/// gram of the needle is certainly absent.
 pub fn may_contain(filter: &[u8], needle: &Needle) -> bool {
     if filter.is_empty() {
-        // No line of the page has a trigram, and the needle has one.
+        // No line of the page has a gram, and the needle has one.
         return false;
     }
     let bits = filter.len() * 8;
@@ -153,6 +223,7 @@ mod tests {
 
     fn filter_of(lines: &[&str]) -> Vec<u8> {
         let mut b = FilterBuilder::default();
+        b.begin(lines.iter().map(|l| l.len()).sum());
         for l in lines {
             b.add_line(l.as_bytes());
         }
@@ -233,9 +304,9 @@ mod tests {
     #[test]
     fn case_insensitive_needles_leave_out_what_unicode_folds_beyond_ascii() {
         // `(?i)kelvin` matches the Kelvin sign; the filter folds ASCII only, so the needle
-        // must not ask for the trigrams holding `k`.
+        // must not ask for the grams holding `k`.
         let filter = filter_of(&["temperature 300 \u{212A}elvin reached"]);
-        let n = Needle::case_insensitive("KELVIN").expect("elv, lvi, vin remain");
+        let n = Needle::case_insensitive("KELVIN").expect("elvi and lvin remain");
         assert!(may_contain(&filter, &n));
         assert!(Needle::case_insensitive("kSk").is_none());
         assert!(Needle::case_insensitive("ÉÉ").is_none());
@@ -244,10 +315,31 @@ mod tests {
     }
 
     #[test]
-    fn needles_shorter_than_a_trigram_cannot_be_decided() {
-        assert_eq!(Needle::exact("ab"), None);
+    fn needles_shorter_than_a_gram_cannot_be_decided() {
+        assert_eq!(Needle::exact("abc"), None);
         assert_eq!(Needle::exact(""), None);
-        assert!(Needle::exact("abc").is_some());
+        assert!(Needle::exact("abcd").is_some());
+    }
+
+    #[test]
+    fn random_ids_are_told_apart() {
+        // A page of a thousand lines with a trace id each holds nearly every hex trigram;
+        // 4-grams still tell an id that is not there from one that is.
+        let mut rng = Rng(0x9e37_79b9);
+        let hex = |rng: &mut Rng| format!("{:016x}{:016x}", rng.next(), rng.next());
+        let lines: Vec<String> = (0..1_000)
+            .map(|i| format!("GET /api/v1/orders/{i} 200 trace_id={}", hex(&mut rng)))
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let filter = filter_of(&refs);
+        for l in &lines[..50] {
+            let id = l.rsplit('=').next().unwrap();
+            assert!(may_contain(&filter, &Needle::exact(id).unwrap()));
+        }
+        let maybe = (0..10_000)
+            .filter(|_| may_contain(&filter, &Needle::exact(&hex(&mut rng)).unwrap()))
+            .count();
+        assert!(maybe <= 2, "{maybe} of 10,000 absent ids not ruled out");
     }
 
     #[test]
@@ -278,9 +370,9 @@ mod tests {
     }
 
     #[test]
-    fn a_page_without_trigrams_has_no_filter_and_holds_no_needle() {
-        let filter = filter_of(&["", "ab", "x"]);
+    fn a_page_without_grams_has_no_filter_and_holds_no_needle() {
+        let filter = filter_of(&["", "abc", "x"]);
         assert!(filter.is_empty());
-        assert!(!may_contain(&filter, &Needle::exact("abc").unwrap()));
+        assert!(!may_contain(&filter, &Needle::exact("abcd").unwrap()));
     }
 }

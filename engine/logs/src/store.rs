@@ -17,7 +17,7 @@ use strata_wal::frame::{RECORD_PAYLOAD_BYTES_MAX, RecordType, encode_frame};
 use strata_wal::replay::{ReplayHandler, ReplayReport, Source};
 use strata_wal::{FsyncMode, Wal, WalOptions};
 
-use crate::block::{BlockSummary, LogBlock, block_file_name, write_block};
+use crate::block::{BlockStream, BlockSummary, LogBlock, block_file_name, write_block};
 use crate::entry::{Direction, Entry, StreamRef};
 use crate::error::{AppendError, CommitError, OpenError};
 use crate::filter::Needle;
@@ -58,6 +58,14 @@ impl LogLimits {
 }
 
 const SECOND_NS: i64 = 1_000_000_000;
+
+/// The head holds at most this many seals' worth of bytes (the part being sealed and what
+/// arrived since): a commit beyond waits for a seal, up to [`HEAD_WAIT`], then is refused
+/// with [`CommitError::Busy`]. A burst faster than seals then slows to their pace instead
+/// of growing the head (and the log) without bound.
+const HEAD_SEALS_MAX: u64 = 3;
+/// The longest a commit waits for room in the head.
+const HEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Default for LogLimits {
     fn default() -> LogLimits {
@@ -251,6 +259,10 @@ pub struct LogStore {
     page_bytes_read: AtomicU64,
     /// Asks the maintenance thread for a round (given when the store is handed to it).
     waker: std::sync::OnceLock<strata_core::maintenance::Waker>,
+    /// Commits wait here while the head is at [`HEAD_SEALS_MAX`] seals' worth; a seal
+    /// notifies (holding the mutex, so no wake-up is lost between a check and a wait).
+    head_room: Mutex<()>,
+    head_room_cv: std::sync::Condvar,
     dir: PathBuf,
     _lock: Box<dyn LockGuard>,
 }
@@ -338,6 +350,8 @@ impl LogStore {
             pages_skipped: AtomicU64::new(0),
             page_bytes_read: AtomicU64::new(0),
             waker: std::sync::OnceLock::new(),
+            head_room: Mutex::new(()),
+            head_room_cv: std::sync::Condvar::new(),
             dir: dir.to_path_buf(),
             _lock: lock,
         };
@@ -460,13 +474,8 @@ impl LogStore {
             }
             for s in block.select(matchers) {
                 let stream = &block.streams()[s];
-                let mut pages = self.pages_to_read(
-                    block,
-                    stream.pages.clone(),
-                    start_ns,
-                    end_ns,
-                    &filter.needles,
-                );
+                let mut pages =
+                    self.pages_to_read(block, stream, start_ns, end_ns, &filter.needles);
                 if direction == Direction::Backward {
                     pages.reverse();
                 }
@@ -475,9 +484,8 @@ impl LogStore {
                 // `limit` kept entries are in hand.
                 let mut taken = 0;
                 for p in pages {
-                    page.clear();
                     self.count_read(block, p);
-                    block.read_page(p, &mut page)?;
+                    block.read_page_into(p, &mut page)?;
                     taken += filter.take(
                         &stream.labels,
                         &page,
@@ -546,11 +554,9 @@ impl LogStore {
             }
             for s in block.select(matchers) {
                 let stream = &block.streams()[s];
-                for p in self.pages_to_read(block, stream.pages.clone(), start_ns, end_ns, needles)
-                {
-                    page.clear();
+                for p in self.pages_to_read(block, stream, start_ns, end_ns, needles) {
                     self.count_read(block, p);
-                    block.read_page(p, &mut page)?;
+                    block.read_page_into(p, &mut page)?;
                     for e in in_range(&page, start_ns, end_ns) {
                         visit(&stream.labels, e);
                     }
@@ -565,11 +571,16 @@ impl LogStore {
     fn pages_to_read(
         &self,
         block: &LogBlock,
-        pages: std::ops::Range<usize>,
+        stream: &BlockStream,
         start_ns: i64,
         end_ns: i64,
         needles: &[Needle],
     ) -> Vec<usize> {
+        let needles: Vec<&Needle> = needles
+            .iter()
+            .filter(|n| n.applies_to(&stream.labels))
+            .collect();
+        let pages = stream.pages.clone();
         let mut out: Vec<usize> = pages
             .filter(|&p| {
                 let meta = &block.pages()[p];
@@ -577,7 +588,7 @@ impl LogStore {
             })
             .collect();
         let in_range = out.len();
-        out.retain(|&p| block.page_may_contain(p, needles));
+        out.retain(|&p| block.page_may_contain(p, &needles));
         self.pages_skipped
             .fetch_add((in_range - out.len()) as u64, Ordering::Relaxed);
         out
@@ -715,6 +726,10 @@ impl LogStore {
             head.release_frozen();
             head.streams().map(|(r, s)| (r, s.labels.clone())).collect()
         };
+        {
+            let _room = self.head_room.lock().unwrap_or_else(|e| e.into_inner());
+            self.head_room_cv.notify_all();
+        }
         sealing.head_since_ms = self.clock.now_ms();
         // Until the checkpoint is durable the segments below the cut stay, and a reopened
         // store reads them rather than the block (numbered above the last checkpoint's). So a
@@ -732,6 +747,37 @@ impl LogStore {
             tracing::warn!(error = %e, "could not remove the log segments a seal covered");
         }
         Ok(Some(summary))
+    }
+
+    /// Waits while the head is at its most (asking for a seal), up to [`HEAD_WAIT`]; a store
+    /// not handed to a maintenance thread is sealed by its owner, and does not wait.
+    fn wait_for_head_room(&self) -> Result<(), CommitError> {
+        let most = self.seal_bytes.saturating_mul(HEAD_SEALS_MAX);
+        if self.head().bytes < most {
+            return Ok(());
+        }
+        // Only a store handed to a maintenance thread is sealed by anyone but its owner.
+        let Some(waker) = self.waker.get() else {
+            return Ok(());
+        };
+        waker.wake();
+        let deadline = std::time::Instant::now() + HEAD_WAIT;
+        let mut room = self.head_room.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let bytes = self.head().bytes;
+            if bytes < most {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(CommitError::Busy { bytes });
+            }
+            room = self
+                .head_room_cv
+                .wait_timeout(room, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// Checkpoint `cut`: the streams the head keeps (so later segments' entries find their
@@ -918,6 +964,7 @@ impl LogAppender<'_> {
             return Ok(0);
         }
         let store = self.store;
+        store.wait_for_head_room()?;
         // Until the entries are in the head, a seal must not cut the log (see `gate`).
         let _gate = store.gate.read().unwrap_or_else(|e| e.into_inner());
         // Streams first: created in the head (unlogged) so every entry has its reference.

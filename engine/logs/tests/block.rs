@@ -129,7 +129,8 @@ fn page_filters_skip_pages_without_the_needle_and_keep_those_with_it() {
     let summary = write_block(&fs, &dir(), 1, &[(&l, &es)]).unwrap();
     let block = LogBlock::open(&fs, &summary.path).unwrap();
     assert!(block.pages().len() >= 2, "{summary:?}");
-    let needle = [Needle::exact("upstream timeout").unwrap()];
+    let needle = Needle::exact("upstream timeout").unwrap();
+    let needle = [&needle];
     let maybe: Vec<usize> = (0..block.pages().len())
         .filter(|&p| block.page_may_contain(p, &needle))
         .collect();
@@ -141,12 +142,14 @@ fn page_filters_skip_pages_without_the_needle_and_keep_those_with_it() {
         })
         .unwrap();
     assert_eq!(maybe, [holder], "only the page holding the line is read");
-    let shouting = [Needle::case_insensitive("UPSTREAM TIMEOUT").unwrap()];
+    let shouting = Needle::case_insensitive("UPSTREAM TIMEOUT").unwrap();
+    let shouting = [&shouting];
     assert!(block.page_may_contain(holder, &shouting));
-    let both = [
+    let (health, checkout) = (
         Needle::exact("/health").unwrap(),
         Needle::exact("checkout").unwrap(),
-    ];
+    );
+    let both = [&health, &checkout];
     assert!(block.page_may_contain(holder, &both));
     let other = (holder + 1) % block.pages().len();
     assert!(

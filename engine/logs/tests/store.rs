@@ -609,3 +609,63 @@ fn seals_running_beside_commits_keep_every_acknowledged_entry_once_across_a_reop
     assert!(!report.wal.has_damage(), "{report:?}");
     assert_eq!(count(&store), 2_700, "after a power cut: {report:?}");
 }
+
+#[test]
+fn a_commit_past_the_head_s_bound_waits_for_a_seal_and_is_refused_if_none_comes() {
+    use strata_core::maintenance::{Maintained, Waker};
+    use strata_logs::CommitError;
+    let store = LogStore::open(
+        Path::new("/data/logs"),
+        LogOptions {
+            seal_bytes: 1_000,
+            ..options(SimFs::new(11))
+        },
+    )
+    .unwrap()
+    .0;
+    // A maintenance thread that never comes: the waker only counts.
+    let wakes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Arc::clone(&wakes);
+    store.set_waker(Waker::new(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }));
+    let batch = |from: i64| {
+        let mut app = store.appender();
+        for i in 0..20 {
+            app.append(
+                &stream("api", "info"),
+                Entry::new(NOW_NS - 1_000_000 + from + i, format!("line {i:0>90}")),
+            )
+            .unwrap();
+        }
+        app.commit()
+    };
+    // Two kilobytes a batch: the second reaches three seals' worth (3,000 bytes).
+    batch(0).unwrap();
+    batch(100).unwrap();
+    assert!(
+        wakes.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        "a seal was asked for"
+    );
+    let held = store.stats().1;
+    match batch(200) {
+        Err(CommitError::Busy { bytes }) => assert!(bytes >= 3_000, "{bytes}"),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    assert_eq!(
+        store.stats().1,
+        held,
+        "nothing of the refused batch is held"
+    );
+    // A seal makes room: the next batch is taken (a commit waiting while it runs too).
+    std::thread::scope(|s| {
+        let waiting = s.spawn(|| batch(300));
+        store.seal().unwrap();
+        waiting.join().unwrap().unwrap();
+    });
+    assert_eq!(
+        store.stats().1,
+        20,
+        "the head holds the batch after the seal"
+    );
+}
