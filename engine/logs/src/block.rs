@@ -120,6 +120,9 @@ pub fn write_block(
     let mut filters: Vec<u8> = Vec::new();
     let mut stream_pages: Vec<Range<usize>> = Vec::with_capacity(streams.len());
     let mut builder = FilterBuilder::default();
+    // One compression context for every page (creating one per page cost a tenth of a seal).
+    let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)
+        .map_err(|e| StorageError::io("start a log page compressor", dir, e))?;
     let mut raw = Vec::new();
     let mut entries_total = 0u64;
     for (_, entries) in &streams {
@@ -146,7 +149,8 @@ pub fn write_block(
                 }
             }
             let filter = builder.finish();
-            let frame = zstd::bulk::compress(&raw, ZSTD_LEVEL)
+            let frame = compressor
+                .compress(&raw)
                 .map_err(|e| StorageError::io("compress log page", dir, e))?;
             let offset = out.len() as u64;
             out.extend_from_slice(&frame);
