@@ -466,11 +466,27 @@ impl LogStore {
             }
         }
         drop(head);
+        // Blocks in the query's direction: once `limit` kept entries are all newer (oldest
+        // first: older) than everything a block holds, no later block can change the answer.
+        let mut blocks = blocks;
+        match direction {
+            Direction::Backward => blocks.sort_by_key(|b| std::cmp::Reverse(b.time_range().1)),
+            Direction::Forward => blocks.sort_by_key(|b| b.time_range().0),
+        }
         let mut page = Vec::new();
         for block in &blocks {
             let (min_ts, max_ts) = block.time_range();
             if max_ts < start_ns || min_ts >= end_ns {
                 continue;
+            }
+            if let Some(bound) = kth_kept(&streams, limit, direction) {
+                let past = match direction {
+                    Direction::Backward => max_ts < bound,
+                    Direction::Forward => min_ts > bound,
+                };
+                if past {
+                    break;
+                }
             }
             for s in block.select(matchers) {
                 let stream = &block.streams()[s];
@@ -867,6 +883,25 @@ impl LogStore {
     pub fn close(&self) -> Result<(), StorageError> {
         self.wal.close()
     }
+}
+
+/// The time of the `limit`-th newest (`Backward`) or oldest (`Forward`) entry among those
+/// kept so far, once there are that many.
+fn kth_kept(
+    streams: &BTreeMap<Labels, Vec<Entry>>,
+    limit: usize,
+    direction: Direction,
+) -> Option<i64> {
+    let total: usize = streams.values().map(Vec::len).sum();
+    if limit == 0 || total < limit {
+        return None;
+    }
+    let mut times: Vec<i64> = streams.values().flatten().map(|e| e.ts_ns).collect();
+    let k = match direction {
+        Direction::Backward => total - limit,
+        Direction::Forward => limit - 1,
+    };
+    Some(*times.select_nth_unstable(k).1)
 }
 
 /// A batch of entries, checked as they are added and written by [`LogAppender::commit`].

@@ -669,3 +669,67 @@ fn a_commit_past_the_head_s_bound_waits_for_a_seal_and_is_refused_if_none_comes(
         "the head holds the batch after the seal"
     );
 }
+
+#[test]
+fn a_limited_query_stops_at_the_blocks_that_can_no_longer_change_its_answer() {
+    let store = LogStore::open(Path::new("/data/logs"), options(SimFs::new(12)))
+        .unwrap()
+        .0;
+    // Three blocks an hour apart, two streams each.
+    for hour in 0..3i64 {
+        let mut app = store.appender();
+        for i in 0..100i64 {
+            for app_name in ["api", "db"] {
+                app.append(
+                    &stream(app_name, "info"),
+                    Entry::new(
+                        NOW_NS - (3 - hour) * 3_600_000_000_000 + i * 1_000_000,
+                        format!("{app_name} hour {hour} line {i}"),
+                    ),
+                )
+                .unwrap();
+            }
+        }
+        app.commit().unwrap();
+        store.seal().unwrap().unwrap();
+    }
+    let before = store.page_stats().read;
+    let newest = store
+        .select(&[any_app()], i64::MIN, i64::MAX, Direction::Backward, 10)
+        .unwrap();
+    let lines: Vec<&str> = newest
+        .iter()
+        .flat_map(|s| s.entries.iter().map(|e| e.line.as_str()))
+        .collect();
+    assert_eq!(lines.len(), 10);
+    assert!(
+        lines.iter().all(|l| l.contains("hour 2 line 9")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        store.page_stats().read - before,
+        2,
+        "only the newest block's pages (one a stream) are read"
+    );
+    let before = store.page_stats().read;
+    let oldest = store
+        .select(&[any_app()], i64::MIN, i64::MAX, Direction::Forward, 10)
+        .unwrap();
+    assert!(
+        oldest
+            .iter()
+            .flat_map(|s| &s.entries)
+            .all(|e| e.line.contains("hour 0 line ")),
+        "{oldest:?}"
+    );
+    assert_eq!(
+        store.page_stats().read - before,
+        2,
+        "only the oldest block's"
+    );
+    // A limit beyond one block's entries reads on.
+    let all = store
+        .select(&[any_app()], i64::MIN, i64::MAX, Direction::Backward, 500)
+        .unwrap();
+    assert_eq!(all.iter().map(|s| s.entries.len()).sum::<usize>(), 500);
+}
