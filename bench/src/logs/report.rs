@@ -58,7 +58,7 @@ pub fn text(r: &Report) -> String {
     if let Some((fed, z)) = r.zstd19 {
         let _ = writeln!(
             out,
-            "  zstd -19 of raw  ratio {:.1} (on the first {:.0} MiB)",
+            "  zstd -19 of raw  ratio {:.1} (on {:.0} MiB: the same share of every file)",
             fed as f64 / z.max(1) as f64,
             fed as f64 / MIB
         );
@@ -142,7 +142,11 @@ pub fn text(r: &Report) -> String {
             l.streams_pushed,
             l.streams_held,
             l.push.refused,
-            l.push.examples.first().map_or("-", String::as_str),
+            l.push
+                .examples
+                .first()
+                .and_then(|e| e.lines().next())
+                .unwrap_or("-"),
             l.memory_end.hwm_bytes as f64 / MIB
         );
     }

@@ -371,7 +371,7 @@ fn raw_files(data: &LogData, raw: &Path) -> Vec<PathBuf> {
 /// [`zstd_size`], kept beside the raw files (which are kept for the same dataset): `zstd -19`
 /// of a gigabyte takes ten minutes of a core.
 fn zstd_cached(raw: &Path, files: &[PathBuf], level: u32, max: u64) -> Option<(u64, u64)> {
-    let cache = raw.join(format!(".zstd-{level}-{max}"));
+    let cache = raw.join(format!(".zstd-{level}-{max}-every-file"));
     if let Ok(text) = std::fs::read_to_string(&cache)
         && let Some((fed, compressed)) = text.trim().split_once(' ')
         && let (Ok(fed), Ok(compressed)) = (fed.parse(), compressed.parse())
@@ -390,8 +390,8 @@ fn zstd_cached(raw: &Path, files: &[PathBuf], level: u32, max: u64) -> Option<(u
     }
 }
 
-/// `zstd -LEVEL` of the files one after the other (at most `max` bytes of them): the bytes
-/// read and the compressed bytes.
+/// `zstd -LEVEL` of the files one after the other (at most `max` bytes of them, the same
+/// share of each): the bytes read and the compressed bytes.
 fn zstd_size(files: &[PathBuf], level: u32, max: u64) -> anyhow::Result<(u64, u64)> {
     let mut child = Command::new("zstd")
         .arg(format!("-{level}"))
@@ -414,13 +414,21 @@ fn zstd_size(files: &[PathBuf], level: u32, max: u64) -> anyhow::Result<(u64, u6
             }
         }
     });
+    // Below `max`, the same share of every file (its first lines): a sample of every stream,
+    // not of the first few.
+    let total: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    let share = (max as f64 / total.max(1) as f64).min(1.0);
     let mut fed = 0u64;
     for f in files {
-        if fed >= max {
-            break;
-        }
         let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-        let take = (max - fed).min(bytes.len() as u64) as usize;
+        let take = if share >= 1.0 {
+            bytes.len()
+        } else {
+            (bytes.len() as f64 * share) as usize
+        };
         stdin.write_all(&bytes[..take])?;
         fed += take as u64;
     }

@@ -11,7 +11,7 @@
 //! after the freeze) while they are written into a block, and releases them once the block
 //! stands for them; streams left without entries are then forgotten.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use strata_core::labels::Labels;
@@ -68,7 +68,9 @@ impl Stream {
 pub(crate) struct Head {
     /// Stream `r` at `r - 1`; `None` for a reference never used (a gap left by damage).
     streams: Vec<Option<Stream>>,
-    by_labels: HashMap<Labels, StreamRef>,
+    /// Looked up once an entry on push (Fx: a stream's labels are short, and SipHash was a
+    /// twentieth of the ingest's CPU).
+    by_labels: FxHashMap<Labels, StreamRef>,
     postings: Postings,
     /// Entries and their bytes, as [`Entry::bytes`] counts them.
     pub entries: u64,

@@ -1,7 +1,9 @@
 //! The store: opening (replaying the log into the head, loading the blocks), the appender,
 //! sealing the head into blocks, retention, and queries over blocks and head together.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -368,7 +370,8 @@ impl LogStore {
         LogAppender {
             store: self,
             batch: Vec::new(),
-            new_streams: HashSet::new(),
+            new_streams: FxHashSet::default(),
+            last: None,
         }
     }
 
@@ -910,7 +913,11 @@ pub struct LogAppender<'s> {
     store: &'s LogStore,
     batch: Vec<(Labels, Entry)>,
     /// Streams of the batch the store does not hold yet (for the streams limit).
-    new_streams: HashSet<Labels>,
+    new_streams: FxHashSet<Labels>,
+    /// The stream of the last entry appended and its head reference (if the head has it):
+    /// a push names a stream once for all its entries, so the next entry is most often
+    /// of the same stream.
+    last: Option<(Labels, Option<StreamRef>)>,
 }
 
 impl LogAppender<'_> {
@@ -956,7 +963,12 @@ impl LogAppender<'_> {
             });
         }
         let head = self.store.head();
-        let known = head.find(labels);
+        // A reference stays with its stream until the stream is forgotten (then the slot is
+        // empty and the labels are looked up again); references are never reused.
+        let known = match &self.last {
+            Some((l, Some(r))) if l == labels && head.get(*r).is_some() => Some(*r),
+            _ => head.find(labels),
+        };
         if let Some(stream_max_ns) = known.and_then(|r| head.get(r)).and_then(|s| s.max_ts()) {
             let oldest_ns = stream_max_ns.saturating_sub(limits.out_of_order_ns);
             if entry.ts_ns < oldest_ns {
@@ -976,6 +988,9 @@ impl LogAppender<'_> {
         drop(head);
         if new {
             self.new_streams.insert(labels.clone());
+        }
+        if self.last.as_ref().is_none_or(|(l, r)| l != labels || *r != known) {
+            self.last = Some((labels.clone(), known));
         }
         self.batch.push((labels.clone(), entry));
         Ok(())
@@ -1005,11 +1020,16 @@ impl LogAppender<'_> {
         // Streams first: created in the head (unlogged) so every entry has its reference.
         let mut refs = Vec::with_capacity(self.batch.len());
         let mut unlogged: Vec<(StreamRef, Labels)> = Vec::new();
-        let mut seen: HashSet<StreamRef> = HashSet::new();
+        let mut seen: FxHashSet<StreamRef> = FxHashSet::default();
         {
             let mut head = store.head_mut();
+            let mut last: Option<(&Labels, StreamRef)> = None;
             for (labels, _) in &self.batch {
-                let r = head.get_or_create(labels);
+                let r = match last {
+                    Some((l, r)) if l == labels => r,
+                    _ => head.get_or_create(labels),
+                };
+                last = Some((labels, r));
                 refs.push(r);
                 if head.get(r).is_some_and(|s| !s.logged) && seen.insert(r) {
                     unlogged.push((r, labels.clone()));
