@@ -669,7 +669,7 @@ mod tests {
         assert_eq!(
             filter(FilterOp::Contains, "ab").needle(),
             None,
-            "shorter than a trigram"
+            "shorter than a gram"
         );
     }
 }

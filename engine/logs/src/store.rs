@@ -989,7 +989,11 @@ impl LogAppender<'_> {
         if new {
             self.new_streams.insert(labels.clone());
         }
-        if self.last.as_ref().is_none_or(|(l, r)| l != labels || *r != known) {
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|(l, r)| l != labels || *r != known)
+        {
             self.last = Some((labels.clone(), known));
         }
         self.batch.push((labels.clone(), entry));
