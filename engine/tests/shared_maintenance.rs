@@ -13,16 +13,17 @@ use strata_engine::{Db, Options};
 
 const NOW_MS: i64 = 1_800_000_000_000;
 
-#[test]
-fn the_database_s_maintenance_thread_seals_the_log_store_it_was_handed() {
-    let fs = SimFs::new(1);
+/// A metrics database whose maintenance thread runs every `interval`, and a log store sealed
+/// at `seal_bytes` handed to it, on one simulated disk.
+fn db_with_logs(seed: u64, interval: Duration, seal_bytes: u64) -> (Db, Arc<LogStore>) {
+    let fs = SimFs::new(seed);
     let clock = Arc::new(ManualClock::new(NOW_MS));
     let db = Db::open(
         Path::new("/data"),
         Options {
             fs: Arc::new(fs.clone()),
             clock: Arc::clone(&clock) as _,
-            maintenance_interval: Duration::from_millis(20),
+            maintenance_interval: interval,
             ..Options::default()
         },
     )
@@ -30,15 +31,21 @@ fn the_database_s_maintenance_thread_seals_the_log_store_it_was_handed() {
     let (logs, _) = LogStore::open(
         Path::new("/data/logs"),
         LogOptions {
-            fs: Arc::new(fs.clone()),
-            clock: clock.clone(),
-            seal_bytes: 1,
+            fs: Arc::new(fs),
+            clock,
+            seal_bytes,
             ..LogOptions::default()
         },
     )
     .unwrap();
     let logs = Arc::new(logs);
     db.add_maintained(logs.clone());
+    (db, logs)
+}
+
+#[test]
+fn the_database_s_maintenance_thread_seals_the_log_store_it_was_handed() {
+    let (db, logs) = db_with_logs(1, Duration::from_millis(20), 1);
     let mut app = logs.appender();
     app.append(
         &Labels::new([("app", "api")]).unwrap(),
@@ -61,31 +68,8 @@ fn the_database_s_maintenance_thread_seals_the_log_store_it_was_handed() {
 
 #[test]
 fn a_log_head_at_its_seal_size_is_sealed_at_once_not_at_the_next_scheduled_round() {
-    let fs = SimFs::new(2);
-    let clock = Arc::new(ManualClock::new(NOW_MS));
     // An hour between scheduled rounds: only the store's own request can seal it in time.
-    let db = Db::open(
-        Path::new("/data"),
-        Options {
-            fs: Arc::new(fs.clone()),
-            clock: Arc::clone(&clock) as _,
-            maintenance_interval: Duration::from_secs(3600),
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    let (logs, _) = LogStore::open(
-        Path::new("/data/logs"),
-        LogOptions {
-            fs: Arc::new(fs.clone()),
-            clock: clock.clone(),
-            seal_bytes: 4096,
-            ..LogOptions::default()
-        },
-    )
-    .unwrap();
-    let logs = Arc::new(logs);
-    db.add_maintained(logs.clone());
+    let (db, logs) = db_with_logs(2, Duration::from_secs(3600), 4096);
     let labels = Labels::new([("app", "api")]).unwrap();
     // Below the seal size: no round is asked for.
     let mut app = logs.appender();

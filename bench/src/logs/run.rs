@@ -309,6 +309,11 @@ fn measured(
 }
 
 fn bytes_read(agent: &ureq::Agent, base: &str) -> anyhow::Result<u64> {
+    Ok(server_metric(agent, base, "strata_log_page_bytes_read_total")? as u64)
+}
+
+/// The value of one of the server's own metrics (0 when it has none yet).
+fn server_metric(agent: &ureq::Agent, base: &str, name: &str) -> anyhow::Result<f64> {
     let text = agent
         .get(&format!("{base}/metrics"))
         .call()?
@@ -316,7 +321,7 @@ fn bytes_read(agent: &ureq::Agent, base: &str) -> anyhow::Result<u64> {
         .with_config()
         .limit(64 << 20)
         .read_to_string()?;
-    Ok(queries::metric_value(&text, "strata_log_page_bytes_read_total").unwrap_or(0.0) as u64)
+    Ok(queries::metric_value(&text, name).unwrap_or(0.0))
 }
 
 /// Writes each stream's lines to its file below `raw` (a multi-line entry as its lines) and
@@ -541,14 +546,7 @@ fn limit(options: &Options) -> anyhow::Result<LimitResult> {
         },
     );
     let agent: ureq::Agent = crate::http_client(Duration::from_secs(30)).build().into();
-    let text = agent
-        .get(&format!("{}/metrics", server.base))
-        .call()?
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_string()?;
-    let streams_held = queries::metric_value(&text, "strata_log_streams").unwrap_or(0.0) as u64;
+    let streams_held = server_metric(&agent, &server.base, "strata_log_streams")? as u64;
     let memory_end = server.process.memory()?;
     server.stop()?;
     let _ = std::fs::remove_dir_all(&dir);
