@@ -53,17 +53,19 @@ fn the_database_s_maintenance_thread_seals_the_log_store_it_was_handed() {
     )
     .unwrap();
     app.commit().unwrap();
-    // The thread runs a round every 20 ms; give it up to ten seconds on a busy machine.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while logs.block_stats().0 == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "no seal by the maintenance thread in 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    // The thread runs a round every 20 ms.
+    await_first_block(&logs, "no seal by the maintenance thread");
     assert_eq!(logs.stats().1, 0, "the head's entry moved into the block");
     db.close().unwrap();
+}
+
+/// Waits until the maintenance thread has sealed a block, up to ten seconds on a busy machine.
+fn await_first_block(logs: &LogStore, failure: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logs.block_stats().0 == 0 {
+        assert!(Instant::now() < deadline, "{failure} within 10 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 #[test]
@@ -89,14 +91,7 @@ fn a_log_head_at_its_seal_size_is_sealed_at_once_not_at_the_next_scheduled_round
         .unwrap();
     }
     app.commit().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while logs.block_stats().0 == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the head past its seal size was not sealed within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    await_first_block(&logs, "the head past its seal size was not sealed");
     assert_eq!(logs.stats().1, 0, "every entry moved into the block");
     db.close().unwrap();
 }
