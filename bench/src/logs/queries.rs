@@ -45,6 +45,12 @@ pub fn mix(data: &LogData) -> Vec<LogQuery> {
         in_metadata += u64::from(info.trace_metadata.is_some());
     }
     let json = Kind::Json.container();
+    // The newest 1,000 JSON lines of 5xx, or all of them when there are fewer.
+    let errors = (0..spec.lines)
+        .rev()
+        .filter(|&i| data.json_status(i).is_some_and(|s| s >= 500))
+        .take(1000)
+        .count() as u64;
     vec![
         LogQuery {
             name: "needle: a rare token".into(),
@@ -92,7 +98,7 @@ pub fn mix(data: &LogData) -> Vec<LogQuery> {
                 false,
                 format!("{json}.log"),
             )),
-            expect_lines: Some(1000),
+            expect_lines: Some(errors),
         },
     ]
 }

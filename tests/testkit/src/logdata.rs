@@ -382,11 +382,12 @@ impl LogData {
         self.spec.start_ns + base + (hash(self.spec.seed, i, 0x7153) % slot) as i64
     }
 
-    /// Writes line `i`'s text into `text` (cleared first) and says what else it carries.
-    pub fn line(&self, i: u64, text: &mut String) -> LineInfo {
-        text.clear();
+    /// What line `i` says without its text: its stream, the stream's kind, the level,
+    /// whether it was written serving a request (so it prints a trace id and, for JSON, the
+    /// request's fields), and the HTTP status it prints (access lines, JSON lines of a
+    /// request).
+    fn facts(&self, i: u64) -> (usize, Kind, Level, bool, u32) {
         let stream = self.stream_of(i);
-        let ts_ns = self.ts_of(i);
         let d = Draws {
             key: self.spec.seed,
             line: i,
@@ -397,12 +398,6 @@ impl LogData {
             6..=14 => Level::Warn,
             _ => Level::Info,
         };
-        let needle = self
-            .needle_lines
-            .binary_search_by_key(&i, |&(line, _)| line)
-            .ok()
-            .map(|at| self.needle_lines[at].1);
-        let trace = self.trace_of(i);
         let kind = self.streams[stream].kind;
         // Lines written while serving a request carry its trace id; the rest (background
         // work, startup, health) have none.
@@ -411,17 +406,6 @@ impl LogData {
             Kind::Json => d.percent(12) < 70,
             Kind::Logfmt => d.percent(12) < 50,
             Kind::Java => d.percent(12) < 60,
-        };
-        let message = |text: &mut String| match needle {
-            Some(k) => {
-                text.push_str("quota exceeded for tenant ");
-                text.push_str(&needle_token(self.spec.seed, k));
-            }
-            None => text.push_str(match level {
-                Level::Error => d.pick(2, ERROR_MESSAGES),
-                Level::Warn => d.pick(2, WARN_MESSAGES),
-                _ => d.pick(2, INFO_MESSAGES),
-            }),
         };
         let status = match (level, d.percent(3)) {
             (Level::Error, p) if p < 40 => [500, 502, 503, 504][(p % 4) as usize],
@@ -433,6 +417,42 @@ impl LogData {
             (_, 94..=95) => 400,
             (_, 96..=98) => 404,
             _ => 401,
+        };
+        (stream, kind, level, traced, status)
+    }
+
+    /// The `status` field of line `i` if it is a JSON line with one (written serving a
+    /// request): what `| json | status >= 500` reads, without generating the text.
+    pub fn json_status(&self, i: u64) -> Option<u32> {
+        let (_, kind, _, traced, status) = self.facts(i);
+        (kind == Kind::Json && traced).then_some(status)
+    }
+
+    /// Writes line `i`'s text into `text` (cleared first) and says what else it carries.
+    pub fn line(&self, i: u64, text: &mut String) -> LineInfo {
+        text.clear();
+        let (stream, kind, level, traced, status) = self.facts(i);
+        let ts_ns = self.ts_of(i);
+        let d = Draws {
+            key: self.spec.seed,
+            line: i,
+        };
+        let needle = self
+            .needle_lines
+            .binary_search_by_key(&i, |&(line, _)| line)
+            .ok()
+            .map(|at| self.needle_lines[at].1);
+        let trace = self.trace_of(i);
+        let message = |text: &mut String| match needle {
+            Some(k) => {
+                text.push_str("quota exceeded for tenant ");
+                text.push_str(&needle_token(self.spec.seed, k));
+            }
+            None => text.push_str(match level {
+                Level::Error => d.pick(2, ERROR_MESSAGES),
+                Level::Warn => d.pick(2, WARN_MESSAGES),
+                _ => d.pick(2, INFO_MESSAGES),
+            }),
         };
         match kind {
             Kind::Access => {
@@ -735,6 +755,12 @@ mod tests {
             let kind = data.streams()[info.stream].kind;
             kinds[kind as usize] += 1;
             if kind == Kind::Json {
+                let printed = text
+                    .split("\"status\":")
+                    .nth(1)
+                    .and_then(|rest| rest.split(',').next())
+                    .map(|v| v.parse::<u32>().unwrap());
+                assert_eq!(data.json_status(i), printed, "{text}");
                 assert!(
                     text.starts_with("{\"ts\":\"20") && text.ends_with("\"}"),
                     "{text}"
