@@ -261,6 +261,9 @@ pub struct LogStore {
     page_bytes_read: AtomicU64,
     /// Asks the maintenance thread for a round (given when the store is handed to it).
     waker: std::sync::OnceLock<strata_core::maintenance::Waker>,
+    /// New streams appenders hold that the head does not have yet (the streams limit counts
+    /// them).
+    streams_reserved: std::sync::atomic::AtomicUsize,
     /// Commits wait here while the head is at [`HEAD_SEALS_MAX`] seals' worth; a seal
     /// notifies (holding the mutex, so no wake-up is lost between a check and a wait).
     head_room: Mutex<()>,
@@ -352,6 +355,7 @@ impl LogStore {
             pages_skipped: AtomicU64::new(0),
             page_bytes_read: AtomicU64::new(0),
             waker: std::sync::OnceLock::new(),
+            streams_reserved: std::sync::atomic::AtomicUsize::new(0),
             head_room: Mutex::new(()),
             head_room_cv: std::sync::Condvar::new(),
             dir: dir.to_path_buf(),
@@ -980,10 +984,17 @@ impl LogAppender<'_> {
             }
         }
         let new = known.is_none() && !self.new_streams.contains(labels);
-        if new && head.num_streams() + self.new_streams.len() >= limits.streams_max {
-            return Err(AppendError::TooManyStreams {
-                max: limits.streams_max,
-            });
+        if new {
+            // Every appender's new streams count against the limit until its commit has
+            // put them in the head (see `Drop`), so concurrent batches cannot together pass
+            // it.
+            let reserved = self.store.streams_reserved.fetch_add(1, Ordering::SeqCst) + 1;
+            if head.num_streams() + reserved > limits.streams_max {
+                self.store.streams_reserved.fetch_sub(1, Ordering::SeqCst);
+                return Err(AppendError::TooManyStreams {
+                    max: limits.streams_max,
+                });
+            }
         }
         drop(head);
         if new {
@@ -1013,22 +1024,23 @@ impl LogAppender<'_> {
     /// Writes the batch: logged and synced (with [`FsyncMode::Always`]) before any of it is
     /// visible; on `Ok` it is durable. Returns the entries stored (a retried duplicate of an
     /// entry already held is not stored twice).
-    pub fn commit(self) -> Result<u64, CommitError> {
+    pub fn commit(mut self) -> Result<u64, CommitError> {
         if self.batch.is_empty() {
             return Ok(0);
         }
+        let batch = std::mem::take(&mut self.batch);
         let store = self.store;
         store.wait_for_head_room()?;
         // Until the entries are in the head, a seal must not cut the log (see `gate`).
         let _gate = store.gate.read().unwrap_or_else(|e| e.into_inner());
         // Streams first: created in the head (unlogged) so every entry has its reference.
-        let mut refs = Vec::with_capacity(self.batch.len());
+        let mut refs = Vec::with_capacity(batch.len());
         let mut unlogged: Vec<(StreamRef, Labels)> = Vec::new();
         let mut seen: FxHashSet<StreamRef> = FxHashSet::default();
         {
             let mut head = store.head_mut();
             let mut last: Option<(&Labels, StreamRef)> = None;
-            for (labels, _) in &self.batch {
+            for (labels, _) in &batch {
                 let r = match last {
                     Some((l, r)) if l == labels => r,
                     _ => head.get_or_create(labels),
@@ -1040,7 +1052,7 @@ impl LogAppender<'_> {
                 }
             }
         }
-        let frames = encode(&unlogged, &refs, &self.batch);
+        let frames = encode(&unlogged, &refs, &batch);
         store.wal.log(&frames, false)?;
         let mut head = store.head_mut();
         for (r, _) in &unlogged {
@@ -1049,7 +1061,7 @@ impl LogAppender<'_> {
             }
         }
         let mut stored = 0;
-        for (r, (_, entry)) in refs.into_iter().zip(self.batch) {
+        for (r, (_, entry)) in refs.into_iter().zip(batch) {
             stored += u64::from(head.apply(r, entry));
         }
         let full = head.bytes >= store.seal_bytes;
@@ -1060,6 +1072,16 @@ impl LogAppender<'_> {
             waker.wake();
         }
         Ok(stored)
+    }
+}
+
+impl Drop for LogAppender<'_> {
+    /// Gives back the appender's reservations against the streams limit: committed, its new
+    /// streams are in the head now; dropped, they never will be.
+    fn drop(&mut self) {
+        self.store
+            .streams_reserved
+            .fetch_sub(self.new_streams.len(), Ordering::SeqCst);
     }
 }
 

@@ -733,3 +733,38 @@ fn a_limited_query_stops_at_the_blocks_that_can_no_longer_change_its_answer() {
         .unwrap();
     assert_eq!(all.iter().map(|s| s.entries.len()).sum::<usize>(), 500);
 }
+
+#[test]
+fn concurrent_batches_cannot_together_pass_the_streams_limit() {
+    let mut o = options(SimFs::new(13));
+    o.limits.streams_max = 10;
+    let (store, _) = LogStore::open(Path::new("/l"), o).unwrap();
+    let new_streams = |app: &mut strata_logs::LogAppender<'_>, prefix: &str| {
+        (0..8)
+            .filter(|i| {
+                app.append(
+                    &stream(&format!("{prefix}{i}"), "info"),
+                    Entry::new(NOW_NS, "x"),
+                )
+                .is_ok()
+            })
+            .count()
+    };
+    // Two batches open at once, each naming eight new streams.
+    let mut first = store.appender();
+    let mut second = store.appender();
+    assert_eq!(new_streams(&mut first, "a"), 8);
+    assert_eq!(
+        new_streams(&mut second, "b"),
+        2,
+        "the first batch's eight count against the limit before it commits"
+    );
+    second.commit().unwrap();
+    first.commit().unwrap();
+    assert_eq!(store.stats().0, 10, "exactly the limit");
+    // A batch dropped without committing gives its streams back.
+    let mut dropped = store.appender();
+    assert_eq!(new_streams(&mut dropped, "c"), 0, "the store is full");
+    drop(dropped);
+    assert_eq!(store.stats().0, 10);
+}
