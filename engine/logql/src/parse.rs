@@ -766,15 +766,7 @@ impl Parser<'_> {
         } else {
             return Ok(None);
         };
-        self.expect("(")?;
-        let mut labels = Vec::new();
-        while !self.eat(")") {
-            labels.push(self.ident()?);
-            if !self.eat(",") {
-                self.expect(")")?;
-                break;
-            }
-        }
+        let labels = self.label_list()?;
         Ok(Some(Grouping { without, labels }))
     }
 
