@@ -90,6 +90,18 @@ impl Mapped {
     }
 }
 
+impl Mapped {
+    /// Lets the process stop holding the pages of `range` in memory (best effort; a no-op
+    /// for bytes held in memory): the bytes stay readable and unchanged, the next read of
+    /// them maps them again from the page cache or the disk. For reads of a large file
+    /// once through (a compaction), so they do not swell the resident set.
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        if let MappedBytes::Mmap(m) = &self.bytes {
+            mmap::release(m, range.start, range.end.saturating_sub(range.start));
+        }
+    }
+}
+
 impl Deref for Mapped {
     type Target = [u8];
 

@@ -3,7 +3,7 @@
 //! `docs/format/log-block.md`.
 //!
 //! ```text
-//! file     header (24 bytes, magic "SLB2") | pages | streams | page index | filters | footer
+//! file     header (24 bytes, magic "SLB3") | pages | streams | page index | filters | footer
 //! page     zstd frame | crc32 (u32 LE) of the frame
 //! footer   streams_off u64 | index_off u64 | filters_off u64 | footer_off u64 |
 //!          min_ts i64 | max_ts i64 | crc32 of bytes streams_off..footer_off u32 |
@@ -17,6 +17,9 @@
 //! are laid out by column (times, line lengths, metadata, then the lines' bytes) so the
 //! compressor sees like next to like.
 //!
+//! A block is a seal's (level 0) or a compaction's, which merged a run of blocks into one and
+//! names them (its sources) in the streams section; see `LogStore::compact`.
+//!
 //! Opening checks the header, the footer and the checksum of the sections after the pages;
 //! each page's checksum is checked when it is read. Damage is a [`StorageError::Corruption`]
 //! naming the file and offset, never a panic.
@@ -29,18 +32,19 @@ use strata_core::codec::{
     put_svarint, put_uvarint,
 };
 use strata_core::error::{StorageError, io_err};
-use strata_core::fs::{Fs, Mapped};
+use strata_core::fs::{Fs, Mapped, WritableFile};
 use strata_core::labels::Labels;
 use strata_core::labels::matcher::Matcher;
-use strata_core::postings::Postings;
-use strata_core::sample::SeriesRef;
 
 use crate::entry::Entry;
 use crate::filter::{FilterBuilder, Needle, is_valid_filter, may_contain};
 
 /// The header's magic bytes. (`SLBK` was the format with trigram filters: such a block is
 /// refused, not read with the wrong filter.)
-pub const MAGIC: [u8; 4] = *b"SLB2";
+pub const MAGIC: [u8; 4] = *b"SLB3";
+/// The magic of blocks written before compaction: no level and sources before the streams
+/// (read as level 0 without sources).
+pub const MAGIC_V2: [u8; 4] = *b"SLB2";
 /// The footer's closing magic bytes.
 pub const FOOTER_MAGIC: [u8; 4] = *b"SLBF";
 /// Bytes of the footer.
@@ -95,8 +99,8 @@ pub struct BlockSummary {
     pub max_ts: i64,
 }
 
-/// Writes a block of `streams` (each stream's entries in time order, at least one each;
-/// streams with none are left out) as `dir/<seq>.lblk`: written to a temporary name, synced,
+/// Writes a block of `streams` (each stream's entries in time order; streams with none are
+/// left out) as `dir/<seq>.lblk`, a seal's block: written to a temporary name, synced,
 /// renamed and the directory synced, so the block is either whole or absent after a crash.
 pub fn write_block(
     fs: &dyn Fs,
@@ -107,131 +111,298 @@ pub fn write_block(
     let mut streams: Vec<&(&Labels, &[Entry])> =
         streams.iter().filter(|(_, e)| !e.is_empty()).collect();
     streams.sort_by(|a, b| a.0.cmp(b.0));
+    let mut writer = BlockWriter::create(fs, dir, seq, ZSTD_LEVEL)?;
+    for (labels, entries) in streams {
+        writer.write_stream(labels, entries)?;
+    }
+    writer.finish(0, &[], &dir.join(block_file_name(seq)))
+}
 
-    let mut out = encode_file_header(
-        MAGIC,
-        FileHeader {
-            seq,
-            prev_synced_len: 0,
-        },
-    )
-    .to_vec();
-    let mut pages: Vec<PageMeta> = Vec::new();
-    let mut filters: Vec<u8> = Vec::new();
-    let mut stream_pages: Vec<Range<usize>> = Vec::with_capacity(streams.len());
-    let mut builder = FilterBuilder::default();
-    // One compression context for every page (creating one per page cost a tenth of a seal).
-    let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)
-        .map_err(|e| StorageError::io("start a log page compressor", dir, e))?;
-    let mut raw = Vec::new();
-    let mut entries_total = 0u64;
-    for (_, entries) in &streams {
-        debug_assert!(
-            entries.is_sorted_by_key(|e| e.ts_ns),
-            "entries in time order"
+/// Bytes an entry counts for when pages are cut: its own and a little for its framing.
+pub(crate) fn page_bytes_of(e: &Entry) -> usize {
+    e.bytes() + 16
+}
+
+/// Writes one block, stream by stream in label order, page by page, straight to a temporary
+/// file (so a compaction of gigabytes holds a page in memory, not the block); [`finish`]
+/// adds the sections and footer, syncs it and renames it into place. Dropped unfinished,
+/// it removes the temporary file.
+///
+/// [`finish`]: BlockWriter::finish
+pub struct BlockWriter<'f> {
+    fs: &'f dyn Fs,
+    dir: PathBuf,
+    seq: u32,
+    tmp: PathBuf,
+    file: Box<dyn WritableFile>,
+    /// Bytes not yet appended to the file; `offset` counts them.
+    buf: Vec<u8>,
+    offset: u64,
+    pages: Vec<PageMeta>,
+    filters: Vec<u8>,
+    streams: Vec<(Labels, Range<usize>)>,
+    builder: FilterBuilder,
+    /// One compression context for every page (one per page cost a tenth of a seal).
+    compressor: zstd::bulk::Compressor<'static>,
+    raw: Vec<u8>,
+    entries: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for BlockWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockWriter")
+            .field("tmp", &self.tmp)
+            .field("pages", &self.pages.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes gathered before they are appended to the file.
+const WRITE_BUFFER_BYTES: usize = 1 << 20;
+
+impl<'f> BlockWriter<'f> {
+    /// Starts block `seq` in `dir` (created if missing), its pages compressed at `zstd_level`.
+    pub fn create(
+        fs: &'f dyn Fs,
+        dir: &Path,
+        seq: u32,
+        zstd_level: i32,
+    ) -> Result<BlockWriter<'f>, StorageError> {
+        fs.create_dir_all(dir)
+            .map_err(io_err("create log blocks directory", dir))?;
+        let tmp = dir.join(format!("{}.tmp", block_file_name(seq)));
+        let file = fs.create(&tmp).map_err(io_err("create log block", &tmp))?;
+        let compressor = zstd::bulk::Compressor::new(zstd_level)
+            .map_err(|e| StorageError::io("start a log page compressor", dir, e))?;
+        let header = encode_file_header(
+            MAGIC,
+            FileHeader {
+                seq,
+                prev_synced_len: 0,
+            },
         );
-        let first_page = pages.len();
+        Ok(BlockWriter {
+            fs,
+            dir: dir.to_path_buf(),
+            seq,
+            tmp,
+            file,
+            buf: header.to_vec(),
+            offset: header.len() as u64,
+            pages: Vec::new(),
+            filters: Vec::new(),
+            streams: Vec::new(),
+            builder: FilterBuilder::default(),
+            compressor,
+            raw: Vec::new(),
+            entries: 0,
+            done: false,
+        })
+    }
+
+    /// Writes a whole stream: its entries (in time order) cut into pages of about
+    /// [`PAGE_BYTES`]. Streams come in label order.
+    pub fn write_stream(&mut self, labels: &Labels, entries: &[Entry]) -> Result<(), StorageError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.begin_stream(labels);
         let mut start = 0;
         while start < entries.len() {
             let mut end = start;
             let mut bytes = 0;
             while end < entries.len() && (end == start || bytes < PAGE_BYTES) {
-                bytes += entries[end].bytes() + 16;
+                bytes += page_bytes_of(&entries[end]);
                 end += 1;
             }
-            let page = &entries[start..end];
-            encode_page(&mut raw, page);
-            builder.begin(page.iter().map(Entry::bytes).sum());
-            for e in page {
-                builder.add_line(e.line.as_bytes());
-                for (_, value) in &e.metadata {
-                    builder.add_line(value.as_bytes());
-                }
-            }
-            let filter = builder.finish();
-            let frame = compressor
-                .compress(&raw)
-                .map_err(|e| StorageError::io("compress log page", dir, e))?;
-            let offset = out.len() as u64;
-            out.extend_from_slice(&frame);
-            out.extend_from_slice(&crc32fast::hash(&frame).to_le_bytes());
-            pages.push(PageMeta {
-                offset,
-                len: frame.len() as u64,
-                raw_len: raw.len() as u64,
-                entries: page.len() as u64,
-                min_ts: page[0].ts_ns,
-                max_ts: page[page.len() - 1].ts_ns,
-                filter: filters.len()..filters.len() + filter.len(),
-            });
-            filters.extend_from_slice(&filter);
-            entries_total += page.len() as u64;
+            self.write_page(&entries[start..end])?;
             start = end;
         }
-        stream_pages.push(first_page..pages.len());
+        Ok(())
     }
 
-    let streams_off = out.len() as u64;
-    put_uvarint(&mut out, streams.len() as u64);
-    for ((labels, _), range) in streams.iter().zip(&stream_pages) {
-        put_uvarint(&mut out, labels.len() as u64);
-        for l in labels.iter() {
-            put_str(&mut out, l.name().as_str());
-            put_str(&mut out, l.value().as_str());
+    /// Starts a stream, whose labels sort after the previous stream's; its pages follow.
+    pub fn begin_stream(&mut self, labels: &Labels) {
+        debug_assert!(
+            self.streams.last().is_none_or(|(l, _)| l < labels),
+            "streams in label order"
+        );
+        let at = self.pages.len();
+        self.streams.push((labels.clone(), at..at));
+    }
+
+    /// Writes one page of the current stream: entries in time order, none older than the
+    /// stream's previous page's.
+    pub fn write_page(&mut self, page: &[Entry]) -> Result<(), StorageError> {
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            return Ok(());
+        };
+        debug_assert!(page.is_sorted_by_key(|e| e.ts_ns), "entries in time order");
+        encode_page(&mut self.raw, page);
+        self.builder.begin(page.iter().map(Entry::bytes).sum());
+        for e in page {
+            self.builder.add_line(e.line.as_bytes());
+            for (_, value) in &e.metadata {
+                self.builder.add_line(value.as_bytes());
+            }
         }
-        put_uvarint(&mut out, (range.end - range.start) as u64);
+        let filter = self.builder.finish();
+        let frame = self
+            .compressor
+            .compress(&self.raw)
+            .map_err(|e| StorageError::io("compress log page", &self.dir, e))?;
+        let offset = self.offset;
+        self.buf.extend_from_slice(&frame);
+        self.buf
+            .extend_from_slice(&crc32fast::hash(&frame).to_le_bytes());
+        self.offset += frame.len() as u64 + 4;
+        self.pages.push(PageMeta {
+            offset,
+            len: frame.len() as u64,
+            raw_len: self.raw.len() as u64,
+            entries: page.len() as u64,
+            min_ts: first.ts_ns,
+            max_ts: last.ts_ns,
+            filter: self.filters.len()..self.filters.len() + filter.len(),
+        });
+        self.filters.extend_from_slice(&filter);
+        self.entries += page.len() as u64;
+        if let Some((_, pages)) = self.streams.last_mut() {
+            pages.end = self.pages.len();
+        }
+        if self.buf.len() >= WRITE_BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(())
     }
-    let index_off = out.len() as u64;
-    put_uvarint(&mut out, pages.len() as u64);
-    for p in &pages {
-        put_uvarint(&mut out, p.offset);
-        put_uvarint(&mut out, p.len);
-        put_uvarint(&mut out, p.raw_len);
-        put_uvarint(&mut out, p.entries);
-        put_svarint(&mut out, p.min_ts);
-        put_uvarint(&mut out, p.max_ts.wrapping_sub(p.min_ts) as u64);
-        put_uvarint(&mut out, p.filter.len() as u64);
-    }
-    let filters_off = out.len() as u64;
-    out.extend_from_slice(&filters);
-    let footer_off = out.len() as u64;
-    let min_ts = pages.iter().map(|p| p.min_ts).min().unwrap_or(0);
-    let max_ts = pages.iter().map(|p| p.max_ts).max().unwrap_or(0);
-    let sections_crc = crc32fast::hash(&out[streams_off as usize..]);
-    let footer_start = out.len();
-    for v in [streams_off, index_off, filters_off, footer_off] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&min_ts.to_le_bytes());
-    out.extend_from_slice(&max_ts.to_le_bytes());
-    out.extend_from_slice(&sections_crc.to_le_bytes());
-    let footer_crc = crc32fast::hash(&out[footer_start..]);
-    out.extend_from_slice(&footer_crc.to_le_bytes());
-    out.extend_from_slice(&FOOTER_MAGIC);
-    debug_assert_eq!(out.len() - footer_start, FOOTER_BYTES);
 
-    fs.create_dir_all(dir)
-        .map_err(io_err("create log blocks directory", dir))?;
-    let name = block_file_name(seq);
-    let path = dir.join(&name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = fs.create(&tmp).map_err(io_err("create log block", &tmp))?;
-    file.append(&out).map_err(io_err("write log block", &tmp))?;
-    file.sync().map_err(io_err("sync log block", &tmp))?;
-    drop(file);
-    fs.rename(&tmp, &path)
-        .map_err(io_err("rename log block", &path))?;
-    fs.sync_dir(dir)
-        .map_err(io_err("sync log blocks directory", dir))?;
-    Ok(BlockSummary {
-        path,
-        bytes: out.len() as u64,
-        streams: streams.len(),
-        pages: pages.len(),
-        entries: entries_total,
-        min_ts,
-        max_ts,
-    })
+    /// Copies page `page` of `block` (of the current stream) as it is stored: its frame,
+    /// checksum checked, and its filter. A compaction copies a full page this way rather
+    /// than decompressing and compressing it again.
+    pub fn copy_page(&mut self, block: &LogBlock, page: usize) -> Result<(), StorageError> {
+        let (frame, filter, meta) = block.stored_page(page)?;
+        let offset = self.offset;
+        self.buf.extend_from_slice(frame);
+        self.buf
+            .extend_from_slice(&crc32fast::hash(frame).to_le_bytes());
+        self.offset += frame.len() as u64 + 4;
+        self.pages.push(PageMeta {
+            offset,
+            filter: self.filters.len()..self.filters.len() + filter.len(),
+            ..meta.clone()
+        });
+        self.filters.extend_from_slice(filter);
+        self.entries += meta.entries;
+        if let Some((_, pages)) = self.streams.last_mut() {
+            pages.end = self.pages.len();
+        }
+        if self.buf.len() >= WRITE_BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StorageError> {
+        self.file
+            .append(&self.buf)
+            .map_err(io_err("write log block", &self.tmp))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Adds the sections and footer (`level`: how many compactions the entries went
+    /// through; `sources`: the blocks this one replaces, besides the one at `path`), syncs
+    /// the file, renames it to `path` (replacing what is there) and syncs the directory.
+    pub fn finish(
+        mut self,
+        level: u32,
+        sources: &[u32],
+        path: &Path,
+    ) -> Result<BlockSummary, StorageError> {
+        // Streams without pages are left out.
+        self.streams.retain(|(_, pages)| !pages.is_empty());
+        let mut out = std::mem::take(&mut self.buf);
+        let base = self.offset - out.len() as u64;
+        let at = |out: &Vec<u8>| base + out.len() as u64;
+        let streams_off = at(&out);
+        let sections_start = out.len();
+        put_uvarint(&mut out, u64::from(level));
+        put_uvarint(&mut out, sources.len() as u64);
+        for &s in sources {
+            put_uvarint(&mut out, u64::from(s));
+        }
+        put_uvarint(&mut out, self.streams.len() as u64);
+        for (labels, range) in &self.streams {
+            put_uvarint(&mut out, labels.len() as u64);
+            for l in labels.iter() {
+                put_str(&mut out, l.name().as_str());
+                put_str(&mut out, l.value().as_str());
+            }
+            put_uvarint(&mut out, (range.end - range.start) as u64);
+        }
+        let index_off = at(&out);
+        put_uvarint(&mut out, self.pages.len() as u64);
+        for p in &self.pages {
+            put_uvarint(&mut out, p.offset);
+            put_uvarint(&mut out, p.len);
+            put_uvarint(&mut out, p.raw_len);
+            put_uvarint(&mut out, p.entries);
+            put_svarint(&mut out, p.min_ts);
+            put_uvarint(&mut out, p.max_ts.wrapping_sub(p.min_ts) as u64);
+            put_uvarint(&mut out, p.filter.len() as u64);
+        }
+        let filters_off = at(&out);
+        out.extend_from_slice(&self.filters);
+        let footer_off = at(&out);
+        let min_ts = self.pages.iter().map(|p| p.min_ts).min().unwrap_or(0);
+        let max_ts = self.pages.iter().map(|p| p.max_ts).max().unwrap_or(0);
+        let sections_crc = crc32fast::hash(&out[sections_start..]);
+        let footer_start = out.len();
+        for v in [streams_off, index_off, filters_off, footer_off] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&min_ts.to_le_bytes());
+        out.extend_from_slice(&max_ts.to_le_bytes());
+        out.extend_from_slice(&sections_crc.to_le_bytes());
+        let footer_crc = crc32fast::hash(&out[footer_start..]);
+        out.extend_from_slice(&footer_crc.to_le_bytes());
+        out.extend_from_slice(&FOOTER_MAGIC);
+        debug_assert_eq!(out.len() - footer_start, FOOTER_BYTES);
+        self.buf = out;
+        self.offset = at(&self.buf);
+        self.flush()?;
+        self.file
+            .sync()
+            .map_err(io_err("sync log block", &self.tmp))?;
+        self.fs
+            .rename(&self.tmp, path)
+            .map_err(io_err("rename log block", path))?;
+        self.done = true;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("sync log blocks directory", &self.dir))?;
+        Ok(BlockSummary {
+            path: path.to_path_buf(),
+            bytes: self.offset,
+            streams: self.streams.len(),
+            pages: self.pages.len(),
+            entries: self.entries,
+            min_ts,
+            max_ts,
+        })
+    }
+}
+
+impl Drop for BlockWriter<'_> {
+    fn drop(&mut self) {
+        if !self.done
+            && let Err(e) = self.fs.remove_file(&self.tmp)
+        {
+            // Opening the store removes what is left of it.
+            tracing::debug!(path = %self.tmp.display(), seq = self.seq, error = %e, "could not remove an unfinished log block");
+        }
+    }
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -333,10 +504,15 @@ pub struct LogBlock {
     seq: u32,
     bytes: Mapped,
     filters: Range<usize>,
+    /// Compactions its entries went through (0: a seal's block).
+    level: u32,
+    /// Blocks a compaction replaced with this one, besides the one of its own number.
+    sources: Vec<u32>,
     streams: Vec<BlockStream>,
     pages: Vec<PageMeta>,
-    /// Streams by label, stream `i` as reference `i + 1`.
-    postings: Postings,
+    /// The store's numbers of the streams (see `crate::catalog`) with their index in
+    /// `streams`, by number; empty until the store has taken the block in.
+    ids: Vec<(u64, u32)>,
     min_ts: i64,
     max_ts: i64,
 }
@@ -350,7 +526,9 @@ impl LogBlock {
             offset,
             reason,
         };
-        let header = decode_file_header(&bytes, MAGIC).map_err(|e| corrupt(0, e.0))?;
+        let v2 = bytes.get(..4) == Some(&MAGIC_V2[..]);
+        let magic = if v2 { MAGIC_V2 } else { MAGIC };
+        let header = decode_file_header(&bytes, magic).map_err(|e| corrupt(0, e.0))?;
         let len = bytes.len();
         if len < FILE_HEADER_BYTES + FOOTER_BYTES {
             return Err(corrupt(0, "log block shorter than its header and footer"));
@@ -399,20 +577,20 @@ impl LogBlock {
                 return Err(corrupt(filters_off, "log block page filter of a bad size"));
             }
         }
-        let streams =
-            decode_streams(streams_bytes, pages.len()).map_err(|e| corrupt(streams_off, e.0))?;
-        let mut postings = Postings::default();
-        for (i, s) in streams.iter().enumerate() {
-            postings.add(SeriesRef(i as u64 + 1), s.labels.as_slice());
-        }
+        let (level, sources, streams) = decode_streams(streams_bytes, pages.len(), v2, header.seq)
+            .map_err(|e| corrupt(streams_off, e.0))?;
+        // The sections were read once here; queries map back the filters they use.
+        bytes.release(streams_off as usize..len);
         Ok(LogBlock {
             path: path.to_path_buf(),
             seq: header.seq,
             bytes,
             filters,
+            level,
+            sources,
             streams,
             pages,
-            postings,
+            ids: Vec::new(),
             min_ts,
             max_ts,
         })
@@ -425,6 +603,17 @@ impl LogBlock {
     /// The sequence number it was written with.
     pub fn seq(&self) -> u32 {
         self.seq
+    }
+
+    /// Compactions its entries went through (0: a seal's block).
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
+    /// The blocks a compaction replaced with this one, besides the one of its own number
+    /// (whose file it took the place of): any of them still on disk is a leftover.
+    pub fn sources(&self) -> &[u32] {
+        &self.sources
     }
 
     /// Bytes of the file.
@@ -445,23 +634,74 @@ impl LogBlock {
         &self.pages
     }
 
-    /// The streams matching every matcher, as indexes into [`LogBlock::streams`].
+    /// The streams matching every matcher, as indexes into [`LogBlock::streams`] (each
+    /// stream's labels matched in turn: the store finds its streams through its catalog).
     pub fn select(&self, matchers: &[Matcher]) -> Vec<usize> {
-        self.postings
-            .select(matchers)
-            .into_iter()
-            .map(|r| r as usize - 1)
+        self.streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                matchers
+                    .iter()
+                    .all(|m| m.matches(s.labels.get(m.name()).unwrap_or("")))
+            })
+            .map(|(i, _)| i)
             .collect()
     }
 
     /// Label names of the block's streams, sorted.
     pub fn label_names(&self) -> Vec<String> {
-        self.postings.label_names()
+        let mut names: Vec<String> = self
+            .streams
+            .iter()
+            .flat_map(|s| s.labels.iter().map(|l| l.name().as_str().to_string()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Values of `name` among the block's streams, sorted.
     pub fn label_values(&self, name: &str) -> Vec<String> {
-        self.postings.label_values(name)
+        let mut values: Vec<String> = self
+            .streams
+            .iter()
+            .filter_map(|s| s.labels.get(name).map(str::to_string))
+            .collect();
+        values.sort();
+        values.dedup();
+        values
+    }
+
+    /// Gives each stream the label set and number `intern` returns for its labels (the
+    /// store's shared ones).
+    pub(crate) fn intern(&mut self, mut intern: impl FnMut(&Labels) -> (Labels, u64)) {
+        self.ids = Vec::with_capacity(self.streams.len());
+        for (i, s) in self.streams.iter_mut().enumerate() {
+            let (labels, id) = intern(&s.labels);
+            s.labels = labels;
+            self.ids.push((id, i as u32));
+        }
+        self.ids.sort_unstable();
+    }
+
+    /// Of the streams numbered `ids` (in increasing order), those the block holds, as
+    /// indexes into [`LogBlock::streams`], in the order of their numbers.
+    pub(crate) fn streams_among(&self, ids: &[u64]) -> Vec<usize> {
+        let mut out = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < ids.len() && j < self.ids.len() {
+            match ids[i].cmp(&self.ids[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    out.push(self.ids[j].1 as usize);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        out
     }
 
     /// Whether page `page` may hold a line containing every needle (see [`crate::filter`]).
@@ -472,6 +712,35 @@ impl LogBlock {
         let filter =
             &self.bytes[self.filters.start + p.filter.start..self.filters.start + p.filter.end];
         needles.iter().all(|n| may_contain(filter, n))
+    }
+
+    /// Lets the process stop holding the block's bytes before `end` in memory (see
+    /// [`Mapped::release`]): for reads once through, as a compaction's.
+    pub fn release_before(&self, end: u64) {
+        self.bytes.release(0..end as usize);
+    }
+
+    /// Page `page` as stored: its zstd frame (checksum checked), its filter and its index
+    /// entry.
+    pub fn stored_page(&self, page: usize) -> Result<(&[u8], &[u8], &PageMeta), StorageError> {
+        let corrupt = |offset: u64, reason: &'static str| StorageError::Corruption {
+            path: self.path.clone(),
+            offset,
+            reason,
+        };
+        let p = self
+            .pages
+            .get(page)
+            .ok_or_else(|| corrupt(0, "log block page out of range"))?;
+        // The index was checked against the file when the block was opened.
+        let frame = &self.bytes[p.offset as usize..(p.offset + p.len) as usize];
+        let stored = &self.bytes[(p.offset + p.len) as usize..(p.offset + p.len + 4) as usize];
+        if crc32fast::hash(frame).to_le_bytes() != stored {
+            return Err(corrupt(p.offset, "log page checksum mismatch"));
+        }
+        let filter =
+            &self.bytes[self.filters.start + p.filter.start..self.filters.start + p.filter.end];
+        Ok((frame, filter, p))
     }
 
     /// Appends the entries of page `page` to `out`, in time order, after checking its
@@ -492,16 +761,7 @@ impl LogBlock {
             offset,
             reason,
         };
-        let p = self
-            .pages
-            .get(page)
-            .ok_or_else(|| corrupt(0, "log block page out of range"))?;
-        // The index was checked against the file when the block was opened.
-        let frame = &self.bytes[p.offset as usize..(p.offset + p.len) as usize];
-        let stored = &self.bytes[(p.offset + p.len) as usize..(p.offset + p.len + 4) as usize];
-        if crc32fast::hash(frame).to_le_bytes() != stored {
-            return Err(corrupt(p.offset, "log page checksum mismatch"));
-        }
+        let (frame, _, p) = self.stored_page(page)?;
         PAGE_READER.with(|reader| {
             let mut reader = reader.borrow_mut();
             let PageReader { context, raw } = &mut *reader;
@@ -603,10 +863,31 @@ fn decode_index(
     Ok((pages, filter_at))
 }
 
-/// Decodes the streams section: each stream's labels and its count of pages, which must
-/// cover the `num_pages` pages in order.
-fn decode_streams(bytes: &[u8], num_pages: usize) -> Result<Vec<BlockStream>, DecodeError> {
+/// What the streams section holds: the level, the sources and the streams.
+type StreamsSection = (u32, Vec<u32>, Vec<BlockStream>);
+
+/// Decodes the streams section: (but for a `v2` block) the level and the sources, numbered
+/// below the block's `seq` in increasing order; then each stream's labels and its count of
+/// pages, which must cover the `num_pages` pages in order.
+fn decode_streams(
+    bytes: &[u8],
+    num_pages: usize,
+    v2: bool,
+    seq: u32,
+) -> Result<StreamsSection, DecodeError> {
     let mut c = Cursor::new(bytes);
+    let (mut level, mut sources) = (0, Vec::new());
+    if !v2 {
+        level = u32::try_from(c.uvarint()?).map_err(|_| DecodeError("block level"))?;
+        let n = c.count(1)?;
+        for _ in 0..n {
+            let s = u32::try_from(c.uvarint()?).map_err(|_| DecodeError("block source"))?;
+            if s >= seq || sources.last().is_some_and(|&p| p >= s) {
+                return Err(DecodeError("block sources out of order"));
+            }
+            sources.push(s);
+        }
+    }
     let n = c.count(2)?;
     let mut streams: Vec<BlockStream> = Vec::with_capacity(n);
     let mut page = 0usize;
@@ -638,5 +919,5 @@ fn decode_streams(bytes: &[u8], num_pages: usize) -> Result<Vec<BlockStream>, De
     if !c.is_done() {
         return Err(DecodeError("bytes after the streams"));
     }
-    Ok(streams)
+    Ok((level, sources, streams))
 }

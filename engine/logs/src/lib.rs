@@ -17,6 +17,7 @@
 //! Layers: this crate depends on `strata-core` and `strata-wal` only.
 
 pub mod block;
+mod catalog;
 pub mod entry;
 pub mod error;
 pub mod filter;

@@ -19,7 +19,11 @@ use strata_wal::frame::{RECORD_PAYLOAD_BYTES_MAX, RecordType, encode_frame};
 use strata_wal::replay::{ReplayHandler, ReplayReport, Source};
 use strata_wal::{FsyncMode, Wal, WalOptions};
 
-use crate::block::{BlockStream, BlockSummary, LogBlock, block_file_name, write_block};
+use crate::block::{
+    BlockStream, BlockSummary, BlockWriter, LogBlock, PAGE_BYTES, block_file_name, page_bytes_of,
+    write_block,
+};
+use crate::catalog::Catalog;
 use crate::entry::{Direction, Entry, StreamRef};
 use crate::error::{AppendError, CommitError, OpenError};
 use crate::filter::Needle;
@@ -114,7 +118,19 @@ pub struct LogOptions {
     /// The oldest blocks are removed while all blocks take more bytes than this (`None`: no
     /// limit).
     pub retention_bytes: Option<u64>,
+    /// [`LogStore::maintain`] merges this many consecutive blocks of one level into one of
+    /// the next (below 2: blocks are never merged). See [`LogStore::compact`].
+    pub compact_fan_in: usize,
 }
+
+/// Levels a block can be merged up to: with 64 MiB seals and a fan-in of 4, a block of the
+/// top level holds 4 GiB of lines, and each entry is rewritten at most this many times.
+pub const COMPACT_LEVEL_MAX: u32 = 3;
+/// The zstd level merged pages are written at.
+const COMPACT_ZSTD_LEVEL: i32 = 3;
+/// Merges one maintenance round runs before it hands the thread back (and asks for another
+/// round if more are due).
+const COMPACTIONS_PER_ROUND: usize = 2;
 
 impl Default for LogOptions {
     fn default() -> LogOptions {
@@ -128,6 +144,7 @@ impl Default for LogOptions {
             seal_age_ns: 3600 * SECOND_NS,
             retention_ns: None,
             retention_bytes: None,
+            compact_fan_in: 4,
         }
     }
 }
@@ -145,6 +162,8 @@ pub struct OpenReport {
     pub unfinished_blocks: usize,
     /// Blocks that failed their checks, renamed to `*.damaged` and not read.
     pub damaged_blocks: usize,
+    /// Blocks a compaction had merged into another but not yet removed, removed.
+    pub merged_blocks: usize,
     pub wal: ReplayReport,
 }
 
@@ -155,6 +174,8 @@ pub struct MaintainReport {
     pub sealed: Option<BlockSummary>,
     /// Blocks removed by retention.
     pub expired_blocks: usize,
+    /// The blocks compactions wrote.
+    pub compacted: Vec<BlockSummary>,
 }
 
 /// The test a query puts to each entry it reads, given the entry's stream labels.
@@ -240,6 +261,9 @@ pub struct LogStore {
     /// Sealed blocks, oldest first. Taken after `head` when both are needed, so a query that
     /// holds the head sees each entry in exactly one of them.
     blocks: RwLock<Vec<Arc<LogBlock>>>,
+    /// The blocks' streams, each once (see [`Catalog`]). A block is added before it joins
+    /// `blocks` and removed after it leaves.
+    catalog: RwLock<Catalog>,
     /// Held for reading by a commit from before it logs until its entries are in the head,
     /// and for writing by a seal while it cuts the log and freezes the head: so the segments
     /// below the cut hold exactly the frozen entries.
@@ -247,6 +271,9 @@ pub struct LogStore {
     /// One seal or retention pass at a time; holds the newest sealed block's number and the
     /// next one's.
     sealing: Mutex<Sealing>,
+    /// One compaction at a time, and no retention pass beside it (taken before `sealing`).
+    compacting: Mutex<()>,
+    compact_fan_in: usize,
     wal: Arc<Wal>,
     fs: Arc<dyn Fs>,
     clock: Arc<dyn Clock>,
@@ -318,13 +345,23 @@ impl LogStore {
         )?;
         let head = replay.head;
         let loaded = load_blocks(fs.as_ref(), &dir.join(BLOCKS_DIR), replay.sealed)?;
+        let mut catalog = Catalog::default();
+        let blocks: Vec<Arc<LogBlock>> = loaded
+            .blocks
+            .into_iter()
+            .map(|mut b| {
+                catalog.add_block(&mut b);
+                Arc::new(b)
+            })
+            .collect();
         let open_report = OpenReport {
             streams: head.num_streams(),
             entries: head.entries,
             orphaned_entries: replay.orphaned,
-            blocks: loaded.blocks.len(),
+            blocks: blocks.len(),
             unfinished_blocks: loaded.unfinished,
             damaged_blocks: loaded.damaged,
+            merged_blocks: loaded.merged,
             wal: report,
         };
         if open_report.wal.has_damage()
@@ -335,7 +372,8 @@ impl LogStore {
         }
         let store = LogStore {
             head: RwLock::new(head),
-            blocks: RwLock::new(loaded.blocks),
+            blocks: RwLock::new(blocks),
+            catalog: RwLock::new(catalog),
             gate: RwLock::new(()),
             sealing: Mutex::new(Sealing {
                 sealed: replay.sealed,
@@ -343,6 +381,8 @@ impl LogStore {
                 head_since_ms: options.clock.now_ms(),
                 stale: Vec::new(),
             }),
+            compacting: Mutex::new(()),
+            compact_fan_in: options.compact_fan_in,
             wal,
             fs,
             clock: options.clock,
@@ -381,6 +421,18 @@ impl LogStore {
 
     fn head(&self) -> std::sync::RwLockReadGuard<'_, Head> {
         self.head.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn catalog_mut(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+        self.catalog.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The numbers of the blocks' streams that match every matcher (see [`Catalog`]).
+    fn block_streams(&self, matchers: &[Matcher]) -> Vec<u64> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .select(matchers)
     }
 
     fn head_mut(&self) -> std::sync::RwLockWriteGuard<'_, Head> {
@@ -458,6 +510,9 @@ impl LogStore {
         let mut streams: BTreeMap<Labels, Vec<Entry>> = BTreeMap::new();
         let head = self.head();
         let blocks = self.blocks_with(&head);
+        // After the block list: a stream of a listed block is in the catalog until the
+        // block leaves the list (retention aside, whose entries are gone by then anyway).
+        let ids = self.block_streams(matchers);
         for stream in head.select(matchers) {
             let out = streams.entry(stream.labels.clone()).or_default();
             for part in [&stream.frozen[..], &stream.entries[..]] {
@@ -495,7 +550,7 @@ impl LogStore {
                     break;
                 }
             }
-            for s in block.select(matchers) {
+            for s in block.streams_among(&ids) {
                 let stream = &block.streams()[s];
                 let mut pages =
                     self.pages_to_read(block, stream, start_ns, end_ns, &filter.needles);
@@ -561,6 +616,9 @@ impl LogStore {
         // neither hide entries nor show them twice.
         let head = self.head();
         let blocks = self.blocks_with(&head);
+        // After the block list: a stream of a listed block is in the catalog until the
+        // block leaves the list (retention aside, whose entries are gone by then anyway).
+        let ids = self.block_streams(matchers);
         for stream in head.select(matchers) {
             for part in [&stream.frozen[..], &stream.entries[..]] {
                 for e in in_range(part, start_ns, end_ns) {
@@ -575,7 +633,7 @@ impl LogStore {
             if max_ts < start_ns || min_ts >= end_ns {
                 continue;
             }
-            for s in block.select(matchers) {
+            for s in block.streams_among(&ids) {
                 let stream = &block.streams()[s];
                 for p in self.pages_to_read(block, stream, start_ns, end_ns, needles) {
                     self.count_read(block, p);
@@ -623,6 +681,9 @@ impl LogStore {
     pub fn series(&self, matchers: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<Labels> {
         let head = self.head();
         let blocks = self.blocks_with(&head);
+        // After the block list: a stream of a listed block is in the catalog until the
+        // block leaves the list (retention aside, whose entries are gone by then anyway).
+        let ids = self.block_streams(matchers);
         let mut out: Vec<Labels> = head
             .select(matchers)
             .filter(|s| {
@@ -638,7 +699,7 @@ impl LogStore {
             if max_ts < start_ns || min_ts >= end_ns {
                 continue;
             }
-            for s in block.select(matchers) {
+            for s in block.streams_among(&ids) {
                 out.push(block.streams()[s].labels.clone());
             }
         }
@@ -649,11 +710,13 @@ impl LogStore {
 
     /// Label names of the streams, in the head and the blocks, sorted.
     pub fn label_names(&self) -> Vec<String> {
-        let head = self.head();
-        let mut names = head.label_names();
-        for b in self.blocks_with(&head) {
-            names.extend(b.label_names());
-        }
+        let mut names = self.head().label_names();
+        names.extend(
+            self.catalog
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .label_names(),
+        );
         names.sort();
         names.dedup();
         names
@@ -661,11 +724,13 @@ impl LogStore {
 
     /// Values of label `name` among the streams, in the head and the blocks, sorted.
     pub fn label_values(&self, name: &str) -> Vec<String> {
-        let head = self.head();
-        let mut values = head.label_values(name);
-        for b in self.blocks_with(&head) {
-            values.extend(b.label_values(name));
-        }
+        let mut values = self.head().label_values(name);
+        values.extend(
+            self.catalog
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .label_values(name),
+        );
         values.sort();
         values.dedup();
         values
@@ -690,9 +755,23 @@ impl LogStore {
         };
         let sealed = if due { self.seal()? } else { None };
         let expired_blocks = self.apply_retention(now_ns)?;
+        let mut compacted = Vec::new();
+        while let Some(summary) = self.compact()? {
+            compacted.push(summary);
+            if compacted.len() == COMPACTIONS_PER_ROUND {
+                // The thread is shared: the rest in the next round, asked for now.
+                if self.compaction_due()
+                    && let Some(waker) = self.waker.get()
+                {
+                    waker.wake();
+                }
+                break;
+            }
+        }
         Ok(MaintainReport {
             sealed,
             expired_blocks,
+            compacted,
         })
     }
 
@@ -718,7 +797,8 @@ impl LogStore {
             let streams: Vec<(&Labels, &[Entry])> =
                 frozen.iter().map(|(l, e)| (l, &e[..])).collect();
             let summary = write_block(self.fs.as_ref(), &blocks_dir, seq, &streams)?;
-            let block = LogBlock::open(self.fs.as_ref(), &summary.path)?;
+            let mut block = LogBlock::open(self.fs.as_ref(), &summary.path)?;
+            self.catalog_mut().add_block(&mut block);
             Ok::<_, StorageError>((summary, block))
         })();
         let (summary, block) = match written {
@@ -768,6 +848,168 @@ impl LogStore {
         if let Err(e) = remove_covered(self.fs.as_ref(), &wal_dir, cut) {
             // The checkpoint stands for those segments: the next seal removes them.
             tracing::warn!(error = %e, "could not remove the log segments a seal covered");
+        }
+        Ok(Some(summary))
+    }
+
+    /// The blocks the next compaction merges: the oldest run of `compact_fan_in` blocks in a
+    /// row (by number) of one level below [`COMPACT_LEVEL_MAX`], all of them blocks a
+    /// checkpoint stands for (a block numbered above the checkpoint's is removed on opening,
+    /// its entries replayed from the log: it must not take others' entries with it).
+    fn compaction_sources(&self) -> Vec<Arc<LogBlock>> {
+        let fan_in = self.compact_fan_in;
+        if fan_in < 2 {
+            return Vec::new();
+        }
+        let sealed = self
+            .sealing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sealed;
+        let blocks = self.blocks.read().unwrap_or_else(|e| e.into_inner());
+        let settled: Vec<&Arc<LogBlock>> = blocks.iter().filter(|b| b.seq() <= sealed).collect();
+        settled
+            .windows(fan_in)
+            .find(|run| {
+                let level = run[0].level();
+                level < COMPACT_LEVEL_MAX && run.iter().all(|b| b.level() == level)
+            })
+            .map(|run| run.iter().map(|b| Arc::clone(b)).collect())
+            .unwrap_or_default()
+    }
+
+    fn compaction_due(&self) -> bool {
+        !self.compaction_sources().is_empty()
+    }
+
+    /// Merges a run of blocks into one (see [`Self::compaction_sources`]): each stream's
+    /// entries from all of them in time order, in pages of up to [`PAGE_BYTES`] (a seal's
+    /// block has a page per stream when streams are many, so a merged one compresses
+    /// better, and the store keeps fewer blocks' indexes in memory). `None` when no run is
+    /// due.
+    ///
+    /// The merged block takes the newest source's number and replaces its file by a rename;
+    /// it names the other sources, so a crash before they are removed leaves nothing read
+    /// twice: opening removes any block another names. Queries see the sources or the
+    /// merged block, never both. A head that fills meanwhile is sealed between streams.
+    pub fn compact(&self) -> Result<Option<BlockSummary>, StorageError> {
+        let _compacting = self.compacting.lock().unwrap_or_else(|e| e.into_inner());
+        let sources = self.compaction_sources();
+        let Some(newest) = sources.last() else {
+            return Ok(None);
+        };
+        let level = newest.level() + 1;
+        let seq = newest.seq();
+        let dir = self.dir.join(BLOCKS_DIR);
+        let path = dir.join(block_file_name(seq));
+        // Every stream, in label order, with its pages in each source.
+        let mut parts: BTreeMap<Labels, Vec<(usize, std::ops::Range<usize>)>> = BTreeMap::new();
+        for (i, b) in sources.iter().enumerate() {
+            for s in b.streams() {
+                parts
+                    .entry(s.labels.clone())
+                    .or_default()
+                    .push((i, s.pages.clone()));
+            }
+        }
+        let mut writer = BlockWriter::create(self.fs.as_ref(), &dir, seq, COMPACT_ZSTD_LEVEL)?;
+        let mut page: Vec<Entry> = Vec::new();
+        // Each source is read once through, in its own order (streams by labels): what is
+        // read is let go of every few MiB, so the merge does not swell the resident set.
+        let mut released = vec![0u64; sources.len()];
+        for (labels, parts) in parts {
+            for (i, pages) in &parts {
+                let start = sources[*i].pages().get(pages.start).map_or(0, |p| p.offset);
+                if start - released[*i].min(start) >= RELEASE_BYTES {
+                    sources[*i].release_before(start);
+                    released[*i] = start;
+                }
+            }
+            writer.begin_stream(&labels);
+            let mut cursors: Vec<PageCursor<'_>> = parts
+                .into_iter()
+                .map(|(i, pages)| PageCursor::new(&sources[i], pages))
+                .collect();
+            let mut bytes = 0;
+            loop {
+                // A full page that comes before everything else left of the stream is
+                // copied as it is (the pages of a loud stream, in successive seals).
+                if let Some(j) = copyable(&cursors) {
+                    if !page.is_empty() {
+                        writer.write_page(&page)?;
+                        page.clear();
+                        bytes = 0;
+                    }
+                    if let Some(p) = cursors[j].pages.next() {
+                        writer.copy_page(cursors[j].block, p)?;
+                    }
+                    continue;
+                }
+                // The oldest next entry; of one time, the older block's first.
+                // (A page's oldest is in the index: only the chosen cursor reads a page, so
+                // the others stay at their page's start, where a full page can be copied.)
+                let mut oldest: Option<(i64, usize)> = None;
+                for (j, c) in cursors.iter().enumerate() {
+                    if let Some(ts) = c.next_ts()
+                        && oldest.is_none_or(|(t, _)| ts < t)
+                    {
+                        oldest = Some((ts, j));
+                    }
+                }
+                let Some((_, j)) = oldest else { break };
+                if cursors[j].peek()?.is_none() {
+                    // The index promised an entry (a page never reads back empty).
+                    return Err(StorageError::Corruption {
+                        path: cursors[j].block.path().to_path_buf(),
+                        offset: 0,
+                        reason: "log page index promises entries the page does not hold",
+                    });
+                }
+                let entry = cursors[j].take();
+                bytes += page_bytes_of(&entry);
+                page.push(entry);
+                if bytes >= PAGE_BYTES {
+                    writer.write_page(&page)?;
+                    page.clear();
+                    bytes = 0;
+                }
+            }
+            writer.write_page(&page)?;
+            page.clear();
+            // A merge of gigabytes takes a while on the thread that seals too.
+            if self.head().bytes >= self.seal_bytes
+                && let Err(e) = self.seal()
+            {
+                tracing::warn!(error = %e, "a seal during a log compaction failed");
+            }
+        }
+        let others: Vec<u32> = sources[..sources.len() - 1]
+            .iter()
+            .map(|b| b.seq())
+            .collect();
+        let summary = writer.finish(level, &others, &path)?;
+        let mut merged = LogBlock::open(self.fs.as_ref(), &path)?;
+        self.catalog_mut().add_block(&mut merged);
+        {
+            let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+            blocks.retain(|b| !sources.iter().any(|s| Arc::ptr_eq(s, b)));
+            let at = blocks.partition_point(|b| b.seq() < seq);
+            blocks.insert(at, Arc::new(merged));
+        }
+        {
+            let mut catalog = self.catalog_mut();
+            for b in &sources {
+                catalog.remove_block(b);
+            }
+        }
+        for b in &sources[..sources.len() - 1] {
+            if let Err(e) = self.fs.remove_file(b.path()) {
+                // The merged block names it: opening the store removes it.
+                tracing::warn!(path = %b.path().display(), error = %e, "could not remove a merged log block");
+            }
+        }
+        if let Err(e) = self.fs.sync_dir(&dir) {
+            tracing::warn!(error = %e, "could not sync the log blocks directory after a compaction");
         }
         Ok(Some(summary))
     }
@@ -849,6 +1091,7 @@ impl LogStore {
         if self.retention_ns.is_none() && self.retention_bytes.is_none() {
             return Ok(0);
         }
+        let _compacting = self.compacting.lock().unwrap_or_else(|e| e.into_inner());
         let _sealing = self.sealing.lock().unwrap_or_else(|e| e.into_inner());
         let expired: Vec<Arc<LogBlock>> = {
             let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
@@ -872,6 +1115,12 @@ impl LogStore {
             blocks.sort_by_key(|b| b.seq());
             expired
         };
+        {
+            let mut catalog = self.catalog_mut();
+            for b in &expired {
+                catalog.remove_block(b);
+            }
+        }
         for b in &expired {
             self.fs
                 .remove_file(b.path())
@@ -1208,13 +1457,89 @@ impl ReplayHandler for Replay {
     }
 }
 
+/// A compaction lets go of what it has read of a source every this many bytes.
+const RELEASE_BYTES: u64 = 8 << 20;
+
+/// Pages at least this full (uncompressed) are copied by a compaction as they are when
+/// nothing else of their stream falls in their time range.
+const COPY_PAGE_RAW_MIN: u64 = PAGE_BYTES as u64 / 2;
+
+/// The cursor whose next page a compaction can copy whole: it is full enough, and every
+/// other cursor's next entry is newer than its newest.
+fn copyable(cursors: &[PageCursor<'_>]) -> Option<usize> {
+    cursors.iter().enumerate().find_map(|(j, c)| {
+        let p = c.next_whole_page()?;
+        let before_the_rest = cursors
+            .iter()
+            .enumerate()
+            .all(|(k, o)| k == j || o.next_ts().is_none_or(|ts| ts > p.max_ts));
+        (p.raw_len >= COPY_PAGE_RAW_MIN && before_the_rest).then_some(j)
+    })
+}
+
+/// One block's pages of one stream, read a page at a time (a compaction's input).
+struct PageCursor<'b> {
+    block: &'b LogBlock,
+    pages: std::ops::Range<usize>,
+    entries: Vec<Entry>,
+    at: usize,
+}
+
+impl<'b> PageCursor<'b> {
+    fn new(block: &'b LogBlock, pages: std::ops::Range<usize>) -> PageCursor<'b> {
+        PageCursor {
+            block,
+            pages,
+            entries: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// The time of the next entry, reading the next page when this one is used up.
+    fn peek(&mut self) -> Result<Option<i64>, StorageError> {
+        while self.at == self.entries.len() {
+            let Some(page) = self.pages.next() else {
+                return Ok(None);
+            };
+            self.block.read_page_into(page, &mut self.entries)?;
+            self.at = 0;
+        }
+        Ok(Some(self.entries[self.at].ts_ns))
+    }
+
+    /// The next page, when none of the current one is left to take.
+    fn next_whole_page(&self) -> Option<&'b crate::block::PageMeta> {
+        if self.at < self.entries.len() {
+            return None;
+        }
+        self.block.pages().get(self.pages.clone().next()?)
+    }
+
+    /// The time of the next entry, without reading a page (a page's oldest is in the index).
+    fn next_ts(&self) -> Option<i64> {
+        match self.entries.get(self.at) {
+            Some(e) => Some(e.ts_ns),
+            None => self.next_whole_page().map(|p| p.min_ts),
+        }
+    }
+
+    /// The next entry (after a [`Self::peek`] that found one).
+    fn take(&mut self) -> Entry {
+        let e = std::mem::replace(&mut self.entries[self.at], Entry::new(0, String::new()));
+        self.at += 1;
+        e
+    }
+}
+
 /// The blocks found on opening.
 struct Loaded {
-    blocks: Vec<Arc<LogBlock>>,
+    blocks: Vec<LogBlock>,
     /// The number the next block gets.
     next: u32,
     unfinished: usize,
     damaged: usize,
+    /// Blocks another (a compaction's) names as merged into it, removed.
+    merged: usize,
 }
 
 /// Opens the blocks in `dir`: removes what an unfinished write left (`*.tmp`, and blocks
@@ -1226,6 +1551,7 @@ fn load_blocks(fs: &dyn Fs, dir: &Path, sealed: u32) -> Result<Loaded, StorageEr
         next: sealed + 1,
         unfinished: 0,
         damaged: 0,
+        merged: 0,
     };
     if !fs.exists(dir).map_err(io_err("look for log blocks", dir))? {
         return Ok(loaded);
@@ -1256,7 +1582,7 @@ fn load_blocks(fs: &dyn Fs, dir: &Path, sealed: u32) -> Result<Loaded, StorageEr
             continue;
         }
         match LogBlock::open(fs, &path) {
-            Ok(block) => loaded.blocks.push(Arc::new(block)),
+            Ok(block) => loaded.blocks.push(block),
             Err(StorageError::Corruption { offset, reason, .. }) => {
                 tracing::error!(path = %path.display(), offset, reason, "damaged log block set aside");
                 let aside = dir.join(format!("{name}.damaged"));
@@ -1268,6 +1594,25 @@ fn load_blocks(fs: &dyn Fs, dir: &Path, sealed: u32) -> Result<Loaded, StorageEr
             Err(e) => return Err(e),
         }
     }
+    // A compaction that stopped between renaming its block into place and removing its
+    // other sources left them: their entries are in the merged block.
+    let merged: std::collections::HashSet<u32> = loaded
+        .blocks
+        .iter()
+        .flat_map(|b| b.sources().iter().copied())
+        .collect();
+    let mut kept = Vec::with_capacity(loaded.blocks.len());
+    for b in std::mem::take(&mut loaded.blocks) {
+        if merged.contains(&b.seq()) {
+            fs.remove_file(b.path())
+                .map_err(io_err("remove merged log block", b.path()))?;
+            loaded.merged += 1;
+            changed = true;
+        } else {
+            kept.push(b);
+        }
+    }
+    loaded.blocks = kept;
     if changed {
         fs.sync_dir(dir)
             .map_err(io_err("sync log blocks directory", dir))?;
@@ -1288,6 +1633,9 @@ impl strata_core::maintenance::Maintained for LogStore {
         let report = self.maintain()?;
         if let Some(s) = &report.sealed {
             tracing::info!(block = %s.path.display(), entries = s.entries, bytes = s.bytes, "log head sealed into a block");
+        }
+        for c in &report.compacted {
+            tracing::info!(block = %c.path.display(), entries = c.entries, bytes = c.bytes, "log blocks merged");
         }
         if report.expired_blocks > 0 {
             tracing::info!(

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata_core::clock::{Clock, ManualClock};
+use strata_core::fs::Fs;
 use strata_core::fs::sim::{Fault, SimFs, SplitMix64};
 use strata_core::labels::Labels;
 use strata_core::labels::matcher::{MatchKind, Matcher};
@@ -210,7 +211,11 @@ fn acknowledged_entries_survive_power_cuts_and_io_faults() {
         let mut appended = BTreeSet::new();
         let mut n = 0i64;
         for _round in 0..3 {
-            let (store, report) = LogStore::open(dir, options(fs.clone()))
+            let opts = LogOptions {
+                compact_fan_in: 2,
+                ..options(fs.clone())
+            };
+            let (store, report) = LogStore::open(dir, opts)
                 .unwrap_or_else(|e| panic!("seed {seed}: reopening failed: {e}"));
             assert!(
                 !report.wal.has_damage(),
@@ -270,6 +275,10 @@ fn acknowledged_entries_survive_power_cuts_and_io_faults() {
                 if rng.chance(1, 5) {
                     // A seal may fail or be cut short too; what was acknowledged stays.
                     let _ = store.seal();
+                }
+                if rng.chance(1, 6) {
+                    // And so may a compaction.
+                    let _ = store.compact();
                 }
             }
             drop(store);
@@ -767,4 +776,226 @@ fn concurrent_batches_cannot_together_pass_the_streams_limit() {
     assert_eq!(new_streams(&mut dropped, "c"), 0, "the store is full");
     drop(dropped);
     assert_eq!(store.stats().0, 10);
+}
+
+/// Every entry of `app`'s "info" stream, oldest first, as (time, line).
+fn stream_lines(store: &LogStore, app: &str) -> Vec<(i64, String)> {
+    store
+        .select(
+            &[Matcher::equal("app", app)],
+            i64::MIN,
+            i64::MAX,
+            Direction::Forward,
+            usize::MAX,
+        )
+        .unwrap()
+        .into_iter()
+        .flat_map(|s| s.entries.into_iter().map(|e| (e.ts_ns, e.line)))
+        .collect()
+}
+
+/// Four seals' blocks whose streams overlap in time (entries of one time in two blocks).
+fn four_overlapping_blocks(store: &LogStore) {
+    for seal in 0..4i64 {
+        let mut app = store.appender();
+        for i in 0..300i64 {
+            // Each seal's entries interleave with the others' in time.
+            let ts = NOW_NS - 3_600_000_000_000 + i * 4_000 + seal * 1_000;
+            app.append(
+                &stream("api", "info"),
+                Entry::new(ts, format!("api {seal} {i} {}", "p".repeat(200))),
+            )
+            .unwrap();
+            if i % 3 == 0 {
+                app.append(&stream(&format!("s{seal}"), "info"), Entry::new(ts, "own"))
+                    .unwrap();
+            }
+        }
+        // The same time in every seal: the merge keeps the order they were written in.
+        app.append(
+            &stream("api", "info"),
+            Entry::new(NOW_NS - 1_000, format!("same time, seal {seal}")),
+        )
+        .unwrap();
+        app.commit().unwrap();
+        store.seal().unwrap().expect("a block");
+    }
+}
+
+#[test]
+fn a_compaction_merges_blocks_into_one_holding_every_entry_once_in_time_order() {
+    let fs = SimFs::new(31);
+    let dir = Path::new("/data/logs");
+    let (store, _) = LogStore::open(dir, options(fs.clone())).unwrap();
+    four_overlapping_blocks(&store);
+    let before = everything(&store);
+    let api_before = stream_lines(&store, "api");
+    assert_eq!(store.block_stats().0, 4);
+
+    let merged = store
+        .compact()
+        .unwrap()
+        .expect("four blocks of level 0 are due");
+    assert_eq!(store.block_stats().0, 1, "the four became one");
+    assert_eq!(merged.entries as usize, before.len());
+    assert_eq!(merged.streams, 5, "api and one stream per seal");
+    assert!(
+        merged.pages < 4 * 5,
+        "api's entries fill fewer, longer pages: {merged:?}"
+    );
+    assert!(store.compact().unwrap().is_none(), "nothing more is due");
+    assert_eq!(everything(&store), before);
+    assert_eq!(count(&store), before.len(), "no entry twice");
+    let api = stream_lines(&store, "api");
+    assert!(
+        api.is_sorted_by_key(|(ts, _)| *ts),
+        "time order across the sources"
+    );
+    assert_eq!(api.len(), api_before.len());
+    let same_time: Vec<&str> = api
+        .iter()
+        .filter(|(ts, _)| *ts == NOW_NS - 1_000)
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert_eq!(
+        same_time,
+        [
+            "same time, seal 0",
+            "same time, seal 1",
+            "same time, seal 2",
+            "same time, seal 3"
+        ],
+        "entries of one time keep the order they were written in"
+    );
+    let blocks: Vec<_> = fs
+        .files()
+        .into_iter()
+        .filter(|p| p.starts_with(dir.join("blocks")))
+        .collect();
+    assert_eq!(blocks.len(), 1, "the sources' files are gone: {blocks:?}");
+    assert!(blocks[0].ends_with("0000000004.lblk"), "{blocks:?}");
+
+    drop(store);
+    let (store, report) = LogStore::open(dir, options(fs.crash())).unwrap();
+    assert_eq!((report.blocks, report.merged_blocks), (1, 0));
+    assert_eq!(everything(&store), before);
+    assert_eq!(stream_lines(&store, "api"), api);
+}
+
+#[test]
+fn a_merged_block_left_beside_its_compaction_is_removed_on_opening_not_read_twice() {
+    let fs = SimFs::new(32);
+    let dir = Path::new("/data/logs");
+    let (store, _) = LogStore::open(dir, options(fs.clone())).unwrap();
+    four_overlapping_blocks(&store);
+    let before = everything(&store);
+    let first = dir.join("blocks/0000000001.lblk");
+    let first_bytes = fs.read(&first).unwrap();
+    store.compact().unwrap().expect("due");
+    drop(store);
+    // As if the process had stopped after the rename, before removing the other sources.
+    let mut file = fs.create(&first).unwrap();
+    file.append(&first_bytes).unwrap();
+    file.sync().unwrap();
+    fs.sync_dir(&dir.join("blocks")).unwrap();
+    let (store, report) = LogStore::open(dir, options(fs.clone())).unwrap();
+    assert_eq!((report.blocks, report.merged_blocks), (1, 1), "{report:?}");
+    assert_eq!(everything(&store), before);
+    assert_eq!(count(&store), before.len(), "no entry twice");
+    assert!(!fs.exists(&first).unwrap());
+}
+
+#[test]
+fn maintain_merges_runs_of_blocks_level_by_level() {
+    let fs = SimFs::new(33);
+    let dir = Path::new("/data/logs");
+    let opts = |fs: SimFs| LogOptions {
+        compact_fan_in: 2,
+        ..options(fs)
+    };
+    let (store, _) = LogStore::open(dir, opts(fs.clone())).unwrap();
+    let mut written = 0;
+    for round in 0..8i64 {
+        write(
+            &store,
+            &["api", "db"],
+            NOW_NS - 3_600_000_000_000 + round * 100_000_000_000,
+            20,
+            1_000_000,
+        );
+        written += 40;
+        store.seal().unwrap();
+        store.maintain().unwrap();
+        assert_eq!(count(&store), written, "after round {round}");
+    }
+    // A round merges at most two runs: the last seal left two to do, one of them left.
+    assert_eq!(store.block_stats().0, 2);
+    assert_eq!(store.maintain().unwrap().compacted.len(), 1);
+    // Eight seals with a fan-in of two: one block of level three.
+    assert_eq!(store.block_stats().0, 1);
+    assert_eq!(count(&store), written);
+    assert!(store.maintain().unwrap().compacted.is_empty());
+    drop(store);
+    let (store, report) = LogStore::open(dir, opts(fs.crash())).unwrap();
+    assert_eq!(report.blocks, 1);
+    assert_eq!(count(&store), written);
+}
+
+#[test]
+fn a_compaction_copies_full_pages_that_nothing_else_overlaps_as_they_are() {
+    use strata_logs::block::{LogBlock, PAGE_BYTES};
+    let fs = SimFs::new(34);
+    let dir = Path::new("/data/logs");
+    let (store, _) = LogStore::open(dir, options(fs.clone())).unwrap();
+    // A loud stream, each seal's entries after the previous seal's: pages of a seal are
+    // full but for its last; a quiet stream whose entries interleave with every seal's.
+    let mut n = 0i64;
+    for seal in 0..4i64 {
+        let mut app = store.appender();
+        for _ in 0..3 * PAGE_BYTES / 400 {
+            n += 1;
+            let ts = NOW_NS - 3_600_000_000_000 + n * 1_000;
+            app.append(
+                &stream("loud", "info"),
+                Entry::new(ts, format!("{n} {}", "x".repeat(380))),
+            )
+            .unwrap();
+        }
+        app.append(
+            &stream("quiet", "info"),
+            Entry::new(NOW_NS - 3_600_000_000_000 + seal, format!("quiet {seal}")),
+        )
+        .unwrap();
+        app.commit().unwrap();
+        store.seal().unwrap();
+    }
+    let sources: Vec<LogBlock> = (1..=4)
+        .map(|s| LogBlock::open(&fs, &dir.join(format!("blocks/{s:010}.lblk"))).unwrap())
+        .collect();
+    let before = everything(&store);
+    store.compact().unwrap().expect("due");
+    assert_eq!(everything(&store), before);
+    let merged = LogBlock::open(&fs, &dir.join("blocks/0000000004.lblk")).unwrap();
+    let frames = |b: &LogBlock| -> Vec<Vec<u8>> {
+        (0..b.pages().len())
+            .map(|p| b.stored_page(p).unwrap().0.to_vec())
+            .collect()
+    };
+    let merged_frames = frames(&merged);
+    let mut full = 0;
+    for source in &sources {
+        for (p, frame) in frames(source).into_iter().enumerate() {
+            if source.pages()[p].raw_len as usize >= PAGE_BYTES / 2 {
+                full += 1;
+                assert!(
+                    merged_frames.contains(&frame),
+                    "a full page of block {} was rewritten",
+                    source.seq()
+                );
+            }
+        }
+    }
+    assert!(full >= 8, "the loud stream filled pages: {full}");
+    assert_eq!(merged.level(), 1);
+    assert_eq!(merged.sources(), [1, 2, 3]);
 }

@@ -18,3 +18,17 @@ pub(super) fn map_readonly(file: &File) -> io::Result<memmap2::Mmap> {
     // truncated while mapped), so the mapped bytes stay valid and unchanged for the map's life.
     unsafe { memmap2::Mmap::map(file) }
 }
+
+/// Drops this process's mapping of the pages of `map` covering `offset..offset + len`
+/// (best effort): they stop counting in its resident set, stay in the page cache, and the
+/// next read of them maps them again.
+pub(super) fn release(map: &memmap2::Mmap, offset: usize, len: usize) {
+    if len == 0 || offset.checked_add(len).is_none_or(|end| end > map.len()) {
+        return;
+    }
+    // SAFETY: `map` is a read-only shared map of a sealed file (see above). MADV_DONTNEED on
+    // a shared file map only removes this process's page-table entries: a later read faults
+    // the same bytes of the unchanged file back in, so no reader can observe a change. (The
+    // zero-fill that makes the advice unsafe applies to private and anonymous maps.)
+    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+}
