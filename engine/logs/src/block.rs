@@ -51,8 +51,8 @@ pub const FOOTER_MAGIC: [u8; 4] = *b"SLBF";
 pub const FOOTER_BYTES: usize = 6 * 8 + 4 + 4 + 4;
 /// A page is closed once its entries reach this many uncompressed bytes.
 pub const PAGE_BYTES: usize = 256 * 1024;
-/// The zstd level pages are written at.
-const ZSTD_LEVEL: i32 = 3;
+/// The zstd level a seal's pages are written at.
+pub const ZSTD_LEVEL: i32 = 3;
 /// The largest uncompressed page a reader accepts (a page holds at least one entry, and an
 /// entry is below the WAL record's size; the bound keeps damage from asking for gigabytes).
 const PAGE_RAW_BYTES_MAX: u64 = 64 << 20;

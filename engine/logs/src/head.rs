@@ -26,9 +26,9 @@ use crate::entry::{Direction, Entry, StreamRef};
 pub(crate) struct Stream {
     pub labels: Labels,
     /// In timestamp order; entries with one timestamp in the order they were written.
-    pub entries: Vec<Entry>,
+    pub entries: Part,
     /// Entries being sealed into a block, in timestamp order (empty but while a seal runs).
-    pub frozen: Arc<[Entry]>,
+    pub frozen: Arc<Part>,
     /// A `Streams` record for it is durable in the log.
     pub logged: bool,
 }
@@ -36,30 +36,170 @@ pub(crate) struct Stream {
 impl Stream {
     /// The newest timestamp, if it has entries.
     pub fn max_ts(&self) -> Option<i64> {
-        let held = self.entries.last().map(|e| e.ts_ns);
-        let frozen = self.frozen.last().map(|e| e.ts_ns);
-        held.max(frozen)
+        self.entries.max_ts().max(self.frozen.max_ts())
     }
 
     /// Adds an entry at its place in time; `false` (and nothing added) when the stream
     /// already holds an entry with the same timestamp and line, which a sender that retried
     /// sends again.
-    pub fn insert(&mut self, entry: Entry) -> bool {
-        let at = match self.entries.last() {
-            Some(last) if last.ts_ns > entry.ts_ns => {
-                self.entries.partition_point(|e| e.ts_ns <= entry.ts_ns)
+    pub fn insert(&mut self, entry: &Entry) -> bool {
+        self.entries.insert(entry)
+    }
+
+    /// The frozen entries, then the held ones: each part in time order.
+    pub fn parts(&self) -> [&Part; 2] {
+        [&self.frozen, &self.entries]
+    }
+}
+
+/// Where an entry of a [`Part`] is.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    ts_ns: i64,
+    /// The line's first byte in `text`; its metadata's names and values follow it.
+    at: u32,
+    line: u32,
+    /// Its first metadata pair's lengths (name, value) in `lengths`.
+    meta: u32,
+    pairs: u32,
+}
+
+/// A stream's entries, in time order, held compactly: their lines, metadata names and values
+/// one after the other in one string (in the order they came), and a slot per entry in time
+/// order. An entry held as an [`Entry`] took about twice its bytes (two to four allocations
+/// and their headers); a part takes its bytes and 24 more. Bounded by the head's size (see
+/// [`crate::store::SEAL_BYTES_MAX`]), so offsets fit in `u32`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Part {
+    slots: Vec<Slot>,
+    text: String,
+    lengths: Vec<u32>,
+}
+
+impl Part {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn max_ts(&self) -> Option<i64> {
+        self.slots.last().map(|s| s.ts_ns)
+    }
+
+    /// Bytes of the lines and the metadata's names and values, as [`Entry::bytes`] counts.
+    pub fn bytes(&self) -> usize {
+        self.text.len()
+    }
+
+    fn line(&self, slot: &Slot) -> &str {
+        &self.text[slot.at as usize..(slot.at + slot.line) as usize]
+    }
+
+    /// Entry `i`'s metadata pairs.
+    pub fn metadata(&self, i: usize) -> impl Iterator<Item = (&str, &str)> {
+        let slot = self.slots[i];
+        let mut at = (slot.at + slot.line) as usize;
+        let first = slot.meta as usize;
+        self.lengths[first..first + 2 * slot.pairs as usize]
+            .chunks_exact(2)
+            .map(move |l| {
+                let (n, v) = (l[0] as usize, l[1] as usize);
+                let name = &self.text[at..at + n];
+                let value = &self.text[at + n..at + n + v];
+                at += n + v;
+                (name, value)
+            })
+    }
+
+    /// Entry `i` into `out`, reusing its strings.
+    pub fn read_into(&self, i: usize, out: &mut Entry) {
+        let slot = self.slots[i];
+        out.ts_ns = slot.ts_ns;
+        out.line.clear();
+        out.line.push_str(self.line(&slot));
+        out.metadata.truncate(slot.pairs as usize);
+        for (j, (name, value)) in self.metadata(i).enumerate() {
+            match out.metadata.get_mut(j) {
+                Some((n, v)) => {
+                    n.clear();
+                    n.push_str(name);
+                    v.clear();
+                    v.push_str(value);
+                }
+                None => out.metadata.push((name.to_owned(), value.to_owned())),
             }
-            _ => self.entries.len(),
+        }
+    }
+
+    /// Entry `i`.
+    pub fn entry(&self, i: usize) -> Entry {
+        let mut e = Entry::new(0, String::new());
+        self.read_into(i, &mut e);
+        e
+    }
+
+    /// The entries of `range` into `out` (replacing what it held, reusing its strings).
+    pub fn read_range_into(&self, range: std::ops::Range<usize>, out: &mut Vec<Entry>) {
+        out.truncate(range.len());
+        let have = out.len();
+        for (k, i) in range.enumerate() {
+            if k < have {
+                self.read_into(i, &mut out[k]);
+            } else {
+                out.push(self.entry(i));
+            }
+        }
+    }
+
+    /// The indexes of the entries in `[start_ns, end_ns)`.
+    pub fn range(&self, start_ns: i64, end_ns: i64) -> std::ops::Range<usize> {
+        let lo = self.slots.partition_point(|s| s.ts_ns < start_ns);
+        let hi = self.slots.partition_point(|s| s.ts_ns < end_ns);
+        lo..hi.max(lo)
+    }
+
+    /// Adds an entry at its place in time (after those of its time); `false` (and nothing
+    /// added) if one of its time has the same line.
+    pub fn insert(&mut self, entry: &Entry) -> bool {
+        let at = match self.slots.last() {
+            Some(last) if last.ts_ns > entry.ts_ns => {
+                self.slots.partition_point(|s| s.ts_ns <= entry.ts_ns)
+            }
+            _ => self.slots.len(),
         };
-        let same_time = self.entries[..at]
+        let mut same_time = self.slots[..at]
             .iter()
             .rev()
-            .take_while(|e| e.ts_ns == entry.ts_ns);
-        if same_time.into_iter().any(|e| e.line == entry.line) {
+            .take_while(|s| s.ts_ns == entry.ts_ns);
+        if same_time.any(|s| self.line(s) == entry.line) {
             return false;
         }
-        self.entries.insert(at, entry);
+        let slot = Slot {
+            ts_ns: entry.ts_ns,
+            at: self.text.len() as u32,
+            line: entry.line.len() as u32,
+            meta: self.lengths.len() as u32,
+            pairs: entry.metadata.len() as u32,
+        };
+        self.text.push_str(&entry.line);
+        for (name, value) in &entry.metadata {
+            self.text.push_str(name);
+            self.text.push_str(value);
+            self.lengths.push(name.len() as u32);
+            self.lengths.push(value.len() as u32);
+        }
+        self.slots.insert(at, slot);
         true
+    }
+
+    /// Gives back what growing left unused (a part about to be frozen gets no more entries).
+    fn shrink(&mut self) {
+        self.slots.shrink_to_fit();
+        self.text.shrink_to_fit();
+        self.lengths.shrink_to_fit();
     }
 }
 
@@ -121,8 +261,8 @@ impl Head {
         self.by_labels.insert(labels.clone(), r);
         self.streams[i] = Some(Stream {
             labels,
-            entries: Vec::new(),
-            frozen: Arc::from([]),
+            entries: Part::default(),
+            frozen: Arc::default(),
             logged,
         });
     }
@@ -159,7 +299,7 @@ impl Head {
     }
 
     /// Adds an entry to stream `r`; `false` if it was a duplicate.
-    pub fn apply(&mut self, r: StreamRef, entry: Entry) -> bool {
+    pub fn apply(&mut self, r: StreamRef, entry: &Entry) -> bool {
         let bytes = entry.bytes() as u64;
         let Some(stream) = self.get_mut(r) else {
             return false;
@@ -175,12 +315,14 @@ impl Head {
     /// Freezes every stream's entries for a seal: each stream with entries gives its labels
     /// and its entries, which stay visible (see [`Stream::frozen`]) until
     /// [`Head::release_frozen`] or [`Head::thaw`].
-    pub fn freeze(&mut self) -> Vec<(Labels, Arc<[Entry]>)> {
+    pub fn freeze(&mut self) -> Vec<(Labels, Arc<Part>)> {
         let mut out = Vec::new();
         for s in self.streams.iter_mut().flatten() {
             debug_assert!(s.frozen.is_empty(), "one seal at a time");
             if !s.entries.is_empty() {
-                s.frozen = Arc::from(std::mem::take(&mut s.entries));
+                let mut part = std::mem::take(&mut s.entries);
+                part.shrink();
+                s.frozen = Arc::new(part);
                 out.push((s.labels.clone(), Arc::clone(&s.frozen)));
             }
         }
@@ -198,8 +340,8 @@ impl Head {
                 continue;
             }
             released += s.frozen.len() as u64;
-            self.bytes -= s.frozen.iter().map(|e| e.bytes() as u64).sum::<u64>();
-            s.frozen = Arc::from([]);
+            self.bytes -= s.frozen.bytes() as u64;
+            s.frozen = Arc::default();
             if s.entries.is_empty()
                 && let Some(s) = slot.take()
             {
@@ -222,11 +364,11 @@ impl Head {
             if s.frozen.is_empty() {
                 continue;
             }
-            let frozen = std::mem::replace(&mut s.frozen, Arc::from([]));
+            let frozen = std::mem::take(&mut s.frozen);
             let newer = std::mem::take(&mut s.entries);
-            s.entries = frozen.to_vec();
-            for e in newer {
-                s.insert(e);
+            s.entries = Arc::unwrap_or_clone(frozen);
+            for i in 0..newer.len() {
+                s.insert(&newer.entry(i));
             }
         }
     }
@@ -345,32 +487,59 @@ mod tests {
         Labels::new([("app", app)]).unwrap()
     }
 
+    /// The stream's held entries, read out.
+    fn held(head: &Head, r: StreamRef) -> Vec<Entry> {
+        let part = &head.get(r).unwrap().entries;
+        (0..part.len()).map(|i| part.entry(i)).collect()
+    }
+
     #[test]
     fn entries_keep_time_order_and_retried_duplicates_are_dropped() {
         let mut head = Head::default();
         let r = head.get_or_create(&labels("api"));
-        assert!(head.apply(r, Entry::new(10, "b")));
-        assert!(head.apply(r, Entry::new(30, "d")));
-        assert!(head.apply(r, Entry::new(20, "c")));
+        assert!(head.apply(r, &Entry::new(10, "b")));
+        assert!(head.apply(r, &Entry::new(30, "d")));
+        assert!(head.apply(r, &Entry::new(20, "c")));
         assert!(
-            head.apply(r, Entry::new(10, "a")),
+            head.apply(r, &Entry::new(10, "a")),
             "same time, another line"
         );
-        assert!(!head.apply(r, Entry::new(20, "c")), "a retried entry");
-        let lines: Vec<&str> = head
-            .get(r)
-            .unwrap()
-            .entries
-            .iter()
-            .map(|e| e.line.as_str())
-            .collect();
+        assert!(!head.apply(r, &Entry::new(20, "c")), "a retried entry");
+        let lines: Vec<String> = held(&head, r).into_iter().map(|e| e.line).collect();
         assert_eq!(lines, ["b", "a", "c", "d"]);
         assert_eq!(head.entries, 4);
         assert_eq!(
-            in_range(&head.get(r).unwrap().entries, 10, 30).len(),
+            head.get(r).unwrap().entries.range(10, 30).len(),
             3,
             "end is exclusive"
         );
+    }
+
+    #[test]
+    fn a_part_gives_back_each_entry_with_its_metadata_as_written() {
+        let mut part = Part::default();
+        let mut with_meta = Entry::new(5, "émoji ✓ line");
+        with_meta.metadata = vec![
+            ("trace_id".into(), "abc".into()),
+            ("empty".into(), String::new()),
+            ("ünïcode".into(), "välue".into()),
+        ];
+        assert!(part.insert(&with_meta));
+        assert!(part.insert(&Entry::new(3, "")));
+        assert!(part.insert(&Entry::new(4, "plain")));
+        assert_eq!(part.len(), 3);
+        assert_eq!(part.bytes(), with_meta.bytes() + "plain".len());
+        let mut out = Vec::new();
+        part.read_range_into(0..3, &mut out);
+        assert_eq!(
+            out,
+            [Entry::new(3, ""), Entry::new(4, "plain"), with_meta.clone()]
+        );
+        // Reading into entries that held other strings replaces them.
+        part.read_range_into(1..3, &mut out);
+        assert_eq!(out, [Entry::new(4, "plain"), with_meta]);
+        assert_eq!(part.range(4, 6), 1..3);
+        assert_eq!(part.max_ts(), Some(5));
     }
 
     #[test]
@@ -379,29 +548,34 @@ mod tests {
         let a = head.get_or_create(&labels("a"));
         let b = head.get_or_create(&labels("b"));
         for t in [1, 4, 5] {
-            head.apply(a, Entry::new(t, format!("a{t}")));
+            head.apply(a, &Entry::new(t, format!("a{t}")));
         }
         for t in [2, 3, 6] {
-            head.apply(b, Entry::new(t, format!("b{t}")));
+            head.apply(b, &Entry::new(t, format!("b{t}")));
         }
         let lines = |out: Vec<(&Labels, Vec<&Entry>)>| -> Vec<Vec<String>> {
             out.into_iter()
                 .map(|(_, es)| es.iter().map(|e| e.line.clone()).collect())
                 .collect()
         };
-        let all = || {
-            head.select(&[Matcher::equal("app", "a")])
-                .map(|s| (&s.labels, &s.entries[..]))
+        let read = |s: &Stream| -> Vec<Entry> {
+            (0..s.entries.len()).map(|i| s.entries.entry(i)).collect()
         };
+        let a_entries: Vec<(Labels, Vec<Entry>)> = head
+            .select(&[Matcher::equal("app", "a")])
+            .map(|s| (s.labels.clone(), read(s)))
+            .collect();
+        let all = || a_entries.iter().map(|(l, e)| (l, &e[..]));
         assert_eq!(
             lines(newest_or_oldest(all(), 0, 100, Direction::Backward, 2)),
             [["a5", "a4"]]
         );
         let any = Matcher::new(MatchKind::Regex, "app", ".+").unwrap();
-        let both = || {
-            head.select(std::slice::from_ref(&any))
-                .map(|s| (&s.labels, &s.entries[..]))
-        };
+        let both_entries: Vec<(Labels, Vec<Entry>)> = head
+            .select(std::slice::from_ref(&any))
+            .map(|s| (s.labels.clone(), read(s)))
+            .collect();
+        let both = || both_entries.iter().map(|(l, e)| (l, &e[..]));
         assert_eq!(
             lines(newest_or_oldest(both(), 0, 100, Direction::Backward, 3)),
             [vec!["a5", "a4"], vec!["b6"]]

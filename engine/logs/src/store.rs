@@ -20,14 +20,14 @@ use strata_wal::replay::{ReplayHandler, ReplayReport, Source};
 use strata_wal::{FsyncMode, Wal, WalOptions};
 
 use crate::block::{
-    BlockStream, BlockSummary, BlockWriter, LogBlock, PAGE_BYTES, block_file_name, page_bytes_of,
-    write_block,
+    BlockStream, BlockSummary, BlockWriter, LogBlock, PAGE_BYTES, ZSTD_LEVEL, block_file_name,
+    page_bytes_of,
 };
 use crate::catalog::Catalog;
 use crate::entry::{Direction, Entry, StreamRef};
 use crate::error::{AppendError, CommitError, OpenError};
 use crate::filter::Needle;
-use crate::head::{Head, in_range, newest_or_oldest};
+use crate::head::{Head, Part, in_range, newest_or_oldest};
 use crate::record::{self, EntryRecord, StreamRecord};
 
 /// The log's directory below the store's.
@@ -122,6 +122,10 @@ pub struct LogOptions {
     /// the next (below 2: blocks are never merged). See [`LogStore::compact`].
     pub compact_fan_in: usize,
 }
+
+/// The largest `seal_bytes`: the head holds at most three seals' worth, and a stream's
+/// part of it addresses its bytes with 32 bits.
+pub const SEAL_BYTES_MAX: u64 = 1 << 30;
 
 /// Levels a block can be merged up to: with 64 MiB seals and a fan-in of 4, a block of the
 /// top level holds 4 GiB of lines, and each entry is rewritten at most this many times.
@@ -245,6 +249,49 @@ impl LineFilter<'_> {
         }
         out.len() - from
     }
+
+    /// As [`Self::take`], of the entries of a head stream's part (read one at a time into
+    /// `scratch`: only the kept ones are copied).
+    #[allow(clippy::too_many_arguments)] // reason: one private helper, as `take`
+    fn take_part(
+        &self,
+        labels: &Labels,
+        part: &Part,
+        start_ns: i64,
+        end_ns: i64,
+        direction: Direction,
+        limit: usize,
+        out: &mut Vec<Entry>,
+        scratch: &mut Entry,
+    ) -> usize {
+        let range = part.range(start_ns, end_ns);
+        let from = out.len();
+        let mut visit = |i: usize| {
+            part.read_into(i, scratch);
+            if (self.keep)(labels, scratch) {
+                out.push(scratch.clone());
+            }
+            out.len() - from < limit
+        };
+        match direction {
+            Direction::Forward => {
+                for i in range {
+                    if !visit(i) {
+                        break;
+                    }
+                }
+            }
+            Direction::Backward => {
+                for i in range.rev() {
+                    if !visit(i) {
+                        break;
+                    }
+                }
+                out[from..].reverse();
+            }
+        }
+        out.len() - from
+    }
 }
 
 /// One stream's entries, as a query returns them.
@@ -315,6 +362,12 @@ struct Sealing {
 impl LogStore {
     /// Opens the store in `dir` (created if missing), replaying its log.
     pub fn open(dir: &Path, options: LogOptions) -> Result<(LogStore, OpenReport), OpenError> {
+        if options.seal_bytes > SEAL_BYTES_MAX {
+            return Err(OpenError::Options(format!(
+                "seal_bytes of {} is above the ceiling of {SEAL_BYTES_MAX} bytes",
+                options.seal_bytes
+            )));
+        }
         if options.limits.line_bytes_max > LogLimits::LINE_BYTES_CEILING {
             return Err(OpenError::Options(format!(
                 "line_bytes_max of {} is above the ceiling of {} bytes",
@@ -513,10 +566,11 @@ impl LogStore {
         // After the block list: a stream of a listed block is in the catalog until the
         // block leaves the list (retention aside, whose entries are gone by then anyway).
         let ids = self.block_streams(matchers);
+        let mut scratch = Entry::new(0, String::new());
         for stream in head.select(matchers) {
             let out = streams.entry(stream.labels.clone()).or_default();
-            for part in [&stream.frozen[..], &stream.entries[..]] {
-                filter.take(
+            for part in stream.parts() {
+                filter.take_part(
                     &stream.labels,
                     part,
                     start_ns,
@@ -524,6 +578,7 @@ impl LogStore {
                     direction,
                     limit,
                     out,
+                    &mut scratch,
                 );
             }
         }
@@ -619,10 +674,12 @@ impl LogStore {
         // After the block list: a stream of a listed block is in the catalog until the
         // block leaves the list (retention aside, whose entries are gone by then anyway).
         let ids = self.block_streams(matchers);
+        let mut scratch = Entry::new(0, String::new());
         for stream in head.select(matchers) {
-            for part in [&stream.frozen[..], &stream.entries[..]] {
-                for e in in_range(part, start_ns, end_ns) {
-                    visit(&stream.labels, e);
+            for part in stream.parts() {
+                for i in part.range(start_ns, end_ns) {
+                    part.read_into(i, &mut scratch);
+                    visit(&stream.labels, &scratch);
                 }
             }
         }
@@ -687,9 +744,9 @@ impl LogStore {
         let mut out: Vec<Labels> = head
             .select(matchers)
             .filter(|s| {
-                [&s.frozen[..], &s.entries[..]]
+                s.parts()
                     .iter()
-                    .any(|part| !in_range(part, start_ns, end_ns).is_empty())
+                    .any(|part| !part.range(start_ns, end_ns).is_empty())
             })
             .map(|s| s.labels.clone())
             .collect();
@@ -794,9 +851,7 @@ impl LogStore {
         let blocks_dir = self.dir.join(BLOCKS_DIR);
         let path = blocks_dir.join(block_file_name(seq));
         let written = (|| {
-            let streams: Vec<(&Labels, &[Entry])> =
-                frozen.iter().map(|(l, e)| (l, &e[..])).collect();
-            let summary = write_block(self.fs.as_ref(), &blocks_dir, seq, &streams)?;
+            let summary = write_parts(self.fs.as_ref(), &blocks_dir, seq, &frozen)?;
             let mut block = LogBlock::open(self.fs.as_ref(), &summary.path)?;
             self.catalog_mut().add_block(&mut block);
             Ok::<_, StorageError>((summary, block))
@@ -1311,7 +1366,7 @@ impl LogAppender<'_> {
         }
         let mut stored = 0;
         for (r, (_, entry)) in refs.into_iter().zip(batch) {
-            stored += u64::from(head.apply(r, entry));
+            stored += u64::from(head.apply(r, &entry));
         }
         let full = head.bytes >= store.seal_bytes;
         drop(head);
@@ -1389,6 +1444,26 @@ fn encode(
     frames
 }
 
+/// Writes a seal's block of the head's frozen parts (see [`write_block`]), one stream's
+/// entries read out at a time.
+fn write_parts(
+    fs: &dyn Fs,
+    dir: &Path,
+    seq: u32,
+    frozen: &[(Labels, Arc<Part>)],
+) -> Result<BlockSummary, StorageError> {
+    let mut streams: Vec<&(Labels, Arc<Part>)> =
+        frozen.iter().filter(|(_, p)| !p.is_empty()).collect();
+    streams.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut writer = BlockWriter::create(fs, dir, seq, ZSTD_LEVEL)?;
+    let mut entries = Vec::new();
+    for (labels, part) in streams {
+        part.read_range_into(0..part.len(), &mut entries);
+        writer.write_stream(labels, &entries)?;
+    }
+    writer.finish(0, &[], &dir.join(block_file_name(seq)))
+}
+
 /// Replays the log into a head.
 struct Replay {
     head: Head,
@@ -1442,7 +1517,7 @@ impl ReplayHandler for Replay {
                             .map(|&(n, v)| (n.to_string(), v.to_string()))
                             .collect(),
                     };
-                    self.head.apply(r, entry);
+                    self.head.apply(r, &entry);
                 }
                 Ok(())
             }
