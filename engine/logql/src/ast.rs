@@ -2,7 +2,7 @@
 
 use regex::Regex;
 use strata_core::labels::matcher::{MatchKind, Matcher};
-use strata_logs::filter::Needle;
+use strata_logs::filter::{LineMatch, Needle};
 
 use crate::template::Template;
 
@@ -60,6 +60,23 @@ impl LogExpr {
                 }),
         );
         needles
+    }
+
+    /// What every line the pipeline keeps holds a match of, as sent: the first `|=` or `|~`
+    /// before any stage that changes the line (`None` when there is none, or its pattern
+    /// cannot be searched for across a page's lines exactly; see [`LineMatch`]).
+    pub fn must_match(&self) -> Option<LineMatch> {
+        self.stages
+            .iter()
+            .take_while(|s| !s.changes_line())
+            .find_map(|s| match s {
+                Stage::Line(f) => match f.op {
+                    FilterOp::Contains => LineMatch::literal(&f.pattern),
+                    FilterOp::Matches => LineMatch::regex(&f.pattern),
+                    FilterOp::NotContains | FilterOp::NotMatches => None,
+                },
+                _ => None,
+            })
     }
 
     /// Whether the pipeline is line filters only (labels and line pass unchanged).

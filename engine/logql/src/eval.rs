@@ -67,6 +67,7 @@ pub fn select_logs(
         keep: Box::new(|labels, e| {
             process_with(&query.stages, labels, e, false, wanted.as_ref()).is_some()
         }),
+        must_match: query.must_match(),
     };
     let found = store.select_lines(&query.selector, start_ns, end_ns, direction, limit, &filter)?;
     if query.filters_only() {
@@ -523,59 +524,67 @@ fn eval_range(
     let mut read = 0usize;
     let mut failure: Option<EvalError> = None;
     let needles = log.needles();
+    let must_match = log.must_match();
     let wanted = grouping
         .filter(|g| !g.without)
         .and_then(|g| wanted_labels(&log.stages, &g.labels));
-    store.scan(&log.selector, from, to, &needles, &mut |labels, entry| {
-        if failure.is_some() {
-            return;
-        }
-        let Some(p) = process_with(&log.stages, labels, entry, true, wanted.as_ref()) else {
-            return;
-        };
-        read += 1;
-        if read > limits.entries_max {
-            failure = Some(EvalError::Limit(format!(
-                "the query reads more than {} entries; narrow the selector or the range",
-                limits.entries_max
-            )));
-            return;
-        }
-        let bytes = p.line.len() as u64;
-        let value = p.value.unwrap_or(0.0);
-        let key = match p.labels {
-            Some(key) => {
-                if let Some(kind) = key.get(ERROR_LABEL) {
-                    failure = Some(EvalError::Pipeline {
-                        kind: kind.clone(),
-                        details: key.get(ERROR_DETAILS_LABEL).cloned().unwrap_or_default(),
-                        series: format_labels(&key),
-                    });
-                    return;
-                }
-                match grouping {
-                    Some(g) => group_key(g, &key),
-                    None => key,
-                }
+    store.scan(
+        &log.selector,
+        from,
+        to,
+        &needles,
+        must_match.as_ref(),
+        &mut |labels, entry| {
+            if failure.is_some() {
+                return;
             }
-            None => stream_keys
-                .entry(labels.clone())
-                .or_insert_with(|| {
-                    let key = to_map(labels);
+            let Some(p) = process_with(&log.stages, labels, entry, true, wanted.as_ref()) else {
+                return;
+            };
+            read += 1;
+            if read > limits.entries_max {
+                failure = Some(EvalError::Limit(format!(
+                    "the query reads more than {} entries; narrow the selector or the range",
+                    limits.entries_max
+                )));
+                return;
+            }
+            let bytes = p.line.len() as u64;
+            let value = p.value.unwrap_or(0.0);
+            let key = match p.labels {
+                Some(key) => {
+                    if let Some(kind) = key.get(ERROR_LABEL) {
+                        failure = Some(EvalError::Pipeline {
+                            kind: kind.clone(),
+                            details: key.get(ERROR_DETAILS_LABEL).cloned().unwrap_or_default(),
+                            series: format_labels(&key),
+                        });
+                        return;
+                    }
                     match grouping {
                         Some(g) => group_key(g, &key),
                         None => key,
                     }
-                })
-                .clone(),
-        };
-        let points = series.entry(key).or_default();
-        points.ts.push(entry.ts_ns);
-        points.bytes.push(bytes);
-        if unwrapped {
-            points.values.push(value);
-        }
-    })?;
+                }
+                None => stream_keys
+                    .entry(labels.clone())
+                    .or_insert_with(|| {
+                        let key = to_map(labels);
+                        match grouping {
+                            Some(g) => group_key(g, &key),
+                            None => key,
+                        }
+                    })
+                    .clone(),
+            };
+            let points = series.entry(key).or_default();
+            points.ts.push(entry.ts_ns);
+            points.bytes.push(bytes);
+            if unwrapped {
+                points.values.push(value);
+            }
+        },
+    )?;
     if let Some(e) = failure {
         return Err(e);
     }

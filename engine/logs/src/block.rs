@@ -37,7 +37,7 @@ use strata_core::labels::Labels;
 use strata_core::labels::matcher::Matcher;
 
 use crate::entry::Entry;
-use crate::filter::{FilterBuilder, Needle, is_valid_filter, may_contain};
+use crate::filter::{FilterBuilder, LineMatch, Needle, is_valid_filter, may_contain};
 
 /// The header's magic bytes. (`SLBK` was the format with trigram filters: such a block is
 /// refused, not read with the wrong filter.)
@@ -756,35 +756,8 @@ impl LogBlock {
     /// reads them, reusing the strings `out` already holds: a scan over many pages then
     /// allocates little beyond its first page. `out` is empty after an `Err`.
     pub fn read_page_into(&self, page: usize, out: &mut Vec<Entry>) -> Result<(), StorageError> {
-        let corrupt = |offset: u64, reason: &'static str| StorageError::Corruption {
-            path: self.path.clone(),
-            offset,
-            reason,
-        };
-        let (frame, _, p) = self.stored_page(page)?;
-        PAGE_READER.with(|reader| {
-            let mut reader = reader.borrow_mut();
-            let PageReader { context, raw } = &mut *reader;
-            let context = match context {
-                Some(c) => c,
-                None => context.insert(
-                    zstd::bulk::Decompressor::new()
-                        .map_err(|_| corrupt(p.offset, "no zstd decompression context"))?,
-                ),
-            };
-            raw.clear();
-            raw.reserve(p.raw_len as usize);
-            let got = context
-                .decompress_to_buffer(frame, raw)
-                .map_err(|_| corrupt(p.offset, "log page does not decompress"))?;
-            if got as u64 != p.raw_len {
-                return Err(corrupt(p.offset, "log page decompressed to another length"));
-            }
-            decode_page(raw, out).map_err(|e| {
-                out.clear();
-                corrupt(p.offset, e.0)
-            })
-        })?;
+        self.read_page_with(page, out, |raw, out| decode_page(raw, out))?;
+        let p = &self.pages[page];
         let got = &out[..];
         if got.len() as u64 != p.entries
             || got.first().map(|e| e.ts_ns) != Some(p.min_ts)
@@ -792,13 +765,154 @@ impl LogBlock {
             || !got.is_sorted_by_key(|e| e.ts_ns)
         {
             out.clear();
-            return Err(corrupt(
-                p.offset,
-                "log page disagrees with the block's index",
-            ));
+            return Err(self.corrupt(p.offset, "log page disagrees with the block's index"));
         }
         Ok(())
     }
+
+    /// As [`Self::read_page_into`], but only the entries whose line holds a match of `m`
+    /// (see [`LineMatch`]): the page's lines are searched together, and the others are
+    /// neither copied nor checked as UTF-8. The page's times and framing are checked as a
+    /// whole read checks them.
+    pub fn read_page_matching(
+        &self,
+        page: usize,
+        m: &LineMatch,
+        out: &mut Vec<Entry>,
+    ) -> Result<(), StorageError> {
+        let Some(p) = self.pages.get(page) else {
+            return Err(self.corrupt(0, "log block page out of range"));
+        };
+        let (entries, min_ts, max_ts) = (p.entries, p.min_ts, p.max_ts);
+        self.read_page_with(page, out, |raw, out| {
+            decode_page_matching(raw, m, out, (entries, min_ts, max_ts))
+        })
+    }
+
+    fn corrupt(&self, offset: u64, reason: &'static str) -> StorageError {
+        StorageError::Corruption {
+            path: self.path.clone(),
+            offset,
+            reason,
+        }
+    }
+
+    /// Decompresses page `page` (checksum and length checked) with this thread's context
+    /// and hands the bytes to `decode`; `out` is empty after an `Err`.
+    fn read_page_with(
+        &self,
+        page: usize,
+        out: &mut Vec<Entry>,
+        decode: impl FnOnce(&[u8], &mut Vec<Entry>) -> Result<(), DecodeError>,
+    ) -> Result<(), StorageError> {
+        let (frame, _, p) = self.stored_page(page)?;
+        PAGE_READER.with(|reader| {
+            let mut reader = reader.borrow_mut();
+            let PageReader { context, raw, .. } = &mut *reader;
+            let context = match context {
+                Some(c) => c,
+                None => context.insert(
+                    zstd::bulk::Decompressor::new()
+                        .map_err(|_| self.corrupt(p.offset, "no zstd decompression context"))?,
+                ),
+            };
+            raw.clear();
+            raw.reserve(p.raw_len as usize);
+            let got = context
+                .decompress_to_buffer(frame, raw)
+                .map_err(|_| self.corrupt(p.offset, "log page does not decompress"))?;
+            if got as u64 != p.raw_len {
+                return Err(self.corrupt(p.offset, "log page decompressed to another length"));
+            }
+            decode(raw, out).map_err(|e| {
+                out.clear();
+                self.corrupt(p.offset, e.0)
+            })
+        })
+    }
+}
+
+fn utf8(b: &[u8]) -> Result<&str, DecodeError> {
+    std::str::from_utf8(b).map_err(|_| DecodeError("line is not utf-8"))
+}
+
+/// Decodes the entries of a page whose line holds a match of `m` into `out` (replacing what
+/// it held, reusing its strings), after checking the page's entry count and times against
+/// `index` (entries, oldest, newest) as a whole read does.
+fn decode_page_matching(
+    raw: &[u8],
+    m: &LineMatch,
+    out: &mut Vec<Entry>,
+    index: (u64, i64, i64),
+) -> Result<(), DecodeError> {
+    let mut c = Cursor::new(raw);
+    let n = c.count(3)?;
+    let mut ts = Vec::with_capacity(n);
+    let mut prev = 0i64;
+    for _ in 0..n {
+        prev = prev.wrapping_add(c.svarint()?);
+        ts.push(prev);
+    }
+    if n as u64 != index.0
+        || ts.first() != Some(&index.1)
+        || ts.last() != Some(&index.2)
+        || !ts.is_sorted()
+    {
+        return Err(DecodeError("log page disagrees with the block's index"));
+    }
+    let mut ends = Vec::with_capacity(n);
+    let mut total = 0usize;
+    for _ in 0..n {
+        let len = usize::try_from(c.uvarint()?).map_err(|_| DecodeError("line too long"))?;
+        total = total.checked_add(len).ok_or(DecodeError("line too long"))?;
+        ends.push(total);
+    }
+    let mut pairs = Vec::with_capacity(n);
+    for _ in 0..n {
+        pairs.push(c.count(2)?);
+    }
+    // Each entry's metadata, as (name, value) byte slices.
+    let mut meta: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut meta_at = Vec::with_capacity(n + 1);
+    for &p in &pairs {
+        meta_at.push(meta.len());
+        for _ in 0..p {
+            let name_len = usize::try_from(c.uvarint()?).map_err(|_| DecodeError("name"))?;
+            let name = c.bytes(name_len)?;
+            let value_len = usize::try_from(c.uvarint()?).map_err(|_| DecodeError("value"))?;
+            meta.push((name, c.bytes(value_len)?));
+        }
+    }
+    meta_at.push(meta.len());
+    let text = c.bytes(total)?;
+    if !c.is_done() {
+        return Err(DecodeError("bytes after the page's last line"));
+    }
+    let mut lines = Vec::new();
+    m.lines_matching(text, &ends, &mut lines);
+    out.truncate(lines.len());
+    out.resize_with(lines.len(), || Entry::new(0, String::new()));
+    for (e, &i) in out.iter_mut().zip(&lines) {
+        e.ts_ns = ts[i];
+        let start = if i == 0 { 0 } else { ends[i - 1] };
+        e.line.clear();
+        e.line.push_str(utf8(&text[start..ends[i]])?);
+        let pairs = &meta[meta_at[i]..meta_at[i + 1]];
+        e.metadata.truncate(pairs.len());
+        for (j, &(name, value)) in pairs.iter().enumerate() {
+            let (name, value) = (utf8(name)?, utf8(value)?);
+            match e.metadata.get_mut(j) {
+                Some((n, v)) => {
+                    n.clear();
+                    n.push_str(name);
+                    v.clear();
+                    v.push_str(value);
+                }
+                None => e.metadata.push((name.to_owned(), value.to_owned())),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Decodes the page index; every page must lie between the header and `pages_end`, in

@@ -215,6 +215,66 @@ pub fn may_contain(filter: &[u8], needle: &Needle) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    /// The lines holding a match, found line by line: what a page search must agree with.
+    fn one_by_one(m: &LineMatch, lines: &[&str]) -> Vec<usize> {
+        (0..lines.len())
+            .filter(|&i| m.is_match(lines[i].as_bytes()))
+            .collect()
+    }
+
+    fn page_search(m: &LineMatch, lines: &[&str]) -> Vec<usize> {
+        let text: String = lines.concat();
+        let ends: Vec<usize> = lines
+            .iter()
+            .scan(0, |end, l| {
+                *end += l.len();
+                Some(*end)
+            })
+            .collect();
+        let mut out = Vec::new();
+        m.lines_matching(text.as_bytes(), &ends, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_page_search_finds_exactly_the_lines_holding_a_match() {
+        let lines = [
+            "took=12", // with the next line, "took=1239ms" would match across the two
+            "39ms ok",
+            "x then later z", // `x.*y|z`: the search's first match runs into the next line
+            "y",
+            "",
+            "took=7.19ms",
+            "TOOK=1.9MS",
+            "none here",
+            "é took=0.09ms é",
+        ];
+        for pattern in [
+            "took=[0-9]+\\.[0-9]+9ms",
+            "[0-9]+9ms",
+            "x.*y|z",
+            "(?i)took=1",
+            "ok|none",
+            "é",
+            "y",
+        ] {
+            let m = LineMatch::regex(pattern).unwrap();
+            assert_eq!(page_search(&m, &lines), one_by_one(&m, &lines), "{pattern}");
+        }
+        let m = LineMatch::literal("ms").unwrap();
+        assert_eq!(page_search(&m, &lines), one_by_one(&m, &lines));
+        assert_eq!(page_search(&m, &[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn patterns_a_page_search_cannot_decide_are_refused() {
+        for pattern in ["^took", "ms$", "\\bid\\b", "(?m)^a", "a*", "", "(", "x?"] {
+            assert!(LineMatch::regex(pattern).is_none(), "{pattern}");
+        }
+        assert!(LineMatch::literal("").is_none());
+        assert!(LineMatch::literal("a.b^").is_some(), "a literal is escaped");
+    }
     use super::*;
 
     fn filter_of(lines: &[&str]) -> Vec<u8> {
@@ -371,5 +431,76 @@ mod tests {
         let filter = filter_of(&["", "abc", "x"]);
         assert!(filter.is_empty());
         assert!(!may_contain(&filter, &Needle::exact("abcd").unwrap()));
+    }
+}
+
+/// A pattern every line a query keeps holds a match of (the regex of a leading `|~`, the
+/// string of a leading `|=`): a page's lines, which lie back to back in the decompressed
+/// page, are searched for it in one pass, and only the lines holding a match are read out.
+/// Lines without one are never copied, checked or handed to the query's pipeline.
+#[derive(Debug, Clone)]
+pub struct LineMatch {
+    regex: regex::bytes::Regex,
+}
+
+impl LineMatch {
+    /// For a regex: `None` when the whole-page search could not be exact: the pattern uses
+    /// anchors or word boundaries (`^`, `$`, `\b`: lines back to back have no line starts to
+    /// find), matches the empty string (every line holds a match), or does not compile.
+    pub fn regex(pattern: &str) -> Option<LineMatch> {
+        let hir = regex_syntax::ParserBuilder::new()
+            .utf8(false)
+            .build()
+            .parse(pattern)
+            .ok()?;
+        if !hir.properties().look_set().is_empty() {
+            return None;
+        }
+        let regex = regex::bytes::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+            .ok()?;
+        if regex.is_match(b"") {
+            return None;
+        }
+        Some(LineMatch { regex })
+    }
+
+    /// For a string the lines must contain (`None` for the empty string).
+    pub fn literal(text: &str) -> Option<LineMatch> {
+        if text.is_empty() {
+            return None;
+        }
+        LineMatch::regex(&regex::escape(text))
+    }
+
+    /// Whether `line` holds a match.
+    pub fn is_match(&self, line: &[u8]) -> bool {
+        self.regex.is_match(line)
+    }
+
+    /// The indexes of the lines holding a match, in order, of `text` holding the lines back
+    /// to back, line `i` ending at `ends[i]`. A match the search finds across two lines is
+    /// not one: the line it starts in is tried alone, and the search goes on from the next.
+    pub fn lines_matching(&self, text: &[u8], ends: &[usize], out: &mut Vec<usize>) {
+        out.clear();
+        let mut pos = 0;
+        let mut line = 0;
+        while pos < text.len() {
+            let Some(m) = self.regex.find_at(text, pos) else {
+                return;
+            };
+            // The line the match starts in (matches are never empty: see `regex`).
+            while line < ends.len() && ends[line] <= m.start() {
+                line += 1;
+            }
+            let Some(&end) = ends.get(line) else { return };
+            let start = if line == 0 { 0 } else { ends[line - 1] };
+            if m.end() <= end || self.regex.is_match(&text[start..end]) {
+                out.push(line);
+            }
+            pos = end;
+            line += 1;
+        }
     }
 }

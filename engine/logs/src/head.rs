@@ -98,6 +98,11 @@ impl Part {
         &self.text[slot.at as usize..(slot.at + slot.line) as usize]
     }
 
+    /// Entry `i`'s line.
+    pub fn line_of(&self, i: usize) -> &str {
+        self.line(&self.slots[i])
+    }
+
     /// Entry `i`'s metadata pairs.
     pub fn metadata(&self, i: usize) -> impl Iterator<Item = (&str, &str)> {
         let slot = self.slots[i];

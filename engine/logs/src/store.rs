@@ -26,7 +26,7 @@ use crate::block::{
 use crate::catalog::Catalog;
 use crate::entry::{Direction, Entry, StreamRef};
 use crate::error::{AppendError, CommitError, OpenError};
-use crate::filter::Needle;
+use crate::filter::{LineMatch, Needle};
 use crate::head::{Head, Part, in_range, newest_or_oldest};
 use crate::record::{self, EntryRecord, StreamRecord};
 
@@ -191,6 +191,9 @@ pub type KeepFn<'f> = Box<dyn Fn(&Labels, &Entry) -> bool + 'f>;
 pub struct LineFilter<'f> {
     pub needles: Vec<Needle>,
     pub keep: KeepFn<'f>,
+    /// What every line `keep` accepts holds a match of, when the query can tell: pages are
+    /// then searched for it whole and only the lines holding a match are read.
+    pub must_match: Option<LineMatch>,
 }
 
 impl Default for LineFilter<'_> {
@@ -199,6 +202,7 @@ impl Default for LineFilter<'_> {
         LineFilter {
             needles: Vec::new(),
             keep: Box::new(|_, _| true),
+            must_match: None,
         }
     }
 }
@@ -267,6 +271,11 @@ impl LineFilter<'_> {
         let range = part.range(start_ns, end_ns);
         let from = out.len();
         let mut visit = |i: usize| {
+            if let Some(m) = &self.must_match
+                && !m.is_match(part.line_of(i).as_bytes())
+            {
+                return true;
+            }
             part.read_into(i, scratch);
             if (self.keep)(labels, scratch) {
                 out.push(scratch.clone());
@@ -618,7 +627,10 @@ impl LogStore {
                 let mut taken = 0;
                 for p in pages {
                     self.count_read(block, p);
-                    block.read_page_into(p, &mut page)?;
+                    match &filter.must_match {
+                        Some(m) => block.read_page_matching(p, m, &mut page)?,
+                        None => block.read_page_into(p, &mut page)?,
+                    }
                     taken += filter.take(
                         &stream.labels,
                         &page,
@@ -656,15 +668,18 @@ impl LogStore {
     /// Calls `visit` with every entry in `[start_ns, end_ns)` of the streams matching every
     /// matcher, with its stream's labels, from the head and then the blocks (each stream's
     /// entries in time order within each); block pages whose token filter lacks one of
-    /// `needles` are not read. What metric queries read: every entry, none cloned. `visit`
-    /// runs with the head locked for reading when it is given head entries, so it must not
-    /// call back into the store, and must be quick. `Err` when a block's page fails its checks.
+    /// `needles` are not read, and with `must_match` only the entries whose line holds a
+    /// match are visited (see [`LineMatch`]). What metric queries read: every entry, none
+    /// cloned. `visit` runs with the head locked for reading when it is given head entries,
+    /// so it must not call back into the store, and must be quick. `Err` when a block's page
+    /// fails its checks.
     pub fn scan(
         &self,
         matchers: &[Matcher],
         start_ns: i64,
         end_ns: i64,
         needles: &[Needle],
+        must_match: Option<&LineMatch>,
         visit: &mut dyn FnMut(&Labels, &Entry),
     ) -> Result<(), StorageError> {
         // The head and the block list are taken together, so that a seal in between can
@@ -678,6 +693,9 @@ impl LogStore {
         for stream in head.select(matchers) {
             for part in stream.parts() {
                 for i in part.range(start_ns, end_ns) {
+                    if must_match.is_some_and(|m| !m.is_match(part.line_of(i).as_bytes())) {
+                        continue;
+                    }
                     part.read_into(i, &mut scratch);
                     visit(&stream.labels, &scratch);
                 }
@@ -694,7 +712,10 @@ impl LogStore {
                 let stream = &block.streams()[s];
                 for p in self.pages_to_read(block, stream, start_ns, end_ns, needles) {
                     self.count_read(block, p);
-                    block.read_page_into(p, &mut page)?;
+                    match must_match {
+                        Some(m) => block.read_page_matching(p, m, &mut page)?,
+                        None => block.read_page_into(p, &mut page)?,
+                    }
                     for e in in_range(&page, start_ns, end_ns) {
                         visit(&stream.labels, e);
                     }

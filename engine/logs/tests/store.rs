@@ -999,3 +999,72 @@ fn a_compaction_copies_full_pages_that_nothing_else_overlaps_as_they_are() {
     assert_eq!(merged.level(), 1);
     assert_eq!(merged.sources(), [1, 2, 3]);
 }
+
+#[test]
+fn a_scan_searching_pages_whole_visits_exactly_the_entries_holding_a_match() {
+    use strata_logs::filter::LineMatch;
+    use strata_logs::store::LineFilter;
+    let fs = SimFs::new(35);
+    let dir = Path::new("/data/logs");
+    let (store, _) = LogStore::open(dir, options(fs)).unwrap();
+    let line = |i: i64| match i % 5 {
+        0 => format!("GET /api took={}.{}ms", i % 13, (i / 5) % 100),
+        1 => format!("{}9ms", i % 7), // ends like a match; the next line may complete one
+        2 => "took=".to_string(),
+        3 => String::new(),
+        _ => format!("é worker {i} done"),
+    };
+    let mut app = store.appender();
+    for i in 0..2_000i64 {
+        let mut e = Entry::new(NOW_NS - 3_600_000_000_000 + i * 1_000, line(i));
+        e.metadata = vec![("trace_id".into(), format!("{i:x}"))];
+        app.append(&stream(["api", "db"][(i % 2) as usize], "info"), e)
+            .unwrap();
+    }
+    app.commit().unwrap();
+    store.seal().unwrap();
+    write(&store, &["api"], NOW_NS - 1_000_000_000, 50, 1_000); // head entries too
+    for pattern in ["took=[0-9]+\\.[0-9]+9ms", "9ms", "é w", "request"] {
+        let m = LineMatch::regex(pattern).unwrap();
+        let visit = |must_match: Option<&LineMatch>| {
+            let mut seen = Vec::new();
+            store
+                .scan(
+                    &[any_app()],
+                    i64::MIN,
+                    i64::MAX,
+                    &[],
+                    must_match,
+                    &mut |l, e| {
+                        if m.is_match(e.line.as_bytes()) {
+                            seen.push((l.clone(), e.clone()));
+                        }
+                    },
+                )
+                .unwrap();
+            seen
+        };
+        let all = visit(None);
+        assert_eq!(visit(Some(&m)), all, "{pattern}");
+        assert!(!all.is_empty(), "{pattern} matches something");
+        // A limited query keeps the same newest lines searched either way.
+        let query = |must_match: Option<LineMatch>| {
+            let filter = LineFilter {
+                keep: Box::new(|_, e| m.is_match(e.line.as_bytes())),
+                must_match,
+                ..LineFilter::default()
+            };
+            store
+                .select_lines(
+                    &[any_app()],
+                    i64::MIN,
+                    i64::MAX,
+                    Direction::Backward,
+                    30,
+                    &filter,
+                )
+                .unwrap()
+        };
+        assert_eq!(query(Some(m.clone())), query(None), "{pattern}");
+    }
+}

@@ -40,7 +40,7 @@ pub async fn stats(State(state): State<Arc<AppState>>, params: Params) -> Respon
         blocking(move || {
             let mut streams = std::collections::HashSet::new();
             let (mut entries, mut bytes) = (0u64, 0u64);
-            store.scan(&log.selector, start, end, &[], &mut |labels, e| {
+            store.scan(&log.selector, start, end, &[], None, &mut |labels, e| {
                 if !streams.contains(labels) {
                     streams.insert(labels.clone());
                 }
