@@ -756,7 +756,7 @@ impl LogBlock {
     /// reads them, reusing the strings `out` already holds: a scan over many pages then
     /// allocates little beyond its first page. `out` is empty after an `Err`.
     pub fn read_page_into(&self, page: usize, out: &mut Vec<Entry>) -> Result<(), StorageError> {
-        self.read_page_with(page, out, |raw, out| decode_page(raw, out))?;
+        self.read_page_with(page, out, decode_page)?;
         let p = &self.pages[page];
         let got = &out[..];
         if got.len() as u64 != p.entries
