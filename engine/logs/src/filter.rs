@@ -90,12 +90,21 @@ impl FilterBuilder {
     /// Adds the grams of one line.
     pub fn add_line(&mut self, line: &[u8]) {
         assert!(self.bits > 0, "FilterBuilder::begin comes first");
-        let mask = self.bits - 1;
-        for w in line.windows(GRAM) {
-            let bit = probe(gram(w), mask);
-            self.words[bit / 64] |= 1 << (bit % 64);
+        if line.len() < GRAM {
+            return;
         }
-        self.any |= line.len() >= GRAM;
+        let mask = self.bits - 1;
+        // The gram ending at each byte, rolled one byte at a time (each byte folded once):
+        // the same value as `gram` of the window. A fifth of the ingest's CPU went here.
+        let mut g = line[..GRAM - 1]
+            .iter()
+            .fold(0u32, |g, &b| (g >> 8) | u32::from(fold(b)) << 24);
+        for &b in &line[GRAM - 1..] {
+            g = (g >> 8) | u32::from(fold(b)) << 24;
+            let bit = probe(g, mask);
+            self.words[bit >> 6] |= 1 << (bit & 63);
+        }
+        self.any = true;
     }
 
     /// The filter's bytes (empty when no line had four bytes), leaving the builder empty.
@@ -235,6 +244,31 @@ mod tests {
         let mut out = Vec::new();
         m.lines_matching(text.as_bytes(), &ends, &mut out);
         out
+    }
+
+    #[test]
+    fn the_rolled_grams_are_the_grams_of_each_window() {
+        let lines: [&[u8]; 5] = [
+            b"",
+            b"abc",
+            b"abcd",
+            b"GET /Api/V1 took=12ms",
+            "é ✓ Ünï".as_bytes(),
+        ];
+        for line in lines {
+            let mut rolled = FilterBuilder::default();
+            rolled.begin(64);
+            rolled.add_line(line);
+            let mut windows = FilterBuilder::default();
+            windows.begin(64);
+            let mask = windows.bits - 1;
+            for w in line.windows(GRAM) {
+                let bit = probe(gram(w), mask);
+                windows.words[bit / 64] |= 1 << (bit % 64);
+            }
+            windows.any = line.len() >= GRAM;
+            assert_eq!(rolled.finish(), windows.finish(), "{line:?}");
+        }
     }
 
     #[test]
