@@ -196,6 +196,9 @@ pub enum UnwrapKind {
     Duration,
     /// `bytes(…)`: a byte size, in bytes.
     Bytes,
+    /// The value's 64-bit hash, for `approx_count_distinct_over_time(name, …)` (which adds
+    /// this stage; no query writes it): an entry without the label is left out.
+    Distinct,
 }
 
 impl Stage {
@@ -457,7 +460,15 @@ pub enum RangeOp {
     QuantileOverTime(f64),
     /// Unwrapped: the increase per second of a counter (a drop is a reset).
     RateCounter,
+    /// `approx_count_distinct_over_time(name, …)` (beyond Loki): how many distinct values
+    /// the label `name` takes in the window; exact up to [`DISTINCT_EXACT_MAX`] entries in
+    /// the window, a HyperLogLog estimate (about 0.8% off) beyond.
+    ApproxCountDistinct,
 }
+
+/// Windows of up to this many entries count distinct values exactly (by their 64-bit
+/// hashes); larger ones estimate.
+pub const DISTINCT_EXACT_MAX: usize = 4096;
 
 impl RangeOp {
     /// Whether the value of a window over several series' entries together is the sum of the
@@ -477,7 +488,7 @@ impl RangeOp {
 
 impl RangeOp {
     /// The range aggregations by name (`quantile_over_time` with its φ 0 until parsed).
-    pub const ALL: [(&'static str, RangeOp); 15] = [
+    pub const ALL: [(&'static str, RangeOp); 16] = [
         ("count_over_time", RangeOp::CountOverTime),
         ("rate", RangeOp::Rate),
         ("bytes_over_time", RangeOp::BytesOverTime),
@@ -493,6 +504,10 @@ impl RangeOp {
         ("stddev_over_time", RangeOp::StddevOverTime),
         ("quantile_over_time", RangeOp::QuantileOverTime(0.0)),
         ("rate_counter", RangeOp::RateCounter),
+        (
+            "approx_count_distinct_over_time",
+            RangeOp::ApproxCountDistinct,
+        ),
     ];
 
     /// Whether it needs `unwrap` (`Some(true)`), refuses it (`Some(false)`), or takes

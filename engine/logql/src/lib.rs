@@ -15,7 +15,8 @@
 //! `without`; under `sum`, `avg`, `min`, `max`, `count`, `stddev`, `stdvar`, `topk` and
 //! `bottomk` with `by` or `without`; numbers, `vector(n)`, arithmetic, comparisons and the
 //! set operators `and`, `or`, `unless`, with `on`/`ignoring` and `group_left`/`group_right`; subqueries
-//! (`max_over_time(<metric query>[1h:5m])`). `line_format` and `label_format` with the templates of
+//! (`max_over_time(<metric query>[1h:5m])`) and `approx_count_distinct_over_time(label, …)`, both
+//! beyond Loki. `line_format` and `label_format` with the templates of
 //! [`template`].
 //!
 //! Layers: this crate depends on `strata-core` and `strata-logs` only.

@@ -536,6 +536,20 @@ impl Parser<'_> {
                 self.expect(",")?;
                 op = RangeOp::QuantileOverTime(phi);
             }
+            // `approx_count_distinct_over_time(name, …)`: the label whose values are counted.
+            let distinct = if op == RangeOp::ApproxCountDistinct {
+                self.skip_space();
+                let name = self.ident().map_err(|_| {
+                    self.error(format!(
+                        "{word} needs the name of the label to count first, found {}",
+                        self.describe_next()
+                    ))
+                })?;
+                self.expect(",")?;
+                Some(name)
+            } else {
+                None
+            };
             self.skip_space();
             if !self.rest().starts_with('{') {
                 return self.subquery(op, &word, at);
@@ -558,7 +572,16 @@ impl Parser<'_> {
                 0
             };
             self.expect(")")?;
-            let log = LogExpr { selector, stages };
+            let mut log = LogExpr { selector, stages };
+            if let Some(label) = distinct {
+                if log.unwraps() {
+                    return Err(self.error_at(at, format!("{word} does not take | unwrap")));
+                }
+                log.stages.push(Stage::Unwrap {
+                    label,
+                    kind: UnwrapKind::Distinct,
+                });
+            }
             match op.needs_unwrap() {
                 Some(true) if !log.unwraps() => {
                     return Err(self.error_at(at, format!("{word} needs | unwrap <label>")));

@@ -304,12 +304,20 @@ pub fn process_with<'e>(
                     }
                 }
             }
+            Stage::Unwrap {
+                label,
+                kind: UnwrapKind::Distinct,
+            } => {
+                // Entries without the label have no value to count.
+                value = Some(f64::from_bits(hash_value(&state.map.remove(label)?)));
+            }
             Stage::Unwrap { label, kind } => {
                 let raw = state.map.remove(label).unwrap_or_default();
                 let parsed = match kind {
                     UnwrapKind::Number => raw.trim().parse::<f64>().ok(),
                     UnwrapKind::Duration => parse_duration_secs(&raw),
                     UnwrapKind::Bytes => parse_bytes(&raw),
+                    UnwrapKind::Distinct => unreachable!("matched above"),
                 };
                 match parsed {
                     Some(v) => value = Some(v),
@@ -330,6 +338,18 @@ pub fn process_with<'e>(
         line,
         value,
     })
+}
+
+/// A label value's 64-bit hash (FNV-1a, then a finalizer that spreads every bit: the
+/// HyperLogLog estimate reads the high bits), carried as a sample's bits.
+pub(crate) fn hash_value(value: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in value.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 impl LabelSel {
