@@ -48,7 +48,21 @@ pub struct AppState {
     pub otlp: OtlpState,
     /// The log bytes a second Loki push and OTLP logs take together.
     pub log_rate: RateLimiter,
+    /// Turns for log pushes (Loki, OTLP logs and Elasticsearch's bulk together): at most
+    /// [`LOG_WRITES_IN_FLIGHT`] are decoded and stored at once, so the decoded batches held
+    /// in memory stay bounded when the store falls behind; the others wait, their bodies
+    /// unread, and after [`LOG_WRITE_WAIT`] give up with a 503 the sender retries.
+    pub log_writes: tokio::sync::Semaphore,
 }
+
+/// Log pushes decoded and stored at once (a batch of 10,000 lines takes ~10 MiB decoded;
+/// two cores keep four busy, and their commits still share the log's syncs).
+pub const LOG_WRITES_IN_FLIGHT: usize = 4;
+/// How long a log push waits for a turn before its 503.
+pub const LOG_WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The message of a log push that found no turn.
+pub const LOG_WRITES_BUSY: &str = "too many log pushes in flight; retry later";
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,7 +91,17 @@ impl AppState {
                 crate::config::DEFAULT_LOG_RATE,
                 crate::config::DEFAULT_LOG_BURST,
             ),
+            log_writes: tokio::sync::Semaphore::new(LOG_WRITES_IN_FLIGHT),
         })
+    }
+
+    /// A turn for a log push (see [`AppState::log_writes`]); `None` after waiting
+    /// [`LOG_WRITE_WAIT`] for one.
+    pub async fn log_write_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::time::timeout(LOG_WRITE_WAIT, self.log_writes.acquire())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// Applies what of `settings` can change while running: the admin switch, each protocol's
@@ -116,5 +140,32 @@ impl AppState {
     /// Turns the admin endpoints on or off.
     pub fn set_admin_api(&self, enabled: bool) {
         self.admin_api.store(enabled, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_log_push_beyond_the_turns_in_flight_waits_then_gives_up() {
+        let state = AppState::new(PromState::default());
+        let held: Vec<_> = take_every_turn(&state).await;
+        assert_eq!(held.len(), LOG_WRITES_IN_FLIGHT);
+        // The clock is paused: the wait for a turn runs out without real time passing.
+        assert!(state.log_write_turn().await.is_none(), "no turn is free");
+        drop(held);
+        assert!(
+            state.log_write_turn().await.is_some(),
+            "a turn given back is taken"
+        );
+    }
+
+    async fn take_every_turn(state: &AppState) -> Vec<tokio::sync::SemaphorePermit<'_>> {
+        let mut held = Vec::new();
+        for _ in 0..LOG_WRITES_IN_FLIGHT {
+            held.push(state.log_write_turn().await.expect("a free turn"));
+        }
+        held
     }
 }

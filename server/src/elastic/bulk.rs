@@ -28,7 +28,7 @@ use strata_engine::logs::{Entry, LogStore};
 
 use crate::body::{BodyError, Compression, InflateError, body_unread, inflate, read_body};
 use crate::metrics::{LogProtocol, LogTally};
-use crate::state::{AppState, NOT_READY};
+use crate::state::{AppState, LOG_WRITES_BUSY, NOT_READY};
 
 /// The index of documents whose action and path name none.
 const DEFAULT_INDEX: &str = "default";
@@ -76,6 +76,13 @@ async fn run(state: Arc<AppState>, path_index: Option<String>, request: Request)
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable_shards_exception",
             NOT_READY.to_owned(),
+        ));
+    };
+    let Some(_turn) = state.log_write_turn().await else {
+        return body_unread(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "es_rejected_execution_exception",
+            LOG_WRITES_BUSY.to_owned(),
         ));
     };
     let body_max = state.loki.push_body_bytes_max;

@@ -34,7 +34,7 @@ use strata_wire::snappy::SnappyError;
 use crate::body::{BodyError, Compression, InflateError, body_unread, inflate, read_body};
 use crate::metrics::{LogProtocol, LogTally};
 use crate::rate::RateLimiter;
-use crate::state::{AppState, NOT_READY};
+use crate::state::{AppState, LOG_WRITES_BUSY, NOT_READY};
 
 /// The body's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +87,15 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{message}\n")).into_response(),
             );
         }
+    };
+    let Some(_turn) = state.log_write_turn().await else {
+        return body_unread(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{LOG_WRITES_BUSY}\n"),
+            )
+                .into_response(),
+        );
     };
     let body_max = state.loki.push_body_bytes_max;
     let body = match read_body(request.into_body(), body_max).await {

@@ -37,7 +37,7 @@ use strata_wire::otlp::logs::{
 use crate::body::{BodyError, Compression, InflateError, body_unread, inflate, read_body};
 use crate::metrics::{LogProtocol, LogTally};
 use crate::rate::RateLimiter;
-use crate::state::{AppState, NOT_READY};
+use crate::state::{AppState, LOG_WRITES_BUSY, NOT_READY};
 
 /// Resource attributes that become stream labels (Loki's defaults).
 pub const LABEL_ATTRIBUTES: [&str; 19] = [
@@ -146,6 +146,14 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
             StatusCode::SERVICE_UNAVAILABLE,
             UNAVAILABLE,
             NOT_READY.to_owned(),
+        ));
+    };
+    let Some(_turn) = state.log_write_turn().await else {
+        return body_unread(failure(
+            format,
+            StatusCode::SERVICE_UNAVAILABLE,
+            UNAVAILABLE,
+            LOG_WRITES_BUSY.to_owned(),
         ));
     };
     let body_max = state.otlp.body_bytes_max;
