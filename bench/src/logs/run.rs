@@ -196,10 +196,22 @@ pub fn run(options: &Options, command: String) -> anyhow::Result<Report> {
     if report.push.failed > 0 {
         bail!("batches failed: {:?}", report.push.examples);
     }
-    // Seals still running after the last acknowledgement are the push's work too; queries
-    // start once the server is idle.
-    report.settle_cpu_s = settle(&server.process)?.as_secs_f64();
-    report.disk = bytes_by_part(&data_dir.join("logs"))?;
+    // Seals and merges still running after the last acknowledgement are the push's work too;
+    // queries start once the server is idle.
+    report.settle_cpu_s =
+        settle(&server.process, &data_dir.join("logs").join("blocks"))?.as_secs_f64();
+    // The directory as the store leaves it: read until two readings a second apart agree (a
+    // merge's sources are removed just after its block takes their place).
+    let mut disk = bytes_by_part(&data_dir.join("logs"))?;
+    for _ in 0..60 {
+        std::thread::sleep(Duration::from_secs(1));
+        let again = bytes_by_part(&data_dir.join("logs"))?;
+        if again == disk {
+            break;
+        }
+        disk = again;
+    }
+    report.disk = disk;
 
     let agent: ureq::Agent = crate::http_client(queries::QUERY_TIMEOUT).build().into();
     let end_ns = start_ns + span_ns + 1;
@@ -270,16 +282,24 @@ pub fn run(options: &Options, command: String) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Waits until the server uses under 5% of a CPU over half a second (at most two minutes)
-/// and returns the CPU it used meanwhile.
-fn settle(process: &crate::ingest::process::Process) -> anyhow::Result<Duration> {
+/// Waits until the server uses under 5% of a CPU over half a second and no block is being
+/// written in `blocks` (a merge that copies pages can use little CPU for seconds), at most
+/// five minutes, and returns the CPU it used meanwhile.
+fn settle(process: &crate::ingest::process::Process, blocks: &Path) -> anyhow::Result<Duration> {
     let from = process.cpu()?;
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(300);
     let mut last = from;
+    let writing = || {
+        std::fs::read_dir(blocks).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        })
+    };
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
         let now = process.cpu()?;
-        if now - last < Duration::from_millis(25) {
+        if now - last < Duration::from_millis(25) && !writing() {
             break;
         }
         last = now;
