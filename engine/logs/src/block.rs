@@ -462,15 +462,7 @@ fn decode_page(raw: &[u8], out: &mut Vec<Entry>) -> Result<(), DecodeError> {
         e.metadata.truncate(p);
         for j in 0..p {
             let (name, value) = (c.str()?, c.str()?);
-            match e.metadata.get_mut(j) {
-                Some((n, v)) => {
-                    n.clear();
-                    n.push_str(name);
-                    v.clear();
-                    v.push_str(value);
-                }
-                None => e.metadata.push((name.to_owned(), value.to_owned())),
-            }
+            e.set_metadata(j, name, value);
         }
     }
     for (e, len) in out.iter_mut().zip(lens) {
@@ -900,16 +892,7 @@ fn decode_page_matching(
         let pairs = &meta[meta_at[i]..meta_at[i + 1]];
         e.metadata.truncate(pairs.len());
         for (j, &(name, value)) in pairs.iter().enumerate() {
-            let (name, value) = (utf8(name)?, utf8(value)?);
-            match e.metadata.get_mut(j) {
-                Some((n, v)) => {
-                    n.clear();
-                    n.push_str(name);
-                    v.clear();
-                    v.push_str(value);
-                }
-                None => e.metadata.push((name.to_owned(), value.to_owned())),
-            }
+            e.set_metadata(j, utf8(name)?, utf8(value)?);
         }
     }
     Ok(())

@@ -26,6 +26,20 @@ impl Entry {
         }
     }
 
+    /// Sets metadata pair `j` (at most one past the last), reusing the strings it held: a
+    /// reader filling the same entries page after page allocates little.
+    pub fn set_metadata(&mut self, j: usize, name: &str, value: &str) {
+        match self.metadata.get_mut(j) {
+            Some((n, v)) => {
+                n.clear();
+                n.push_str(name);
+                v.clear();
+                v.push_str(value);
+            }
+            None => self.metadata.push((name.to_owned(), value.to_owned())),
+        }
+    }
+
     /// Bytes of the line and of the metadata's names and values: what the limits and the
     /// store's counters measure.
     pub fn bytes(&self) -> usize {

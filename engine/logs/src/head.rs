@@ -127,15 +127,7 @@ impl Part {
         out.line.push_str(self.line(&slot));
         out.metadata.truncate(slot.pairs as usize);
         for (j, (name, value)) in self.metadata(i).enumerate() {
-            match out.metadata.get_mut(j) {
-                Some((n, v)) => {
-                    n.clear();
-                    n.push_str(name);
-                    v.clear();
-                    v.push_str(value);
-                }
-                None => out.metadata.push((name.to_owned(), value.to_owned())),
-            }
+            out.set_metadata(j, name, value);
         }
     }
 

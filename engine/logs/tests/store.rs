@@ -37,17 +37,16 @@ fn any_app() -> Matcher {
 /// An entry as the tests compare them: (app, level, ts, line, metadata).
 type Held = (String, String, i64, String, Vec<(String, String)>);
 
+/// Every entry of the streams `m` matches, oldest first.
+fn all_of(store: &LogStore, m: Matcher) -> Vec<strata_logs::StreamEntries> {
+    store
+        .select(&[m], i64::MIN, i64::MAX, Direction::Forward, usize::MAX)
+        .unwrap()
+}
+
 /// Every entry the store holds.
 fn everything(store: &LogStore) -> BTreeSet<Held> {
-    store
-        .select(
-            &[any_app()],
-            i64::MIN,
-            i64::MAX,
-            Direction::Forward,
-            usize::MAX,
-        )
-        .unwrap()
+    all_of(store, any_app())
         .into_iter()
         .flat_map(|s| {
             let app = s.labels.get("app").unwrap_or("").to_string();
@@ -61,15 +60,7 @@ fn everything(store: &LogStore) -> BTreeSet<Held> {
 
 /// How many entries the store returns, duplicates counted.
 fn count(store: &LogStore) -> usize {
-    store
-        .select(
-            &[any_app()],
-            i64::MIN,
-            i64::MAX,
-            Direction::Forward,
-            usize::MAX,
-        )
-        .unwrap()
+    all_of(store, any_app())
         .iter()
         .map(|s| s.entries.len())
         .sum()
@@ -780,15 +771,7 @@ fn concurrent_batches_cannot_together_pass_the_streams_limit() {
 
 /// Every entry of `app`'s "info" stream, oldest first, as (time, line).
 fn stream_lines(store: &LogStore, app: &str) -> Vec<(i64, String)> {
-    store
-        .select(
-            &[Matcher::equal("app", app)],
-            i64::MIN,
-            i64::MAX,
-            Direction::Forward,
-            usize::MAX,
-        )
-        .unwrap()
+    all_of(store, Matcher::equal("app", app))
         .into_iter()
         .flat_map(|s| s.entries.into_iter().map(|e| (e.ts_ns, e.line)))
         .collect()
