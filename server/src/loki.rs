@@ -1,10 +1,11 @@
 //! Loki's protocols, over the engine's log store: the push API in ([`push`]: protobuf with
 //! snappy, JSON, either gzipped) and the query API out ([`query`]: log queries in LogQL,
 //! label names and values), in the shapes Grafana's Loki data source and Loki's clients
-//! expect; [`index`] the stats and volume Grafana asks for beside its queries; [`tail`] live
-//! tail over a WebSocket. [`state`]
+//! expect; [`index`] the stats and volume Grafana asks for beside its queries; [`detect`] the
+//! labels and fields its Logs Drilldown app lists; [`tail`] live tail over a WebSocket. [`state`]
 //! holds the family's part of the server's state.
 
+pub mod detect;
 pub mod index;
 pub mod push;
 pub mod query;
@@ -60,5 +61,17 @@ pub fn router() -> Router<Arc<AppState>> {
         .route(
             "/loki/api/v1/index/volume_range",
             get(index::volume_range).post(index::volume_range),
+        )
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(detect::labels).post(detect::labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(detect::fields).post(detect::fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(detect::field_values).post(detect::field_values),
         )
 }

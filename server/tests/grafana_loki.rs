@@ -207,3 +207,123 @@ async fn grafana_s_loki_requests_get_the_shapes_it_reads() {
         [&json!({"level": "error"}), &json!({"level": "info"})]
     );
 }
+
+/// What the Logs Drilldown app asks for a service's page: its labels with their number of
+/// values, the fields of its newest lines (bare JSON objects, no `status`/`data` envelope),
+/// and one field's values.
+#[tokio::test]
+async fn the_drilldown_app_s_label_and_field_lists_have_loki_s_shapes() {
+    let server = Server::start().with_logs();
+    let t0_s = now_ms() / 1000 - 60;
+    let ns = |s: i64| (s * 1_000_000_000).to_string();
+    let json_lines: Vec<Value> = (0..6)
+        .map(|i| {
+            json!([
+                ns(t0_s + i),
+                format!(r#"{{"level":"{}","status":{},"req":{{"ms":{i}.5}}}}"#,
+                    if i % 2 == 0 { "info" } else { "error" }, 200 + i),
+                {"trace_id": format!("t{i}")}
+            ])
+        })
+        .collect();
+    let body = json!({"streams": [
+        {"stream": {"service_name": "api", "pod": "api-1"}, "values": json_lines},
+        {"stream": {"service_name": "api", "pod": "api-2"}, "values": [
+            [ns(t0_s + 9), "level=warn took=15ms"]]},
+        {"stream": {"service_name": "web", "pod": "web-1"}, "values": [[ns(t0_s + 5), "GET /"]]},
+    ]});
+    let (status, text) = server.push_json(&body).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    let range = format!(
+        "start={}&end={}",
+        (t0_s - 50) * 1_000_000_000,
+        (t0_s + 10) * 1_000_000_000
+    );
+
+    let (status, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/detected_labels?query={}&{range}",
+            enc(r#"{service_name="api"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"detectedLabels": [
+            {"label": "pod", "cardinality": 2},
+            {"label": "service_name", "cardinality": 1}]})
+    );
+    let (_, all) = grafana_get(&server, &format!("/loki/api/v1/detected_labels?{range}")).await;
+    assert_eq!(
+        all["detectedLabels"][0],
+        json!({"label": "pod", "cardinality": 3})
+    );
+
+    let (status, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/detected_fields?query={}&{range}&line_limit=1000&field_limit=100",
+            enc(r#"{service_name="api"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"fields": [
+            {"label": "level", "type": "string", "cardinality": 3, "parsers": ["json", "logfmt"],
+             "jsonPath": ["level"]},
+            {"label": "req_ms", "type": "float", "cardinality": 6, "parsers": ["json"],
+             "jsonPath": ["req", "ms"]},
+            {"label": "status", "type": "int", "cardinality": 6, "parsers": ["json"],
+             "jsonPath": ["status"]},
+            {"label": "took", "type": "duration", "cardinality": 1, "parsers": ["logfmt"]},
+            {"label": "trace_id", "type": "string", "cardinality": 6, "parsers": null}],
+         "limit": 100})
+    );
+
+    let (status, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/detected_field/level/values?query={}&{range}",
+            enc(r#"{service_name="api"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"values": ["error", "info", "warn"], "limit": 1000})
+    );
+
+    // No lines: no fields and no limit; a metric query or a bad limit: 400.
+    let (_, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/detected_fields?query={}&{range}",
+            enc(r#"{service_name="none"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(v, json!({"fields": []}));
+    for bad in [
+        format!(
+            "query={}",
+            enc(r#"count_over_time({service_name="api"}[1m])"#)
+        ),
+        format!("query={}&line_limit=0", enc(r#"{service_name="api"}"#)),
+        format!("query={}&line_limit=999999", enc(r#"{service_name="api"}"#)),
+    ] {
+        let (status, body, _) = server
+            .send(
+                Request::get(format!("/loki/api/v1/detected_fields?{bad}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(!body.trim().is_empty(), "{bad}: the 400 says why");
+    }
+}

@@ -17,11 +17,13 @@
 //! set operators `and`, `or`, `unless`, with `on`/`ignoring` and `group_left`/`group_right`; subqueries
 //! (`max_over_time(<metric query>[1h:5m])`) and `approx_count_distinct_over_time(label, …)`, both
 //! beyond Loki. `line_format` and `label_format` with the templates of
-//! [`template`].
+//! [`template`]. [`detect`] lists the fields a query's newest lines hold (Grafana's Logs
+//! Drilldown).
 //!
 //! Layers: this crate depends on `strata-core` and `strata-logs` only.
 
 pub mod ast;
+pub mod detect;
 pub mod eval;
 pub mod parse;
 pub mod pipeline;
