@@ -16,6 +16,7 @@ use strata_engine::logql::detect::{
     FIELD_LIMIT_DEFAULT, LINE_LIMIT_DEFAULT, detect_field_values, detect_fields,
 };
 use strata_engine::logql::{EvalError, Expr, LogExpr};
+use strata_engine::logs::LogStore;
 
 use super::query::{ENTRIES_LIMIT_MAX, Failure, blocking, parse_query, store, time_range};
 use crate::prom::api::params::Params;
@@ -57,6 +58,34 @@ fn log_query(params: &Params) -> Result<LogExpr, Failure> {
     match parse_query(params)? {
         Expr::Log(log) => Ok(log),
         Expr::Metric(_) => Err(Failure::bad("a log query is expected, not a metric query")),
+    }
+}
+
+/// The lines a detection reads: the newest `line_limit` (1,000) that `query` keeps between
+/// `start` and `end`.
+struct Sample {
+    store: Arc<LogStore>,
+    query: LogExpr,
+    start: i64,
+    end: i64,
+    line_limit: usize,
+}
+
+impl Sample {
+    fn of(state: &AppState, params: &Params) -> Result<Sample, Failure> {
+        let (start, end) = time_range(params)?;
+        Ok(Sample {
+            store: store(state)?,
+            query: log_query(params)?,
+            start,
+            end,
+            line_limit: count_param(
+                params,
+                &["line_limit"],
+                LINE_LIMIT_DEFAULT,
+                ENTRIES_LIMIT_MAX,
+            )?,
+        })
     }
 }
 
@@ -103,24 +132,24 @@ pub async fn labels(State(state): State<Arc<AppState>>, params: Params) -> Respo
 /// `null` for structured metadata.
 pub async fn fields(State(state): State<Arc<AppState>>, params: Params) -> Response {
     let outcome = async {
-        let store = store(&state)?;
-        let query = log_query(&params)?;
-        let (start, end) = time_range(&params)?;
-        let line_limit = count_param(
-            &params,
-            &["line_limit"],
-            LINE_LIMIT_DEFAULT,
-            ENTRIES_LIMIT_MAX,
-        )?;
+        let s = Sample::of(&state, &params)?;
         let field_limit = count_param(
             &params,
             &["field_limit", "limit"],
             FIELD_LIMIT_DEFAULT,
             FIELD_LIMIT_MAX,
         )?;
-        let fields =
-            blocking(move || detect_fields(&store, &query, start, end, line_limit, field_limit))
-                .await?;
+        let fields = blocking(move || {
+            detect_fields(
+                &s.store,
+                &s.query,
+                s.start,
+                s.end,
+                s.line_limit,
+                field_limit,
+            )
+        })
+        .await?;
         let listed: Vec<Value> = fields
             .iter()
             .map(|f| {
@@ -156,18 +185,18 @@ pub async fn field_values(
     params: Params,
 ) -> Response {
     let outcome = async {
-        let store = store(&state)?;
-        let query = log_query(&params)?;
-        let (start, end) = time_range(&params)?;
-        let line_limit = count_param(
-            &params,
-            &["line_limit"],
-            LINE_LIMIT_DEFAULT,
-            ENTRIES_LIMIT_MAX,
-        )?;
+        let s = Sample::of(&state, &params)?;
         let limit = count_param(&params, &["limit"], FIELD_LIMIT_DEFAULT, FIELD_LIMIT_MAX)?;
         let values = blocking(move || {
-            detect_field_values(&store, &query, start, end, line_limit, &name, limit)
+            detect_field_values(
+                &s.store,
+                &s.query,
+                s.start,
+                s.end,
+                s.line_limit,
+                &name,
+                limit,
+            )
         })
         .await?;
         Ok(json!({ "values": values, "limit": limit }))
