@@ -139,7 +139,13 @@ pub struct BlockWriter<'f> {
     buf: Vec<u8>,
     offset: u64,
     pages: Vec<PageMeta>,
+    /// The pages' filters, in page order: those not yet spilled, and the file holding the
+    /// rest (a merge of many blocks has filters of hundreds of MiB, more than a writer
+    /// should hold in memory; they follow the pages, so they wait in a file of their own).
     filters: Vec<u8>,
+    filters_len: usize,
+    filters_buffer: usize,
+    spill: Option<(PathBuf, Box<dyn WritableFile>)>,
     streams: Vec<(Labels, Range<usize>)>,
     builder: FilterBuilder,
     /// One compression context for every page (one per page cost a tenth of a seal).
@@ -160,6 +166,8 @@ impl std::fmt::Debug for BlockWriter<'_> {
 
 /// Bytes gathered before they are appended to the file.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
+/// Bytes of filters a writer holds before it appends them to its filters file.
+const FILTERS_BUFFER_BYTES: usize = 1 << 20;
 
 impl<'f> BlockWriter<'f> {
     /// Starts block `seq` in `dir` (created if missing), its pages compressed at `zstd_level`.
@@ -192,6 +200,9 @@ impl<'f> BlockWriter<'f> {
             offset: header.len() as u64,
             pages: Vec::new(),
             filters: Vec::new(),
+            filters_len: 0,
+            filters_buffer: FILTERS_BUFFER_BYTES,
+            spill: None,
             streams: Vec::new(),
             builder: FilterBuilder::default(),
             compressor,
@@ -199,6 +210,14 @@ impl<'f> BlockWriter<'f> {
             entries: 0,
             done: false,
         })
+    }
+
+    /// Holds at most `bytes` of filters in memory (1 MiB unless told), the rest in a file of
+    /// their own (`<block>.filters.tmp`) until [`BlockWriter::finish`] copies them after the
+    /// index. The block's bytes are the same either way.
+    pub fn with_filters_buffer(mut self, bytes: usize) -> BlockWriter<'f> {
+        self.filters_buffer = bytes;
+        self
     }
 
     /// Writes a whole stream: its entries (in time order) cut into pages of about
@@ -264,9 +283,9 @@ impl<'f> BlockWriter<'f> {
             entries: page.len() as u64,
             min_ts: first.ts_ns,
             max_ts: last.ts_ns,
-            filter: self.filters.len()..self.filters.len() + filter.len(),
+            filter: self.filters_len..self.filters_len + filter.len(),
         });
-        self.filters.extend_from_slice(&filter);
+        self.add_filter(&filter)?;
         self.entries += page.len() as u64;
         if let Some((_, pages)) = self.streams.last_mut() {
             pages.end = self.pages.len();
@@ -289,16 +308,40 @@ impl<'f> BlockWriter<'f> {
         self.offset += frame.len() as u64 + 4;
         self.pages.push(PageMeta {
             offset,
-            filter: self.filters.len()..self.filters.len() + filter.len(),
+            filter: self.filters_len..self.filters_len + filter.len(),
             ..meta.clone()
         });
-        self.filters.extend_from_slice(filter);
+        self.add_filter(filter)?;
         self.entries += meta.entries;
         if let Some((_, pages)) = self.streams.last_mut() {
             pages.end = self.pages.len();
         }
         if self.buf.len() >= WRITE_BUFFER_BYTES {
             self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn add_filter(&mut self, filter: &[u8]) -> Result<(), StorageError> {
+        self.filters.extend_from_slice(filter);
+        self.filters_len += filter.len();
+        if self.filters.len() >= self.filters_buffer {
+            let file = match &mut self.spill {
+                Some((_, file)) => file,
+                None => {
+                    let path = self
+                        .dir
+                        .join(format!("{}.filters.tmp", block_file_name(self.seq)));
+                    let file = self
+                        .fs
+                        .create(&path)
+                        .map_err(io_err("create log block filters", &path))?;
+                    &mut self.spill.insert((path, file)).1
+                }
+            };
+            file.append(&self.filters)
+                .map_err(io_err("write log block filters", &self.tmp))?;
+            self.filters.clear();
         }
         Ok(())
     }
@@ -322,11 +365,9 @@ impl<'f> BlockWriter<'f> {
     ) -> Result<BlockSummary, StorageError> {
         // Streams without pages are left out.
         self.streams.retain(|(_, pages)| !pages.is_empty());
+        self.flush()?;
+        let streams_off = self.offset;
         let mut out = std::mem::take(&mut self.buf);
-        let base = self.offset - out.len() as u64;
-        let at = |out: &Vec<u8>| base + out.len() as u64;
-        let streams_off = at(&out);
-        let sections_start = out.len();
         put_uvarint(&mut out, u64::from(level));
         put_uvarint(&mut out, sources.len() as u64);
         for &s in sources {
@@ -341,7 +382,7 @@ impl<'f> BlockWriter<'f> {
             }
             put_uvarint(&mut out, (range.end - range.start) as u64);
         }
-        let index_off = at(&out);
+        let index_off = streams_off + out.len() as u64;
         put_uvarint(&mut out, self.pages.len() as u64);
         for p in &self.pages {
             put_uvarint(&mut out, p.offset);
@@ -352,25 +393,53 @@ impl<'f> BlockWriter<'f> {
             put_uvarint(&mut out, p.max_ts.wrapping_sub(p.min_ts) as u64);
             put_uvarint(&mut out, p.filter.len() as u64);
         }
-        let filters_off = at(&out);
-        out.extend_from_slice(&self.filters);
-        let footer_off = at(&out);
+        let filters_off = streams_off + out.len() as u64;
+        let mut sections_crc = crc32fast::Hasher::new();
+        sections_crc.update(&out);
+        self.buf = out;
+        self.offset = filters_off;
+        self.flush()?;
+        // The filters: those spilled to their file, a piece at a time, then the rest.
+        if let Some((spill_path, file)) = self.spill.take() {
+            drop(file);
+            let spilled = self
+                .fs
+                .map(&spill_path)
+                .map_err(io_err("read log block filters", &spill_path))?;
+            for (i, piece) in spilled.chunks(WRITE_BUFFER_BYTES).enumerate() {
+                sections_crc.update(piece);
+                self.file
+                    .append(piece)
+                    .map_err(io_err("write log block", &self.tmp))?;
+                let at = i * WRITE_BUFFER_BYTES;
+                spilled.release(at..at + piece.len());
+            }
+            self.offset += spilled.len() as u64;
+            drop(spilled);
+            self.fs
+                .remove_file(&spill_path)
+                .map_err(io_err("remove log block filters", &spill_path))?;
+        }
+        sections_crc.update(&self.filters);
+        let mut out = std::mem::take(&mut self.filters);
+        self.offset += out.len() as u64;
+        let footer_off = self.offset;
+        debug_assert_eq!(footer_off - filters_off, self.filters_len as u64);
         let min_ts = self.pages.iter().map(|p| p.min_ts).min().unwrap_or(0);
         let max_ts = self.pages.iter().map(|p| p.max_ts).max().unwrap_or(0);
-        let sections_crc = crc32fast::hash(&out[sections_start..]);
         let footer_start = out.len();
         for v in [streams_off, index_off, filters_off, footer_off] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&min_ts.to_le_bytes());
         out.extend_from_slice(&max_ts.to_le_bytes());
-        out.extend_from_slice(&sections_crc.to_le_bytes());
+        out.extend_from_slice(&sections_crc.finalize().to_le_bytes());
         let footer_crc = crc32fast::hash(&out[footer_start..]);
         out.extend_from_slice(&footer_crc.to_le_bytes());
         out.extend_from_slice(&FOOTER_MAGIC);
         debug_assert_eq!(out.len() - footer_start, FOOTER_BYTES);
+        self.offset += FOOTER_BYTES as u64;
         self.buf = out;
-        self.offset = at(&self.buf);
         self.flush()?;
         self.file
             .sync()
@@ -396,6 +465,12 @@ impl<'f> BlockWriter<'f> {
 
 impl Drop for BlockWriter<'_> {
     fn drop(&mut self) {
+        if let Some((path, file)) = self.spill.take() {
+            drop(file);
+            if let Err(e) = self.fs.remove_file(&path) {
+                tracing::debug!(path = %path.display(), error = %e, "could not remove an unfinished block's filters");
+            }
+        }
         if !self.done
             && let Err(e) = self.fs.remove_file(&self.tmp)
         {

@@ -10,7 +10,9 @@ use strata_core::fs::sim::{SimFs, SplitMix64};
 use strata_core::labels::Labels;
 use strata_core::labels::matcher::{MatchKind, Matcher};
 use strata_logs::Entry;
-use strata_logs::block::{LogBlock, PAGE_BYTES, block_file_name, write_block};
+use strata_logs::block::{
+    BlockWriter, LogBlock, PAGE_BYTES, ZSTD_LEVEL, block_file_name, write_block,
+};
 use strata_logs::filter::Needle;
 
 const T0: i64 = 1_800_000_000_000_000_000;
@@ -179,6 +181,68 @@ fn a_power_cut_while_writing_leaves_the_block_whole_or_absent() {
                 let block = LogBlock::open(&after, &path).unwrap();
                 assert_eq!(read_stream(&block, 0), es, "crash before op {op}");
             }
+            false => assert!(
+                written.is_err(),
+                "acknowledged yet absent, crash before op {op}"
+            ),
+        }
+    }
+}
+
+/// A writer holds its filters in memory up to a bound and the rest in a file of their own: a
+/// block written through that file is the same bytes as one written without it, its
+/// filters' file is gone after, and a power cut at any point leaves the block whole or absent
+/// and no filters file that opening the store would not remove (`*.tmp`).
+#[test]
+fn filters_held_in_a_file_while_writing_give_the_same_block() {
+    let mut rng = SplitMix64::new(11);
+    let streams: Vec<(Labels, Vec<Entry>)> = (0..30)
+        .map(|i| {
+            let app = format!("app{i:02}");
+            let es = entries(&app, 50 + i * 40, i as i64, &mut rng);
+            (stream(&app, "info"), es)
+        })
+        .collect();
+    let write = |fs: &SimFs, buffer: Option<usize>| -> Result<_, StorageError> {
+        let mut w = BlockWriter::create(fs, &dir(), 3, ZSTD_LEVEL)?;
+        if let Some(b) = buffer {
+            w = w.with_filters_buffer(b);
+        }
+        for (l, es) in &streams {
+            w.write_stream(l, es)?;
+        }
+        w.finish(0, &[], &dir().join(block_file_name(3)))
+    };
+    let path = dir().join(block_file_name(3));
+    let held = SimFs::new(1);
+    write(&held, None).unwrap();
+    let spilled = SimFs::new(1);
+    let probe = SimFs::new(1);
+    write(&probe, Some(64)).unwrap();
+    let ops = probe.stats().ops;
+    assert!(
+        ops > held.stats().ops + 10,
+        "the filters went through their file: {ops} operations"
+    );
+    write(&spilled, Some(64)).unwrap();
+    assert_eq!(spilled.read(&path).unwrap(), held.read(&path).unwrap());
+    assert_eq!(spilled.list(&dir()).unwrap(), [block_file_name(3)]);
+    let block = LogBlock::open(&spilled, &path).unwrap();
+    assert_eq!(read_stream(&block, 29), streams[29].1);
+
+    for op in (0..=ops).step_by(7) {
+        let fs = SimFs::new(1);
+        fs.crash_before_op(op);
+        let written = write(&fs, Some(64));
+        let after = fs.crashed().unwrap_or_else(|| fs.crash());
+        for name in after.list(&dir()).unwrap_or_default() {
+            assert!(
+                name == block_file_name(3) || name.ends_with(".tmp"),
+                "crash before op {op}: {name} left"
+            );
+        }
+        match after.exists(&path).unwrap() {
+            true => assert_eq!(after.read(&path).unwrap(), held.read(&path).unwrap()),
             false => assert!(
                 written.is_err(),
                 "acknowledged yet absent, crash before op {op}"
