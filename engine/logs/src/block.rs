@@ -781,10 +781,16 @@ impl LogBlock {
         needles.iter().all(|n| may_contain(filter, n))
     }
 
-    /// Lets the process stop holding the block's bytes before `end` in memory (see
-    /// [`Mapped::release`]): for reads once through, as a compaction's.
-    pub fn release_before(&self, end: u64) {
-        self.bytes.release(0..end as usize);
+    /// Lets the process stop holding in memory the block's bytes of the pages before `page`
+    /// and of their filters (see [`Mapped::release`]): for reads once through in page order,
+    /// as a compaction's.
+    pub fn release_before(&self, page: usize) {
+        let Some(p) = self.pages.get(page) else {
+            return;
+        };
+        self.bytes.release(0..p.offset as usize);
+        self.bytes
+            .release(self.filters.start..self.filters.start + p.filter.start);
     }
 
     /// Page `page` as stored: its zstd frame (checksum checked), its filter and its index

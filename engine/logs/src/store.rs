@@ -997,7 +997,7 @@ impl LogStore {
             for (i, pages) in &parts {
                 let start = sources[*i].pages().get(pages.start).map_or(0, |p| p.offset);
                 if start - released[*i].min(start) >= RELEASE_BYTES {
-                    sources[*i].release_before(start);
+                    sources[*i].release_before(pages.start);
                     released[*i] = start;
                 }
             }
@@ -1554,7 +1554,7 @@ impl ReplayHandler for Replay {
 }
 
 /// A compaction lets go of what it has read of a source every this many bytes.
-const RELEASE_BYTES: u64 = 8 << 20;
+const RELEASE_BYTES: u64 = 2 << 20;
 
 /// Pages at least this full (uncompressed) are copied by a compaction as they are when
 /// nothing else of their stream falls in their time range. A quarter of a page: on 1 GB of
