@@ -145,3 +145,69 @@ async fn the_path_names_the_index_and_a_broken_body_is_refused() {
         );
     }
 }
+
+/// What Vector, Logstash and Elastic's clients ask before they send: the version at `/` (a
+/// browser asking for a page is not answered with it), the license, index templates; every
+/// answer of the Elasticsearch API, `_bulk`'s too, says it is Elasticsearch's.
+#[tokio::test]
+async fn elasticsearch_clients_probes_are_answered_as_they_expect() {
+    let server = Server::start().with_logs();
+    let get = |path: &str, accept: Option<&str>| {
+        let mut r = Request::get(path);
+        if let Some(a) = accept {
+            r = r.header("accept", a);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let (status, headers, text) = server.exchange(get("/", Some("application/json"))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(headers["x-elastic-product"], "Elasticsearch");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let version = v["version"]["number"].as_str().unwrap();
+    assert_eq!(version.split('.').next(), Some("8"), "{v}");
+    let (status, _, _) = server.send(get("/", None)).await;
+    assert_eq!(status, StatusCode::OK, "no Accept header: a client");
+    let (status, _, _) = server
+        .send(get("/", Some("text/html,application/xhtml+xml")))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a browser is not a client");
+
+    let (status, text, _) = server.send(get("/_license", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["license"]["status"], "active");
+
+    for path in ["/_index_template/logstash", "/_template/logstash"] {
+        let (status, headers, _) = server.exchange(get(path, None)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: none kept");
+        assert_eq!(headers["x-elastic-product"], "Elasticsearch");
+        let (status, text, _) = server
+            .send(
+                Request::put(path)
+                    .header("content-type", "application/json")
+                    .body(Body::from(r#"{"index_patterns":["logs-*"]}"#))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path}: {text}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"acknowledged": true})
+        );
+    }
+
+    let (_, headers, _) = server
+        .exchange(
+            Request::post("/_bulk")
+                .header("content-type", "application/x-ndjson")
+                .body(Body::from(
+                    "{\"index\":{\"_index\":\"app\"}}\n{\"message\":\"hello\"}\n",
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(headers["x-elastic-product"], "Elasticsearch");
+    // Other families' answers do not claim it.
+    let (_, headers, _) = server.exchange(get("/loki/api/v1/labels", None)).await;
+    assert!(headers.get("x-elastic-product").is_none());
+}

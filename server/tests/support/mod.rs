@@ -83,17 +83,29 @@ impl Server {
     }
 
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, String, Option<u64>) {
+        let (status, headers, body) = self.exchange(request).await;
+        let written = headers
+            .get("x-prometheus-remote-write-samples-written")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
+        (status, body, written)
+    }
+
+    /// The answer's status, headers and body.
+    pub async fn exchange(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
         let response = router(Arc::clone(&self.state))
             .oneshot(request)
             .await
             .unwrap();
-        let status = response.status();
-        let written = response
-            .headers()
-            .get("x-prometheus-remote-write-samples-written")
-            .map(|v| v.to_str().unwrap().parse().unwrap());
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned(), written)
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
     }
 
     pub async fn write(&self, body: Vec<u8>) -> (StatusCode, String, Option<u64>) {
