@@ -79,6 +79,13 @@ pub struct PageMeta {
     filter: Range<usize>,
 }
 
+impl PageMeta {
+    /// Bytes of the page's token filter.
+    pub fn filter_len(&self) -> usize {
+        self.filter.len()
+    }
+}
+
 /// One stream of a block.
 #[derive(Debug, Clone)]
 pub struct BlockStream {
@@ -489,29 +496,49 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 /// against 0); per entry `uvarint` line length; per entry `uvarint` metadata pairs, then
 /// every pair as `uvarint len, name, uvarint len, value`; then the lines' bytes, one after
 /// the other.
-fn encode_page(raw: &mut Vec<u8>, entries: &[Entry]) {
+fn encode_page(raw: &mut Vec<u8>, entries: &[Entry]) -> [Range<usize>; 4] {
     raw.clear();
     put_uvarint(raw, entries.len() as u64);
+    let times = raw.len();
     let mut prev = 0i64;
     for e in entries {
         put_svarint(raw, e.ts_ns.wrapping_sub(prev));
         prev = e.ts_ns;
     }
+    let lengths = raw.len();
     for e in entries {
         put_uvarint(raw, e.line.len() as u64);
     }
     for e in entries {
         put_uvarint(raw, e.metadata.len() as u64);
     }
+    let metadata = raw.len();
     for e in entries {
         for (n, v) in &e.metadata {
             put_str(raw, n);
             put_str(raw, v);
         }
     }
+    let lines = raw.len();
     for e in entries {
         raw.extend_from_slice(e.line.as_bytes());
     }
+    [
+        times..lengths,
+        lengths..metadata,
+        metadata..lines,
+        lines..raw.len(),
+    ]
+}
+
+/// A page's uncompressed bytes as a block stores them (see `docs/format/log-block.md`) and
+/// where its columns lie in them: the times, the lengths (of lines and of metadata lists),
+/// the metadata, the lines. For measuring what each column costs (the `log_anatomy`
+/// example).
+pub fn encode_page_columns(entries: &[Entry]) -> (Vec<u8>, [Range<usize>; 4]) {
+    let mut raw = Vec::new();
+    let columns = encode_page(&mut raw, entries);
+    (raw, columns)
 }
 
 /// Decodes a page into `out`, replacing what it held but reusing its entries' strings.
