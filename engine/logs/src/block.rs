@@ -3,7 +3,7 @@
 //! `docs/format/log-block.md`.
 //!
 //! ```text
-//! file     header (24 bytes, magic "SLB3") | pages | streams | page index | filters | footer
+//! file     header (24 bytes, magic "SLB4") | pages | streams | page index | filters | footer
 //! page     zstd frame | crc32 (u32 LE) of the frame
 //! footer   streams_off u64 | index_off u64 | filters_off u64 | footer_off u64 |
 //!          min_ts i64 | max_ts i64 | crc32 of bytes streams_off..footer_off u32 |
@@ -41,7 +41,11 @@ use crate::filter::{FilterBuilder, LineMatch, Needle, is_valid_filter, may_conta
 
 /// The header's magic bytes. (`SLBK` was the format with trigram filters: such a block is
 /// refused, not read with the wrong filter.)
-pub const MAGIC: [u8; 4] = *b"SLB3";
+pub const MAGIC: [u8; 4] = *b"SLB4";
+/// The magic of blocks whose filters all have a power-of-two size (read the same way: a
+/// probe `h mod m` is the same bit either way; a reader that knew only powers of two would
+/// misread an `SLB4` filter, so the magic tells it not to try).
+pub const MAGIC_V3: [u8; 4] = *b"SLB3";
 /// The magic of blocks written before compaction: no level and sources before the streams
 /// (read as level 0 without sources).
 pub const MAGIC_V2: [u8; 4] = *b"SLB2";
@@ -621,7 +625,11 @@ impl LogBlock {
             reason,
         };
         let v2 = bytes.get(..4) == Some(&MAGIC_V2[..]);
-        let magic = if v2 { MAGIC_V2 } else { MAGIC };
+        let magic = match bytes.get(..4) {
+            Some(m) if m == MAGIC_V2 => MAGIC_V2,
+            Some(m) if m == MAGIC_V3 => MAGIC_V3,
+            _ => MAGIC,
+        };
         let header = decode_file_header(&bytes, magic).map_err(|e| corrupt(0, e.0))?;
         let len = bytes.len();
         if len < FILE_HEADER_BYTES + FOOTER_BYTES {

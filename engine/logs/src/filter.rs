@@ -12,12 +12,13 @@
 //! "(?i)…"` needles alike: a line containing `ERROR` contains `error` folded.
 //!
 //! ```text
-//! filter   m bits, m a power of two ≥ 64, bit i at byte i / 8, bit i % 8 (least first)
+//! filter   m bits, m a multiple of 64, bit i at byte i / 8, bit i % 8 (least first)
 //! gram     g = b0 | b1 << 8 | b2 << 16 | b3 << 24 of four consecutive line bytes, ASCII A–Z
 //!          folded
 //! probe    h = mix(g) (splitmix64's finaliser); h1 = h >> 32; bit h1 mod m (one probe)
-//! size     m = a power of two ≥ 64, about 2 bits per distinct gram (the writer estimates
-//!          the distinct count; readers only need m); a page with no gram has no filter
+//! size     m = 64·w, w of the form {1, 3, 5, 15}·2^i, the smallest such with about 2 bits
+//!          per distinct gram (the writer estimates the distinct count; readers only need
+//!          m); a page with no gram has no filter
 //! ```
 //!
 //! The filter is small for a Bloom filter (2 bits and one probe a gram: about 2 false
@@ -57,21 +58,55 @@ fn mix(g: u32) -> u64 {
     h ^ (h >> 31)
 }
 
-/// The bit of gram `g` in a filter of `mask + 1` bits (a power of two).
-fn probe(g: u32, mask: usize) -> usize {
-    (mix(g) >> 32) as usize & mask
+/// The bit of gram `g` in a filter of `m` bits.
+fn probe(g: u32, m: usize) -> usize {
+    (mix(g) >> 32) as usize % m
+}
+
+/// `x mod d` for a 32-bit `x` by two multiplications (Lemire's "fastmod"), `d` fixed per page:
+/// a division per byte of a page cost more than the rest of the filter.
+#[derive(Debug, Clone, Copy, Default)]
+struct FastMod {
+    d: u64,
+    magic: u64,
+}
+
+impl FastMod {
+    fn new(d: u32) -> FastMod {
+        let d = u64::from(d.max(1));
+        FastMod {
+            d,
+            magic: (u64::MAX / d).wrapping_add(1),
+        }
+    }
+
+    fn of(&self, x: u32) -> usize {
+        let low = self.magic.wrapping_mul(u64::from(x));
+        ((u128::from(low) * u128::from(self.d)) >> 64) as usize
+    }
+}
+
+/// The sizes, in 64-bit words, a filter may have: `{1, 3, 5, 15}·2^i`. A filter built at
+/// `15·2^j` words folds to any of them up to that (each divides it), so the size lands
+/// within a quarter above the one wanted (powers of two alone: within double).
+fn word_counts(up_to: usize) -> impl Iterator<Item = usize> {
+    (0..usize::BITS)
+        .map_while(move |i| (1usize << i <= up_to).then_some(1usize << i))
+        .flat_map(|p| [p, 3 * p, 5 * p, 15 * p])
+        .filter(move |&w| w <= up_to)
 }
 
 /// Builds a page's filter in one pass over its lines: every gram is set in a filter large
 /// enough for the page's bytes (no gram list, no sort), then the number of distinct grams is
 /// estimated from how full that filter is and it is folded down to about [`BITS_PER_GRAM`]
-/// bits per distinct gram. Folding a power-of-two Bloom filter in half (OR-ing its halves)
-/// gives exactly the filter built at half the size, since a probe is `h mod m`.
+/// bits per distinct gram. Folding a filter of `k·m` bits to `m` (OR-ing its `k` pieces of
+/// `m` bits) gives exactly the filter built at `m` bits, since a probe is `h mod m`.
 #[derive(Debug, Default)]
 pub struct FilterBuilder {
     words: Vec<u64>,
-    /// Bits of the filter being built (a power of two); 0 before [`FilterBuilder::begin`].
+    /// Bits of the filter being built (64 times `15·2^j`); 0 before [`FilterBuilder::begin`].
     bits: usize,
+    modulo: FastMod,
     /// Whether a line had a gram.
     any: bool,
 }
@@ -79,11 +114,15 @@ pub struct FilterBuilder {
 impl FilterBuilder {
     /// Starts a page whose lines (and metadata values) hold at most `bytes` bytes.
     pub fn begin(&mut self, bytes: usize) {
-        self.bits = (bytes.max(1) * BITS_PER_GRAM)
-            .next_power_of_two()
-            .max(MIN_BITS);
+        let wanted = (bytes.max(1) * BITS_PER_GRAM).div_ceil(64);
+        let mut words = 15;
+        while words < wanted {
+            words *= 2;
+        }
+        self.bits = words * 64;
+        self.modulo = FastMod::new(u32::try_from(self.bits).unwrap_or(u32::MAX));
         self.words.clear();
-        self.words.resize(self.bits / 64, 0);
+        self.words.resize(words, 0);
         self.any = false;
     }
 
@@ -93,7 +132,6 @@ impl FilterBuilder {
         if line.len() < GRAM {
             return;
         }
-        let mask = self.bits - 1;
         // The gram ending at each byte, rolled one byte at a time (each byte folded once):
         // the same value as `gram` of the window. A fifth of the ingest's CPU went here.
         let mut g = line[..GRAM - 1]
@@ -101,7 +139,7 @@ impl FilterBuilder {
             .fold(0u32, |g, &b| (g >> 8) | u32::from(fold(b)) << 24);
         for &b in &line[GRAM - 1..] {
             g = (g >> 8) | u32::from(fold(b)) << 24;
-            let bit = probe(g, mask);
+            let bit = self.modulo.of((mix(g) >> 32) as u32);
             self.words[bit >> 6] |= 1 << (bit & 63);
         }
         self.any = true;
@@ -120,22 +158,21 @@ impl FilterBuilder {
         let m = self.bits as f64;
         let zeros = (m - f64::from(ones)).max(1.0);
         let distinct = -m * (zeros / m).ln() / f64::from(PROBES);
+        let total = self.words.len();
         let target = ((distinct * BITS_PER_GRAM as f64).ceil() as usize)
-            .next_power_of_two()
-            .clamp(MIN_BITS, self.bits);
-        let mut len = self.words.len();
-        while len * 64 > target {
-            let half = len / 2;
-            let (low, high) = self.words.split_at_mut(half);
-            for (l, h) in low.iter_mut().zip(&high[..half]) {
+            .max(MIN_BITS)
+            .div_ceil(64);
+        let len = word_counts(total)
+            .filter(|&w| w >= target && total.is_multiple_of(w))
+            .min()
+            .unwrap_or(total);
+        let (low, high) = self.words.split_at_mut(len);
+        for piece in high.chunks_exact(len) {
+            for (l, h) in low.iter_mut().zip(piece) {
                 *l |= *h;
             }
-            len = half;
         }
-        let out = self.words[..len]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect();
+        let out = low.iter().flat_map(|w| w.to_le_bytes()).collect();
         self.bits = 0;
         out
     }
@@ -143,7 +180,7 @@ impl FilterBuilder {
 
 /// Whether `bytes` can be a filter as [`FilterBuilder::finish`] writes one.
 pub fn is_valid_filter(bytes: &[u8]) -> bool {
-    bytes.is_empty() || (bytes.len() * 8 >= MIN_BITS && bytes.len().is_power_of_two())
+    bytes.is_empty() || (bytes.len() * 8 >= MIN_BITS && bytes.len().is_multiple_of(8))
 }
 
 /// What a page's lines (or its entries' structured metadata values) must contain for an
@@ -213,9 +250,9 @@ pub fn may_contain(filter: &[u8], needle: &Needle) -> bool {
         // No line of the page has a gram, and the needle has one.
         return false;
     }
-    let mask = filter.len() * 8 - 1;
+    let m = filter.len() * 8;
     needle.grams.iter().all(|&g| {
-        let bit = probe(g, mask);
+        let bit = probe(g, m);
         filter
             .get(bit / 8)
             .is_some_and(|b| b & (1 << (bit % 8)) != 0)
@@ -247,6 +284,53 @@ mod tests {
     }
 
     #[test]
+    fn fastmod_is_the_remainder() {
+        let mut rng = strata_core::fs::sim::SplitMix64::new(3);
+        for d in [1u32, 3, 64, 960, 1_920, 61_440, 15 << 20, u32::MAX] {
+            let f = FastMod::new(d);
+            for x in [0, 1, d.wrapping_sub(1), d, u32::MAX]
+                .into_iter()
+                .chain((0..1000).map(|_| rng.next_u64() as u32))
+            {
+                assert_eq!(f.of(x), (x % d) as usize, "{x} mod {d}");
+            }
+        }
+    }
+
+    /// A filter folded to any size it may take is bit for bit the filter built at that size:
+    /// what lets a reader probe `h mod m` knowing only `m`.
+    #[test]
+    fn a_folded_filter_is_the_filter_built_at_its_size() {
+        let mut rng = strata_core::fs::sim::SplitMix64::new(4);
+        for distinct in [1usize, 10, 300, 5_000, 40_000] {
+            let grams: Vec<u32> = (0..distinct).map(|_| rng.next_u64() as u32).collect();
+            let mut b = FilterBuilder::default();
+            b.begin(60_000);
+            for &g in &grams {
+                b.add_line(&g.to_le_bytes());
+            }
+            let filter = b.finish();
+            let m = filter.len() * 8;
+            assert!(is_valid_filter(&filter));
+            // Built at 1,920 words; folded to the smallest size with 2 bits a gram, which is
+            // within a quarter above that (or the size it was built at).
+            let built = b.words.len() * 64;
+            assert!(m >= 2 * distinct || m == built, "{distinct}: {m} bits");
+            assert!(
+                m <= (2 * distinct * 5 / 4).max(64) + 64 || m == built,
+                "{distinct}: {m} bits, more than a quarter above 2 a gram"
+            );
+            let mut direct = vec![0u8; m / 8];
+            for &g in &grams {
+                // A line of four bytes is one gram, its letters folded.
+                let bit = probe(gram(&g.to_le_bytes()), m);
+                direct[bit / 8] |= 1 << (bit % 8);
+            }
+            assert_eq!(filter, direct, "{distinct} grams");
+        }
+    }
+
+    #[test]
     fn the_rolled_grams_are_the_grams_of_each_window() {
         let lines: [&[u8]; 5] = [
             b"",
@@ -261,9 +345,9 @@ mod tests {
             rolled.add_line(line);
             let mut windows = FilterBuilder::default();
             windows.begin(64);
-            let mask = windows.bits - 1;
+            let m = windows.bits;
             for w in line.windows(GRAM) {
-                let bit = probe(gram(w), mask);
+                let bit = probe(gram(w), m);
                 windows.words[bit / 64] |= 1 << (bit % 64);
             }
             windows.any = line.len() >= GRAM;
