@@ -85,6 +85,7 @@ pub use strata_core::{clock, codec, fs, labels, maintenance, postings, sample};
 pub use strata_logql as logql;
 pub use strata_logs as logs;
 pub use strata_promql as promql;
+pub use strata_template as template;
 pub use strata_tsdb::{block, chunk, record};
 pub use strata_wal as wal;
 

@@ -26,10 +26,14 @@ use std::path::{Path, PathBuf};
 /// What each workspace crate may depend on (its `[dependencies]`, not dev-dependencies).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("strata-core", &[]),
+    ("strata-template", &[]),
     ("strata-wal", &["strata-core"]),
     ("strata-tsdb", &["strata-core", "strata-wal"]),
     ("strata-logs", &["strata-core", "strata-wal"]),
-    ("strata-logql", &["strata-core", "strata-logs"]),
+    (
+        "strata-logql",
+        &["strata-core", "strata-logs", "strata-template"],
+    ),
     ("strata-promql", &["strata-core", "strata-tsdb"]),
     (
         "strata-engine",
@@ -40,6 +44,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "strata-logs",
             "strata-logql",
             "strata-promql",
+            "strata-template",
         ],
     ),
     ("strata-wire", &[]),

@@ -1,66 +1,39 @@
-//! The templates of `line_format` and `label_format`: the part of Go's `text/template` that
-//! log pipelines use. Text with actions `{{ … }}`; an action is a pipeline: an operand (a label
-//! as `.name`, `__line__`, `__timestamp__`, a quoted string, or a function call) then
-//! `| function args…`, each function taking the value before it as its last argument.
-//! Functions (Loki's and sprig's names): `upper`/`ToUpper`, `lower`/`ToLower`, `title`/`Title`,
-//! `trim`/`TrimSpace`, `trimPrefix`/`TrimPrefix`, `trimSuffix`/`TrimSuffix`, `replace`
-//! (`old new s`), `Replace` (`s old new n`, Go's), `default`, `trunc`, `substr`, `len`.
-//! Not here: conditionals, ranges, variables, `printf`, date formatting.
+//! The templates of `line_format` and `label_format`: Go's `text/template`
+//! ([`strata_template`], the language of the rule evaluator's alert texts too: conditionals,
+//! ranges, variables, `printf`, comparisons) over the entry's labels as fields of dot
+//! (`{{ .status }}`; a missing label reads as empty), with Loki's functions (sprig's names
+//! and Go's `strings` ones):
+//!
+//! - the entry: `__line__`, `__timestamp__` (printed as Go prints a time; `unixEpoch`,
+//!   `unixEpochMillis`, `unixEpochNanos` of it give numbers);
+//! - strings: `upper`/`ToUpper`, `lower`/`ToLower`, `title`/`Title`, `trim`/`TrimSpace`,
+//!   `trimAll`, `Trim`, `TrimLeft`, `TrimRight`, `trimPrefix`/`TrimPrefix`,
+//!   `trimSuffix`/`TrimSuffix`, `replace`, `Replace`, `trunc`, `substr`, `repeat`, `nospace`,
+//!   `quote`, `squote`, `contains`, `hasPrefix`, `hasSuffix`, `indent`, `nindent`,
+//!   `alignLeft`, `alignRight`, `count`, `default`, `urlencode`, `urldecode`, `b64enc`,
+//!   `b64dec`, `regexReplaceAll`, `regexReplaceAllLiteral`;
+//! - numbers: `int`, `float64`, `add`, `sub`, `mul`, `div`, `mod`, `addf`, `subf`, `mulf`,
+//!   `divf`, `max`, `min`, `maxf`, `minf`, `ceil`, `floor`, `round`.
 
 use std::collections::BTreeMap;
 
-/// A parsed template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use base64::Engine;
+use strata_template::{Functions, Node, Run, Value, parse, regex, to_float, want};
+
+/// A parsed template (two are equal when their texts are).
+#[derive(Debug, Clone)]
 pub struct Template {
-    parts: Vec<Part>,
+    text: String,
+    nodes: Vec<Node>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Text(String),
-    Action(Vec<Call>),
+impl PartialEq for Template {
+    fn eq(&self, other: &Template) -> bool {
+        self.text == other.text
+    }
 }
 
-/// One stage of a pipeline: a function and its arguments (an operand alone has no function).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Call {
-    function: Option<String>,
-    args: Vec<Arg>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Arg {
-    Label(String),
-    Line,
-    Timestamp,
-    Str(String),
-    Int(i64),
-}
-
-const FUNCTIONS: [&str; 22] = [
-    "upper",
-    "ToUpper",
-    "lower",
-    "ToLower",
-    "title",
-    "Title",
-    "trim",
-    "TrimSpace",
-    "trimPrefix",
-    "TrimPrefix",
-    "trimSuffix",
-    "TrimSuffix",
-    "replace",
-    "Replace",
-    "default",
-    "trunc",
-    "substr",
-    "len",
-    "trimAll",
-    "repeat",
-    "nospace",
-    "quote",
-];
+impl Eq for Template {}
 
 /// What a template is expanded with.
 #[derive(Debug)]
@@ -71,289 +44,298 @@ pub struct Context<'a> {
 }
 
 impl Template {
-    /// Parses `text`; `Err` says what is wrong.
+    /// Parses `text`; `Err` says what is wrong and where.
     pub fn parse(text: &str) -> Result<Template, String> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find("{{") {
-            if open > 0 {
-                parts.push(Part::Text(rest[..open].to_owned()));
-            }
-            let after = &rest[open + 2..];
-            let close = after
-                .find("}}")
-                .ok_or_else(|| "unclosed action: {{ without }}".to_owned())?;
-            let body = after[..close]
-                .trim()
-                .trim_start_matches('-')
-                .trim_end_matches('-');
-            parts.push(Part::Action(pipeline(body.trim())?));
-            rest = &after[close + 2..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_owned()));
-        }
-        Ok(Template { parts })
-    }
-
-    /// The text with every action replaced by its value.
-    pub fn expand(&self, ctx: &Context<'_>) -> Result<String, String> {
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                Part::Action(calls) => out.push_str(&run(calls, ctx)?),
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Splits an action on `|` outside quotes, and each stage into its words.
-fn pipeline(body: &str) -> Result<Vec<Call>, String> {
-    if body.is_empty() {
-        return Err("empty action".into());
-    }
-    let mut stages: Vec<Vec<String>> = vec![Vec::new()];
-    let mut word = String::new();
-    let mut chars = body.chars().peekable();
-    let flush = |word: &mut String, stages: &mut Vec<Vec<String>>| {
-        if !word.is_empty() {
-            stages
-                .last_mut()
-                .expect("one stage")
-                .push(std::mem::take(word));
-        }
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            '"' | '`' => {
-                flush(&mut word, &mut stages);
-                let mut s = String::from(c);
-                loop {
-                    match chars.next() {
-                        None => return Err("unterminated string".into()),
-                        Some('\\') if c == '"' => {
-                            s.push('\\');
-                            s.extend(chars.next());
-                        }
-                        Some(q) if q == c => {
-                            s.push(q);
-                            break;
-                        }
-                        Some(other) => s.push(other),
-                    }
-                }
-                stages.last_mut().expect("one stage").push(s);
-            }
-            '|' => {
-                flush(&mut word, &mut stages);
-                stages.push(Vec::new());
-            }
-            c if c.is_whitespace() => flush(&mut word, &mut stages),
-            c => word.push(c),
-        }
-    }
-    flush(&mut word, &mut stages);
-    stages
-        .into_iter()
-        .enumerate()
-        .map(|(i, words)| {
-            let Some(first) = words.first() else {
-                return Err("a pipeline stage is empty".to_owned());
-            };
-            let is_function = FUNCTIONS.contains(&first.as_str());
-            if !is_function && i > 0 {
-                return Err(format!("function {first:?} not defined"));
-            }
-            if !is_function && words.len() > 1 {
-                return Err(format!("{first:?} is not a function"));
-            }
-            let (function, args) = if is_function {
-                (Some(first.clone()), &words[1..])
-            } else {
-                (None, &words[..])
-            };
-            let args = args.iter().map(|w| arg(w)).collect::<Result<_, _>>()?;
-            Ok(Call { function, args })
+        let nodes = parse(text, &[], &Loki::default())
+            .map_err(|e| format!("template: line {}: {}", e.line, e.message))?;
+        Ok(Template {
+            text: text.to_owned(),
+            nodes,
         })
-        .collect()
-}
+    }
 
-fn arg(word: &str) -> Result<Arg, String> {
-    if let Some(name) = word.strip_prefix('.') {
-        return Ok(Arg::Label(name.to_owned()));
-    }
-    match word {
-        "__line__" => return Ok(Arg::Line),
-        "__timestamp__" => return Ok(Arg::Timestamp),
-        _ => {}
-    }
-    if let Some(inner) = word.strip_prefix('`').and_then(|w| w.strip_suffix('`')) {
-        return Ok(Arg::Str(inner.to_owned()));
-    }
-    if let Some(inner) = word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
-        let mut out = String::new();
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some('n') => out.push('\n'),
-                    Some('t') => out.push('\t'),
-                    Some(other) => out.push(other),
-                    None => return Err("dangling escape".into()),
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        return Ok(Arg::Str(out));
-    }
-    if let Ok(n) = word.parse::<i64>() {
-        return Ok(Arg::Int(n));
-    }
-    Err(format!("unexpected {word:?} in a template"))
-}
-
-fn value(arg: &Arg, ctx: &Context<'_>) -> String {
-    match arg {
-        Arg::Label(name) => ctx.labels.get(name).cloned().unwrap_or_default(),
-        Arg::Line => ctx.line.to_owned(),
-        Arg::Timestamp => {
-            let secs = ctx.ts_ns.div_euclid(1_000_000_000);
-            let nanos = ctx.ts_ns.rem_euclid(1_000_000_000) as u32;
-            chrono::DateTime::from_timestamp(secs, nanos)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-                .unwrap_or_default()
-        }
-        Arg::Str(s) => s.clone(),
-        Arg::Int(n) => n.to_string(),
-    }
-}
-
-fn int(arg: Option<&Arg>, ctx: &Context<'_>) -> Result<i64, String> {
-    let v = arg.map(|a| value(a, ctx)).unwrap_or_default();
-    v.parse().map_err(|_| format!("{v:?} is not an integer"))
-}
-
-fn run(calls: &[Call], ctx: &Context<'_>) -> Result<String, String> {
-    let mut piped: Option<String> = None;
-    for call in calls {
-        let mut args: Vec<Arg> = call.args.clone();
-        if let Some(p) = piped.take() {
-            args.push(Arg::Str(p));
-        }
-        let Some(f) = &call.function else {
-            piped = Some(args.first().map(|a| value(a, ctx)).unwrap_or_default());
-            continue;
+    /// The text the template writes for one entry.
+    pub fn expand(&self, ctx: &Context<'_>) -> Result<String, String> {
+        let dot = Value::Map(
+            ctx.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+                .collect(),
+        );
+        let functions = Loki {
+            line: ctx.line,
+            ts_ns: ctx.ts_ns,
         };
-        let s = |i: usize| args.get(i).map(|a| value(a, ctx)).unwrap_or_default();
-        let last = || args.last().map(|a| value(a, ctx)).unwrap_or_default();
-        let need = |n: usize| {
-            if args.len() == n {
-                Ok(())
-            } else {
-                Err(format!("{f} takes {n} arguments, got {}", args.len()))
-            }
+        let mut run = Run {
+            functions: &functions,
+            vars: vec![("$".to_owned(), dot.clone())],
+            out: String::new(),
+            failed_at: None,
         };
-        let out = match f.as_str() {
+        run.run(&self.nodes, &dot)?;
+        Ok(run.out)
+    }
+}
+
+const NAMES: &[&str] = &[
+    "__line__",
+    "__timestamp__",
+    "unixEpoch",
+    "unixEpochMillis",
+    "unixEpochNanos",
+    "upper",
+    "ToUpper",
+    "lower",
+    "ToLower",
+    "title",
+    "Title",
+    "trim",
+    "TrimSpace",
+    "trimAll",
+    "Trim",
+    "TrimLeft",
+    "TrimRight",
+    "trimPrefix",
+    "TrimPrefix",
+    "trimSuffix",
+    "TrimSuffix",
+    "replace",
+    "Replace",
+    "trunc",
+    "substr",
+    "repeat",
+    "nospace",
+    "quote",
+    "squote",
+    "contains",
+    "hasPrefix",
+    "hasSuffix",
+    "indent",
+    "nindent",
+    "alignLeft",
+    "alignRight",
+    "count",
+    "default",
+    "urlencode",
+    "urldecode",
+    "b64enc",
+    "b64dec",
+    "regexReplaceAll",
+    "regexReplaceAllLiteral",
+    "int",
+    "float64",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "mod",
+    "addf",
+    "subf",
+    "mulf",
+    "divf",
+    "max",
+    "min",
+    "maxf",
+    "minf",
+    "ceil",
+    "floor",
+    "round",
+];
+
+/// The most bytes `repeat`, `indent` and the alignments may make.
+const MADE_BYTES_MAX: usize = 1 << 20;
+
+/// Loki's functions, over one entry's line and time.
+#[derive(Debug, Default)]
+struct Loki<'a> {
+    line: &'a str,
+    ts_ns: i64,
+}
+
+/// A value as a string, numbers printed as Go prints them.
+fn text(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// An integer, as sprig's `toInt` reads one: numbers cut, strings parsed (else 0).
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        Value::Float(f) => *f as i64,
+        Value::Bool(b) => i64::from(*b),
+        Value::Str(s) => s
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .or_else(|| s.trim().parse::<f64>().ok().map(|f| f as i64))
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A float, as sprig's `toFloat64` reads one (else 0).
+fn float(v: &Value) -> f64 {
+    match v {
+        Value::Str(s) => s.trim().parse().unwrap_or(0.0),
+        other => to_float(other).unwrap_or(0.0),
+    }
+}
+
+fn bounded(s: String) -> Result<Value, String> {
+    if s.len() > MADE_BYTES_MAX {
+        return Err(format!(
+            "the result would be {} bytes, more than {MADE_BYTES_MAX}",
+            s.len()
+        ));
+    }
+    Ok(Value::Str(s))
+}
+
+impl Functions for Loki<'_> {
+    fn has(&self, name: &str) -> bool {
+        NAMES.contains(&name)
+    }
+
+    fn call(&self, name: &str, v: Vec<Value>) -> Result<Value, String> {
+        let s = |i: usize| v.get(i).map(text).unwrap_or_default();
+        let need = |n: usize| want(name, &v, n);
+        let ints = || -> Result<(i64, i64), String> {
+            need(2)?;
+            Ok((int(&v[0]), int(&v[1])))
+        };
+        let floats = || -> Result<(f64, f64), String> {
+            need(2)?;
+            Ok((float(&v[0]), float(&v[1])))
+        };
+        Ok(match name {
+            "__line__" => {
+                need(0)?;
+                Value::Str(self.line.to_owned())
+            }
+            "__timestamp__" => {
+                need(0)?;
+                Value::Str(strata_template::format::go_time_ns(self.ts_ns).unwrap_or_default())
+            }
+            "unixEpoch" | "unixEpochMillis" | "unixEpochNanos" => {
+                // Of `__timestamp__` piped in, or of the entry's time.
+                let ns = self.ts_ns;
+                Value::Int(match name {
+                    "unixEpoch" => ns.div_euclid(1_000_000_000),
+                    "unixEpochMillis" => ns.div_euclid(1_000_000),
+                    _ => ns,
+                })
+            }
             "upper" | "ToUpper" => {
                 need(1)?;
-                last().to_uppercase()
+                Value::Str(s(0).to_uppercase())
             }
             "lower" | "ToLower" => {
                 need(1)?;
-                last().to_lowercase()
+                Value::Str(s(0).to_lowercase())
             }
             "title" | "Title" => {
                 need(1)?;
-                let mut out = String::new();
-                let mut start = true;
-                for c in last().chars() {
-                    if start && c.is_alphabetic() {
-                        out.extend(c.to_uppercase());
-                    } else {
-                        out.push(c);
-                    }
-                    start = !c.is_alphanumeric();
-                }
-                out
+                Value::Str(strata_template::title(&s(0)))
             }
             "trim" | "TrimSpace" => {
                 need(1)?;
-                last().trim().to_owned()
+                Value::Str(s(0).trim().to_owned())
             }
             "nospace" => {
                 need(1)?;
-                last().chars().filter(|c| !c.is_whitespace()).collect()
+                Value::Str(s(0).chars().filter(|c| !c.is_whitespace()).collect())
             }
             "quote" => {
                 need(1)?;
-                format!("{:?}", last())
+                Value::Str(format!("{:?}", s(0)))
             }
+            "squote" => {
+                need(1)?;
+                Value::Str(format!("'{}'", s(0)))
+            }
+            // sprig: the cut set first, the string last.
             "trimAll" => {
                 need(2)?;
                 let cut = s(0);
-                last().trim_matches(|c| cut.contains(c)).to_owned()
+                Value::Str(s(1).trim_matches(|c| cut.contains(c)).to_owned())
             }
-            "trimPrefix" | "TrimPrefix" => {
+            // Go's strings: the string first.
+            "Trim" | "TrimLeft" | "TrimRight" => {
                 need(2)?;
-                let (prefix, text) = if f == "TrimPrefix" {
+                let (text, cut) = (s(0), s(1));
+                let cuts = |c: char| cut.contains(c);
+                Value::Str(
+                    match name {
+                        "Trim" => text.trim_matches(cuts),
+                        "TrimLeft" => text.trim_start_matches(cuts),
+                        _ => text.trim_end_matches(cuts),
+                    }
+                    .to_owned(),
+                )
+            }
+            "trimPrefix" | "TrimPrefix" | "trimSuffix" | "TrimSuffix" => {
+                need(2)?;
+                let (affix, text) = if name.starts_with('T') {
                     (s(1), s(0))
                 } else {
                     (s(0), s(1))
                 };
-                text.strip_prefix(prefix.as_str())
-                    .unwrap_or(&text)
-                    .to_owned()
-            }
-            "trimSuffix" | "TrimSuffix" => {
-                need(2)?;
-                let (suffix, text) = if f == "TrimSuffix" {
-                    (s(1), s(0))
+                let cut = if name.ends_with("refix") {
+                    text.strip_prefix(affix.as_str())
                 } else {
-                    (s(0), s(1))
+                    text.strip_suffix(affix.as_str())
                 };
-                text.strip_suffix(suffix.as_str())
-                    .unwrap_or(&text)
-                    .to_owned()
+                Value::Str(cut.unwrap_or(&text).to_owned())
             }
             "replace" => {
                 need(3)?;
-                s(2).replace(&s(0), &s(1))
+                Value::Str(s(2).replace(&s(0), &s(1)))
             }
             "Replace" => {
                 need(4)?;
-                let n = int(args.get(3), ctx)?;
-                if n < 0 {
+                let n = int(&v[3]);
+                Value::Str(if n < 0 {
                     s(0).replace(&s(1), &s(2))
                 } else {
                     s(0).replacen(&s(1), &s(2), n as usize)
-                }
+                })
             }
             "default" => {
                 need(2)?;
-                let v = s(1);
-                if v.is_empty() { s(0) } else { v }
+                if v[1].truth() {
+                    v[1].clone()
+                } else {
+                    v[0].clone()
+                }
             }
             "repeat" => {
                 need(2)?;
-                s(1).repeat(int(args.first(), ctx)?.clamp(0, 10_000) as usize)
+                let n = int(&v[0]).max(0) as usize;
+                let one = s(1);
+                if one.len().saturating_mul(n) > MADE_BYTES_MAX {
+                    return Err(format!(
+                        "repeating {n} times makes more than {MADE_BYTES_MAX} bytes"
+                    ));
+                }
+                Value::Str(one.repeat(n))
             }
             "trunc" => {
                 need(2)?;
-                let n = int(args.first(), ctx)?;
+                let n = int(&v[0]);
                 let text = s(1);
                 let count = text.chars().count() as i64;
-                if n >= 0 {
+                Value::Str(if n >= 0 {
                     text.chars().take(n as usize).collect()
                 } else {
                     text.chars().skip((count + n).max(0) as usize).collect()
-                }
+                })
             }
             "substr" => {
                 need(3)?;
-                let (start, end) = (int(args.first(), ctx)?, int(args.get(1), ctx)?);
+                let (start, end) = (int(&v[0]), int(&v[1]));
                 let chars: Vec<char> = s(2).chars().collect();
                 let start = start.clamp(0, chars.len() as i64) as usize;
                 let end = if end < 0 {
@@ -361,17 +343,134 @@ fn run(calls: &[Call], ctx: &Context<'_>) -> Result<String, String> {
                 } else {
                     (end as usize).min(chars.len())
                 };
-                chars[start..end.max(start)].iter().collect()
+                Value::Str(chars[start..end.max(start)].iter().collect())
             }
-            "len" => {
+            "contains" | "hasPrefix" | "hasSuffix" => {
+                need(2)?;
+                let (part, text) = (s(0), s(1));
+                Value::Bool(match name {
+                    "contains" => text.contains(&part),
+                    "hasPrefix" => text.starts_with(&part),
+                    _ => text.ends_with(&part),
+                })
+            }
+            "indent" | "nindent" => {
+                need(2)?;
+                let pad = " ".repeat(int(&v[0]).clamp(0, 1024) as usize);
+                let body = s(1).replace('\n', &format!("\n{pad}"));
+                let nl = if name == "nindent" { "\n" } else { "" };
+                bounded(format!("{nl}{pad}{body}"))?
+            }
+            "alignLeft" | "alignRight" => {
+                need(2)?;
+                let width = int(&v[0]).clamp(0, MADE_BYTES_MAX as i64) as usize;
+                let text = s(1);
+                let chars: Vec<char> = text.chars().collect();
+                Value::Str(if chars.len() >= width {
+                    chars[..width].iter().collect()
+                } else if name == "alignLeft" {
+                    format!("{text:<width$}")
+                } else {
+                    format!("{text:>width$}")
+                })
+            }
+            "count" => {
+                need(2)?;
+                Value::Int(regex(&s(0))?.find_iter(&s(1)).count() as i64)
+            }
+            "urlencode" => {
                 need(1)?;
-                last().chars().count().to_string()
+                Value::Str(strata_template::query_escape(&s(0)))
+            }
+            "urldecode" => {
+                need(1)?;
+                let text = s(0).replace('+', " ");
+                let bytes = text.as_bytes();
+                let mut out = Vec::with_capacity(bytes.len());
+                let mut i = 0;
+                while i < bytes.len() {
+                    if bytes[i] == b'%' {
+                        let hex = text
+                            .get(i + 1..i + 3)
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())
+                            .ok_or_else(|| format!("invalid URL escape {:?}", &text[i..]))?;
+                        out.push(hex);
+                        i += 3;
+                    } else {
+                        out.push(bytes[i]);
+                        i += 1;
+                    }
+                }
+                Value::Str(String::from_utf8_lossy(&out).into_owned())
+            }
+            "b64enc" => {
+                need(1)?;
+                Value::Str(base64::engine::general_purpose::STANDARD.encode(s(0)))
+            }
+            "b64dec" => {
+                need(1)?;
+                let text = s(0);
+                Value::Str(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(&text)
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .map_err(|e| format!("illegal base64 data in {text:?}: {e}"))?,
+                )
+            }
+            "regexReplaceAll" | "regexReplaceAllLiteral" => {
+                need(3)?;
+                let re = regex(&s(0))?;
+                let (text, with) = (s(1), s(2));
+                Value::Str(if name == "regexReplaceAll" {
+                    re.replace_all(&text, with.as_str()).into_owned()
+                } else {
+                    re.replace_all(&text, regex::NoExpand(&with)).into_owned()
+                })
+            }
+            "int" => {
+                need(1)?;
+                Value::Int(int(&v[0]))
+            }
+            "float64" => {
+                need(1)?;
+                Value::Float(float(&v[0]))
+            }
+            "add" | "sub" | "mul" | "div" | "mod" | "max" | "min" => {
+                let (a, b) = ints()?;
+                Value::Int(match name {
+                    "add" => a.wrapping_add(b),
+                    "sub" => a.wrapping_sub(b),
+                    "mul" => a.wrapping_mul(b),
+                    "div" | "mod" if b == 0 => return Err("integer divide by zero".into()),
+                    "div" => a.wrapping_div(b),
+                    "mod" => a.wrapping_rem(b),
+                    "max" => a.max(b),
+                    _ => a.min(b),
+                })
+            }
+            "addf" | "subf" | "mulf" | "divf" | "maxf" | "minf" => {
+                let (a, b) = floats()?;
+                Value::Float(match name {
+                    "addf" => a + b,
+                    "subf" => a - b,
+                    "mulf" => a * b,
+                    "divf" => a / b,
+                    "maxf" => a.max(b),
+                    _ => a.min(b),
+                })
+            }
+            "ceil" | "floor" | "round" => {
+                need(1)?;
+                let x = float(&v[0]);
+                Value::Float(match name {
+                    "ceil" => x.ceil(),
+                    "floor" => x.floor(),
+                    _ => x.round(),
+                })
             }
             other => return Err(format!("function {other:?} not defined")),
-        };
-        piped = Some(out);
+        })
     }
-    Ok(piped.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -388,7 +487,7 @@ mod tests {
             .expand(&Context {
                 labels: &labels,
                 line,
-                ts_ns: 1_700_000_000_000_000_000,
+                ts_ns: 1_700_000_000_123_000_000,
             })
             .unwrap_or_else(|e| panic!("{t}: {e}"))
     }
@@ -422,22 +521,106 @@ mod tests {
         assert_eq!(expand("{{ .missing }}x", &l, ""), "x");
         assert_eq!(
             expand("{{ __timestamp__ }}", &l, ""),
-            "2023-11-14T22:13:20Z"
+            "2023-11-14 22:13:20.123 +0000 UTC"
         );
+        assert_eq!(expand("{{ unixEpochMillis }}", &l, ""), "1700000000123");
         assert_eq!(expand("{{ \"a b\" | title }}", &l, ""), "A B");
     }
 
+    /// The language of alert texts: conditionals, comparisons, variables, ranges, `printf`.
     #[test]
-    fn mistakes_are_refused_when_parsed() {
+    fn conditionals_variables_and_printf_are_go_s() {
+        let l = [("status", "503"), ("took", "0.25"), ("user", "ann")];
+        assert_eq!(
+            expand(
+                r#"{{ if ge (int .status) 500 }}ERR{{ else if eq .status "404" }}MISS{{ else }}ok{{ end }}"#,
+                &l,
+                ""
+            ),
+            "ERR"
+        );
+        assert_eq!(
+            expand(
+                r#"{{ printf "%s took %.0fms" .user (mulf .took 1000) }}"#,
+                &l,
+                ""
+            ),
+            "ann took 250ms"
+        );
+        assert_eq!(
+            expand(
+                r#"{{ $u := .user | upper }}{{ $u }}-{{ $u | len }}"#,
+                &l,
+                ""
+            ),
+            "ANN-3"
+        );
+        assert_eq!(
+            expand(
+                r#"{{ range $k, $v := . }}{{ $k }}={{ $v }};{{ end }}"#,
+                &l,
+                ""
+            ),
+            "status=503;took=0.25;user=ann;"
+        );
+        assert_eq!(
+            expand(r#"{{ with .nothing }}x{{ else }}empty{{ end }}"#, &l, ""),
+            "empty"
+        );
+        assert_eq!(
+            expand(
+                r#"{{ if and (contains "nn" .user) (hasPrefix "a" .user) }}yes{{ end }}"#,
+                &l,
+                ""
+            ),
+            "yes"
+        );
+        assert_eq!(
+            expand(r#"{{ regexReplaceAll "([a-z])n+" .user "${1}N" }}"#, &l, ""),
+            "aN"
+        );
+        assert_eq!(expand(r#"{{ add 2 (int .status) }}"#, &l, ""), "505");
+        assert_eq!(expand(r#"{{ .user | b64enc }}"#, &l, ""), "YW5u");
+        assert_eq!(expand(r#"{{ "YW5u" | b64dec }}"#, &l, ""), "ann");
+        assert_eq!(expand(r#"{{ alignRight 5 .user }}|"#, &l, ""), "  ann|");
+        assert_eq!(
+            expand(r#"{{ "a b&c" | urlencode | urldecode }}"#, &l, ""),
+            "a b&c"
+        );
+    }
+
+    #[test]
+    fn mistakes_are_refused_when_parsed_and_failures_when_run() {
         for (t, expect) in [
             ("{{ .x", "unclosed"),
-            ("{{ nosuch .x }}", "is not a function"),
+            ("{{ nosuch .x }}", "not defined"),
             ("{{ .x | nosuch }}", "not defined"),
-            ("{{ }}", "empty action"),
-            ("{{ \"open }}", "unterminated string"),
+            ("{{ }}", "missing"),
+            ("{{ \"open }}", "unterminated"),
+            ("{{ if true }}x", "unexpected EOF"),
         ] {
             let e = Template::parse(t).unwrap_err();
             assert!(e.contains(expect), "{t}: {e}");
         }
+        let t = Template::parse(r#"{{ div 1 (int .zero) }}"#).unwrap();
+        let labels = BTreeMap::new();
+        let e = t
+            .expand(&Context {
+                labels: &labels,
+                line: "",
+                ts_ns: 0,
+            })
+            .unwrap_err();
+        assert!(e.contains("divide by zero"), "{e}");
+        let t = Template::parse(r#"{{ repeat 100000000 "xx" }}"#).unwrap();
+        assert!(
+            t.expand(&Context {
+                labels: &labels,
+                line: "",
+                ts_ns: 0
+            })
+            .is_err(),
+            "bounded"
+        );
     }
 }

@@ -1,6 +1,6 @@
-//! The template language of alert labels, annotations and notification texts: Go's
-//! `text/template` as Prometheus uses it, written here (no Rust crate speaks it with
-//! Prometheus's functions and error texts).
+//! The templates of alert labels, annotations and notification texts: Go's `text/template`
+//! (`strata_template`, shared with LogQL's `line_format`) with Prometheus's functions
+//! ([`functions`]) and variables.
 //!
 //! A template sees `$labels` (the alert's labels), `$value` (the value of the series that
 //! raised it), `$externalLabels` and `$externalURL`, or the same as fields of dot
@@ -8,15 +8,13 @@
 //! functions; running never stops a rule: [`Template::expand_or_error`] leaves the error text
 //! in the result as Prometheus does.
 
-mod exec;
-mod format;
-mod parse;
-mod printf;
-mod value;
+mod functions;
 
-pub use exec::query_escape;
-pub use format::{float as format_float, shortest_exp};
-pub use value::{Host, Rows, Value};
+pub use functions::{Host, Prometheus, Rows};
+pub use strata_engine::template::Value;
+pub use strata_engine::template::format::{float as format_float, shortest_exp};
+pub use strata_engine::template::query_escape;
+use strata_engine::template::{Node, Run, parse};
 
 /// The variables Prometheus defines for a rule's templates.
 const RULE_VARS: [&str; 4] = ["$labels", "$value", "$externalLabels", "$externalURL"];
@@ -30,7 +28,7 @@ const RULE_PREFIX: usize = 112;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     name: String,
-    nodes: Vec<parse::Node>,
+    nodes: Vec<Node>,
     /// Bytes before line 1 in the text Prometheus parses (its variable definitions).
     prefix: usize,
 }
@@ -48,7 +46,7 @@ impl Template {
     /// Parses `text`; `name` names the template in messages (Prometheus uses
     /// `__alert_<AlertName>`).
     pub fn parse(name: &str, text: &str) -> Result<Template, String> {
-        let nodes = parse::parse(text, &RULE_VARS)
+        let nodes = parse(text, &RULE_VARS, &Prometheus::default())
             .map_err(|e| format!("template: {name}:{}: {}", e.line, e.message))?;
         Ok(Template {
             name: name.to_owned(),
@@ -60,7 +58,7 @@ impl Template {
     /// Parses a notification text (a Slack title or message): no predefined variables; the
     /// data is dot (`.Status`, `.Alerts`, `.GroupLabels`, `.CommonLabels`, …).
     pub fn parse_notification(name: &str, text: &str) -> Result<Template, String> {
-        let nodes = parse::parse(text, &[])
+        let nodes = parse(text, &[], &Prometheus::default())
             .map_err(|e| format!("template: {name}:{}: {}", e.line, e.message))?;
         Ok(Template {
             name: name.to_owned(),
@@ -71,8 +69,8 @@ impl Template {
 
     /// Runs the template with `dot` as its data.
     pub fn expand_dot(&self, dot: Value) -> Result<String, String> {
-        let mut run = exec::Run {
-            host: None,
+        let mut run = Run {
+            functions: &Prometheus::default(),
             vars: vec![("$".to_owned(), dot.clone())],
             out: String::new(),
             failed_at: None,
@@ -108,8 +106,8 @@ impl Template {
             ("ExternalURL", Value::Str(data.external_url.clone())),
             ("Value", Value::Float(data.value)),
         ]);
-        let mut run = exec::Run {
-            host,
+        let mut run = Run {
+            functions: &Prometheus { host },
             vars: vec![
                 ("$".to_owned(), dot.clone()),
                 ("$labels".to_owned(), labels(&data.labels)),

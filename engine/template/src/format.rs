@@ -237,7 +237,22 @@ pub fn go_time(v: f64) -> String {
         );
     }
     let ms = nanos as i64 / 1_000_000;
-    crate::alerting::time::utc(ms, "%Y-%m-%d %H:%M:%S", " +0000 UTC").unwrap_or_else(|| g4(v))
+    go_time_ns(ms.saturating_mul(1_000_000)).unwrap_or_else(|| g4(v))
+}
+
+/// A time in nanoseconds since the epoch as Go's `Time.String()` prints it in UTC,
+/// `2006-01-02 15:04:05.999999999 +0000 UTC` (the fraction without its trailing zeros, none
+/// when whole); `None` beyond the years chrono knows.
+pub fn go_time_ns(ns: i64) -> Option<String> {
+    let t = chrono::DateTime::from_timestamp(ns.div_euclid(1_000_000_000), 0)?;
+    let mut frac = format!(".{:09}", ns.rem_euclid(1_000_000_000));
+    while frac.ends_with('0') {
+        frac.pop();
+    }
+    if frac == "." {
+        frac.clear();
+    }
+    Some(format!("{}{frac} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S")))
 }
 
 #[cfg(test)]

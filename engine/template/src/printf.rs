@@ -2,8 +2,8 @@
 //! %f %e %g %q %x %t %c %o %b %%`), with flags, width and precision, and Go's texts for a
 //! mismatched or missing argument.
 
-use super::format::{fmt_e, fmt_f, fmt_g};
-use super::value::Value;
+use crate::format::{fmt_e, fmt_f, fmt_g};
+use crate::value::Value;
 
 /// One `printf` directive's flags, width and precision.
 #[derive(Debug, Default, Clone, Copy)]

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::Functions;
+
 /// A template's tree.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
@@ -106,56 +108,15 @@ enum Tok {
     Comma,
 }
 
-/// The functions templates may call (Go's built-ins and Prometheus's).
-const FUNCTIONS: &[&str] = &[
-    "and",
-    "or",
-    "not",
-    "len",
-    "index",
-    "slice",
-    "print",
-    "printf",
-    "println",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "html",
-    "js",
-    "urlquery",
-    "humanize",
-    "humanize1024",
-    "humanizeDuration",
-    "humanizePercentage",
-    "humanizeTimestamp",
-    "toTime",
-    "toUpper",
-    "toLower",
-    "title",
-    "match",
-    "reReplaceAll",
-    "query",
-    "first",
-    "label",
-    "value",
-    "strvalue",
-    "sortByLabel",
-    "args",
-    "safeHtml",
-    "stripPort",
-    "stripDomain",
-    "pathPrefix",
-    "externalURL",
-    "graphLink",
-    "tableLink",
-    "parseDuration",
+/// Go's built-in functions, there whatever the template's user adds.
+const BUILTINS: &[&str] = &[
+    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "eq", "ne", "lt",
+    "le", "gt", "ge", "html", "js", "urlquery",
 ];
 
-pub fn is_function(name: &str) -> bool {
-    FUNCTIONS.contains(&name)
+/// Whether `name` is one of Go's built-in functions.
+pub fn is_builtin(name: &str) -> bool {
+    BUILTINS.contains(&name)
 }
 
 /// Splits text into tokens, each with its line.
@@ -426,9 +387,14 @@ fn quoted(s: &str) -> Option<(String, usize)> {
 
 /// Parses `text`; `vars` are the variables defined before it (Prometheus defines `$labels`,
 /// `$value`, `$externalLabels` and `$externalURL`).
-pub fn parse(text: &str, vars: &[&str]) -> Result<Vec<Node>, ParseError> {
+pub fn parse(
+    text: &str,
+    vars: &[&str],
+    functions: &dyn Functions,
+) -> Result<Vec<Node>, ParseError> {
     let tokens = lex(text)?;
     let mut p = Parser {
+        functions,
         text: text.to_owned(),
         tokens,
         pos: 0,
@@ -454,7 +420,8 @@ pub fn parse(text: &str, vars: &[&str]) -> Result<Vec<Node>, ParseError> {
     }
 }
 
-struct Parser {
+struct Parser<'f> {
+    functions: &'f dyn Functions,
     text: String,
     tokens: Vec<(Tok, usize, usize)>,
     pos: usize,
@@ -470,7 +437,7 @@ enum End {
     Closed(usize),
 }
 
-impl Parser {
+impl Parser<'_> {
     fn peek(&self) -> Option<&Tok> {
         self.tokens.get(self.pos).map(|(t, _, _)| t)
     }
@@ -805,7 +772,7 @@ impl Parser {
                 "false" => Arg::Bool(false),
                 "nil" => Arg::Nil,
                 _ => {
-                    if !is_function(&name) {
+                    if !is_builtin(&name) && !self.functions.has(&name) {
                         self.pos -= 1;
                         return self.fail(format!("function {name:?} not defined"));
                     }
@@ -859,6 +826,11 @@ fn shown(tokens: &[(Tok, usize, usize)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses with Go's built-in functions only.
+    fn parse(text: &str, vars: &[&str]) -> Result<Vec<Node>, ParseError> {
+        super::parse(text, vars, &crate::GoOnly)
+    }
 
     #[test]
     fn text_and_actions_with_trim_markers_and_comments() {

@@ -1,13 +1,12 @@
-//! Running a parsed template: values, pipelines, control flow, and the functions — Go's
-//! built-ins (`printf`, `eq`, `index`, `len`, …) and Prometheus's (`humanize*`, `query`,
-//! `first`, `label`, `value`, `reReplaceAll`, …).
+//! Running a parsed template: values, pipelines, control flow, Go's built-in functions
+//! (`printf`, `eq`, `index`, `len`, …) and the user's ([`Functions`]), and helpers those
+//! functions share (conversions with Go's error texts).
 
-use std::collections::BTreeMap;
-
-use super::format;
-use super::parse::{Arg, Command, Node, Pipe};
-use super::printf;
-use super::value::{Host, Value};
+use crate::Functions;
+use crate::format;
+use crate::parse::{Arg, Command, Node, Pipe, is_builtin};
+use crate::printf;
+use crate::value::Value;
 
 enum Flow {
     Normal,
@@ -17,11 +16,21 @@ enum Flow {
 
 /// One run of a template.
 pub struct Run<'a> {
-    pub host: Option<&'a dyn Host>,
+    pub functions: &'a dyn Functions,
     pub vars: Vec<(String, Value)>,
     pub out: String,
     /// The command that failed first: its line, column and text.
     pub failed_at: Option<(usize, usize, String)>,
+}
+
+impl std::fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("vars", &self.vars)
+            .field("out", &self.out)
+            .field("failed_at", &self.failed_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Run<'_> {
@@ -251,7 +260,12 @@ impl Run<'_> {
         if let Some(v) = last {
             values.push(v);
         }
-        call(name, values, self.host).map_err(|e| format!("error calling {name}: {e}"))
+        if is_builtin(name) {
+            builtin(name, values)
+        } else {
+            self.functions.call(name, values)
+        }
+        .map_err(|e| format!("error calling {name}: {e}"))
     }
 }
 
@@ -270,7 +284,8 @@ fn describe(arg: &Arg) -> String {
     }
 }
 
-fn want(name: &str, values: &[Value], n: usize) -> Result<(), String> {
+/// An error unless `values` are `n`, in Go's words.
+pub fn want(name: &str, values: &[Value], n: usize) -> Result<(), String> {
     if values.len() != n {
         return Err(format!(
             "wrong number of args for {name}: want {n} got {}",
@@ -281,7 +296,7 @@ fn want(name: &str, values: &[Value], n: usize) -> Result<(), String> {
 }
 
 /// A number from a value, as Prometheus's `convertToFloat` reads one.
-fn to_float(v: &Value) -> Result<f64, String> {
+pub fn to_float(v: &Value) -> Result<f64, String> {
     match v {
         Value::Float(f) => Ok(*f),
         Value::Int(n) => Ok(*n as f64),
@@ -293,7 +308,8 @@ fn to_float(v: &Value) -> Result<f64, String> {
     }
 }
 
-fn to_str(v: &Value) -> Result<String, String> {
+/// A string value, or Go's error for another type.
+pub fn to_str(v: &Value) -> Result<String, String> {
     match v {
         Value::Str(s) => Ok(s.clone()),
         other => Err(format!(
@@ -323,38 +339,6 @@ fn equal(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::Float(x), Value::Float(y)) => Ok(x == y),
         _ => compare(a, b).map(|o| o.is_eq()),
     }
-}
-
-fn sample_fields(v: &Value) -> Result<(&BTreeMap<String, Value>, f64), String> {
-    match v {
-        Value::Record(fields) => {
-            let labels = fields.iter().find(|(n, _)| *n == "Labels");
-            let value = fields.iter().find(|(n, _)| *n == "Value");
-            match (labels, value) {
-                (Some((_, Value::Map(l))), Some((_, Value::Float(x)))) => Ok((l, *x)),
-                _ => Err("not a query sample".into()),
-            }
-        }
-        other => Err(format!(
-            "wrong type for value; expected *template.sample; got {}",
-            other.go_type()
-        )),
-    }
-}
-
-fn sample(labels: Vec<(String, String)>, value: f64) -> Value {
-    Value::Record(vec![
-        (
-            "Labels",
-            Value::Map(
-                labels
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::Str(v)))
-                    .collect(),
-            ),
-        ),
-        ("Value", Value::Float(value)),
-    ])
 }
 
 fn html_escape(s: &str) -> String {
@@ -410,7 +394,7 @@ pub fn query_escape(s: &str) -> String {
 }
 
 /// Go's `strings.Title`: the first letter of each word upper-cased.
-fn title(s: &str) -> String {
+pub fn title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev_sep = true;
     for c in s.chars() {
@@ -437,15 +421,13 @@ fn sprint(values: &[Value]) -> String {
     out
 }
 
-fn regex(pattern: &str) -> Result<regex::Regex, String> {
+/// A regular expression, or its error as text.
+pub fn regex(pattern: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(pattern).map_err(|e| e.to_string())
 }
 
-fn call(name: &str, v: Vec<Value>, host: Option<&dyn Host>) -> Result<Value, String> {
-    let s = |f: fn(f64) -> String, v: &[Value]| -> Result<Value, String> {
-        want(name, v, 1)?;
-        Ok(Value::Str(f(to_float(&v[0])?)))
-    };
+/// Go's built-in function `name` (see [`is_builtin`]).
+fn builtin(name: &str, v: Vec<Value>) -> Result<Value, String> {
     Ok(match name {
         "not" => {
             want(name, &v, 1)?;
@@ -551,165 +533,6 @@ fn call(name: &str, v: Vec<Value>, host: Option<&dyn Host>) -> Result<Value, Str
         "html" => Value::Str(html_escape(&sprint(&v))),
         "js" => Value::Str(js_escape(&sprint(&v))),
         "urlquery" => Value::Str(query_escape(&sprint(&v))),
-        "humanize" => s(format::humanize, &v)?,
-        "humanize1024" => s(format::humanize1024, &v)?,
-        "humanizeDuration" => s(format::humanize_duration, &v)?,
-        "humanizePercentage" => s(format::humanize_percentage, &v)?,
-        "humanizeTimestamp" => s(format::humanize_timestamp, &v)?,
-        "toTime" => {
-            want(name, &v, 1)?;
-            let f = to_float(&v[0])?;
-            if !f.is_finite() {
-                return Err("value is NaN or Inf".into());
-            }
-            Value::Str(format::go_time(f))
-        }
-        "toUpper" | "toLower" | "title" | "safeHtml" | "stripPort" | "stripDomain" => {
-            want(name, &v, 1)?;
-            let text = to_str(&v[0])?;
-            Value::Str(match name {
-                "toUpper" => text.to_uppercase(),
-                "toLower" => text.to_lowercase(),
-                "title" => title(&text),
-                "stripPort" => strip_port(&text),
-                "stripDomain" => strip_domain(&text),
-                _ => text,
-            })
-        }
-        "match" => {
-            want(name, &v, 2)?;
-            Value::Bool(regex(&to_str(&v[0])?)?.is_match(&to_str(&v[1])?))
-        }
-        "reReplaceAll" => {
-            want(name, &v, 3)?;
-            let re = regex(&to_str(&v[0])?)?;
-            Value::Str(
-                re.replace_all(&to_str(&v[2])?, to_str(&v[1])?.as_str())
-                    .into_owned(),
-            )
-        }
-        "query" => {
-            want(name, &v, 1)?;
-            let host = host.ok_or("queries are not available here")?;
-            let rows = host.query(&to_str(&v[0])?)?;
-            Value::List(rows.into_iter().map(|(l, x)| sample(l, x)).collect())
-        }
-        "first" => {
-            want(name, &v, 1)?;
-            match &v[0] {
-                Value::List(l) => l
-                    .first()
-                    .cloned()
-                    .ok_or("first() called on vector with no elements")?,
-                other => {
-                    return Err(format!(
-                        "wrong type for value; expected template.queryResult; got {}",
-                        other.go_type()
-                    ));
-                }
-            }
-        }
-        "label" => {
-            want(name, &v, 2)?;
-            let (labels, _) = sample_fields(&v[1])?;
-            labels
-                .get(&to_str(&v[0])?)
-                .cloned()
-                .unwrap_or(Value::Str(String::new()))
-        }
-        "value" => {
-            want(name, &v, 1)?;
-            Value::Float(sample_fields(&v[0])?.1)
-        }
-        "strvalue" => {
-            want(name, &v, 1)?;
-            let (labels, _) = sample_fields(&v[0])?;
-            labels
-                .get("__value__")
-                .cloned()
-                .unwrap_or(Value::Str(String::new()))
-        }
-        "sortByLabel" => {
-            want(name, &v, 2)?;
-            let label = to_str(&v[0])?;
-            let Value::List(mut list) = v[1].clone() else {
-                return Err(format!(
-                    "wrong type for value; expected template.queryResult; got {}",
-                    v[1].go_type()
-                ));
-            };
-            let key = |s: &Value| {
-                sample_fields(s)
-                    .map(|(l, _)| l.get(&label).map(ToString::to_string).unwrap_or_default())
-                    .unwrap_or_default()
-            };
-            list.sort_by_key(key);
-            Value::List(list)
-        }
-        "args" => Value::Map(
-            v.into_iter()
-                .enumerate()
-                .map(|(i, x)| (format!("arg{i}"), x))
-                .collect(),
-        ),
-        "pathPrefix" => Value::Str(
-            host.map(|h| h.external_url())
-                .and_then(|u| {
-                    u.split_once("://").map(|(_, rest)| {
-                        rest.find('/')
-                            .map(|i| rest[i..].to_owned())
-                            .unwrap_or_default()
-                    })
-                })
-                .unwrap_or_default(),
-        ),
-        "externalURL" => Value::Str(host.map(|h| h.external_url()).unwrap_or_default()),
-        "graphLink" | "tableLink" => {
-            want(name, &v, 1)?;
-            let base = host.map(|h| h.external_url()).unwrap_or_default();
-            let tab = if name == "graphLink" { 0 } else { 1 };
-            Value::Str(format!(
-                "{base}/graph?g0.expr={}&g0.tab={tab}",
-                query_escape(&to_str(&v[0])?)
-            ))
-        }
-        "parseDuration" => {
-            want(name, &v, 1)?;
-            let text = to_str(&v[0])?;
-            let d = crate::alerting::time::parse_duration(&text)?;
-            Value::Float(d.as_secs_f64())
-        }
         other => return Err(format!("function {other:?} not defined")),
     })
-}
-
-/// `host:port` → `host` (IPv6 brackets removed).
-fn strip_port(s: &str) -> String {
-    if let Some(rest) = s.strip_prefix('[')
-        && let Some((host, _)) = rest.split_once(']')
-    {
-        return host.to_owned();
-    }
-    match s.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
-            host.to_owned()
-        }
-        _ => s.to_owned(),
-    }
-}
-
-/// `host.example.org:9100` → `host:9100`; IP addresses are left alone.
-fn strip_domain(s: &str) -> String {
-    let (host, port) = match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
-        _ => (s, None),
-    };
-    if host.parse::<std::net::IpAddr>().is_ok() || s.starts_with('[') {
-        return s.to_owned();
-    }
-    let short = host.split('.').next().unwrap_or(host);
-    match port {
-        Some(p) => format!("{short}:{p}"),
-        None => short.to_owned(),
-    }
 }

@@ -1,10 +1,10 @@
 //! Values inside a template (strings, numbers, maps of labels, records, lists) and how Go
-//! prints them; the host a template's `query` asks.
+//! prints them.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::format;
+use crate::format;
 
 /// A value inside a template.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,15 +129,4 @@ impl fmt::Display for Value {
             }
         }
     }
-}
-
-/// Rows of a query's result: each series' labels and value.
-pub type Rows = Vec<(Vec<(String, String)>, f64)>;
-
-/// What `query` in a template runs against, and where the links it makes point.
-pub trait Host {
-    /// An instant PromQL query at the evaluation time: each series' labels and value.
-    fn query(&self, query: &str) -> Result<Rows, String>;
-    /// The server's external URL (for `externalURL`, `graphLink`, `tableLink`).
-    fn external_url(&self) -> String;
 }
