@@ -79,6 +79,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
                 head_bytes,
                 blocks,
                 block_bytes,
+                compaction_due: store.compaction_due(),
                 pages_read: pages.read,
                 pages_skipped: pages.skipped,
                 page_bytes_read: pages.bytes_read,

@@ -95,6 +95,7 @@ pub struct LogFigures {
     pub head_bytes: u64,
     pub blocks: usize,
     pub block_bytes: u64,
+    pub compaction_due: bool,
     pub pages_read: u64,
     pub pages_skipped: u64,
     pub page_bytes_read: u64,
@@ -367,6 +368,11 @@ impl Metrics {
             "strata_log_block_bytes",
             "Bytes of the sealed log blocks on disk.",
             f.block_bytes as f64,
+        );
+        out.gauge(
+            "strata_log_compaction_due",
+            "1 while a run of sealed log blocks waits to be merged.",
+            f64::from(u8::from(f.compaction_due)),
         );
         out.counter(
             "strata_log_pages_read_total",

@@ -198,8 +198,9 @@ pub fn run(options: &Options, command: String) -> anyhow::Result<Report> {
     }
     // Seals and merges still running after the last acknowledgement are the push's work too;
     // queries start once the server is idle.
+    let agent: ureq::Agent = crate::http_client(queries::QUERY_TIMEOUT).build().into();
     report.settle_cpu_s =
-        settle(&server.process, &data_dir.join("logs").join("blocks"))?.as_secs_f64();
+        settle(&agent, &server, &data_dir.join("logs").join("blocks"))?.as_secs_f64();
     // The directory as the store leaves it: read until two readings a second apart agree (a
     // merge's sources are removed just after its block takes their place).
     let mut disk = bytes_by_part(&data_dir.join("logs"))?;
@@ -213,7 +214,6 @@ pub fn run(options: &Options, command: String) -> anyhow::Result<Report> {
     }
     report.disk = disk;
 
-    let agent: ureq::Agent = crate::http_client(queries::QUERY_TIMEOUT).build().into();
     let end_ns = start_ns + span_ns + 1;
     let mix = queries::mix(&data);
     let mut server = Some(server);
@@ -282,12 +282,14 @@ pub fn run(options: &Options, command: String) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Waits until the server uses under 5% of a CPU over half a second and no block is being
-/// written in `blocks` (a merge that copies pages can use little CPU for seconds), at most
-/// five minutes, and returns the CPU it used meanwhile.
-fn settle(process: &crate::ingest::process::Process, blocks: &Path) -> anyhow::Result<Duration> {
+/// Waits until the server uses under 5% of a CPU over half a second, no block is being
+/// written in `blocks` (a merge that copies pages can use little CPU for seconds) and the
+/// server says no merge is due (`strata_log_compaction_due`: between two merges the CPU is
+/// quiet too), at most ten minutes, and returns the CPU it used meanwhile.
+fn settle(agent: &ureq::Agent, server: &Server, blocks: &Path) -> anyhow::Result<Duration> {
+    let process = &server.process;
     let from = process.cpu()?;
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + Duration::from_secs(600);
     let mut last = from;
     let writing = || {
         std::fs::read_dir(blocks).is_ok_and(|entries| {
@@ -299,7 +301,10 @@ fn settle(process: &crate::ingest::process::Process, blocks: &Path) -> anyhow::R
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
         let now = process.cpu()?;
-        if now - last < Duration::from_millis(25) && !writing() {
+        if now - last < Duration::from_millis(25)
+            && !writing()
+            && server_metric(agent, &server.base, "strata_log_compaction_due")? == 0.0
+        {
             break;
         }
         last = now;

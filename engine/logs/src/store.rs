@@ -954,7 +954,9 @@ impl LogStore {
             .unwrap_or_default()
     }
 
-    fn compaction_due(&self) -> bool {
+    /// Whether a run of blocks is waiting to be merged (the maintenance thread merges it at
+    /// its next round).
+    pub fn compaction_due(&self) -> bool {
         !self.compaction_sources().is_empty()
     }
 
