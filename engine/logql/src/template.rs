@@ -220,7 +220,8 @@ impl Functions for Loki<'_> {
                 Value::Str(strata_template::format::go_time_ns(self.ts_ns).unwrap_or_default())
             }
             "unixEpoch" | "unixEpochMillis" | "unixEpochNanos" => {
-                // Of `__timestamp__` piped in, or of the entry's time.
+                // The entry's time, as `{{ __timestamp__ | unixEpoch }}` is written in Loki (a
+                // piped time is the entry's; a time cannot come from anywhere else here).
                 let ns = self.ts_ns;
                 Value::Int(match name {
                     "unixEpoch" => ns.div_euclid(1_000_000_000),

@@ -2,31 +2,23 @@
 //! their path), logfmt pairs, structured metadata; each field's type read from its values
 //! and its distinct values counted; only the lines the query keeps, at most the line limit.
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use strata_core::clock::ManualClock;
-use strata_core::fs::sim::SimFs;
 use strata_core::labels::Labels;
 use strata_logql::detect::{
     DetectedField, FieldSource, FieldType, detect_field_values, detect_fields,
 };
 use strata_logql::{Expr, LogExpr, parse};
-use strata_logs::{Entry, LogOptions, LogStore};
+use strata_logs::{Entry, LogStore};
 
-const NOW_MS: i64 = 1_800_000_000_000;
+use common::NOW_MS;
 const NOW_NS: i64 = NOW_MS * 1_000_000;
 const T0: i64 = NOW_NS - 3_600_000_000_000;
 
 /// `api` (JSON lines, a trace id as metadata on every other), `worker` (logfmt), `proxy`
 /// (plain text): 40 lines each, a second apart; the older half sealed.
 fn store() -> LogStore {
-    let options = LogOptions {
-        fs: Arc::new(SimFs::new(1)),
-        clock: Arc::new(ManualClock::new(NOW_MS)),
-        ..LogOptions::default()
-    };
-    let store = LogStore::open(Path::new("/data/logs"), options).unwrap().0;
+    let store = common::empty_store();
     let api = Labels::new([("app", "api")]).unwrap();
     let worker = Labels::new([("app", "worker")]).unwrap();
     let proxy = Labels::new([("app", "proxy")]).unwrap();

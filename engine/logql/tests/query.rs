@@ -2,28 +2,20 @@
 //! the limit counted after filtering, and the pages a needle lets the store skip; parsers,
 //! label filters and the other stages; metric queries at instants and over ranges.
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
 use std::collections::BTreeMap;
-use strata_core::clock::ManualClock;
-use strata_core::fs::sim::SimFs;
 use strata_core::labels::Labels;
 
 use strata_logql::{EvalError, Expr, MetricLimits, MetricSeries, eval_metric, parse, select_logs};
-use strata_logs::{Direction, Entry, LogOptions, LogStore};
+use strata_logs::{Direction, Entry, LogStore};
 
-const NOW_MS: i64 = 1_800_000_000_000;
+use common::NOW_MS;
 const NOW_NS: i64 = NOW_MS * 1_000_000;
 const T0: i64 = NOW_NS - 3_600_000_000_000;
 
 fn store() -> LogStore {
-    let options = LogOptions {
-        fs: Arc::new(SimFs::new(1)),
-        clock: Arc::new(ManualClock::new(NOW_MS)),
-        ..LogOptions::default()
-    };
-    LogStore::open(Path::new("/data/logs"), options).unwrap().0
+    common::empty_store()
 }
 
 /// `api`: 20,000 health checks a millisecond apart, one of them an upstream timeout; `db`:

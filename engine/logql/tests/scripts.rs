@@ -3,29 +3,23 @@
 //! compared with what each script expects. Every script runs; the failures of all of them are
 //! reported together.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use strata_core::clock::ManualClock;
-use strata_core::fs::sim::SimFs;
 use strata_core::labels::Labels;
 use strata_logql::parse::prom_duration_ns;
 use strata_logql::{Expr, MetricLimits, eval_metric, parse, select_logs};
-use strata_logs::{Direction, Entry, LogOptions, LogStore};
+use strata_logs::{Direction, Entry, LogStore};
 
-const NOW_MS: i64 = 1_800_000_000_000;
+use common::NOW_MS;
 const T0: i64 = NOW_MS * 1_000_000 - 3_600_000_000_000;
 
 type LabelMap = BTreeMap<String, String>;
 
 fn fresh_store() -> LogStore {
-    let options = LogOptions {
-        fs: Arc::new(SimFs::new(1)),
-        clock: Arc::new(ManualClock::new(NOW_MS)),
-        ..LogOptions::default()
-    };
-    LogStore::open(Path::new("/data/logs"), options).unwrap().0
+    common::empty_store()
 }
 
 /// `{a="b", c="d"}` (Go-quoted values) as a map.

@@ -337,8 +337,8 @@ impl<'f> BlockWriter<'f> {
         self.filters.extend_from_slice(filter);
         self.filters_len += filter.len();
         if self.filters.len() >= self.filters_buffer {
-            let file = match &mut self.spill {
-                Some((_, file)) => file,
+            let (path, file) = match &mut self.spill {
+                Some(spill) => spill,
                 None => {
                     let path = self
                         .dir
@@ -347,11 +347,11 @@ impl<'f> BlockWriter<'f> {
                         .fs
                         .create(&path)
                         .map_err(io_err("create log block filters", &path))?;
-                    &mut self.spill.insert((path, file)).1
+                    self.spill.insert((path, file))
                 }
             };
             file.append(&self.filters)
-                .map_err(io_err("write log block filters", &self.tmp))?;
+                .map_err(io_err("write log block filters", path))?;
             self.filters.clear();
         }
         Ok(())
