@@ -1245,10 +1245,18 @@ pub struct LogAppender<'s> {
     batch: Vec<(Labels, Entry)>,
     /// Streams of the batch the store does not hold yet (for the streams limit).
     new_streams: FxHashSet<Labels>,
-    /// The stream of the last entry appended and its head reference (if the head has it):
-    /// a push names a stream once for all its entries, so the next entry is most often
-    /// of the same stream.
-    last: Option<(Labels, Option<StreamRef>)>,
+    /// What the checks of the last entry appended read of its stream: a push names a
+    /// stream once for all its entries, so the next entry is most often of the same stream
+    /// and is checked without looking it up again.
+    last: Option<LastStream>,
+}
+
+/// The stream of an appender's last entry, as its first entry of a run found it.
+#[derive(Debug)]
+struct LastStream {
+    labels: Labels,
+    /// The stream's newest timestamp in the store then (`None`: no entry, or a new stream).
+    max_ns: Option<i64>,
 }
 
 impl LogAppender<'_> {
@@ -1293,14 +1301,13 @@ impl LogAppender<'_> {
                 newest_ns,
             });
         }
-        let head = self.store.head();
-        // A reference stays with its stream until the stream is forgotten (then the slot is
-        // empty and the labels are looked up again); references are never reused.
-        let known = match &self.last {
-            Some((l, Some(r))) if l == labels && head.get(*r).is_some() => Some(*r),
-            _ => head.find(labels),
+        let last = match self.last.take() {
+            Some(last) if last.labels == *labels => last,
+            _ => self.look_up(labels)?,
         };
-        if let Some(stream_max_ns) = known.and_then(|r| head.get(r)).and_then(|s| s.max_ts()) {
+        let max_ns = last.max_ns;
+        self.last = Some(last);
+        if let Some(stream_max_ns) = max_ns {
             let oldest_ns = stream_max_ns.saturating_sub(limits.out_of_order_ns);
             if entry.ts_ns < oldest_ns {
                 return Err(AppendError::OutOfOrder {
@@ -1310,8 +1317,19 @@ impl LogAppender<'_> {
                 });
             }
         }
-        let new = known.is_none() && !self.new_streams.contains(labels);
-        if new {
+        self.batch.push((labels.clone(), entry));
+        Ok(())
+    }
+
+    /// Reads what the checks of a run of entries of the stream `labels` need, and reserves
+    /// the stream against the streams limit if the store does not hold it (refused when
+    /// that would pass the limit).
+    fn look_up(&mut self, labels: &Labels) -> Result<LastStream, AppendError> {
+        let limits = &self.store.limits;
+        let head = self.store.head();
+        let known = head.find(labels);
+        let max_ns = known.and_then(|r| head.get(r)).and_then(|s| s.max_ts());
+        if known.is_none() && !self.new_streams.contains(labels) {
             // Every appender's new streams count against the limit until its commit has
             // put them in the head (see `Drop`), so concurrent batches cannot together pass
             // it.
@@ -1322,20 +1340,12 @@ impl LogAppender<'_> {
                     max: limits.streams_max,
                 });
             }
-        }
-        drop(head);
-        if new {
             self.new_streams.insert(labels.clone());
         }
-        if self
-            .last
-            .as_ref()
-            .is_none_or(|(l, r)| l != labels || *r != known)
-        {
-            self.last = Some((labels.clone(), known));
-        }
-        self.batch.push((labels.clone(), entry));
-        Ok(())
+        Ok(LastStream {
+            labels: labels.clone(),
+            max_ns,
+        })
     }
 
     /// Entries in the batch.
@@ -1370,13 +1380,16 @@ impl LogAppender<'_> {
             for (labels, _) in &batch {
                 let r = match last {
                     Some((l, r)) if l == labels => r,
-                    _ => head.get_or_create(labels),
+                    _ => {
+                        let r = head.get_or_create(labels);
+                        if head.get(r).is_some_and(|s| !s.logged) && seen.insert(r) {
+                            unlogged.push((r, labels.clone()));
+                        }
+                        r
+                    }
                 };
                 last = Some((labels, r));
                 refs.push(r);
-                if head.get(r).is_some_and(|s| !s.logged) && seen.insert(r) {
-                    unlogged.push((r, labels.clone()));
-                }
             }
         }
         let frames = encode(&unlogged, &refs, &batch);

@@ -28,10 +28,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use strata_engine::labels::Labels;
 use strata_engine::logs::{AppendError, Entry, LogStore};
-use strata_wire::loki::{PushDecodeError, PushRequest, parse_labels};
+use strata_wire::loki::{PushDecodeError, PushRequest};
 use strata_wire::snappy::SnappyError;
 
 use crate::body::{BodyError, Compression, InflateError, body_unread, inflate, read_body};
+use crate::loki::state::SelectorCache;
 use crate::metrics::{LogProtocol, LogTally};
 use crate::rate::RateLimiter;
 use crate::state::{AppState, LOG_WRITES_BUSY, NOT_READY};
@@ -121,7 +122,8 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     let shared = Arc::clone(&state);
     let outcome = tokio::task::spawn_blocking(move || {
         let mut tally = LogTally::default();
-        let result = decode(&body, format, outer, decoded_max).and_then(|streams| {
+        let selectors = &shared.loki.selectors;
+        let result = decode(&body, format, outer, decoded_max, selectors).and_then(|streams| {
             within_rate(&shared.log_rate, &streams, &mut tally)?;
             store_streams(&store, streams, &mut tally)
         });
@@ -179,6 +181,7 @@ fn decode(
     format: Format,
     outer: Compression,
     decoded_max: usize,
+    selectors: &SelectorCache,
 ) -> Result<Vec<PushStream>, Refusal> {
     let raw = inflate(body, outer, decoded_max).map_err(|e| {
         let status = match e {
@@ -188,12 +191,16 @@ fn decode(
         Refusal::new(status, e.to_string())
     })?;
     match format {
-        Format::Protobuf => decode_protobuf(&raw, decoded_max),
+        Format::Protobuf => decode_protobuf(&raw, decoded_max, selectors),
         Format::Json => decode_json(&raw),
     }
 }
 
-fn decode_protobuf(raw: &[u8], decoded_max: usize) -> Result<Vec<PushStream>, Refusal> {
+fn decode_protobuf(
+    raw: &[u8],
+    decoded_max: usize,
+    selectors: &SelectorCache,
+) -> Result<Vec<PushStream>, Refusal> {
     let request = PushRequest::decode_snappy(raw, decoded_max).map_err(|e| {
         let status = match e {
             PushDecodeError::Snappy(SnappyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -205,9 +212,7 @@ fn decode_protobuf(raw: &[u8], decoded_max: usize) -> Result<Vec<PushStream>, Re
         .streams
         .into_iter()
         .map(|s| {
-            let labels = parse_labels(&s.labels)
-                .map_err(|e| e.to_string())
-                .and_then(|pairs| Labels::new(pairs).map_err(|e| e.to_string()));
+            let labels = selectors.labels(&s.labels);
             let entries = s
                 .entries
                 .into_iter()
