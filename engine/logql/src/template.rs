@@ -4,20 +4,28 @@
 //! (`{{ .status }}`; a missing label reads as empty), with Loki's functions (sprig's names
 //! and Go's `strings` ones):
 //!
-//! - the entry: `__line__`, `__timestamp__` (printed as Go prints a time; `unixEpoch`,
-//!   `unixEpochMillis`, `unixEpochNanos` of it give numbers);
+//! - the entry: `__line__`, `__timestamp__` (a time: printed as Go prints one);
+//! - times ([`strata_template::time`]: Go's reference layouts, in UTC, the server's local
+//!   zone here): `now`, `date`, `toDate`, `toDateInZone` (zones `UTC` and `Local`; no zone
+//!   database is held, so others are refused with a message), `unixToTime` (days, seconds,
+//!   milli-, micro- or nanoseconds by the digits), `unixEpoch`, `unixEpochMillis`,
+//!   `unixEpochNanos` (of a time; without one, of the entry's), `duration`/`duration_seconds`,
+//!   `bytes`;
 //! - strings: `upper`/`ToUpper`, `lower`/`ToLower`, `title`/`Title`, `trim`/`TrimSpace`,
 //!   `trimAll`, `Trim`, `TrimLeft`, `TrimRight`, `trimPrefix`/`TrimPrefix`,
 //!   `trimSuffix`/`TrimSuffix`, `replace`, `Replace`, `trunc`, `substr`, `repeat`, `nospace`,
 //!   `quote`, `squote`, `contains`, `hasPrefix`, `hasSuffix`, `indent`, `nindent`,
 //!   `alignLeft`, `alignRight`, `count`, `default`, `urlencode`, `urldecode`, `b64enc`,
-//!   `b64dec`, `regexReplaceAll`, `regexReplaceAllLiteral`;
-//! - numbers: `int`, `float64`, `add`, `sub`, `mul`, `div`, `mod`, `addf`, `subf`, `mulf`,
-//!   `divf`, `max`, `min`, `maxf`, `minf`, `ceil`, `floor`, `round`.
+//!   `b64dec`, `regexReplaceAll`, `regexReplaceAllLiteral`, `fromJson` (into maps, lists,
+//!   float64s, as Go decodes JSON);
+//! - numbers: `int`, `float64`, `add`, `mul`, `max`, `min`, `addf`, `subf`, `mulf`, `divf`,
+//!   `maxf`, `minf` (of any number of operands), `sub`, `div`, `mod`, `ceil`, `floor`,
+//!   `round` (to places, up from a `roundOn`).
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
+use strata_template::time::{self, Time};
 use strata_template::{Functions, Node, Run, Value, parse, regex, to_float, want};
 
 /// A parsed template (two are equal when their texts are).
@@ -80,9 +88,18 @@ impl Template {
 const NAMES: &[&str] = &[
     "__line__",
     "__timestamp__",
+    "now",
+    "date",
+    "toDate",
+    "toDateInZone",
+    "unixToTime",
     "unixEpoch",
     "unixEpochMillis",
     "unixEpochNanos",
+    "duration",
+    "duration_seconds",
+    "bytes",
+    "fromJson",
     "upper",
     "ToUpper",
     "lower",
@@ -141,6 +158,28 @@ const NAMES: &[&str] = &[
     "floor",
     "round",
 ];
+
+/// Go's zero time, January 1 of year 1, UTC: what sprig's `toDate` gives for a value that
+/// does not fit its layout.
+const ZERO_TIME: Time = Time {
+    secs: -62_135_596_800,
+    nanos: 0,
+};
+
+/// A JSON value as Go's `encoding/json` decodes one into an `interface{}`: numbers are
+/// float64s, objects maps.
+fn from_json(v: serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(b),
+        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(s) => Value::Str(s),
+        serde_json::Value::Array(items) => Value::List(items.into_iter().map(from_json).collect()),
+        serde_json::Value::Object(fields) => {
+            Value::Map(fields.into_iter().map(|(k, v)| (k, from_json(v))).collect())
+        }
+    }
+}
 
 /// The most bytes `repeat`, `indent` and the alignments may make.
 const MADE_BYTES_MAX: usize = 1 << 20;
@@ -206,9 +245,10 @@ impl Functions for Loki<'_> {
             need(2)?;
             Ok((int(&v[0]), int(&v[1])))
         };
-        let floats = || -> Result<(f64, f64), String> {
-            need(2)?;
-            Ok((float(&v[0]), float(&v[1])))
+        // sprig's variadic functions: the first operand and any number more.
+        let operands = || -> Result<(&Value, &[Value]), String> {
+            v.split_first()
+                .ok_or_else(|| format!("wrong number of args for {name}: want at least 1 got 0"))
         };
         Ok(match name {
             "__line__" => {
@@ -217,17 +257,102 @@ impl Functions for Loki<'_> {
             }
             "__timestamp__" => {
                 need(0)?;
-                Value::Str(strata_template::format::go_time_ns(self.ts_ns).unwrap_or_default())
+                Value::Time(Time::from_nanos(self.ts_ns))
+            }
+            "now" => {
+                need(0)?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+                Value::Time(Time::from_nanos(now))
+            }
+            "date" => {
+                need(2)?;
+                // sprig's: a time, or an integer of seconds; anything else is now.
+                let t = match &v[1] {
+                    Value::Time(t) => *t,
+                    Value::Int(secs) => Time {
+                        secs: *secs,
+                        nanos: 0,
+                    },
+                    _ => return self.call("date", vec![v[0].clone(), self.call("now", vec![])?]),
+                };
+                Value::Str(time::format(t, &s(0)).ok_or("the time is out of range")?)
+            }
+            "toDate" | "toDateInZone" => {
+                let (layout, zone, value) = if name == "toDate" {
+                    need(2)?;
+                    (s(0), "UTC".to_owned(), s(1))
+                } else {
+                    need(3)?;
+                    (s(0), s(1), s(2))
+                };
+                // Strata's local zone is UTC, and it holds no zone database.
+                if !matches!(zone.as_str(), "" | "UTC" | "Local") {
+                    return Err(format!(
+                        "unknown time zone {zone:?}: Strata reads times in UTC or Local (which is UTC)"
+                    ));
+                }
+                // A value that does not fit the layout is Go's zero time, as sprig gives it.
+                Value::Time(time::parse(&layout, &value, 0).unwrap_or(ZERO_TIME))
+            }
+            "unixToTime" => {
+                need(1)?;
+                let epoch = s(0);
+                let n: i64 = epoch
+                    .parse()
+                    .map_err(|_| format!("unable to parse time {epoch:?}: not an integer"))?;
+                // The epoch's unit is told by its digits: days, seconds, milli-, micro-,
+                // nanoseconds.
+                let digits = epoch.trim_start_matches('-').len();
+                Value::Time(match digits {
+                    5 => Time {
+                        secs: n.saturating_mul(86_400),
+                        nanos: 0,
+                    },
+                    10 => Time { secs: n, nanos: 0 },
+                    13 => Time::from_nanos(n.saturating_mul(1_000_000)),
+                    16 => Time::from_nanos(n.saturating_mul(1_000)),
+                    19 => Time::from_nanos(n),
+                    _ => {
+                        return Err(format!(
+                            "unable to parse time {epoch:?}: unknown epoch length"
+                        ));
+                    }
+                })
             }
             "unixEpoch" | "unixEpochMillis" | "unixEpochNanos" => {
-                // The entry's time, as `{{ __timestamp__ | unixEpoch }}` is written in Loki (a
-                // piped time is the entry's; a time cannot come from anywhere else here).
-                let ns = self.ts_ns;
+                // Of the time given (`{{ unixEpoch now }}`, `{{ __timestamp__ | unixEpoch }}`);
+                // without one, of the entry's time.
+                let ns = match v.first() {
+                    Some(Value::Time(t)) => t.unix_nanos(),
+                    Some(other) => {
+                        return Err(format!(
+                            "wrong type for value; expected time.Time; got {}",
+                            other.go_type()
+                        ));
+                    }
+                    None => self.ts_ns,
+                };
                 Value::Int(match name {
                     "unixEpoch" => ns.div_euclid(1_000_000_000),
                     "unixEpochMillis" => ns.div_euclid(1_000_000),
                     _ => ns,
                 })
+            }
+            "duration" | "duration_seconds" => {
+                need(1)?;
+                Value::Float(crate::pipeline::parse_duration_secs(&s(0)).unwrap_or(0.0))
+            }
+            "bytes" => {
+                need(1)?;
+                Value::Int(crate::pipeline::parse_bytes(&s(0)).unwrap_or(0.0) as i64)
+            }
+            "fromJson" => {
+                need(1)?;
+                // Not JSON: the empty string, as Loki gives it.
+                serde_json::from_str::<serde_json::Value>(&s(0))
+                    .map_or(Value::Str(String::new()), from_json)
             }
             "upper" | "ToUpper" => {
                 need(1)?;
@@ -436,38 +561,58 @@ impl Functions for Loki<'_> {
                 need(1)?;
                 Value::Float(float(&v[0]))
             }
-            "add" | "sub" | "mul" | "div" | "mod" | "max" | "min" => {
+            "sub" | "div" | "mod" => {
                 let (a, b) = ints()?;
                 Value::Int(match name {
-                    "add" => a.wrapping_add(b),
                     "sub" => a.wrapping_sub(b),
-                    "mul" => a.wrapping_mul(b),
-                    "div" | "mod" if b == 0 => return Err("integer divide by zero".into()),
+                    _ if b == 0 => return Err("integer divide by zero".into()),
                     "div" => a.wrapping_div(b),
-                    "mod" => a.wrapping_rem(b),
+                    _ => a.wrapping_rem(b),
+                })
+            }
+            // sprig's: any number of operands, the first alone allowed.
+            "add" | "mul" | "max" | "min" => {
+                let (first, rest) = operands()?;
+                Value::Int(rest.iter().map(int).fold(int(first), |a, b| match name {
+                    "add" => a.wrapping_add(b),
+                    "mul" => a.wrapping_mul(b),
                     "max" => a.max(b),
                     _ => a.min(b),
-                })
+                }))
             }
             "addf" | "subf" | "mulf" | "divf" | "maxf" | "minf" => {
-                let (a, b) = floats()?;
-                Value::Float(match name {
-                    "addf" => a + b,
-                    "subf" => a - b,
-                    "mulf" => a * b,
-                    "divf" => a / b,
-                    "maxf" => a.max(b),
-                    _ => a.min(b),
-                })
+                let (first, rest) = operands()?;
+                Value::Float(
+                    rest.iter()
+                        .map(float)
+                        .fold(float(first), |a, b| match name {
+                            "addf" => a + b,
+                            "subf" => a - b,
+                            "mulf" => a * b,
+                            "divf" => a / b,
+                            "maxf" => a.max(b),
+                            _ => a.min(b),
+                        }),
+                )
             }
-            "ceil" | "floor" | "round" => {
+            "ceil" | "floor" => {
                 need(1)?;
                 let x = float(&v[0]);
-                Value::Float(match name {
-                    "ceil" => x.ceil(),
-                    "floor" => x.floor(),
-                    _ => x.round(),
-                })
+                Value::Float(if name == "ceil" { x.ceil() } else { x.floor() })
+            }
+            "round" => {
+                // sprig's `round x places [roundOn]`: up from `roundOn` (0.5) of the last place.
+                if v.is_empty() || v.len() > 3 {
+                    return Err(format!(
+                        "wrong number of args for round: want 1 to 3 got {}",
+                        v.len()
+                    ));
+                }
+                let pow = 10f64.powf(v.get(1).map_or(0.0, float));
+                let on = v.get(2).map_or(0.5, float);
+                let digits = float(&v[0]) * pow;
+                let up = digits.fract() >= on;
+                Value::Float(if up { digits.ceil() } else { digits.floor() } / pow)
             }
             other => return Err(format!("function {other:?} not defined")),
         })
@@ -590,6 +735,65 @@ mod tests {
         );
     }
 
+    /// sprig's and Loki's functions of times (Go's reference layouts), JSON and numbers.
+    #[test]
+    fn times_json_and_operands_as_loki_reads_them() {
+        let l = [
+            ("created", "2021-11-02 10:00:00"),
+            ("epoch", "1679577215"),
+            ("ms", "1679577215123"),
+            ("queries", r#"[{"query":"up"},{"query":"rate(x[5m])"}]"#),
+        ];
+        // The entry's time is 2023-11-14 22:13:20.123 UTC; a value that does not fit its
+        // layout is Go's zero time.
+        for (t, want) in [
+            (
+                "{{ __timestamp__ | date \"Mon Jan _2 15:04:05.000 2006\" }}",
+                "Tue Nov 14 22:13:20.123 2023",
+            ),
+            ("{{ unixEpoch __timestamp__ }}", "1700000000"),
+            (
+                "{{ .created | toDate \"2006-01-02 15:04:05\" | unixEpoch }}",
+                "1635847200",
+            ),
+            (
+                "{{ .created | toDateInZone \"2006-01-02 15:04:05\" \"UTC\" | date \"02/01/06 3PM\" }}",
+                "02/11/21 10AM",
+            ),
+            (
+                "{{ toDate \"2006-01-02\" \"yesterday\" | date \"2006-01-02\" }}",
+                "0001-01-01",
+            ),
+            (
+                "{{ date \"2006-01-02\" (unixToTime .epoch) }}",
+                "2023-03-23",
+            ),
+            ("{{ unixToTime .ms | unixEpochMillis }}", "1679577215123"),
+            ("{{ date \"2006\" 0 }}", "1970"),
+            (
+                "{{ range $q := fromJson .queries }}[{{ $q.query }}]{{ end }}",
+                "[up][rate(x[5m])]",
+            ),
+            ("{{ fromJson \"{\\\"foo\\\": 55}\" }}", "map[foo:55]"),
+            ("{{ fromJson \"not json\" }}x", "x"),
+            ("{{ add 3 2 5 }} {{ mul 5 2 3 }} {{ max 1 7 3 }}", "10 30 7"),
+            (
+                "{{ addf 3.5 2 5 }} {{ subf 5.5 2 1.5 }} {{ divf 10 2 4 }}",
+                "10.5 2 1.25",
+            ),
+            (
+                "{{ round 123.555555 3 }} {{ round 123.88571428571 5 0.2 }} {{ round 2.5 }}",
+                "123.556 123.88572 3",
+            ),
+            ("{{ duration \"1m30s\" }} {{ bytes \"2 KiB\" }}", "90 2048"),
+        ] {
+            assert_eq!(expand(t, &l, ""), want, "{t}");
+        }
+        // `now` is a time of this year or later.
+        let year: i32 = expand("{{ now | date \"2006\" }}", &l, "").parse().unwrap();
+        assert!(year >= 2024, "{year}");
+    }
+
     #[test]
     fn mistakes_are_refused_when_parsed_and_failures_when_run() {
         for (t, expect) in [
@@ -603,16 +807,26 @@ mod tests {
             let e = Template::parse(t).unwrap_err();
             assert!(e.contains(expect), "{t}: {e}");
         }
-        let t = Template::parse(r#"{{ div 1 (int .zero) }}"#).unwrap();
         let labels = BTreeMap::new();
-        let e = t
-            .expand(&Context {
-                labels: &labels,
-                line: "",
-                ts_ns: 0,
-            })
-            .unwrap_err();
-        assert!(e.contains("divide by zero"), "{e}");
+        for (t, expect) in [
+            (r#"{{ div 1 (int .zero) }}"#, "divide by zero"),
+            (
+                r#"{{ toDateInZone "2006" "Mars/Olympus" "2021" }}"#,
+                "Mars/Olympus",
+            ),
+            (r#"{{ unixToTime "123" }}"#, "unknown epoch length"),
+            (r#"{{ unixEpoch "today" }}"#, "expected time.Time"),
+        ] {
+            let e = Template::parse(t)
+                .unwrap()
+                .expand(&Context {
+                    labels: &labels,
+                    line: "",
+                    ts_ns: 0,
+                })
+                .unwrap_err();
+            assert!(e.contains(expect), "{t}: {e}");
+        }
         let t = Template::parse(r#"{{ repeat 100000000 "xx" }}"#).unwrap();
         assert!(
             t.expand(&Context {

@@ -337,6 +337,7 @@ fn equal(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::Bool(x), Value::Bool(y)) => Ok(x == y),
         (Value::Nil, Value::Nil) => Ok(true),
         (Value::Float(x), Value::Float(y)) => Ok(x == y),
+        (Value::Time(x), Value::Time(y)) => Ok(x == y),
         _ => compare(a, b).map(|o| o.is_eq()),
     }
 }

@@ -14,6 +14,7 @@ mod exec;
 pub mod format;
 mod parse;
 mod printf;
+pub mod time;
 mod value;
 
 pub use exec::{Run, query_escape, regex, title, to_float, to_str, want};

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::format;
+use crate::time::{self, Time};
 
 /// A value inside a template.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,8 @@ pub enum Value {
     /// is an error.
     Record(Vec<(&'static str, Value)>),
     List(Vec<Value>),
+    /// Go's `time.Time` (sprig's `now`, `toDate`; LogQL's `__timestamp__`), in UTC.
+    Time(Time),
 }
 
 impl Value {
@@ -34,6 +37,7 @@ impl Value {
             Value::Map(m) => !m.is_empty(),
             Value::Record(_) => true,
             Value::List(l) => !l.is_empty(),
+            Value::Time(_) => true,
         }
     }
 
@@ -48,6 +52,7 @@ impl Value {
             Value::Map(_) => "map[string]string",
             Value::Record(_) => "struct",
             Value::List(_) => "[]interface {}",
+            Value::Time(_) => "time.Time",
         }
     }
 
@@ -127,6 +132,10 @@ impl fmt::Display for Value {
                 }
                 f.write_str("]")
             }
+            Value::Time(t) => match time::format(*t, time::GO_STRING) {
+                Some(text) => f.write_str(&text),
+                None => write!(f, "{}s since 1970", t.secs),
+            },
         }
     }
 }
