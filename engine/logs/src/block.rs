@@ -655,8 +655,19 @@ impl LogBlock {
                 "log block sections out of order",
             ));
         }
-        let sections = &bytes[streams_off as usize..footer_start];
-        if crc32fast::hash(sections) != u32_at(48) {
+        // The filters (a fifth of a block, tens of MiB for a merge's) are checked a piece at a
+        // time and let go of as they are: read all at once they swelled the resident set by
+        // their size for a moment at every opening.
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&bytes[streams_off as usize..filters_off as usize]);
+        let mut at = filters_off as usize;
+        while at < footer_start {
+            let end = (at + WRITE_BUFFER_BYTES).min(footer_start);
+            crc.update(&bytes[at..end]);
+            bytes.release(at..end);
+            at = end;
+        }
+        if crc.finalize() != u32_at(48) {
             return Err(corrupt(streams_off, "log block index checksum mismatch"));
         }
         let streams_bytes = &bytes[streams_off as usize..index_off as usize];
