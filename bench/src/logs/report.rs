@@ -123,7 +123,7 @@ pub fn text(r: &Report) -> String {
         let peak = l.rss_bytes.iter().copied().max().unwrap_or(0);
         let _ = writeln!(
             out,
-            "\nlive: {:.0} lines/s into {} streams, {} trace ids: {} lines acknowledged, {} refused (429/503), {} failed; RSS peak {:.0} MiB, at the end {:.0} MiB (target 300); server CPU {:.1} s",
+            "\nlive: {:.0} lines/s into {} streams, {} trace ids: {} lines acknowledged, {} refused (429/503), {} failed; RSS read each second: peak {:.0} MiB, at the end {:.0} MiB; highest ever (VmHWM) {:.0} MiB (target 300); server CPU {:.1} s",
             l.rate,
             l.streams,
             l.distinct_traces,
@@ -132,6 +132,7 @@ pub fn text(r: &Report) -> String {
             l.push.failed,
             peak as f64 / MIB,
             l.memory_end.rss_bytes as f64 / MIB,
+            l.memory_end.hwm_bytes as f64 / MIB,
             l.server_cpu_s
         );
     }
