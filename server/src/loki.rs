@@ -74,4 +74,8 @@ pub fn router() -> Router<Arc<AppState>> {
             "/loki/api/v1/detected_field/{name}/values",
             get(detect::field_values).post(detect::field_values),
         )
+        .route(
+            "/loki/api/v1/patterns",
+            get(detect::patterns).post(detect::patterns),
+        )
 }

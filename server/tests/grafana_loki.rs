@@ -327,3 +327,68 @@ async fn the_drilldown_app_s_label_and_field_lists_have_loki_s_shapes() {
         assert!(!body.trim().is_empty(), "{bad}: the 400 says why");
     }
 }
+
+/// The Drilldown app's Patterns tab: `/loki/api/v1/patterns` answers the shapes of a query's
+/// lines (variable words as `<_>`) with their lines counted per step, in the `status`/`data`
+/// envelope, the most frequent first.
+#[tokio::test]
+async fn the_patterns_tab_gets_the_lines_shapes_counted_per_step() {
+    let server = Server::start().with_logs();
+    let t0_s = (now_ms() / 1000 - 600) / 60 * 60;
+    let ns = |s: i64| (s * 1_000_000_000).to_string();
+    let body = json!({"streams": [
+        {"stream": {"service_name": "api", "pod": "api-1"}, "values": [
+            [ns(t0_s + 1), "user 42 logged in from 10.0.0.1"],
+            [ns(t0_s + 2), "cache miss for key alpha"],
+            [ns(t0_s + 61), "user 7 logged in from 10.0.0.2"]]},
+        {"stream": {"service_name": "api", "pod": "api-2"}, "values": [
+            [ns(t0_s + 3), "user 9 logged in from 10.0.0.9"],
+            [ns(t0_s + 4), "cache miss for key beta"]]},
+        {"stream": {"service_name": "web", "pod": "web-1"}, "values": [
+            [ns(t0_s + 5), "GET / 200"]]},
+    ]});
+    let (status, text) = server.push_json(&body).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    let range = format!(
+        "start={}&end={}",
+        (t0_s - 60) * 1_000_000_000,
+        (t0_s + 120) * 1_000_000_000
+    );
+    let (status, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/patterns?query={}&{range}&step=60s",
+            enc(r#"{service_name="api"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"status": "success", "data": [
+            {"pattern": "user <_> logged in from <_>", "samples": [[t0_s, 2], [t0_s + 60, 1]]},
+            {"pattern": "cache miss for key <_>", "samples": [[t0_s, 2]]}]})
+    );
+    // No lines: no patterns; a metric query: 400 with the reason.
+    let (_, v) = grafana_get(
+        &server,
+        &format!(
+            "/loki/api/v1/patterns?query={}&{range}&step=60s",
+            enc(r#"{service_name="none"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(v, json!({"status": "success", "data": []}));
+    let (status, body, _) = server
+        .send(
+            Request::get(format!(
+                "/loki/api/v1/patterns?query={}&{range}",
+                enc(r#"rate({service_name="api"}[1m])"#)
+            ))
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("log query"), "{body}");
+}

@@ -12,9 +12,8 @@ use strata_logs::{Direction, Entry, LogStore};
 
 use crate::ast::{LogExpr, Stage};
 use crate::eval::{EvalError, select_logs};
-use crate::pipeline::{
-    ERROR_DETAILS_LABEL, ERROR_LABEL, parse_bytes, parse_duration_secs, process, sanitize,
-};
+use crate::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, process, sanitize};
+use crate::units::{parse_bytes, parse_duration_secs};
 
 /// How many of the newest lines a detection reads when the caller does not say.
 pub const LINE_LIMIT_DEFAULT: usize = 1000;

@@ -26,8 +26,10 @@ pub mod ast;
 pub mod detect;
 pub mod eval;
 pub mod parse;
+pub mod patterns;
 pub mod pipeline;
 pub mod template;
+pub mod units;
 
 pub use ast::{Expr, FilterOp, LineFilter, LogExpr, MetricExpr};
 pub use eval::{EvalError, LogStream, MetricLimits, MetricSeries, eval_metric, select_logs};

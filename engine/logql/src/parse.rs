@@ -9,8 +9,8 @@ use crate::ast::{
     LineFilter, LogExpr, MatchGroup, Matching, MetricExpr, RangeOp, Stage, UnwrapKind, ValueKind,
 };
 use crate::ast::{LabelFormatValue, parse_pattern};
-use crate::pipeline::{parse_bytes, parse_duration_secs};
 use crate::template::Template;
+use crate::units::{parse_bytes, parse_duration_secs};
 
 /// Why a query did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

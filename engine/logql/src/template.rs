@@ -342,11 +342,11 @@ impl Functions for Loki<'_> {
             }
             "duration" | "duration_seconds" => {
                 need(1)?;
-                Value::Float(crate::pipeline::parse_duration_secs(&s(0)).unwrap_or(0.0))
+                Value::Float(crate::units::parse_duration_secs(&s(0)).unwrap_or(0.0))
             }
             "bytes" => {
                 need(1)?;
-                Value::Int(crate::pipeline::parse_bytes(&s(0)).unwrap_or(0.0) as i64)
+                Value::Int(crate::units::parse_bytes(&s(0)).unwrap_or(0.0) as i64)
             }
             "fromJson" => {
                 need(1)?;

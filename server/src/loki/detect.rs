@@ -3,8 +3,9 @@
 //! values), `detected_fields` (the fields of the newest lines a query keeps: JSON keys, logfmt
 //! pairs, structured metadata, with type, cardinality and the parser that finds them) and
 //! `detected_field/<name>/values`. These answer bare JSON objects, without the
-//! `status`/`data` envelope of the query API, as Loki's do. The detection runs in the engine
-//! ([`strata_engine::logql::detect`]).
+//! `status`/`data` envelope of the query API, as Loki's do. And `patterns` (the Patterns tab:
+//! the lines' shapes with their counts over time), in the envelope. The detection runs in the
+//! engine ([`strata_engine::logql::detect`], [`strata_engine::logql::patterns`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,10 +16,13 @@ use serde_json::{Value, json};
 use strata_engine::logql::detect::{
     FIELD_LIMIT_DEFAULT, LINE_LIMIT_DEFAULT, detect_field_values, detect_fields,
 };
+use strata_engine::logql::patterns::{self, detect_patterns};
 use strata_engine::logql::{EvalError, Expr, LogExpr};
 use strata_engine::logs::LogStore;
 
-use super::query::{ENTRIES_LIMIT_MAX, Failure, blocking, parse_query, store, time_range};
+use super::query::{
+    ENTRIES_LIMIT_MAX, Failure, blocking, parse_query, step_param, store, time_range,
+};
 use crate::prom::api::params::Params;
 use crate::state::AppState;
 
@@ -61,8 +65,8 @@ fn log_query(params: &Params) -> Result<LogExpr, Failure> {
     }
 }
 
-/// The lines a detection reads: the newest `line_limit` (1,000) that `query` keeps between
-/// `start` and `end`.
+/// The lines a detection reads: the newest `line_limit` (1,000 for fields, 10,000 for
+/// patterns) that `query` keeps between `start` and `end`.
 struct Sample {
     store: Arc<LogStore>,
     query: LogExpr,
@@ -72,19 +76,14 @@ struct Sample {
 }
 
 impl Sample {
-    fn of(state: &AppState, params: &Params) -> Result<Sample, Failure> {
+    fn of(state: &AppState, params: &Params, line_limit: usize) -> Result<Sample, Failure> {
         let (start, end) = time_range(params)?;
         Ok(Sample {
             store: store(state)?,
             query: log_query(params)?,
             start,
             end,
-            line_limit: count_param(
-                params,
-                &["line_limit"],
-                LINE_LIMIT_DEFAULT,
-                ENTRIES_LIMIT_MAX,
-            )?,
+            line_limit: count_param(params, &["line_limit"], line_limit, ENTRIES_LIMIT_MAX)?,
         })
     }
 }
@@ -132,7 +131,7 @@ pub async fn labels(State(state): State<Arc<AppState>>, params: Params) -> Respo
 /// `null` for structured metadata.
 pub async fn fields(State(state): State<Arc<AppState>>, params: Params) -> Response {
     let outcome = async {
-        let s = Sample::of(&state, &params)?;
+        let s = Sample::of(&state, &params, LINE_LIMIT_DEFAULT)?;
         let field_limit = count_param(
             &params,
             &["field_limit", "limit"],
@@ -185,7 +184,7 @@ pub async fn field_values(
     params: Params,
 ) -> Response {
     let outcome = async {
-        let s = Sample::of(&state, &params)?;
+        let s = Sample::of(&state, &params, LINE_LIMIT_DEFAULT)?;
         let limit = count_param(&params, &["limit"], FIELD_LIMIT_DEFAULT, FIELD_LIMIT_MAX)?;
         let values = blocking(move || {
             detect_field_values(
@@ -200,6 +199,34 @@ pub async fn field_values(
         })
         .await?;
         Ok(json!({ "values": values, "limit": limit }))
+    };
+    respond(outcome.await)
+}
+
+/// `GET|POST /loki/api/v1/patterns`: the patterns of the newest `line_limit` (10,000) lines
+/// `query` keeps between `start` and `end`, each with its lines counted per `step` (seconds at
+/// the step's start), the most frequent first:
+/// `{"status":"success","data":[{"pattern":"user <_> logged in","samples":[[t,n],…]}]}`.
+pub async fn patterns(State(state): State<Arc<AppState>>, params: Params) -> Response {
+    let outcome = async {
+        let s = Sample::of(&state, &params, patterns::LINE_LIMIT_DEFAULT)?;
+        let step = step_param(&params, s.start, s.end)?;
+        let found = blocking(move || {
+            detect_patterns(&s.store, &s.query, s.start, s.end, step, s.line_limit)
+        })
+        .await?;
+        let data: Vec<Value> = found
+            .iter()
+            .map(|p| {
+                let samples: Vec<Value> = p
+                    .samples
+                    .iter()
+                    .map(|(t, n)| json!([t.div_euclid(1_000_000_000), n]))
+                    .collect();
+                json!({ "pattern": p.text, "samples": samples })
+            })
+            .collect();
+        Ok(json!({ "status": "success", "data": data }))
     };
     respond(outcome.await)
 }
