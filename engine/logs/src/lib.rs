@@ -22,7 +22,10 @@ pub mod entry;
 pub mod error;
 pub mod filter;
 pub mod head;
+mod load;
+mod merge;
 pub mod record;
+mod replay;
 pub mod store;
 
 pub use entry::{Direction, Entry, StreamRef};

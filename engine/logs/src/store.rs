@@ -9,14 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use strata_core::clock::{Clock, SystemClock};
-use strata_core::codec::DecodeError;
 use strata_core::error::{StorageError, io_err};
 use strata_core::fs::{Fs, LockGuard, RealFs, StoreLockError, lock_store_dir};
 use strata_core::labels::Labels;
 use strata_core::labels::matcher::Matcher;
 use strata_wal::checkpoint::{CheckpointWriter, remove_covered};
-use strata_wal::frame::{RECORD_PAYLOAD_BYTES_MAX, RecordType, encode_frame};
-use strata_wal::replay::{ReplayHandler, ReplayReport, Source};
+use strata_wal::frame::{RECORD_PAYLOAD_BYTES_MAX, encode_frame};
+use strata_wal::replay::ReplayReport;
 use strata_wal::{FsyncMode, Wal, WalOptions};
 
 use crate::block::{
@@ -28,7 +27,10 @@ use crate::entry::{Direction, Entry, StreamRef};
 use crate::error::{AppendError, CommitError, OpenError};
 use crate::filter::{LineMatch, Needle};
 use crate::head::{Head, Part, in_range, newest_or_oldest};
-use crate::record::{self, EntryRecord, StreamRecord};
+use crate::load::load_blocks;
+use crate::merge::{PageCursor, RELEASE_BYTES, copyable};
+use crate::record;
+use crate::replay::Replay;
 
 /// The log's directory below the store's.
 pub const WAL_DIR: &str = "wal";
@@ -1018,8 +1020,8 @@ impl LogStore {
                         page.clear();
                         bytes = 0;
                     }
-                    if let Some(p) = cursors[j].pages.next() {
-                        writer.copy_page(cursors[j].block, p)?;
+                    if let Some(p) = cursors[j].take_page() {
+                        writer.copy_page(cursors[j].block(), p)?;
                     }
                     continue;
                 }
@@ -1038,7 +1040,7 @@ impl LogStore {
                 if cursors[j].peek()?.is_none() {
                     // The index promised an entry (a page never reads back empty).
                     return Err(StorageError::Corruption {
-                        path: cursors[j].block.path().to_path_buf(),
+                        path: cursors[j].block().path().to_path_buf(),
                         offset: 0,
                         reason: "log page index promises entries the page does not hold",
                     });
@@ -1498,241 +1500,6 @@ fn write_parts(
         writer.write_stream(labels, &entries)?;
     }
     writer.finish(0, &[], &dir.join(block_file_name(seq)))
-}
-
-/// Replays the log into a head.
-struct Replay {
-    head: Head,
-    orphaned: u64,
-    /// The checkpoint's Sealed number (0: none).
-    sealed: u32,
-    /// References logged for labels already known under another one (a stream a seal
-    /// forgot, created again while the log it was first named in was still kept).
-    aliases: HashMap<StreamRef, StreamRef>,
-}
-
-impl ReplayHandler for Replay {
-    fn on_record(
-        &mut self,
-        ty: RecordType,
-        payload: &[u8],
-        source: Source,
-    ) -> Result<(), DecodeError> {
-        match ty {
-            record::STREAMS => {
-                let mut streams: Vec<StreamRecord<'_>> = Vec::new();
-                record::decode_streams(payload, &mut streams)?;
-                for s in streams {
-                    let labels = Labels::new(s.labels.iter().copied())
-                        .map_err(|_| DecodeError("stream labels that are not a label set"))?;
-                    let r = self
-                        .head
-                        .restore_stream(s.stream, labels)
-                        .map_err(DecodeError)?;
-                    if r != s.stream {
-                        self.aliases.insert(s.stream, r);
-                    }
-                }
-                Ok(())
-            }
-            record::ENTRIES => {
-                let mut entries: Vec<EntryRecord<'_>> = Vec::new();
-                record::decode_entries(payload, &mut entries)?;
-                for e in entries {
-                    let r = self.aliases.get(&e.stream).copied().unwrap_or(e.stream);
-                    if self.head.get(r).is_none() {
-                        self.orphaned += 1;
-                        continue;
-                    }
-                    let entry = Entry {
-                        ts_ns: e.ts_ns,
-                        line: e.line.to_string(),
-                        metadata: e
-                            .metadata
-                            .iter()
-                            .map(|&(n, v)| (n.to_string(), v.to_string()))
-                            .collect(),
-                    };
-                    self.head.apply(r, &entry);
-                }
-                Ok(())
-            }
-            record::SEALED if source == Source::Checkpoint => {
-                self.sealed = record::decode_sealed(payload)?;
-                Ok(())
-            }
-            _ => Err(DecodeError(
-                "a record type the log store does not know here",
-            )),
-        }
-    }
-}
-
-/// A compaction lets go of what it has read of a source every this many bytes.
-const RELEASE_BYTES: u64 = 2 << 20;
-
-/// Pages at least this full (uncompressed) are copied by a compaction as they are when
-/// nothing else of their stream falls in their time range. An eighth of a page: on 1 GB of
-/// `strata-bench logs` a quarter gave 47.4 MB of ingest per CPU-second and 301 MiB, a half
-/// 41.0 and 301 MiB, an eighth 53.8 and 311 MiB (5% more on 10 GB). The size targets are out
-/// of reach on that data (docs/perf.md, stop 38) and the ingest one was not met at a quarter,
-/// so the CPU wins.
-const COPY_PAGE_RAW_MIN: u64 = PAGE_BYTES as u64 / 8;
-
-/// The cursor whose next page a compaction can copy whole: it is full enough, and every
-/// other cursor's next entry is newer than its newest.
-fn copyable(cursors: &[PageCursor<'_>]) -> Option<usize> {
-    cursors.iter().enumerate().find_map(|(j, c)| {
-        let p = c.next_whole_page()?;
-        let before_the_rest = cursors
-            .iter()
-            .enumerate()
-            .all(|(k, o)| k == j || o.next_ts().is_none_or(|ts| ts > p.max_ts));
-        (p.raw_len >= COPY_PAGE_RAW_MIN && before_the_rest).then_some(j)
-    })
-}
-
-/// One block's pages of one stream, read a page at a time (a compaction's input).
-struct PageCursor<'b> {
-    block: &'b LogBlock,
-    pages: std::ops::Range<usize>,
-    entries: Vec<Entry>,
-    at: usize,
-}
-
-impl<'b> PageCursor<'b> {
-    fn new(block: &'b LogBlock, pages: std::ops::Range<usize>) -> PageCursor<'b> {
-        PageCursor {
-            block,
-            pages,
-            entries: Vec::new(),
-            at: 0,
-        }
-    }
-
-    /// The time of the next entry, reading the next page when this one is used up.
-    fn peek(&mut self) -> Result<Option<i64>, StorageError> {
-        while self.at == self.entries.len() {
-            let Some(page) = self.pages.next() else {
-                return Ok(None);
-            };
-            self.block.read_page_into(page, &mut self.entries)?;
-            self.at = 0;
-        }
-        Ok(Some(self.entries[self.at].ts_ns))
-    }
-
-    /// The next page, when none of the current one is left to take.
-    fn next_whole_page(&self) -> Option<&'b crate::block::PageMeta> {
-        if self.at < self.entries.len() {
-            return None;
-        }
-        self.block.pages().get(self.pages.clone().next()?)
-    }
-
-    /// The time of the next entry, without reading a page (a page's oldest is in the index).
-    fn next_ts(&self) -> Option<i64> {
-        match self.entries.get(self.at) {
-            Some(e) => Some(e.ts_ns),
-            None => self.next_whole_page().map(|p| p.min_ts),
-        }
-    }
-
-    /// The next entry (after a [`Self::peek`] that found one).
-    fn take(&mut self) -> Entry {
-        let e = std::mem::replace(&mut self.entries[self.at], Entry::new(0, String::new()));
-        self.at += 1;
-        e
-    }
-}
-
-/// The blocks found on opening.
-struct Loaded {
-    blocks: Vec<LogBlock>,
-    /// The number the next block gets.
-    next: u32,
-    unfinished: usize,
-    damaged: usize,
-    /// Blocks another (a compaction's) names as merged into it, removed.
-    merged: usize,
-}
-
-/// Opens the blocks in `dir`: removes what an unfinished write left (`*.tmp`, and blocks
-/// numbered above `sealed`, whose entries the log still holds), and sets aside blocks that
-/// fail their checks.
-fn load_blocks(fs: &dyn Fs, dir: &Path, sealed: u32) -> Result<Loaded, StorageError> {
-    let mut loaded = Loaded {
-        blocks: Vec::new(),
-        next: sealed + 1,
-        unfinished: 0,
-        damaged: 0,
-        merged: 0,
-    };
-    if !fs.exists(dir).map_err(io_err("look for log blocks", dir))? {
-        return Ok(loaded);
-    }
-    let mut names = fs.list(dir).map_err(io_err("list log blocks", dir))?;
-    names.sort();
-    let mut changed = false;
-    for name in names {
-        let path = dir.join(&name);
-        let seq = name
-            .strip_suffix(".lblk")
-            .filter(|n| n.len() == 10 && n.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|n| n.parse::<u32>().ok());
-        let Some(seq) = seq else {
-            if name.ends_with(".tmp") {
-                fs.remove_file(&path)
-                    .map_err(io_err("remove unfinished log block", &path))?;
-                changed = true;
-            }
-            continue;
-        };
-        loaded.next = loaded.next.max(seq + 1);
-        if seq > sealed {
-            fs.remove_file(&path)
-                .map_err(io_err("remove unfinished log block", &path))?;
-            loaded.unfinished += 1;
-            changed = true;
-            continue;
-        }
-        match LogBlock::open(fs, &path) {
-            Ok(block) => loaded.blocks.push(block),
-            Err(StorageError::Corruption { offset, reason, .. }) => {
-                tracing::error!(path = %path.display(), offset, reason, "damaged log block set aside");
-                let aside = dir.join(format!("{name}.damaged"));
-                fs.rename(&path, &aside)
-                    .map_err(io_err("set aside damaged log block", &path))?;
-                loaded.damaged += 1;
-                changed = true;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    // A compaction that stopped between renaming its block into place and removing its
-    // other sources left them: their entries are in the merged block.
-    let merged: std::collections::HashSet<u32> = loaded
-        .blocks
-        .iter()
-        .flat_map(|b| b.sources().iter().copied())
-        .collect();
-    let mut kept = Vec::with_capacity(loaded.blocks.len());
-    for b in std::mem::take(&mut loaded.blocks) {
-        if merged.contains(&b.seq()) {
-            fs.remove_file(b.path())
-                .map_err(io_err("remove merged log block", b.path()))?;
-            loaded.merged += 1;
-            changed = true;
-        } else {
-            kept.push(b);
-        }
-    }
-    loaded.blocks = kept;
-    if changed {
-        fs.sync_dir(dir)
-            .map_err(io_err("sync log blocks directory", dir))?;
-    }
-    Ok(loaded)
 }
 
 impl strata_core::maintenance::Maintained for LogStore {
