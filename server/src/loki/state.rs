@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use strata_engine::labels::Labels;
+use strata_engine::labels::intern::Interner;
 use strata_wire::loki::parse_labels;
 
 /// What the Loki handlers share.
@@ -36,12 +37,18 @@ const SELECTORS_HELD: usize = 50_000;
 /// the set again for each was a tenth of a push's CPU. A set from the cache is also the very
 /// allocation the store holds for the stream, which it compares by address.
 ///
-/// Bounded: when it holds its limit it is emptied and fills again, so a flood of new streams
-/// costs a parse each, as without it, and never more memory than the limit's worth. Keyed with
-/// the standard library's randomly seeded hash: the text comes from the network.
+/// The sets are built of interned labels: streams share their common pairs (`env="prod"`,
+/// `namespace="shop"`) and strings instead of holding a copy each (at a million streams of six
+/// labels the copies were 570 MiB of the store's peak).
+///
+/// Bounded: when it holds its limit it is emptied and fills again (and the interner lets go of
+/// what no stream holds any more), so a flood of new streams costs a parse each, as without
+/// it, and never more memory than the limit's worth. Keyed with the standard library's
+/// randomly seeded hash: the text comes from the network.
 #[derive(Debug)]
 pub struct SelectorCache {
     held: Mutex<HashMap<Box<str>, Labels>>,
+    interner: Interner,
     limit: usize,
 }
 
@@ -49,6 +56,7 @@ impl SelectorCache {
     pub fn new(limit: usize) -> SelectorCache {
         SelectorCache {
             held: Mutex::new(HashMap::new()),
+            interner: Interner::new(),
             limit,
         }
     }
@@ -59,12 +67,18 @@ impl SelectorCache {
         if let Some(labels) = self.lock().get(text) {
             return Ok(labels.clone());
         }
-        let labels = parse_labels(text)
+        let read = parse_labels(text)
             .map_err(|e| e.to_string())
             .and_then(|pairs| Labels::new(pairs).map_err(|e| e.to_string()))?;
+        let interned: Vec<_> = read
+            .iter()
+            .map(|l| self.interner.intern_label(l.name(), l.value()))
+            .collect();
+        let labels = Labels::from_canonical_slice(&interned);
         let mut held = self.lock();
         if held.len() >= self.limit {
             *held = HashMap::new();
+            self.interner.purge_unused();
         }
         held.insert(text.into(), labels.clone());
         Ok(labels)
@@ -97,6 +111,25 @@ mod tests {
             "one allocation"
         );
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn sets_share_the_labels_they_have_in_common() {
+        let cache = SelectorCache::new(10);
+        let a = cache.labels(r#"{env="prod", pod="api-1"}"#).unwrap();
+        let b = cache.labels(r#"{env="prod", pod="api-2"}"#).unwrap();
+        let env = |l: &Labels| {
+            l.iter()
+                .find(|l| l.name().as_str() == "env")
+                .unwrap()
+                .clone()
+        };
+        let (ea, eb) = (env(&a), env(&b));
+        assert!(
+            std::ptr::eq(ea.value().as_str(), eb.value().as_str()),
+            "one string for prod"
+        );
+        assert_eq!(b.get("pod"), Some("api-2"));
     }
 
     #[test]
