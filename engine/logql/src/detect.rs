@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use strata_core::labels::Labels;
-use strata_logs::{Direction, Entry, LogStore};
+use strata_logs::{Entry, LogStore};
 
 use crate::ast::{LogExpr, Stage};
-use crate::eval::{EvalError, select_logs};
+use crate::eval::{EvalError, for_each_newest};
 use crate::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, process, sanitize};
 use crate::units::{parse_bytes, parse_duration_secs};
 
@@ -215,20 +215,10 @@ fn sample(
     end_ns: i64,
     line_limit: usize,
 ) -> Result<Fields, EvalError> {
-    let streams = select_logs(
-        store,
-        query,
-        start_ns,
-        end_ns,
-        Direction::Backward,
-        line_limit,
-    )?;
     let mut fields = Fields::default();
-    for s in &streams {
-        for e in &s.entries {
-            fields.read(e);
-        }
-    }
+    for_each_newest(store, query, start_ns, end_ns, line_limit, |e| {
+        fields.read(e)
+    })?;
     Ok(fields)
 }
 

@@ -50,6 +50,28 @@ fn to_map(labels: &Labels) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Calls `f` with each of the newest `line_limit` entries `query` keeps in
+/// `[start_ns, end_ns)`: the lines the Drilldown app's detections read.
+pub fn for_each_newest(
+    store: &LogStore,
+    query: &LogExpr,
+    start_ns: i64,
+    end_ns: i64,
+    line_limit: usize,
+    f: impl FnMut(&Entry),
+) -> Result<(), EvalError> {
+    let streams = select_logs(
+        store,
+        query,
+        start_ns,
+        end_ns,
+        Direction::Backward,
+        line_limit,
+    )?;
+    streams.iter().flat_map(|s| &s.entries).for_each(f);
+    Ok(())
+}
+
 /// The entries of `query` in `[start_ns, end_ns)`: the `limit` newest (`Backward`) or oldest
 /// (`Forward`) that its pipeline keeps, as Loki's `query_range` returns a log query, grouped
 /// by their labels after the pipeline, lines as the pipeline left them. Block pages that

@@ -12,10 +12,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use strata_logs::{Direction, LogStore};
+use strata_logs::LogStore;
 
 use crate::ast::LogExpr;
-use crate::eval::{EvalError, select_logs};
+use crate::eval::{EvalError, for_each_newest};
 
 /// How many of the newest lines a pattern search reads when the caller does not say.
 pub const LINE_LIMIT_DEFAULT: usize = 10_000;
@@ -67,14 +67,15 @@ impl Miner {
     pub fn add(&mut self, ts_ns: i64, line: &str) {
         let mut words: Vec<Option<&str>> = line
             .split_whitespace()
-            .take(WORDS_MAX)
+            .take(WORDS_MAX + 1)
             .map(|w| (!w.bytes().any(|b| b.is_ascii_digit())).then_some(w))
             .collect();
         if words.is_empty() {
             return;
         }
-        if line.split_whitespace().nth(WORDS_MAX).is_some() {
-            words.push(None);
+        // The rest of a longer line is one variable word.
+        if words.len() > WORDS_MAX {
+            words[WORDS_MAX] = None;
         }
         let step = ts_ns.div_euclid(self.step_ns) * self.step_ns;
         let key = (words.len(), words[0].map(str::to_owned));
@@ -161,20 +162,10 @@ pub fn detect_patterns(
     step_ns: i64,
     line_limit: usize,
 ) -> Result<Vec<Pattern>, EvalError> {
-    let streams = select_logs(
-        store,
-        query,
-        start_ns,
-        end_ns,
-        Direction::Backward,
-        line_limit,
-    )?;
     let mut miner = Miner::new(step_ns);
-    for s in &streams {
-        for e in &s.entries {
-            miner.add(e.ts_ns, &e.line);
-        }
-    }
+    for_each_newest(store, query, start_ns, end_ns, line_limit, |e| {
+        miner.add(e.ts_ns, &e.line)
+    })?;
     Ok(miner.patterns())
 }
 
